@@ -1,0 +1,32 @@
+# The two README commands: `make run` and `make test`. Both build a local virtualenv from
+# scratch on first use (Python 3.11+, no Docker), generate the protobuf code, then act.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+
+.PHONY: run test protos bench clean
+
+$(STAMP): pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+services/v1/__init__.py: $(STAMP) $(wildcard protos/arbiter/v1/*.proto)
+	$(BIN)/python tools/gen_protos.py
+
+protos: services/v1/__init__.py
+
+run: protos
+	$(BIN)/arbiter run $(ARGS)
+
+test: protos
+	$(BIN)/python -m pytest $(ARGS)
+
+bench: protos
+	$(BIN)/python tools/bench_hotpath.py
+
+clean:
+	rm -rf $(VENV) services/v1 .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Arbiter: cross-venue prediction-market arbitrage. services/ is the `arbiter` package."""
