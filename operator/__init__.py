@@ -1,0 +1,1 @@
+"""Tenant operator (kopf): turns a Tenant custom resource into its execution plane."""
