@@ -1,0 +1,1 @@
+"""Pure, synchronous, deterministic domain core shared by every service (no I/O)."""

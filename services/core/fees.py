@@ -1,0 +1,68 @@
+"""Exact venue fee models.
+
+All fee formulas are of the form `coefficient * C * (P * (1 - P)) ** exponent`, summed
+over an order's fills and then rounded *up* to the venue's precision once per order:
+
+* Kalshi taker `ceil(0.07 * C * P * (1 - P))` to the cent; maker (on series that charge
+  it) 0.0175 instead of 0.07. Summing fills before rounding matches Kalshi's per-order
+  rounding accumulator, which converges to the fee of one equivalent fill.
+* Polymarket V2: `C * rate * (P * (1 - P)) ** exponent` with the market's `fd.r` / `fd.e`,
+  taker-only, rounded up to $0.0001 here (the venue's exact precision is unconfirmed, so the
+  model errs on the side of overstating the fee).
+
+Raw (unrounded) fees are `Fraction`s of a micro-dollar so that sums stay exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+
+from arbiter.core.units import CENT, ONE_DOLLAR, QTY_SCALE
+
+_ONE = ONE_DOLLAR
+
+
+@dataclass(frozen=True, slots=True)
+class FeeModel:
+    """A quadratic fee with one rounding step per order."""
+
+    name: str
+    coefficient: Fraction
+    exponent: int = 1
+    rounding_micros: int = CENT
+
+    def raw_fee(self, price: int, qty: int) -> Fraction:
+        """Unrounded fee in micro-dollars for `qty` micro-contracts at `price` micro-dollars."""
+        variance = Fraction(price * (_ONE - price), _ONE * _ONE) ** self.exponent
+        return self.coefficient * Fraction(qty, QTY_SCALE) * variance * _ONE
+
+    def round(self, raw_total: Fraction) -> int:
+        """Round a summed raw fee up to the venue's precision, in micro-dollars."""
+        steps = -(-raw_total.numerator // (raw_total.denominator * self.rounding_micros))
+        return int(steps) * self.rounding_micros
+
+    def fee(self, fills: Iterable[tuple[int, int]]) -> int:
+        """Fee in micro-dollars for one order's fills given as (price, qty)."""
+        return self.round(sum((self.raw_fee(p, q) for p, q in fills), Fraction(0)))
+
+    def floor_per_contract(self, price: int) -> int:
+        """Lower bound of the fee per whole contract at `price`, for cheap pre-filters."""
+        raw = self.raw_fee(price, QTY_SCALE)
+        return raw.numerator // raw.denominator
+
+
+KALSHI_TAKER = FeeModel("kalshi-taker", Fraction(7, 100))
+KALSHI_MAKER = FeeModel("kalshi-maker", Fraction(175, 10_000))
+NO_FEE = FeeModel("none", Fraction(0), rounding_micros=1)
+
+
+def polymarket_fee(rate: Fraction | str, exponent: int = 1) -> FeeModel:
+    """Polymarket V2 taker fee for a market's `fd` = {r: rate, e: exponent}."""
+    coefficient = Fraction(rate)
+    if coefficient < 0 or coefficient > 1:
+        raise ValueError(f"polymarket fee rate {rate} must be within [0, 1]")
+    if exponent < 1:
+        raise ValueError(f"polymarket fee exponent {exponent} must be >= 1")
+    return FeeModel(f"polymarket-{rate}-e{exponent}", coefficient, exponent, rounding_micros=100)

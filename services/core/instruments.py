@@ -1,0 +1,86 @@
+"""Venues, markets and market pairs.
+
+Every market is normalised to one YES-referenced book: buying NO at q is selling YES at
+1 - q (that is literally Kalshi's V2 order model, and Polymarket's matching engine mirrors
+the two outcome tokens). A pair maps the same real-world event on two venues; when venue B
+lists the complement (B's YES is A's NO) the pair says so with `b_inverted`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Venue(enum.IntEnum):
+    """Values match `arbiter.v1.Venue`."""
+
+    POLYMARKET = 1
+    KALSHI = 2
+
+    @property
+    def slug(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Venue:
+        try:
+            return cls[text.upper()]
+        except KeyError:
+            allowed = ", ".join(v.slug for v in cls)
+            raise ValueError(f"unknown venue {text!r}; allowed: {allowed}") from None
+
+
+class Outcome(enum.IntEnum):
+    """Values match `arbiter.v1.Outcome`."""
+
+    YES = 1
+    NO = 2
+
+    @property
+    def other(self) -> Outcome:
+        return Outcome.NO if self is Outcome.YES else Outcome.YES
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    """One binary market on one venue, with its price grid and size granularity."""
+
+    venue: Venue
+    market_id: str
+    tick_micros: int = 10_000
+    lot_micros: int = 1_000_000
+    yes_token: str = ""
+    no_token: str = ""
+
+    def __post_init__(self) -> None:
+        if self.tick_micros <= 0 or 1_000_000 % self.tick_micros:
+            raise ValueError(
+                f"market {self.key}: tick_micros={self.tick_micros} must divide 1_000_000"
+            )
+        if self.lot_micros <= 0:
+            raise ValueError(f"market {self.key}: lot_micros={self.lot_micros} must be > 0")
+
+    @property
+    def key(self) -> str:
+        """Bus key: one instrument's events stay ordered under it."""
+        return f"{self.venue.slug}:{self.market_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class MarketPair:
+    """The same event on two venues. If `b_inverted`, B's YES pays when A's NO does."""
+
+    pair_id: str
+    a: Market
+    b: Market
+    b_inverted: bool = False
+
+    def __post_init__(self) -> None:
+        if self.a.venue == self.b.venue:
+            raise ValueError(f"pair {self.pair_id}: both legs are on {self.a.venue.slug}")
+
+    @property
+    def lot_micros(self) -> int:
+        """Smallest size both venues accept: the coarser of the two lots."""
+        return max(self.a.lot_micros, self.b.lot_micros)

@@ -1,0 +1,136 @@
+"""Cross-venue opportunity detection and scoring for one market pair.
+
+Two directions are checked on every evaluation: YES on A + its complement on B, and NO on
+A + its complement on B. A cheap top-of-book test with fee lower bounds runs first (the
+per-tick path); only when it passes do the ladders get walked by `size_opportunity`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from arbiter.core.fees import FeeModel
+from arbiter.core.instruments import Market, MarketPair, Outcome
+from arbiter.core.sizing import Ladder, Sizing, size_opportunity
+from arbiter.core.units import ONE_DOLLAR
+
+Levels = Sequence[tuple[int, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    market: Market
+    outcome: Outcome
+    limit_price: int  # worst price walked, in the outcome's own terms
+    qty: int
+    cost: int  # notional + fee, micro-dollars
+
+
+@dataclass(frozen=True, slots=True)
+class Opportunity:
+    opportunity_id: str
+    pair_id: str
+    first: Leg  # buys the event's YES (in A's terms)
+    second: Leg  # buys the event's NO (in A's terms)
+    qty: int
+    profit: int  # expected, after fees, micro-dollars
+    edge_per_contract: int  # best-level edge after fee lower bounds
+    created: int
+    expires: int
+
+    def is_live(self, now: int) -> bool:
+        return now < self.expires
+
+
+@dataclass(frozen=True, slots=True)
+class BookTop:
+    """What the detector knows of one market: best-first bids and asks."""
+
+    bids: Levels
+    asks: Levels
+
+
+def buy_ladder(top: BookTop, outcome: Outcome) -> list[tuple[int, int]]:
+    """Levels to buy `outcome`, cheapest first: YES lifts asks, NO hits YES bids at 1 - p."""
+    if outcome is Outcome.YES:
+        return list(top.asks)
+    return [(ONE_DOLLAR - price, qty) for price, qty in top.bids]
+
+
+@dataclass(slots=True)
+class PairEvaluator:
+    """Finds and sizes the best opportunity on one pair; deterministic ids per pair."""
+
+    pair: MarketPair
+    fee_a: FeeModel
+    fee_b: FeeModel
+    max_qty: int
+    min_profit: int
+    ttl_micros: int
+    _count: int = 0
+
+    def _directions(self) -> tuple[tuple[Outcome, Outcome], ...]:
+        # (outcome on A, outcome on B) that together pay exactly $1 whatever happens.
+        complement = (lambda o: o) if self.pair.b_inverted else (lambda o: o.other)
+        return tuple((o, complement(o)) for o in (Outcome.YES, Outcome.NO))
+
+    def quick_edge(self, a: BookTop, b: BookTop) -> int:
+        """Best-level edge per contract in micro-dollars with fee lower bounds (may be < 0)."""
+        best = -ONE_DOLLAR
+        for out_a, out_b in self._directions():
+            la, lb = buy_ladder_top(a, out_a), buy_ladder_top(b, out_b)
+            if la is None or lb is None:
+                continue
+            edge = (
+                ONE_DOLLAR
+                - la
+                - lb
+                - self.fee_a.floor_per_contract(la)
+                - self.fee_b.floor_per_contract(lb)
+            )
+            best = max(best, edge)
+        return best
+
+    def evaluate(self, a: BookTop, b: BookTop, now: int) -> Opportunity | None:
+        """The most profitable sized opportunity across both directions, if any."""
+        edge = self.quick_edge(a, b)
+        if edge <= 0:
+            return None
+        best: tuple[Sizing, Outcome, Outcome, Ladder, Ladder] | None = None
+        for out_a, out_b in self._directions():
+            ladder_a, ladder_b = buy_ladder(a, out_a), buy_ladder(b, out_b)
+            if not ladder_a or not ladder_b:
+                continue
+            sizing = size_opportunity(
+                ladder_a, self.fee_a, ladder_b, self.fee_b, self.pair.lot_micros, self.max_qty
+            )
+            if sizing and (best is None or sizing.profit > best[0].profit):
+                best = (sizing, out_a, out_b, ladder_a, ladder_b)
+        if best is None or best[0].profit < self.min_profit:
+            return None
+        sizing, out_a, out_b, _, _ = best
+        leg_a = Leg(self.pair.a, out_a, sizing.leg1.worst_price, sizing.qty,
+                    sizing.leg1.cost + sizing.leg1.fee)
+        leg_b = Leg(self.pair.b, out_b, sizing.leg2.worst_price, sizing.qty,
+                    sizing.leg2.cost + sizing.leg2.fee)
+        first, second = (leg_a, leg_b) if out_a is Outcome.YES else (leg_b, leg_a)
+        self._count += 1
+        return Opportunity(
+            opportunity_id=f"{self.pair.pair_id}-{self._count}",
+            pair_id=self.pair.pair_id,
+            first=first,
+            second=second,
+            qty=sizing.qty,
+            profit=sizing.profit,
+            edge_per_contract=edge,
+            created=now,
+            expires=now + self.ttl_micros,
+        )
+
+
+def buy_ladder_top(top: BookTop, outcome: Outcome) -> int | None:
+    """Best price to buy `outcome`, without building the ladder."""
+    if outcome is Outcome.YES:
+        return top.asks[0][0] if top.asks else None
+    return ONE_DOLLAR - top.bids[0][0] if top.bids else None

@@ -1,0 +1,53 @@
+"""Integer money units used on every decision path.
+
+Prices are micro-dollars per contract (0..1_000_000 = $0..$1), quantities micro-contracts,
+amounts micro-dollars. One scale for both venues keeps Polymarket's 6-decimal token amounts
+and Kalshi's sub-cent ticks / fractional counts exact; `Decimal` appears only at boundaries.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+PRICE_SCALE = 1_000_000
+QTY_SCALE = 1_000_000
+ONE_DOLLAR = PRICE_SCALE
+CENT = PRICE_SCALE // 100
+
+_PRICE_Q = Decimal(PRICE_SCALE)
+
+
+def price_from_decimal(value: Decimal | str) -> int:
+    """Convert a dollar price to micro-dollars; reject values that are not exact or in [0, 1]."""
+    micros = Decimal(value) * _PRICE_Q
+    if micros != micros.to_integral_value():
+        raise ValueError(f"price {value} has more than 6 decimal places")
+    result = int(micros)
+    if not 0 <= result <= ONE_DOLLAR:
+        raise ValueError(f"price {value} is outside [0, 1]")
+    return result
+
+
+def qty_from_decimal(value: Decimal | str) -> int:
+    """Convert a contract count to micro-contracts; reject inexact or negative values."""
+    micros = Decimal(value) * QTY_SCALE
+    if micros != micros.to_integral_value():
+        raise ValueError(f"quantity {value} has more than 6 decimal places")
+    if micros < 0:
+        raise ValueError(f"quantity {value} is negative")
+    return int(micros)
+
+
+def to_decimal(micros: int) -> Decimal:
+    """Micro-units to a `Decimal` in whole units, for display and wire formats."""
+    return Decimal(micros).scaleb(-6)
+
+
+def notional(price_micros: int, qty_micros: int) -> int:
+    """Cost in micro-dollars of `qty` contracts at `price`, rounded up to the micro-dollar."""
+    return -((-price_micros * qty_micros) // QTY_SCALE)
+
+
+def ceil_to(value: int, step: int) -> int:
+    """Round a non-negative integer up to a multiple of `step`."""
+    return -(-value // step) * step

@@ -1,0 +1,1 @@
+"""Shared plumbing with no business logic: config, bus, gRPC, health, clocks."""

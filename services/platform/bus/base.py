@@ -1,0 +1,107 @@
+"""Bus interface types shared by the in-memory and Kafka implementations."""
+
+from __future__ import annotations
+
+import abc
+import zlib
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from google.protobuf.message import Message
+
+M = TypeVar("M", bound=Message)
+
+HEADER_MESSAGE_ID = "arbiter-msg-id"
+HEADER_TENANT = "arbiter-tenant"
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope(Generic[M]):
+    """A delivered message: decoded value plus its routing metadata."""
+
+    topic: str
+    key: str
+    value: M
+    headers: Mapping[str, str] = field(default_factory=dict)
+    partition: int = 0
+    offset: int = 0
+
+    @property
+    def message_id(self) -> str:
+        return self.headers.get(HEADER_MESSAGE_ID, f"{self.topic}/{self.partition}/{self.offset}")
+
+
+Handler = Callable[[Envelope[M]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription(Generic[M]):
+    topic: str
+    group: str
+    message_type: type[M]
+    handler: Handler[M]
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """Stable key -> partition mapping (same key, same partition, same order)."""
+    return zlib.crc32(key.encode()) % partitions
+
+
+class Bus(abc.ABC):
+    """Publish/subscribe with keyed ordering, consumer groups and at-least-once delivery."""
+
+    def __init__(self, topic_prefix: str = "", max_attempts: int = 5) -> None:
+        self.topic_prefix = topic_prefix
+        self.max_attempts = max_attempts
+        self._subscriptions: list[Subscription[Message]] = []
+        self._sequence = 0
+
+    def topic(self, name: str) -> str:
+        """The physical topic name (tenants get their own prefix for execution streams)."""
+        return f"{self.topic_prefix}{name}"
+
+    def subscribe(
+        self, topic: str, group: str, message_type: type[M], handler: Handler[M]
+    ) -> None:
+        """Register a handler; must be called before `start`."""
+        self._subscriptions.append(Subscription(topic, group, message_type, handler))  # type: ignore[arg-type]
+
+    def next_message_id(self, origin: str) -> str:
+        """A unique, deterministic id for de-duplication on the consumer side."""
+        self._sequence += 1
+        return f"{origin}-{self._sequence}"
+
+    @abc.abstractmethod
+    async def start(self) -> None: ...
+
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
+
+    @abc.abstractmethod
+    async def publish(
+        self,
+        topic: str,
+        key: str,
+        message: Message,
+        headers: Mapping[str, str] | None = None,
+    ) -> None: ...
+
+
+class Deduplicator:
+    """Remembers the last `capacity` message ids so a redelivery is handled once."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._capacity = capacity
+
+    def first_time(self, message_id: str) -> bool:
+        """True the first time an id is seen; False for every repeat."""
+        if message_id in self._seen:
+            self._seen.move_to_end(message_id)
+            return False
+        self._seen[message_id] = None
+        if len(self._seen) > self._capacity:
+            self._seen.popitem(last=False)
+        return True
