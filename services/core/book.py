@@ -103,6 +103,15 @@ class L2Book:
             i -= 1
         self.best_bid = i
 
+    def _validated(self, levels: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Check a whole update before any of it is applied, so a bad one changes nothing."""
+        checked = list(levels)
+        for price, qty in checked:
+            if qty < 0:
+                raise BookError(f"book {self.key}: negative size {qty} at {price}")
+            self._index(price)
+        return checked
+
     def apply_snapshot(
         self,
         bids: Iterable[tuple[int, int]],
@@ -111,12 +120,13 @@ class L2Book:
         ts: int = 0,
     ) -> None:
         """Replace the whole book and reset the sequence to `seq`."""
+        new_bids, new_asks = self._validated(bids), self._validated(asks)
         self.bids = [0] * (self.top + 1)
         self.asks = [0] * (self.top + 1)
         self.best_bid, self.best_ask = -1, self.top + 1
-        for price, qty in asks:
+        for price, qty in new_asks:
             self.set_ask(price, qty)
-        for price, qty in bids:
+        for price, qty in new_bids:
             self.set_bid(price, qty)
         self.seq, self.ts = seq, ts
 
@@ -127,12 +137,16 @@ class L2Book:
         seq: int,
         ts: int = 0,
     ) -> None:
-        """Apply absolute level sizes; `seq` must follow the last applied one."""
+        """Apply absolute level sizes; `seq` must follow the last applied one.
+
+        Ask changes go first, so when one message crosses itself its bids win.
+        """
         if seq != self.seq + 1:
             raise SequenceGap(self.key, self.seq + 1, seq)
-        for price, qty in ask_changes:
+        new_bids, new_asks = self._validated(bid_changes), self._validated(ask_changes)
+        for price, qty in new_asks:
             self.set_ask(price, qty)
-        for price, qty in bid_changes:
+        for price, qty in new_bids:
             self.set_bid(price, qty)
         self.seq, self.ts = seq, ts
 

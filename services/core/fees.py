@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 
 from arbiter.core.units import CENT, ONE_DOLLAR, QTY_SCALE
@@ -58,8 +59,16 @@ KALSHI_MAKER = FeeModel("kalshi-maker", Fraction(175, 10_000))
 NO_FEE = FeeModel("none", Fraction(0), rounding_micros=1)
 
 
-def polymarket_fee(rate: Fraction | str, exponent: int = 1) -> FeeModel:
-    """Polymarket V2 taker fee for a market's `fd` = {r: rate, e: exponent}."""
+def polymarket_fee(rate: Fraction | Decimal | str | int, exponent: int = 1) -> FeeModel:
+    """Polymarket V2 taker fee for a market's `fd` = {r: rate, e: exponent}.
+
+    A float rate is refused: JSON decoders hand `fd.r` over as a binary float, and 0.04 as a
+    float is not 4/100; pass the decimal text instead.
+    """
+    if isinstance(rate, float) or isinstance(exponent, float):
+        raise TypeError(f"polymarket fee rate/exponent must be exact, not float ({rate!r}, {exponent!r})")
+    if not isinstance(exponent, int):
+        raise TypeError(f"polymarket fee exponent {exponent!r} must be an integer")
     coefficient = Fraction(rate)
     if coefficient < 0 or coefficient > 1:
         raise ValueError(f"polymarket fee rate {rate} must be within [0, 1]")

@@ -9,6 +9,7 @@ lists the complement (B's YES is A's NO) the pair says so with `b_inverted`.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 
 
@@ -82,5 +83,5 @@ class MarketPair:
 
     @property
     def lot_micros(self) -> int:
-        """Smallest size both venues accept: the coarser of the two lots."""
-        return max(self.a.lot_micros, self.b.lot_micros)
+        """Smallest size both venues accept: the least common multiple of their lots."""
+        return math.lcm(self.a.lot_micros, self.b.lot_micros)

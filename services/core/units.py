@@ -7,7 +7,7 @@ and Kalshi's sub-cent ticks / fractional counts exact; `Decimal` appears only at
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Context, Decimal, InvalidOperation
 
 PRICE_SCALE = 1_000_000
 QTY_SCALE = 1_000_000
@@ -15,14 +15,28 @@ ONE_DOLLAR = PRICE_SCALE
 CENT = PRICE_SCALE // 100
 
 _PRICE_Q = Decimal(PRICE_SCALE)
+# Enough digits that scaling by 1e6 never rounds, so the exactness checks below are honest.
+_EXACT = Context(prec=100)
+
+
+def _scaled(value: Decimal | str, what: str) -> int:
+    """`value` x 1e6 as an int; ValueError naming `what` for anything not a finite number
+    with at most 6 decimals."""
+    try:
+        number = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise ValueError(f"{what} {value!r} is not a decimal number") from None
+    if not number.is_finite():
+        raise ValueError(f"{what} {value!r} is not a finite number")
+    micros = _EXACT.multiply(number, _PRICE_Q)
+    if micros != micros.to_integral_value():
+        raise ValueError(f"{what} {value} has more than 6 decimal places")
+    return int(micros)
 
 
 def price_from_decimal(value: Decimal | str) -> int:
     """Convert a dollar price to micro-dollars; reject values that are not exact or in [0, 1]."""
-    micros = Decimal(value) * _PRICE_Q
-    if micros != micros.to_integral_value():
-        raise ValueError(f"price {value} has more than 6 decimal places")
-    result = int(micros)
+    result = _scaled(value, "price")
     if not 0 <= result <= ONE_DOLLAR:
         raise ValueError(f"price {value} is outside [0, 1]")
     return result
@@ -30,12 +44,15 @@ def price_from_decimal(value: Decimal | str) -> int:
 
 def qty_from_decimal(value: Decimal | str) -> int:
     """Convert a contract count to micro-contracts; reject inexact or negative values."""
-    micros = Decimal(value) * QTY_SCALE
-    if micros != micros.to_integral_value():
-        raise ValueError(f"quantity {value} has more than 6 decimal places")
+    micros = _scaled(value, "quantity")
     if micros < 0:
         raise ValueError(f"quantity {value} is negative")
-    return int(micros)
+    return micros
+
+
+def money_from_decimal(value: Decimal | str) -> int:
+    """Convert a dollar amount (any sign) to micro-dollars; reject sub-micro precision."""
+    return _scaled(value, "amount")
 
 
 def to_decimal(micros: int) -> Decimal:

@@ -1,0 +1,27 @@
+"""Arbiter credentials vault: sealed venue keys per tenant, signing as a service, key rotation.
+
+See docs/vault.md. `build_vault_service` is the entry point for `arbiter serve vault`; the
+`arbiter vault` commands live in `arbiter.vault.cli`.
+"""
+
+from arbiter.vault.bootstrap import VaultService, build_vault_service
+from arbiter.vault.credentials import CredentialKind
+from arbiter.vault.rotation import Rotation, RotationReport
+from arbiter.vault.signer import Eip712Digest, HmacMessage, RsaPssMessage, Signature, Signer
+from arbiter.vault.transit import TransitSettings
+from arbiter.vault.vault import CredentialVault
+
+__all__ = [
+    "CredentialKind",
+    "CredentialVault",
+    "Eip712Digest",
+    "HmacMessage",
+    "Rotation",
+    "RotationReport",
+    "RsaPssMessage",
+    "Signature",
+    "Signer",
+    "TransitSettings",
+    "VaultService",
+    "build_vault_service",
+]

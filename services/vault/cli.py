@@ -1,0 +1,133 @@
+"""`arbiter vault ...`: onboard credentials, rotate the key, show status.
+
+Secrets come only from a file or stdin (`--from -`), never from an argument value, which would
+land in shell history and in every process listing.
+"""
+
+import asyncio
+import getpass
+import json
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, cast
+
+import typer
+
+from arbiter.vault.bootstrap import BackendKind, VaultService, build_vault_service
+from arbiter.vault.credentials import CredentialKind
+from arbiter.vault.errors import VaultError
+from arbiter.vault.transit import TransitSettings
+
+app = typer.Typer(help="Tenant venue credentials: put, rotate, status.", no_args_is_help=True)
+
+
+def _service(ctx: typer.Context) -> VaultService:
+    return ctx.obj["service"]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    store: Annotated[Path, typer.Option(envvar="ARBITER_VAULT_STORE",
+                                        help="SQLite credential store file.")],
+    master_secret: Annotated[Path | None, typer.Option(
+        envvar="ARBITER_VAULT_MASTER_SECRET",
+        help="Master secret file (local backend, mode 600).")] = None,
+    keyring: Annotated[Path | None, typer.Option(
+        envvar="ARBITER_VAULT_KEYRING",
+        help="Keyring state file [<master-secret>.keyring.json].")] = None,
+    backend: Annotated[str, typer.Option(
+        envvar="ARBITER_VAULT_BACKEND",
+        help="local or transit (VAULT_ADDR, VAULT_TOKEN).")] = "local",
+    actor: Annotated[str, typer.Option(help="Who to record in the audit log.")] = "",
+) -> None:
+    """Open the vault once for the chosen command."""
+    if backend not in ("local", "transit"):
+        raise _fail(f"--backend must be 'local' or 'transit', was {backend!r}")
+    try:
+        transit = TransitSettings.from_env(os.environ) if backend == "transit" else None
+        service = build_vault_service(store, master_secret, cast(BackendKind, backend),
+                                      keyring_path=keyring, transit=transit)
+    except (VaultError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    ctx.obj = {"service": service, "actor": actor or f"cli:{getpass.getuser()}"}
+    ctx.call_on_close(service.close)
+
+
+@app.command()
+def put(
+    ctx: typer.Context,
+    tenant: Annotated[str, typer.Argument(help="Tenant id.")],
+    credential_id: Annotated[str, typer.Argument(help="Credential id within the tenant.")],
+    kind: Annotated[CredentialKind, typer.Option(help="What the secret is.")],
+    source: Annotated[str, typer.Option("--from", help="File holding the secret, or - for stdin.")],
+    key_id: Annotated[str | None, typer.Option(help="Kalshi API key id (kalshi-rsa).")] = None,
+) -> None:
+    """Seal and store a credential (replaces one with the same id)."""
+    try:
+        raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read --from {source!r}: {exc.strerror}") from None
+    if not raw.strip():
+        raise _fail(f"--from {source!r} is empty")
+    try:
+        meta = _service(ctx).vault.put(ctx.obj["actor"], tenant, credential_id, kind, raw, key_id)
+    except VaultError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"stored {meta.tenant_id}/{meta.credential_id} kind={meta.kind} "
+               f"public_id={meta.public_id} key_version={meta.key_version} "
+               f"revision={meta.revision}")
+
+
+@app.command()
+def rotate(
+    ctx: typer.Context,
+    batch_size: Annotated[int, typer.Option(min=1, help="Credentials re-sealed per batch.")] = 100,
+) -> None:
+    """Rotate the key: add and activate a version, re-seal everything, retire and remove the old."""
+    try:
+        report = asyncio.run(_service(ctx).rotation(ctx.obj["actor"], batch_size).run())
+    except VaultError as exc:
+        raise _fail(str(exc)) from None
+    removed = ",".join(map(str, report.removed_versions)) or "none"
+    typer.echo(f"rotated key version {report.from_version} -> {report.to_version}: "
+               f"{report.resealed} credentials re-sealed, removed versions: {removed}")
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's credentials.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show key versions and credential metadata (never secrets)."""
+    vault = _service(ctx).vault
+    try:
+        state, credentials = vault.status(), vault.list_credentials(tenant)
+    except VaultError as exc:
+        raise _fail(str(exc)) from None
+    keyring = state.keyring
+    if as_json:
+        typer.echo(json.dumps({
+            "backend": state.backend,
+            "versions": {str(v): keyring.state(v) for v in keyring.versions},
+            "active": keyring.active,
+            "min_decryption_version": keyring.min_decryption_version,
+            "credentials_by_version": {str(v): n for v, n in state.credentials_by_version.items()},
+            "credentials": [asdict(c) for c in credentials],
+        }, indent=2))
+        return
+    typer.echo(f"backend: {state.backend}")
+    for version in keyring.versions:
+        count = state.credentials_by_version.get(version, 0)
+        typer.echo(f"  key v{version}: {keyring.state(version)} ({count} credentials)")
+    for c in credentials:
+        typer.echo(f"{c.tenant_id}/{c.credential_id} {c.kind} {c.public_id} v{c.key_version} "
+                   f"rev{c.revision} created {c.created_at} rotated {c.rotated_at}")

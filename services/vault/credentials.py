@@ -1,0 +1,127 @@
+"""Credential kinds and the validation of their secret material at onboarding.
+
+Material is normalised before it is sealed (a Polymarket key becomes its 32 raw bytes, a Kalshi
+key PKCS#8 DER, API creds compact JSON), so signing never re-parses user input. Every check
+happens before anything is stored: bad input changes nothing. Error messages describe the
+input's shape, never its content.
+"""
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from eth_account import Account
+
+from arbiter.vault.errors import InvalidCredential, InvalidKeyLength, MalformedPem, WrongKeyType
+
+# Order of the secp256k1 group: a private key is an integer in [1, n-1]
+SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+MIN_RSA_BITS = 2048
+_API_FIELDS = ("apiKey", "secret", "passphrase")
+
+
+class CredentialKind(StrEnum):
+    POLYMARKET_EOA = "polymarket-eoa"
+    POLYMARKET_API = "polymarket-api"
+    KALSHI_RSA = "kalshi-rsa"
+
+
+@dataclass(frozen=True)
+class ParsedCredential:
+    """Normalised secret material plus its public identifier (address, API key, key id)."""
+
+    material: bytearray
+    public_id: str
+
+
+def parse_credential(
+    kind: CredentialKind, raw: bytes, key_id: str | None = None
+) -> ParsedCredential:
+    """Validate and normalise onboarding input for `kind`."""
+    if kind is CredentialKind.POLYMARKET_EOA:
+        return _parse_eoa(raw)
+    if kind is CredentialKind.POLYMARKET_API:
+        return _parse_api_creds(raw)
+    return _parse_kalshi(raw, key_id)
+
+
+def _load_pem(raw: bytes, kind: CredentialKind) -> object:
+    try:
+        return serialization.load_pem_private_key(raw, password=None)
+    except TypeError:
+        raise MalformedPem(f"{kind} PEM is encrypted; give the unencrypted key") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise MalformedPem(
+            f"{kind} input is not a valid PEM private key (PKCS#1, SEC1 or PKCS#8)"
+        ) from None
+
+
+def _parse_eoa(raw: bytes) -> ParsedCredential:
+    text = raw.strip()
+    if text.startswith(b"-----BEGIN"):
+        key = _load_pem(text, CredentialKind.POLYMARKET_EOA)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise WrongKeyType(
+                f"polymarket-eoa needs an EC secp256k1 key, was {type(key).__name__}"
+            )
+        if not isinstance(key.curve, ec.SECP256K1):
+            raise WrongKeyType(f"polymarket-eoa needs curve secp256k1, was {key.curve.name}")
+        scalar = key.private_numbers().private_value
+    else:
+        digits = text[2:] if text[:2].lower() == b"0x" else text
+        try:
+            key_bytes = binascii.unhexlify(digits)
+        except (binascii.Error, ValueError):
+            raise InvalidCredential(
+                "polymarket-eoa key must be 64 hex digits (optionally 0x-prefixed) or a PEM"
+            ) from None
+        if len(key_bytes) != 32:
+            raise InvalidKeyLength(
+                f"polymarket-eoa private key must be 32 bytes, was {len(key_bytes)} bytes"
+            )
+        scalar = int.from_bytes(key_bytes, "big")
+    if not 0 < scalar < SECP256K1_ORDER:
+        raise InvalidKeyLength("polymarket-eoa private key is outside the secp256k1 range [1, n-1]")
+    material = bytearray(scalar.to_bytes(32, "big"))
+    return ParsedCredential(material, Account.from_key(bytes(material)).address)
+
+
+def _parse_api_creds(raw: bytes) -> ParsedCredential:
+    try:
+        creds = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidCredential(
+            'polymarket-api input must be JSON {"apiKey", "secret", "passphrase"}'
+        ) from None
+    if not isinstance(creds, dict):
+        raise InvalidCredential("polymarket-api input must be a JSON object")
+    for field in _API_FIELDS:
+        if not isinstance(creds.get(field), str) or not creds[field]:
+            raise InvalidCredential(f"polymarket-api field {field!r} is missing or empty")
+    try:
+        base64.urlsafe_b64decode(creds["secret"].encode())
+    except (binascii.Error, ValueError):
+        raise InvalidCredential("polymarket-api field 'secret' is not URL-safe base64") from None
+    normalised = json.dumps({f: creds[f] for f in _API_FIELDS}, separators=(",", ":"))
+    return ParsedCredential(bytearray(normalised.encode()), creds["apiKey"])
+
+
+def _parse_kalshi(raw: bytes, key_id: str | None) -> ParsedCredential:
+    if not key_id or len(key_id) > 128 or not key_id.isprintable() or " " in key_id:
+        raise InvalidCredential("kalshi-rsa needs its API key id (--key-id), printable, no spaces")
+    key = _load_pem(raw.strip(), CredentialKind.KALSHI_RSA)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise WrongKeyType(f"kalshi-rsa needs an RSA key, was {type(key).__name__}")
+    if key.key_size < MIN_RSA_BITS:
+        raise InvalidKeyLength(f"kalshi-rsa key is {key.key_size} bits, at least {MIN_RSA_BITS}")
+    der = key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return ParsedCredential(bytearray(der), key_id)

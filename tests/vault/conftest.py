@@ -1,0 +1,93 @@
+"""Vault fixtures: a master secret file, both key backends, a vault, and test keys."""
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from arbiter.vault.keybackend import KeyBackend
+from arbiter.vault.local_keyring import LocalKeyring
+from arbiter.vault.signer import Signer
+from arbiter.vault.sqlite_repository import SqliteCredentialRepository
+from arbiter.vault.transit import TransitKeyBackend, TransitSettings
+from arbiter.vault.vault import CredentialVault
+
+# Public Hardhat account #0, the key of the Polymarket SDK test vectors (protocol-facts A3)
+HARDHAT_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+HARDHAT_ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+API_SECRET = "A" * 43 + "="  # protocol-facts A4 vector secret
+
+
+def write_secret(path: Path, data: bytes, mode: int = 0o600) -> Path:
+    path.write_bytes(data)
+    path.chmod(mode)
+    return path
+
+
+@pytest.fixture
+def master_secret(tmp_path: Path) -> Path:
+    return write_secret(tmp_path / "master.key", os.urandom(32))
+
+
+@pytest.fixture
+def local_keyring(master_secret: Path) -> LocalKeyring:
+    return LocalKeyring(master_secret)
+
+
+def _transit_backend() -> Iterator[KeyBackend]:
+    if not os.environ.get("VAULT_ADDR"):
+        pytest.skip("VAULT_ADDR is not set: no live HashiCorp Vault to run the transit contract")
+    base = TransitSettings.from_env(os.environ)
+    settings = TransitSettings(url=base.url, key_name=f"arbiter-test-{uuid.uuid4().hex[:12]}",
+                               mount_point=base.mount_point, token=base.token,
+                               k8s_role=base.k8s_role)
+    backend = TransitKeyBackend(settings)
+    yield backend
+    transit = backend._client.secrets.transit  # test cleanup only
+    transit.update_key_configuration(settings.key_name, deletion_allowed=True,
+                                     mount_point=settings.mount_point)
+    transit.delete_key(settings.key_name, mount_point=settings.mount_point)
+
+
+@pytest.fixture(params=["local", "transit"])
+def backend(request: pytest.FixtureRequest, master_secret: Path) -> Iterator[KeyBackend]:
+    """Every key backend; the contract suite runs once per backend."""
+    if request.param == "local":
+        yield LocalKeyring(master_secret)
+    else:
+        yield from _transit_backend()
+
+
+@pytest.fixture
+def vault(local_keyring: LocalKeyring) -> Iterator[CredentialVault]:
+    store = CredentialVault(local_keyring, SqliteCredentialRepository(":memory:"))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def signer(vault: CredentialVault) -> Signer:
+    return Signer(vault)
+
+
+@pytest.fixture(scope="session")
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+@pytest.fixture(scope="session")
+def rsa_pem(rsa_key: rsa.RSAPrivateKey) -> bytes:
+    return pem(rsa_key)
+
+
+def api_creds_json(secret: str = API_SECRET) -> bytes:
+    return ('{"apiKey": "key-1", "secret": "%s", "passphrase": "pass-1"}' % secret).encode()

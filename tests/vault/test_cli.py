@@ -1,0 +1,82 @@
+"""`arbiter vault put | rotate | status` through typer's CliRunner."""
+
+import json
+from pathlib import Path
+
+from collections.abc import Callable
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from arbiter.vault.cli import app
+
+from .conftest import HARDHAT_ADDRESS, HARDHAT_KEY, write_secret
+
+
+Invoke = Callable[..., Result]
+
+
+@pytest.fixture
+def run(tmp_path: Path, master_secret: Path) -> Invoke:
+    runner = CliRunner()
+    base = ["--store", str(tmp_path / "vault.db"), "--master-secret", str(master_secret),
+            "--actor", "alice"]
+
+    def invoke(*args: str, stdin: str | None = None) -> Result:
+        return runner.invoke(app, [*base, *args], input=stdin)
+
+    return invoke
+
+
+def test_put_from_stdin_then_status_shows_metadata_only(run: Invoke) -> None:
+    put = run("put", "acme", "poly", "--kind", "polymarket-eoa", "--from", "-", stdin=HARDHAT_KEY)
+    assert put.exit_code == 0, put.output
+    assert f"stored acme/poly kind=polymarket-eoa public_id={HARDHAT_ADDRESS}" in put.stdout
+    status = run("status", "--json")
+    assert status.exit_code == 0
+    state = json.loads(status.stdout)
+    assert state["versions"] == {"1": "active"}
+    assert [c["credential_id"] for c in state["credentials"]] == ["poly"]
+    assert HARDHAT_KEY[2:] not in status.stdout and HARDHAT_KEY[2:] not in put.stdout
+
+
+def test_put_from_file_and_rotate(run: Invoke, tmp_path: Path) -> None:
+    secret_file = write_secret(tmp_path / "poly.hex", HARDHAT_KEY.encode())
+    assert run("put", "acme", "poly", "--kind", "polymarket-eoa", "--from",
+               str(secret_file)).exit_code == 0
+    rotated = run("rotate", "--batch-size", "1")
+    assert rotated.exit_code == 0, rotated.output
+    assert ("rotated key version 1 -> 2: 1 credentials re-sealed, removed versions: 1"
+            in rotated.stdout)
+    status = run("status")
+    assert "key v2: active (1 credentials)" in status.stdout
+    assert "key v1" not in status.stdout
+
+
+def test_the_secret_cannot_be_given_as_an_argument_value(run: Invoke) -> None:
+    result = run("put", "acme", "poly", "--kind", "polymarket-eoa", HARDHAT_KEY)
+    assert result.exit_code != 0
+    assert json.loads(run("status", "--json").stdout)["credentials"] == []
+
+
+def test_bad_input_is_a_clear_error_and_stores_nothing(run: Invoke) -> None:
+    for args, stdin, message in [
+        (("put", "../acme", "poly", "--kind", "polymarket-eoa", "--from", "-"), HARDHAT_KEY,
+         "path characters"),
+        (("put", "acme", "poly", "--kind", "polymarket-eoa", "--from", "-"), "0x1234",
+         "must be 32 bytes, was 2"),
+        (("put", "acme", "poly", "--kind", "polymarket-eoa", "--from", "-"), "", "is empty"),
+        (("put", "acme", "poly", "--kind", "polymarket-eoa", "--from", "/nonexistent"), None,
+         "cannot read --from '/nonexistent'"),
+    ]:
+        result = run(*args, stdin=stdin)
+        assert result.exit_code == 1 and message in result.stderr, result.output
+    assert json.loads(run("status", "--json").stdout)["credentials"] == []
+
+
+def test_world_readable_master_secret_stops_every_command(tmp_path: Path) -> None:
+    secret = write_secret(tmp_path / "m.key", b"x" * 32, 0o644)
+    result = CliRunner().invoke(app, ["--store", str(tmp_path / "v.db"), "--master-secret",
+                                      str(secret), "status"])
+    assert result.exit_code == 1 and "chmod 600" in result.stderr
