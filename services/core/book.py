@@ -12,6 +12,7 @@ best bid) is the newer information, so the stale levels it crosses are removed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import NoReturn
 
 
 class BookError(ValueError):
@@ -44,17 +45,11 @@ class L2Book:
         self.ts = 0
 
     # -- updates ---------------------------------------------------------------------
-    def _index(self, price: int) -> int:
-        idx, rem = divmod(price, self.tick)
-        if rem or not 0 <= idx <= self.top:
-            raise BookError(f"book {self.key}: price {price} is off the {self.tick} grid")
-        return idx
-
     def set_bid(self, price: int, qty: int) -> None:
         """Set the total bid size at `price` (0 removes the level)."""
-        if qty < 0:
-            raise BookError(f"book {self.key}: negative bid size {qty} at {price}")
-        idx = self._index(price)
+        idx = price // self.tick
+        if idx * self.tick != price or qty < 0 or idx < 0 or idx > self.top:
+            self._reject(price, qty)
         bids = self.bids
         bids[idx] = qty
         if qty:
@@ -69,9 +64,9 @@ class L2Book:
 
     def set_ask(self, price: int, qty: int) -> None:
         """Set the total ask size at `price` (0 removes the level)."""
-        if qty < 0:
-            raise BookError(f"book {self.key}: negative ask size {qty} at {price}")
-        idx = self._index(price)
+        idx = price // self.tick
+        if idx * self.tick != price or qty < 0 or idx < 0 or idx > self.top:
+            self._reject(price, qty)
         asks = self.asks
         asks[idx] = qty
         if qty:
@@ -84,6 +79,11 @@ class L2Book:
             while idx <= top and not asks[idx]:
                 idx += 1
             self.best_ask = idx
+
+    def _reject(self, price: int, qty: int) -> NoReturn:
+        if qty < 0:
+            raise BookError(f"book {self.key}: negative size {qty} at {price}")
+        raise BookError(f"book {self.key}: price {price} is off the {self.tick} grid")
 
     def _clear_asks_through(self, idx: int) -> None:
         asks = self.asks
@@ -107,9 +107,9 @@ class L2Book:
         """Check a whole update before any of it is applied, so a bad one changes nothing."""
         checked = list(levels)
         for price, qty in checked:
-            if qty < 0:
-                raise BookError(f"book {self.key}: negative size {qty} at {price}")
-            self._index(price)
+            idx, rem = divmod(price, self.tick)
+            if rem or qty < 0 or not 0 <= idx <= self.top:
+                self._reject(price, qty)
         return checked
 
     def apply_snapshot(

@@ -16,7 +16,7 @@ Raw (unrounded) fees are `Fraction`s of a micro-dollar so that sums stay exact.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 
@@ -25,19 +25,35 @@ from arbiter.core.units import CENT, ONE_DOLLAR, QTY_SCALE
 _ONE = ONE_DOLLAR
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class FeeModel:
-    """A quadratic fee with one rounding step per order."""
+    """A quadratic fee with one rounding step per order.
+
+    Internally a raw fee is the integer `scaled_fee(p, q)` over the model's constant
+    `denominator` (exact, and far cheaper than `Fraction` arithmetic on the hot path).
+    """
 
     name: str
     coefficient: Fraction
     exponent: int = 1
     rounding_micros: int = CENT
+    _floors: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def denominator(self) -> int:
+        return self.coefficient.denominator * (_ONE * _ONE) ** self.exponent
+
+    def scaled_fee(self, price: int, qty: int) -> int:
+        """Raw fee x `denominator`, in micro-dollars, for `qty` micro-contracts at `price`."""
+        return self.coefficient.numerator * qty * (price * (_ONE - price)) ** self.exponent
 
     def raw_fee(self, price: int, qty: int) -> Fraction:
         """Unrounded fee in micro-dollars for `qty` micro-contracts at `price` micro-dollars."""
-        variance = Fraction(price * (_ONE - price), _ONE * _ONE) ** self.exponent
-        return self.coefficient * Fraction(qty, QTY_SCALE) * variance * _ONE
+        return Fraction(self.scaled_fee(price, qty), self.denominator)
+
+    def round_scaled(self, scaled_total: int) -> int:
+        """Round a summed scaled fee up to the venue's precision, in micro-dollars."""
+        return -(-scaled_total // (self.denominator * self.rounding_micros)) * self.rounding_micros
 
     def round(self, raw_total: Fraction) -> int:
         """Round a summed raw fee up to the venue's precision, in micro-dollars."""
@@ -46,12 +62,14 @@ class FeeModel:
 
     def fee(self, fills: Iterable[tuple[int, int]]) -> int:
         """Fee in micro-dollars for one order's fills given as (price, qty)."""
-        return self.round(sum((self.raw_fee(p, q) for p, q in fills), Fraction(0)))
+        return self.round_scaled(sum(self.scaled_fee(p, q) for p, q in fills))
 
     def floor_per_contract(self, price: int) -> int:
         """Lower bound of the fee per whole contract at `price`, for cheap pre-filters."""
-        raw = self.raw_fee(price, QTY_SCALE)
-        return raw.numerator // raw.denominator
+        floor = self._floors.get(price)
+        if floor is None:
+            floor = self._floors[price] = self.scaled_fee(price, QTY_SCALE) // self.denominator
+        return floor
 
 
 KALSHI_TAKER = FeeModel("kalshi-taker", Fraction(7, 100))

@@ -80,22 +80,29 @@ def rounded_profit(
 def _raw_profit(
     ladder1: Ladder, fee1: FeeModel, ladder2: Ladder, fee2: FeeModel, qty: int
 ) -> Fraction:
-    total = Fraction(qty)
-    for ladder, fee in ((ladder1, fee1), (ladder2, fee2)):
+    """Profit before any rounding (notional or fee), exact over a common denominator.
+
+    It is concave in qty and never below the rounded profit, which the search relies on.
+    """
+    d1, d2 = fee1.denominator, fee2.denominator
+    scaled = qty * d1 * d2 * QTY_SCALE
+    for ladder, fee, other in ((ladder1, fee1, d2), (ladder2, fee2, d1)):
         for price, part in take(ladder, qty):
-            total -= notional(price, part) + fee.raw_fee(price, part)
-    return total
+            scaled -= price * part * d1 * d2 + fee.scaled_fee(price, part) * other * QTY_SCALE
+    return Fraction(scaled, d1 * d2 * QTY_SCALE)
 
 
 def _raw_optimum(ladder1: Ladder, fee1: FeeModel, ladder2: Ladder, fee2: FeeModel, cap: int) -> int:
     """Walk both ladders while the marginal contract still pays; return the depth reached."""
+    d1, d2 = fee1.denominator, fee2.denominator
     i = j = 0
     used1 = used2 = 0  # quantity consumed at the current level of each ladder
     qty = 0
     while qty < cap and i < len(ladder1) and j < len(ladder2):
         p1, s1 = ladder1[i]
         p2, s2 = ladder2[j]
-        marginal = QTY_SCALE - p1 - p2 - fee1.raw_fee(p1, QTY_SCALE) - fee2.raw_fee(p2, QTY_SCALE)
+        marginal = ((QTY_SCALE - p1 - p2) * d1 * d2 - fee1.scaled_fee(p1, QTY_SCALE) * d2
+                    - fee2.scaled_fee(p2, QTY_SCALE) * d1)
         if marginal <= 0:
             break
         step = min(s1 - used1, s2 - used2, cap - qty)

@@ -20,14 +20,19 @@ from arbiter.platform.bus.base import (
     Subscription,
     partition_for,
 )
+from arbiter.platform.bus.kafka import KafkaBus, ensure_topics
 from arbiter.platform.bus.memory import MemoryBus
+from arbiter.platform.bus.tansu import TansuBroker
 
 __all__ = [
     "Bus",
     "Deduplicator",
     "Envelope",
     "Handler",
+    "KafkaBus",
     "MemoryBus",
     "Subscription",
+    "TansuBroker",
+    "ensure_topics",
     "partition_for",
 ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import asyncio
+import logging
 import zlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -12,6 +14,8 @@ from typing import Generic, TypeVar
 from google.protobuf.message import Message
 
 M = TypeVar("M", bound=Message)
+
+log = logging.getLogger(__name__)
 
 HEADER_MESSAGE_ID = "arbiter-msg-id"
 HEADER_TENANT = "arbiter-tenant"
@@ -72,6 +76,25 @@ class Bus(abc.ABC):
         """A unique, deterministic id for de-duplication on the consumer side."""
         self._sequence += 1
         return f"{origin}-{self._sequence}"
+
+    async def _deliver(self, sub: Subscription[Message], envelope: Envelope[Message]) -> None:
+        """At-least-once: retry a failing handler in place, then log and skip the message."""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                await sub.handler(envelope)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "handler of group %s failed on %s (attempt %d/%d)",
+                    sub.group, envelope.message_id, attempt, self.max_attempts,
+                )
+        log.error("giving up on %s for group %s", envelope.message_id, sub.group)
+
+    @abc.abstractmethod
+    async def drained(self) -> None:
+        """Wait until every message published so far has been handled by every group."""
 
     @abc.abstractmethod
     async def start(self) -> None: ...

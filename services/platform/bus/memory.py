@@ -93,17 +93,3 @@ class MemoryBus(Bus):
                 self._pending -= 1
                 if not self._pending:
                     self._idle.set()
-
-    async def _deliver(self, sub: Subscription[Message], envelope: Envelope[Message]) -> None:
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                await sub.handler(envelope)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception(
-                    "handler %s failed on %s (attempt %d/%d)",
-                    sub.group, envelope.message_id, attempt, self.max_attempts,
-                )
-        log.error("giving up on %s for group %s", envelope.message_id, sub.group)

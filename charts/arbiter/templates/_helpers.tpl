@@ -1,0 +1,74 @@
+{{/* Names, labels and the connection settings every Arbiter process shares. */}}
+
+{{- define "arbiter.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Selector labels of one component; ctx: dict root, name. */}}
+{{- define "arbiter.selectorLabels" -}}
+app.kubernetes.io/name: arbiter
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{- define "arbiter.labels" -}}
+{{ include "arbiter.selectorLabels" . }}
+app.kubernetes.io/part-of: arbiter
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
+{{- end -}}
+
+{{- define "arbiter.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+
+{{- define "arbiter.dependencyHost" -}}
+{{- printf "%s-bundled-%s.%s.svc" (include "arbiter.fullname" .root) .name .root.Release.Namespace -}}
+{{- end -}}
+
+{{/* {name, key} of the Secret holding the PostgreSQL DSN (bundled or external). */}}
+{{- define "arbiter.storeSecret" -}}
+{{- if .Values.postgresql.enabled -}}
+name: {{ include "arbiter.fullname" . }}-bundled-postgresql
+key: dsn
+{{- else -}}
+name: {{ required "postgresql.external.dsnSecret.name is required when postgresql.enabled=false" .Values.postgresql.external.dsnSecret.name }}
+key: {{ .Values.postgresql.external.dsnSecret.key }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Connection env shared by the chart's services and, through platform.yaml, by every tenant's
+execution plane. Addresses are fully qualified because tenants live in other namespaces.
+*/}}
+{{- define "arbiter.connectionEnv" -}}
+{{- $ns := .Release.Namespace -}}
+{{- $full := include "arbiter.fullname" . -}}
+ARBITER__BUS__KIND: kafka
+ARBITER__BUS__KAFKA_BOOTSTRAP: {{ if .Values.kafka.enabled }}{{ include "arbiter.dependencyHost" (dict "root" . "name" "kafka") }}:{{ .Values.kafka.bundled.port }}{{ else }}{{ required "kafka.external.bootstrap is required when kafka.enabled=false" .Values.kafka.external.bootstrap }}{{ end }}
+ARBITER__VAULT__ADDR: {{ if .Values.vault.enabled }}http://{{ include "arbiter.dependencyHost" (dict "root" . "name" "vault") }}:{{ .Values.vault.bundled.port }}{{ else }}{{ required "vault.external.addr is required when vault.enabled=false" .Values.vault.external.addr }}{{ end }}
+ARBITER__GRPC__VAULT_ADDR: {{ printf "%s-vault.%s.svc:50051" $full $ns }}
+ARBITER__GRPC__CONTROL_ADDR: {{ printf "%s-control.%s.svc:50051" $full $ns }}
+{{- end -}}
+
+{{/* operator/platform.py reads this: what tenants' execution planes are built from. */}}
+{{- define "arbiter.operatorPlatform" -}}
+image: {{ include "arbiter.image" . }}
+imagePullPolicy: {{ .Values.image.pullPolicy }}
+env:
+  {{- include "arbiter.connectionEnv" . | nindent 2 }}
+storeSecret:
+  {{- include "arbiter.storeSecret" . | nindent 2 }}
+latencyCritical:
+  nodeLabelKey: {{ .Values.latencyCritical.nodeLabel.key }}
+  nodeLabelValue: {{ .Values.latencyCritical.nodeLabel.value | quote }}
+  tolerations:
+    {{- toYaml .Values.latencyCritical.tolerations | nindent 4 }}
+tiers:
+  {{- toYaml .Values.operator.tiers | nindent 2 }}
+{{- end -}}

@@ -1,0 +1,208 @@
+{{/*
+The workload templates every Arbiter process is rendered through (shared services in
+services.yaml and the operator in operator.yaml). ctx: dict
+  root: the chart root context
+  name: component name (Deployment/Service name suffix, `arbiter serve` argument)
+  cfg:  the merged service values (defaults + entry), optionally with
+        kopf (the operator: no Arbiter runtime env), command, args, readinessPath,
+        serviceAccountName, configMapName, mountPath, strategy
+  configSha: hash of the mounted config, rolls pods when it changes
+*/}}
+
+{{- define "arbiter.resources" -}}
+{{- $req := .cfg.resources.requests -}}
+{{- if .cfg.latencyCritical -}}
+{{- if not (regexMatch "^[1-9][0-9]*$" (toString $req.cpu)) -}}
+{{- fail (printf "services.%s.resources.requests.cpu must be a whole number of cores for a latencyCritical service (Guaranteed QoS, static CPU manager), got %v" .name $req.cpu) -}}
+{{- end -}}
+requests:
+  cpu: {{ toString $req.cpu | quote }}
+  memory: {{ $req.memory | quote }}
+limits:
+  cpu: {{ toString $req.cpu | quote }}
+  memory: {{ $req.memory | quote }}
+{{- else -}}
+{{- toYaml .cfg.resources -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "arbiter.scheduling" -}}
+{{- $sel := include "arbiter.selectorLabels" . | fromYaml -}}
+{{- if or .cfg.latencyCritical (gt (int .cfg.replicas) 1) }}
+affinity:
+  {{- if .cfg.latencyCritical }}
+  nodeAffinity:
+    requiredDuringSchedulingIgnoredDuringExecution:
+      nodeSelectorTerms:
+        - matchExpressions:
+            - key: {{ .root.Values.latencyCritical.nodeLabel.key }}
+              operator: In
+              values: [{{ .root.Values.latencyCritical.nodeLabel.value | quote }}]
+  {{- end }}
+  # Preferred, not required: a small cluster with one pinned node still schedules.
+  podAntiAffinity:
+    preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 100
+        podAffinityTerm:
+          topologyKey: kubernetes.io/hostname
+          labelSelector:
+            matchLabels:
+              {{- toYaml $sel | nindent 14 }}
+{{- end }}
+{{- if .cfg.latencyCritical }}
+tolerations:
+  {{- toYaml .root.Values.latencyCritical.tolerations | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{- define "arbiter.deployment" -}}
+{{- $root := .root -}}
+{{- $full := include "arbiter.fullname" $root -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ $full }}-{{ .name }}
+  labels:
+    {{- include "arbiter.labels" . | nindent 4 }}
+spec:
+  replicas: {{ .cfg.replicas }}
+  strategy:
+    type: {{ .cfg.strategy | default "RollingUpdate" }}
+  selector:
+    matchLabels:
+      {{- include "arbiter.selectorLabels" . | nindent 6 }}
+  template:
+    metadata:
+      labels:
+        {{- include "arbiter.labels" . | nindent 8 }}
+      annotations:
+        # Roll pods when their mounted config changes.
+        arbiter.dev/config-sha256: {{ .configSha }}
+    spec:
+      serviceAccountName: {{ .cfg.serviceAccountName | default $full }}
+      enableServiceLinks: false
+      {{- with $root.Values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 10001
+        runAsGroup: 10001
+        fsGroup: 10001
+        seccompProfile:
+          type: RuntimeDefault
+      {{- with include "arbiter.scheduling" . | trim }}
+      {{- . | nindent 6 }}
+      {{- end }}
+      containers:
+        - name: {{ .name }}
+          image: {{ include "arbiter.image" $root }}
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          {{- with .cfg.command }}
+          command:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
+          args:
+            {{- toYaml (.cfg.args | default (list "serve" .name)) | nindent 12 }}
+          ports:
+            - name: http
+              containerPort: 8080
+              protocol: TCP
+            {{- if .cfg.grpc }}
+            - name: grpc
+              containerPort: 50051
+              protocol: TCP
+            {{- end }}
+          env:
+            {{- if not .cfg.kopf }}
+            - name: ARBITER_CONFIG
+              value: /etc/arbiter/config.yaml
+            {{- range $key, $value := include "arbiter.connectionEnv" $root | fromYaml }}
+            - name: {{ $key }}
+              value: {{ $value | quote }}
+            {{- end }}
+            - name: ARBITER__VAULT__ROLE
+              value: {{ $root.Values.vault.role | quote }}
+            - name: ARBITER__STORE__DSN
+              valueFrom:
+                secretKeyRef:
+                  {{- include "arbiter.storeSecret" $root | nindent 18 }}
+            {{- end }}
+            {{- range $key, $value := .cfg.env }}
+            - name: {{ $key }}
+              value: {{ tpl (toString $value) $root | quote }}
+            {{- end }}
+          resources:
+            {{- include "arbiter.resources" . | nindent 12 }}
+          livenessProbe:
+            httpGet:
+              path: /healthz
+              port: http
+            periodSeconds: 10
+            failureThreshold: 3
+          readinessProbe:
+            httpGet:
+              path: {{ .cfg.readinessPath | default "/readyz" }}
+              port: http
+            periodSeconds: 5
+            failureThreshold: 2
+          securityContext:
+            runAsNonRoot: true
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: {{ not $root.Values.devSync }}
+            capabilities:
+              drop: [ALL]
+          volumeMounts:
+            - name: config
+              mountPath: {{ .cfg.mountPath | default "/etc/arbiter" }}
+              readOnly: true
+            - name: tmp
+              mountPath: /tmp
+      volumes:
+        - name: config
+          configMap:
+            name: {{ .cfg.configMapName | default (printf "%s-config" $full) }}
+        - name: tmp
+          emptyDir:
+            medium: Memory
+            sizeLimit: 64Mi
+{{- end -}}
+
+{{- define "arbiter.service" -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "arbiter.fullname" .root }}-{{ .name }}
+  labels:
+    {{- include "arbiter.labels" . | nindent 4 }}
+spec:
+  type: ClusterIP
+  selector:
+    {{- include "arbiter.selectorLabels" . | nindent 4 }}
+  ports:
+    - name: http
+      port: 8080
+      targetPort: http
+      protocol: TCP
+    {{- if .cfg.grpc }}
+    - name: grpc
+      port: 50051
+      targetPort: grpc
+      protocol: TCP
+    {{- end }}
+{{- end -}}
+
+{{- define "arbiter.pdb" -}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "arbiter.fullname" .root }}-{{ .name }}
+  labels:
+    {{- include "arbiter.labels" . | nindent 4 }}
+spec:
+  maxUnavailable: 1
+  selector:
+    matchLabels:
+      {{- include "arbiter.selectorLabels" . | nindent 6 }}
+{{- end -}}

@@ -1,0 +1,273 @@
+"""Pure builders: a (validated) Tenant + the Platform -> the manifests of its execution plane.
+
+No I/O and no clock, so the same input always yields byte-identical manifests: the reconciler
+can compare them with what is live, and tests can assert on them without a cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+import yaml
+
+from arbiter.operator.platform import LATENCY_CRITICAL, Platform, Sizing
+
+Manifest = dict[str, Any]
+
+HTTP_PORT = 8080
+GRPC_PORT = 50051
+RUN_AS = 10001
+CONFIG_DIR = "/etc/arbiter"
+MANAGED_BY = "arbiter-operator"
+TENANT_LABEL = "arbiter.dev/tenant"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+CONFIG_HASH_ANNOTATION = "arbiter.dev/config-sha256"
+# Every kind the operator creates; also what it lists to prune and watches for drift.
+CHILD_KINDS: dict[str, tuple[str, str]] = {  # kind -> (apiVersion, plural)
+    "ServiceAccount": ("v1", "serviceaccounts"),
+    "ConfigMap": ("v1", "configmaps"),
+    "Service": ("v1", "services"),
+    "Deployment": ("apps/v1", "deployments"),
+    "PodDisruptionBudget": ("policy/v1", "poddisruptionbudgets"),
+}
+
+
+def topic_prefix(tenant: str) -> str:
+    """Kafka topic prefix that isolates a tenant's execution streams."""
+    return f"tenant-{tenant}."
+
+
+def vault_role(tenant: str) -> str:
+    """HashiCorp Vault Kubernetes-auth role bound to the tenant's ServiceAccount."""
+    return f"arbiter-tenant-{tenant}"
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _snake_keys(value: Any) -> Any:
+    """camelCase CRD fields -> the snake_case keys of Arbiter's config file."""
+    if isinstance(value, Mapping):
+        return {_snake(k): _snake_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_snake_keys(v) for v in value]
+    return value
+
+
+def _labels(tenant: str, component: str | None = None) -> dict[str, str]:
+    labels = {
+        "app.kubernetes.io/name": "arbiter",
+        "app.kubernetes.io/part-of": "arbiter",
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        TENANT_LABEL: tenant,
+    }
+    if component:
+        labels[COMPONENT_LABEL] = component
+    return labels
+
+
+def _selector(tenant: str, component: str) -> dict[str, str]:
+    return {TENANT_LABEL: tenant, COMPONENT_LABEL: component}
+
+
+def _meta(kind: str, name: str, labels: dict[str, str]) -> Manifest:
+    api_version, _ = CHILD_KINDS[kind]
+    return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "labels": labels}}
+
+
+def _config_yaml(tenant: str, spec: Mapping[str, Any]) -> str:
+    config = {
+        "tenant": {"id": tenant, "tier": spec["tier"], "paused": bool(spec.get("paused"))},
+        "bus": {"topic_prefix": topic_prefix(tenant)},
+        "vault": {"role": vault_role(tenant)},
+        "venues": _snake_keys(spec["venues"]),
+        "markets": _snake_keys(spec.get("markets") or []),
+        "risk": _snake_keys(spec["risk"]),
+    }
+    return yaml.safe_dump(config, sort_keys=True)
+
+
+def _env(tenant: str, spec: Mapping[str, Any], platform: Platform) -> list[Manifest]:
+    values = {
+        **platform.env,
+        "ARBITER_CONFIG": f"{CONFIG_DIR}/config.yaml",
+        "ARBITER__TENANT__ID": tenant,
+        "ARBITER__TENANT__TIER": spec["tier"],
+        "ARBITER__BUS__TOPIC_PREFIX": topic_prefix(tenant),
+        "ARBITER__VAULT__ROLE": vault_role(tenant),
+        "ARBITER__GRPC__RISK_ADDR": f"{tenant}-risk:{GRPC_PORT}",
+    }
+    for venue in spec["venues"]:
+        values[f"ARBITER__GRPC__GATEWAY_{venue.upper()}_ADDR"] = (
+            f"{tenant}-gateway-{venue}:{GRPC_PORT}"
+        )
+    env: list[Manifest] = [{"name": k, "value": v} for k, v in sorted(values.items())]
+    if platform.store_secret:
+        ref = {"name": platform.store_secret["name"], "key": platform.store_secret["key"]}
+        env.append({"name": "ARBITER__STORE__DSN", "valueFrom": {"secretKeyRef": ref}})
+    return env
+
+
+def _resources(sizing: Sizing, pinned: bool) -> Manifest:
+    """Pinned pods get requests == limits with whole cores: Guaranteed QoS, exclusive CPUs."""
+    requests = {"cpu": sizing.cpu, "memory": sizing.memory}
+    if pinned:
+        return {"requests": requests, "limits": dict(requests)}
+    return {"requests": requests, "limits": {"memory": sizing.memory}}
+
+
+def _placement(tenant: str, component: str, platform: Platform) -> Manifest:
+    """Node affinity + tolerations for latency-critical pods, replica spreading for all."""
+    key, value = platform.node_label
+    return {
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {"matchExpressions": [{"key": key, "operator": "In", "values": [value]}]}
+                    ]
+                }
+            },
+            # Preferred, not required: a small cluster with one pinned node still schedules.
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": _selector(tenant, component)},
+                        },
+                    }
+                ]
+            },
+        },
+        "tolerations": [dict(t) for t in platform.tolerations],
+    }
+
+
+def _deployment(
+    tenant: str,
+    component: str,
+    service: str,
+    spec: Mapping[str, Any],
+    platform: Platform,
+    config_sha: str,
+) -> Manifest:
+    tier = platform.tiers[spec["tier"]]
+    sizing = tier.components[component]
+    pinned = tier.pinned and component in LATENCY_CRITICAL
+    name = f"{tenant}-{service}"
+    container = {
+        "name": service,
+        "image": platform.image,
+        "imagePullPolicy": platform.image_pull_policy,
+        "args": ["serve", service],
+        "ports": [
+            {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
+            {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
+        ],
+        "env": _env(tenant, spec, platform)
+        + ([{"name": "ARBITER__GATEWAY__ROLE", "value": "order-entry"}] if component == "gateway" else []),
+        "resources": _resources(sizing, pinned),
+        "livenessProbe": {
+            "httpGet": {"path": "/healthz", "port": "http"},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", "port": "http"},
+            "periodSeconds": 5,
+            "failureThreshold": 2,
+        },
+        "securityContext": {
+            "runAsNonRoot": True,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [
+            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+    pod_spec: Manifest = {
+        "serviceAccountName": f"{tenant}-execution",
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "fsGroup": RUN_AS,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [
+            {"name": "config", "configMap": {"name": f"{tenant}-config"}},
+            {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+        ],
+    }
+    if pinned:
+        pod_spec.update(_placement(tenant, service, platform))
+    deployment = _meta("Deployment", name, _labels(tenant, service))
+    deployment["spec"] = {
+        "replicas": 0 if spec.get("paused") else sizing.replicas,
+        "selector": {"matchLabels": _selector(tenant, service)},
+        # One saga writer per tenant: never run old and new side by side on the saga log.
+        "strategy": {"type": "Recreate"} if component == "saga" else {"type": "RollingUpdate"},
+        "template": {
+            "metadata": {
+                "labels": _labels(tenant, service),
+                "annotations": {CONFIG_HASH_ANNOTATION: config_sha},
+            },
+            "spec": pod_spec,
+        },
+    }
+    return deployment
+
+
+def _service(tenant: str, service: str) -> Manifest:
+    manifest = _meta("Service", f"{tenant}-{service}", _labels(tenant, service))
+    manifest["spec"] = {
+        "type": "ClusterIP",
+        "selector": _selector(tenant, service),
+        "ports": [
+            {"name": "http", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP"},
+            {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "protocol": "TCP"},
+        ],
+    }
+    return manifest
+
+
+def _pdb(tenant: str, service: str) -> Manifest:
+    manifest = _meta("PodDisruptionBudget", f"{tenant}-{service}", _labels(tenant, service))
+    manifest["spec"] = {"maxUnavailable": 1, "selector": {"matchLabels": _selector(tenant, service)}}
+    return manifest
+
+
+def build_children(tenant: Mapping[str, Any], platform: Platform) -> list[Manifest]:
+    """All child manifests of a validated Tenant, owned by it (deletion cascades)."""
+    name: str = tenant["metadata"]["name"]
+    spec: Mapping[str, Any] = tenant["spec"]
+    config = _config_yaml(name, spec)
+    config_sha = hashlib.sha256(config.encode()).hexdigest()
+
+    account = _meta("ServiceAccount", f"{name}-execution", _labels(name))
+    config_map = _meta("ConfigMap", f"{name}-config", _labels(name))
+    config_map["data"] = {"config.yaml": config}
+    children: list[Manifest] = [account, config_map]
+
+    components = [("saga", "saga"), ("risk", "risk")]
+    components += [("gateway", f"gateway-{venue}") for venue in sorted(spec["venues"])]
+    for component, service in components:
+        deployment = _deployment(name, component, service, spec, platform, config_sha)
+        children += [deployment, _service(name, service)]
+        if deployment["spec"]["replicas"] > 1:
+            children.append(_pdb(name, service))
+
+    kopf.adopt(children, owner=dict(tenant))
+    return children

@@ -1,0 +1,185 @@
+"""kopf wiring: Tenant lifecycle handlers, drift restoration and status reporting.
+
+Run with::
+
+    kopf run --standalone --all-namespaces -m arbiter.operator.handlers \
+        --liveness=http://0.0.0.0:8080/healthz
+
+Handlers stay thin: validate (pure), build (pure), converge (I/O), then report conditions.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from arbiter.operator.children import (
+    CHILD_KINDS,
+    MANAGED_BY,
+    TENANT_LABEL,
+    build_children,
+    topic_prefix,
+    vault_role,
+)
+from arbiter.operator.conditions import (
+    APPLY_FAILED,
+    CONVERGED,
+    INVALID_SPEC,
+    PAUSED,
+    Outcome,
+    conditions,
+)
+from arbiter.operator.crd import GROUP, PLURAL, VERSION
+from arbiter.operator.kube import KubeClient, KubeError, resource_path
+from arbiter.operator.platform import PlatformError, load_platform
+from arbiter.operator.reconcile import apply, converge, delete_all
+from arbiter.operator.validation import validate_tenant
+
+TENANTS = (GROUP, VERSION, PLURAL)
+RETRY_DELAY = 10  # seconds between retries of a failed apply
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Namespace kopf's bookkeeping under arbiter.dev and load the platform settings."""
+    settings.persistence.finalizer = f"{GROUP}/tenant-cleanup"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING
+    try:
+        memo.platform = load_platform()
+    except PlatformError as exc:  # a broken release config: stop instead of retrying forever
+        raise kopf.PermanentError(str(exc)) from exc
+    memo.kube = KubeClient()
+
+
+@kopf.on.login()
+async def login(memo: kopf.Memo, **kwargs: Any) -> kopf.ConnectionInfo | None:
+    """Authenticate kopf and the reconciler's client with the same credentials."""
+    info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    if info is not None:
+        await memo.kube.login(info)
+    return info
+
+
+@kopf.on.cleanup()
+async def close(memo: kopf.Memo, **_: Any) -> None:
+    await memo.kube.close()
+
+
+def _report(
+    patch: kopf.Patch,
+    status: Mapping[str, Any],
+    meta: Mapping[str, Any],
+    outcome: Outcome,
+    **extra: Any,
+) -> None:
+    """Write conditions and observedGeneration into the handler's status patch."""
+    generation = meta.get("generation")
+    now = datetime.datetime.now(datetime.UTC)
+    patch.status["conditions"] = conditions(outcome, generation, status.get("conditions") or [], now)
+    if generation is not None:
+        patch.status["observedGeneration"] = generation
+    for key, value in extra.items():
+        patch.status[key] = value
+
+
+@kopf.on.resume(*TENANTS)
+@kopf.on.create(*TENANTS)
+@kopf.on.update(*TENANTS)
+async def reconcile(
+    body: kopf.Body,
+    name: str,
+    namespace: str,
+    spec: kopf.Spec,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    """Validate the whole Tenant, then converge its execution plane onto the spec."""
+    errors = validate_tenant(name, spec)
+    if errors:
+        # Nothing is applied: existing children keep serving the last valid spec.
+        message = "; ".join(map(str, errors))
+        logger.error(f"Tenant rejected: {message}")
+        _report(patch, status, meta, Outcome(False, INVALID_SPEC, message))
+        return
+    desired = build_children(body, memo.platform)
+    try:
+        counts = await converge(memo.kube, namespace, name, desired)
+    except KubeError as exc:
+        _report(patch, status, meta, Outcome(False, APPLY_FAILED, str(exc)[:1024]))
+        raise kopf.TemporaryError(f"applying children failed: {exc}", delay=RETRY_DELAY) from exc
+    logger.info(f"Children converged: {counts}")
+    paused = bool(spec.get("paused"))
+    outcome = Outcome(
+        True,
+        PAUSED if paused else CONVERGED,
+        f"{len(desired)} children converged" + (", execution plane scaled to 0" if paused else ""),
+    )
+    _report(
+        patch,
+        status,
+        meta,
+        outcome,
+        children=len(desired),
+        topicPrefix=topic_prefix(name),
+        vaultRole=vault_role(name),
+    )
+
+
+@kopf.on.delete(*TENANTS)
+async def cleanup(name: str, namespace: str, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """Finalizer: delete the execution plane before the Tenant is let go."""
+    try:
+        deleted = await delete_all(memo.kube, namespace, name)
+    except KubeError as exc:
+        raise kopf.TemporaryError(f"deleting children failed: {exc}", delay=RETRY_DELAY) from exc
+    logger.info(f"Deleted {deleted} children")
+
+
+async def restore_drift(
+    type: str | None,
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    resource: kopf.Resource,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    """Put a deleted or hand-edited child back the way its Tenant says it should be."""
+    if type not in ("DELETED", "MODIFIED"):
+        return
+    path = resource_path(f"{GROUP}/{VERSION}", PLURAL, namespace, labels[TENANT_LABEL])
+    tenant = await memo.kube.get(path)
+    if tenant is None or tenant["metadata"].get("deletionTimestamp"):
+        return  # the tenant is going away: its children are supposed to go too
+    if validate_tenant(tenant["metadata"]["name"], tenant.get("spec") or {}):
+        return  # reported on the Tenant; keep what runs
+    kind = next(k for k, (_, plural) in CHILD_KINDS.items() if plural == resource.plural)
+    for manifest in build_children(tenant, memo.platform):
+        if manifest["kind"] == kind and manifest["metadata"]["name"] == name:
+            action = await apply(memo.kube, manifest)
+            if action != "unchanged":
+                logger.warning(f"Restored drifted {kind} {name}: {action}")
+
+
+for _kind, (_api_version, _plural) in CHILD_KINDS.items():
+    _group, _, _version = _api_version.rpartition("/")
+    kopf.on.event(
+        _group,
+        _version,
+        _plural,
+        id=f"restore-{_plural}",
+        labels={"app.kubernetes.io/managed-by": MANAGED_BY, TENANT_LABEL: kopf.PRESENT},
+    )(restore_drift)

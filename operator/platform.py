@@ -1,0 +1,126 @@
+"""Cluster-wide settings the operator needs to build a tenant's execution plane.
+
+They come from the Helm release (the chart renders them into the operator's `platform.yaml`
+ConfigMap), so image, dependency addresses and per-tier sizing have a single source: values.yaml.
+Loading fails loudly on a malformed file, before the operator handles any Tenant.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from arbiter.operator.crd import TIERS
+
+PLATFORM_ENV = "ARBITER_OPERATOR_PLATFORM"
+DEFAULT_PLATFORM_PATH = "/etc/arbiter-operator/platform.yaml"
+COMPONENTS = ("saga", "risk", "gateway")
+# Components on the order path: pinned to dedicated cores when the tier asks for it.
+LATENCY_CRITICAL = frozenset({"saga", "gateway"})
+_WHOLE_CPU = re.compile(r"^[1-9][0-9]*$")
+
+
+class PlatformError(ValueError):
+    """The platform file is missing a key or has a bad value."""
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """Replicas and per-container resources of one execution-plane component."""
+
+    replicas: int
+    cpu: str
+    memory: str
+
+
+@dataclass(frozen=True)
+class Tier:
+    """How a service tier sizes and places a tenant's components."""
+
+    pinned: bool  # latency-critical components get dedicated nodes and whole cores
+    components: Mapping[str, Sizing]
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Everything outside the Tenant that its children depend on."""
+
+    image: str
+    image_pull_policy: str
+    env: Mapping[str, str]  # shared connection settings (Kafka, Vault, shared gRPC services)
+    store_secret: Mapping[str, str] | None  # {name, key} of the PostgreSQL DSN secret
+    node_label: tuple[str, str]  # latency-critical node label key and value
+    tolerations: tuple[Mapping[str, Any], ...]
+    tiers: Mapping[str, Tier]
+
+
+def _require(data: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in data:
+        raise PlatformError(f"{where}.{key} is required")
+    return data[key]
+
+
+def _sizing(data: Mapping[str, Any], where: str, pinned: bool) -> Sizing:
+    sizing = Sizing(
+        replicas=int(_require(data, "replicas", where)),
+        cpu=str(_require(data, "cpu", where)),
+        memory=str(_require(data, "memory", where)),
+    )
+    if pinned and not _WHOLE_CPU.match(sizing.cpu):
+        raise PlatformError(
+            f"{where}.cpu must be a whole number of cores for a pinned tier "
+            f"(Guaranteed QoS, static CPU manager), got {sizing.cpu!r}"
+        )
+    return sizing
+
+
+def parse_platform(data: Mapping[str, Any]) -> Platform:
+    """Build a Platform from the rendered `platform.yaml` mapping."""
+    tiers: dict[str, Tier] = {}
+    raw_tiers = _require(data, "tiers", "platform")
+    for tier in TIERS:
+        raw = _require(raw_tiers, tier, "platform.tiers")
+        pinned = bool(raw.get("pinned", False))
+        components = _require(raw, "components", f"platform.tiers.{tier}")
+        tiers[tier] = Tier(
+            pinned=pinned,
+            components={
+                name: _sizing(
+                    _require(components, name, f"platform.tiers.{tier}.components"),
+                    f"platform.tiers.{tier}.components.{name}",
+                    pinned and name in LATENCY_CRITICAL,
+                )
+                for name in COMPONENTS
+            },
+        )
+    latency = _require(data, "latencyCritical", "platform")
+    return Platform(
+        image=str(_require(data, "image", "platform")),
+        image_pull_policy=str(data.get("imagePullPolicy", "IfNotPresent")),
+        env={str(k): str(v) for k, v in (data.get("env") or {}).items()},
+        store_secret=data.get("storeSecret") or None,
+        node_label=(
+            str(_require(latency, "nodeLabelKey", "platform.latencyCritical")),
+            str(_require(latency, "nodeLabelValue", "platform.latencyCritical")),
+        ),
+        tolerations=tuple(latency.get("tolerations") or ()),
+        tiers=tiers,
+    )
+
+
+def load_platform(path: str | None = None) -> Platform:
+    """Read the platform file named by $ARBITER_OPERATOR_PLATFORM (or the mounted default)."""
+    path = path or os.environ.get(PLATFORM_ENV, DEFAULT_PLATFORM_PATH)
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PlatformError(f"cannot read platform file {path}: {exc}") from exc
+    if not isinstance(data, Mapping):
+        raise PlatformError(f"platform file {path} must hold a mapping")
+    return parse_platform(data)

@@ -1,0 +1,1 @@
+"""Command line: `arbiter run`, `arbiter serve SERVICE`, and operator sub-commands."""

@@ -1,0 +1,93 @@
+"""`arbiter` command line (typer)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from arbiter.platform.config import SERVICES, ArbiterConfig, ConfigError, load_config
+
+app = typer.Typer(help="Arbiter: cross-venue prediction-market arbitrage.", no_args_is_help=True)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="YAML config file (or ARBITER_CONFIG).")
+]
+
+
+def _load(config: Path | None, overrides: dict[str, Any]) -> ArbiterConfig:
+    try:
+        return load_config(config, overrides={k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def run(
+    duration: Annotated[float | None, typer.Option(help="Seconds to run; default until Ctrl-C.")] = None,
+    summary_json: Annotated[Path | None, typer.Option(help="Write the run summary here.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Synthetic market seed.")] = None,
+    headless: Annotated[bool, typer.Option(help="No live view.")] = False,
+    bus: Annotated[str | None, typer.Option(help="memory (default) or kafka.")] = None,
+    kafka_bootstrap: Annotated[
+        str | None, typer.Option(help="HOST:PORT of a Kafka broker; default: start tansu.")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run every service in one process against the emulated venues."""
+    from arbiter.topology.runner import run_embedded
+
+    cfg = _load(config, {"market.seed": seed, "bus.kind": bus,
+                         "bus.kafka_bootstrap": kafka_bootstrap})
+    if duration is not None and duration <= 0:
+        typer.secho(f"error: --duration must be > 0, was {duration}", fg="red", err=True)
+        raise typer.Exit(2)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    summary = asyncio.run(run_embedded(cfg, duration, live=not headless))
+    text = json.dumps(summary, indent=2)
+    if summary_json is not None:
+        summary_json.write_text(text + "\n")
+    if headless or summary_json is None:
+        typer.echo(text)
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")],
+    config: ConfigOption = None,
+) -> None:
+    """Run one service as its own process (what each Kubernetes pod runs)."""
+    from arbiter.topology.distributed import BUILDERS, serve_service
+
+    if service not in BUILDERS:
+        typer.secho(f"error: unknown service {service!r}; allowed: {', '.join(sorted(BUILDERS))}",
+                    fg="red", err=True)
+        raise typer.Exit(2)
+    cfg = _load(config, {})
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(serve_service(service, cfg, _stop_signal))
+    except ConfigError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+def _stop_signal() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def main() -> None:
+    app()

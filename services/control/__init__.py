@@ -1,0 +1,1 @@
+"""Control service: the operator-facing API (status, pause/resume, kill switch)."""

@@ -1,0 +1,72 @@
+"""Control service: follows the saga event stream and answers operators.
+
+Pausing is enforced by latching the risk HardStop (new risk blocked, cancels and
+reduce-only still flow) and resuming resets it; the kill switch latches it with the
+operator's reason. State comes only from the bus, so control can restart freely.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from arbiter.platform import topics
+from arbiter.platform.bus import Bus, Envelope
+from arbiter.platform.rpc import require_tenant
+from arbiter.v1 import common_pb2, control_pb2, control_pb2_grpc, risk_pb2, saga_pb2
+
+RECENT = 20
+PAUSE_REASON = "paused by operator"
+
+
+class ControlServicer(control_pb2_grpc.ControlServicer):
+    def __init__(self, bus: Bus, tenant: common_pb2.TenantContext, risk: Any) -> None:
+        self.tenant = tenant
+        self.risk = risk
+        self.sagas: OrderedDict[str, saga_pb2.SagaEvent] = OrderedDict()
+        bus.subscribe(topics.SAGA_EVENTS, f"control-{tenant.tenant_id}", saga_pb2.SagaEvent,
+                      self.on_saga_event)
+
+    async def on_saga_event(self, envelope: Envelope[saga_pb2.SagaEvent]) -> None:
+        event = envelope.value
+        if event.tenant_id != self.tenant.tenant_id:
+            return
+        known = self.sagas.get(event.saga_id)
+        if known is None or event.version >= known.version:  # redeliveries never go back
+            self.sagas[event.saga_id] = event
+            self.sagas.move_to_end(event.saga_id)
+
+    async def Status(self, request: control_pb2.StatusRequest, context) -> control_pb2.StatusReply:  # noqa: N802, ANN001
+        await require_tenant(request.tenant, self.tenant.tenant_id, context)
+        return await self._status()
+
+    async def SetPaused(self, request: control_pb2.PauseRequest, context) -> control_pb2.StatusReply:  # noqa: N802, ANN001
+        await require_tenant(request.tenant, self.tenant.tenant_id, context)
+        await self.risk.HardStop(risk_pb2.HardStopRequest(
+            tenant=self.tenant, reason=request.reason or PAUSE_REASON, reset=not request.paused))
+        return await self._status()
+
+    async def KillSwitch(self, request: control_pb2.KillSwitchRequest, context) -> control_pb2.StatusReply:  # noqa: N802, ANN001
+        await require_tenant(request.tenant, self.tenant.tenant_id, context)
+        await self.risk.HardStop(risk_pb2.HardStopRequest(
+            tenant=self.tenant, reason=f"kill switch: {request.reason or 'no reason given'}"))
+        return await self._status()
+
+    async def _status(self) -> control_pb2.StatusReply:
+        stop = await self.risk.HardStop(risk_pb2.HardStopRequest(tenant=self.tenant))
+        reply = control_pb2.StatusReply(
+            tenant_id=self.tenant.tenant_id,
+            paused=stop.reason == PAUSE_REASON,
+            hard_stop=stop.latched,
+            hard_stop_reason=stop.reason,
+        )
+        for event in self.sagas.values():
+            state = saga_pb2.SagaState.Name(event.state).removeprefix("SAGA_STATE_")
+            reply.sagas_by_state[state] = reply.sagas_by_state[state] + 1
+            reply.realized_pnl_micros += event.realized_pnl_micros
+        for event in list(self.sagas.values())[-RECENT:]:
+            reply.recent.append(control_pb2.SagaSummary(
+                saga_id=event.saga_id,
+                state=saga_pb2.SagaState.Name(event.state).removeprefix("SAGA_STATE_"),
+                detail=event.detail, realized_pnl_micros=event.realized_pnl_micros))
+        return reply

@@ -1,0 +1,1 @@
+"""Detector service: market pairs, fees, depth-aware sizing, opportunities with a TTL."""

@@ -1,0 +1,123 @@
+"""Detector service: evaluates every pair touched by a depth update.
+
+An opportunity is published when it first appears and again only when its direction or
+size changes or the previous one has expired, so a standing dislocation does not flood the
+saga with duplicates.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from arbiter.core.fees import FeeModel
+from arbiter.core.instruments import MarketPair, Venue
+from arbiter.core.opportunity import BookTop, Leg, Opportunity, PairEvaluator
+from arbiter.platform import topics
+from arbiter.platform.bus import Bus, Envelope
+from arbiter.platform.clock import Clock
+from arbiter.v1 import market_data_pb2, opportunity_pb2
+
+EMPTY = BookTop((), ())
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorSettings:
+    max_qty: int
+    min_profit: int
+    ttl_micros: int
+
+
+class DetectorService:
+    def __init__(
+        self,
+        bus: Bus,
+        pairs: Sequence[MarketPair],
+        fees: dict[str, FeeModel],
+        settings: DetectorSettings,
+        clock: Clock,
+    ) -> None:
+        self.bus = bus
+        self.clock = clock
+        self.tops: dict[str, BookTop] = {}
+        self.evaluators = {
+            p.pair_id: PairEvaluator(
+                p, fees[p.a.key], fees[p.b.key], settings.max_qty, settings.min_profit,
+                settings.ttl_micros,
+            )
+            for p in pairs
+        }
+        self.pairs_by_market: dict[str, list[MarketPair]] = defaultdict(list)
+        for pair in pairs:
+            self.pairs_by_market[pair.a.key].append(pair)
+            self.pairs_by_market[pair.b.key].append(pair)
+        self._last: dict[str, Opportunity] = {}
+        self.evaluations = 0
+        self.published = 0
+        self.edges: dict[str, int] = {}  # pair -> latest best-level edge after fees
+        bus.subscribe(topics.DEPTH, "detector", market_data_pb2.DepthUpdate, self.on_depth)
+
+    async def on_depth(self, envelope: Envelope[market_data_pb2.DepthUpdate]) -> None:
+        depth = envelope.value
+        key = f"{Venue(depth.venue).slug}:{depth.market_id}"
+        self.tops[key] = EMPTY if depth.stale else BookTop(
+            tuple((lv.price_micros, lv.qty_micros) for lv in depth.bids),
+            tuple((lv.price_micros, lv.qty_micros) for lv in depth.asks),
+        )
+        now = self.clock.now_micros()
+        for pair in self.pairs_by_market.get(key, ()):
+            opportunity = self.evaluate(pair, now)
+            if opportunity is not None:
+                await self.bus.publish(
+                    topics.OPPORTUNITIES,
+                    pair.pair_id,
+                    to_proto(opportunity, depth.received_micros),
+                )
+
+    def evaluate(self, pair: MarketPair, now: int) -> Opportunity | None:
+        """Evaluate one pair; return an opportunity only if it is new or changed."""
+        a, b = self.tops.get(pair.a.key, EMPTY), self.tops.get(pair.b.key, EMPTY)
+        evaluator = self.evaluators[pair.pair_id]
+        self.evaluations += 1
+        self.edges[pair.pair_id] = evaluator.quick_edge(a, b)
+        found = evaluator.evaluate(a, b, now)
+        if found is None:
+            self._last.pop(pair.pair_id, None)
+            return None
+        last = self._last.get(pair.pair_id)
+        if last is not None and last.is_live(now) and _same_trade(last, found):
+            return None
+        self._last[pair.pair_id] = found
+        self.published += 1
+        return found
+
+
+def _same_trade(a: Opportunity, b: Opportunity) -> bool:
+    return (a.first.market, a.first.limit_price, a.second.limit_price, a.qty) == (
+        b.first.market, b.first.limit_price, b.second.limit_price, b.qty)
+
+
+def to_proto(opportunity: Opportunity, received: int) -> opportunity_pb2.Opportunity:
+    def leg(item: Leg) -> opportunity_pb2.Leg:
+        return opportunity_pb2.Leg(
+            venue=int(item.market.venue),
+            market_id=item.market.market_id,
+            outcome=int(item.outcome),
+            limit_price_micros=item.limit_price,
+            qty_micros=item.qty,
+            expected_cost_micros=item.cost,
+        )
+
+    return opportunity_pb2.Opportunity(
+        opportunity_id=opportunity.opportunity_id,
+        pair_id=opportunity.pair_id,
+        yes_leg=leg(opportunity.first),
+        no_leg=leg(opportunity.second),
+        qty_micros=opportunity.qty,
+        expected_profit_micros=opportunity.profit,
+        edge_per_contract_micros=opportunity.edge_per_contract,
+        created_micros=opportunity.created,
+        expires_micros=opportunity.expires,
+        source_received_micros=received,
+    )

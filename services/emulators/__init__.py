@@ -1,0 +1,1 @@
+"""Venue emulators: matching engines behind the real Polymarket and Kalshi wire formats."""

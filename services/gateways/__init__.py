@@ -1,0 +1,1 @@
+"""Venue gateways: wire-protocol signing, order building, nonces and rate limits per venue."""

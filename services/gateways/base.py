@@ -1,0 +1,115 @@
+"""The venue-independent half of a gateway: sinks, per-market sequence numbers, orders.
+
+A venue adapter (polymarket/adapter.py, kalshi/adapter.py) parses the venue's wire
+messages into normalised `BookEvent`s and `ExecutionReport`s and turns `OrderRequest`s
+into signed venue requests; everything it emits goes through the two sinks given here.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+
+from arbiter.core.fees import FeeModel
+from arbiter.core.instruments import Market, Venue
+from arbiter.gateways.orders import OrderTracker, reject
+from arbiter.gateways.transport import VenueTransport
+from arbiter.platform.clock import Clock
+from arbiter.v1 import execution_pb2, market_data_pb2
+
+log = logging.getLogger(__name__)
+
+BookSink = Callable[[market_data_pb2.BookEvent], Awaitable[None]]
+ReportSink = Callable[[execution_pb2.ExecutionReport], Awaitable[None]]
+
+
+class VenueMessageError(ValueError):
+    """A venue message that cannot be parsed; it is logged, counted and dropped."""
+
+
+class VenueGateway(abc.ABC):
+    venue: Venue
+
+    def __init__(
+        self,
+        transport: VenueTransport,
+        markets: Sequence[Market],
+        clock: Clock,
+        on_book: BookSink,
+        on_report: ReportSink,
+    ) -> None:
+        self.transport = transport
+        self.markets = {m.market_id: m for m in markets}
+        self.clock = clock
+        self.on_book = on_book
+        self.on_report = on_report
+        self.tracker = OrderTracker()
+        self._seq: dict[str, int] = defaultdict(int)
+        self.rejected_messages = 0
+
+    def next_seq(self, market_id: str, reset: bool = False) -> int:
+        """Our own per-market sequence: snapshots restart it, deltas follow it."""
+        self._seq[market_id] = 1 if reset else self._seq[market_id] + 1
+        return self._seq[market_id]
+
+    def bad_message(self, frame: bytes, error: Exception) -> None:
+        self.rejected_messages += 1
+        log.error("%s: dropped malformed venue message (%s): %.200r", self.venue.slug, error, frame)
+
+    async def place(self, request: execution_pb2.OrderRequest) -> execution_pb2.OrderAck:
+        """Send a new order; every outcome also goes out as execution reports."""
+        market = self.markets.get(request.market_id)
+        if market is None:
+            return await self.rejected(
+                request, f"unknown market {request.market_id!r} on {self.venue.slug}"
+            )
+        try:
+            return await self._place(market, request)
+        except ValueError as exc:  # an order the venue would reject is never sent
+            return await self.rejected(request, str(exc))
+
+    async def accepted(
+        self, request: execution_pb2.OrderRequest, venue_order_id: str, fee_model: FeeModel
+    ) -> execution_pb2.OrderAck:
+        """The venue took the order: ACK, then fills that raced ahead of the reply, then (for
+        IOC/FOK) the dead remainder — always in that order for the saga."""
+        early_fills = self.tracker.register(request, venue_order_id, fee_model)
+        await self.on_report(
+            execution_pb2.ExecutionReport(
+                tenant_id=request.tenant.tenant_id,
+                saga_id=request.saga_id,
+                client_order_id=request.client_order_id,
+                venue_order_id=venue_order_id,
+                venue=request.venue,
+                market_id=request.market_id,
+                outcome=request.outcome,
+                kind=execution_pb2.REPORT_KIND_ACK,
+                leaves_micros=request.qty_micros,
+            )
+        )
+        await self.emit(early_fills)
+        if request.tif != execution_pb2.TIME_IN_FORCE_GTC:
+            await self.emit([self.tracker.close(venue_order_id, "unfilled remainder (IOC/FOK)")])
+        return execution_pb2.OrderAck(accepted=True, venue_order_id=venue_order_id)
+
+    async def rejected(
+        self, request: execution_pb2.OrderRequest, reason: str
+    ) -> execution_pb2.OrderAck:
+        await self.on_report(reject(request, reason))
+        return execution_pb2.OrderAck(accepted=False, reject_reason=reason)
+
+    async def emit(self, reports: Sequence[execution_pb2.ExecutionReport | None]) -> None:
+        for item in reports:
+            if item is not None:
+                await self.on_report(item)
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Connect the market-data and user streams and subscribe every market."""
+
+    @abc.abstractmethod
+    async def _place(
+        self, market: Market, request: execution_pb2.OrderRequest
+    ) -> execution_pb2.OrderAck: ...

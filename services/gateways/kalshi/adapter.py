@@ -1,0 +1,212 @@
+"""Kalshi gateway: the `orderbook_delta` and `fill` WebSocket channels in, V2 orders out.
+
+Kalshi's book is bids only: YES bids and NO bids, the latter quoted in NO dollars. The
+gateway keeps both ladders, applies signed `delta_fp` changes, and publishes absolute sizes
+on the YES-referenced book (a NO bid at q is a YES ask at 1 - q). `seq` must grow by one per
+subscription; on a gap every market on that subscription is invalid until a fresh snapshot
+(requested by resubscribing). Requests are signed with RSA-PSS (see auth.py).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import orjson
+
+from arbiter.core.fees import FeeModel
+from arbiter.core.instruments import Market, Outcome, Venue
+from arbiter.core.units import ONE_DOLLAR
+from arbiter.gateways.base import BookSink, ReportSink, VenueGateway, VenueMessageError
+from arbiter.gateways.kalshi.auth import RequestSigner, auth_headers
+from arbiter.gateways.kalshi.orders import (
+    BookSide,
+    KalshiOrder,
+    MarketRules,
+    TimeInForce,
+    create_order_request,
+)
+from arbiter.gateways.orders import VenueFill
+from arbiter.gateways.polymarket.amounts import parse_micros
+from arbiter.gateways.transport import Connection, VenueTransport
+from arbiter.platform.clock import Clock, wall_micros
+from arbiter.v1 import execution_pb2, market_data_pb2
+
+_TIF = {
+    execution_pb2.TIME_IN_FORCE_GTC: TimeInForce.GOOD_TILL_CANCELED,
+    execution_pb2.TIME_IN_FORCE_IOC: TimeInForce.IMMEDIATE_OR_CANCEL,
+    execution_pb2.TIME_IN_FORCE_FOK: TimeInForce.FILL_OR_KILL,
+}
+
+
+class KalshiGateway(VenueGateway):
+    venue = Venue.KALSHI
+
+    def __init__(
+        self,
+        transport: VenueTransport,
+        markets: Sequence[Market],
+        fees: dict[str, FeeModel],
+        rules: dict[str, MarketRules],
+        key_id: str,
+        signer: RequestSigner,
+        clock: Clock,
+        on_book: BookSink,
+        on_report: ReportSink,
+    ) -> None:
+        super().__init__(transport, markets, clock, on_book, on_report)
+        self.fees = fees
+        self.rules = rules
+        self.key_id = key_id
+        self.signer = signer
+        self._ws: Connection | None = None
+        self._channel: dict[int, str] = {}
+        self._last_seq: dict[int, int] = {}
+        # market -> side ("yes"/"no") -> price in that side's dollars -> contracts
+        self._ladders: dict[str, dict[str, dict[int, int]]] = defaultdict(
+            lambda: {"yes": {}, "no": {}}
+        )
+        self._cmd_id = 0
+        self.gaps = 0
+
+    async def start(self) -> None:
+        self._ws = await self.transport.connect("ws", self._on_frame)
+        await self._subscribe(["orderbook_delta"], list(self.markets))
+        await self._subscribe(["fill"], [])
+
+    async def _subscribe(self, channels: list[str], tickers: list[str]) -> None:
+        assert self._ws is not None
+        self._cmd_id += 1
+        params: dict[str, object] = {"channels": channels}
+        if tickers:
+            params["market_tickers"] = tickers
+        await self._ws.send(orjson.dumps({"id": self._cmd_id, "cmd": "subscribe", "params": params}))
+
+    # -- stream ----------------------------------------------------------------------
+    async def _on_frame(self, frame: bytes) -> None:
+        received = wall_micros()
+        try:
+            msg = orjson.loads(frame)
+            kind = msg["type"]
+            if kind == "subscribed":
+                self._channel[msg["msg"]["sid"]] = msg["msg"]["channel"]
+                return
+            if kind == "error":
+                raise VenueMessageError(f"venue error {msg['msg']}")
+            sid, seq = msg["sid"], msg["seq"]
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            self.bad_message(frame, exc)
+            return
+        expected = self._last_seq.get(sid, 0) + 1
+        if kind != "orderbook_snapshot" and seq != expected:
+            await self._gap(sid, expected, seq)
+            return
+        self._last_seq[sid] = seq
+        try:
+            if kind == "orderbook_snapshot":
+                await self.on_book(self._snapshot(msg["msg"], received))
+            elif kind == "orderbook_delta":
+                await self.on_book(self._delta(msg["msg"], received))
+            elif kind == "fill":
+                await self.emit([self.tracker.on_fill(_fill(msg["msg"]))])
+            else:
+                raise VenueMessageError(f"unknown message type {kind!r}")
+        except (KeyError, TypeError, ValueError) as exc:
+            self.bad_message(frame, exc)
+
+    async def _gap(self, sid: int, expected: int, got: int) -> None:
+        """Sequence broken: drop the subscription's state and ask for fresh snapshots."""
+        self.gaps += 1
+        channel = self._channel.get(sid, "orderbook_delta")
+        self._last_seq.pop(sid, None)
+        if channel == "orderbook_delta":
+            for ticker in self.markets:
+                self._ladders.pop(ticker, None)
+            await self._subscribe(["orderbook_delta"], list(self.markets))
+
+    def _snapshot(self, msg: dict, received: int) -> market_data_pb2.BookEvent:
+        ticker = msg["market_ticker"]
+        if ticker not in self.markets:
+            raise VenueMessageError(f"snapshot for unsubscribed market {ticker!r}")
+        ladders = {
+            side: {parse_micros(p, "price"): parse_micros(q, "count")
+                   for p, q in msg.get(f"{side}_dollars_fp", [])}
+            for side in ("yes", "no")
+        }
+        self._ladders[ticker] = ladders
+        snapshot = market_data_pb2.BookSnapshot(
+            venue=self.venue, market_id=ticker, seq=self.next_seq(ticker, reset=True),
+            bids=[market_data_pb2.PriceLevel(price_micros=p, qty_micros=q)
+                  for p, q in sorted(ladders["yes"].items(), reverse=True)],
+            asks=[market_data_pb2.PriceLevel(price_micros=ONE_DOLLAR - p, qty_micros=q)
+                  for p, q in sorted(ladders["no"].items(), reverse=True)],
+        )
+        return market_data_pb2.BookEvent(snapshot=snapshot, received_micros=received)
+
+    def _delta(self, msg: dict, received: int) -> market_data_pb2.BookEvent:
+        ticker, side = msg["market_ticker"], msg["side"]
+        if side not in ("yes", "no"):
+            raise VenueMessageError(f"orderbook_delta side {side!r} is not yes or no")
+        price = parse_micros(msg["price_dollars"], "price_dollars")
+        change = _signed_micros(msg["delta_fp"])
+        ladder = self._ladders[ticker][side]
+        total = max(0, ladder.get(price, 0) + change)
+        if total:
+            ladder[price] = total
+        else:
+            ladder.pop(price, None)
+        delta = market_data_pb2.BookDelta(
+            venue=self.venue, market_id=ticker, seq=self.next_seq(ticker),
+            ts_micros=int(msg.get("ts_ms", 0)) * 1000,
+        )
+        if side == "yes":
+            delta.bid_changes.append(market_data_pb2.PriceLevel(price_micros=price, qty_micros=total))
+        else:
+            delta.ask_changes.append(
+                market_data_pb2.PriceLevel(price_micros=ONE_DOLLAR - price, qty_micros=total))
+        return market_data_pb2.BookEvent(delta=delta, received_micros=received)
+
+    # -- orders ----------------------------------------------------------------------
+    async def _place(
+        self, market: Market, request: execution_pb2.OrderRequest
+    ) -> execution_pb2.OrderAck:
+        buys_yes = request.outcome == Outcome.YES
+        order = KalshiOrder(
+            ticker=market.market_id,
+            side=BookSide.BID if buys_yes else BookSide.ASK,
+            price_micros=request.limit_price_micros if buys_yes
+            else ONE_DOLLAR - request.limit_price_micros,
+            count_micros=request.qty_micros,
+            time_in_force=_TIF[request.tif],
+            client_order_id=request.client_order_id,
+        )
+        method, path, body = create_order_request(order, self.rules[market.market_id])
+        headers = auth_headers(self.key_id, self.signer, self.clock.now_micros() // 1000, method, path)
+        status, raw = await self.transport.request(method, path, headers=headers,
+                                                   body=orjson.dumps(body))
+        reply = orjson.loads(raw) if raw else {}
+        if status not in (200, 201):
+            error = reply.get("error", {}) if isinstance(reply, dict) else {}
+            reason = error.get("message", f"HTTP {status}") if isinstance(error, dict) else str(error)
+            return await self.rejected(request, reason)
+        return await self.accepted(request, str(reply["order_id"]), self.fees[market.market_id])
+
+
+def _signed_micros(text: str) -> int:
+    negative = text.startswith("-")
+    value = parse_micros(text.lstrip("-+"), "delta_fp")
+    return -value if negative else value
+
+
+def _fill(msg: dict) -> VenueFill:
+    yes_price = parse_micros(msg["yes_price_dollars"], "yes_price_dollars")
+    side = msg["side"]
+    if side not in ("yes", "no"):
+        raise VenueMessageError(f"fill side {side!r} is not yes or no")
+    return VenueFill(
+        venue_order_id=msg["order_id"],
+        trade_id=msg["trade_id"],
+        price=yes_price if side == "yes" else ONE_DOLLAR - yes_price,
+        qty=parse_micros(msg["count_fp"], "count_fp"),
+        fee=parse_micros(msg["fee_cost"], "fee_cost"),
+    )

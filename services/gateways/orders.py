@@ -1,0 +1,128 @@
+"""Order bookkeeping every gateway shares, venue-independent.
+
+Venues can report a fill before the REST response that tells us the order id (the
+WebSocket is faster than the HTTP reply), can repeat a fill after a reconnect, and report
+fees per order rather than per fill. `OrderTracker` absorbs all three: it buffers fills of
+orders not yet known, drops repeated trade ids, and turns per-order fee rounding into
+per-fill fee increments, emitting `ExecutionReport`s exactly once per fill.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from arbiter.core.fees import FeeModel
+from arbiter.v1 import execution_pb2
+
+
+@dataclass(slots=True)
+class TrackedOrder:
+    request: execution_pb2.OrderRequest
+    venue_order_id: str
+    fee_model: FeeModel
+    fills: list[tuple[int, int]] = field(default_factory=list)
+    fee_reported: int = 0
+    filled: int = 0
+    done: bool = False
+
+    @property
+    def leaves(self) -> int:
+        return self.request.qty_micros - self.filled
+
+
+@dataclass(frozen=True, slots=True)
+class VenueFill:
+    """A fill as the venue reported it, in the bought outcome's own price terms."""
+
+    venue_order_id: str
+    trade_id: str
+    price: int
+    qty: int
+    fee: int | None = None  # the venue's own fee figure, when it gives one
+
+
+class OrderTracker:
+    def __init__(self) -> None:
+        self.orders: dict[str, TrackedOrder] = {}
+        self._early: dict[str, list[VenueFill]] = defaultdict(list)
+        self._seen_trades: set[str] = set()
+
+    def register(
+        self, request: execution_pb2.OrderRequest, venue_order_id: str, fee_model: FeeModel
+    ) -> list[execution_pb2.ExecutionReport]:
+        """Record an accepted order; returns reports for fills that arrived before it."""
+        tracked = TrackedOrder(request, venue_order_id, fee_model)
+        self.orders[venue_order_id] = tracked
+        return [r for f in self._early.pop(venue_order_id, []) if (r := self._fill(tracked, f))]
+
+    def on_fill(self, fill: VenueFill) -> execution_pb2.ExecutionReport | None:
+        """A fill from the venue: a report, or None if repeated or not yet attributable."""
+        tracked = self.orders.get(fill.venue_order_id)
+        if tracked is None:
+            if fill.trade_id not in self._seen_trades:
+                self._early[fill.venue_order_id].append(fill)
+            return None
+        return self._fill(tracked, fill)
+
+    def _fill(self, tracked: TrackedOrder, fill: VenueFill) -> execution_pb2.ExecutionReport | None:
+        if fill.trade_id in self._seen_trades:
+            return None
+        self._seen_trades.add(fill.trade_id)
+        tracked.fills.append((fill.price, fill.qty))
+        tracked.filled += fill.qty
+        if fill.fee is not None:
+            fee = fill.fee
+        else:
+            fee = tracked.fee_model.fee(tracked.fills) - tracked.fee_reported
+        tracked.fee_reported += fee
+        return report(
+            tracked,
+            execution_pb2.REPORT_KIND_FILL,
+            trade_id=fill.trade_id,
+            price_micros=fill.price,
+            qty_micros=fill.qty,
+            fee_micros=fee,
+        )
+
+    def close(self, venue_order_id: str, reason: str) -> execution_pb2.ExecutionReport | None:
+        """The rest of an order is dead (IOC remainder, cancel): report it once."""
+        tracked = self.orders.get(venue_order_id)
+        if tracked is None or tracked.done:
+            return None
+        tracked.done = True
+        return report(
+            tracked, execution_pb2.REPORT_KIND_CANCELED, qty_micros=tracked.leaves, reason=reason
+        )
+
+
+def report(
+    tracked: TrackedOrder, kind: execution_pb2.ReportKind, **fields: object
+) -> execution_pb2.ExecutionReport:
+    request = tracked.request
+    leaves = 0 if kind == execution_pb2.REPORT_KIND_CANCELED else tracked.leaves
+    return execution_pb2.ExecutionReport(
+        tenant_id=request.tenant.tenant_id,
+        saga_id=request.saga_id,
+        client_order_id=request.client_order_id,
+        venue_order_id=tracked.venue_order_id,
+        venue=request.venue,
+        market_id=request.market_id,
+        outcome=request.outcome,
+        kind=kind,
+        leaves_micros=leaves,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def reject(request: execution_pb2.OrderRequest, reason: str) -> execution_pb2.ExecutionReport:
+    return execution_pb2.ExecutionReport(
+        tenant_id=request.tenant.tenant_id,
+        saga_id=request.saga_id,
+        client_order_id=request.client_order_id,
+        venue=request.venue,
+        market_id=request.market_id,
+        outcome=request.outcome,
+        kind=execution_pb2.REPORT_KIND_REJECT,
+        reason=reason,
+    )

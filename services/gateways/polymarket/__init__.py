@@ -1,0 +1,1 @@
+"""Polymarket CLOB V2: amounts, EIP-712 order signing, L1/L2 auth and order bodies."""

@@ -1,0 +1,44 @@
+"""Gateway service: a venue adapter wired to the bus and served over gRPC order entry."""
+
+from __future__ import annotations
+
+from arbiter.gateways.base import VenueGateway
+from arbiter.platform import topics
+from arbiter.platform.bus import Bus
+from arbiter.platform.rpc import require_tenant
+from arbiter.v1 import execution_pb2, execution_pb2_grpc, market_data_pb2
+
+
+class BusSinks:
+    """Where a gateway's normalised output goes: books by instrument, reports by saga."""
+
+    def __init__(self, bus: Bus, venue_slug: str) -> None:
+        self.bus = bus
+        self.venue_slug = venue_slug
+        self.books = 0
+        self.reports = 0
+
+    async def book(self, event: market_data_pb2.BookEvent) -> None:
+        body = event.snapshot if event.WhichOneof("event") == "snapshot" else event.delta
+        self.books += 1
+        await self.bus.publish(topics.BOOKS, f"{self.venue_slug}:{body.market_id}", event)
+
+    async def report(self, report: execution_pb2.ExecutionReport) -> None:
+        self.reports += 1
+        await self.bus.publish(topics.EXEC_REPORTS, report.saga_id or report.client_order_id,
+                               report)
+
+
+class OrderEntryServicer(execution_pb2_grpc.OrderEntryServicer):
+    def __init__(self, gateway: VenueGateway, tenant_id: str) -> None:
+        self.gateway = gateway
+        self.tenant_id = tenant_id
+
+    async def PlaceOrder(self, request: execution_pb2.OrderRequest, context) -> execution_pb2.OrderAck:  # noqa: N802, ANN001
+        await require_tenant(request.tenant, self.tenant_id, context)
+        return await self.gateway.place(request)
+
+    async def CancelOrder(self, request: execution_pb2.CancelRequest, context) -> execution_pb2.CancelAck:  # noqa: N802, ANN001
+        await require_tenant(request.tenant, self.tenant_id, context)
+        return execution_pb2.CancelAck(
+            canceled=False, reason="every order Arbiter sends is IOC; nothing rests to cancel")

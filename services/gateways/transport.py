@@ -1,0 +1,32 @@
+"""The venue transport port: REST requests and WebSocket channels as bytes.
+
+Gateways depend only on this. The embedded topology passes an in-process link to the
+emulators (`arbiter.emulators.link.InProcessLink`); a socket implementation reaches a real
+venue or a standalone emulator over HTTP/WebSocket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+FrameSink = Callable[[bytes], Awaitable[None]]
+
+
+class Connection(Protocol):
+    async def send(self, frame: bytes) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class VenueTransport(Protocol):
+    async def request(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+    ) -> tuple[int, bytes]: ...
+
+    async def connect(self, channel: str, on_frame: FrameSink) -> Connection: ...

@@ -1,0 +1,1 @@
+"""Order book service: L2 books for every instrument, staleness, depth publication."""

@@ -1,0 +1,245 @@
+"""One typed configuration for every service and topology.
+
+Loaded from an optional YAML file (`--config` or `ARBITER_CONFIG`) and then environment
+overrides `ARBITER__SECTION__KEY=value` (double underscore nests). Validation happens once
+at start; a bad value stops the process with `ConfigError` naming the key, the value given
+and what is allowed. Money is given in dollars/contracts as decimal strings and converted
+to integer micro-units here, so no float ever reaches a decision path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from arbiter.core.units import money_from_decimal, qty_from_decimal
+
+ENV_PREFIX = "ARBITER__"
+SERVICES = (
+    "gateway-polymarket",
+    "gateway-kalshi",
+    "orderbook",
+    "detector",
+    "risk",
+    "saga",
+    "vault",
+    "control",
+)
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid; the message says which and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BusConfig(_Section):
+    kind: Literal["memory", "kafka"] = "memory"
+    kafka_bootstrap: str = ""
+    topic_prefix: str = Field("", pattern=r"^[a-z0-9.-]*$")
+    # tansu answers a fetch only when this wait expires; 10 ms keeps p99 near 20 ms.
+    fetch_max_wait_ms: int = Field(10, ge=2, le=1000)
+    # tansu joins a consumer group in about half this; real Kafka's floor is 6000 by default.
+    session_timeout_ms: int = Field(10_000, ge=1000, le=300_000)
+    partitions: int = Field(4, ge=1, le=64)
+
+
+class TenantConfig(_Section):
+    id: str = Field("default", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    tier: Literal["paper", "standard", "pro"] = "paper"
+
+
+class PolymarketMarketConfig(_Section):
+    condition_id: str = Field(min_length=1)
+    yes_token: str = Field(min_length=1)
+    no_token: str = Field(min_length=1)
+    tick: Decimal = Decimal("0.01")
+    fee_rate: Decimal = Field(Decimal("0.04"), ge=0, le=1)
+    fee_exponent: int = Field(1, ge=1, le=4)
+    min_size: Decimal = Decimal("1")
+
+    @field_validator("tick")
+    @classmethod
+    def _tick(cls, v: Decimal) -> Decimal:
+        allowed = {Decimal(t) for t in ("0.1", "0.01", "0.001", "0.0001", "0.005", "0.0025")}
+        if v not in allowed:
+            raise ValueError(f"tick {v} is not a Polymarket tick size {sorted(allowed)}")
+        return v
+
+
+class KalshiMarketConfig(_Section):
+    ticker: str = Field(pattern=r"^[A-Z0-9][A-Z0-9._-]{0,63}$")
+    tick: Decimal = Decimal("0.01")
+    fractional: bool = False
+
+    @field_validator("tick")
+    @classmethod
+    def _tick(cls, v: Decimal) -> Decimal:
+        if v not in (Decimal("0.01"), Decimal("0.001")):
+            raise ValueError(f"tick {v} is not a Kalshi tick (0.01 or 0.001)")
+        return v
+
+
+class PairConfig(_Section):
+    pair_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    polymarket: PolymarketMarketConfig
+    kalshi: KalshiMarketConfig
+    # True when Kalshi's YES pays out exactly when Polymarket's NO does.
+    inverted: bool = False
+
+
+def _default_pairs() -> list[PairConfig]:
+    names = ("fed-cut-dec", "btc-100k-eoy", "election-turnout", "cpi-above-3")
+    return [
+        PairConfig(
+            pair_id=name,
+            polymarket=PolymarketMarketConfig(
+                condition_id=f"0x{i + 1:064x}",
+                yes_token=str(10**20 + 2 * i),
+                no_token=str(10**20 + 2 * i + 1),
+            ),
+            kalshi=KalshiMarketConfig(ticker=f"KX{name.upper().replace('-', '')}"),
+            inverted=(i == 3),
+        )
+        for i, name in enumerate(names)
+    ]
+
+
+class MarketConfig(_Section):
+    """The emulated market used by the embedded topology and `arbiter emulator`."""
+
+    seed: int = 7
+    step_ms: int = Field(50, ge=1, le=60_000)
+    pairs: list[PairConfig] = Field(default_factory=_default_pairs, min_length=1)
+
+
+class DetectorConfig(_Section):
+    max_qty: Decimal = Field(Decimal("200"), gt=0)
+    min_profit_usd: Decimal = Field(Decimal("0.05"), ge=0)
+    ttl_ms: int = Field(500, ge=1)
+    depth_levels: int = Field(10, ge=1, le=100)
+
+    @property
+    def max_qty_micros(self) -> int:
+        return qty_from_decimal(self.max_qty)
+
+    @property
+    def min_profit_micros(self) -> int:
+        return money_from_decimal(self.min_profit_usd)
+
+
+class RiskConfig(_Section):
+    max_position_per_market: Decimal = Field(Decimal("2000"), gt=0)
+    max_open_sagas: int = Field(4, ge=1)
+
+    @property
+    def max_position_per_market_micros(self) -> int:
+        return qty_from_decimal(self.max_position_per_market)
+
+
+class SagaConfig(_Section):
+    leg_timeout_ms: int = Field(2_000, ge=1)
+
+
+class GrpcConfig(_Section):
+    port: int = Field(50051, ge=0, le=65535)
+    risk_addr: str = "127.0.0.1:50051"
+    gateway_polymarket_addr: str = "127.0.0.1:50051"
+    gateway_kalshi_addr: str = "127.0.0.1:50051"
+    vault_addr: str = "127.0.0.1:50051"
+    control_addr: str = "127.0.0.1:50051"
+
+
+class HealthConfig(_Section):
+    host: str = "0.0.0.0"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class VaultConfig(_Section):
+    """Where the vault service keeps credentials and which key backend wraps them."""
+
+    backend: Literal["local", "transit"] = "local"
+    store_path: str = "arbiter-vault.db"
+    master_secret_path: str = ""  # local backend: a 0600 file of 32+ random bytes
+    role: str = ""  # Kubernetes auth role for the transit backend
+
+
+class VenueEndpointsConfig(_Section):
+    """Where gateways reach the venues; empty means the in-process emulator (embedded)."""
+
+    polymarket_url: str = ""
+    kalshi_url: str = ""
+
+
+class ArbiterConfig(_Section):
+    bus: BusConfig = BusConfig()
+    tenant: TenantConfig = TenantConfig()
+    market: MarketConfig = MarketConfig()
+    detector: DetectorConfig = DetectorConfig()
+    risk: RiskConfig = RiskConfig()
+    saga: SagaConfig = SagaConfig()
+    grpc: GrpcConfig = GrpcConfig()
+    health: HealthConfig = HealthConfig()
+    venues: VenueEndpointsConfig = VenueEndpointsConfig()
+    vault: VaultConfig = VaultConfig()
+
+
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{name}: cannot set a key below the scalar {'.'.join(path)}")
+        node[path[-1]] = value
+    return data
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(p) for p in error["loc"])
+    given = error.get("input")
+    return f"{key}={given!r}: {error['msg']}"
+
+
+def load_config(
+    path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> ArbiterConfig:
+    """Build and validate the configuration; raise `ConfigError` naming every bad key."""
+    environ = os.environ if environ is None else environ
+    path = path or environ.get("ARBITER_CONFIG") or None
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping, not {type(loaded).__name__}")
+        data = loaded or {}
+    data = _apply_env(data, environ)
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    try:
+        return ArbiterConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(f"invalid configuration: {problems}") from None

@@ -1,0 +1,1 @@
+"""Saga service: the two-leg execution orchestrator with compensation."""

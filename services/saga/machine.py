@@ -1,0 +1,206 @@
+"""The two-leg saga as a pure state machine: events in, commands out, no I/O.
+
+    created -> risk approved -> leg 1 submitted -> leg 1 filled -> leg 2 submitted -> completed
+                      \\-> risk rejected   \\-> leg 1 failed (nothing filled, nothing to hedge)
+    leg 2 short of leg 1 -> compensating: retry leg 2, chase its price up to break-even,
+                            then unwind leg 1's excess on its own venue -> compensated | held
+
+Leg 2 is always sized to what leg 1 actually filled. Every order has its own client order
+id `saga:leg:attempt`, so a resend of the same intent is recognisably the same order.
+Exposure is counted in event units: a YES-event unit and a NO-event unit together pay $1.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from arbiter.core.instruments import Outcome
+from arbiter.core.units import ONE_DOLLAR, notional
+
+
+class State(enum.IntEnum):
+    """Values match `arbiter.v1.SagaState`."""
+
+    CREATED = 1
+    RISK_APPROVED = 2
+    RISK_REJECTED = 3
+    LEG1_SUBMITTED = 4
+    LEG1_FILLED = 5
+    LEG1_FAILED = 6
+    LEG2_SUBMITTED = 7
+    COMPLETED = 8
+    COMPENSATING = 9
+    COMPENSATED = 10
+    HELD = 11
+
+
+TERMINAL = frozenset({State.RISK_REJECTED, State.LEG1_FAILED, State.COMPLETED,
+                      State.COMPENSATED, State.HELD})
+
+
+@dataclass(frozen=True, slots=True)
+class LegPlan:
+    venue: int
+    market_id: str
+    outcome: Outcome
+    limit_price: int
+    tick: int
+    event_side: Outcome  # which side of the *event* this leg's outcome pays on
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    client_order_id: str
+    venue: int
+    market_id: str
+    outcome: Outcome
+    limit_price: int
+    qty: int
+
+
+@dataclass(slots=True)
+class OrderRecord:
+    command: PlaceOrder
+    role: str  # "leg1" | "leg2" | "unwind"
+    event_side: Outcome
+    filled: int = 0
+    cost: int = 0
+    fees: int = 0
+    done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    leg2_retries: int = 1  # resends at the original limit
+    chase_steps: int = 2  # then this many resends, one tick worse each
+    allow_unwind: bool = True
+
+
+@dataclass(slots=True)
+class Saga:
+    saga_id: str
+    pair_id: str
+    leg1: LegPlan
+    leg2: LegPlan
+    policy: Policy = Policy()
+    state: State = State.CREATED
+    version: int = 0
+    detail: str = ""
+    orders: dict[str, OrderRecord] = field(default_factory=dict)
+    _trades: set[str] = field(default_factory=set)
+    _attempts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
+
+    def _to(self, state: State, detail: str = "") -> None:
+        self.state, self.detail = state, detail
+        self.version += 1
+
+    # -- events ----------------------------------------------------------------------
+    def reject(self, reason: str) -> None:
+        self._to(State.RISK_REJECTED, reason)
+
+    def approve(self, qty: int) -> list[PlaceOrder]:
+        self._to(State.RISK_APPROVED)
+        command = self._order("leg1", self.leg1, self.leg1.limit_price, qty)
+        self._to(State.LEG1_SUBMITTED)
+        return [command]
+
+    def on_fill(self, client_order_id: str, trade_id: str, price: int, qty: int, fee: int) -> bool:
+        """Count a fill once; False if the order is not ours or the trade was seen."""
+        order = self.orders.get(client_order_id)
+        if order is None or trade_id in self._trades:
+            return False
+        self._trades.add(trade_id)
+        order.filled += qty
+        order.cost += notional(price, qty)
+        order.fees += fee
+        return True
+
+    def on_order_done(self, client_order_id: str, reason: str = "") -> list[PlaceOrder]:
+        """The order will fill no more (IOC remainder canceled, rejected, or fully filled)."""
+        order = self.orders.get(client_order_id)
+        if order is None or order.done:
+            return []
+        order.done = True
+        if reason:
+            self.detail = reason
+        return self._advance()
+
+    # -- decisions -------------------------------------------------------------------
+    def _advance(self) -> list[PlaceOrder]:
+        if any(not o.done for o in self.orders.values()) or self.terminal:
+            return []
+        leg1_filled = self.filled("leg1")
+        if self.state is State.LEG1_SUBMITTED:
+            if not leg1_filled:
+                self._to(State.LEG1_FAILED, self.detail or "leg 1 did not fill")
+                return []
+            self._to(State.LEG1_FILLED)
+            command = self._order("leg2", self.leg2, self.leg2.limit_price, leg1_filled)
+            self._to(State.LEG2_SUBMITTED)
+            return [command]
+        unhedged = self.unhedged
+        if not unhedged:
+            self._to(State.COMPLETED if self.state is State.LEG2_SUBMITTED else State.COMPENSATED)
+            return []
+        if self.state is State.LEG2_SUBMITTED:
+            self._to(State.COMPENSATING, f"leg 2 short by {unhedged}")
+        return self._compensate(unhedged)
+
+    def _compensate(self, unhedged: int) -> list[PlaceOrder]:
+        tries = self._attempts.get("leg2", 0) - 1  # attempts beyond the first
+        policy = self.policy
+        if tries < policy.leg2_retries + policy.chase_steps:
+            worse = max(0, tries + 1 - policy.leg2_retries) * self.leg2.tick
+            price = min(self.leg2.limit_price + worse, self.break_even_leg2())
+            return [self._order("leg2", self.leg2, price, unhedged)]
+        if policy.allow_unwind and not self._attempts.get("unwind"):
+            unwind = LegPlan(self.leg1.venue, self.leg1.market_id, self.leg1.outcome.other,
+                             ONE_DOLLAR - self.leg1.tick, self.leg1.tick,
+                             self.leg1.event_side.other)
+            return [self._order("unwind", unwind, unwind.limit_price, unhedged)]
+        self._to(State.HELD, f"holding {unhedged} unhedged after compensation; alert raised")
+        return []
+
+    def _order(self, role: str, leg: LegPlan, price: int, qty: int) -> PlaceOrder:
+        attempt = self._attempts.get(role, 0) + 1
+        self._attempts[role] = attempt
+        command = PlaceOrder(f"{self.saga_id}:{role}:{attempt}", leg.venue, leg.market_id,
+                             leg.outcome, price, qty)
+        self.orders[command.client_order_id] = OrderRecord(command, role, leg.event_side)
+        return command
+
+    # -- accounting ------------------------------------------------------------------
+    def filled(self, role: str) -> int:
+        return sum(o.filled for o in self.orders.values() if o.role == role)
+
+    def units(self, side: Outcome) -> int:
+        return sum(o.filled for o in self.orders.values() if o.event_side is side)
+
+    @property
+    def unhedged(self) -> int:
+        return abs(self.units(Outcome.YES) - self.units(Outcome.NO))
+
+    def break_even_leg2(self) -> int:
+        """Highest leg-2 price at which leg 1's average cost plus leg 2 still stays <= $1."""
+        leg1 = [o for o in self.orders.values() if o.role == "leg1"]
+        filled = sum(o.filled for o in leg1)
+        average = -(-sum(o.cost for o in leg1) * 1_000_000 // filled) if filled else 0
+        ceiling = ONE_DOLLAR - average
+        return max(self.leg2.limit_price, ceiling - ceiling % self.leg2.tick)
+
+    def realized_pnl(self) -> int:
+        """Locked-in profit of the hedged units: $1 each, less their share of costs and fees."""
+        yes, no = self.units(Outcome.YES), self.units(Outcome.NO)
+        hedged = min(yes, no)
+        if not hedged:
+            return 0
+        pnl = hedged
+        for side, units in ((Outcome.YES, yes), (Outcome.NO, no)):
+            spent = sum(o.cost + o.fees for o in self.orders.values() if o.event_side is side)
+            pnl -= -(-spent * hedged // units)
+        return pnl

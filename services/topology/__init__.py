@@ -1,0 +1,1 @@
+"""Composition roots: wire the same services into the embedded or distributed topology."""

@@ -1,0 +1,162 @@
+"""The distributed topology: one service per process, Kafka between them, gRPC for calls.
+
+`arbiter serve SERVICE` lands here: it builds exactly one service from the same classes
+the embedded mesh uses, wires its peers as gRPC stubs, serves `/healthz`, `/readyz` and
+`/metrics`, and runs until SIGTERM. This is what each Kubernetes pod runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+
+import grpc
+
+from arbiter.control.service import ControlServicer
+from arbiter.detector.service import DetectorService, DetectorSettings
+from arbiter.orderbook.service import OrderBookService
+from arbiter.platform.bus import Bus, KafkaBus
+from arbiter.platform.clock import SystemClock
+from arbiter.platform.config import ArbiterConfig, ConfigError
+from arbiter.platform.health import HealthServer
+from arbiter.platform.rpc import start_server
+from arbiter.risk.gates import RiskLimits, RiskState
+from arbiter.risk.service import RiskServicer
+from arbiter.saga.service import SagaService
+from arbiter.topology.catalog import Catalog
+from arbiter.v1 import (
+    common_pb2,
+    control_pb2_grpc,
+    execution_pb2_grpc,
+    risk_pb2_grpc,
+)
+
+log = logging.getLogger(__name__)
+
+Builder = Callable[[ArbiterConfig, contextlib.AsyncExitStack], Awaitable[None]]
+
+
+def _bus(config: ArbiterConfig) -> KafkaBus:
+    if config.bus.kind != "kafka" or not config.bus.kafka_bootstrap:
+        raise ConfigError(
+            "bus.kind must be 'kafka' with bus.kafka_bootstrap set when services run as "
+            f"separate processes (was kind={config.bus.kind!r}, "
+            f"kafka_bootstrap={config.bus.kafka_bootstrap!r})"
+        )
+    return KafkaBus(config.bus.kafka_bootstrap, topic_prefix=config.bus.topic_prefix,
+                    partitions=config.bus.partitions,
+                    fetch_max_wait_ms=config.bus.fetch_max_wait_ms,
+                    session_timeout_ms=config.bus.session_timeout_ms,
+                    client_id=f"arbiter-{os.getpid()}")
+
+
+async def _run_bus(bus: Bus, stack: contextlib.AsyncExitStack) -> None:
+    await bus.start()
+    stack.push_async_callback(bus.stop)
+
+
+async def _serve_grpc(config: ArbiterConfig, stack: contextlib.AsyncExitStack,
+                      *register: Callable[[grpc.aio.Server], None]) -> None:
+    server, port = await start_server(config.grpc.port, list(register))
+    stack.push_async_callback(server.stop, 5)
+    log.info("gRPC listening on port %d", port)
+
+
+async def _channel(address: str, stack: contextlib.AsyncExitStack) -> grpc.aio.Channel:
+    channel = grpc.aio.insecure_channel(address)
+    stack.push_async_callback(channel.close)
+    return channel
+
+
+def _tenant(config: ArbiterConfig) -> common_pb2.TenantContext:
+    return common_pb2.TenantContext(tenant_id=config.tenant.id, tier=config.tenant.tier)
+
+
+async def build_orderbook(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
+    bus = _bus(config)
+    OrderBookService(bus, Catalog.from_config(config.market).markets(),
+                     config.detector.depth_levels)
+    await _run_bus(bus, stack)
+
+
+async def build_detector(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
+    bus, catalog = _bus(config), Catalog.from_config(config.market)
+    settings = DetectorSettings(config.detector.max_qty_micros,
+                                config.detector.min_profit_micros, config.detector.ttl_ms * 1000)
+    DetectorService(bus, catalog.pairs, catalog.fees, settings, SystemClock())
+    await _run_bus(bus, stack)
+
+
+async def build_risk(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
+    bus = _bus(config)
+    state = RiskState(RiskLimits(config.risk.max_position_per_market_micros,
+                                 config.risk.max_open_sagas))
+    servicer = RiskServicer(state, config.tenant.id, bus)
+    await _serve_grpc(config, stack,
+                      lambda s: risk_pb2_grpc.add_RiskServicer_to_server(servicer, s))
+    await _run_bus(bus, stack)
+
+
+async def build_saga(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
+    bus, catalog = _bus(config), Catalog.from_config(config.market)
+    risk = risk_pb2_grpc.RiskStub(await _channel(config.grpc.risk_addr, stack))
+    gateways = {
+        1: execution_pb2_grpc.OrderEntryStub(
+            await _channel(config.grpc.gateway_polymarket_addr, stack)),
+        2: execution_pb2_grpc.OrderEntryStub(
+            await _channel(config.grpc.gateway_kalshi_addr, stack)),
+    }
+    SagaService(bus, _tenant(config), risk, gateways, catalog.ticks(), SystemClock())
+    await _run_bus(bus, stack)
+
+
+async def build_control(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
+    bus = _bus(config)
+    risk = risk_pb2_grpc.RiskStub(await _channel(config.grpc.risk_addr, stack))
+    servicer = ControlServicer(bus, _tenant(config), risk)
+    await _serve_grpc(config, stack,
+                      lambda s: control_pb2_grpc.add_ControlServicer_to_server(servicer, s))
+    await _run_bus(bus, stack)
+
+
+async def build_vault(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
+    from arbiter.vault.bootstrap import build_vault_service
+    from arbiter.vault.transit import TransitSettings
+
+    transit = TransitSettings.from_env(os.environ) if config.vault.backend == "transit" else None
+    service = build_vault_service(config.vault.store_path,
+                                  config.vault.master_secret_path or None,
+                                  config.vault.backend, transit=transit)
+    stack.callback(service.close)
+    await _serve_grpc(config, stack, service.add_to_server)
+
+
+BUILDERS: dict[str, Builder] = {
+    "orderbook": build_orderbook,
+    "detector": build_detector,
+    "risk": build_risk,
+    "saga": build_saga,
+    "control": build_control,
+    "vault": build_vault,
+}
+
+
+async def serve_service(
+    name: str, config: ArbiterConfig, stop_signal: Callable[[], asyncio.Event]
+) -> None:
+    """Build `name`, mark it ready, and run until the stop signal."""
+    stop = stop_signal()
+    health = HealthServer(config.health.host, config.health.port, name)
+    await health.start()
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            await BUILDERS[name](config, stack)
+            health.ready = True
+            log.info("%s ready (health on port %d)", name, health.port)
+            await stop.wait()
+            health.ready = False
+    finally:
+        await health.stop()

@@ -1,0 +1,102 @@
+"""The embedded mesh end to end: emulated venues -> gateways -> books -> detector -> saga."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from arbiter.cli.app import app
+from arbiter.core.instruments import Venue
+from arbiter.platform.config import load_config
+from arbiter.topology.embedded import EmbeddedMesh
+
+REQUIRED = ("book_updates", "opportunities", "sagas_started", "sagas_completed",
+            "sagas_compensated", "orders_sent", "fills", "realized_pnl_usd", "open_positions")
+
+
+async def _run(seed: int, steps: int) -> tuple[dict, EmbeddedMesh]:
+    mesh = EmbeddedMesh.build(load_config(environ={}, overrides={"market.seed": seed}))
+    await mesh.start()
+    for _ in range(steps):
+        await mesh.step()
+    summary = mesh.summary()
+    await mesh.stop()
+    return summary, mesh
+
+
+async def test_same_seed_same_numbers_and_different_seed_differs() -> None:
+    first, _ = await _run(11, 120)
+    second, _ = await _run(11, 120)
+    other, _ = await _run(12, 120)
+    assert first == second
+    assert first != other
+
+
+async def test_default_seed_finds_and_completes_sagas() -> None:
+    summary, mesh = await _run(7, 200)
+    for key in REQUIRED:
+        assert key in summary
+    assert summary["opportunities"] > 0
+    assert summary["sagas_completed"] > 0
+    assert summary["fills"] >= 2 * summary["sagas_completed"]
+    assert summary["sagas_in_flight"] == 0
+    assert mesh.polymarket.engines and mesh.kalshi.engines
+
+
+async def test_engine_positions_equal_what_the_venues_report() -> None:
+    _, mesh = await _run(3, 200)
+    engine = mesh.saga.positions
+    for pair in mesh.catalog.pairs:
+        pm = pair.a
+        for outcome, token in ((1, pm.yes_token), (2, pm.no_token)):
+            held = engine.get((int(Venue.POLYMARKET), pm.market_id, _outcome(outcome)), 0)
+            assert held == mesh.polymarket.account.positions.get(token, 0)
+        ks = pair.b
+        net = (engine.get((int(Venue.KALSHI), ks.market_id, _outcome(1)), 0)
+               - engine.get((int(Venue.KALSHI), ks.market_id, _outcome(2)), 0))
+        assert net == mesh.kalshi.account.positions.get(ks.market_id, 0)
+
+
+async def test_completed_sagas_are_fully_hedged_and_profitable_in_total() -> None:
+    _, mesh = await _run(5, 200)
+    terminal = [s for s in mesh.saga.sagas.values() if s.terminal]
+    assert terminal
+    for saga in terminal:
+        if saga.state.name in ("COMPLETED", "COMPENSATED"):
+            assert saga.unhedged == 0
+    completed = [s for s in terminal if s.state.name == "COMPLETED"]
+    assert sum(s.realized_pnl() for s in completed) > 0
+
+
+def _outcome(value: int):  # noqa: ANN202
+    from arbiter.core.instruments import Outcome
+
+    return Outcome(value)
+
+
+def test_cli_run_headless_writes_the_summary(tmp_path) -> None:  # noqa: ANN001
+    target = tmp_path / "summary.json"
+    result = CliRunner().invoke(
+        app, ["run", "--duration", "1", "--headless", "--seed", "9", "--summary-json", str(target)]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(target.read_text())
+    assert summary["seed"] == 9
+    assert summary["steps"] == 20
+    assert set(REQUIRED) <= set(summary)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--duration", "0"], "--duration must be > 0"),
+        (["--bus", "rabbit"], "bus.kind='rabbit'"),
+        (["--seed", "x"], "Invalid value"),
+    ],
+)
+def test_cli_run_rejects_bad_input_with_a_clear_message(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["run", "--headless", *args])
+    assert result.exit_code == 2
+    assert message in result.output

@@ -1,0 +1,231 @@
+"""The real kopf operator against kmock's in-memory Kubernetes API.
+
+kmock stores objects and streams watch events, but it is not an API server: it does not bump
+`metadata.generation` (the tests do, as the API server would on a spec change), runs no
+garbage collector for ownerReferences (the operator's finalizer deletes children explicitly,
+which is what these tests observe), and enforces no CRD schema (see test_tenant_schema.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import kmock
+import kopf
+import pytest
+import yaml
+
+import arbiter.operator.handlers  # noqa: F401  (registers the handlers with kopf)
+from arbiter.operator.platform import PLATFORM_ENV
+
+from .conftest import CHART, platform_yaml, render_ci
+
+NS = "desk-acme"
+TENANTS = "/apis/arbiter.dev/v1alpha1"
+RESOURCES = {
+    "arbiter.dev/v1alpha1/tenants": ("Tenant", ["status"]),
+    "v1/serviceaccounts": ("ServiceAccount", []),
+    "v1/configmaps": ("ConfigMap", []),
+    "v1/services": ("Service", []),
+    "apps/v1/deployments": ("Deployment", []),
+    "policy/v1/poddisruptionbudgets": ("PodDisruptionBudget", []),
+    "v1/events": ("Event", []),
+}
+# Cluster-scoped resources kopf's backbone waits for before it starts watching anything.
+BACKBONE = {
+    "v1/namespaces": "Namespace",
+    "apiextensions.k8s.io/v1/customresourcedefinitions": "CustomResourceDefinition",
+}
+VERBS = ["list", "watch", "get", "create", "patch", "delete"]
+EXAMPLE = yaml.safe_load((CHART.parents[1] / "operator" / "examples" / "tenant.yaml").read_text())
+
+
+class Cluster:
+    """Test-side view of the mock API: the objects as the operator left them."""
+
+    def __init__(self, server: kmock.KubernetesEmulator) -> None:
+        self.server = server
+
+    def _existing(self, resource: str) -> dict[str, Any]:
+        wanted = kmock.resource(resource)
+        return {
+            name: obj.raw
+            for (res, ns, name), obj in list(self.server.objects.items())
+            if res == wanted and ns == NS and not obj.deleted
+        }
+
+    def live(self, resource: str, name: str) -> dict[str, Any] | None:
+        raw = self._existing(resource).get(name)
+        return copy.deepcopy(dict(raw)) if raw is not None else None
+
+    def names(self, resource: str) -> set[str]:
+        return set(self._existing(resource))
+
+    async def request(self, method: str, path: str, body: Any = None, patch: bool = False) -> Any:
+        headers = {"Content-Type": "application/merge-patch+json"} if patch else {}
+        async with self.server.request(method, path, json=body, headers=headers) as response:
+            assert response.status < 400, await response.text()
+            return await response.json()
+
+    async def create_tenant(self, name: str, spec: dict[str, Any]) -> None:
+        body = {
+            "apiVersion": "arbiter.dev/v1alpha1",
+            "kind": "Tenant",
+            "metadata": {"name": name, "namespace": NS, "uid": f"uid-{name}", "generation": 1,
+                         "resourceVersion": "1"},
+            "spec": spec,
+        }
+        await self.request("POST", f"{TENANTS}/namespaces/{NS}/tenants", body)
+
+    async def update_spec(self, name: str, spec_patch: dict[str, Any]) -> None:
+        generation = self.live("arbiter.dev/v1alpha1/tenants", name)["metadata"]["generation"]
+        patch = {"metadata": {"generation": generation + 1}, "spec": spec_patch}
+        await self.request("PATCH", f"{TENANTS}/namespaces/{NS}/tenants/{name}", patch, patch=True)
+
+    def condition(self, name: str, kind: str) -> dict[str, Any]:
+        tenant = self.live("arbiter.dev/v1alpha1/tenants", name) or {}
+        conditions = tenant.get("status", {}).get("conditions", [])
+        return next((c for c in conditions if c["type"] == kind), {})
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll until `check()` is truthy (state, not logs), failing with its last value."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"condition not reached in {timeout}s (last value: {result!r})")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture()
+async def cluster(
+    kmock: kmock.KubernetesEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Cluster]:
+    """kmock with the operator's resources declared, and the operator running against it."""
+    for resource, (kind, subresources) in RESOURCES.items():
+        kmock.resources[resource] = kmock.ResourceInfo(
+            kind=kind, namespaced=True, verbs=VERBS, subresources=subresources
+        )
+    for resource, kind in BACKBONE.items():
+        kmock.resources[resource] = kmock.ResourceInfo(kind=kind, namespaced=False, verbs=VERBS)
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "kmock",
+        "clusters": [{"name": "kmock", "cluster": {"server": str(kmock.url).rstrip("/")}}],
+        "users": [{"name": "kmock", "user": {}}],
+        "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock"}}],
+    }
+    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
+    (tmp_path / "platform.yaml").write_text(platform_yaml(render_ci(CHART / "ci" / "default-values.yaml")))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
+    monkeypatch.setenv(PLATFORM_ENV, str(tmp_path / "platform.yaml"))
+
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    task = asyncio.create_task(
+        kopf.operator(clusterwide=True, standalone=True, stop_flag=stop, ready_flag=ready)
+    )
+    await asyncio.wait_for(ready.wait(), timeout=10)
+    try:
+        yield Cluster(kmock)
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=10)
+
+
+async def test_tenant_lifecycle_create_update_drift_delete(cluster: Cluster) -> None:
+    deployments = "apps/v1/deployments"
+    # 1st stage: creation builds the whole execution plane and reports Ready.
+    await cluster.create_tenant("acme", copy.deepcopy(EXAMPLE["spec"]))
+    await eventually(lambda: cluster.condition("acme", "Ready").get("status") == "True")
+    assert cluster.names(deployments) == {
+        "acme-saga", "acme-risk", "acme-gateway-kalshi", "acme-gateway-polymarket"
+    }
+    assert cluster.names("v1/services") == cluster.names(deployments)
+    assert cluster.names("v1/serviceaccounts") == {"acme-execution"}
+    assert cluster.names("v1/configmaps") == {"acme-config"}
+    assert cluster.names("policy/v1/poddisruptionbudgets") == set()  # standard: 1 replica each
+    tenant = cluster.live("arbiter.dev/v1alpha1/tenants", "acme")
+    assert tenant["status"]["observedGeneration"] == 1
+    assert tenant["status"]["topicPrefix"] == "tenant-acme."
+    assert "arbiter.dev/tenant-cleanup" in tenant["metadata"]["finalizers"]
+    saga = cluster.live(deployments, "acme-saga")
+    assert saga["metadata"]["ownerReferences"][0]["uid"] == "uid-acme"
+    assert saga["spec"]["replicas"] == 1
+
+    # 2nd stage: a spec edit (pause, drop a venue, move to pro) is rolled out and pruned.
+    await cluster.update_spec("acme", {"paused": True, "markets": None, "tier": "pro",
+                                       "venues": {"kalshi": None}})
+    await eventually(lambda: cluster.live("arbiter.dev/v1alpha1/tenants", "acme")
+                     .get("status", {}).get("observedGeneration") == 2)
+    assert cluster.condition("acme", "Ready")["reason"] == "Paused"
+    assert cluster.names(deployments) == {"acme-saga", "acme-risk", "acme-gateway-polymarket"}
+    assert all(cluster.live(deployments, n)["spec"]["replicas"] == 0
+               for n in cluster.names(deployments))
+    assert cluster.names("policy/v1/poddisruptionbudgets") == set()  # paused: nothing to protect
+
+    # 3rd stage: unpaused pro tier gets two gateway replicas and their PDB.
+    await cluster.update_spec("acme", {"paused": False})
+    await eventually(lambda: cluster.names("policy/v1/poddisruptionbudgets")
+                     == {"acme-gateway-polymarket", "acme-risk"})
+    assert cluster.live(deployments, "acme-gateway-polymarket")["spec"]["replicas"] == 2
+
+    # 4th stage: drift. A deleted child comes back; a hand-scaled one is scaled back.
+    await cluster.request("DELETE", f"/apis/apps/v1/namespaces/{NS}/deployments/acme-risk")
+    await eventually(lambda: cluster.live(deployments, "acme-risk"))
+    await cluster.request("PATCH", f"/apis/apps/v1/namespaces/{NS}/deployments/acme-saga",
+                          {"spec": {"replicas": 5}}, patch=True)
+    await eventually(lambda: cluster.live(deployments, "acme-saga")["spec"]["replicas"] == 1)
+    await cluster.request("DELETE", f"/api/v1/namespaces/{NS}/configmaps/acme-config")
+    await eventually(lambda: cluster.live("v1/configmaps", "acme-config"))
+
+    # 5th stage: deletion goes through the finalizer, which removes every child.
+    await cluster.request("DELETE", f"{TENANTS}/namespaces/{NS}/tenants/acme")
+    await eventually(lambda: cluster.live("arbiter.dev/v1alpha1/tenants", "acme") is None)
+    for resource in RESOURCES:
+        if resource != "v1/events":
+            assert cluster.names(resource) == set(), resource
+
+
+async def test_invalid_tenant_is_degraded_naming_the_field_and_creates_nothing(
+    cluster: Cluster,
+) -> None:
+    spec = copy.deepcopy(EXAMPLE["spec"])
+    spec["risk"]["maxPositionPerMarket"] = spec["risk"]["maxTotalPosition"] + 1
+    await cluster.create_tenant("bad", spec)
+    degraded = await eventually(lambda: cluster.condition("bad", "Degraded"))
+    assert degraded["status"] == "True"
+    assert degraded["reason"] == "InvalidSpec"
+    assert "spec.risk.maxPositionPerMarket" in degraded["message"]
+    assert cluster.condition("bad", "Ready")["status"] == "False"
+    for resource in RESOURCES:
+        if resource not in ("arbiter.dev/v1alpha1/tenants", "v1/events"):
+            assert cluster.names(resource) == set(), resource
+
+    # Fixing the spec converges it; the Degraded condition clears.
+    await cluster.update_spec("bad", {"risk": {"maxPositionPerMarket": 1}})
+    await eventually(lambda: cluster.condition("bad", "Ready").get("status") == "True")
+    assert cluster.condition("bad", "Degraded")["status"] == "False"
+    assert "bad-saga" in cluster.names("apps/v1/deployments")
+
+
+async def test_tenants_coexist_and_deleting_one_keeps_the_other(cluster: Cluster) -> None:
+    for name in ("alpha", "beta"):
+        await cluster.create_tenant(name, copy.deepcopy(EXAMPLE["spec"]))
+    for name in ("alpha", "beta"):
+        await eventually(lambda n=name: cluster.condition(n, "Ready").get("status") == "True")
+    await cluster.request("DELETE", f"{TENANTS}/namespaces/{NS}/tenants/alpha")
+    await eventually(lambda: "alpha-saga" not in cluster.names("apps/v1/deployments"))
+    assert {n for n in cluster.names("apps/v1/deployments") if n.startswith("beta-")} == {
+        "beta-saga", "beta-risk", "beta-gateway-kalshi", "beta-gateway-polymarket"
+    }

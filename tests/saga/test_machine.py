@@ -1,0 +1,112 @@
+"""The saga state machine under arbitrary fill outcomes (hypothesis)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from arbiter.core.instruments import Outcome
+from arbiter.saga.machine import LegPlan, PlaceOrder, Policy, Saga, State
+
+LOT = 1_000_000
+LEG1 = LegPlan(1, "pm", Outcome.YES, 420_000, 10_000, Outcome.YES)
+LEG2 = LegPlan(2, "ks", Outcome.NO, 540_000, 10_000, Outcome.NO)
+
+
+def _new(policy: Policy = Policy()) -> Saga:
+    return Saga("t:s1", "pair", LEG1, LEG2, policy)
+
+
+def _run(saga: Saga, qty: int, fill_fractions: list[int]) -> list[PlaceOrder]:
+    """Fill each order by the next fraction (in %) of its size, rounded down to lots."""
+    sent: list[PlaceOrder] = []
+    pending = saga.approve(qty)
+    fractions = iter(fill_fractions)
+    while pending:
+        command = pending.pop(0)
+        sent.append(command)
+        lots = command.qty // LOT * next(fractions, 100) // 100
+        if lots:
+            assert saga.on_fill(command.client_order_id, f"T{len(sent)}",
+                                command.limit_price, lots * LOT, 1_000)
+        pending += saga.on_order_done(command.client_order_id)
+        assert len(sent) < 20, "saga did not terminate"
+    return sent
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lots=st.integers(1, 50),
+    fractions=st.lists(st.integers(0, 100), max_size=8),
+    allow_unwind=st.booleans(),
+)
+def test_every_run_terminates_in_a_consistent_state(
+    lots: int, fractions: list[int], allow_unwind: bool
+) -> None:
+    saga = _new(Policy(allow_unwind=allow_unwind))
+    sent = _run(saga, lots * LOT, fractions)
+
+    assert saga.terminal
+    assert len({c.client_order_id for c in sent}) == len(sent)
+    assert sent[0].qty == lots * LOT
+    leg1_filled = saga.filled("leg1")
+    if leg1_filled:
+        assert sent[1].qty == leg1_filled  # leg 2 sized to leg 1's actual fill
+    else:
+        assert saga.state is State.LEG1_FAILED and len(sent) == 1
+    for record in saga.orders.values():
+        assert 0 <= record.filled <= record.command.qty
+    if saga.state in (State.COMPLETED, State.COMPENSATED):
+        assert saga.unhedged == 0
+    if saga.state is State.HELD:
+        assert saga.unhedged > 0
+    if saga.state is State.COMPLETED:
+        assert len(sent) == 2
+    leg2_prices = [c.limit_price for c in sent if ":leg2:" in c.client_order_id]
+    assert leg2_prices == sorted(leg2_prices)
+    assert all(p <= max(LEG2.limit_price, saga.break_even_leg2()) for p in leg2_prices)
+
+
+def test_full_fills_complete_with_two_orders_and_lock_in_the_edge() -> None:
+    saga = _new()
+    sent = _run(saga, 10 * LOT, [100, 100])
+    assert [c.client_order_id for c in sent] == ["t:s1:leg1:1", "t:s1:leg2:1"]
+    assert saga.state is State.COMPLETED
+    # 10 x ($1 - 0.42 - 0.54) less 2 x $0.001 fees
+    assert saga.realized_pnl() == 10 * (1_000_000 - 420_000 - 540_000) - 2_000
+
+
+def test_short_leg2_is_retried_then_chased_one_tick_at_a_time() -> None:
+    saga = _new(Policy(leg2_retries=1, chase_steps=2, allow_unwind=False))
+    sent = _run(saga, 10 * LOT, [100, 0, 0, 0, 0])
+    leg2 = [c for c in sent if ":leg2:" in c.client_order_id]
+    assert [c.limit_price for c in leg2] == [540_000, 540_000, 550_000, 560_000]
+    assert saga.state is State.HELD
+    assert saga.unhedged == 10 * LOT
+
+
+def test_unwind_buys_the_complement_on_leg1_venue_when_leg2_cannot_fill() -> None:
+    saga = _new(Policy(leg2_retries=0, chase_steps=0, allow_unwind=True))
+    sent = _run(saga, 4 * LOT, [100, 50, 100])
+    unwind = sent[-1]
+    assert unwind.client_order_id == "t:s1:unwind:1"
+    assert (unwind.venue, unwind.market_id, unwind.outcome) == (1, "pm", Outcome.NO)
+    assert unwind.qty == 2 * LOT
+    assert saga.state is State.COMPENSATED
+    assert saga.unhedged == 0
+
+
+def test_a_repeated_fill_is_counted_once() -> None:
+    saga = _new()
+    (leg1,) = saga.approve(5 * LOT)
+    assert saga.on_fill(leg1.client_order_id, "T1", 420_000, 5 * LOT, 0)
+    assert not saga.on_fill(leg1.client_order_id, "T1", 420_000, 5 * LOT, 0)
+    assert not saga.on_fill("someone-else", "T2", 420_000, LOT, 0)
+    assert saga.filled("leg1") == 5 * LOT
+
+
+def test_a_late_done_for_a_finished_order_is_ignored() -> None:
+    saga = _new()
+    sent = _run(saga, 3 * LOT, [100, 100])
+    assert saga.on_order_done(sent[0].client_order_id) == []
+    assert saga.state is State.COMPLETED
