@@ -3,6 +3,10 @@
 An opportunity is published when it first appears and again only when its direction or
 size changes or the previous one has expired, so a standing dislocation does not flood the
 saga with duplicates.
+
+Metrics, for published opportunities only (the no-opportunity tick pays nothing): the
+book-applied -> opportunity hop (from the depth update's publish time), venue-received ->
+opportunity, the count seen and each one's edge per contract.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from arbiter.core.instruments import MarketPair, Venue
 from arbiter.core.opportunity import BookTop, Leg, Opportunity, PairEvaluator
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
-from arbiter.platform.clock import Clock
+from arbiter.platform.clock import Clock, wall_micros
+from arbiter.platform.telemetry import metrics
 from arbiter.v1 import market_data_pb2, opportunity_pb2
 
 EMPTY = BookTop((), ())
@@ -56,6 +61,8 @@ class DetectorService:
         self.evaluations = 0
         self.published = 0
         self.edges: dict[str, int] = {}  # pair -> latest best-level edge after fees
+        self._hop = metrics.hop("opportunity")
+        self._tick = metrics.tick("opportunity")
         bus.subscribe(topics.DEPTH, "detector", market_data_pb2.DepthUpdate, self.on_depth)
 
     async def on_depth(self, envelope: Envelope[market_data_pb2.DepthUpdate]) -> None:
@@ -69,11 +76,19 @@ class DetectorService:
         for pair in self.pairs_by_market.get(key, ()):
             opportunity = self.evaluate(pair, now)
             if opportunity is not None:
+                self.observe(opportunity, envelope.published_micros, depth.received_micros)
                 await self.bus.publish(
                     topics.OPPORTUNITIES,
                     pair.pair_id,
                     to_proto(opportunity, depth.received_micros),
                 )
+
+    def observe(self, opportunity: Opportunity, depth_published: int, received: int) -> None:
+        wall = wall_micros()
+        self._hop.observe(max(0, wall - depth_published) / 1e6)
+        self._tick.observe(max(0, wall - received) / 1e6)
+        metrics.OPPORTUNITIES_SEEN.inc()
+        metrics.OPPORTUNITY_EDGE.observe(opportunity.edge_per_contract / 1e6)
 
     def evaluate(self, pair: MarketPair, now: int) -> Opportunity | None:
         """Evaluate one pair; return an opportunity only if it is new or changed."""

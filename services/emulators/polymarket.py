@@ -8,9 +8,13 @@ Order bodies are the V2 JSON (`makerAmount`/`takerAmount` in 6-decimal base unit
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import uuid
 from dataclasses import dataclass
 
 import orjson
+from eth_utils import to_checksum_address
 
 from arbiter.core.fees import FeeModel
 from arbiter.core.instruments import Outcome, Venue
@@ -22,10 +26,12 @@ from arbiter.gateways.polymarket.amounts import Side
 from arbiter.gateways.polymarket.auth import (
     POLY_ADDRESS,
     POLY_API_KEY,
+    POLY_NONCE,
     POLY_PASSPHRASE,
     POLY_SIGNATURE,
     POLY_TIMESTAMP,
     ApiCreds,
+    clob_auth_digest,
     hmac_signature,
 )
 from arbiter.gateways.polymarket.signing import (
@@ -33,6 +39,8 @@ from arbiter.gateways.polymarket.signing import (
     ExchangeDomain,
     Order,
     SignatureType,
+    order_digest,
+    recover_digest_signer,
     recover_order_signer,
 )
 
@@ -57,6 +65,8 @@ class PolymarketEmulator(EmulatedVenue):
         self.fees: dict[str, FeeModel] = {}
         self.api_keys: dict[str, tuple[ApiCreds, str]] = {}  # api key -> (creds, signer address)
         self.domain = ExchangeDomain.for_market(POLYGON_CHAIN_ID, neg_risk=False)
+        self.orders: dict[str, dict[str, object]] = {}  # our orders by order hash
+        self.trades: dict[str, dict[str, object]] = {}  # our trades by trade id
 
     def register_api_key(self, creds: ApiCreds, address: str) -> None:
         """What POST /auth/api-key would have created for `address`."""
@@ -134,6 +144,10 @@ class PolymarketEmulator(EmulatedVenue):
         if method == "POST" and path == "/order":
             denied = self._check_l2(method, path, headers, body)
             return denied or await self._post_order(body)
+        if method == "GET" and (path.startswith("/data/order/") or path == "/data/trades"):
+            return self._check_l2(method, path, headers, body) or self._lookup(path, query)
+        if (method, path) in (("POST", "/auth/api-key"), ("GET", "/auth/derive-api-key")):
+            return self._l1_api_key(headers)
         if method == "GET" and path == "/book":
             token = query.get("token_id", "")
             if token not in self.tokens:
@@ -157,8 +171,13 @@ class PolymarketEmulator(EmulatedVenue):
         ref = self.tokens.get(token)
         if ref is None:
             return HttpResponse.json(400, {"error": "Invalid token id"})
-        if not self._signed_by_owner(payload):
+        signed = self._verified_order(payload)
+        if signed is None:
             return HttpResponse.json(400, {"error": "invalid order signature"})
+        order_id = "0x" + order_digest(signed, self.domain).hex()
+        if order_id in self.orders:
+            return _insert_error("INVALID_ORDER_DUPLICATED", "order is invalid. Duplicated. Same "
+                                 "order has already been placed, can't be placed again")
         if side not in ("BUY", "SELL") or maker <= 0 or taker <= 0:
             return HttpResponse.json(400, {"error": "Invalid side"})
         collateral, shares = (maker, taker) if side == "BUY" else (taker, maker)
@@ -176,13 +195,20 @@ class PolymarketEmulator(EmulatedVenue):
         if tif is Tif.FOK and not result.trades:
             return _insert_error("FOK_ORDER_NOT_FILLED_ERROR",
                                  "order couldn't be fully filled, FOK orders are fully filled/killed")
-        await self._settle(ref, token, side, result)
         filled = result.filled
+        status = "live" if result.resting else ("matched" if filled else "unmatched")
+        self.orders[order_id] = {
+            "id": order_id, "status": status.upper(), "market": ref.condition_id,
+            "asset_id": token, "side": side, "price": dollars(price),
+            "original_size": size_text(shares), "size_matched": size_text(filled),
+            "associate_trades": [t.trade_id for t in result.trades],
+        }
+        await self._settle(ref, token, side, order_id, result)
         return HttpResponse.json(200, {
             "success": True,
             "errorMsg": "",
-            "orderID": result.order_id,
-            "status": "live" if result.resting else ("matched" if filled else "unmatched"),
+            "orderID": order_id,
+            "status": status,
             "makingAmount": str(notional(price, filled) if side == "BUY" else filled),
             "takingAmount": str(filled if side == "BUY" else notional(price, filled)),
             "tradeIDs": [t.trade_id for t in result.trades],
@@ -202,8 +228,39 @@ class PolymarketEmulator(EmulatedVenue):
             return HttpResponse.json(401, {"error": "Unauthorized/Invalid api key"})
         return None
 
-    def _signed_by_owner(self, payload: dict) -> bool:
-        """The EIP-712 signature recovers to the order's signer, who owns the API key."""
+    def _l1_api_key(self, headers: dict[str, str]) -> HttpResponse:
+        """POST /auth/api-key and GET /auth/derive-api-key: a ClobAuth (L1) signature that
+        recovers to POLY_ADDRESS earns that address's key for POLY_NONCE, registered for L2.
+        Creds are a pure function of (address, nonce), so create and derive agree and an
+        out-of-process gateway onboards itself exactly as against the venue."""
+        try:
+            address = to_checksum_address(headers[POLY_ADDRESS])
+            nonce = int(headers.get(POLY_NONCE) or 0)
+            digest = clob_auth_digest(address, int(headers[POLY_TIMESTAMP]), nonce,
+                                      self.domain.chain_id)
+            signature = bytes.fromhex(headers[POLY_SIGNATURE].removeprefix("0x"))
+            valid = recover_digest_signer(digest, signature) == address
+        except (KeyError, ValueError):
+            valid = False
+        if not valid:
+            return HttpResponse.json(401, {"error": "Invalid L1 Request headers"})
+        creds = _derived_creds(address, nonce)
+        self.register_api_key(creds, address)
+        return HttpResponse.json(200, {"apiKey": creds.api_key, "secret": creds.secret,
+                                       "passphrase": creds.passphrase})
+
+    def _lookup(self, path: str, query: dict[str, str]) -> HttpResponse:
+        """GET /data/order/{id} and GET /data/trades?id= for our own account."""
+        if path == "/data/trades":
+            trade = self.trades.get(query.get("id", ""))
+            return HttpResponse.json(200, {"data": [trade] if trade else [], "next_cursor": "LTE="})
+        order = self.orders.get(path.removeprefix("/data/order/"))
+        if order is None:
+            return HttpResponse.json(404, {"error": "order not found"})
+        return HttpResponse.json(200, order)
+
+    def _verified_order(self, payload: dict) -> Order | None:
+        """The order, if its EIP-712 signature recovers to its signer, who owns the API key."""
         raw = payload["order"]
         known = self.api_keys.get(payload.get("owner", ""))
         try:
@@ -218,10 +275,12 @@ class PolymarketEmulator(EmulatedVenue):
             )
             signer = recover_order_signer(order, raw["signature"], self.domain)
         except (KeyError, ValueError):
-            return False
-        return known is not None and signer == order.signer == known[1]
+            return None
+        return order if known is not None and signer == order.signer == known[1] else None
 
-    async def _settle(self, ref: TokenRef, token: str, side: str, result: SubmitResult) -> None:
+    async def _settle(
+        self, ref: TokenRef, token: str, side: str, order_id: str, result: SubmitResult
+    ) -> None:
         """Book our fills (positions, cash, taker fee) and push them on the user channel."""
         fills = []
         for trade in result.trades:
@@ -238,7 +297,7 @@ class PolymarketEmulator(EmulatedVenue):
                 "event_type": "trade",
                 "type": "TRADE",
                 "id": trade.trade_id,
-                "taker_order_id": result.order_id,
+                "taker_order_id": order_id,
                 "market": ref.condition_id,
                 "asset_id": token,
                 "side": side,
@@ -250,9 +309,22 @@ class PolymarketEmulator(EmulatedVenue):
                 "maker_orders": [{"order_id": trade.maker_order_id, "asset_id": token,
                                   "matched_amount": size_text(qty), "price": dollars(price)}],
             }
+            self.trades[trade.trade_id] = event
             for session in list(self.sessions):
                 if ref.condition_id in session.subscriptions.get(USER_SID, set()):
                     await session.push([event])
+
+
+def _derived_creds(address: str, nonce: int) -> ApiCreds:
+    """Emulator API creds: deterministic, and not secret (anyone can recompute them)."""
+    def part(label: str) -> bytes:
+        return hashlib.sha256(f"arbiter-emulator:{label}:{address.lower()}:{nonce}".encode()).digest()
+
+    return ApiCreds(
+        api_key=str(uuid.UUID(bytes=part("key")[:16], version=4)),
+        secret=base64.urlsafe_b64encode(part("secret")).decode(),
+        passphrase=part("passphrase").hex(),
+    )
 
 
 def _mirror(levels: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -14,9 +14,10 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from arbiter.core.fees import FeeModel
 from arbiter.core.instruments import Market, Venue
-from arbiter.gateways.orders import OrderTracker, reject
-from arbiter.gateways.transport import VenueTransport
+from arbiter.gateways.orders import OrderTracker, VenueFill, reject
+from arbiter.gateways.transport import Connection, FrameSink, RequestTimeout, VenueTransport
 from arbiter.platform.clock import Clock
+from arbiter.platform.telemetry.metrics import VenueMetrics
 from arbiter.v1 import execution_pb2, market_data_pb2
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,37 @@ ReportSink = Callable[[execution_pb2.ExecutionReport], Awaitable[None]]
 
 class VenueMessageError(ValueError):
     """A venue message that cannot be parsed; it is logged, counted and dropped."""
+
+
+class MeteredTransport:
+    """A `VenueTransport` that counts, for the venue metrics, what only the wire sees:
+    429 replies, timeouts, and streams coming up. Frames pass through untouched."""
+
+    def __init__(self, inner: VenueTransport, metrics: VenueMetrics) -> None:
+        self.inner = inner
+        self.metrics = metrics
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+    ) -> tuple[int, bytes]:
+        try:
+            status, raw = await self.inner.request(method, path, query, headers, body)
+        except RequestTimeout:
+            self.metrics.timeouts.inc()
+            raise
+        if status == 429:
+            self.metrics.rate_limited.inc()
+        return status, raw
+
+    async def connect(self, channel: str, on_frame: FrameSink) -> Connection:
+        connection = await self.inner.connect(channel, on_frame)
+        self.metrics.connected.set(1)
+        return connection
 
 
 class VenueGateway(abc.ABC):
@@ -40,7 +72,8 @@ class VenueGateway(abc.ABC):
         on_book: BookSink,
         on_report: ReportSink,
     ) -> None:
-        self.transport = transport
+        self.metrics = VenueMetrics(self.venue.slug)
+        self.transport: VenueTransport = MeteredTransport(transport, self.metrics)
         self.markets = {m.market_id: m for m in markets}
         self.clock = clock
         self.on_book = on_book
@@ -56,6 +89,7 @@ class VenueGateway(abc.ABC):
 
     def bad_message(self, frame: bytes, error: Exception) -> None:
         self.rejected_messages += 1
+        self.metrics.rejected.inc()
         log.error("%s: dropped malformed venue message (%s): %.200r", self.venue.slug, error, frame)
 
     async def place(self, request: execution_pb2.OrderRequest) -> execution_pb2.OrderAck:
@@ -71,11 +105,19 @@ class VenueGateway(abc.ABC):
             return await self.rejected(request, str(exc))
 
     async def accepted(
-        self, request: execution_pb2.OrderRequest, venue_order_id: str, fee_model: FeeModel
+        self,
+        request: execution_pb2.OrderRequest,
+        venue_order_id: str,
+        fee_model: FeeModel,
+        known_fills: Sequence[VenueFill] = (),
+        done: bool | None = None,
+        venue_filled: int | None = None,
     ) -> execution_pb2.OrderAck:
-        """The venue took the order: ACK, then fills that raced ahead of the reply, then (for
-        IOC/FOK) the dead remainder — always in that order for the saga."""
+        """The venue took the order: ACK, then fills that raced ahead of the reply (or that a
+        lookup found), then the dead remainder if the order is over (IOC/FOK by default)
+        — always in that order for the saga. Repeated fills are dropped by trade id."""
         early_fills = self.tracker.register(request, venue_order_id, fee_model)
+        early_fills += [self.tracker.on_fill(fill) for fill in known_fills]
         await self.on_report(
             execution_pb2.ExecutionReport(
                 tenant_id=request.tenant.tenant_id,
@@ -90,8 +132,11 @@ class VenueGateway(abc.ABC):
             )
         )
         await self.emit(early_fills)
-        if request.tif != execution_pb2.TIME_IN_FORCE_GTC:
-            await self.emit([self.tracker.close(venue_order_id, "unfilled remainder (IOC/FOK)")])
+        if done is None:
+            done = request.tif != execution_pb2.TIME_IN_FORCE_GTC
+        if done:
+            await self.emit([self.tracker.close(venue_order_id, "unfilled remainder (IOC/FOK)",
+                                                venue_filled)])
         return execution_pb2.OrderAck(accepted=True, venue_order_id=venue_order_id)
 
     async def rejected(
@@ -99,6 +144,15 @@ class VenueGateway(abc.ABC):
     ) -> execution_pb2.OrderAck:
         await self.on_report(reject(request, reason))
         return execution_pb2.OrderAck(accepted=False, reject_reason=reason)
+
+    async def reconcile(self, request: execution_pb2.OrderRequest) -> execution_pb2.OrderAck:
+        """Ask the venue what became of an order whose outcome we did not see."""
+        market = self.markets.get(request.market_id)
+        if market is None:
+            return await self.rejected(
+                request, f"unknown market {request.market_id!r} on {self.venue.slug}"
+            )
+        return await self._reconcile(market, request)
 
     async def emit(self, reports: Sequence[execution_pb2.ExecutionReport | None]) -> None:
         for item in reports:
@@ -108,6 +162,11 @@ class VenueGateway(abc.ABC):
     @abc.abstractmethod
     async def start(self) -> None:
         """Connect the market-data and user streams and subscribe every market."""
+
+    @abc.abstractmethod
+    async def _reconcile(
+        self, market: Market, request: execution_pb2.OrderRequest
+    ) -> execution_pb2.OrderAck: ...
 
     @abc.abstractmethod
     async def _place(

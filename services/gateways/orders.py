@@ -50,10 +50,11 @@ class OrderTracker:
 
     def register(
         self, request: execution_pb2.OrderRequest, venue_order_id: str, fee_model: FeeModel
-    ) -> list[execution_pb2.ExecutionReport]:
+    ) -> list[execution_pb2.ExecutionReport | None]:
         """Record an accepted order; returns reports for fills that arrived before it."""
-        tracked = TrackedOrder(request, venue_order_id, fee_model)
-        self.orders[venue_order_id] = tracked
+        tracked = self.orders.get(venue_order_id)
+        if tracked is None:
+            tracked = self.orders[venue_order_id] = TrackedOrder(request, venue_order_id, fee_model)
         return [r for f in self._early.pop(venue_order_id, []) if (r := self._fill(tracked, f))]
 
     def on_fill(self, fill: VenueFill) -> execution_pb2.ExecutionReport | None:
@@ -85,14 +86,20 @@ class OrderTracker:
             fee_micros=fee,
         )
 
-    def close(self, venue_order_id: str, reason: str) -> execution_pb2.ExecutionReport | None:
-        """The rest of an order is dead (IOC remainder, cancel): report it once."""
+    def close(
+        self, venue_order_id: str, reason: str, venue_filled: int | None = None
+    ) -> execution_pb2.ExecutionReport | None:
+        """The rest of an order is dead (IOC remainder, cancel): report it once. The dead
+        quantity comes from the venue's own fill count when it gives one, so fills still
+        in flight on the WebSocket are not mistaken for canceled quantity."""
         tracked = self.orders.get(venue_order_id)
         if tracked is None or tracked.done:
             return None
         tracked.done = True
+        filled = tracked.filled if venue_filled is None else venue_filled
         return report(
-            tracked, execution_pb2.REPORT_KIND_CANCELED, qty_micros=tracked.leaves, reason=reason
+            tracked, execution_pb2.REPORT_KIND_CANCELED,
+            qty_micros=tracked.request.qty_micros - filled, reason=reason,
         )
 
 

@@ -6,22 +6,31 @@ from arbiter.gateways.base import VenueGateway
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus
 from arbiter.platform.rpc import require_tenant
+from arbiter.platform.telemetry import metrics, tracing
 from arbiter.v1 import execution_pb2, execution_pb2_grpc, market_data_pb2
 
 
 class BusSinks:
-    """Where a gateway's normalised output goes: books by instrument, reports by saga."""
+    """Where a gateway's normalised output goes: books by instrument, reports by saga.
+
+    Each book event starts a trace, back-dated to when its venue frame arrived: everything
+    it causes downstream (depth, opportunity, saga, orders) joins that trace."""
 
     def __init__(self, bus: Bus, venue_slug: str) -> None:
         self.bus = bus
         self.venue_slug = venue_slug
         self.books = 0
         self.reports = 0
+        self._published = metrics.BOOK_EVENTS.labels(venue=venue_slug)
+        self._span_attributes = {"arbiter.venue": venue_slug}
 
     async def book(self, event: market_data_pb2.BookEvent) -> None:
         body = event.snapshot if event.WhichOneof("event") == "snapshot" else event.delta
         self.books += 1
-        await self.bus.publish(topics.BOOKS, f"{self.venue_slug}:{body.market_id}", event)
+        self._published.inc()
+        with tracing.root_span("venue book event", "gateway", event.received_micros,
+                               self._span_attributes):
+            await self.bus.publish(topics.BOOKS, f"{self.venue_slug}:{body.market_id}", event)
 
     async def report(self, report: execution_pb2.ExecutionReport) -> None:
         self.reports += 1
@@ -34,11 +43,15 @@ class OrderEntryServicer(execution_pb2_grpc.OrderEntryServicer):
         self.gateway = gateway
         self.tenant_id = tenant_id
 
-    async def PlaceOrder(self, request: execution_pb2.OrderRequest, context) -> execution_pb2.OrderAck:  # noqa: N802, ANN001
+    async def PlaceOrder(self, request: execution_pb2.OrderRequest, context) -> execution_pb2.OrderAck:
         await require_tenant(request.tenant, self.tenant_id, context)
         return await self.gateway.place(request)
 
-    async def CancelOrder(self, request: execution_pb2.CancelRequest, context) -> execution_pb2.CancelAck:  # noqa: N802, ANN001
+    async def ReconcileOrder(self, request: execution_pb2.OrderRequest, context) -> execution_pb2.OrderAck:
+        await require_tenant(request.tenant, self.tenant_id, context)
+        return await self.gateway.reconcile(request)
+
+    async def CancelOrder(self, request: execution_pb2.CancelRequest, context) -> execution_pb2.CancelAck:
         await require_tenant(request.tenant, self.tenant_id, context)
         return execution_pb2.CancelAck(
             canceled=False, reason="every order Arbiter sends is IOC; nothing rests to cancel")

@@ -13,6 +13,11 @@ from typing import Protocol
 FrameSink = Callable[[bytes], Awaitable[None]]
 
 
+class RequestTimeout(Exception):
+    """No reply in time: the request may or may not have reached the venue, so its outcome
+    must be looked up, never assumed."""
+
+
 class Connection(Protocol):
     async def send(self, frame: bytes) -> None: ...
 

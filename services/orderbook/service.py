@@ -3,6 +3,9 @@
 Sequence handling: a delta that repeats an applied seq is a redelivery and is ignored
 (at-least-once bus); a delta that skips ahead marks the book stale until the gateway's next
 snapshot, and stale books are published as such so the detector stops trading on them.
+
+Metrics: the venue-received -> book-applied hop per event; book age and stale counts per
+venue are computed at scrape time from `updated_micros` and `stale`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from arbiter.core.book import BookError, L2Book, SequenceGap
 from arbiter.core.instruments import Market, Venue
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
+from arbiter.platform.clock import wall_micros
+from arbiter.platform.telemetry import metrics
 from arbiter.v1 import market_data_pb2
 
 log = logging.getLogger(__name__)
@@ -27,7 +32,23 @@ class OrderBookService:
         self.stale: set[str] = {m.key for m in markets}  # until the first snapshot
         self.updates = 0
         self.gaps = 0
+        self.updated_micros = {key: wall_micros() for key in self.books}  # last applied, wall
+        self._applied = metrics.hop("book_applied")  # the first hop: also its tick latency
+        self._gap_counters = {
+            v.slug: metrics.SEQUENCE_GAPS.labels(venue=v.slug, service="orderbook")
+            for v in Venue
+        }
+        for venue in {m.venue.slug for m in markets}:
+            metrics.watch_books(venue, lambda v=venue: self.oldest_age_seconds(v),
+                                lambda v=venue: sum(k.startswith(f"{v}:") for k in self.stale))
         bus.subscribe(topics.BOOKS, "orderbook", market_data_pb2.BookEvent, self.on_book_event)
+
+    def oldest_age_seconds(self, venue: str) -> float:
+        """Seconds since the venue's least recently updated book changed."""
+        prefix = f"{venue}:"
+        oldest = min((t for k, t in self.updated_micros.items() if k.startswith(prefix)),
+                     default=wall_micros())
+        return (wall_micros() - oldest) / 1e6
 
     async def on_book_event(self, envelope: Envelope[market_data_pb2.BookEvent]) -> None:
         event = envelope.value
@@ -58,12 +79,16 @@ class OrderBookService:
                 )
         except SequenceGap as gap:
             self.gaps += 1
+            self._gap_counters[key.split(":", 1)[0]].inc()
             self.stale.add(key)
             log.warning("%s", gap)
         except BookError as exc:
             self.stale.add(key)
             log.error("book %s rejected an update: %s", key, exc)
         self.updates += 1
+        now = wall_micros()
+        self.updated_micros[key] = now
+        self._applied.observe(max(0, now - event.received_micros) / 1e6)
         await self.publish_depth(key, book, event.received_micros)
 
     async def publish_depth(self, key: str, book: L2Book, received: int) -> None:

@@ -14,9 +14,17 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from arbiter.core.units import money_from_decimal, qty_from_decimal
 
@@ -137,16 +145,77 @@ class DetectorConfig(_Section):
 
 
 class RiskConfig(_Section):
-    max_position_per_market: Decimal = Field(Decimal("2000"), gt=0)
-    max_open_sagas: int = Field(4, ge=1)
+    """One tenant's risk limits and HardStop thresholds (see docs/risk.md).
 
-    @property
-    def max_position_per_market_micros(self) -> int:
-        return qty_from_decimal(self.max_position_per_market)
+    Sizes are contracts and money dollars, as decimal strings with at most 6 decimals; the
+    risk service converts them once to integer micro-units. Runtime changes go through
+    `updated`, so a change is validated exactly like the file.
+    """
+
+    max_position_per_market: Decimal = Field(Decimal("2000"), gt=0)  # per market outcome
+    max_position_total: Decimal = Field(Decimal("8000"), gt=0)  # all markets together
+    max_exposure_usd: Decimal = Field(Decimal("5000"), gt=0)  # capital at risk
+    max_open_sagas: int = Field(4, ge=1)
+    orders_per_second: int = Field(20, ge=1)  # order-rate budget refill
+    order_burst: int = Field(40, ge=2)  # budget depth; a saga takes one order per leg
+    max_cumulative_loss_usd: Decimal = Field(Decimal("1000"), gt=0)
+    max_daily_loss_usd: Decimal = Field(Decimal("250"), gt=0)
+    max_consecutive_losses: int = Field(5, ge=1)
+    max_failed_unwinds: int = Field(1, ge=1)  # sagas that end HELD
+    max_rejections_per_hour: int = Field(60, ge=0)  # venue order rejections
+    slippage_threshold_usd: Decimal = Field(Decimal("0.02"), ge=0)  # per contract
+    max_slippage_streak: int = Field(3, ge=1)
+    trading_day_start: str = Field("00:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    trading_day_timezone: str = "UTC"
+
+    @field_validator("max_position_per_market", "max_position_total")
+    @classmethod
+    def _contracts(cls, v: Decimal) -> Decimal:
+        qty_from_decimal(v)
+        return v
+
+    @field_validator("max_exposure_usd", "max_cumulative_loss_usd", "max_daily_loss_usd",
+                     "slippage_threshold_usd")
+    @classmethod
+    def _dollars(cls, v: Decimal) -> Decimal:
+        money_from_decimal(v)
+        return v
+
+    @field_validator("trading_day_timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {v!r} (an IANA name such as 'UTC')") from None
+        return v
+
+    @field_validator("max_position_total")
+    @classmethod
+    def _total_covers_one_market(cls, v: Decimal, info: ValidationInfo) -> Decimal:
+        per_market = info.data.get("max_position_per_market")
+        if per_market is not None and v < per_market:
+            raise ValueError(f"is below max_position_per_market={per_market}")
+        return v
+
+    def updated(self, changes: Mapping[str, str]) -> RiskConfig:
+        """These limits with `changes` applied; `ConfigError` names every bad key."""
+        unknown = sorted(set(changes) - set(type(self).model_fields))
+        if unknown:
+            known = sorted(type(self).model_fields)
+            raise ConfigError(f"unknown risk limits {unknown}; known: {known}")
+        try:
+            return type(self).model_validate({**self.model_dump(), **changes})
+        except ValidationError as exc:
+            raise ConfigError("; ".join(_describe(e) for e in exc.errors())) from None
 
 
 class SagaConfig(_Section):
+    # An order whose outcome has not arrived after this long is looked up at the venue.
     leg_timeout_ms: int = Field(2_000, ge=1)
+    # Durable saga log: ':memory:' suits the embedded default, whose venues live in the same
+    # process; give a file when the venues outlive the engine (`arbiter emulator`).
+    log_path: str = ":memory:"
 
 
 class GrpcConfig(_Section):

@@ -1,13 +1,14 @@
 """Every service's HTTP side door: liveness, readiness and Prometheus metrics on one port.
 
 Kubernetes probes `/healthz` (the process is alive) and `/readyz` (it has finished starting:
-bus consumers assigned, servers bound); Prometheus scrapes `/metrics`.
+bus consumers assigned, servers bound); Prometheus scrapes `/metrics` (OpenMetrics with trace exemplars when it asks for it).
 """
 
 from __future__ import annotations
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from arbiter.platform.telemetry.metrics import render
 
 
 class HealthServer:
@@ -38,6 +39,6 @@ class HealthServer:
         status = 200 if self.ready else 503
         return web.json_response({"service": self.service, "ready": self.ready}, status=status)
 
-    async def _metrics(self, _: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(REGISTRY),
-                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body, content_type = render(request.headers.get("Accept", ""))
+        return web.Response(body=body, headers={"Content-Type": content_type})

@@ -4,6 +4,10 @@ Services always talk to each other through generated-stub-shaped objects
 (`await stub.CheckRisk(request)`). Distributed, that is a grpc.aio stub on a channel;
 embedded, `LocalStub` calls the very same servicer object directly, so the request and
 response messages, tenant checks and error paths are identical without a socket hop.
+
+Trace context crosses a call the same way both ways: the caller writes `traceparent` into
+the call's metadata and the serving side opens a SERVER span from it — `LocalStub` does
+both in process, `TracingClientInterceptor` / `TracingServerInterceptor` over gRPC.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 
 import grpc
 
+from arbiter.platform.telemetry import tracing
 from arbiter.v1 import common_pb2
 
 
@@ -44,14 +49,61 @@ class LocalStub:
     def __init__(self, servicer: object) -> None:
         self._servicer = servicer
         self._context = LocalContext()
+        self._service = _proto_service(servicer)
 
     def __getattr__(self, name: str) -> Callable[[Any], Awaitable[Any]]:
         method = getattr(self._servicer, name)
+        path = f"/{self._service}/{name}"
 
-        async def call(request: Any, **_: Any) -> Any:
-            return await method(request, self._context)
+        async def call(request: Any, metadata: Any = None, **_: Any) -> Any:
+            if not tracing.enabled():
+                return await method(request, self._context)
+            carrier = tracing.metadata_carrier(tracing.outgoing_metadata(metadata))
+            with tracing.server_span(path, carrier):
+                return await method(request, self._context)
 
         return call
+
+
+def _proto_service(servicer: object) -> str:
+    """`arbiter.v1.Risk` for a subclass of the generated `RiskServicer`."""
+    for cls in type(servicer).__mro__:
+        if cls.__module__.endswith("_pb2_grpc") and cls.__name__.endswith("Servicer"):
+            return f"arbiter.v1.{cls.__name__.removesuffix('Servicer')}"
+    return type(servicer).__name__
+
+
+class TracingClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
+    """Adds the caller's trace context to every unary call's metadata."""
+
+    async def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+        if tracing.enabled():
+            client_call_details = client_call_details._replace(
+                metadata=tracing.outgoing_metadata(client_call_details.metadata))
+        return await continuation(client_call_details, request)
+
+
+class TracingServerInterceptor(grpc.aio.ServerInterceptor):
+    """Serves every unary call inside a SERVER span parented by the caller's context."""
+
+    async def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None or not tracing.enabled():
+            return handler
+        method = handler_call_details.method
+        carrier = tracing.metadata_carrier(handler_call_details.invocation_metadata)
+        inner = handler.unary_unary
+
+        async def traced(request: Any, context: Any) -> Any:
+            with tracing.server_span(method, carrier):
+                return await inner(request, context)
+
+        return handler._replace(unary_unary=traced)
+
+
+def insecure_channel(address: str) -> grpc.aio.Channel:
+    """A client channel whose calls carry the trace context."""
+    return grpc.aio.insecure_channel(address, interceptors=[TracingClientInterceptor()])
 
 
 async def require_tenant(
@@ -69,7 +121,7 @@ async def require_tenant(
 
 async def start_server(port: int, register: list[Callable[[grpc.aio.Server], None]]) -> tuple[grpc.aio.Server, int]:
     """Start a grpc.aio server with the given servicers; returns it and the bound port."""
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[TracingServerInterceptor()])
     for add in register:
         add(server)
     bound = server.add_insecure_port(f"0.0.0.0:{port}")

@@ -1,26 +1,49 @@
-"""The pre-trade gate chain, pure and synchronous.
+"""The per-tenant pre-trade gate chain and HardStop, pure and synchronous.
 
-Gates run in a fixed order and the first that objects names itself and its reason. The
-chain owns the state the gates read (positions from fills, sagas in flight, the HardStop
-latch), so a check and the reservation it makes happen in one step: two sagas can never both
-pass a limit that only one fits under.
+Gates run in a fixed order and the first that objects names itself and its reason:
+HardStop -> trading-ready -> max position per market -> max position total -> max exposure
+-> pending saga on the pair (and the open-saga slots) -> order-rate budget. The sizing gates
+shrink the quantity to what fits and reject only when nothing does.
+
+One lock covers every public method, so a check, its budget spend and its reservation are
+one step: callers on many threads or tasks can never both pass a limit only one fits under.
+Every latch, reset, auto-clear, readiness and limit change goes to the audit log.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+import enum
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-from arbiter.core.instruments import Outcome
+from arbiter.core.instruments import Outcome, Venue
+from arbiter.core.units import to_decimal
+from arbiter.platform.clock import Clock
+from arbiter.platform.config import RiskConfig
+from arbiter.risk.audit import AuditAction, AuditLog, AuditRecord
+from arbiter.risk.budget import TokenBucket
+from arbiter.risk.latch import HardStopLatch, LatchView, Trigger, Trip
+from arbiter.risk.ledger import Key, LegIntent, Ledger
+from arbiter.risk.limits import RiskLimits
+from arbiter.risk.monitors import Monitors, usd
+from arbiter.risk.readiness import Aspect, Readiness
+from arbiter.risk.tradingday import next_day_start, trading_day
+
+__all__ = ["Decision", "Gate", "LegIntent", "RiskState"]
 
 
-@dataclass(frozen=True, slots=True)
-class LegIntent:
-    venue: int
-    market_id: str
-    outcome: Outcome
-    qty: int
-    price: int
+class Gate(enum.StrEnum):
+    DUPLICATE = "duplicate"
+    HARD_STOP = "hard_stop"
+    NOT_READY = "not_ready"
+    MAX_POSITION_MARKET = "max_position_market"
+    MAX_POSITION_TOTAL = "max_position_total"
+    MAX_EXPOSURE = "max_exposure"
+    PENDING_PAIR = "pending_pair"
+    MAX_OPEN_SAGAS = "max_open_sagas"
+    ORDER_RATE = "order_rate"
+    REDUCE_ONLY = "reduce_only"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,63 +54,226 @@ class Decision:
     qty: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class RiskLimits:
-    max_position_per_market: int  # micro-contracts, per outcome
-    max_open_sagas: int
+def _reject(gate: Gate, reason: str) -> Decision:
+    return Decision(False, gate.value, reason)
 
 
-@dataclass(slots=True)
+def _contracts(micros: int) -> str:
+    return format(to_decimal(micros).normalize(), "f")
+
+
+def _name(key: Key) -> str:
+    venue, market_id, outcome = key
+    return f"{Venue(venue).slug}:{market_id}:{Outcome(outcome).name}"
+
+
 class RiskState:
-    limits: RiskLimits
-    positions: dict[tuple[int, str, Outcome], int] = field(default_factory=lambda: defaultdict(int))
-    open_sagas: dict[str, str] = field(default_factory=dict)  # saga id -> pair id
-    hard_stop: str = ""  # first trigger reason; empty when not latched
-    _trades: set[str] = field(default_factory=set)
+    def __init__(self, config: RiskConfig, clock: Clock, audit: AuditLog | None = None) -> None:
+        self._lock = threading.Lock()
+        self.clock = clock
+        self.config = config
+        self.limits = RiskLimits.from_config(config)
+        self.audit = audit or AuditLog()
+        self.ledger = Ledger()
+        self.readiness = Readiness()
+        self.latch = HardStopLatch()
+        self.monitors = Monitors()
+        self._closed: set[str] = set()
+        self._day_ends = 0  # when the current trading day ends; 0 = not yet known
+        self._budget = TokenBucket(self.limits.orders_per_second, self.limits.order_burst,
+                                   clock.now_micros())
 
-    def check(self, saga_id: str, pair_id: str, legs: tuple[LegIntent, ...]) -> Decision:
-        """Run the gate chain; on approval reserve the saga slot atomically."""
-        if self.hard_stop:
-            return Decision(False, "hard_stop", f"HardStop latched: {self.hard_stop}")
-        if saga_id in self.open_sagas:
-            return Decision(False, "duplicate", f"saga {saga_id} already approved")
-        if pair_id in self.open_sagas.values():
-            return Decision(False, "pending_pair", f"a saga on pair {pair_id} is in flight")
-        if len(self.open_sagas) >= self.limits.max_open_sagas:
-            return Decision(
-                False, "max_open_sagas",
-                f"{len(self.open_sagas)} sagas open, limit {self.limits.max_open_sagas}",
-            )
+    # -- the gate chain ----------------------------------------------------------------
+    def check(self, saga_id: str, pair_id: str, legs: tuple[LegIntent, ...],
+              reduce_only: bool = False) -> Decision:
+        """Run the chain; on approval spend the budget and reserve the saga, atomically."""
+        with self._lock:
+            now = self._observe()
+            if reduce_only:
+                return self._check_reduce(legs)
+            if self.ledger.saga_open(saga_id):
+                return _reject(Gate.DUPLICATE, f"saga {saga_id} is already approved")
+            if self.latch.latched:
+                return _reject(Gate.HARD_STOP, f"HardStop latched: {self.latch.reason}")
+            if not self.readiness.ready:
+                return _reject(Gate.NOT_READY,
+                               f"not synced: {', '.join(self.readiness.missing())}")
+            qty = min(leg.qty for leg in legs)
+            for leg in legs:
+                committed = self.ledger.committed(leg.key)
+                room = self.limits.max_position_per_market - committed
+                if room <= 0:
+                    return _reject(Gate.MAX_POSITION_MARKET,
+                                   f"{_name(leg.key)} has {_contracts(committed)} held or "
+                                   f"reserved, limit "
+                                   f"{_contracts(self.limits.max_position_per_market)}")
+                qty = min(qty, room)
+            total = self.ledger.committed_total
+            qty = min(qty, (self.limits.max_position_total - total) // len(legs))
+            if qty <= 0:
+                return _reject(Gate.MAX_POSITION_TOTAL,
+                               f"{_contracts(total)} contracts held or reserved leave no room "
+                               f"for {len(legs)} legs under "
+                               f"{_contracts(self.limits.max_position_total)}")
+            qty = self._fit_exposure(legs, qty)
+            if qty <= 0:
+                return _reject(Gate.MAX_EXPOSURE,
+                               f"{usd(self.ledger.at_risk)} at risk leaves no room under "
+                               f"{usd(self.limits.max_exposure)} at a worst case of "
+                               f"{usd(sum(leg.price for leg in legs))} per contract")
+            pending = self.ledger.saga_on_pair(pair_id)
+            if pending is not None:
+                return _reject(Gate.PENDING_PAIR, f"saga {pending} on pair {pair_id} is in flight")
+            if self.ledger.open_sagas >= self.limits.max_open_sagas:
+                return _reject(Gate.MAX_OPEN_SAGAS,
+                               f"{self.ledger.open_sagas} sagas open, limit "
+                               f"{self.limits.max_open_sagas}")
+            wait = self._budget.take(len(legs), now)
+            if wait:
+                return _reject(Gate.ORDER_RATE,
+                               f"order budget of {self.limits.orders_per_second}/s "
+                               f"(burst {self.limits.order_burst}) spent; {len(legs)} orders "
+                               f"fit again in {-(-wait // 1000)} ms")
+            self.ledger.reserve(saga_id, pair_id, legs, qty)
+            return Decision(True, qty=qty)
+
+    def _fit_exposure(self, legs: tuple[LegIntent, ...], qty: int) -> int:
+        """Largest qty <= `qty` whose worst-case cost (sum of per-leg notionals, each
+        rounded up) fits the exposure room; conservative by < 1 micro-dollar per extra leg."""
+        room = self.limits.max_exposure - self.ledger.at_risk - (len(legs) - 1)
+        per_contract = sum(leg.price for leg in legs)
+        if room <= 0:
+            return 0
+        return min(qty, room * 1_000_000 // per_contract) if per_contract else qty
+
+    def _check_reduce(self, legs: tuple[LegIntent, ...]) -> Decision:
+        """Reduce-only passes HardStop, sizing, slots and budget, but must be in sync and
+        must offset what is held: every order buys, so a leg reduces by buying the
+        complement of an outcome held on the same market (how the saga unwinds)."""
+        if not self.readiness.ready:
+            return _reject(Gate.NOT_READY, f"not synced: {', '.join(self.readiness.missing())}")
         qty = min(leg.qty for leg in legs)
         for leg in legs:
-            held = self.positions[(leg.venue, leg.market_id, leg.outcome)]
-            room = self.limits.max_position_per_market - held
-            if room <= 0:
-                return Decision(
-                    False, "max_position_market",
-                    f"{leg.market_id} {leg.outcome.name} holds {held}, limit "
-                    f"{self.limits.max_position_per_market}",
-                )
-            qty = min(qty, room)
-        self.open_sagas[saga_id] = pair_id
+            opposite = (leg.venue, leg.market_id, leg.outcome.other)
+            offset = self.ledger.held(opposite) - self.ledger.held(leg.key)
+            if offset <= 0:
+                return _reject(Gate.REDUCE_ONLY, f"buying {_name(leg.key)} offsets nothing: "
+                                                 f"no net position held on {_name(opposite)}")
+            qty = min(qty, offset)
         return Decision(True, qty=qty)
 
+    # -- events --------------------------------------------------------------------------
     def record_fill(self, trade_id: str, venue: int, market_id: str, outcome: Outcome,
-                    qty: int) -> bool:
-        """Count a fill once (by trade id); returns False for a repeat."""
-        if trade_id in self._trades:
-            return False
-        self._trades.add(trade_id)
-        self.positions[(venue, market_id, outcome)] += qty
-        return True
+                    qty: int, price: int, saga_id: str = "", expected_price: int = 0) -> bool:
+        """Count a fill once (by trade id) and watch its slippage; False for a repeat."""
+        with self._lock:
+            now = self._observe()
+            key = (venue, market_id, outcome)
+            expected = expected_price or self.ledger.expected_price(saga_id, key)
+            if not self.ledger.fill(trade_id, saga_id, key, qty, price):
+                return False
+            if qty > 0 and price and expected:
+                self.monitors.on_fill_slippage(price - expected, self.limits.slippage_threshold)
+                self._evaluate(now)
+            return True
 
-    def close_saga(self, saga_id: str) -> None:
-        self.open_sagas.pop(saga_id, None)
+    def close_saga(self, saga_id: str, realized_pnl: int = 0, held: bool = False) -> bool:
+        """Free the saga's slot and reservation and count its outcome, once per saga."""
+        with self._lock:
+            now = self._observe()
+            if saga_id in self._closed:
+                return False
+            self._closed.add(saga_id)
+            self.ledger.release(saga_id)
+            self.monitors.on_close(realized_pnl, held)
+            self._evaluate(now)
+            return True
 
-    def latch(self, reason: str) -> None:
-        """Latch HardStop; the first reason is kept until an explicit reset."""
-        if not self.hard_stop:
-            self.hard_stop = reason
+    def record_rejection(self, order_id: str) -> None:
+        """A venue rejected one of our orders (counted once per order id)."""
+        with self._lock:
+            now = self._observe()
+            self.monitors.on_rejection(order_id, now)
+            self._evaluate(now)
 
-    def reset(self) -> None:
-        self.hard_stop = ""
+    # -- operator and reconciliation -------------------------------------------------------
+    def latch_operator(self, reason: str, actor: str) -> LatchView:
+        with self._lock:
+            now = self._observe()
+            self._trip(Trip(Trigger.OPERATOR, reason), actor, now)
+            return self.latch.view()
+
+    def reset(self, actor: str) -> LatchView:
+        """Explicit operator reset: clears the latch and the streaks. Money limits still
+        exceeded trip it again at once (raise the limit first to trade on)."""
+        with self._lock:
+            now = self._observe()
+            cleared = self.latch.clear()
+            self.monitors.acknowledge()
+            detail = ("; ".join(str(t) for t in cleared) if cleared else "was not latched")
+            self.audit.append(AuditRecord(now, actor, AuditAction.RESET, detail))
+            self._evaluate(now)
+            return self.latch.view()
+
+    def hard_stop(self) -> LatchView:
+        with self._lock:
+            self._observe()
+            return self.latch.view()
+
+    def mark_ready(self, venue: Venue, aspect: Aspect, actor: str, ready: bool = True) -> list[str]:
+        """Set one readiness aspect; returns what is still missing."""
+        with self._lock:
+            now = self._observe()
+            if self.readiness.set(venue, aspect, ready):
+                state = "ready" if ready else "lost"
+                self.audit.append(AuditRecord(now, actor, AuditAction.READINESS,
+                                              f"{venue.slug}:{aspect.slug} {state}"))
+            return self.readiness.missing()
+
+    def mark_venue_ready(self, venue: Venue, actor: str) -> list[str]:
+        """Every aspect of one venue synced at once (what a finished reconciliation says)."""
+        for aspect in Aspect:
+            missing = self.mark_ready(venue, aspect, actor)
+        return missing
+
+    def update_limits(self, changes: Mapping[str, str], actor: str, reason: str = "") -> RiskConfig:
+        """Apply validated limit changes (`ConfigError` on bad input, nothing applied)."""
+        with self._lock:
+            now = self._observe()
+            new = self.config.updated(changes)
+            old_values, new_values = self.config.model_dump(), new.model_dump()
+            diff = tuple((name, str(old_values[name]), str(new_values[name]))
+                         for name in new_values if old_values[name] != new_values[name])
+            if diff:
+                self.config, self.limits = new, RiskLimits.from_config(new)
+                self._day_ends = 0  # the boundary may have moved
+                self._budget.resize(self.limits.orders_per_second, self.limits.order_burst, now)
+                self.audit.append(AuditRecord(now, actor, AuditAction.LIMITS_UPDATED,
+                                              reason or "no reason given", diff))
+                self._evaluate(now)
+            return self.config
+
+    # -- internals -------------------------------------------------------------------------
+    def _observe(self) -> int:
+        """Read the clock, roll the trading day and end a daily-loss cooldown that is due."""
+        now = self.clock.now_micros()
+        if now >= self._day_ends:
+            start, zone = self.limits.day_start, self.limits.day_zone
+            self.monitors.roll(trading_day(now, start, zone))
+            self._day_ends = next_day_start(now, start, zone)
+        if self.latch.due(now):
+            cleared = self.latch.clear()
+            self.audit.append(AuditRecord(now, "calendar", AuditAction.AUTO_CLEARED,
+                                          f"new trading day {self.monitors.day}; cleared "
+                                          + "; ".join(str(t) for t in cleared)))
+        return now
+
+    def _evaluate(self, now: int) -> None:
+        for trip in self.monitors.breaches(self.limits, now):
+            self._trip(trip, f"monitor:{trip.trigger}", now)
+
+    def _trip(self, trip: Trip, actor: str, now: int) -> None:
+        first = not self.latch.latched
+        if self.latch.trip(trip, self._day_ends):
+            action = AuditAction.LATCHED if first else AuditAction.TRIGGERED
+            self.audit.append(AuditRecord(now, actor, action, str(trip)))

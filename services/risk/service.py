@@ -1,17 +1,55 @@
-"""Risk gRPC service: CheckRisk / RecordFill / CloseSaga / HardStop over `RiskState`.
+"""Risk gRPC service: the gate chain, fills, saga outcomes, HardStop, readiness and limits.
 
-It also consumes execution reports from the bus, so positions follow every fill even when
-no saga reports them; fills are counted once per trade id either way.
+Only translation and validation live here; every decision is `RiskState`'s. The service
+also consumes execution reports from the bus, so positions follow every fill and the
+rejection monitor sees every venue reject even when no saga reports them; fills count once
+per trade id and rejects once per order either way.
 """
 
 from __future__ import annotations
 
-from arbiter.core.instruments import Outcome
+from typing import Any
+
+import grpc
+
+from arbiter.core.instruments import Outcome, Venue
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
+from arbiter.platform.config import ConfigError
 from arbiter.platform.rpc import require_tenant
 from arbiter.risk.gates import LegIntent, RiskState
-from arbiter.v1 import execution_pb2, risk_pb2, risk_pb2_grpc
+from arbiter.risk.latch import LatchView
+from arbiter.risk.readiness import Aspect
+from arbiter.v1 import execution_pb2, opportunity_pb2, risk_pb2, risk_pb2_grpc
+
+_MAX_PRICE = 1_000_000
+
+
+def _actor(actor: str, context: Any) -> str:
+    """Who asked, for the audit log: the caller's own name, else where the call came from."""
+    if actor:
+        return actor
+    peer = getattr(context, "peer", None)
+    return f"unattributed ({peer()})" if peer else "unattributed (in-process)"
+
+
+def _leg_problem(name: str, leg: opportunity_pb2.Leg) -> str:
+    if leg.venue not in tuple(Venue):
+        return f"{name}.venue={leg.venue} is not a known venue"
+    if not leg.market_id:
+        return f"{name}.market_id is empty"
+    if leg.outcome not in tuple(Outcome):
+        return f"{name}.outcome={leg.outcome} is not YES or NO"
+    if leg.qty_micros <= 0:
+        return f"{name}.qty_micros={leg.qty_micros} must be positive"
+    if not 0 < leg.limit_price_micros <= _MAX_PRICE:
+        return f"{name}.limit_price_micros={leg.limit_price_micros} is outside (0, 1_000_000]"
+    return ""
+
+
+def _view(view: LatchView) -> risk_pb2.HardStopState:
+    return risk_pb2.HardStopState(latched=view.latched, reason=view.reason,
+                                  triggers=view.triggers, clears_at_micros=view.clears_at_micros)
 
 
 class RiskServicer(risk_pb2_grpc.RiskServicer):
@@ -26,14 +64,10 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
 
     async def CheckRisk(self, request: risk_pb2.RiskCheckRequest, context) -> risk_pb2.RiskDecision:  # noqa: N802, ANN001
         await require_tenant(request.tenant, self.tenant_id, context)
+        legs = await self._legs(request, context)
         self.checks += 1
-        opp = request.opportunity
-        legs = tuple(
-            LegIntent(leg.venue, leg.market_id, Outcome(leg.outcome), leg.qty_micros,
-                      leg.limit_price_micros)
-            for leg in (opp.yes_leg, opp.no_leg)
-        )
-        decision = self.state.check(request.saga_id, opp.pair_id, legs)
+        decision = self.state.check(request.saga_id, request.opportunity.pair_id, legs,
+                                    request.reduce_only)
         if not decision.approved:
             self.rejections[decision.gate] = self.rejections.get(decision.gate, 0) + 1
         return risk_pb2.RiskDecision(
@@ -41,29 +75,80 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
             approved_qty_micros=decision.qty,
         )
 
+    async def _legs(self, request: risk_pb2.RiskCheckRequest, context: Any) -> tuple[LegIntent, ...]:
+        """The legs to check; a new-risk check needs both, a reduce-only one those with qty."""
+        opp = request.opportunity
+        named = (("opportunity.yes_leg", opp.yes_leg), ("opportunity.no_leg", opp.no_leg))
+        if request.reduce_only:
+            named = tuple((n, leg) for n, leg in named if leg.qty_micros > 0)
+        problems = [p for n, leg in named if (p := _leg_problem(n, leg))]
+        if not request.saga_id:
+            problems.insert(0, "saga_id is empty")
+        if not named:
+            problems.append("a reduce-only check needs a leg with qty_micros > 0")
+        if problems:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "; ".join(problems))
+        return tuple(LegIntent(leg.venue, leg.market_id, Outcome(leg.outcome), leg.qty_micros,
+                               leg.limit_price_micros) for _, leg in named)
+
     async def RecordFill(self, request: risk_pb2.FillRecord, context) -> risk_pb2.Empty:  # noqa: N802, ANN001
         await require_tenant(request.tenant, self.tenant_id, context)
+        if not request.trade_id or request.outcome not in tuple(Outcome):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"a fill needs a trade_id and an outcome (trade_id="
+                                f"{request.trade_id!r}, outcome={request.outcome})")
         self.state.record_fill(f"{request.venue}:{request.trade_id}", request.venue,
-                               request.market_id,
-                               Outcome(request.outcome), request.qty_micros)
+                               request.market_id, Outcome(request.outcome), request.qty_micros,
+                               request.price_micros, request.saga_id,
+                               request.expected_price_micros)
         return risk_pb2.Empty()
 
     async def CloseSaga(self, request: risk_pb2.SagaClosed, context) -> risk_pb2.Empty:  # noqa: N802, ANN001
         await require_tenant(request.tenant, self.tenant_id, context)
-        self.state.close_saga(request.saga_id)
+        self.state.close_saga(request.saga_id, request.realized_pnl_micros, request.held)
         return risk_pb2.Empty()
 
     async def HardStop(self, request: risk_pb2.HardStopRequest, context) -> risk_pb2.HardStopState:  # noqa: N802, ANN001
+        """Reset (operator), latch with a reason, or, with neither, report the latch."""
         await require_tenant(request.tenant, self.tenant_id, context)
         if request.reset:
-            self.state.reset()
-        elif request.reason:
-            self.state.latch(request.reason)
-        return risk_pb2.HardStopState(latched=bool(self.state.hard_stop),
-                                      reason=self.state.hard_stop)
+            return _view(self.state.reset(_actor(request.actor, context)))
+        if request.reason:
+            return _view(self.state.latch_operator(request.reason,
+                                                   _actor(request.actor, context)))
+        return _view(self.state.hard_stop())
+
+    async def MarkReady(self, request: risk_pb2.ReadinessRequest, context) -> risk_pb2.ReadinessState:  # noqa: N802, ANN001
+        await require_tenant(request.tenant, self.tenant_id, context)
+        if request.venue not in tuple(Venue) or request.aspect not in tuple(Aspect):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"venue={request.venue} and aspect={request.aspect} must both "
+                                "be set to known values")
+        missing = self.state.mark_ready(Venue(request.venue), Aspect(request.aspect),
+                                        _actor(request.actor, context), ready=not request.lost)
+        return risk_pb2.ReadinessState(ready=not missing, missing=missing)
+
+    async def UpdateLimits(self, request: risk_pb2.UpdateLimitsRequest, context) -> risk_pb2.RiskLimitsState:  # noqa: N802, ANN001
+        """Change limits at runtime (validated like the config file, audited); an empty
+        `set` only reads them."""
+        await require_tenant(request.tenant, self.tenant_id, context)
+        config = self.state.config
+        if request.set:
+            try:
+                config = self.state.update_limits(dict(request.set),
+                                                  _actor(request.actor, context), request.reason)
+            except ConfigError as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return risk_pb2.RiskLimitsState(
+            limits={k: str(v) for k, v in config.model_dump().items()})
 
     async def on_report(self, envelope: Envelope[execution_pb2.ExecutionReport]) -> None:
         report = envelope.value
-        if report.kind == execution_pb2.REPORT_KIND_FILL and report.tenant_id == self.tenant_id:
+        if report.tenant_id != self.tenant_id:
+            return
+        if report.kind == execution_pb2.REPORT_KIND_FILL:
             self.state.record_fill(f"{report.venue}:{report.trade_id}", report.venue,
-                                   report.market_id, Outcome(report.outcome), report.qty_micros)
+                                   report.market_id, Outcome(report.outcome), report.qty_micros,
+                                   report.price_micros, report.saga_id)
+        elif report.kind == execution_pb2.REPORT_KIND_REJECT:
+            self.state.record_rejection(f"{report.venue}:{report.client_order_id}")

@@ -65,9 +65,16 @@ class OrderRecord:
     role: str  # "leg1" | "leg2" | "unwind"
     event_side: Outcome
     filled: int = 0
+    canceled: int = 0  # quantity the venue says will never fill
     cost: int = 0
     fees: int = 0
-    done: bool = False
+    closed: bool = False  # the venue has reported the order's end (cancel, reject, IOC rest)
+
+    @property
+    def done(self) -> bool:
+        """Over once the venue has ended it and every fill it reported has arrived, so a
+        fill delayed behind the cancel still lands on the right order."""
+        return self.closed and self.filled + self.canceled >= self.command.qty
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +116,14 @@ class Saga:
         self._to(State.LEG1_SUBMITTED)
         return [command]
 
+    def accepts_fill(self, client_order_id: str, trade_id: str) -> bool:
+        """Whether a fill is new for this saga (so worth logging before applying)."""
+        return client_order_id in self.orders and trade_id not in self._trades
+
+    def accepts_done(self, client_order_id: str) -> bool:
+        order = self.orders.get(client_order_id)
+        return order is not None and not order.closed
+
     def on_fill(self, client_order_id: str, trade_id: str, price: int, qty: int, fee: int) -> bool:
         """Count a fill once; False if the order is not ours or the trade was seen."""
         order = self.orders.get(client_order_id)
@@ -120,14 +135,21 @@ class Saga:
         order.fees += fee
         return True
 
-    def on_order_done(self, client_order_id: str, reason: str = "") -> list[PlaceOrder]:
-        """The order will fill no more (IOC remainder canceled, rejected, or fully filled)."""
+    def on_order_done(
+        self, client_order_id: str, canceled: int | None = None, reason: str = ""
+    ) -> None:
+        """The venue ended the order; `canceled` is what it says will never fill (None: all
+        that has not filled yet, as for a reject)."""
         order = self.orders.get(client_order_id)
-        if order is None or order.done:
-            return []
-        order.done = True
+        if order is None or order.closed:
+            return
+        order.closed = True
+        order.canceled = order.command.qty - order.filled if canceled is None else canceled
         if reason:
             self.detail = reason
+
+    def progress(self) -> list[PlaceOrder]:
+        """The next orders, once every open order is over; call after each fill or end."""
         return self._advance()
 
     # -- decisions -------------------------------------------------------------------

@@ -2,7 +2,10 @@
 
 I/O lives here; every decision is `Saga`'s. Opportunities arrive from the shared market-data
 plane, execution reports from the tenant's gateways; risk and order entry are called through
-stub-shaped clients (gRPC distributed, `LocalStub` embedded).
+stub-shaped clients (gRPC distributed, `LocalStub` embedded). Every input is written to the
+saga log before it is applied, and every order before it is sent, so `recover()` can rebuild
+all sagas after a crash and finish them: unsent orders are sent, possibly-sent ones are
+looked up at the venue (never blindly re-sent).
 """
 
 from __future__ import annotations
@@ -17,10 +20,14 @@ from arbiter.core.instruments import Outcome
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
 from arbiter.platform.clock import Clock, wall_micros
+from arbiter.saga import log as saga_log
+from arbiter.saga.log import LogEntry, SagaLog, SqliteSagaLog
 from arbiter.saga.machine import LegPlan, PlaceOrder, Policy, Saga, State
 from arbiter.v1 import common_pb2, execution_pb2, opportunity_pb2, risk_pb2, saga_pb2
 
 log = logging.getLogger(__name__)
+
+_DONE_KINDS = (execution_pb2.REPORT_KIND_CANCELED, execution_pb2.REPORT_KIND_REJECT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +54,7 @@ class SagaService:
         ticks: Mapping[tuple[int, str], int],
         clock: Clock,
         policy: Policy = Policy(),
+        journal: SagaLog | None = None,
     ) -> None:
         self.bus = bus
         self.tenant = tenant
@@ -55,18 +63,23 @@ class SagaService:
         self.ticks = ticks
         self.clock = clock
         self.policy = policy
+        self.journal = journal or SqliteSagaLog(tenant_id=tenant.tenant_id)
         self.sagas: dict[str, Saga] = {}
+        self.sent: dict[str, int] = {}  # client order id -> intent time (µs)
+        self._opportunities: dict[str, opportunity_pb2.Opportunity] = {}
+        self._replayed_fills: list[tuple[str, dict[str, Any]]] = []
         self._closed: set[str] = set()
-        self.outcomes: Counter[str] = Counter()
-        self.orders_sent = 0
-        self.fills = 0
+        self._active: set[str] = set()  # sagas not yet terminal, so periodic work stays O(active)
         self.expired = 0
-        self.positions: dict[tuple[int, str, Outcome], int] = defaultdict(int)
+        self.fills = 0
         self.intent_latencies: list[int] = []  # µs from venue message to leg-1 order intent
         bus.subscribe(topics.OPPORTUNITIES, f"saga-{tenant.tenant_id}",
                       opportunity_pb2.Opportunity, self.on_opportunity)
         bus.subscribe(topics.EXEC_REPORTS, f"saga-{tenant.tenant_id}",
                       execution_pb2.ExecutionReport, self.on_report)
+
+    def _write(self, saga_id: str, kind: str, **data: Any) -> None:
+        self.journal.append(LogEntry(saga_id, kind, data))
 
     # -- inputs ----------------------------------------------------------------------
     async def on_opportunity(self, envelope: Envelope[opportunity_pb2.Opportunity]) -> None:
@@ -77,16 +90,18 @@ class SagaService:
         if self.clock.now_micros() >= opp.expires_micros:
             self.expired += 1
             return
-        saga = Saga(saga_id, opp.pair_id, self._plan(opp.yes_leg, Outcome.YES),
-                    self._plan(opp.no_leg, Outcome.NO), self.policy)
-        self.sagas[saga_id] = saga
+        self._write(saga_id, saga_log.CREATED, opportunity=opp.SerializeToString().hex())
+        saga = self._new_saga(saga_id, opp)
         await self._publish(saga, opportunity=opp)
         decision = await self.risk.CheckRisk(
             risk_pb2.RiskCheckRequest(tenant=self.tenant, saga_id=saga_id, opportunity=opp))
         if not decision.approved:
-            saga.reject(f"{decision.gate}: {decision.reason}")
+            reason = f"{decision.gate}: {decision.reason}"
+            self._write(saga_id, saga_log.REJECTED, reason=reason)
+            saga.reject(reason)
             await self._finish(saga)
             return
+        self._write(saga_id, saga_log.APPROVED, qty=decision.approved_qty_micros)
         commands = saga.approve(decision.approved_qty_micros)
         self.intent_latencies.append(wall_micros() - opp.source_received_micros)
         await self._execute(saga, commands)
@@ -96,47 +111,142 @@ class SagaService:
         saga = self.sagas.get(report.saga_id)
         if saga is None or report.tenant_id != self.tenant.tenant_id:
             return
-        commands: list[PlaceOrder] = []
+        coid = report.client_order_id
         if report.kind == execution_pb2.REPORT_KIND_FILL:
-            if saga.on_fill(report.client_order_id, f"{report.venue}:{report.trade_id}",
-                            report.price_micros, report.qty_micros, report.fee_micros):
+            trade = f"{report.venue}:{report.trade_id}"
+            if saga.accepts_fill(coid, trade):
+                self._write(saga.saga_id, saga_log.FILL, coid=coid, trade=trade,
+                            price=report.price_micros, qty=report.qty_micros,
+                            fee=report.fee_micros)
+                saga.on_fill(coid, trade, report.price_micros, report.qty_micros,
+                             report.fee_micros)
                 self.fills += 1
-                self.positions[(report.venue, report.market_id, Outcome(report.outcome))] += (
-                    report.qty_micros)
-        elif report.kind in (execution_pb2.REPORT_KIND_CANCELED, execution_pb2.REPORT_KIND_REJECT):
-            commands = saga.on_order_done(report.client_order_id, report.reason)
-        await self._execute(saga, commands)
+        elif report.kind in _DONE_KINDS and saga.accepts_done(coid):
+            canceled = (report.qty_micros if report.kind == execution_pb2.REPORT_KIND_CANCELED
+                        else None)
+            self._write(saga.saga_id, saga_log.DONE, coid=coid, canceled=canceled,
+                        reason=report.reason)
+            saga.on_order_done(coid, canceled, report.reason)
+        await self._execute(saga, saga.progress())
+
+    # -- recovery --------------------------------------------------------------------
+    async def recover(self) -> int:
+        """Rebuild every saga from the log and drive the unfinished ones to an end.
+
+        Returns how many sagas were still in flight. Must run before new opportunities are
+        taken (the embedded mesh and `arbiter serve saga` call it at start).
+        """
+        for entry in self.journal.replay():
+            self._replay(entry)
+        unfinished = [s for s in self.sagas.values() if not s.terminal]
+        await self._reseed_risk()
+        for saga in unfinished:
+            for coid, record in list(saga.orders.items()):
+                if record.done:
+                    continue
+                if coid in self.sent:
+                    await self._gateway(record.command.venue).ReconcileOrder(
+                        self._request(saga, record.command, self.sent[coid]))
+                else:
+                    await self._execute(saga, [record.command])
+        for saga in self.sagas.values():
+            if saga.terminal:
+                self._closed.add(saga.saga_id)
+                self._active.discard(saga.saga_id)
+        return len(unfinished)
+
+    def _replay(self, entry: LogEntry) -> None:
+        data, saga = entry.data, self.sagas.get(entry.saga_id)
+        if entry.kind == saga_log.CREATED:
+            opp = opportunity_pb2.Opportunity.FromString(bytes.fromhex(data["opportunity"]))
+            self._new_saga(entry.saga_id, opp)
+        elif saga is None:
+            raise ValueError(f"saga log entry {entry.kind} for unknown saga {entry.saga_id}")
+        elif entry.kind == saga_log.REJECTED:
+            saga.reject(data["reason"])
+        elif entry.kind == saga_log.APPROVED:
+            saga.approve(data["qty"])
+        elif entry.kind == saga_log.SENT:
+            self.sent[data["coid"]] = data["created"]
+        elif entry.kind == saga_log.FILL:
+            saga.on_fill(data["coid"], data["trade"], data["price"], data["qty"], data["fee"])
+            self._replayed_fills.append((entry.saga_id, data))
+            self.fills += 1
+        elif entry.kind == saga_log.DONE:
+            saga.on_order_done(data["coid"], data["canceled"], data["reason"])
+        if saga is not None:
+            saga.progress()  # regenerates the same commands; sending is decided by SENT
+
+    async def _reseed_risk(self) -> None:
+        """Tell risk what the log knows: open sagas hold their slot, fills their positions."""
+        for saga in self.sagas.values():
+            if not saga.terminal and saga.state is not State.CREATED:
+                opp = self._opportunities[saga.saga_id]
+                await self.risk.CheckRisk(risk_pb2.RiskCheckRequest(
+                    tenant=self.tenant, saga_id=saga.saga_id, opportunity=opp))
+        for saga_id, fill in self._replayed_fills:
+            command = self.sagas[saga_id].orders[fill["coid"]].command
+            await self.risk.RecordFill(risk_pb2.FillRecord(
+                tenant=self.tenant, saga_id=saga_id, venue=command.venue,
+                market_id=command.market_id, outcome=int(command.outcome),
+                qty_micros=fill["qty"], price_micros=fill["price"], fee_micros=fill["fee"],
+                trade_id=fill["trade"].split(":", 1)[1]))  # the venue's own trade id
+        self._replayed_fills.clear()
+
+    async def reconcile_stale(self, older_than_micros: int) -> int:
+        """Look up orders whose outcome has not arrived in time (lost replies, dropped
+        messages); returns how many were looked up."""
+        now, looked = self.clock.now_micros(), 0
+        for saga in [self.sagas[saga_id] for saga_id in sorted(self._active)]:
+            if saga.terminal:
+                continue
+            for coid, record in list(saga.orders.items()):
+                created = self.sent.get(coid)
+                if not record.done and created is not None and now - created >= older_than_micros:
+                    looked += 1
+                    await self._gateway(record.command.venue).ReconcileOrder(
+                        self._request(saga, record.command, created))
+        return looked
 
     # -- outputs ---------------------------------------------------------------------
     async def _execute(self, saga: Saga, commands: list[PlaceOrder]) -> None:
         for command in commands:
+            created = self.clock.now_micros()
+            self._write(saga.saga_id, saga_log.SENT, coid=command.client_order_id,
+                        created=created)
+            self.sent[command.client_order_id] = created
             await self._publish(saga)
-            self.orders_sent += 1
-            request = execution_pb2.OrderRequest(
-                tenant=self.tenant,
-                client_order_id=command.client_order_id,
-                venue=command.venue,
-                market_id=command.market_id,
-                outcome=int(command.outcome),
-                limit_price_micros=command.limit_price,
-                qty_micros=command.qty,
-                tif=execution_pb2.TIME_IN_FORCE_IOC,
-                saga_id=saga.saga_id,
-            )
-            await self.gateways[command.venue].PlaceOrder(request)
+            await self._gateway(command.venue).PlaceOrder(self._request(saga, command, created))
         if saga.terminal and saga.saga_id not in self._closed:
             await self._finish(saga)
 
+    def _request(self, saga: Saga, command: PlaceOrder, created: int) -> execution_pb2.OrderRequest:
+        return execution_pb2.OrderRequest(
+            tenant=self.tenant,
+            client_order_id=command.client_order_id,
+            venue=command.venue,
+            market_id=command.market_id,
+            outcome=int(command.outcome),
+            limit_price_micros=command.limit_price,
+            qty_micros=command.qty,
+            tif=execution_pb2.TIME_IN_FORCE_IOC,
+            saga_id=saga.saga_id,
+            created_micros=created,
+        )
+
+    def _gateway(self, venue: int) -> Any:
+        return self.gateways[venue]
+
     async def _finish(self, saga: Saga) -> None:
         self._closed.add(saga.saga_id)
-        self.outcomes[saga.state.name] += 1
+        self._active.discard(saga.saga_id)
         if saga.state is State.HELD:
             log.error("ALERT saga %s held: %s", saga.saga_id, saga.detail)
         await self._publish(saga)
         if saga.state is not State.RISK_REJECTED:
             await self.risk.CloseSaga(risk_pb2.SagaClosed(
                 tenant=self.tenant, saga_id=saga.saga_id, pair_id=saga.pair_id,
-                realized_pnl_micros=saga.realized_pnl()))
+                realized_pnl_micros=saga.realized_pnl(), held=saga.state is State.HELD))
 
     async def _publish(self, saga: Saga, opportunity: opportunity_pb2.Opportunity | None = None) -> None:
         event = saga_pb2.SagaEvent(
@@ -154,26 +264,45 @@ class SagaService:
             event.opportunity.CopyFrom(opportunity)
         await self.bus.publish(topics.SAGA_EVENTS, saga.saga_id, event)
 
+    def _new_saga(self, saga_id: str, opp: opportunity_pb2.Opportunity) -> Saga:
+        saga = Saga(saga_id, opp.pair_id, self._plan(opp.yes_leg, Outcome.YES),
+                    self._plan(opp.no_leg, Outcome.NO), self.policy)
+        self.sagas[saga_id] = saga
+        self._active.add(saga_id)
+        self._opportunities[saga_id] = opp
+        return saga
+
     def _plan(self, leg: opportunity_pb2.Leg, event_side: Outcome) -> LegPlan:
         return LegPlan(leg.venue, leg.market_id, Outcome(leg.outcome), leg.limit_price_micros,
                        self.ticks[(leg.venue, leg.market_id)], event_side)
 
+    # -- views -----------------------------------------------------------------------
     @property
     def in_flight(self) -> int:
-        return sum(1 for s in self.sagas.values() if not s.terminal)
+        return len(self._active)
+
+    @property
+    def positions(self) -> dict[tuple[int, str, Outcome], int]:
+        """The engine's positions: every counted fill of every saga."""
+        held: dict[tuple[int, str, Outcome], int] = defaultdict(int)
+        for saga in self.sagas.values():
+            for record in saga.orders.values():
+                command = record.command
+                held[(command.venue, command.market_id, command.outcome)] += record.filled
+        return held
 
     def stats(self) -> SagaStats:
-        o = self.outcomes
+        outcomes = Counter(s.state for s in self.sagas.values() if s.terminal)
         return SagaStats(
             started=sum(1 for s in self.sagas.values()
                         if s.state not in (State.CREATED, State.RISK_REJECTED)),
-            completed=o[State.COMPLETED.name],
-            compensated=o[State.COMPENSATED.name],
-            held=o[State.HELD.name],
-            leg1_failed=o[State.LEG1_FAILED.name],
-            risk_rejected=o[State.RISK_REJECTED.name],
+            completed=outcomes[State.COMPLETED],
+            compensated=outcomes[State.COMPENSATED],
+            held=outcomes[State.HELD],
+            leg1_failed=outcomes[State.LEG1_FAILED],
+            risk_rejected=outcomes[State.RISK_REJECTED],
             expired=self.expired,
-            orders_sent=self.orders_sent,
+            orders_sent=len(self.sent),
             fills=self.fills,
             realized_pnl=sum(s.realized_pnl() for s in self.sagas.values() if s.terminal),
         )

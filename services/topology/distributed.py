@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 import grpc
 
 from arbiter.control.service import ControlServicer
+from arbiter.core.instruments import Venue
 from arbiter.detector.service import DetectorService, DetectorSettings
 from arbiter.orderbook.service import OrderBookService
 from arbiter.platform.bus import Bus, KafkaBus
@@ -23,8 +24,9 @@ from arbiter.platform.clock import SystemClock
 from arbiter.platform.config import ArbiterConfig, ConfigError
 from arbiter.platform.health import HealthServer
 from arbiter.platform.rpc import start_server
-from arbiter.risk.gates import RiskLimits, RiskState
+from arbiter.risk.gates import RiskState
 from arbiter.risk.service import RiskServicer
+from arbiter.saga.log import SqliteSagaLog
 from arbiter.saga.service import SagaService
 from arbiter.topology.catalog import Catalog
 from arbiter.v1 import (
@@ -92,8 +94,9 @@ async def build_detector(config: ArbiterConfig, stack: contextlib.AsyncExitStack
 
 async def build_risk(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
     bus = _bus(config)
-    state = RiskState(RiskLimits(config.risk.max_position_per_market_micros,
-                                 config.risk.max_open_sagas))
+    state = RiskState(config.risk, SystemClock())
+    for venue in Venue:  # until saga reconciliation reports each aspect over MarkReady
+        state.mark_venue_ready(venue, "distributed: risk started")
     servicer = RiskServicer(state, config.tenant.id, bus)
     await _serve_grpc(config, stack,
                       lambda s: risk_pb2_grpc.add_RiskServicer_to_server(servicer, s))
@@ -109,8 +112,30 @@ async def build_saga(config: ArbiterConfig, stack: contextlib.AsyncExitStack) ->
         2: execution_pb2_grpc.OrderEntryStub(
             await _channel(config.grpc.gateway_kalshi_addr, stack)),
     }
-    SagaService(bus, _tenant(config), risk, gateways, catalog.ticks(), SystemClock())
+    journal = SqliteSagaLog(config.saga.log_path, config.tenant.id)
+    stack.callback(journal.close)
+    saga = SagaService(bus, _tenant(config), risk, gateways, catalog.ticks(), SystemClock(),
+                       journal=journal)
+    await saga.recover()
     await _run_bus(bus, stack)
+    stack.push_async_callback(_cancel, asyncio.create_task(
+        _reconcile_forever(saga, config.saga.leg_timeout_ms)))
+
+
+async def _reconcile_forever(saga: SagaService, timeout_ms: int) -> None:
+    """Orders whose outcome is overdue get looked up at the venue, every half timeout."""
+    while True:
+        await asyncio.sleep(timeout_ms / 2000)
+        try:
+            await saga.reconcile_stale(timeout_ms * 1000)
+        except grpc.RpcError as exc:
+            log.warning("stale-order lookup failed, will retry: %s", exc)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def build_control(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:

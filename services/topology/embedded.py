@@ -9,7 +9,7 @@ next — so a seed reproduces the same numbers. On Kafka the same services run f
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -23,17 +23,43 @@ from arbiter.emulators.synthetic import SyntheticMarket
 from arbiter.gateways.kalshi.adapter import KalshiGateway
 from arbiter.gateways.polymarket.adapter import PolymarketCredentials, PolymarketGateway
 from arbiter.gateways.service import BusSinks, OrderEntryServicer
+from arbiter.gateways.transport import VenueTransport
 from arbiter.orderbook.service import OrderBookService
 from arbiter.platform.bus import Bus, MemoryBus
 from arbiter.platform.clock import Clock, ManualClock
 from arbiter.platform.config import ArbiterConfig
 from arbiter.platform.rpc import LocalStub
-from arbiter.risk.gates import RiskLimits, RiskState
+from arbiter.risk.gates import RiskState
 from arbiter.risk.service import RiskServicer
+from arbiter.saga.log import SagaLog, SqliteSagaLog
 from arbiter.saga.service import SagaService
 from arbiter.topology.catalog import Catalog
 from arbiter.topology.credentials import PaperCredentials
 from arbiter.v1 import common_pb2
+
+
+@dataclass
+class EmulatedVenues:
+    """What outlives an engine crash: the venues, their synthetic market and our keys."""
+
+    polymarket: PolymarketEmulator
+    kalshi: KalshiEmulator
+    market: SyntheticMarket
+    credentials: PaperCredentials
+
+    @classmethod
+    def create(cls, config: ArbiterConfig, credentials: PaperCredentials | None = None) -> EmulatedVenues:
+        credentials = credentials or PaperCredentials.create()
+        polymarket, kalshi = PolymarketEmulator(), KalshiEmulator()
+        polymarket.register_api_key(credentials.polymarket_api,
+                                    credentials.polymarket_signer.address)
+        kalshi.register_key(credentials.kalshi_key_id, credentials.kalshi_key.public_key())
+        return cls(polymarket, kalshi, SyntheticMarket(config.market, polymarket, kalshi),
+                   credentials)
+
+    def links(self) -> dict[Venue, VenueTransport]:
+        return {Venue.POLYMARKET: InProcessLink(self.polymarket),
+                Venue.KALSHI: InProcessLink(self.kalshi)}
 
 
 @dataclass
@@ -42,39 +68,55 @@ class EmbeddedMesh:
     bus: Bus
     clock: Clock
     catalog: Catalog
-    polymarket: PolymarketEmulator
-    kalshi: KalshiEmulator
-    market: SyntheticMarket
+    venues: EmulatedVenues
     gateways: dict[Venue, Any]
-    sinks: dict[Venue, BusSinks]
     orderbook: OrderBookService
     detector: DetectorService
     risk: RiskServicer
     saga: SagaService
     lockstep: bool
-    _started: bool = field(default=False)
+
+    @property
+    def polymarket(self) -> PolymarketEmulator:
+        return self.venues.polymarket
+
+    @property
+    def kalshi(self) -> KalshiEmulator:
+        return self.venues.kalshi
+
+    @property
+    def market(self) -> SyntheticMarket:
+        return self.venues.market
 
     @classmethod
-    def build(cls, config: ArbiterConfig, bus: Bus | None = None, clock: Clock | None = None) -> EmbeddedMesh:
+    def build(
+        cls,
+        config: ArbiterConfig,
+        bus: Bus | None = None,
+        clock: Clock | None = None,
+        venues: EmulatedVenues | None = None,
+        links: dict[Venue, VenueTransport] | None = None,
+        journal: SagaLog | None = None,
+    ) -> EmbeddedMesh:
+        """Wire every service; pass `venues`/`links`/`journal` to reuse what survives a
+        crash (the race simulator does), `bus`/`clock` to run free on Kafka."""
         bus = bus or MemoryBus(partitions=config.bus.partitions)
-        lockstep = isinstance(bus, MemoryBus) and clock is None
+        lockstep = isinstance(bus, MemoryBus) and (clock is None or isinstance(clock, ManualClock))
         clock = clock or ManualClock()
         catalog = Catalog.from_config(config.market)
-        credentials = PaperCredentials.create()
-        polymarket, kalshi = PolymarketEmulator(), KalshiEmulator()
-        polymarket.register_api_key(credentials.polymarket_api, credentials.polymarket_signer.address)
-        kalshi.register_key(credentials.kalshi_key_id, credentials.kalshi_key.public_key())
-        market = SyntheticMarket(config.market, polymarket, kalshi)
+        venues = venues or EmulatedVenues.create(config)
+        links = links or venues.links()
+        credentials = venues.credentials
         tenant = common_pb2.TenantContext(tenant_id=config.tenant.id, tier=config.tenant.tier)
 
         sinks = {v: BusSinks(bus, v.slug) for v in Venue}
         gateways = {
             Venue.POLYMARKET: PolymarketGateway(
-                InProcessLink(polymarket), catalog.markets(Venue.POLYMARKET), catalog.fees_by_id(),
+                links[Venue.POLYMARKET], catalog.markets(Venue.POLYMARKET), catalog.fees_by_id(),
                 PolymarketCredentials(credentials.polymarket_signer, credentials.polymarket_api),
                 clock, sinks[Venue.POLYMARKET].book, sinks[Venue.POLYMARKET].report),
             Venue.KALSHI: KalshiGateway(
-                InProcessLink(kalshi), catalog.markets(Venue.KALSHI), catalog.fees_by_id(),
+                links[Venue.KALSHI], catalog.markets(Venue.KALSHI), catalog.fees_by_id(),
                 catalog.kalshi_rules, credentials.kalshi_key_id, credentials.kalshi_signer,
                 clock, sinks[Venue.KALSHI].book, sinks[Venue.KALSHI].report),
         }
@@ -84,22 +126,23 @@ class EmbeddedMesh:
             DetectorSettings(config.detector.max_qty_micros, config.detector.min_profit_micros,
                              config.detector.ttl_ms * 1000),
             clock)
-        risk = RiskServicer(
-            RiskState(RiskLimits(config.risk.max_position_per_market_micros,
-                                 config.risk.max_open_sagas)),
-            config.tenant.id, bus)
+        risk = RiskServicer(RiskState(config.risk, clock), config.tenant.id, bus)
         order_entry = {int(v): LocalStub(OrderEntryServicer(g, config.tenant.id))
                        for v, g in gateways.items()}
-        saga = SagaService(bus, tenant, LocalStub(risk), order_entry, catalog.ticks(), clock)
-        return cls(config, bus, clock, catalog, polymarket, kalshi, market, gateways, sinks,
-                   orderbook, detector, risk, saga, lockstep)
+        journal = journal or SqliteSagaLog(config.saga.log_path, config.tenant.id)
+        saga = SagaService(bus, tenant, LocalStub(risk), order_entry, catalog.ticks(), clock,
+                           journal=journal)
+        return cls(config, bus, clock, catalog, venues, gateways, orderbook, detector, risk,
+                   saga, lockstep)
 
     async def start(self) -> None:
         await self.bus.start()
-        for gateway in self.gateways.values():
+        for venue, gateway in self.gateways.items():
             await gateway.start()
+            # Until reconciliation reports each aspect, a started gateway counts as synced.
+            self.risk.state.mark_venue_ready(venue, "embedded: gateway started")
+        await self.saga.recover()
         await self.settle()
-        self._started = True
 
     async def stop(self) -> None:
         await self.bus.stop()
@@ -110,6 +153,8 @@ class EmbeddedMesh:
             self.clock.advance(self.config.market.step_ms * 1000)
         await self.market.step()
         await self.settle()
+        if await self.saga.reconcile_stale(self.config.saga.leg_timeout_ms * 1000):
+            await self.settle()
 
     async def settle(self) -> None:
         if self.lockstep:

@@ -29,7 +29,8 @@ def _run(saga: Saga, qty: int, fill_fractions: list[int]) -> list[PlaceOrder]:
         if lots:
             assert saga.on_fill(command.client_order_id, f"T{len(sent)}",
                                 command.limit_price, lots * LOT, 1_000)
-        pending += saga.on_order_done(command.client_order_id)
+        saga.on_order_done(command.client_order_id)
+        pending += saga.progress()
         assert len(sent) < 20, "saga did not terminate"
     return sent
 
@@ -108,5 +109,18 @@ def test_a_repeated_fill_is_counted_once() -> None:
 def test_a_late_done_for_a_finished_order_is_ignored() -> None:
     saga = _new()
     sent = _run(saga, 3 * LOT, [100, 100])
-    assert saga.on_order_done(sent[0].client_order_id) == []
+    saga.on_order_done(sent[0].client_order_id, 0)
+    assert saga.progress() == []
     assert saga.state is State.COMPLETED
+
+
+def test_a_fill_delayed_behind_the_cancel_still_counts_before_leg2_is_sized() -> None:
+    saga = _new()
+    (leg1,) = saga.approve(10 * LOT)
+    saga.on_fill(leg1.client_order_id, "T1", 420_000, 4 * LOT, 0)
+    saga.on_order_done(leg1.client_order_id, canceled=3 * LOT)  # venue: 7 filled, 3 dead
+    assert saga.progress() == []  # 3 filled contracts are still on their way
+    saga.on_fill(leg1.client_order_id, "T2", 420_000, 3 * LOT, 0)
+    (leg2,) = saga.progress()
+    assert leg2.qty == 7 * LOT
+    assert saga.state is State.LEG2_SUBMITTED

@@ -9,6 +9,7 @@ subscription; on a gap every market on that subscription is invalid until a fres
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -28,10 +29,13 @@ from arbiter.gateways.kalshi.orders import (
 )
 from arbiter.gateways.orders import VenueFill
 from arbiter.gateways.polymarket.amounts import parse_micros
-from arbiter.gateways.transport import Connection, VenueTransport
+from arbiter.gateways.transport import Connection, RequestTimeout, VenueTransport
 from arbiter.platform.clock import Clock, wall_micros
 from arbiter.v1 import execution_pb2, market_data_pb2
 
+log = logging.getLogger(__name__)
+
+API = "/trade-api/v2"
 _TIF = {
     execution_pb2.TIME_IN_FORCE_GTC: TimeInForce.GOOD_TILL_CANCELED,
     execution_pb2.TIME_IN_FORCE_IOC: TimeInForce.IMMEDIATE_OR_CANCEL,
@@ -62,6 +66,7 @@ class KalshiGateway(VenueGateway):
         self._ws: Connection | None = None
         self._channel: dict[int, str] = {}
         self._last_seq: dict[int, int] = {}
+        self._awaiting_snapshot: set[int] = set()
         # market -> side ("yes"/"no") -> price in that side's dollars -> contracts
         self._ladders: dict[str, dict[str, dict[int, int]]] = defaultdict(
             lambda: {"yes": {}, "no": {}}
@@ -98,9 +103,16 @@ class KalshiGateway(VenueGateway):
             self.bad_message(frame, exc)
             return
         expected = self._last_seq.get(sid, 0) + 1
-        if kind != "orderbook_snapshot" and seq != expected:
-            await self._gap(sid, expected, seq)
-            return
+        if kind != "orderbook_snapshot":
+            if seq < expected:
+                return  # a replayed frame, already applied
+            if seq > expected:
+                await self._gap(sid, expected, seq)
+            if sid in self._awaiting_snapshot:
+                self._last_seq[sid] = seq
+                return  # the book is invalid until the fresh snapshot arrives
+        else:
+            self._awaiting_snapshot.discard(sid)
         self._last_seq[sid] = seq
         try:
             if kind == "orderbook_snapshot":
@@ -115,14 +127,24 @@ class KalshiGateway(VenueGateway):
             self.bad_message(frame, exc)
 
     async def _gap(self, sid: int, expected: int, got: int) -> None:
-        """Sequence broken: drop the subscription's state and ask for fresh snapshots."""
+        """Sequence broken. A book subscription's books are invalid: publish them empty (so
+        nothing trades on them) and ask for fresh snapshots on the same sid. A fill-channel gap
+        loses fills, which the saga's overdue-order lookup recovers from the REST API."""
         self.gaps += 1
-        channel = self._channel.get(sid, "orderbook_delta")
-        self._last_seq.pop(sid, None)
-        if channel == "orderbook_delta":
-            for ticker in self.markets:
-                self._ladders.pop(ticker, None)
-            await self._subscribe(["orderbook_delta"], list(self.markets))
+        self.metrics.gaps.inc()
+        log.warning("kalshi sid %d: expected seq %d, got %d", sid, expected, got)
+        if self._channel.get(sid) != "orderbook_delta" or sid in self._awaiting_snapshot:
+            return
+        self._awaiting_snapshot.add(sid)
+        for ticker in self.markets:
+            self._ladders.pop(ticker, None)
+            await self.on_book(market_data_pb2.BookEvent(snapshot=market_data_pb2.BookSnapshot(
+                venue=self.venue, market_id=ticker, seq=self.next_seq(ticker, reset=True))))
+        assert self._ws is not None
+        self._cmd_id += 1
+        await self._ws.send(orjson.dumps({"id": self._cmd_id, "cmd": "update_subscription",
+                                          "params": {"sids": [sid], "action": "get_snapshot",
+                                                     "market_tickers": list(self.markets)}}))
 
     def _snapshot(self, msg: dict, received: int) -> market_data_pb2.BookEvent:
         ticker = msg["market_ticker"]
@@ -181,15 +203,46 @@ class KalshiGateway(VenueGateway):
             client_order_id=request.client_order_id,
         )
         method, path, body = create_order_request(order, self.rules[market.market_id])
-        headers = auth_headers(self.key_id, self.signer, self.clock.now_micros() // 1000, method, path)
-        status, raw = await self.transport.request(method, path, headers=headers,
-                                                   body=orjson.dumps(body))
+        try:
+            status, raw = await self.transport.request(
+                method, path, headers=self._headers(method, path), body=orjson.dumps(body))
+        except RequestTimeout:
+            return await self._reconcile(market, request)
         reply = orjson.loads(raw) if raw else {}
+        if status == 409:  # our client order id is already there: an earlier send got through
+            return await self._reconcile(market, request)
         if status not in (200, 201):
             error = reply.get("error", {}) if isinstance(reply, dict) else {}
             reason = error.get("message", f"HTTP {status}") if isinstance(error, dict) else str(error)
             return await self.rejected(request, reason)
-        return await self.accepted(request, str(reply["order_id"]), self.fees[market.market_id])
+        return await self.accepted(request, str(reply["order_id"]), self.fees[market.market_id],
+                                   venue_filled=parse_micros(reply["fill_count"], "fill_count"))
+
+
+    def _headers(self, method: str, path: str) -> dict[str, str]:
+        return auth_headers(self.key_id, self.signer, self.clock.now_micros() // 1000, method, path)
+
+    async def _get(self, path: str, query: dict[str, str]) -> dict:
+        status, raw = await self.transport.request("GET", path, query=query,
+                                                   headers=self._headers("GET", path))
+        if status != 200:
+            raise VenueMessageError(f"GET {path} {query} failed: HTTP {status} {raw[:200]!r}")
+        return orjson.loads(raw)
+
+    async def _reconcile(
+        self, market: Market, request: execution_pb2.OrderRequest
+    ) -> execution_pb2.OrderAck:
+        orders = await self._get(f"{API}/portfolio/orders", {"ticker": market.market_id})
+        found = next((o for o in orders["orders"]
+                      if o.get("client_order_id") == request.client_order_id), None)
+        if found is None:
+            return await self.rejected(request, "the venue never received this order")
+        order_id = str(found["order_id"])
+        fills = await self._get(f"{API}/portfolio/fills", {"order_id": order_id})
+        return await self.accepted(
+            request, order_id, self.fees[market.market_id],
+            [_fill(f) for f in fills["fills"]], done=found.get("status") != "resting",
+            venue_filled=parse_micros(found["fill_count_fp"], "fill_count_fp"))
 
 
 def _signed_micros(text: str) -> int:
@@ -199,13 +252,14 @@ def _signed_micros(text: str) -> int:
 
 
 def _fill(msg: dict) -> VenueFill:
+    """A fill from the `fill` channel or GET /portfolio/fills (same fields we use)."""
     yes_price = parse_micros(msg["yes_price_dollars"], "yes_price_dollars")
-    side = msg["side"]
+    side = msg.get("outcome_side") or msg["side"]
     if side not in ("yes", "no"):
         raise VenueMessageError(f"fill side {side!r} is not yes or no")
     return VenueFill(
         venue_order_id=msg["order_id"],
-        trade_id=msg["trade_id"],
+        trade_id=msg.get("trade_id") or msg["fill_id"],
         price=yes_price if side == "yes" else ONE_DOLLAR - yes_price,
         qty=parse_micros(msg["count_fp"], "count_fp"),
         fee=parse_micros(msg["fee_cost"], "fee_cost"),

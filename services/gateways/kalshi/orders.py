@@ -90,7 +90,10 @@ class PriceRange:
         return self.start_micros <= price_micros <= self.end_micros
 
     def on_grid(self, price_micros: int) -> bool:
-        return self.contains(price_micros) and (price_micros - self.start_micros) % self.step_micros == 0
+        return (
+            self.contains(price_micros)
+            and (price_micros - self.start_micros) % self.step_micros == 0
+        )
 
 
 _STRUCTURE_RANGES: dict[PriceLevelStructure, tuple[PriceRange, ...]] = {
@@ -148,7 +151,9 @@ class MarketRules:
 
     def validate_price(self, price_micros: int) -> None:
         if not 0 < price_micros < MICROS:
-            raise KalshiOrderError(f"price {_dollars(price_micros, 6)} must be strictly between 0 and 1")
+            raise KalshiOrderError(
+                f"price {_dollars(price_micros, 6)} must be strictly between 0 and 1"
+            )
         if price_micros % 10 ** (6 - PRICE_DECIMALS):
             raise KalshiOrderError(f"price {_dollars(price_micros, 6)} has more than 4 decimals")
         if not any(r.on_grid(price_micros) for r in self.price_ranges):
@@ -159,8 +164,10 @@ class MarketRules:
     def validate_count(self, count_micros: int) -> None:
         step = FRACTIONAL_COUNT_STEP if self.fractional_trading_enabled else MICROS
         if count_micros <= 0 or count_micros % step:
-            kind = "a positive multiple of 0.01" if self.fractional_trading_enabled else (
-                "a positive whole number (fractional trading is not enabled on this market)"
+            kind = (
+                "a positive multiple of 0.01"
+                if self.fractional_trading_enabled
+                else ("a positive whole number (fractional trading is not enabled on this market)")
             )
             raise KalshiOrderError(f"count {_dollars(count_micros, 6)} must be {kind}")
 

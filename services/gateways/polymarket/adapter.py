@@ -34,8 +34,14 @@ from arbiter.gateways.polymarket.order_builder import (
     order_payload,
     sign,
 )
-from arbiter.gateways.polymarket.signing import POLYGON_CHAIN_ID, ExchangeDomain, Signer
-from arbiter.gateways.transport import Connection, VenueTransport
+from arbiter.gateways.polymarket.signing import (
+    POLYGON_CHAIN_ID,
+    ExchangeDomain,
+    Order,
+    Signer,
+    order_digest,
+)
+from arbiter.gateways.transport import Connection, RequestTimeout, VenueTransport
 from arbiter.platform.clock import Clock, wall_micros
 from arbiter.v1 import execution_pb2, market_data_pb2
 
@@ -166,35 +172,73 @@ class PolymarketGateway(VenueGateway):
         await self.emit([self.tracker.on_fill(f) for f in fills])
 
     # -- orders ----------------------------------------------------------------------
-    async def _place(
-        self, market: Market, request: execution_pb2.OrderRequest
-    ) -> execution_pb2.OrderAck:
+    def _order(self, market: Market, request: execution_pb2.OrderRequest) -> Order:
+        """The V2 order for a request, a pure function of it: the salt comes from the client
+        order id and the signed timestamp from the intent's creation time, so the order hash
+        (the venue's order id) is known before sending and is the same on every resend."""
         token = market.yes_token if request.outcome == Outcome.YES else market.no_token
         tick = _TICKS_BY_MICROS[market.tick_micros]
         amounts = limit_order_amounts(Side.BUY, request.limit_price_micros, request.qty_micros, tick)
-        now_ms = self.clock.now_micros() // 1000
-        order = build_order(
+        created_ms = (request.created_micros or self.clock.now_micros()) // 1000
+        return build_order(
             token_id=int(token),
             side=Side.BUY,
             amounts=amounts,
             signer_address=self.credentials.signer.address,
             salt=_salt(request.client_order_id),
-            timestamp_ms=now_ms,
+            timestamp_ms=created_ms,
         )
+
+    def _headers(self, method: str, path: str, body: bytes = b"") -> dict[str, str]:
+        return l2_headers(self.credentials.signer.address, self.credentials.api,
+                          self.clock.now_micros() // 1_000_000, method, path, body)
+
+    async def _place(
+        self, market: Market, request: execution_pb2.OrderRequest
+    ) -> execution_pb2.OrderAck:
+        order = self._order(market, request)
         payload = order_payload(
             sign(order, self.domain, self.credentials.signer),
             owner=self.credentials.api.api_key,
             order_type=_ORDER_TYPES[request.tif],
         )
         body = encode_body(payload)
-        headers = l2_headers(self.credentials.signer.address, self.credentials.api,
-                             now_ms // 1000, "POST", "/order", body)
-        status, raw = await self.transport.request("POST", "/order", headers=headers, body=body)
+        try:
+            status, raw = await self.transport.request(
+                "POST", "/order", headers=self._headers("POST", "/order", body), body=body)
+        except RequestTimeout:
+            return await self._reconcile(market, request)
         reply = _json(raw)
         if status != 200 or not reply.get("success"):
             reason = str(reply.get("errorMsg") or reply.get("error") or f"HTTP {status}")
+            if "INVALID_ORDER_DUPLICATED" in reason:  # an earlier send got through
+                return await self._reconcile(market, request)
             return await self.rejected(request, reason)
-        return await self.accepted(request, str(reply["orderID"]), self.fees[market.market_id])
+        return await self.accepted(request, str(reply["orderID"]), self.fees[market.market_id],
+                                   venue_filled=int(reply.get("takingAmount") or 0))
+
+    async def _reconcile(
+        self, market: Market, request: execution_pb2.OrderRequest
+    ) -> execution_pb2.OrderAck:
+        order_id = "0x" + order_digest(self._order(market, request), self.domain).hex()
+        path = f"/data/order/{order_id}"
+        status, raw = await self.transport.request("GET", path, headers=self._headers("GET", path))
+        if status == 404:
+            return await self.rejected(request, "the venue never received this order")
+        found = _json(raw)
+        if status != 200:
+            raise VenueMessageError(f"order lookup {order_id} failed: HTTP {status} {found}")
+        fills = []
+        for trade_id in found.get("associate_trades", []):
+            trades = await self.transport.request(
+                "GET", "/data/trades", query={"id": trade_id},
+                headers=self._headers("GET", "/data/trades"))
+            for trade in _json(trades[1]).get("data", []):
+                fills.append(VenueFill(order_id, trade["id"], parse_micros(trade["price"], "price"),
+                                       parse_micros(trade["size"], "size")))
+        return await self.accepted(request, order_id, self.fees[market.market_id], fills,
+                                   done=found.get("status") != "LIVE",
+                                   venue_filled=parse_micros(found["size_matched"], "size_matched"))
 
 
 def _levels(levels: list[dict]) -> list[market_data_pb2.PriceLevel]:

@@ -74,9 +74,7 @@ def tick_size(label: str) -> TickSize:
     try:
         return TICK_SIZES[str(Decimal(str(label)).normalize())]
     except (KeyError, InvalidOperation):
-        raise AmountError(
-            f"tick_size {label!r} is not one of {', '.join(TICK_SIZES)}"
-        ) from None
+        raise AmountError(f"tick_size {label!r} is not one of {', '.join(TICK_SIZES)}") from None
 
 
 def parse_micros(text: str, field: str = "value") -> int:

@@ -13,10 +13,9 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from arbiter.gateways.polymarket.signing import Signer
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
-
-from arbiter.gateways.polymarket.signing import Signer
 
 CLOB_AUTH_DOMAIN_NAME = "ClobAuthDomain"
 CLOB_AUTH_DOMAIN_VERSION = "1"

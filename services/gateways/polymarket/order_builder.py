@@ -13,7 +13,6 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-
 from arbiter.gateways.polymarket.amounts import OrderAmounts, Side
 from arbiter.gateways.polymarket.signing import (
     ZERO_BYTES32,

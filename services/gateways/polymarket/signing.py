@@ -18,12 +18,11 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Protocol
 
+from arbiter.gateways.polymarket.amounts import Side
 from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_keys import keys
 from eth_utils import keccak, to_checksum_address
-
-from arbiter.gateways.polymarket.amounts import Side
 
 EXCHANGE_DOMAIN_NAME = "Polymarket CTF Exchange"
 EXCHANGE_DOMAIN_VERSION = "2"
@@ -127,8 +126,20 @@ def order_struct_hash(order: Order) -> bytes:
     """``hashStruct(Order)``: the typehash and the 11 fields, ABI-encoded and hashed."""
     return keccak(
         abi_encode(
-            ["bytes32", "uint256", "address", "address", "uint256", "uint256", "uint256",
-             "uint8", "uint8", "uint256", "bytes32", "bytes32"],
+            [
+                "bytes32",
+                "uint256",
+                "address",
+                "address",
+                "uint256",
+                "uint256",
+                "uint256",
+                "uint8",
+                "uint8",
+                "uint256",
+                "bytes32",
+                "bytes32",
+            ],
             [
                 ORDER_TYPEHASH,
                 order.salt,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
+import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -13,12 +14,16 @@ from typing import Generic, TypeVar
 
 from google.protobuf.message import Message
 
+from arbiter.platform.telemetry import metrics, tracing
+
 M = TypeVar("M", bound=Message)
 
 log = logging.getLogger(__name__)
 
 HEADER_MESSAGE_ID = "arbiter-msg-id"
 HEADER_TENANT = "arbiter-tenant"
+# Wall time (µs) of publishing: the consumer's hop latency starts here.
+HEADER_PUBLISHED = "arbiter-published-micros"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +41,11 @@ class Envelope(Generic[M]):
     def message_id(self) -> str:
         return self.headers.get(HEADER_MESSAGE_ID, f"{self.topic}/{self.partition}/{self.offset}")
 
+    @property
+    def published_micros(self) -> int:
+        """When the producer published it (wall µs), 0 if unknown."""
+        return int(self.headers.get(HEADER_PUBLISHED, 0))
+
 
 Handler = Callable[[Envelope[M]], Awaitable[None]]
 
@@ -46,6 +56,11 @@ class Subscription(Generic[M]):
     group: str
     message_type: type[M]
     handler: Handler[M]
+
+
+def service_of(group: str) -> str:
+    """Consumer groups are named `<service>` or `<service>-<tenant>`."""
+    return group.split("-", 1)[0]
 
 
 def partition_for(key: str, partitions: int) -> int:
@@ -77,7 +92,30 @@ class Bus(abc.ABC):
         self._sequence += 1
         return f"{origin}-{self._sequence}"
 
+    def outgoing_headers(
+        self, message_id: str, headers: Mapping[str, str] | None
+    ) -> dict[str, str]:
+        """The headers a published message carries: id, publish time, trace context."""
+        out = {HEADER_MESSAGE_ID: message_id, HEADER_PUBLISHED: str(time.time_ns() // 1000)}
+        if headers:
+            out.update(headers)
+        tracing.inject(out)
+        return out
+
     async def _deliver(self, sub: Subscription[Message], envelope: Envelope[Message]) -> None:
+        """Handle one message; traced, it runs in a consumer span whose parent is the
+        publisher's trace context (the check keeps the untraced path allocation-free)."""
+        if not tracing.enabled():
+            await self._attempt(sub, envelope)
+            return
+        with tracing.consumer_span(
+            f"{sub.group} process {sub.topic}", service_of(sub.group), envelope.headers,
+            {"messaging.destination.name": envelope.topic,
+             "messaging.consumer.group.name": sub.group},
+        ):
+            await self._attempt(sub, envelope)
+
+    async def _attempt(self, sub: Subscription[Message], envelope: Envelope[Message]) -> None:
         """At-least-once: retry a failing handler in place, then log and skip the message."""
         for attempt in range(1, self.max_attempts + 1):
             try:
@@ -90,6 +128,7 @@ class Bus(abc.ABC):
                     "handler of group %s failed on %s (attempt %d/%d)",
                     sub.group, envelope.message_id, attempt, self.max_attempts,
                 )
+        metrics.BUS_DROPPED.labels(group=sub.group).inc()
         log.error("giving up on %s for group %s", envelope.message_id, sub.group)
 
     @abc.abstractmethod

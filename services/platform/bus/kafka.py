@@ -18,10 +18,11 @@ timeouts under 6 s by default, so the default stays 10 s; tests and local tansu 
 after it is missed; new groups also start from the earliest offset.
 
 Delivery: values are protobuf bytes, keys UTF-8 (the default murmur2 partitioner keeps a key
-on one partition, hence in order), headers carry `arbiter-msg-id`. Each consumer handles its
-partitions concurrently, each partition in order; a failing handler is retried in place up
-to `max_attempts`, then logged and skipped, and offsets are committed after each
-partition's batch is handled (at-least-once: a crash or rebalance mid-batch redelivers).
+on one partition, hence in order), headers carry `arbiter-msg-id`, the publish time and the
+W3C `traceparent`. Each consumer handles its partitions concurrently, each partition in
+order; a failing handler is retried in place up to `max_attempts`, then logged and skipped,
+and offsets are committed after each partition's batch is handled (at-least-once: a crash
+or rebalance mid-batch redelivers). Consumer lag is exported per group after each batch.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from google.protobuf.message import DecodeError, Message
 
-from arbiter.platform.bus.base import HEADER_MESSAGE_ID, Bus, Envelope, Subscription
+from arbiter.platform.bus.base import Bus, Envelope, Subscription
+from arbiter.platform.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +79,12 @@ class _Member(ConsumerRebalanceListener):
         self.task: asyncio.Task[None] | None = None
         self.assigned = asyncio.Event()
         self.busy = False  # handling a batch: stop() lets it finish instead of cancelling
+        self.lag: dict[TopicPartition, int] = {}  # behind the fetched high watermark
+        self.lag_gauge = metrics.CONSUMER_LAG.labels(group=group)
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        pass
+        for tp in revoked:
+            self.lag.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.assigned.set()  # also on an empty assignment: the join is what we wait for
@@ -201,7 +206,7 @@ class KafkaBus(Bus):
         physical = self.topic(topic)
         if physical not in self._known_topics:
             await self._ensure([physical])
-        all_headers = {HEADER_MESSAGE_ID: self.next_message_id(self._origin), **(headers or {})}
+        all_headers = self.outgoing_headers(self.next_message_id(self._origin), headers)
         await self._producer.send_and_wait(
             physical,
             message.SerializeToString(),
@@ -281,6 +286,9 @@ class KafkaBus(Bus):
             next_offset = record.offset + 1
         if next_offset is None:
             return
+        # The high watermark comes with each fetch: lag costs no request, once per batch.
+        member.lag[tp] = max(0, (consumer.highwater(tp) or next_offset) - next_offset)
+        member.lag_gauge.set(sum(member.lag.values()))
         try:
             await consumer.commit({tp: next_offset})
         except KafkaError as exc:

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from google.protobuf.message import Message
 
 from arbiter.platform.bus.base import (
-    HEADER_MESSAGE_ID,
     Bus,
     Envelope,
     Subscription,
@@ -69,7 +68,7 @@ class MemoryBus(Bus):
         partition = partition_for(key, self.partitions)
         offset = self._offsets[(physical, partition)]
         self._offsets[(physical, partition)] = offset + 1
-        all_headers = {HEADER_MESSAGE_ID: f"{physical}/{partition}/{offset}", **(headers or {})}
+        all_headers = self.outgoing_headers(f"{physical}/{partition}/{offset}", headers)
         envelope = Envelope(physical, key, message, all_headers, partition, offset)
         self.published += 1
         for queues in self._routes.get(physical, ()):

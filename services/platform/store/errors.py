@@ -1,0 +1,13 @@
+"""Store errors: each says what is wrong and what to do about it."""
+
+
+class StoreError(RuntimeError):
+    """The durable store cannot be used as configured."""
+
+
+class MigrationError(StoreError):
+    """A migration file is malformed, failed, or was edited after it was applied."""
+
+
+class UnsafeRole(StoreError):
+    """The services' database role could bypass row-level security."""

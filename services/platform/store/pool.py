@@ -1,0 +1,80 @@
+"""Connections for the services: a pool on the app role and per-tenant transactions.
+
+Every query on tenant data runs inside `tenant_session`, one transaction whose local
+setting `arbiter.tenant_id` the row-level-security policies compare each row with; the
+setting ends with the transaction, so a pooled connection never carries a tenant into the
+next borrower. `open` refuses a role that could bypass those policies, so a misconfigured
+DSN (a superuser, the owner) stops the service at start instead of silently dropping
+isolation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+
+import psycopg
+from arbiter.platform.store.errors import StoreError, UnsafeRole
+from arbiter.platform.store.repository import TenantRepository
+from arbiter.platform.tenancy import validate_tenant_id
+from psycopg_pool import AsyncConnectionPool
+
+_ROLE_CHECK = """
+SELECT r.rolname, r.rolsuper, r.rolbypassrls,
+       (SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
+         WHERE c.relrowsecurity AND pg_has_role(current_user, c.relowner, 'USAGE')) AS owns
+  FROM pg_roles r WHERE r.rolname = current_user
+"""
+
+
+class Store:
+    """The app role's connection pool; hands out tenant-scoped transactions."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, conninfo: str, min_size: int = 1, max_size: int = 8) -> Store:
+        """Connect, and refuse a role that is superuser, BYPASSRLS or owns a tenant table."""
+        pool = AsyncConnectionPool(conninfo, min_size=min_size, max_size=max_size, open=False)
+        try:
+            await pool.open(wait=True, timeout=10)
+            async with pool.connection() as conn:
+                cursor = await conn.execute(_ROLE_CHECK)
+                name, superuser, bypass, owns = await cursor.fetchone()  # type: ignore[misc]
+        except psycopg.Error as exc:
+            await pool.close()
+            raise StoreError(f"cannot use the store at the configured DSN: {exc}") from exc
+        except BaseException:
+            await pool.close()
+            raise
+        problems = [text for bad, text in (
+            (superuser, "is a superuser"),
+            (bypass, "has BYPASSRLS"),
+            (owns, f"owns the row-level-secured tables {owns}"),
+        ) if bad]
+        if problems:
+            await pool.close()
+            raise UnsafeRole(
+                f"database role {name!r} {' and '.join(problems)}, so row-level security would "
+                "not isolate tenants; connect the services as arbiter_app (see docs/multi-tenancy.md)")
+        return cls(pool)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    @asynccontextmanager
+    async def tenant_session(self, tenant_id: str) -> AsyncIterator[TenantRepository]:
+        """One transaction that sees and writes only `tenant_id`'s rows; commits on exit."""
+        validate_tenant_id(tenant_id)
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT set_config('arbiter.tenant_id', %s, true)", (tenant_id,))
+            yield TenantRepository(conn)
+
+
+async def provision_roles(admin_conninfo: str) -> None:
+    """Create the owner and app roles (superuser or CREATEROLE only; see roles.sql)."""
+    text = resources.files("arbiter.platform.store").joinpath("roles.sql").read_text()
+    async with await psycopg.AsyncConnection.connect(admin_conninfo, autocommit=True) as conn:
+        await conn.execute(text)  # type: ignore[arg-type]  # file text, no params

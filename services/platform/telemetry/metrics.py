@@ -1,0 +1,266 @@
+"""Every Arbiter metric, defined once, on the default prometheus-client registry.
+
+Why one module: dashboards, alerts and the tests in tests/observability all check against
+this file, so a metric that is not declared here does not exist. Services never create
+metrics themselves; they bind the children they need once (at construction) and touch only
+those on the per-tick path — `child.observe(x)` is ~1 µs, `Metric.labels(...)` is a dict
+lookup under a lock and is kept off the hot path.
+
+Naming: `arbiter_` prefix, snake_case, base units in the name (`_seconds`, `_dollars`,
+`_contracts`, `_messages`), `_total` on counters.
+
+Labels take values from sets fixed by code or by configuration, never from traffic:
+
+* `hop`      — the pipeline stage reached (`HOPS`, fixed by code);
+* `venue`    — venue slugs (`Venue`, fixed by code);
+* `service`  — the Arbiter service that saw it (gateway, orderbook: fixed by code);
+* `tenant`   — tenant ids: one per `Tenant` resource, created by an operator, not by traffic;
+* `gate`     — risk gate names (fixed by the gate chain);
+* `state`    — saga terminal states (fixed by the saga machine);
+* `strategy` — compensation strategies (`STRATEGIES`, fixed by the saga policy);
+* `group`    — bus consumer groups: one per service (and tenant), fixed by deployment.
+
+Saga ids, order ids, market ids and prices never become labels: they grow with traffic.
+(The instrument set *is* config-bounded, but per-venue aggregates are what the alerts need,
+so books are reported per venue, worst case first.) Individual sagas are reachable from
+the metrics through exemplars: the saga-duration and tick-latency histograms carry the
+trace id of the observation when tracing is on (OpenMetrics exposition).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
+
+from arbiter.core.instruments import Venue
+from arbiter.platform.telemetry import tracing
+
+# -- label vocabularies ---------------------------------------------------------------
+ALLOWED_LABELS = frozenset(
+    {"hop", "venue", "service", "tenant", "gate", "state", "strategy", "group"}
+)
+# Venue message received -> ... : each hop is named by the stage it ends at.
+HOPS = ("book_applied", "opportunity", "risk_decision", "order_sent", "ack", "fill")
+STRATEGIES = ("retry", "chase", "unwind", "hold")
+SAGA_END_STATES = ("completed", "compensated", "held", "leg1_failed", "risk_rejected")
+
+# 10 µs .. 1 s in 1-2.5-5 steps: the in-process hot path lives in the first decade, a gRPC
+# hop near 1 ms, a tansu hop near 10-20 ms; alert budgets sit on bucket boundaries.
+LATENCY_BUCKETS = (
+    10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6,
+    1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1.0,
+)
+SAGA_BUCKETS = LATENCY_BUCKETS + (2.5, 5.0, 10.0, 30.0, 60.0)
+EDGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5)
+
+# -- latency ---------------------------------------------------------------------------
+HOP_LATENCY = Histogram(
+    "arbiter_hop_latency_seconds",
+    "Latency of one pipeline hop, from the previous stage to `hop`.",
+    ["hop"], buckets=LATENCY_BUCKETS)
+# For the first hop (book_applied) tick and hop latency are one number: only HOP_LATENCY has it.
+TICK_LATENCY = Histogram(
+    "arbiter_tick_latency_seconds",
+    "Venue message received -> end of `hop` (hop=order_sent is tick-to-trade).",
+    ["hop"], buckets=LATENCY_BUCKETS)
+
+# -- opportunities ---------------------------------------------------------------------
+OPPORTUNITIES_SEEN = Counter(
+    "arbiter_opportunities_seen_total", "Opportunities the detector published.")
+OPPORTUNITY_EDGE = Histogram(
+    "arbiter_opportunity_edge_dollars",
+    "Edge per contract after fees of each published opportunity.", buckets=EDGE_BUCKETS)
+OPPORTUNITIES_TAKEN = Counter(
+    "arbiter_opportunities_taken_total", "Opportunities a saga started on (risk approved).",
+    ["tenant"])
+OPPORTUNITIES_EXPIRED = Counter(
+    "arbiter_opportunities_expired_total", "Opportunities that reached a saga after their TTL.",
+    ["tenant"])
+
+# -- sagas, orders, money --------------------------------------------------------------
+SAGAS_FINISHED = Counter(
+    "arbiter_sagas_finished_total", "Sagas that reached a terminal state.", ["tenant", "state"])
+SAGA_DURATION = Histogram(
+    "arbiter_saga_duration_seconds", "Opportunity received -> saga terminal.",
+    ["tenant", "state"], buckets=SAGA_BUCKETS)
+SAGA_COMPENSATIONS = Counter(
+    "arbiter_saga_compensations_total", "Compensation steps taken, by strategy.",
+    ["tenant", "strategy"])
+SAGAS_IN_FLIGHT = Gauge("arbiter_sagas_in_flight", "Sagas not yet terminal.", ["tenant"])
+SAGAS_HELD = Gauge(
+    "arbiter_sagas_held", "Sagas that ended HELD: unhedged exposure awaiting a human.", ["tenant"])
+UNHEDGED_EXPOSURE = Gauge(
+    "arbiter_unhedged_exposure_contracts",
+    "Contracts bought on one leg with no matching opposite leg.", ["tenant"])
+EXPOSURE = Gauge(
+    "arbiter_exposure_dollars", "Cost basis of positions held until resolution.", ["tenant"])
+REALIZED_PNL = Gauge(
+    "arbiter_realized_pnl_dollars", "Locked-in profit of terminal sagas, after fees.", ["tenant"])
+ORDERS_SENT = Counter("arbiter_orders_sent_total", "Orders sent to a venue.", ["tenant", "venue"])
+FILLS = Counter("arbiter_fills_total", "Fills counted (once per trade).", ["tenant", "venue"])
+
+# -- risk ------------------------------------------------------------------------------
+RISK_CHECKS = Counter("arbiter_risk_checks_total", "Pre-trade risk checks.", ["tenant"])
+RISK_REJECTIONS = Counter(
+    "arbiter_risk_rejections_total", "Risk checks refused, by the gate that refused.",
+    ["tenant", "gate"])
+HARD_STOP = Gauge("arbiter_hard_stop_latched", "1 while the HardStop latch is set.", ["tenant"])
+
+# -- venues and books ------------------------------------------------------------------
+VENUE_CONNECTED = Gauge(
+    "arbiter_venue_connected", "1 while the gateway's venue streams are connected.", ["venue"])
+VENUE_RECONNECTS = Counter(
+    "arbiter_venue_reconnects_total", "Venue stream reconnections.", ["venue"])
+VENUE_RATE_LIMITED = Counter(
+    "arbiter_venue_rate_limited_total", "Venue HTTP replies with status 429.", ["venue"])
+VENUE_TIMEOUTS = Counter(
+    "arbiter_venue_request_timeouts_total", "Venue requests with no reply in time.", ["venue"])
+VENUE_REJECTED = Counter(
+    "arbiter_venue_messages_rejected_total", "Malformed venue messages dropped.", ["venue"])
+BOOK_EVENTS = Counter(
+    "arbiter_book_events_total", "Normalised book events a gateway published.", ["venue"])
+SEQUENCE_GAPS = Counter(
+    "arbiter_sequence_gaps_total", "Sequence gaps detected (venue feed or book stream).",
+    ["venue", "service"])
+BOOK_AGE = Gauge(
+    "arbiter_book_age_seconds", "Age of the venue's least recently updated book.", ["venue"])
+BOOKS_STALE = Gauge(
+    "arbiter_books_stale", "Books marked stale (gap or no snapshot yet).", ["venue"])
+
+# -- bus -------------------------------------------------------------------------------
+CONSUMER_LAG = Gauge(
+    "arbiter_kafka_consumer_lag_messages",
+    "Messages on a consumer's assigned partitions not yet handled.", ["group"])
+BUS_DROPPED = Counter(
+    "arbiter_bus_messages_dropped_total",
+    "Messages skipped after every delivery attempt failed.", ["group"])
+
+
+def hop(name: str) -> Histogram:
+    """The per-hop histogram child for `name` (bind once, observe per message)."""
+    return HOP_LATENCY.labels(hop=_checked(name, HOPS))
+
+
+def tick(name: str) -> Histogram:
+    """The venue-received -> `name` histogram child (not for book_applied: see `hop`)."""
+    return TICK_LATENCY.labels(hop=_checked(name, HOPS[1:]))
+
+
+def _checked(value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"label value {value!r} is not one of {allowed}")
+    return value
+
+
+class VenueMetrics:
+    """One venue's gateway children, bound once."""
+
+    def __init__(self, venue: str) -> None:
+        self.connected = VENUE_CONNECTED.labels(venue=venue)
+        self.reconnects = VENUE_RECONNECTS.labels(venue=venue)
+        self.rate_limited = VENUE_RATE_LIMITED.labels(venue=venue)
+        self.timeouts = VENUE_TIMEOUTS.labels(venue=venue)
+        self.rejected = VENUE_REJECTED.labels(venue=venue)
+        self.book_events = BOOK_EVENTS.labels(venue=venue)
+        self.gaps = SEQUENCE_GAPS.labels(venue=venue, service="gateway")
+
+
+def watch_books(venue: str, age_seconds: Callable[[], float], stale: Callable[[], int]) -> None:
+    """Book age and staleness are computed at scrape time, costing the tick path nothing."""
+    BOOK_AGE.labels(venue=venue).set_function(age_seconds)
+    BOOKS_STALE.labels(venue=venue).set_function(stale)
+
+
+class SagaMetrics:
+    """One tenant's saga children. The saga service calls these at its decision points."""
+
+    def __init__(self, tenant: str) -> None:
+        self.tenant = tenant
+        self.taken = OPPORTUNITIES_TAKEN.labels(tenant=tenant)
+        self.expired = OPPORTUNITIES_EXPIRED.labels(tenant=tenant)
+        self.in_flight = SAGAS_IN_FLIGHT.labels(tenant=tenant)
+        self.held = SAGAS_HELD.labels(tenant=tenant)
+        self.unhedged = UNHEDGED_EXPOSURE.labels(tenant=tenant)
+        self.exposure = EXPOSURE.labels(tenant=tenant)
+        self.realized_pnl = REALIZED_PNL.labels(tenant=tenant)
+        self._hops = {name: hop(name) for name in HOPS[2:]}
+        self._ticks = {name: tick(name) for name in HOPS[2:]}
+        self._finished = {s: SAGAS_FINISHED.labels(tenant=tenant, state=s) for s in SAGA_END_STATES}
+        self._durations = {s: SAGA_DURATION.labels(tenant=tenant, state=s) for s in SAGA_END_STATES}
+        self._strategies = {s: SAGA_COMPENSATIONS.labels(tenant=tenant, strategy=s)
+                            for s in STRATEGIES}
+        self._orders: dict[int, Counter] = {}
+        self._fills: dict[int, Counter] = {}
+
+    def stage(self, name: str, source_received_micros: int, since_micros: int, now: int) -> None:
+        """Record reaching stage `name`: hop latency since the previous stage's wall time
+        `since_micros`, tick latency since the venue message (`source_received_micros`)."""
+        exemplar = tracing.exemplar()
+        self._hops[name].observe(max(0, now - since_micros) / 1e6, exemplar)
+        self._ticks[name].observe(max(0, now - source_received_micros) / 1e6, exemplar)
+
+    def order_sent(self, venue: int) -> None:
+        child = self._orders.get(venue)
+        if child is None:
+            child = self._orders[venue] = ORDERS_SENT.labels(tenant=self.tenant,
+                                                             venue=_venue_slug(venue))
+        child.inc()
+
+    def fill(self, venue: int, price_micros: int, qty_micros: int) -> None:
+        child = self._fills.get(venue)
+        if child is None:
+            child = self._fills[venue] = FILLS.labels(tenant=self.tenant, venue=_venue_slug(venue))
+        child.inc()
+        self.exposure.inc(price_micros * qty_micros / 1e12)
+
+    def compensation(self, strategy: str) -> None:
+        self._strategies[_checked(strategy, STRATEGIES)].inc()
+
+    def finished(self, state: str, duration_seconds: float, realized_pnl_micros: int) -> None:
+        """A saga reached terminal `state` (lower-case State name)."""
+        self._finished[state].inc()
+        self._durations[state].observe(duration_seconds, tracing.exemplar())
+        self.realized_pnl.inc(realized_pnl_micros / 1e6)
+        if state == "held":
+            self.held.inc()
+
+    def watch(self, in_flight: Callable[[], int], unhedged_contracts: Callable[[], float]) -> None:
+        """Gauges of the saga book, computed when scraped."""
+        self.in_flight.set_function(in_flight)
+        self.unhedged.set_function(unhedged_contracts)
+
+
+class RiskMetrics:
+    """One tenant's risk children."""
+
+    def __init__(self, tenant: str) -> None:
+        self.tenant = tenant
+        self.checks = RISK_CHECKS.labels(tenant=tenant)
+        self.hard_stop = HARD_STOP.labels(tenant=tenant)
+        self._rejections: dict[str, Counter] = {}
+
+    def watch_hard_stop(self, latched: Callable[[], bool]) -> None:
+        """The latch gauge reads the risk state when scraped (monitors latch it too)."""
+        self.hard_stop.set_function(lambda: float(latched()))
+
+    def decided(self, approved: bool, gate: str) -> None:
+        self.checks.inc()
+        if not approved:
+            child = self._rejections.get(gate)
+            if child is None:
+                child = self._rejections[gate] = RISK_REJECTIONS.labels(tenant=self.tenant,
+                                                                       gate=gate)
+            child.inc()
+
+
+def render(accept: str = "") -> tuple[bytes, str]:
+    """The registry in the format the scraper asked for: OpenMetrics (with exemplars) when
+    its Accept header names it, the classic text format otherwise."""
+    encoder, content_type = choose_encoder(accept)
+    return encoder(REGISTRY), content_type
+
+
+def _venue_slug(venue: int) -> str:
+    return Venue(venue).slug

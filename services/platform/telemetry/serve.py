@@ -1,0 +1,38 @@
+"""Telemetry for `arbiter run`: the embedded topology is scraped like a cluster service.
+
+`serve_telemetry` is what the runner enters around a run: JSON logs, tracing when
+configured, and `/metrics` (+ `/healthz`, `/readyz`) on the given port — the same endpoint
+every `arbiter serve` pod has, so the same dashboards and alerts work on a laptop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from arbiter.platform.health import HealthServer
+from arbiter.platform.telemetry.logging import configure_logging
+from arbiter.platform.telemetry.tracing import setup_tracing, shutdown_tracing
+
+
+@contextlib.asynccontextmanager
+async def serve_telemetry(
+    service: str, metrics_port: int | None, host: str = "0.0.0.0",
+    log_level: int | str = logging.WARNING,
+) -> AsyncIterator[HealthServer | None]:
+    """Logs and tracing for the block; metrics on `metrics_port` (0: any free port, None:
+    not served). Yields the server (its `.port` is the bound one) once it is ready."""
+    configure_logging(log_level)
+    setup_tracing(service)
+    server = None
+    try:
+        if metrics_port is not None:
+            server = HealthServer(host, metrics_port, service)
+            await server.start()
+            server.ready = True
+        yield server
+    finally:
+        if server is not None:
+            await server.stop()
+        shutdown_tracing()

@@ -1,0 +1,86 @@
+"""The HardStop latch: once tripped, new risk stops until an operator resets it.
+
+The first trip's reason is the latch's reason for its whole life; later trips are kept
+(one per trigger kind) so the operator sees everything that fired. The one exception to
+"only an operator resets it" is a latch tripped by nothing but the daily loss limit: it
+clears by itself when the next trading day starts.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Trigger(enum.StrEnum):
+    OPERATOR = "operator"
+    CUMULATIVE_LOSS = "cumulative_loss"
+    CONSECUTIVE_LOSSES = "consecutive_losses"
+    FAILED_UNWIND = "failed_unwind"
+    REJECTIONS = "rejections"
+    SLIPPAGE = "slippage"
+    DAILY_LOSS = "daily_loss"
+
+
+@dataclass(frozen=True, slots=True)
+class Trip:
+    trigger: Trigger
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.trigger}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class LatchView:
+    latched: bool
+    reason: str
+    triggers: tuple[str, ...]
+    clears_at_micros: int  # 0 unless the latch will clear by itself
+
+
+class HardStopLatch:
+    __slots__ = ("_daily_clears_at", "trips")
+
+    def __init__(self) -> None:
+        self.trips: list[Trip] = []
+        self._daily_clears_at = 0
+
+    @property
+    def latched(self) -> bool:
+        return bool(self.trips)
+
+    @property
+    def reason(self) -> str:
+        return self.trips[0].reason if self.trips else ""
+
+    @property
+    def clears_at(self) -> int:
+        """When the latch clears by itself: only while every trip is the daily loss."""
+        if self.trips and all(t.trigger is Trigger.DAILY_LOSS for t in self.trips):
+            return self._daily_clears_at
+        return 0
+
+    def trip(self, trip: Trip, daily_clears_at: int) -> bool:
+        """Record a trip; False for a repeat: the same operator reason, or a monitor whose
+        trigger kind has already tripped this latch (its figures move on every event)."""
+        if trip in self.trips or (trip.trigger is not Trigger.OPERATOR
+                                  and any(t.trigger is trip.trigger for t in self.trips)):
+            return False
+        self.trips.append(trip)
+        if trip.trigger is Trigger.DAILY_LOSS:
+            self._daily_clears_at = daily_clears_at
+        return True
+
+    def due(self, now_micros: int) -> bool:
+        clears_at = self.clears_at
+        return bool(clears_at) and now_micros >= clears_at
+
+    def clear(self) -> tuple[Trip, ...]:
+        cleared, self.trips = tuple(self.trips), []
+        self._daily_clears_at = 0
+        return cleared
+
+    def view(self) -> LatchView:
+        return LatchView(self.latched, self.reason, tuple(str(t) for t in self.trips),
+                         self.clears_at)

@@ -1,0 +1,135 @@
+"""What the tenant holds and what its open sagas may still add.
+
+Held positions and their cost come from fills (counted once per trade id). An approved
+saga reserves its quantity on each leg until it closes; its own fills turn reservation into
+position, so a saga in flight is counted once, never twice and never zero times. Every
+total is kept incrementally so a gate check costs O(legs), not O(markets + sagas).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from arbiter.core.instruments import Outcome
+from arbiter.core.units import notional
+
+Key = tuple[int, str, Outcome]  # (venue, market id, outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class LegIntent:
+    venue: int
+    market_id: str
+    outcome: Outcome
+    qty: int  # micro-contracts
+    price: int  # limit, micro-dollars per contract
+    key: Key = field(init=False, repr=False, compare=False)  # built once: the gates reuse it
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (self.venue, self.market_id, self.outcome))
+
+
+@dataclass(slots=True)
+class _Reservation:
+    pair_id: str
+    remaining: dict[Key, int]  # reserved micro-contracts not yet filled
+    prices: dict[Key, int]
+
+
+class Ledger:
+    def __init__(self) -> None:
+        self._held: dict[Key, int] = defaultdict(int)
+        self._cost: dict[Key, int] = defaultdict(int)
+        self._reserved: dict[Key, int] = defaultdict(int)
+        self._sagas: dict[str, _Reservation] = {}
+        self._pairs: dict[str, str] = {}  # pair id -> saga id
+        self._trades: set[str] = set()
+        self.total_held = 0  # sum of |position|
+        self.total_reserved = 0
+        self.held_cost = 0
+        self.reserved_cost = 0
+
+    # -- reads -----------------------------------------------------------------------
+    def held(self, key: Key) -> int:
+        return self._held.get(key, 0)
+
+    def committed(self, key: Key) -> int:
+        return abs(self._held.get(key, 0)) + self._reserved.get(key, 0)
+
+    @property
+    def committed_total(self) -> int:
+        return self.total_held + self.total_reserved
+
+    @property
+    def at_risk(self) -> int:
+        """Capital at risk: cost of what is held plus the worst case of what is reserved."""
+        return self.held_cost + self.reserved_cost
+
+    @property
+    def open_sagas(self) -> int:
+        return len(self._sagas)
+
+    def saga_open(self, saga_id: str) -> bool:
+        return saga_id in self._sagas
+
+    def saga_on_pair(self, pair_id: str) -> str | None:
+        return self._pairs.get(pair_id)
+
+    def expected_price(self, saga_id: str, key: Key) -> int:
+        """The limit the saga was approved at on this market; 0 when unknown."""
+        reservation = self._sagas.get(saga_id)
+        return reservation.prices.get(key, 0) if reservation else 0
+
+    def positions(self) -> dict[Key, int]:
+        return {k: v for k, v in self._held.items() if v}
+
+    # -- writes ----------------------------------------------------------------------
+    def reserve(self, saga_id: str, pair_id: str, legs: tuple[LegIntent, ...], qty: int) -> None:
+        reservation = _Reservation(pair_id, {}, {})
+        for leg in legs:
+            reservation.remaining[leg.key] = qty
+            reservation.prices[leg.key] = leg.price
+            self._reserve_delta(leg.key, leg.price, 0, qty)
+        self._sagas[saga_id] = reservation
+        self._pairs[pair_id] = saga_id
+
+    def release(self, saga_id: str) -> None:
+        reservation = self._sagas.pop(saga_id, None)
+        if reservation is None:
+            return
+        if self._pairs.get(reservation.pair_id) == saga_id:
+            del self._pairs[reservation.pair_id]
+        for key, left in reservation.remaining.items():
+            self._reserve_delta(key, reservation.prices[key], left, 0)
+
+    def fill(self, trade_id: str, saga_id: str, key: Key, qty: int, price: int) -> bool:
+        """Count a fill once (by trade id); returns False for a repeat."""
+        if trade_id in self._trades:
+            return False
+        self._trades.add(trade_id)
+        before = self._held[key]
+        after = before + qty
+        if qty > 0:
+            added = notional(price, qty)
+        else:  # selling releases cost pro rata (what stays keeps its average price)
+            sold = min(-qty, max(before, 0))
+            added = -(self._cost[key] * sold // before) if sold else 0
+        if after <= 0:
+            added = -self._cost[key]
+        self._cost[key] += added
+        self.held_cost += added
+        self._held[key] = after
+        self.total_held += abs(after) - abs(before)
+        reservation = self._sagas.get(saga_id)
+        if qty > 0 and reservation is not None and key in reservation.remaining:
+            left = reservation.remaining[key]
+            now_left = max(0, left - qty)
+            reservation.remaining[key] = now_left
+            self._reserve_delta(key, reservation.prices[key], left, now_left)
+        return True
+
+    def _reserve_delta(self, key: Key, price: int, before: int, after: int) -> None:
+        self._reserved[key] += after - before
+        self.total_reserved += after - before
+        self.reserved_cost += notional(price, after) - notional(price, before)

@@ -1,0 +1,1 @@
+"""Deterministic race simulator: the real saga, risk and gateways against faulty venues."""

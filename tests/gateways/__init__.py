@@ -1,0 +1,1 @@
+"""Tests for the venue gateways (signing, amounts, nonces, rate limits, CLI)."""

@@ -1,0 +1,42 @@
+"""Builders shared by the risk tests: a ready state on a manual clock, and legs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arbiter.core.instruments import Outcome, Venue
+from arbiter.platform.clock import ManualClock
+from arbiter.platform.config import RiskConfig
+from arbiter.risk.gates import LegIntent, RiskState
+
+C = 1_000_000  # one contract in micro-contracts / one dollar in micro-dollars
+# 2023-11-14 22:13:20 UTC, the ManualClock default; tests that care about days set their own.
+T0 = 1_700_000_000_000_000
+
+
+def config(**changes: Any) -> RiskConfig:
+    """Generous defaults so a test exercises only the limits it names."""
+    base: dict[str, Any] = {
+        "max_position_per_market": "1000000", "max_position_total": "1000000",
+        "max_exposure_usd": "1000000", "max_open_sagas": 1000, "orders_per_second": 1000,
+        "order_burst": 100000, "max_cumulative_loss_usd": "1000000",
+        "max_daily_loss_usd": "1000000", "max_consecutive_losses": 1000,
+        "max_failed_unwinds": 1000, "max_rejections_per_hour": 1000,
+        "slippage_threshold_usd": "0.05", "max_slippage_streak": 1000,
+    }
+    return RiskConfig.model_validate({**base, **changes})
+
+
+def state(clock: ManualClock | None = None, ready: bool = True, **changes: Any) -> RiskState:
+    risk = RiskState(config(**changes), clock or ManualClock(T0))
+    if ready:
+        for venue in Venue:
+            risk.mark_venue_ready(venue, "test")
+    return risk
+
+
+def legs(qty: int = 10 * C, yes_price: int = 400_000, no_price: int = 500_000,
+         market: str = "M1") -> tuple[LegIntent, LegIntent]:
+    """Buy YES on Polymarket and NO on Kalshi for the same event."""
+    return (LegIntent(int(Venue.POLYMARKET), f"pm-{market}", Outcome.YES, qty, yes_price),
+            LegIntent(int(Venue.KALSHI), f"ks-{market}", Outcome.NO, qty, no_price))

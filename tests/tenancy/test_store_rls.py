@@ -1,0 +1,246 @@
+"""Row-level security on a real PostgreSQL: tenant A can never read or change B's rows."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import psycopg
+import pytest
+from arbiter.platform.store import (
+    FillRow,
+    Migration,
+    MigrationError,
+    OrderRow,
+    Store,
+    UnsafeRole,
+    bundled_migrations,
+    migrate,
+)
+from arbiter.platform.tenancy import InvalidTenant
+from psycopg import errors
+
+from .conftest import Postgres
+
+pytestmark = pytest.mark.postgres
+
+TENANT_TABLES = ("audit", "credentials_meta", "fills", "orders", "positions", "saga_events", "sagas")
+
+
+def order(coid: str, saga: str = "s1", status: str = "submitted") -> OrderRow:
+    return OrderRow(client_order_id=coid, saga_id=saga, venue=1, market_id="m1", outcome=1,
+                    qty_micros=5_000_000, limit_price_micros=420_000, status=status)
+
+
+def fill(trade: str, coid: str = "o1") -> FillRow:
+    return FillRow(venue=1, trade_id=trade, client_order_id=coid, price_micros=420_000,
+                   qty_micros=5_000_000, fee_micros=10_000)
+
+
+async def seed(store: Store, tenant_id: str) -> None:
+    """One row in every tenant table, written through the app role."""
+    async with store.tenant_session(tenant_id) as repo:
+        await repo.append_saga_event(f"{tenant_id}-saga", 1, "CREATED", "pair", b"\x01")
+        await repo.upsert_order(order(f"{tenant_id}-o"))
+        await repo.insert_fill(fill(f"{tenant_id}-t"))
+        await repo.add_position(1, "m1", 1, 5_000_000)
+        await repo.conn.execute(
+            "INSERT INTO credentials_meta (credential_id, kind, key_version) VALUES (%s, %s, 1)",
+            (f"{tenant_id}-cred", "kalshi-rsa"))
+        await repo.conn.execute(
+            "INSERT INTO audit (actor, action, subject, outcome) VALUES ('ops', 'put', 'c', 'ok')")
+
+
+@pytest.fixture
+async def two_tenants(postgres: Postgres, store: Store) -> Store:
+    with psycopg.connect(postgres.dsn("arbiter_owner"), autocommit=True) as conn:
+        # Cleaning up needs a role that may delete everyone's rows: the owner, with RLS forced,
+        # only through a policy-free TRUNCATE.
+        conn.execute(f"TRUNCATE {', '.join(TENANT_TABLES)}")
+    await seed(store, "tenant-a")
+    await seed(store, "tenant-b")
+    return store
+
+
+async def count(conn: psycopg.AsyncConnection, table: str, where: str = "true") -> int:
+    cursor = await conn.execute(f"SELECT count(*) FROM {table} WHERE {where}")
+    row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_migrations_recorded_and_idempotent(postgres: Postgres) -> None:
+    assert await migrate(postgres.dsn("arbiter_owner")) == []  # the fixture applied them
+    with psycopg.connect(postgres.dsn("arbiter_owner")) as conn:
+        recorded = conn.execute("SELECT version, name, sha256 FROM schema_migrations"
+                                " ORDER BY version").fetchall()
+    assert recorded == [(m.version, m.name, m.sha256) for m in bundled_migrations()]
+    assert recorded[0][:2] == (1, "tenant_tables")
+
+
+async def test_edited_migration_is_refused(postgres: Postgres) -> None:
+    first = bundled_migrations()[0]
+    edited = Migration(first.version, first.name, first.sql + "\n-- edited\n")
+    with pytest.raises(MigrationError, match="changed after it was applied"):
+        await migrate(postgres.dsn("arbiter_owner"), [edited])
+
+
+async def test_failing_migration_changes_nothing(postgres: Postgres) -> None:
+    good = Migration(9001, "good", "CREATE TABLE probe_good (x int)")
+    broken = Migration(9002, "broken", "CREATE TABLE probe_broken (")
+    with pytest.raises(MigrationError, match="9002_broken failed"):
+        await migrate(postgres.dsn("arbiter_owner"), [*bundled_migrations(), good, broken])
+    with psycopg.connect(postgres.dsn("arbiter_owner")) as conn:
+        assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone() == (1,)
+        assert conn.execute("SELECT to_regclass('probe_good')").fetchone() == (None,)
+
+
+async def test_every_tenant_table_has_forced_rls(postgres: Postgres) -> None:
+    with psycopg.connect(postgres.dsn("arbiter_app")) as conn:
+        rows = conn.execute(
+            "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,"
+            "       pg_get_userbyid(c.relowner), count(p.polname)"
+            "  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid"
+            "  LEFT JOIN pg_policy p ON p.polrelid = c.oid"
+            " WHERE a.attname = 'tenant_id' AND c.relkind = 'r'"
+            "   AND c.relnamespace = 'public'::regnamespace"
+            " GROUP BY 1, 2, 3, 4 ORDER BY 1").fetchall()
+    assert [r[0] for r in rows] == sorted(TENANT_TABLES)  # a new tenant table must be listed
+    for name, enabled, forced, owner, policies in rows:
+        assert (enabled, forced, owner, policies) == (True, True, "arbiter_owner", 1), name
+
+
+async def test_app_role_cannot_bypass_rls(postgres: Postgres) -> None:
+    with psycopg.connect(postgres.dsn("arbiter_app"), autocommit=True) as conn:
+        assert conn.execute("SELECT rolsuper, rolbypassrls FROM pg_roles"
+                            " WHERE rolname = current_user").fetchone() == (False, False)
+        for statement in ("ALTER TABLE orders DISABLE ROW LEVEL SECURITY",
+                          "ALTER TABLE orders NO FORCE ROW LEVEL SECURITY",
+                          "DROP POLICY tenant_isolation ON orders",
+                          "SET ROLE arbiter_owner",
+                          "SET ROLE postgres",
+                          "CREATE TABLE sneaky (x int)"):
+            with pytest.raises(errors.InsufficientPrivilege):
+                conn.execute(statement)
+        conn.execute("SET row_security = off")  # allowed, but then RLS-affected queries fail
+        with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
+            conn.execute("SELECT * FROM orders")
+
+
+async def test_tenant_a_cannot_see_or_touch_tenant_b(two_tenants: Store) -> None:
+    async with two_tenants.tenant_session("tenant-a") as repo:
+        conn = repo.conn
+        for table in TENANT_TABLES:
+            assert await count(conn, table) == 1, table
+            assert await count(conn, table, "tenant_id = 'tenant-b'") == 0, table
+            if table == "audit":
+                continue  # append-only for the app role, see below
+            # Hand-written writes naming B's rows explicitly match nothing.
+            assert (await conn.execute(f"UPDATE {table} SET tenant_id = tenant_id"
+                                       " WHERE tenant_id = 'tenant-b'")).rowcount == 0, table
+            assert (await conn.execute(f"DELETE FROM {table} WHERE tenant_id = 'tenant-b'"
+                                       )).rowcount == 0, table
+        assert (await conn.execute("UPDATE orders SET status = 'cancelled'")).rowcount == 1
+        assert await repo.order("tenant-b-o") is None
+        assert [p.qty_micros for p in await repo.positions()] == [5_000_000]
+
+    for statement in (
+        ("INSERT INTO orders (tenant_id, client_order_id, saga_id, venue, market_id, outcome,"
+         " qty_micros, limit_price_micros, status)"
+         " VALUES ('tenant-b', 'planted', 's', 1, 'm', 1, 1, 1, 'x')"),
+        ("INSERT INTO audit (tenant_id, actor, action, subject, outcome)"
+         " VALUES ('tenant-b', 'a', 'forged', 's', 'ok')"),
+        "UPDATE fills SET tenant_id = 'tenant-b'",  # moving A's own row into B
+    ):
+        with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
+            async with two_tenants.tenant_session("tenant-a") as repo:
+                await repo.conn.execute(statement)
+    for statement in ("DELETE FROM audit", "UPDATE audit SET outcome = 'forged'"):
+        with pytest.raises(errors.InsufficientPrivilege, match="permission denied for table audit"):
+            async with two_tenants.tenant_session("tenant-a") as repo:
+                await repo.conn.execute(statement)
+
+    async with two_tenants.tenant_session("tenant-b") as repo:
+        for table in TENANT_TABLES:
+            assert await count(repo.conn, table) == 1, table
+        b_order = await repo.order("tenant-b-o")
+        assert b_order is not None and b_order.status == "submitted"
+
+
+async def test_no_tenant_set_sees_and_writes_nothing(postgres: Postgres, two_tenants: Store) -> None:
+    async with await psycopg.AsyncConnection.connect(postgres.dsn("arbiter_app"),
+                                                     autocommit=True) as conn:
+        for table in TENANT_TABLES:
+            assert await count(conn, table) == 0, table
+        with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
+            await conn.execute("INSERT INTO audit (tenant_id, actor, action, subject, outcome)"
+                               " VALUES ('tenant-a', 'x', 'y', 'z', 'ok')")
+        # A tenant set for one transaction is gone after it (pooled connections stay clean).
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('arbiter.tenant_id', 'tenant-a', true)")
+            assert await count(conn, "orders") == 1
+        assert await count(conn, "orders") == 0
+
+
+async def test_store_refuses_roles_that_bypass_rls(postgres: Postgres) -> None:
+    with pytest.raises(UnsafeRole, match="'postgres' is a superuser and has BYPASSRLS"):
+        await Store.open(postgres.dsn("postgres"))
+    with pytest.raises(UnsafeRole, match="'arbiter_owner' owns the row-level-secured tables"):
+        await Store.open(postgres.dsn("arbiter_owner"))
+
+
+async def test_tenant_session_validates_the_id(store: Store) -> None:
+    with pytest.raises(InvalidTenant, match="must match"):
+        async with store.tenant_session("../tenant-b"):
+            pass
+
+
+async def test_fill_is_counted_once(two_tenants: Store) -> None:
+    async with two_tenants.tenant_session("tenant-a") as repo:
+        assert await repo.insert_fill(fill("t-42")) is True
+        assert await repo.insert_fill(fill("t-42")) is False
+        assert await repo.insert_fill(FillRow(2, "t-42", "o1", 1, 1, 0)) is True  # other venue
+    async with two_tenants.tenant_session("tenant-b") as repo:
+        assert await repo.insert_fill(fill("t-42")) is True  # trade ids are per tenant
+
+
+async def test_saga_log_is_idempotent_and_moves_forward(two_tenants: Store) -> None:
+    terminal = ("COMPLETED", "COMPENSATED")
+    async with two_tenants.tenant_session("tenant-a") as repo:
+        assert await repo.append_saga_event("s9", 1, "CREATED", "pair", b"1") is True
+        assert await repo.append_saga_event("s9", 2, "LEG1_SUBMITTED", "pair", b"2") is True
+        assert await repo.append_saga_event("s9", 2, "LEG1_SUBMITTED", "pair", b"2") is False
+        assert [s.saga_id for s in await repo.in_flight_sagas(terminal)] == ["tenant-a-saga", "s9"]
+        assert await repo.append_saga_event("s9", 3, "COMPLETED", "pair", b"3") is True
+        assert [e.version for e in await repo.saga_events("s9")] == [1, 2, 3]
+        assert [e.payload for e in await repo.saga_events("s9")] == [b"1", b"2", b"3"]
+        assert [s.saga_id for s in await repo.in_flight_sagas(terminal)] == ["tenant-a-saga"]
+    async with two_tenants.tenant_session("tenant-b") as repo:
+        assert await repo.saga_events("s9") == []
+        assert [s.saga_id for s in await repo.in_flight_sagas(terminal)] == ["tenant-b-saga"]
+
+
+async def test_order_upsert_keeps_the_venue_id(two_tenants: Store) -> None:
+    async with two_tenants.tenant_session("tenant-a") as repo:
+        await repo.upsert_order(replace(order("o7"), venue_order_id="v-1", status="acked"))
+        await repo.upsert_order(order("o7", status="filled"))  # a late report without the id
+        stored = await repo.order("o7")
+    assert stored is not None and (stored.status, stored.venue_order_id) == ("filled", "v-1")
+
+
+async def test_money_columns_are_integers(postgres: Postgres) -> None:
+    with psycopg.connect(postgres.dsn("arbiter_app")) as conn:
+        types = conn.execute(
+            "SELECT DISTINCT data_type FROM information_schema.columns"
+            " WHERE table_schema = 'public' AND column_name LIKE '%micros'").fetchall()
+    assert types == [("bigint",)]
+
+
+async def test_pooled_connection_forgets_the_tenant(postgres: Postgres, two_tenants: Store) -> None:
+    single = await Store.open(postgres.dsn("arbiter_app"), min_size=1, max_size=1)
+    try:
+        async with single.tenant_session("tenant-a") as repo:
+            assert await count(repo.conn, "orders") == 1
+        async with single._pool.connection() as conn:  # the same, only connection
+            assert await count(conn, "orders") == 0
+    finally:
+        await single.close()

@@ -1,0 +1,131 @@
+"""Saga and risk benchmark: prints one JSON line.
+
+Part 1, risk checks per second (approved checks through the whole gate chain, limits set
+so none binds):
+* in process: `RiskState.check` called directly, one thread;
+* over gRPC: a grpc.aio risk server in its own process on loopback, a grpc.aio client
+  keeping `in_flight` CheckRisk calls outstanding; also p50/p99 per-call latency.
+
+Run with `.venv/bin/python tools/bench_saga.py [--quick]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+import grpc
+
+from arbiter.core.instruments import Outcome, Venue
+from arbiter.platform.clock import SystemClock
+from arbiter.platform.config import RiskConfig
+from arbiter.risk.gates import LegIntent, RiskState
+from arbiter.risk.service import RiskServicer
+from arbiter.v1 import common_pb2, opportunity_pb2, risk_pb2, risk_pb2_grpc
+
+TENANT = "bench"
+UNBOUND = RiskConfig(max_position_per_market="1000000000", max_position_total="1000000000",
+                     max_exposure_usd="1000000000", max_open_sagas=1_000_000_000,
+                     orders_per_second=1_000_000_000, order_burst=1_000_000_000)
+LEGS = (LegIntent(int(Venue.POLYMARKET), "pm", Outcome.YES, 1_000_000, 400_000),
+        LegIntent(int(Venue.KALSHI), "ks", Outcome.NO, 1_000_000, 500_000))
+
+
+def _ready_state() -> RiskState:
+    state = RiskState(UNBOUND, SystemClock())
+    for venue in Venue:
+        state.mark_venue_ready(venue, "bench")
+    return state
+
+
+def risk_checks_in_process(n: int) -> dict[str, float]:
+    state = _ready_state()
+    start = time.perf_counter()
+    for i in range(n):
+        if not state.check(f"s{i}", f"p{i}", LEGS).approved:
+            raise RuntimeError("a benchmark check was rejected")
+    elapsed = time.perf_counter() - start
+    return {"risk_checks_per_s_in_process": round(n / elapsed),
+            "risk_check_in_process_us": round(elapsed / n * 1e6, 2)}
+
+
+def _request(i: int) -> risk_pb2.RiskCheckRequest:
+    legs = [opportunity_pb2.Leg(venue=leg.venue, market_id=leg.market_id, outcome=leg.outcome,
+                                limit_price_micros=leg.price, qty_micros=leg.qty) for leg in LEGS]
+    return risk_pb2.RiskCheckRequest(
+        tenant=common_pb2.TenantContext(tenant_id=TENANT), saga_id=f"s{i}",
+        opportunity=opportunity_pb2.Opportunity(pair_id=f"p{i}", yes_leg=legs[0],
+                                                no_leg=legs[1]))
+
+
+async def _serve() -> None:
+    """The server process: prints its port, serves until stdin closes."""
+    server = grpc.aio.server()
+    risk_pb2_grpc.add_RiskServicer_to_server(RiskServicer(_ready_state(), TENANT), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    print(port, flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await server.stop(None)
+
+
+async def _drive(port: int, n: int, in_flight: int) -> dict[str, float]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = risk_pb2_grpc.RiskStub(channel)
+        for i in range(200):  # warm-up: connection, server-side caches
+            await stub.CheckRisk(_request(-1 - i))
+        latencies: list[float] = []
+        counter = iter(range(n))
+
+        async def worker() -> None:
+            for i in counter:
+                sent = time.perf_counter()
+                if not (await stub.CheckRisk(_request(i))).approved:
+                    raise RuntimeError("a benchmark check was rejected")
+                latencies.append(time.perf_counter() - sent)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(in_flight)))
+        elapsed = time.perf_counter() - start
+    cuts = statistics.quantiles(latencies, n=100)
+    return {"risk_checks_per_s_grpc": round(n / elapsed), "grpc_in_flight": in_flight,
+            "grpc_p50_ms": round(cuts[49] * 1e3, 3), "grpc_p99_ms": round(cuts[98] * 1e3, 3)}
+
+
+def risk_checks_grpc(n: int, in_flight: int) -> dict[str, float]:
+    server = subprocess.Popen([sys.executable, __file__, "--serve-risk"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        return asyncio.run(_drive(port, n, in_flight))
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        server.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer iterations")
+    parser.add_argument("--in-flight", type=int, default=50)
+    parser.add_argument("--serve-risk", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_risk:
+        asyncio.run(_serve())
+        return
+    scale = 10 if args.quick else 1
+    result: dict[str, Any] = {}
+    result.update(risk_checks_in_process(200_000 // scale))
+    result.update(risk_checks_grpc(20_000 // scale, args.in_flight))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
