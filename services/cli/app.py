@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -39,6 +37,9 @@ def run(
     kafka_bootstrap: Annotated[
         str | None, typer.Option(help="HOST:PORT of a Kafka broker; default: start tansu.")
     ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve /metrics and health here (0: any free port).")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Run every service in one process against the emulated venues."""
@@ -49,9 +50,7 @@ def run(
     if duration is not None and duration <= 0:
         typer.secho(f"error: --duration must be > 0, was {duration}", fg="red", err=True)
         raise typer.Exit(2)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    summary = asyncio.run(run_embedded(cfg, duration, live=not headless))
+    summary = asyncio.run(run_embedded(cfg, duration, live=not headless, metrics_port=metrics_port))
     text = json.dumps(summary, indent=2)
     if summary_json is not None:
         summary_json.write_text(text + "\n")
@@ -72,8 +71,6 @@ def serve(
                     fg="red", err=True)
         raise typer.Exit(2)
     cfg = _load(config, {})
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(serve_service(service, cfg, _stop_signal))
     except ConfigError as exc:

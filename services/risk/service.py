@@ -17,6 +17,7 @@ from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
 from arbiter.platform.config import ConfigError
 from arbiter.platform.rpc import require_tenant
+from arbiter.platform.telemetry import metrics
 from arbiter.risk.gates import LegIntent, RiskState
 from arbiter.risk.latch import LatchView
 from arbiter.risk.readiness import Aspect
@@ -58,6 +59,8 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
         self.tenant_id = tenant_id
         self.checks = 0
         self.rejections: dict[str, int] = {}
+        self.metrics = metrics.RiskMetrics(tenant_id)
+        self.metrics.watch_hard_stop(lambda: self.state.hard_stop().latched)
         if bus is not None:
             bus.subscribe(topics.EXEC_REPORTS, "risk", execution_pb2.ExecutionReport,
                           self.on_report)
@@ -68,6 +71,7 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
         self.checks += 1
         decision = self.state.check(request.saga_id, request.opportunity.pair_id, legs,
                                     request.reduce_only)
+        self.metrics.decided(decision.approved, decision.gate)
         if not decision.approved:
             self.rejections[decision.gate] = self.rejections.get(decision.gate, 0) + 1
         return risk_pb2.RiskDecision(

@@ -20,6 +20,7 @@ from arbiter.core.instruments import Outcome
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
 from arbiter.platform.clock import Clock, wall_micros
+from arbiter.platform.telemetry import metrics
 from arbiter.saga import log as saga_log
 from arbiter.saga.log import LogEntry, SagaLog, SqliteSagaLog
 from arbiter.saga.machine import LegPlan, PlaceOrder, Policy, Saga, State
@@ -28,6 +29,13 @@ from arbiter.v1 import common_pb2, execution_pb2, opportunity_pb2, risk_pb2, sag
 log = logging.getLogger(__name__)
 
 _DONE_KINDS = (execution_pb2.REPORT_KIND_CANCELED, execution_pb2.REPORT_KIND_REJECT)
+
+
+def _strategy(saga: Saga, command: PlaceOrder) -> str:
+    """How a compensating order tries to hedge: a resend, a worse price, or an unwind."""
+    if ":unwind:" in command.client_order_id:
+        return "unwind"
+    return "chase" if command.limit_price > saga.leg2.limit_price else "retry"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +81,9 @@ class SagaService:
         self.expired = 0
         self.fills = 0
         self.intent_latencies: list[int] = []  # µs from venue message to leg-1 order intent
+        self.metrics = metrics.SagaMetrics(tenant.tenant_id)
+        self.metrics.watch(lambda: self.in_flight, self._unhedged_contracts)
+        self._walls: dict[str, int] = {}  # saga or order id -> wall time of its last stage
         bus.subscribe(topics.OPPORTUNITIES, f"saga-{tenant.tenant_id}",
                       opportunity_pb2.Opportunity, self.on_opportunity)
         bus.subscribe(topics.EXEC_REPORTS, f"saga-{tenant.tenant_id}",
@@ -89,12 +100,17 @@ class SagaService:
             return  # redelivered
         if self.clock.now_micros() >= opp.expires_micros:
             self.expired += 1
+            self.metrics.expired.inc()
             return
         self._write(saga_id, saga_log.CREATED, opportunity=opp.SerializeToString().hex())
         saga = self._new_saga(saga_id, opp)
         await self._publish(saga, opportunity=opp)
         decision = await self.risk.CheckRisk(
             risk_pb2.RiskCheckRequest(tenant=self.tenant, saga_id=saga_id, opportunity=opp))
+        decided = wall_micros()
+        self._walls[saga_id] = decided
+        self.metrics.stage("risk_decision", opp.source_received_micros,
+                           envelope.published_micros, decided)
         if not decision.approved:
             reason = f"{decision.gate}: {decision.reason}"
             self._write(saga_id, saga_log.REJECTED, reason=reason)
@@ -103,6 +119,7 @@ class SagaService:
             return
         self._write(saga_id, saga_log.APPROVED, qty=decision.approved_qty_micros)
         commands = saga.approve(decision.approved_qty_micros)
+        self.metrics.taken.inc()
         self.intent_latencies.append(wall_micros() - opp.source_received_micros)
         await self._execute(saga, commands)
 
@@ -121,6 +138,9 @@ class SagaService:
                 saga.on_fill(coid, trade, report.price_micros, report.qty_micros,
                              report.fee_micros)
                 self.fills += 1
+                self.metrics.fill(report.venue, report.price_micros, report.qty_micros)
+                if (sent := self._walls.pop(coid, None)) is not None:
+                    self.metrics.stage("fill", self._source(saga), sent, wall_micros())
         elif report.kind in _DONE_KINDS and saga.accepts_done(coid):
             canceled = (report.qty_micros if report.kind == execution_pb2.REPORT_KIND_CANCELED
                         else None)
@@ -216,7 +236,15 @@ class SagaService:
                         created=created)
             self.sent[command.client_order_id] = created
             await self._publish(saga)
+            if saga.state is State.COMPENSATING:
+                self.metrics.compensation(_strategy(saga, command))
+            sent = wall_micros()
+            self.metrics.order_sent(command.venue)
+            if (decided := self._walls.pop(saga.saga_id, None)) is not None:
+                self.metrics.stage("order_sent", self._source(saga), decided, sent)
             await self._gateway(command.venue).PlaceOrder(self._request(saga, command, created))
+            self.metrics.stage("ack", self._source(saga), sent, wall_micros())
+            self._walls[command.client_order_id] = sent
         if saga.terminal and saga.saga_id not in self._closed:
             await self._finish(saga)
 
@@ -240,7 +268,15 @@ class SagaService:
     async def _finish(self, saga: Saga) -> None:
         self._closed.add(saga.saga_id)
         self._active.discard(saga.saga_id)
+        self._walls.pop(saga.saga_id, None)
+        for coid in saga.orders:
+            self._walls.pop(coid, None)
+        started = self._opportunities[saga.saga_id].created_micros
+        self.metrics.finished(saga.state.name.lower(),
+                              max(0, self.clock.now_micros() - started) / 1e6,
+                              0 if saga.state is State.RISK_REJECTED else saga.realized_pnl())
         if saga.state is State.HELD:
+            self.metrics.compensation("hold")
             log.error("ALERT saga %s held: %s", saga.saga_id, saga.detail)
         await self._publish(saga)
         if saga.state is not State.RISK_REJECTED:
@@ -275,6 +311,15 @@ class SagaService:
     def _plan(self, leg: opportunity_pb2.Leg, event_side: Outcome) -> LegPlan:
         return LegPlan(leg.venue, leg.market_id, Outcome(leg.outcome), leg.limit_price_micros,
                        self.ticks[(leg.venue, leg.market_id)], event_side)
+
+    def _source(self, saga: Saga) -> int:
+        return self._opportunities[saga.saga_id].source_received_micros
+
+    def _unhedged_contracts(self) -> float:
+        """For the unhedged-exposure gauge (telemetry only: contracts as a float)."""
+        held = sum(self.sagas[s].unhedged for s in self._active)
+        held += sum(s.unhedged for s in self.sagas.values() if s.state is State.HELD)
+        return held / 1e6
 
     # -- views -----------------------------------------------------------------------
     @property

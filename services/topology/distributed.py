@@ -23,7 +23,10 @@ from arbiter.platform.bus import Bus, KafkaBus
 from arbiter.platform.clock import SystemClock
 from arbiter.platform.config import ArbiterConfig, ConfigError
 from arbiter.platform.health import HealthServer
+from arbiter.platform import rpc
 from arbiter.platform.rpc import start_server
+from arbiter.platform.telemetry.logging import configure_logging
+from arbiter.platform.telemetry.tracing import setup_tracing, shutdown_tracing
 from arbiter.risk.gates import RiskState
 from arbiter.risk.service import RiskServicer
 from arbiter.saga.log import SqliteSagaLog
@@ -68,7 +71,7 @@ async def _serve_grpc(config: ArbiterConfig, stack: contextlib.AsyncExitStack,
 
 
 async def _channel(address: str, stack: contextlib.AsyncExitStack) -> grpc.aio.Channel:
-    channel = grpc.aio.insecure_channel(address)
+    channel = rpc.insecure_channel(address)  # carries trace context in metadata
     stack.push_async_callback(channel.close)
     return channel
 
@@ -173,6 +176,8 @@ async def serve_service(
     name: str, config: ArbiterConfig, stop_signal: Callable[[], asyncio.Event]
 ) -> None:
     """Build `name`, mark it ready, and run until the stop signal."""
+    configure_logging(logging.INFO)
+    setup_tracing(name)
     stop = stop_signal()
     health = HealthServer(config.health.host, config.health.port, name)
     await health.start()
@@ -185,3 +190,4 @@ async def serve_service(
             health.ready = False
     finally:
         await health.stop()
+        shutdown_tracing()

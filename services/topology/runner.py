@@ -10,6 +10,7 @@ from typing import Any
 from arbiter.platform.bus import Bus
 from arbiter.platform.clock import SystemClock
 from arbiter.platform.config import ArbiterConfig
+from arbiter.platform.telemetry.serve import serve_telemetry
 from arbiter.topology.embedded import EmbeddedMesh
 
 
@@ -34,11 +35,14 @@ async def open_bus(config: ArbiterConfig) -> AsyncIterator[Bus | None]:
                        session_timeout_ms=session_timeout)
 
 
-async def run_embedded(config: ArbiterConfig, duration: float | None, live: bool) -> dict[str, Any]:
-    """Run for `duration` seconds (None: until cancelled) and return the summary."""
+async def run_embedded(
+    config: ArbiterConfig, duration: float | None, live: bool, metrics_port: int | None = None
+) -> dict[str, Any]:
+    """Run for `duration` seconds (None: until cancelled) and return the summary. With a
+    `metrics_port` the process serves /metrics (and health) there, like every pod does."""
     step_s = config.market.step_ms / 1000
     steps = None if duration is None else max(1, round(duration / step_s))
-    async with open_bus(config) as bus:
+    async with serve_telemetry("arbiter-embedded", metrics_port), open_bus(config) as bus:
         mesh = EmbeddedMesh.build(config, bus, clock=None if bus is None else SystemClock())
         await mesh.start()
         try:

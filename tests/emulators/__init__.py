@@ -1,0 +1,1 @@
+"""Emulators served over real sockets, driven by the production gateways."""

@@ -1,0 +1,249 @@
+"""Real gateways against socket-served emulators on 127.0.0.1, onboarded like on the venues.
+
+Each test gets fresh emulators behind `VenueServer`s, a synthetic market the test steps
+itself (deterministic), and the production gateways over `HttpVenueTransport`: Polymarket
+derives its API key with an L1 ClobAuth signature, Kalshi registers its public key through
+POST /api_keys (the emulator's open-registration paper mode).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import orjson
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from arbiter.core.book import L2Book
+from arbiter.core.instruments import Outcome, Venue
+from arbiter.emulators.kalshi import KalshiEmulator
+from arbiter.emulators.matching import MatchingEngine
+from arbiter.emulators.polymarket import PolymarketEmulator
+from arbiter.emulators.server import VenueServer
+from arbiter.emulators.synthetic import SyntheticMarket
+from arbiter.emulators.venue import EmulatedVenue
+from arbiter.gateways.base import VenueGateway
+from arbiter.gateways.http_transport import (
+    Backoff,
+    HttpVenueTransport,
+    TextPing,
+    kalshi_subscribe_commands,
+)
+from arbiter.gateways.kalshi.adapter import KalshiGateway
+from arbiter.gateways.kalshi.auth import RequestSigner, ws_auth_headers
+from arbiter.gateways.polymarket.adapter import PolymarketCredentials, PolymarketGateway
+from arbiter.gateways.polymarket.auth import ApiCreds, l1_headers
+from arbiter.gateways.polymarket.signing import POLYGON_CHAIN_ID, Signer
+from arbiter.platform.clock import SystemClock
+from arbiter.platform.config import load_config
+from arbiter.topology.catalog import Catalog
+from arbiter.topology.credentials import PaperCredentials
+from arbiter.v1 import common_pb2, execution_pb2, market_data_pb2
+
+FAST_BACKOFF = Backoff(initial_s=0.02, factor=2.0, cap_s=0.2)
+
+
+async def eventually(
+    predicate: Callable[[], bool],
+    timeout: float = 5.0,
+    between: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Poll until `predicate()` holds; `between` runs after each miss (e.g. a market step)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        if between is not None:
+            await between()
+        await asyncio.sleep(0.005)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# -- onboarding, as an out-of-process gateway does it -----------------------------------
+async def derive_polymarket_creds(transport: HttpVenueTransport, signer: Signer) -> ApiCreds:
+    headers = l1_headers(signer, POLYGON_CHAIN_ID, now_ms() // 1000, nonce=0)
+    status, raw = await transport.request("GET", "/auth/derive-api-key", headers=headers)
+    assert status == 200, raw
+    reply = orjson.loads(raw)
+    return ApiCreds(reply["apiKey"], reply["secret"], reply["passphrase"])
+
+
+def public_pem(key: rsa.RSAPrivateKey) -> str:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+async def register_kalshi_key(transport: HttpVenueTransport, key: rsa.RSAPrivateKey) -> str:
+    body = orjson.dumps({"name": "arbiter-paper", "public_key": public_pem(key)})
+    status, raw = await transport.request("POST", "/trade-api/v2/api_keys", body=body)
+    assert status == 201, raw
+    return str(orjson.loads(raw)["api_key_id"])
+
+
+def kalshi_ws_headers(key_id: str, signer: RequestSigner) -> Callable[[], dict[str, str]]:
+    return lambda: ws_auth_headers(key_id, signer, now_ms())
+
+
+# -- what the gateway publishes -----------------------------------------------------------
+@dataclass
+class BookMirror:
+    """Rebuilds every market's book from the gateway's events, as the orderbook service
+    does; a sequence gap raises inside the sink and is recorded."""
+
+    ticks: dict[str, int]
+    books: dict[str, L2Book] = field(default_factory=dict)
+    kinds: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    errors: list[Exception] = field(default_factory=list)
+
+    async def __call__(self, event: market_data_pb2.BookEvent) -> None:
+        kind = event.WhichOneof("event")
+        body = getattr(event, kind)
+        self.kinds[body.market_id].append(kind)
+        bids = [(lv.price_micros, lv.qty_micros) for lv in
+                (body.bids if kind == "snapshot" else body.bid_changes)]
+        asks = [(lv.price_micros, lv.qty_micros) for lv in
+                (body.asks if kind == "snapshot" else body.ask_changes)]
+        try:
+            if kind == "snapshot":
+                book = self.books[body.market_id] = L2Book(body.market_id,
+                                                          self.ticks[body.market_id])
+                book.apply_snapshot(bids, asks, body.seq)
+            else:
+                self.books[body.market_id].apply_delta(bids, asks, body.seq)
+        except Exception as exc:
+            self.errors.append(exc)
+            raise
+
+    def snapshots(self, market_id: str) -> int:
+        return self.kinds[market_id].count("snapshot")
+
+    def matches(self, market_id: str, engine: MatchingEngine) -> bool:
+        book = self.books.get(market_id)
+        if book is None:
+            return False
+        bids, asks = engine.snapshot()
+        return (list(book.iter_bids()), list(book.iter_asks())) == (bids, asks) and bool(bids)
+
+
+@dataclass
+class Harness:
+    """One venue: emulator behind its server, the real gateway over real sockets."""
+
+    venue: Venue
+    emulator: EmulatedVenue
+    server: VenueServer
+    transport: HttpVenueTransport
+    gateway: VenueGateway
+    market: SyntheticMarket
+    mirror: BookMirror
+    reports: list[execution_pb2.ExecutionReport]
+    book_channel: str  # the transport channel that carries the books
+
+    @property
+    def market_ids(self) -> list[str]:
+        return list(self.gateway.markets)
+
+    def engine(self, market_id: str) -> MatchingEngine:
+        return self.emulator.engines[market_id]
+
+    def all_books_match(self) -> bool:
+        return all(self.mirror.matches(m, self.engine(m)) for m in self.market_ids)
+
+    async def step(self) -> None:
+        await self.market.step()
+
+    def ioc_buy_yes(self, client_order_id: str, price: int, qty: int) -> execution_pb2.OrderRequest:
+        return execution_pb2.OrderRequest(
+            tenant=common_pb2.TenantContext(tenant_id="paper"),
+            client_order_id=client_order_id,
+            venue=int(self.venue),
+            market_id=self.market_ids[0],
+            outcome=int(Outcome.YES),
+            limit_price_micros=price,
+            qty_micros=qty,
+            tif=execution_pb2.TIME_IN_FORCE_IOC,
+            saga_id=f"saga-{client_order_id}",
+            created_micros=time.time_ns() // 1000,
+        )
+
+
+@contextlib.asynccontextmanager
+async def open_harness(venue: Venue, credentials: PaperCredentials) -> AsyncIterator[Harness]:
+    config = load_config(environ={}, overrides={"market.seed": 7})
+    catalog = Catalog.from_config(config.market)
+    polymarket, kalshi = PolymarketEmulator(), KalshiEmulator()
+    kalshi.open_registration = True
+    market = SyntheticMarket(config.market, polymarket, kalshi)
+    emulator: EmulatedVenue = polymarket if venue is Venue.POLYMARKET else kalshi
+    markets = catalog.markets(venue)
+    mirror = BookMirror({m.market_id: m.tick_micros for m in markets})
+    reports: list[execution_pb2.ExecutionReport] = []
+
+    async def on_report(report: execution_pb2.ExecutionReport) -> None:
+        reports.append(report)
+
+    async with VenueServer(emulator) as server:
+        gateway: VenueGateway
+        if venue is Venue.POLYMARKET:
+            transport = HttpVenueTransport(server.url, server.ws_urls,
+                                           ping=TextPing(interval_s=0.5), backoff=FAST_BACKOFF)
+            async with transport:
+                creds = await derive_polymarket_creds(transport, credentials.polymarket_signer)
+                gateway = PolymarketGateway(
+                    transport, markets, catalog.fees_by_id(),
+                    PolymarketCredentials(credentials.polymarket_signer, creds),
+                    SystemClock(), mirror, on_report)
+                yield await _started(Harness(venue, emulator, server, transport, gateway, market,
+                                             mirror, reports, "market"))
+        else:
+            async with HttpVenueTransport(server.url, {}) as onboarding:
+                key_id = await register_kalshi_key(onboarding, credentials.kalshi_key)
+            transport = HttpVenueTransport(
+                server.url, server.ws_urls, kalshi_ws_headers(key_id, credentials.kalshi_signer),
+                heartbeat_s=0.5, backoff=FAST_BACKOFF, replay=kalshi_subscribe_commands)
+            async with transport:
+                gateway = KalshiGateway(
+                    transport, markets, catalog.fees_by_id(), catalog.kalshi_rules, key_id,
+                    credentials.kalshi_signer, SystemClock(), mirror, on_report)
+                yield await _started(Harness(venue, emulator, server, transport, gateway, market,
+                                             mirror, reports, "ws"))
+
+
+async def _started(harness: Harness) -> Harness:
+    await harness.step()  # liquidity on every book before anyone subscribes
+    await harness.gateway.start()
+    return harness
+
+
+@pytest.fixture
+def credentials() -> PaperCredentials:
+    return PaperCredentials.create()
+
+
+@pytest.fixture(params=[Venue.POLYMARKET, Venue.KALSHI], ids=["polymarket", "kalshi"])
+async def harness(request: pytest.FixtureRequest,
+                  credentials: PaperCredentials) -> AsyncIterator[Harness]:
+    async with open_harness(request.param, credentials) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def polymarket(credentials: PaperCredentials) -> AsyncIterator[Harness]:
+    async with open_harness(Venue.POLYMARKET, credentials) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def kalshi(credentials: PaperCredentials) -> AsyncIterator[Harness]:
+    async with open_harness(Venue.KALSHI, credentials) as opened:
+        yield opened

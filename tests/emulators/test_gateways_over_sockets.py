@@ -1,0 +1,83 @@
+"""Both production gateways against socket-served emulators: books, orders, reconnects, 429s."""
+
+from __future__ import annotations
+
+from arbiter.core.units import QTY_SCALE
+from arbiter.v1 import execution_pb2
+from .conftest import Harness, eventually
+
+ONE_CONTRACT = QTY_SCALE
+ACK, FILL, CANCELED, REJECT = (execution_pb2.REPORT_KIND_ACK, execution_pb2.REPORT_KIND_FILL,
+                               execution_pb2.REPORT_KIND_CANCELED, execution_pb2.REPORT_KIND_REJECT)
+
+
+async def test_books_arrive_as_snapshot_then_deltas_and_track_the_emulator(
+    harness: Harness,
+) -> None:
+    await eventually(harness.all_books_match)
+    for _ in range(5):
+        await harness.step()
+    await eventually(harness.all_books_match)
+    for market_id in harness.market_ids:
+        kinds = harness.mirror.kinds[market_id]
+        assert kinds[0] == "snapshot"
+        assert kinds.count("snapshot") == 1 and "delta" in kinds
+    assert harness.mirror.errors == []
+    assert harness.gateway.rejected_messages == 0
+
+
+async def test_ioc_order_fills_then_cancels_the_remainder_in_order(harness: Harness) -> None:
+    await eventually(harness.all_books_match)
+    market_id = harness.market_ids[0]
+    _, asks = harness.engine(market_id).snapshot()
+    best_ask, best_qty = asks[0]
+    request = harness.ioc_buy_yes("ioc-1", best_ask, best_qty + ONE_CONTRACT)
+
+    ack = await harness.gateway.place(request)
+
+    assert ack.accepted, ack.reject_reason
+    await eventually(lambda: len(harness.reports) >= 3)
+    assert [r.kind for r in harness.reports] == [ACK, FILL, CANCELED]
+    fill, canceled = harness.reports[1], harness.reports[2]
+    assert (fill.price_micros, fill.qty_micros) == (best_ask, best_qty)
+    assert canceled.qty_micros == ONE_CONTRACT
+    assert all(r.venue_order_id == ack.venue_order_id for r in harness.reports)
+    assert sum(harness.emulator.account.positions.values()) == best_qty
+
+
+async def test_dropped_socket_reconnects_resubscribes_and_rebuilds_the_books(
+    harness: Harness,
+) -> None:
+    await eventually(harness.all_books_match)
+    market_id = harness.market_ids[0]
+    snapshots_before = harness.mirror.snapshots(market_id)
+    harness.server.faults.drop_ws_after(3, channel=harness.book_channel)
+
+    await eventually(lambda: harness.transport.reconnects >= 1, between=harness.step)
+    await eventually(lambda: harness.mirror.snapshots(market_id) > snapshots_before)
+    for _ in range(3):
+        await harness.step()
+
+    await eventually(harness.all_books_match)
+    assert harness.server.ws_connections > len(harness.transport.channels)
+    assert harness.mirror.errors == []
+    assert harness.gateway.rejected_messages == 0
+
+
+async def test_rate_limited_order_post_is_a_reject_with_the_venue_reason(
+    harness: Harness,
+) -> None:
+    await eventually(harness.all_books_match)
+    _, asks = harness.engine(harness.market_ids[0]).snapshot()
+    harness.server.faults.fail_orders(429)
+
+    ack = await harness.gateway.place(harness.ioc_buy_yes("limited-1", asks[0][0], ONE_CONTRACT))
+
+    assert not ack.accepted
+    assert [r.kind for r in harness.reports] == [REJECT]
+    assert harness.reports[0].reason.lower() == "too many requests"
+    assert harness.emulator.orders == {}  # type: ignore[attr-defined]
+    assert not any(harness.emulator.account.positions.values())
+    # the fault was one-shot: the next order goes through
+    retry = await harness.gateway.place(harness.ioc_buy_yes("limited-2", asks[0][0], ONE_CONTRACT))
+    assert retry.accepted, retry.reject_reason

@@ -1,0 +1,275 @@
+"""Venue-specific surfaces of the socket-served emulators: auth, onboarding, keep-alive,
+faults, and the standalone `run_emulators`."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import orjson
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from arbiter.emulators.kalshi import KalshiEmulator
+from arbiter.emulators.polymarket import PolymarketEmulator
+from arbiter.emulators.server import Faults, VenueServer, run_emulators
+from arbiter.emulators.synthetic import SyntheticMarket
+from arbiter.gateways.http_transport import (
+    Backoff,
+    HttpVenueTransport,
+    TextPing,
+    kalshi_subscribe_commands,
+)
+from arbiter.gateways.kalshi.auth import PrivateKeySigner, auth_headers, ws_auth_headers
+from arbiter.gateways.polymarket.amounts import Side, limit_order_amounts, tick_size
+from arbiter.gateways.polymarket.auth import POLY_ADDRESS, l1_headers, l2_headers
+from arbiter.gateways.polymarket.order_builder import (
+    OrderType,
+    build_order,
+    encode_body,
+    order_payload,
+    sign,
+)
+from arbiter.gateways.polymarket.signing import POLYGON_CHAIN_ID, ExchangeDomain, LocalSigner
+from arbiter.gateways.transport import RequestTimeout
+from arbiter.platform.config import load_config
+from arbiter.topology.credentials import PaperCredentials
+
+from .conftest import Harness, eventually, now_ms, public_pem
+
+OTHER_KEY = "0x" + "22" * 32
+ORDERS = "/trade-api/v2/portfolio/orders"
+
+
+def _fresh_rsa() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+async def test_tampered_polymarket_order_is_rejected_and_never_matches(
+    polymarket: Harness, credentials: PaperCredentials,
+) -> None:
+    await eventually(polymarket.all_books_match)
+    market = polymarket.gateway.markets[polymarket.market_ids[0]]
+    best_ask, best_qty = polymarket.engine(market.market_id).snapshot()[1][0]
+    signer = credentials.polymarket_signer
+    amounts = limit_order_amounts(Side.BUY, best_ask, best_qty, tick_size("0.01"))
+    order = build_order(token_id=int(market.yes_token), side=Side.BUY, amounts=amounts,
+                        signer_address=signer.address, salt=42, timestamp_ms=now_ms())
+    api = polymarket.gateway.credentials.api  # type: ignore[attr-defined]
+    signed = sign(order, ExchangeDomain.for_market(POLYGON_CHAIN_ID, neg_risk=False), signer)
+    honest = order_payload(signed, owner=api.api_key, order_type=OrderType.FAK)
+    tampered = orjson.loads(encode_body(honest))
+    tampered["order"]["takerAmount"] = str(amounts.taker_amount + 1_000_000)  # one more share
+
+    async def post(payload: dict) -> tuple[int, bytes]:
+        body = encode_body(payload)
+        headers = l2_headers(signer.address, api, now_ms() // 1000, "POST", "/order", body)
+        return await polymarket.transport.request("POST", "/order", headers=headers, body=body)
+
+    status, raw = await post(tampered)
+
+    assert status == 400 and b"signature" in raw
+    assert polymarket.emulator.orders == {}  # type: ignore[attr-defined]
+    assert not any(polymarket.emulator.account.positions.values())
+    assert polymarket.engine(market.market_id).snapshot()[1][0] == (best_ask, best_qty)
+    status, raw = await post(honest)  # the control: the same order as signed is accepted
+    assert status == 200 and orjson.loads(raw)["status"] == "matched"
+
+
+async def test_kalshi_rejects_badly_signed_requests_with_401(
+    kalshi: Harness, credentials: PaperCredentials,
+) -> None:
+    key_id = kalshi.gateway.key_id  # type: ignore[attr-defined]
+    signer, forger = credentials.kalshi_signer, PrivateKeySigner(_fresh_rsa())
+
+    async def get_orders(headers: dict[str, str]) -> int:
+        return (await kalshi.transport.request("GET", ORDERS, headers=headers))[0]
+
+    assert await get_orders(auth_headers(key_id, signer, now_ms(), "GET", ORDERS)) == 200
+    assert await get_orders(auth_headers(key_id, forger, now_ms(), "GET", ORDERS)) == 401
+    assert await get_orders(
+        auth_headers(key_id, signer, now_ms(), "GET", "/trade-api/v2/portfolio/fills")) == 401
+    order = orjson.dumps({"ticker": kalshi.market_ids[0], "side": "bid", "price": "0.9900",
+                          "count": "1.00", "time_in_force": "immediate_or_cancel"})
+    path = "/trade-api/v2/portfolio/events/orders"
+    status, _ = await kalshi.transport.request(
+        "POST", path, headers=auth_headers(key_id, forger, now_ms(), "POST", path), body=order)
+    assert status == 401
+    assert kalshi.emulator.orders == {}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("signed_path", [None, "/trade-api/v2/portfolio/orders"])
+async def test_kalshi_websocket_upgrade_needs_a_signature_of_the_ws_path(
+    kalshi: Harness, credentials: PaperCredentials, signed_path: str | None,
+) -> None:
+    key_id = kalshi.gateway.key_id  # type: ignore[attr-defined]
+
+    def headers() -> dict[str, str]:
+        if signed_path is None:
+            return {}
+        return ws_auth_headers(key_id, credentials.kalshi_signer, now_ms(), signed_path)
+
+    async with HttpVenueTransport(kalshi.server.url, kalshi.server.ws_urls, headers) as transport:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await transport.connect("ws", _ignore)
+    assert refused.value.status == 401
+
+
+async def test_polymarket_l1_onboarding_recovers_the_clob_auth_signer(
+    credentials: PaperCredentials,
+) -> None:
+    emulator = PolymarketEmulator()
+    signer = credentials.polymarket_signer
+    async with VenueServer(emulator) as server, HttpVenueTransport(server.url, {}) as transport:
+
+        async def call(method: str, path: str, headers: dict[str, str]) -> tuple[int, dict]:
+            status, raw = await transport.request(method, path, headers=headers)
+            return status, orjson.loads(raw)
+
+        created = await call("POST", "/auth/api-key", l1_headers(signer, POLYGON_CHAIN_ID, 1))
+        derived = await call("GET", "/auth/derive-api-key",
+                             l1_headers(signer, POLYGON_CHAIN_ID, 2))
+        other_nonce = await call("GET", "/auth/derive-api-key",
+                                 l1_headers(signer, POLYGON_CHAIN_ID, 3, nonce=1))
+        impostor = l1_headers(LocalSigner(OTHER_KEY), POLYGON_CHAIN_ID, 4)
+        impostor[POLY_ADDRESS] = signer.address
+        refused = await call("GET", "/auth/derive-api-key", impostor)
+
+    assert created[0] == derived[0] == other_nonce[0] == 200
+    assert created[1] == derived[1]
+    assert other_nonce[1]["apiKey"] != created[1]["apiKey"]
+    assert emulator.api_keys[created[1]["apiKey"]][1] == signer.address
+    assert refused == (401, {"error": "Invalid L1 Request headers"})
+
+
+async def test_kalshi_key_registration_is_signed_unless_open(
+    credentials: PaperCredentials,
+) -> None:
+    emulator = KalshiEmulator()  # the default: closed, as on the venue
+    emulator.register_key(credentials.kalshi_key_id, credentials.kalshi_key.public_key())
+    path = "/trade-api/v2/api_keys"
+    body = orjson.dumps({"name": "second", "public_key": public_pem(_fresh_rsa())})
+    async with VenueServer(emulator) as server, HttpVenueTransport(server.url, {}) as transport:
+        unsigned = await transport.request("POST", path, body=body)
+        signed = await transport.request("POST", path, body=body, headers=auth_headers(
+            credentials.kalshi_key_id, credentials.kalshi_signer, now_ms(), "POST", path))
+        emulator.open_registration = True
+        opened = await transport.request("POST", path, body=body)
+
+    assert unsigned[0] == 401
+    assert signed[0] == opened[0] == 201
+    new_id = orjson.loads(signed[1])["api_key_id"]
+    assert orjson.loads(opened[1])["api_key_id"] == new_id and new_id in emulator.keys
+
+
+async def test_polymarket_text_pings_are_answered_with_pong() -> None:
+    frames: list[bytes] = []
+
+    async def sink(frame: bytes) -> None:
+        frames.append(frame)
+
+    async with (
+        VenueServer(PolymarketEmulator()) as server,
+        HttpVenueTransport(server.url, server.ws_urls, ping=TextPing(interval_s=0.02)) as transport,
+    ):
+        await transport.connect("market", sink)
+        await eventually(lambda: frames.count(b"PONG") >= 2)
+
+
+async def test_rest_latency_past_the_timeout_is_an_unknown_outcome() -> None:
+    async with (
+        VenueServer(PolymarketEmulator()) as server,
+        HttpVenueTransport(server.url, {}, request_timeout_s=0.05) as transport,
+    ):
+        server.faults.rest_latency_ms = 200
+        with pytest.raises(RequestTimeout):
+            await transport.request("GET", "/time")
+        server.faults.rest_latency_ms = 0
+        assert (await transport.request("GET", "/time"))[0] == 200
+
+
+async def test_channel_outlives_a_venue_restart_and_resubscribes() -> None:
+    """The venue is down for a few back-off rounds, then back on the same port."""
+    config = load_config(environ={})
+    emulator, kalshi = PolymarketEmulator(), KalshiEmulator()
+    market = SyntheticMarket(config.market, emulator, kalshi)
+    await market.step()
+    token = config.market.pairs[0].polymarket.yes_token
+    books: list[bytes] = []
+
+    async def sink(frame: bytes) -> None:
+        if b'"book"' in frame:
+            books.append(frame)
+
+    server = VenueServer(emulator)
+    await server.start()
+    port = int(server.url.rsplit(":", 1)[1])
+    backoff = Backoff(initial_s=0.02, factor=2.0, cap_s=0.08)
+    async with HttpVenueTransport(server.url, server.ws_urls, backoff=backoff) as transport:
+        channel = await transport.connect("market", sink)
+        await channel.send(orjson.dumps({"assets_ids": [token], "type": "market"}))
+        await eventually(lambda: len(books) == 1)
+        await server.stop()
+        restarted = VenueServer(emulator)
+        await restarted.start(port=port)
+        try:
+            await eventually(lambda: len(books) == 2)
+        finally:
+            await restarted.stop()
+    assert channel.reconnects == 1
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    assert [Backoff(0.1, 2.0, 0.5).delay(n) for n in range(5)] == [0.1, 0.2, 0.4, 0.5, 0.5]
+
+
+def test_kalshi_replays_subscribe_commands_only() -> None:
+    def command(cmd: str) -> bytes:
+        return orjson.dumps({"id": 1, "cmd": cmd, "params": {"sids": [3]}})
+
+    assert kalshi_subscribe_commands(command("subscribe"))
+    assert not kalshi_subscribe_commands(command("update_subscription"))
+    assert not kalshi_subscribe_commands(b"PING")
+
+
+def test_faults_are_one_shot_and_validated() -> None:
+    faults = Faults()
+    with pytest.raises(ValueError, match="500"):
+        faults.fail_orders(500)
+    faults.fail_orders(429, count=2)
+    assert [faults.take_order_failure() for _ in range(3)] == [429, 429, None]
+    faults.drop_ws_after(1, channel="market")
+    assert faults.frame_allowed("user") and faults.frame_allowed("market")
+    assert not faults.frame_allowed("market")
+    assert faults.frame_allowed("market")
+
+
+async def test_run_emulators_serves_both_venues_and_steps_on_the_wall_clock() -> None:
+    config = load_config(environ={}, overrides={"market.step_ms": 10})
+    stop, ready = asyncio.Event(), []
+    task = asyncio.create_task(run_emulators(config, "127.0.0.1", 0, 0, stop,
+                                             open_registration=True, on_ready=ready.append))
+    await eventually(lambda: bool(ready) and ready[0].market.step_count >= 3)
+    running, pair = ready[0], config.market.pairs[0]
+    try:
+        async with (
+            HttpVenueTransport(running.polymarket.url, {}) as polymarket,
+            HttpVenueTransport(running.kalshi.url, {}) as kalshi,
+        ):
+            book = await polymarket.request("GET", "/book",
+                                            query={"token_id": pair.polymarket.yes_token})
+            orderbook = await kalshi.request(
+                "GET", f"/trade-api/v2/markets/{pair.kalshi.ticker}/orderbook")
+            registered = await kalshi.request("POST", "/trade-api/v2/api_keys", body=orjson.dumps(
+                {"name": "paper", "public_key": public_pem(_fresh_rsa())}))
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+    assert book[0] == 200 and orjson.loads(book[1])["bids"]
+    assert orderbook[0] == 200 and orjson.loads(orderbook[1])["orderbook_fp"]["yes_dollars"]
+    assert registered[0] == 201
+
+
+async def _ignore(frame: bytes) -> None:
+    """A frame sink for connections that must never open."""
