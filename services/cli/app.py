@@ -78,6 +78,24 @@ def serve(
         raise typer.Exit(2) from None
 
 
+@app.command()
+def emulator(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    polymarket_port: Annotated[int, typer.Option(help="Polymarket CLOB port (0: any).")] = 8601,
+    kalshi_port: Annotated[int, typer.Option(help="Kalshi trade API port (0: any).")] = 8602,
+    open_registration: Annotated[
+        bool, typer.Option(help="Let paper gateways register Kalshi keys unauthenticated.")
+    ] = False,
+    seed: Annotated[int | None, typer.Option(help="Synthetic market seed.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run both venue emulators as their own process (they outlive the engine)."""
+    from arbiter.emulators.server import emulator_command
+
+    cfg = _load(config, {"market.seed": seed})
+    emulator_command(cfg, host, polymarket_port, kalshi_port, open_registration=open_registration)
+
+
 def _stop_signal() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -86,5 +104,20 @@ def _stop_signal() -> asyncio.Event:
     return stop
 
 
+def _mount_subcommands() -> None:
+    from arbiter.gateways.cli import app as venue_app
+    from arbiter.vault.cli import app as vault_app
+
+    app.add_typer(vault_app, name="vault", help="Tenant credentials: put, rotate, status.")
+    app.add_typer(venue_app, name="venue", help="Sign venue orders/requests for debugging.")
+
+
+_mount_subcommands()
+
+
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

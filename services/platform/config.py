@@ -242,10 +242,18 @@ class VaultConfig(_Section):
 
 
 class VenueEndpointsConfig(_Section):
-    """Where gateways reach the venues; empty means the in-process emulator (embedded)."""
+    """Where gateways reach the venues (`arbiter serve gateway-*`); the embedded topology
+    uses in-process emulators instead. Kalshi's URLs are origins: paths carry /trade-api/v2.
+    `paper` onboards paper keys against `arbiter emulator --open-registration`; live keys
+    come from the vault service."""
 
-    polymarket_url: str = ""
-    kalshi_url: str = ""
+    polymarket_url: str = "https://clob.polymarket.com"
+    polymarket_ws_url: str = "wss://ws-subscriptions-clob.polymarket.com"
+    kalshi_url: str = "https://external-api.kalshi.com"
+    kalshi_ws_url: str = "wss://external-api-ws.kalshi.com/trade-api/ws/v2"
+    paper: bool = True
+    ws_ping_interval_s: float = Field(10.0, gt=0, le=60)
+    request_timeout_s: float = Field(5.0, gt=0, le=60)
 
 
 class ArbiterConfig(_Section):

@@ -18,6 +18,9 @@ import grpc
 from arbiter.control.service import ControlServicer
 from arbiter.core.instruments import Venue
 from arbiter.detector.service import DetectorService, DetectorSettings
+from arbiter.core.instruments import Venue
+from arbiter.gateways.factory import build_gateway
+from arbiter.gateways.service import OrderEntryServicer
 from arbiter.orderbook.service import OrderBookService
 from arbiter.platform.bus import Bus, KafkaBus
 from arbiter.platform.clock import SystemClock
@@ -162,7 +165,28 @@ async def build_vault(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -
     await _serve_grpc(config, stack, service.add_to_server)
 
 
+async def _build_gateway(venue: Venue, config: ArbiterConfig,
+                         stack: contextlib.AsyncExitStack) -> None:
+    bus = _bus(config)
+    gateway = await build_gateway(venue, config, bus, stack)
+    servicer = OrderEntryServicer(gateway, config.tenant.id)
+    await _serve_grpc(config, stack,
+                      lambda s: execution_pb2_grpc.add_OrderEntryServicer_to_server(servicer, s))
+    await _run_bus(bus, stack)
+    await gateway.start()
+
+
+async def build_gateway_polymarket(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
+    await _build_gateway(Venue.POLYMARKET, config, stack)
+
+
+async def build_gateway_kalshi(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
+    await _build_gateway(Venue.KALSHI, config, stack)
+
+
 BUILDERS: dict[str, Builder] = {
+    "gateway-polymarket": build_gateway_polymarket,
+    "gateway-kalshi": build_gateway_kalshi,
     "orderbook": build_orderbook,
     "detector": build_detector,
     "risk": build_risk,

@@ -15,9 +15,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
-import orjson
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from arbiter.core.book import L2Book
@@ -38,8 +36,7 @@ from arbiter.gateways.http_transport import (
 from arbiter.gateways.kalshi.adapter import KalshiGateway
 from arbiter.gateways.kalshi.auth import RequestSigner, ws_auth_headers
 from arbiter.gateways.polymarket.adapter import PolymarketCredentials, PolymarketGateway
-from arbiter.gateways.polymarket.auth import ApiCreds, l1_headers
-from arbiter.gateways.polymarket.signing import POLYGON_CHAIN_ID, Signer
+from arbiter.gateways.onboarding import derive_polymarket_creds, public_pem, register_kalshi_key
 from arbiter.platform.clock import SystemClock
 from arbiter.platform.config import load_config
 from arbiter.topology.catalog import Catalog
@@ -70,26 +67,6 @@ def now_ms() -> int:
 
 
 # -- onboarding, as an out-of-process gateway does it -----------------------------------
-async def derive_polymarket_creds(transport: HttpVenueTransport, signer: Signer) -> ApiCreds:
-    headers = l1_headers(signer, POLYGON_CHAIN_ID, now_ms() // 1000, nonce=0)
-    status, raw = await transport.request("GET", "/auth/derive-api-key", headers=headers)
-    assert status == 200, raw
-    reply = orjson.loads(raw)
-    return ApiCreds(reply["apiKey"], reply["secret"], reply["passphrase"])
-
-
-def public_pem(key: rsa.RSAPrivateKey) -> str:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-
-
-async def register_kalshi_key(transport: HttpVenueTransport, key: rsa.RSAPrivateKey) -> str:
-    body = orjson.dumps({"name": "arbiter-paper", "public_key": public_pem(key)})
-    status, raw = await transport.request("POST", "/trade-api/v2/api_keys", body=body)
-    assert status == 201, raw
-    return str(orjson.loads(raw)["api_key_id"])
-
-
 def kalshi_ws_headers(key_id: str, signer: RequestSigner) -> Callable[[], dict[str, str]]:
     return lambda: ws_auth_headers(key_id, signer, now_ms())
 

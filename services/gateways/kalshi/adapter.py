@@ -94,16 +94,23 @@ class KalshiGateway(VenueGateway):
             msg = orjson.loads(frame)
             kind = msg["type"]
             if kind == "subscribed":
-                self._channel[msg["msg"]["sid"]] = msg["msg"]["channel"]
+                sid = msg["msg"]["sid"]
+                self._channel[sid] = msg["msg"]["channel"]
+                # sids may be reused on a new connection: start its sequence afresh
+                self._last_seq.pop(sid, None)
+                self._awaiting_snapshot.discard(sid)
                 return
             if kind == "error":
                 raise VenueMessageError(f"venue error {msg['msg']}")
-            sid, seq = msg["sid"], msg["seq"]
+            sid = msg["sid"]
+            seq = msg["seq"] if kind.startswith("orderbook") else msg.get("seq")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             self.bad_message(frame, exc)
             return
         expected = self._last_seq.get(sid, 0) + 1
-        if kind != "orderbook_snapshot":
+        if seq is None:  # the fill channel's envelope may carry no seq: nothing to check
+            seq = expected
+        elif kind != "orderbook_snapshot":
             if seq < expected:
                 return  # a replayed frame, already applied
             if seq > expected:

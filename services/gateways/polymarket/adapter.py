@@ -153,6 +153,8 @@ class PolymarketGateway(VenueGateway):
 
     # -- user channel ----------------------------------------------------------------
     async def _on_user_frame(self, frame: bytes) -> None:
+        if frame == b"PONG":
+            return
         try:
             payload = orjson.loads(frame)
             events = payload if isinstance(payload, list) else [payload]

@@ -118,6 +118,7 @@ class KafkaBus(Bus):
         self._producer: AIOKafkaProducer | None = None
         self._members: list[_Member] = []
         self._known_topics: set[str] = set()
+        self._unacked: set[asyncio.Future[object]] = set()
         self._stopping = False
 
     def group_id(self, group: str) -> str:
@@ -200,19 +201,31 @@ class KafkaBus(Bus):
         message: Message,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        """Send and wait for the broker's ack (acks=all)."""
+        """Queue the message with the producer (acks=all) without waiting for its ack.
+
+        Waiting per message would cap a service at one broker round trip per message. A
+        consumer commits its offsets only after every send its handlers made is acked
+        (`_acked`), so at-least-once holds: a lost send means the input is redelivered.
+        """
         if self._producer is None:
             raise RuntimeError("KafkaBus.publish() called before start()")
         physical = self.topic(topic)
         if physical not in self._known_topics:
             await self._ensure([physical])
         all_headers = self.outgoing_headers(self.next_message_id(self._origin), headers)
-        await self._producer.send_and_wait(
+        sent = await self._producer.send(
             physical,
             message.SerializeToString(),
             key=key.encode(),
             headers=[(name, value.encode()) for name, value in all_headers.items()],
         )
+        self._unacked.add(sent)
+        sent.add_done_callback(self._unacked.discard)
+
+    async def _acked(self) -> None:
+        """Wait until every message published so far is acknowledged by the broker."""
+        if self._unacked:
+            await asyncio.gather(*list(self._unacked))
 
     async def drained(self) -> None:
         """Wait until this bus's consumers have handled and committed everything on their
@@ -290,6 +303,7 @@ class KafkaBus(Bus):
         member.lag[tp] = max(0, (consumer.highwater(tp) or next_offset) - next_offset)
         member.lag_gauge.set(sum(member.lag.values()))
         try:
+            await self._acked()  # what the handlers published must be durable first
             await consumer.commit({tp: next_offset})
         except KafkaError as exc:
             log.warning("commit of %s@%d for group %s failed (will be redelivered): %r",

@@ -1,0 +1,72 @@
+"""Build a venue gateway for `arbiter serve gateway-*`: socket transport, credentials,
+and the bus sinks. The embedded topology wires the same adapters to in-process links."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from arbiter.core.instruments import Venue
+from arbiter.gateways.base import VenueGateway
+from arbiter.gateways.http_transport import HttpVenueTransport, TextPing, kalshi_subscribe_commands
+from arbiter.gateways.kalshi.adapter import KalshiGateway
+from arbiter.gateways.kalshi.auth import PrivateKeySigner, ws_auth_headers
+from arbiter.gateways.onboarding import derive_polymarket_creds, register_kalshi_key
+from arbiter.gateways.polymarket.adapter import PolymarketCredentials, PolymarketGateway
+from arbiter.gateways.polymarket.signing import LocalSigner
+from arbiter.gateways.service import BusSinks
+from arbiter.platform.bus import Bus
+from arbiter.platform.clock import SystemClock
+from arbiter.platform.config import ArbiterConfig, ConfigError
+from arbiter.topology.catalog import Catalog
+from arbiter.topology.credentials import PAPER_POLYMARKET_KEY
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def build_gateway(
+    venue: Venue, config: ArbiterConfig, bus: Bus, stack: contextlib.AsyncExitStack
+) -> VenueGateway:
+    """Connect-ready gateway for `venue`; transports are closed with `stack`."""
+    if not config.venues.paper:
+        raise ConfigError(
+            "venues.paper=false needs live credentials from the vault service, which "
+            "`arbiter serve gateway-*` does not fetch yet; run against `arbiter emulator`"
+        )
+    catalog, clock = Catalog.from_config(config.market), SystemClock()
+    sinks = BusSinks(bus, venue.slug)
+    endpoints = config.venues
+    if venue is Venue.POLYMARKET:
+        ws = endpoints.polymarket_ws_url.rstrip("/")
+        transport = HttpVenueTransport(
+            endpoints.polymarket_url,
+            {"market": f"{ws}/ws/market", "user": f"{ws}/ws/user"},
+            ping=TextPing(endpoints.ws_ping_interval_s),
+            request_timeout_s=endpoints.request_timeout_s,
+        )
+        stack.push_async_callback(transport.close)
+        signer = LocalSigner(PAPER_POLYMARKET_KEY)
+        api = await derive_polymarket_creds(transport, signer)
+        return PolymarketGateway(transport, catalog.markets(venue), catalog.fees_by_id(),
+                                 PolymarketCredentials(signer, api), clock, sinks.book,
+                                 sinks.report)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    signer = PrivateKeySigner(key)
+    key_id_box: list[str] = []
+    transport = HttpVenueTransport(
+        endpoints.kalshi_url,
+        {"ws": endpoints.kalshi_ws_url},
+        lambda: ws_auth_headers(key_id_box[0], signer, _now_ms()),
+        heartbeat_s=endpoints.ws_ping_interval_s,
+        replay=kalshi_subscribe_commands,
+        request_timeout_s=endpoints.request_timeout_s,
+    )
+    stack.push_async_callback(transport.close)
+    key_id_box.append(await register_kalshi_key(transport, key))
+    return KalshiGateway(transport, catalog.markets(venue), catalog.fees_by_id(),
+                         catalog.kalshi_rules, key_id_box[0], signer, clock, sinks.book,
+                         sinks.report)
