@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from arbiter.core.fees import FeeModel
 from arbiter.core.instruments import Market, MarketPair, Outcome
-from arbiter.core.sizing import Ladder, Sizing, size_opportunity
+from arbiter.core.sizing import Sizing, size_opportunity
 from arbiter.core.units import ONE_DOLLAR
 
 Levels = Sequence[tuple[int, int]]
@@ -69,47 +69,50 @@ class PairEvaluator:
     min_profit: int
     ttl_micros: int
     _count: int = 0
+    _directions: tuple[tuple[Outcome, Outcome], ...] = ()
 
-    def _directions(self) -> tuple[tuple[Outcome, Outcome], ...]:
+    def __post_init__(self) -> None:
         # (outcome on A, outcome on B) that together pay exactly $1 whatever happens.
-        complement = (lambda o: o) if self.pair.b_inverted else (lambda o: o.other)
-        return tuple((o, complement(o)) for o in (Outcome.YES, Outcome.NO))
+        pairs_with = (lambda o: o) if self.pair.b_inverted else (lambda o: o.other)
+        self._directions = tuple((o, pairs_with(o)) for o in (Outcome.YES, Outcome.NO))
 
-    def quick_edge(self, a: BookTop, b: BookTop) -> int:
-        """Best-level edge per contract in micro-dollars with fee lower bounds (may be < 0)."""
-        best = -ONE_DOLLAR
-        for out_a, out_b in self._directions():
+    def _edges(self, a: BookTop, b: BookTop) -> list[tuple[int, Outcome, Outcome]]:
+        """Best-level edge per contract of each direction, with fee lower bounds."""
+        edges = []
+        for out_a, out_b in self._directions:
             la, lb = buy_ladder_top(a, out_a), buy_ladder_top(b, out_b)
             if la is None or lb is None:
                 continue
-            edge = (
-                ONE_DOLLAR
-                - la
-                - lb
-                - self.fee_a.floor_per_contract(la)
-                - self.fee_b.floor_per_contract(lb)
-            )
-            best = max(best, edge)
-        return best
+            edge = (ONE_DOLLAR - la - lb - self.fee_a.floor_per_contract(la)
+                    - self.fee_b.floor_per_contract(lb))
+            edges.append((edge, out_a, out_b))
+        return edges
+
+    def quick_edge(self, a: BookTop, b: BookTop) -> int:
+        """Best-level edge per contract in micro-dollars with fee lower bounds (may be < 0)."""
+        return max((edge for edge, _, _ in self._edges(a, b)), default=-ONE_DOLLAR)
 
     def evaluate(self, a: BookTop, b: BookTop, now: int) -> Opportunity | None:
-        """The most profitable sized opportunity across both directions, if any."""
-        edge = self.quick_edge(a, b)
-        if edge <= 0:
-            return None
-        best: tuple[Sizing, Outcome, Outcome, Ladder, Ladder] | None = None
-        for out_a, out_b in self._directions():
-            ladder_a, ladder_b = buy_ladder(a, out_a), buy_ladder(b, out_b)
-            if not ladder_a or not ladder_b:
+        """The most profitable sized opportunity across both directions, if any.
+
+        Only directions with a positive best-level edge are sized: deeper levels cost more
+        and fees only round up, so no size can pay where the top of book does not.
+        """
+        best: tuple[Sizing, Outcome, Outcome] | None = None
+        top_edge = -ONE_DOLLAR
+        for edge, out_a, out_b in self._edges(a, b):
+            top_edge = max(top_edge, edge)
+            if edge <= 0:
                 continue
             sizing = size_opportunity(
-                ladder_a, self.fee_a, ladder_b, self.fee_b, self.pair.lot_micros, self.max_qty
+                buy_ladder(a, out_a), self.fee_a, buy_ladder(b, out_b), self.fee_b,
+                self.pair.lot_micros, self.max_qty,
             )
             if sizing and (best is None or sizing.profit > best[0].profit):
-                best = (sizing, out_a, out_b, ladder_a, ladder_b)
+                best = (sizing, out_a, out_b)
         if best is None or best[0].profit < self.min_profit:
             return None
-        sizing, out_a, out_b, _, _ = best
+        sizing, out_a, out_b = best
         leg_a = Leg(self.pair.a, out_a, sizing.leg1.worst_price, sizing.qty,
                     sizing.leg1.cost + sizing.leg1.fee)
         leg_b = Leg(self.pair.b, out_b, sizing.leg2.worst_price, sizing.qty,
@@ -123,7 +126,7 @@ class PairEvaluator:
             second=second,
             qty=sizing.qty,
             profit=sizing.profit,
-            edge_per_contract=edge,
+            edge_per_contract=top_edge,
             created=now,
             expires=now + self.ttl_micros,
         )

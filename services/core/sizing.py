@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 
 from arbiter.core.fees import FeeModel
 from arbiter.core.units import QTY_SCALE, notional
@@ -77,10 +76,10 @@ def rounded_profit(
     return qty - l1.cost - l1.fee - l2.cost - l2.fee
 
 
-def _raw_profit(
+def _raw_profit_scaled(
     ladder1: Ladder, fee1: FeeModel, ladder2: Ladder, fee2: FeeModel, qty: int
-) -> Fraction:
-    """Profit before any rounding (notional or fee), exact over a common denominator.
+) -> int:
+    """Profit before any rounding (notional or fee), exact, times `_scale(fee1, fee2)`.
 
     It is concave in qty and never below the rounded profit, which the search relies on.
     """
@@ -89,7 +88,11 @@ def _raw_profit(
     for ladder, fee, other in ((ladder1, fee1, d2), (ladder2, fee2, d1)):
         for price, part in take(ladder, qty):
             scaled -= price * part * d1 * d2 + fee.scaled_fee(price, part) * other * QTY_SCALE
-    return Fraction(scaled, d1 * d2 * QTY_SCALE)
+    return scaled
+
+
+def _scale(fee1: FeeModel, fee2: FeeModel) -> int:
+    return fee1.denominator * fee2.denominator * QTY_SCALE
 
 
 def _raw_optimum(ladder1: Ladder, fee1: FeeModel, ladder2: Ladder, fee2: FeeModel, cap: int) -> int:
@@ -132,15 +135,17 @@ def size_opportunity(
     raw_best = _raw_optimum(ladder1, fee1, ladder2, fee2, max_lots * lot)
     start = max(1, raw_best // lot)
 
-    def raw(n: int) -> Fraction:
-        return _raw_profit(ladder1, fee1, ladder2, fee2, n * lot)
+    scale = _scale(fee1, fee2)
+
+    def raw_scaled(n: int) -> int:
+        return _raw_profit_scaled(ladder1, fee1, ladder2, fee2, n * lot)
 
     best_lots, best = 0, 0
     # Raw profit is concave in lots and >= rounded profit, so on each side of the raw
     # optimum we may stop as soon as raw profit can no longer beat the best found.
     for direction in (-1, 1):
         n = start if direction == -1 else start + 1
-        while 1 <= n <= max_lots and raw(n) > best:
+        while 1 <= n <= max_lots and raw_scaled(n) > best * scale:
             profit = rounded_profit(ladder1, fee1, ladder2, fee2, n * lot)
             if profit > best:
                 best_lots, best = n, profit
