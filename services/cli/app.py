@@ -96,6 +96,34 @@ def emulator(
     emulator_command(cfg, host, polymarket_port, kalshi_port, open_registration=open_registration)
 
 
+@app.command("check-connectivity")
+def check_connectivity(
+    venue: Annotated[
+        str | None, typer.Option(help="polymarket or kalshi; default: both.")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Reach each configured venue; check auth, clock skew and protocol; exit 1 on failure."""
+    from rich.console import Console
+
+    from arbiter.core.instruments import Venue
+    from arbiter.gateways.connectivity import check_configured, render_table
+
+    cfg = _load(config, {})
+    try:
+        only = [Venue.parse(venue)] if venue else list(Venue)
+    except ValueError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    results = asyncio.run(check_configured(cfg.venues, only))
+    Console(width=160).print(render_table(results))
+    failed = [r for r in results if not r.ok]
+    for result in failed:
+        typer.secho(f"{result.venue.slug}: {'; '.join(result.failures)}", fg="red", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
 def _stop_signal() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -13,6 +13,7 @@ from typing import Any
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
 from arbiter.platform.rpc import require_tenant
+from arbiter.platform.tenancy import tenant_scoped
 from arbiter.v1 import common_pb2, control_pb2, control_pb2_grpc, risk_pb2, saga_pb2
 
 RECENT = 20
@@ -24,8 +25,10 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
         self.tenant = tenant
         self.risk = risk
         self.sagas: OrderedDict[str, saga_pb2.SagaEvent] = OrderedDict()
-        bus.subscribe(topics.SAGA_EVENTS, f"control-{tenant.tenant_id}", saga_pb2.SagaEvent,
-                      self.on_saga_event)
+        group = f"control-{tenant.tenant_id}"
+        bus.subscribe(topics.SAGA_EVENTS, group, saga_pb2.SagaEvent,
+                      tenant_scoped(topics.SAGA_EVENTS, group, self.on_saga_event,
+                                    serves=tenant.tenant_id))
 
     async def on_saga_event(self, envelope: Envelope[saga_pb2.SagaEvent]) -> None:
         event = envelope.value

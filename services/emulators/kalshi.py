@@ -196,6 +196,8 @@ class KalshiEmulator(EmulatedVenue):
             if not self._authenticated(method, path, headers):
                 return _error(401, "unauthorized", "invalid or missing KALSHI-ACCESS signature")
             return self._portfolio(path, query)
+        if method == "GET" and path == f"{API}/exchange/status":  # public health check
+            return HttpResponse.json(200, {"exchange_active": True, "trading_active": True})
         if method == "GET" and path.startswith(f"{API}/markets/") and path.endswith("/orderbook"):
             ticker = path[len(f"{API}/markets/"):-len("/orderbook")]
             if ticker not in self.engines:

@@ -156,6 +156,12 @@ class PolymarketEmulator(EmulatedVenue):
             return HttpResponse.json(200, {k: v for k, v in event.items() if k != "event_type"})
         if method == "GET" and path == "/time":
             return HttpResponse(200, str(self.now_ms // 1000).encode())
+        if method == "GET" and path == "/version":
+            return HttpResponse.json(200, {"version": 2})
+        if method == "GET" and path == "/data/orders":  # open orders, one page
+            return self._check_l2(method, path, headers, body) or HttpResponse.json(200, {
+                "data": [o for o in self.orders.values() if o["status"] == "LIVE"],
+                "next_cursor": "LTE="})
         return HttpResponse.json(404, {"error": f"no route {method} {path}"})
 
     async def _post_order(self, body: bytes) -> HttpResponse:

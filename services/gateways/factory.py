@@ -38,7 +38,7 @@ async def build_gateway(
             "`arbiter serve gateway-*` does not fetch yet; run against `arbiter emulator`"
         )
     catalog, clock = Catalog.from_config(config.market), SystemClock()
-    sinks = BusSinks(bus, venue.slug)
+    sinks = BusSinks(bus, venue.slug, config.tenant.tier)
     endpoints = config.venues
     if venue is Venue.POLYMARKET:
         ws = endpoints.polymarket_ws_url.rstrip("/")

@@ -6,8 +6,9 @@ from arbiter.gateways.base import VenueGateway
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus
 from arbiter.platform.rpc import require_tenant
+from arbiter.platform.tenancy import tenant_headers
 from arbiter.platform.telemetry import metrics, tracing
-from arbiter.v1 import execution_pb2, execution_pb2_grpc, market_data_pb2
+from arbiter.v1 import common_pb2, execution_pb2, execution_pb2_grpc, market_data_pb2
 
 
 class BusSinks:
@@ -16,9 +17,10 @@ class BusSinks:
     Each book event starts a trace, back-dated to when its venue frame arrived: everything
     it causes downstream (depth, opportunity, saga, orders) joins that trace."""
 
-    def __init__(self, bus: Bus, venue_slug: str) -> None:
+    def __init__(self, bus: Bus, venue_slug: str, tier: str = "paper") -> None:
         self.bus = bus
         self.venue_slug = venue_slug
+        self.tier = tier
         self.books = 0
         self.reports = 0
         self._published = metrics.BOOK_EVENTS.labels(venue=venue_slug)
@@ -34,8 +36,9 @@ class BusSinks:
 
     async def report(self, report: execution_pb2.ExecutionReport) -> None:
         self.reports += 1
+        tenant = common_pb2.TenantContext(tenant_id=report.tenant_id, tier=self.tier)
         await self.bus.publish(topics.EXEC_REPORTS, report.saga_id or report.client_order_id,
-                               report)
+                               report, headers=tenant_headers(tenant))
 
 
 class OrderEntryServicer(execution_pb2_grpc.OrderEntryServicer):

@@ -21,12 +21,20 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from arbiter.core.units import money_from_decimal, qty_from_decimal
+from arbiter.platform.tenancy import (
+    TENANT_ID_PATTERN,
+    TenantLimits,
+    TierLimitExceeded,
+    tier_named,
+)
 
 ENV_PREFIX = "ARBITER__"
 SERVICES = (
@@ -61,7 +69,7 @@ class BusConfig(_Section):
 
 
 class TenantConfig(_Section):
-    id: str = Field("default", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    id: str = Field("default", pattern=TENANT_ID_PATTERN)
     tier: Literal["paper", "standard", "pro"] = "paper"
 
 
@@ -232,6 +240,24 @@ class HealthConfig(_Section):
     port: int = Field(8080, ge=0, le=65535)
 
 
+class StoreConfig(_Section):
+    """PostgreSQL for the distributed topology: `dsn` connects as the application role (row-
+    level security applies), `migrate_dsn` as the owner that runs migrations at start."""
+
+    dsn: SecretStr = SecretStr("")
+    migrate_dsn: SecretStr = SecretStr("")
+    pool_min: int = Field(1, ge=0, le=64)
+    pool_max: int = Field(8, ge=1, le=256)
+
+
+class AuthConfig(_Section):
+    """How the control API verifies callers' JWTs (HS256 secret and/or RS256 public key)."""
+
+    hs256_secret: SecretStr = SecretStr("")
+    rs256_public_key_path: str = ""
+    leeway_seconds: int = Field(0, ge=0, le=300)
+
+
 class VaultConfig(_Section):
     """Where the vault service keeps credentials and which key backend wraps them."""
 
@@ -267,6 +293,22 @@ class ArbiterConfig(_Section):
     health: HealthConfig = HealthConfig()
     venues: VenueEndpointsConfig = VenueEndpointsConfig()
     vault: VaultConfig = VaultConfig()
+    store: StoreConfig = StoreConfig()
+    auth: AuthConfig = AuthConfig()
+
+    @model_validator(mode="after")
+    def _within_tier(self) -> ArbiterConfig:
+        """A tenant's configuration may not ask for more than its subscription tier allows."""
+        try:
+            tier_named(self.tenant.tier).check(self.tenant.id, TenantLimits(
+                pairs=len(self.market.pairs),
+                orders_per_second=self.risk.orders_per_second,
+                max_exposure_micros=money_from_decimal(self.risk.max_exposure_usd),
+                max_open_sagas=self.risk.max_open_sagas,
+            ))
+        except TierLimitExceeded as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
 
 def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
@@ -284,6 +326,8 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, An
 
 
 def _describe(error: dict[str, Any]) -> str:
+    if not error["loc"]:  # a whole-config rule (the tier check): its message names the keys
+        return str(error["msg"]).removeprefix("Value error, ")
     key = ".".join(str(p) for p in error["loc"])
     given = error.get("input")
     return f"{key}={given!r}: {error['msg']}"

@@ -12,12 +12,13 @@ both in process, `TracingClientInterceptor` / `TracingServerInterceptor` over gR
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
 
 from arbiter.platform.telemetry import tracing
+from arbiter.platform.tenancy import TenantClientInterceptor, TenantServerInterceptor
 from arbiter.v1 import common_pb2
 
 
@@ -101,9 +102,12 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):
         return handler._replace(unary_unary=traced)
 
 
-def insecure_channel(address: str) -> grpc.aio.Channel:
+def insecure_channel(
+    address: str, tenant: common_pb2.TenantContext | None = None
+) -> grpc.aio.Channel:
     """A client channel whose calls carry the trace context."""
-    return grpc.aio.insecure_channel(address, interceptors=[TracingClientInterceptor()])
+    return grpc.aio.insecure_channel(
+        address, interceptors=[TracingClientInterceptor(), TenantClientInterceptor(tenant)])
 
 
 async def require_tenant(
@@ -119,9 +123,15 @@ async def require_tenant(
         )
 
 
-async def start_server(port: int, register: list[Callable[[grpc.aio.Server], None]]) -> tuple[grpc.aio.Server, int]:
+async def start_server(
+    port: int,
+    register: list[Callable[[grpc.aio.Server], None]],
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+) -> tuple[grpc.aio.Server, int]:
     """Start a grpc.aio server with the given servicers; returns it and the bound port."""
-    server = grpc.aio.server(interceptors=[TracingServerInterceptor()])
+    # every call must carry a tenant in its metadata; `interceptors` add e.g. JWT checks
+    server = grpc.aio.server(
+        interceptors=[TracingServerInterceptor(), TenantServerInterceptor(), *interceptors])
     for add in register:
         add(server)
     bound = server.add_insecure_port(f"0.0.0.0:{port}")

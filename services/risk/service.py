@@ -18,6 +18,7 @@ from arbiter.platform.bus import Bus, Envelope
 from arbiter.platform.config import ConfigError
 from arbiter.platform.rpc import require_tenant
 from arbiter.platform.telemetry import metrics
+from arbiter.platform.tenancy import tenant_scoped
 from arbiter.risk.gates import LegIntent, RiskState
 from arbiter.risk.latch import LatchView
 from arbiter.risk.readiness import Aspect
@@ -63,7 +64,8 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
         self.metrics.watch_hard_stop(lambda: self.state.hard_stop().latched)
         if bus is not None:
             bus.subscribe(topics.EXEC_REPORTS, "risk", execution_pb2.ExecutionReport,
-                          self.on_report)
+                          tenant_scoped(topics.EXEC_REPORTS, "risk", self.on_report,
+                                        serves=tenant_id))
 
     async def CheckRisk(self, request: risk_pb2.RiskCheckRequest, context) -> risk_pb2.RiskDecision:  # noqa: N802, ANN001
         await require_tenant(request.tenant, self.tenant_id, context)

@@ -21,6 +21,7 @@ from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
 from arbiter.platform.clock import Clock, wall_micros
 from arbiter.platform.telemetry import metrics
+from arbiter.platform.tenancy import tenant_headers, tenant_scoped
 from arbiter.saga import log as saga_log
 from arbiter.saga.log import LogEntry, SagaLog, SqliteSagaLog
 from arbiter.saga.machine import LegPlan, PlaceOrder, Policy, Saga, State
@@ -86,8 +87,10 @@ class SagaService:
         self._walls: dict[str, int] = {}  # saga or order id -> wall time of its last stage
         bus.subscribe(topics.OPPORTUNITIES, f"saga-{tenant.tenant_id}",
                       opportunity_pb2.Opportunity, self.on_opportunity)
-        bus.subscribe(topics.EXEC_REPORTS, f"saga-{tenant.tenant_id}",
-                      execution_pb2.ExecutionReport, self.on_report)
+        group = f"saga-{tenant.tenant_id}"
+        bus.subscribe(topics.EXEC_REPORTS, group, execution_pb2.ExecutionReport,
+                      tenant_scoped(topics.EXEC_REPORTS, group, self.on_report,
+                                    serves=tenant.tenant_id))
 
     def _write(self, saga_id: str, kind: str, **data: Any) -> None:
         self.journal.append(LogEntry(saga_id, kind, data))
@@ -298,7 +301,8 @@ class SagaService:
         )
         if opportunity is not None:
             event.opportunity.CopyFrom(opportunity)
-        await self.bus.publish(topics.SAGA_EVENTS, saga.saga_id, event)
+        await self.bus.publish(topics.SAGA_EVENTS, saga.saga_id, event,
+                               headers=tenant_headers(self.tenant))
 
     def _new_saga(self, saga_id: str, opp: opportunity_pb2.Opportunity) -> Saga:
         saga = Saga(saga_id, opp.pair_id, self._plan(opp.yes_leg, Outcome.YES),

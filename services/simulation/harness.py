@@ -46,6 +46,7 @@ def sim_config(seed: int) -> ArbiterConfig:
     pairs = MarketConfig().pairs
     return load_config(environ={}, overrides={
         "market.seed": seed,
+        "tenant.tier": "standard",
         "market.pairs": [p.model_dump() for p in (pairs[0], pairs[-1])],
         "risk.max_position_per_market": "100000",
         "risk.max_open_sagas": 8,

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from pathlib import Path
 from collections.abc import Awaitable, Callable
 
 import grpc
@@ -25,6 +26,7 @@ from arbiter.orderbook.service import OrderBookService
 from arbiter.platform.bus import Bus, KafkaBus
 from arbiter.platform.clock import SystemClock
 from arbiter.platform.config import ArbiterConfig, ConfigError
+from arbiter.platform.auth import AuthConfigError, JwtServerInterceptor, TokenVerifier
 from arbiter.platform.health import HealthServer
 from arbiter.platform import rpc
 from arbiter.platform.rpc import start_server
@@ -67,14 +69,18 @@ async def _run_bus(bus: Bus, stack: contextlib.AsyncExitStack) -> None:
 
 
 async def _serve_grpc(config: ArbiterConfig, stack: contextlib.AsyncExitStack,
-                      *register: Callable[[grpc.aio.Server], None]) -> None:
-    server, port = await start_server(config.grpc.port, list(register))
+                      *register: Callable[[grpc.aio.Server], None],
+                      interceptors: tuple[grpc.aio.ServerInterceptor, ...] = ()) -> None:
+    server, port = await start_server(config.grpc.port, list(register), interceptors)
     stack.push_async_callback(server.stop, 5)
     log.info("gRPC listening on port %d", port)
 
 
-async def _channel(address: str, stack: contextlib.AsyncExitStack) -> grpc.aio.Channel:
-    channel = rpc.insecure_channel(address)  # carries trace context in metadata
+async def _channel(
+    address: str, config: ArbiterConfig, stack: contextlib.AsyncExitStack
+) -> grpc.aio.Channel:
+    # every call carries this plane's tenant and the trace context in its metadata
+    channel = rpc.insecure_channel(address, _tenant(config))
     stack.push_async_callback(channel.close)
     return channel
 
@@ -111,12 +117,12 @@ async def build_risk(config: ArbiterConfig, stack: contextlib.AsyncExitStack) ->
 
 async def build_saga(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
     bus, catalog = _bus(config), Catalog.from_config(config.market)
-    risk = risk_pb2_grpc.RiskStub(await _channel(config.grpc.risk_addr, stack))
+    risk = risk_pb2_grpc.RiskStub(await _channel(config.grpc.risk_addr, config, stack))
     gateways = {
         1: execution_pb2_grpc.OrderEntryStub(
-            await _channel(config.grpc.gateway_polymarket_addr, stack)),
+            await _channel(config.grpc.gateway_polymarket_addr, config, stack)),
         2: execution_pb2_grpc.OrderEntryStub(
-            await _channel(config.grpc.gateway_kalshi_addr, stack)),
+            await _channel(config.grpc.gateway_kalshi_addr, config, stack)),
     }
     journal = SqliteSagaLog(config.saga.log_path, config.tenant.id)
     stack.callback(journal.close)
@@ -146,11 +152,24 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 async def build_control(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
     bus = _bus(config)
-    risk = risk_pb2_grpc.RiskStub(await _channel(config.grpc.risk_addr, stack))
+    risk = risk_pb2_grpc.RiskStub(await _channel(config.grpc.risk_addr, config, stack))
     servicer = ControlServicer(bus, _tenant(config), risk)
     await _serve_grpc(config, stack,
-                      lambda s: control_pb2_grpc.add_ControlServicer_to_server(servicer, s))
+                      lambda s: control_pb2_grpc.add_ControlServicer_to_server(servicer, s),
+                      interceptors=(JwtServerInterceptor(_token_verifier(config)),))
     await _run_bus(bus, stack)
+
+
+def _token_verifier(config: ArbiterConfig) -> TokenVerifier:
+    """The control API authenticates every caller: no verification key, no start."""
+    auth = config.auth
+    public_key = Path(auth.rs256_public_key_path).read_bytes() if auth.rs256_public_key_path else None
+    try:
+        return TokenVerifier(auth.hs256_secret.get_secret_value() or None, public_key,
+                             auth.leeway_seconds)
+    except AuthConfigError as exc:
+        raise ConfigError(f"auth: {exc} (control needs auth.hs256_secret or "
+                          "auth.rs256_public_key_path)") from None
 
 
 async def build_vault(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:

@@ -109,7 +109,7 @@ class EmbeddedMesh:
         credentials = venues.credentials
         tenant = common_pb2.TenantContext(tenant_id=config.tenant.id, tier=config.tenant.tier)
 
-        sinks = {v: BusSinks(bus, v.slug) for v in Venue}
+        sinks = {v: BusSinks(bus, v.slug, config.tenant.tier) for v in Venue}
         gateways = {
             Venue.POLYMARKET: PolymarketGateway(
                 links[Venue.POLYMARKET], catalog.markets(Venue.POLYMARKET), catalog.fees_by_id(),

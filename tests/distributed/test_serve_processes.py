@@ -17,7 +17,9 @@ import grpc
 import pytest
 import yaml
 
+from arbiter.platform.auth import Role, mint_token
 from arbiter.platform.bus import TansuBroker
+from arbiter.platform.rpc import insecure_channel
 from arbiter.v1 import common_pb2, control_pb2, control_pb2_grpc
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -25,6 +27,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
 SERVICES = ("risk", "gateway-polymarket", "gateway-kalshi", "orderbook", "detector", "saga",
             "control")
 ARBITER = [sys.executable, "-m", "arbiter.cli.app"]
+SECRET = "test-only-control-api-secret-0123456789abcdef"
 
 
 def _free_port() -> int:
@@ -90,6 +93,7 @@ async def test_services_as_processes_complete_sagas(
                  "gateway_polymarket_addr": f"127.0.0.1:{ports['gateway-polymarket'][0]}",
                  "gateway_kalshi_addr": f"127.0.0.1:{ports['gateway-kalshi'][0]}"},
         "saga": {"log_path": str(tmp_path / "saga.db")},
+        "auth": {"hs256_secret": SECRET},
         # free-running markets over a test broker lose on stale quotes now and then;
         # this test is about the plumbing, not about HardStop (tests/risk covers that)
         "risk": {"max_consecutive_losses": 1000, "max_cumulative_loss_usd": "100000",
@@ -121,12 +125,15 @@ async def test_services_as_processes_complete_sagas(
 
     try:
         await _eventually(all_ready, 90, "every service's /readyz")
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{ports['control'][0]}")
+        tenant = common_pb2.TenantContext(tenant_id="acme", tier="standard")
+        channel = insecure_channel(f"127.0.0.1:{ports['control'][0]}", tenant)
         control = control_pb2_grpc.ControlStub(channel)
-        tenant = common_pb2.TenantContext(tenant_id="acme")
+        token = mint_token(SECRET, subject="ops@acme", tenant="acme", role=Role.VIEWER)
+        auth = [("authorization", f"Bearer {token}")]
 
         async def completed() -> control_pb2.StatusReply | None:
-            status = await control.Status(control_pb2.StatusRequest(tenant=tenant))
+            status = await control.Status(control_pb2.StatusRequest(tenant=tenant),
+                                          metadata=auth)
             return status if status.sagas_by_state.get("COMPLETED", 0) >= 2 else None
 
         status = await _eventually(completed, 90, "completed sagas reported by control")

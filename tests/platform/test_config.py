@@ -21,7 +21,8 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     path = tmp_path / "arbiter.yaml"
     path.write_text("bus:\n  kind: kafka\n  kafka_bootstrap: a:1\nrisk:\n  max_open_sagas: 3\n")
     config = load_config(path, environ={"ARBITER__RISK__MAX_OPEN_SAGAS": "9",
-                                        "ARBITER__TENANT__ID": "acme"})
+                                        "ARBITER__TENANT__ID": "acme",
+                                        "ARBITER__TENANT__TIER": "standard"})
     assert config.bus.kafka_bootstrap == "a:1"
     assert config.risk.max_open_sagas == 9
     assert config.tenant.id == "acme"
@@ -66,3 +67,11 @@ def test_unreadable_files_are_reported(tmp_path: Path, content: str, fragment: s
 def test_missing_file_is_reported() -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config("/nonexistent/arbiter.yaml", environ={})
+
+
+def test_a_tenant_cannot_configure_more_than_its_tier_allows() -> None:
+    with pytest.raises(ConfigError, match=r"tenant 'acme' on tier 'paper': max_open_sagas=9 "
+                                          r"exceeds the tier's cap of 4"):
+        load_config(environ={"ARBITER__TENANT__ID": "acme", "ARBITER__RISK__MAX_OPEN_SAGAS": "9"})
+    assert load_config(environ={"ARBITER__TENANT__TIER": "pro",
+                                "ARBITER__RISK__MAX_OPEN_SAGAS": "9"}).risk.max_open_sagas == 9
