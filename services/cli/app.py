@@ -40,13 +40,17 @@ def run(
     metrics_port: Annotated[
         int | None, typer.Option(help="Serve /metrics and health here (0: any free port).")
     ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Build, sign, log and count every order; send none.")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Run every service in one process against the emulated venues."""
     from arbiter.topology.runner import run_embedded
 
     cfg = _load(config, {"market.seed": seed, "bus.kind": bus,
-                         "bus.kafka_bootstrap": kafka_bootstrap})
+                         "bus.kafka_bootstrap": kafka_bootstrap,
+                         "venues.dry_run": True if dry_run else None})
     if duration is not None and duration <= 0:
         typer.secho(f"error: --duration must be > 0, was {duration}", fg="red", err=True)
         raise typer.Exit(2)

@@ -27,9 +27,6 @@ from email.utils import parsedate_to_datetime
 
 import aiohttp
 import orjson
-from cryptography.hazmat.primitives.asymmetric import rsa
-from rich.table import Table
-
 from arbiter.core.instruments import Venue
 from arbiter.gateways.http_transport import HttpVenueTransport
 from arbiter.gateways.kalshi.auth import PrivateKeySigner, RequestSigner, auth_headers
@@ -43,6 +40,8 @@ from arbiter.gateways.polymarket.signing import LocalSigner
 from arbiter.gateways.transport import RequestTimeout, VenueTransport
 from arbiter.platform.config import VenueEndpointsConfig
 from arbiter.topology.credentials import PAPER_POLYMARKET_KEY
+from cryptography.hazmat.primitives.asymmetric import rsa
+from rich.table import Table
 
 SKEW_WARN_MS = 1_000
 SKEW_FAIL_MS = 5_000

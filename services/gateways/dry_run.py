@@ -16,7 +16,6 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import orjson
-
 from arbiter.gateways.kalshi.auth import API_PATH_PREFIX, KALSHI_ACCESS_SIGNATURE
 from arbiter.gateways.polymarket.auth import POLY_API_KEY, POLY_PASSPHRASE, POLY_SIGNATURE
 from arbiter.gateways.transport import Connection, FrameSink, VenueTransport

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from arbiter.core.instruments import Venue
 from arbiter.gateways.base import VenueGateway
+from arbiter.gateways.dry_run import DryRunTransport
 from arbiter.gateways.http_transport import HttpVenueTransport, TextPing, kalshi_subscribe_commands
 from arbiter.gateways.kalshi.adapter import KalshiGateway
 from arbiter.gateways.kalshi.auth import PrivateKeySigner, ws_auth_headers
@@ -17,11 +18,17 @@ from arbiter.gateways.onboarding import derive_polymarket_creds, register_kalshi
 from arbiter.gateways.polymarket.adapter import PolymarketCredentials, PolymarketGateway
 from arbiter.gateways.polymarket.signing import LocalSigner
 from arbiter.gateways.service import BusSinks
+from arbiter.gateways.transport import VenueTransport
 from arbiter.platform.bus import Bus
 from arbiter.platform.clock import SystemClock
 from arbiter.platform.config import ArbiterConfig, ConfigError
 from arbiter.topology.catalog import Catalog
 from arbiter.topology.credentials import PAPER_POLYMARKET_KEY
+
+
+def _maybe_dry(transport: VenueTransport, config: ArbiterConfig) -> VenueTransport:
+    """Onboarding used the raw transport; orders go through the dry-run layer if asked."""
+    return DryRunTransport(transport) if config.venues.dry_run else transport
 
 
 def _now_ms() -> int:
@@ -51,7 +58,8 @@ async def build_gateway(
         stack.push_async_callback(transport.close)
         signer = LocalSigner(PAPER_POLYMARKET_KEY)
         api = await derive_polymarket_creds(transport, signer)
-        return PolymarketGateway(transport, catalog.markets(venue), catalog.fees_by_id(),
+        return PolymarketGateway(_maybe_dry(transport, config), catalog.markets(venue),
+                                 catalog.fees_by_id(),
                                  PolymarketCredentials(signer, api), clock, sinks.book,
                                  sinks.report)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -67,6 +75,7 @@ async def build_gateway(
     )
     stack.push_async_callback(transport.close)
     key_id_box.append(await register_kalshi_key(transport, key))
-    return KalshiGateway(transport, catalog.markets(venue), catalog.fees_by_id(),
+    return KalshiGateway(_maybe_dry(transport, config), catalog.markets(venue),
+                         catalog.fees_by_id(),
                          catalog.kalshi_rules, key_id_box[0], signer, clock, sinks.book,
                          sinks.report)

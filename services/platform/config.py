@@ -278,6 +278,8 @@ class VenueEndpointsConfig(_Section):
     kalshi_url: str = "https://external-api.kalshi.com"
     kalshi_ws_url: str = "wss://external-api-ws.kalshi.com/trade-api/ws/v2"
     paper: bool = True
+    # Build and sign every order, log and count it, send none (the venue answers a reject).
+    dry_run: bool = False
     ws_ping_interval_s: float = Field(10.0, gt=0, le=60)
     request_timeout_s: float = Field(5.0, gt=0, le=60)
 

@@ -22,6 +22,7 @@ from arbiter.emulators.polymarket import PolymarketEmulator
 from arbiter.emulators.synthetic import SyntheticMarket
 from arbiter.gateways.kalshi.adapter import KalshiGateway
 from arbiter.gateways.polymarket.adapter import PolymarketCredentials, PolymarketGateway
+from arbiter.gateways.dry_run import DryRunTransport
 from arbiter.gateways.service import BusSinks, OrderEntryServicer
 from arbiter.gateways.transport import VenueTransport
 from arbiter.orderbook.service import OrderBookService
@@ -106,6 +107,8 @@ class EmbeddedMesh:
         catalog = Catalog.from_config(config.market)
         venues = venues or EmulatedVenues.create(config)
         links = links or venues.links()
+        if config.venues.dry_run:
+            links = {v: DryRunTransport(link) for v, link in links.items()}
         credentials = venues.credentials
         tenant = common_pb2.TenantContext(tenant_id=config.tenant.id, tier=config.tenant.tier)
 
@@ -200,6 +203,9 @@ class EmbeddedMesh:
                 Venue.KALSHI.slug: _venue_positions(self.kalshi),
             },
             "fees_paid_usd": str(to_decimal(self.polymarket.account.fees + self.kalshi.account.fees)),
+            "dry_run_orders_not_sent": sum(
+                g.transport.inner.would_have_sent for g in self.gateways.values()
+                if isinstance(g.transport.inner, DryRunTransport)),
         }
 
 

@@ -100,3 +100,17 @@ def test_cli_run_rejects_bad_input_with_a_clear_message(args: list[str], message
     result = CliRunner().invoke(app, ["run", "--headless", *args])
     assert result.exit_code == 2
     assert message in result.output
+
+
+async def test_dry_run_signs_and_counts_every_order_and_sends_none() -> None:
+    mesh = EmbeddedMesh.build(load_config(environ={}, overrides={"venues.dry_run": True}))
+    await mesh.start()
+    for _ in range(120):
+        await mesh.step()
+    summary = mesh.summary()
+    await mesh.stop()
+    assert summary["orders_sent"] > 0
+    assert summary["dry_run_orders_not_sent"] == summary["orders_sent"]
+    assert summary["fills"] == 0
+    assert summary["venue_positions"] == {"polymarket": {}, "kalshi": {}}
+    assert mesh.polymarket.orders == {} and mesh.kalshi.orders == {}
