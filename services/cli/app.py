@@ -43,6 +43,10 @@ def run(
     dry_run: Annotated[
         bool, typer.Option(help="Build, sign, log and count every order; send none.")
     ] = False,
+    external_venues: Annotated[
+        bool, typer.Option(help="Trade with the venues at venues.*_url (arbiter emulator) "
+                                "instead of in-process emulators.")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Run every service in one process against the emulated venues."""
@@ -54,7 +58,9 @@ def run(
     if duration is not None and duration <= 0:
         typer.secho(f"error: --duration must be > 0, was {duration}", fg="red", err=True)
         raise typer.Exit(2)
-    summary = asyncio.run(run_embedded(cfg, duration, live=not headless, metrics_port=metrics_port))
+    summary = asyncio.run(run_embedded(cfg, duration, live=not headless,
+                                       metrics_port=metrics_port,
+                                       external_venues=external_venues))
     text = json.dumps(summary, indent=2)
     if summary_json is not None:
         summary_json.write_text(text + "\n")

@@ -192,7 +192,8 @@ class KalshiEmulator(EmulatedVenue):
             if not self._authenticated(method, path, headers):
                 return _error(401, "unauthorized", "invalid or missing KALSHI-ACCESS signature")
             return await self._create_order(body)
-        if method == "GET" and path in (f"{API}/portfolio/orders", f"{API}/portfolio/fills"):
+        if method == "GET" and path in (f"{API}/portfolio/orders", f"{API}/portfolio/fills",
+                                        f"{API}/portfolio/positions"):
             if not self._authenticated(method, path, headers):
                 return _error(401, "unauthorized", "invalid or missing KALSHI-ACCESS signature")
             return self._portfolio(path, query)
@@ -270,7 +271,13 @@ class KalshiEmulator(EmulatedVenue):
         })
 
     def _portfolio(self, path: str, query: dict[str, str]) -> HttpResponse:
-        """GET /portfolio/orders?ticker= and GET /portfolio/fills?order_id= (one page)."""
+        """GET /portfolio/orders?ticker=, /portfolio/fills?order_id=, /portfolio/positions
+        (one page each)."""
+        if path.endswith("/positions"):
+            held = [{"ticker": t, "position_fp": size_text(q, 2)}
+                    for t, q in sorted(self.account.positions.items()) if q]
+            return HttpResponse.json(200, {"market_positions": held, "event_positions": [],
+                                           "cursor": ""})
         if path.endswith("/orders"):
             ticker = query.get("ticker")
             orders = [o for o in self.orders.values() if ticker in (None, o["ticker"])]

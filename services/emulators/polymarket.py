@@ -148,6 +148,8 @@ class PolymarketEmulator(EmulatedVenue):
             return self._check_l2(method, path, headers, body) or self._lookup(path, query)
         if (method, path) in (("POST", "/auth/api-key"), ("GET", "/auth/derive-api-key")):
             return self._l1_api_key(headers)
+        if method == "GET" and path == "/positions":
+            return self._positions(query)
         if method == "GET" and path == "/book":
             token = query.get("token_id", "")
             if token not in self.tokens:
@@ -254,6 +256,14 @@ class PolymarketEmulator(EmulatedVenue):
         self.register_api_key(creds, address)
         return HttpResponse.json(200, {"apiKey": creds.api_key, "secret": creds.secret,
                                        "passphrase": creds.passphrase})
+
+    def _positions(self, query: dict[str, str]) -> HttpResponse:
+        """The Data API's GET /positions?user=: our token balances (one account here)."""
+        if not query.get("user"):
+            return HttpResponse.json(400, {"error": "user is required"})
+        held = [{"asset": token, "size": size_text(qty)}
+                for token, qty in sorted(self.account.positions.items()) if qty]
+        return HttpResponse.json(200, held)
 
     def _lookup(self, path: str, query: dict[str, str]) -> HttpResponse:
         """GET /data/order/{id} and GET /data/trades?id= for our own account."""

@@ -69,25 +69,31 @@ class EmbeddedMesh:
     bus: Bus
     clock: Clock
     catalog: Catalog
-    venues: EmulatedVenues
+    venues: EmulatedVenues | None  # None: the venues are elsewhere (`arbiter emulator`)
     gateways: dict[Venue, Any]
     orderbook: OrderBookService
     detector: DetectorService
     risk: RiskServicer
     saga: SagaService
     lockstep: bool
+    steps: int = 0
+
+    def _local(self) -> EmulatedVenues:
+        if self.venues is None:
+            raise RuntimeError("the venues run in another process; ask them over their API")
+        return self.venues
 
     @property
     def polymarket(self) -> PolymarketEmulator:
-        return self.venues.polymarket
+        return self._local().polymarket
 
     @property
     def kalshi(self) -> KalshiEmulator:
-        return self.venues.kalshi
+        return self._local().kalshi
 
     @property
     def market(self) -> SyntheticMarket:
-        return self.venues.market
+        return self._local().market
 
     @classmethod
     def build(
@@ -98,18 +104,23 @@ class EmbeddedMesh:
         venues: EmulatedVenues | None = None,
         links: dict[Venue, VenueTransport] | None = None,
         journal: SagaLog | None = None,
+        credentials: PaperCredentials | None = None,
     ) -> EmbeddedMesh:
         """Wire every service; pass `venues`/`links`/`journal` to reuse what survives a
-        crash (the race simulator does), `bus`/`clock` to run free on Kafka."""
+        crash (the race simulator does), `bus`/`clock` to run free on Kafka, and `links` +
+        `credentials` without `venues` to trade with venues in another process."""
         bus = bus or MemoryBus(partitions=config.bus.partitions)
         lockstep = isinstance(bus, MemoryBus) and (clock is None or isinstance(clock, ManualClock))
         clock = clock or ManualClock()
         catalog = Catalog.from_config(config.market)
-        venues = venues or EmulatedVenues.create(config)
-        links = links or venues.links()
+        if venues is None and (links is None or credentials is None):
+            venues = EmulatedVenues.create(config)
+        if links is None:
+            assert venues is not None
+            links = venues.links()
         if config.venues.dry_run:
             links = {v: DryRunTransport(link) for v, link in links.items()}
-        credentials = venues.credentials
+        credentials = credentials or venues.credentials  # type: ignore[union-attr]
         tenant = common_pb2.TenantContext(tenant_id=config.tenant.id, tier=config.tenant.tier)
 
         sinks = {v: BusSinks(bus, v.slug, config.tenant.tier) for v in Venue}
@@ -154,7 +165,9 @@ class EmbeddedMesh:
         """One market step; in lock-step mode returns only when the mesh is idle again."""
         if isinstance(self.clock, ManualClock):
             self.clock.advance(self.config.market.step_ms * 1000)
-        await self.market.step()
+        if self.venues is not None:
+            await self.venues.market.step()
+        self.steps += 1
         await self.settle()
         if await self.saga.reconcile_stale(self.config.saga.leg_timeout_ms * 1000):
             await self.settle()
@@ -180,7 +193,7 @@ class EmbeddedMesh:
                     to_decimal(qty))
         return {
             "seed": self.config.market.seed,
-            "steps": self.market.step_count,
+            "steps": self.steps,
             "bus": "memory" if isinstance(self.bus, MemoryBus) else "kafka",
             "book_updates": self.orderbook.updates,
             "book_gaps": self.orderbook.gaps,
@@ -197,12 +210,13 @@ class EmbeddedMesh:
             "orders_sent": stats.orders_sent,
             "fills": stats.fills,
             "realized_pnl_usd": str(to_decimal(stats.realized_pnl)),
+            "fees_paid_usd": str(to_decimal(sum(
+                o.fees for saga in self.saga.sagas.values() for o in saga.orders.values()))),
             "open_positions": positions,
-            "venue_positions": {
+            "venue_positions": {} if self.venues is None else {
                 Venue.POLYMARKET.slug: _venue_positions(self.polymarket),
                 Venue.KALSHI.slug: _venue_positions(self.kalshi),
             },
-            "fees_paid_usd": str(to_decimal(self.polymarket.account.fees + self.kalshi.account.fees)),
             "dry_run_orders_not_sent": sum(
                 g.transport.inner.would_have_sent for g in self.gateways.values()
                 if isinstance(g.transport.inner, DryRunTransport)),

@@ -7,6 +7,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from arbiter.core.units import to_decimal
+from arbiter.gateways.factory import connect_paper
+from arbiter.gateways.positions import fetch_positions
 from arbiter.platform.bus import Bus
 from arbiter.platform.clock import SystemClock
 from arbiter.platform.config import ArbiterConfig
@@ -36,14 +39,29 @@ async def open_bus(config: ArbiterConfig) -> AsyncIterator[Bus | None]:
 
 
 async def run_embedded(
-    config: ArbiterConfig, duration: float | None, live: bool, metrics_port: int | None = None
+    config: ArbiterConfig,
+    duration: float | None,
+    live: bool,
+    metrics_port: int | None = None,
+    external_venues: bool = False,
 ) -> dict[str, Any]:
     """Run for `duration` seconds (None: until cancelled) and return the summary. With a
-    `metrics_port` the process serves /metrics (and health) there, like every pod does."""
+    `metrics_port` the process serves /metrics (and health) there, like every pod does.
+    With `external_venues` the services trade over sockets with the venues at
+    `config.venues` (an `arbiter emulator` process) and the summary's `venue_positions`
+    come from the venues' own APIs; the saga log (`saga.log_path`) then lets a killed run
+    resume where it stopped."""
     step_s = config.market.step_ms / 1000
     steps = None if duration is None else max(1, round(duration / step_s))
-    async with serve_telemetry("arbiter-embedded", metrics_port), open_bus(config) as bus:
-        mesh = EmbeddedMesh.build(config, bus, clock=None if bus is None else SystemClock())
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(serve_telemetry("arbiter-embedded", metrics_port))
+        bus = await stack.enter_async_context(open_bus(config))
+        links, credentials = None, None
+        if external_venues:
+            links, credentials = await connect_paper(config, stack)
+        free_running = bus is not None or external_venues
+        mesh = EmbeddedMesh.build(config, bus, clock=SystemClock() if free_running else None,
+                                  links=links, credentials=credentials)
         await mesh.start()
         try:
             await _drive(mesh, steps, step_s, live)
@@ -53,6 +71,11 @@ async def run_embedded(
             await mesh.wait_for_sagas()
             summary = mesh.summary()
             await mesh.stop()
+        if links is not None and credentials is not None:
+            held = await fetch_positions(links, credentials)
+            summary["venue_positions"] = {
+                venue.slug: {k: str(to_decimal(v)) for k, v in sorted(qty.items()) if v}
+                for venue, qty in held.items()}
     return summary
 
 

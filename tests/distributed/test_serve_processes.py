@@ -4,12 +4,8 @@ as in `arbiter run --bus kafka`, and every pod's health endpoint must answer."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
 import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -26,61 +22,16 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
 
 SERVICES = ("risk", "gateway-polymarket", "gateway-kalshi", "orderbook", "detector", "saga",
             "control")
-ARBITER = [sys.executable, "-m", "arbiter.cli.app"]
+from .conftest import eventually, free_port, listening, spawn
+
 SECRET = "test-only-control-api-secret-0123456789abcdef"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-async def broker() -> AsyncIterator[TansuBroker]:
-    async with TansuBroker() as running:
-        yield running
-
-
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        process.terminate()
-    for process in started:
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([*ARBITER, *args], env=env, stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT)
-
-
-async def _eventually(check, timeout: float, what: str):  # noqa: ANN001, ANN202
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        try:
-            result = await check()
-            if result:
-                return result
-        except (OSError, aiohttp.ClientError, grpc.RpcError):
-            pass
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.5)
 
 
 async def test_services_as_processes_complete_sagas(
     broker: TansuBroker, processes: list[subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
-    pm_port, ks_port = _free_port(), _free_port()
-    ports = {name: (_free_port(), _free_port()) for name in SERVICES}  # (grpc, health)
+    pm_port, ks_port = free_port(), free_port()
+    ports = {name: (free_port(), free_port()) for name in SERVICES}  # (grpc, health)
     config = {
         "bus": {"kind": "kafka", "kafka_bootstrap": broker.bootstrap, "session_timeout_ms": 2000},
         "tenant": {"id": "acme", "tier": "standard"},
@@ -103,7 +54,7 @@ async def test_services_as_processes_complete_sagas(
     config_path = tmp_path / "arbiter.yaml"
     config_path.write_text(yaml.safe_dump(config))
     base_env = {**os.environ, "ARBITER_CONFIG": str(config_path)}
-    processes.append(_spawn(["emulator", "--polymarket-port", str(pm_port), "--kalshi-port",
+    processes.append(spawn(["emulator", "--polymarket-port", str(pm_port), "--kalshi-port",
                              str(ks_port), "--open-registration", "--seed", "5"],
                             base_env, tmp_path / "emulator.log"))
     for name in SERVICES:
@@ -111,8 +62,8 @@ async def test_services_as_processes_complete_sagas(
         env = {**base_env, "ARBITER__GRPC__PORT": str(grpc_port),
                "ARBITER__HEALTH__PORT": str(health_port), "ARBITER__HEALTH__HOST": "127.0.0.1"}
         if name.startswith("gateway"):
-            await _eventually(lambda: _listening(pm_port, ks_port), 30, "the emulators")
-        processes.append(_spawn(["serve", name], env, tmp_path / f"{name}.log"))
+            await eventually(lambda: listening(pm_port, ks_port), 30, "the emulators")
+        processes.append(spawn(["serve", name], env, tmp_path / f"{name}.log"))
 
     async def all_ready() -> bool:
         async with aiohttp.ClientSession() as http:
@@ -124,7 +75,7 @@ async def test_services_as_processes_complete_sagas(
         return True
 
     try:
-        await _eventually(all_ready, 90, "every service's /readyz")
+        await eventually(all_ready, 90, "every service's /readyz")
         tenant = common_pb2.TenantContext(tenant_id="acme", tier="standard")
         channel = insecure_channel(f"127.0.0.1:{ports['control'][0]}", tenant)
         control = control_pb2_grpc.ControlStub(channel)
@@ -136,7 +87,7 @@ async def test_services_as_processes_complete_sagas(
                                           metadata=auth)
             return status if status.sagas_by_state.get("COMPLETED", 0) >= 2 else None
 
-        status = await _eventually(completed, 90, "completed sagas reported by control")
+        status = await eventually(completed, 90, "completed sagas reported by control")
         await channel.close()
     except AssertionError:
         async with aiohttp.ClientSession() as http:
@@ -153,14 +104,3 @@ async def test_services_as_processes_complete_sagas(
     assert status.tenant_id == "acme"
     assert not status.hard_stop
     assert all(process.poll() is None for process in processes), "a service process died"
-
-
-async def _listening(*ports: int) -> bool:
-    for port in ports:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            return False
-        writer.close()
-        await writer.wait_closed()
-    return True

@@ -1,0 +1,75 @@
+"""Helpers for tests that run Arbiter as separate processes, as an operator would."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import grpc
+import pytest
+
+from arbiter.platform.bus import TansuBroker
+
+ARBITER = [sys.executable, "-m", "arbiter.cli.app"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+async def broker() -> AsyncIterator[TansuBroker]:
+    async with TansuBroker() as running:
+        yield running
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        process.terminate()
+    for process in started:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([*ARBITER, *args], env=env, stdout=log.open("wb"),
+                            stderr=subprocess.STDOUT)
+
+
+async def eventually(check, timeout: float, what: str):  # noqa: ANN001, ANN202
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            result = await check()
+            if result:
+                return result
+        except (OSError, aiohttp.ClientError, grpc.RpcError):
+            pass
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.5)
+
+
+async def listening(*ports: int) -> bool:
+    for port in ports:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return False
+        writer.close()
+        await writer.wait_closed()
+    return True
