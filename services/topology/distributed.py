@@ -19,7 +19,6 @@ import grpc
 from arbiter.control.service import ControlServicer
 from arbiter.core.instruments import Venue
 from arbiter.detector.service import DetectorService, DetectorSettings
-from arbiter.core.instruments import Venue
 from arbiter.gateways.factory import build_gateway
 from arbiter.gateways.service import OrderEntryServicer
 from arbiter.orderbook.service import OrderBookService

@@ -118,7 +118,8 @@ class LocalKeyring(KeyBackend):
             raise KeyringStateError(
                 f"keyring state file {self._state_path} is unreadable: {type(exc).__name__}"
             ) from None
-        if state.get("format") != _STATE_FORMAT or active not in versions:
+        if (state.get("format") != _STATE_FORMAT or active not in versions
+                or not min(versions) <= min_dec <= active):
             raise KeyringStateError(f"keyring state file {self._state_path} is inconsistent")
         keks = {}
         for version, entry in versions.items():

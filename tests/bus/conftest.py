@@ -9,26 +9,15 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from arbiter.platform.bus import Bus, MemoryBus
 from arbiter.platform.bus.kafka import KafkaBus
-from arbiter.platform.bus.tansu import TansuBroker
 
 BusFactory = Callable[..., Bus]
 
-
-@pytest.fixture(scope="session")
-def tansu_bootstrap() -> Iterator[str]:
-    """A tansu broker for the whole session; the process is not tied to any event loop."""
-    broker = TansuBroker()
-    asyncio.run(broker.start())
-    try:
-        yield broker.bootstrap
-    finally:
-        asyncio.run(broker.stop())
 
 
 @pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])

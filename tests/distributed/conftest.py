@@ -6,14 +6,13 @@ import asyncio
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import grpc
 import pytest
 
-from arbiter.platform.bus import TansuBroker
 
 ARBITER = [sys.executable, "-m", "arbiter.cli.app"]
 
@@ -22,12 +21,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@pytest.fixture
-async def broker() -> AsyncIterator[TansuBroker]:
-    async with TansuBroker() as running:
-        yield running
 
 
 @pytest.fixture

@@ -9,12 +9,10 @@ import subprocess
 from pathlib import Path
 
 import aiohttp
-import grpc
 import pytest
 import yaml
 
 from arbiter.platform.auth import Role, mint_token
-from arbiter.platform.bus import TansuBroker
 from arbiter.platform.rpc import insecure_channel
 from arbiter.v1 import common_pb2, control_pb2, control_pb2_grpc
 
@@ -28,12 +26,12 @@ SECRET = "test-only-control-api-secret-0123456789abcdef"
 
 
 async def test_services_as_processes_complete_sagas(
-    broker: TansuBroker, processes: list[subprocess.Popen[bytes]], tmp_path: Path
+    tansu_bootstrap: str, processes: list[subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
     pm_port, ks_port = free_port(), free_port()
     ports = {name: (free_port(), free_port()) for name in SERVICES}  # (grpc, health)
     config = {
-        "bus": {"kind": "kafka", "kafka_bootstrap": broker.bootstrap, "session_timeout_ms": 2000},
+        "bus": {"kind": "kafka", "kafka_bootstrap": tansu_bootstrap, "session_timeout_ms": 2000},
         "tenant": {"id": "acme", "tier": "standard"},
         "market": {"seed": 5, "step_ms": 50},
         "venues": {"polymarket_url": f"http://127.0.0.1:{pm_port}",

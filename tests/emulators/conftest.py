@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from arbiter.core.book import L2Book
 from arbiter.core.instruments import Outcome, Venue
@@ -36,7 +35,7 @@ from arbiter.gateways.http_transport import (
 from arbiter.gateways.kalshi.adapter import KalshiGateway
 from arbiter.gateways.kalshi.auth import RequestSigner, ws_auth_headers
 from arbiter.gateways.polymarket.adapter import PolymarketCredentials, PolymarketGateway
-from arbiter.gateways.onboarding import derive_polymarket_creds, public_pem, register_kalshi_key
+from arbiter.gateways.onboarding import derive_polymarket_creds, register_kalshi_key
 from arbiter.platform.clock import SystemClock
 from arbiter.platform.config import load_config
 from arbiter.topology.catalog import Catalog

@@ -20,6 +20,7 @@ from arbiter.gateways.http_transport import (
     TextPing,
     kalshi_subscribe_commands,
 )
+from arbiter.gateways.onboarding import public_pem
 from arbiter.gateways.kalshi.auth import PrivateKeySigner, auth_headers, ws_auth_headers
 from arbiter.gateways.polymarket.amounts import Side, limit_order_amounts, tick_size
 from arbiter.gateways.polymarket.auth import POLY_ADDRESS, l1_headers, l2_headers
@@ -35,7 +36,7 @@ from arbiter.gateways.transport import RequestTimeout
 from arbiter.platform.config import load_config
 from arbiter.topology.credentials import PaperCredentials
 
-from .conftest import Harness, eventually, now_ms, public_pem
+from .conftest import Harness, eventually, now_ms
 
 OTHER_KEY = "0x" + "22" * 32
 ORDERS = "/trade-api/v2/portfolio/orders"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -17,7 +16,6 @@ import yaml
 from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
-from arbiter.platform.bus.tansu import TansuBroker
 from arbiter.platform.telemetry import metrics, tracing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,12 +81,3 @@ def telemetry_reset() -> Iterator[None]:
     root.setLevel(level)
     structlog.reset_defaults()
 
-
-@pytest.fixture(scope="session")
-def tansu_bootstrap() -> Iterator[str]:
-    broker = TansuBroker()
-    asyncio.run(broker.start())
-    try:
-        yield broker.bootstrap
-    finally:
-        asyncio.run(broker.stop())
