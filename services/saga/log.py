@@ -6,18 +6,21 @@ appended *before* it is applied, and an order is logged as `sent` before it goes
 gateway, so after a crash every order is either known-unsent (send it now) or possibly-sent
 (look it up at the venue); none is ever sent twice by accident.
 
-`SqliteSagaLog` serves the embedded topology (`:memory:` or a file); the PostgreSQL one
-(tenant-scoped, row-level security) serves the distributed topology.
+`SqliteSagaLog` serves the embedded topology (`:memory:` or a file); `PostgresSagaLog`
+(tenant-scoped, row-level security) serves the distributed topology when `store.dsn` is set.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
+
+if TYPE_CHECKING:
+    from arbiter.platform.store import Store
 
 CREATED = "created"
 REJECTED = "rejected"
@@ -36,9 +39,9 @@ class LogEntry:
 
 
 class SagaLog(Protocol):
-    def append(self, entry: LogEntry) -> None: ...
+    async def append(self, entry: LogEntry) -> None: ...
 
-    def replay(self) -> Iterator[LogEntry]: ...
+    def replay(self) -> AsyncIterator[LogEntry]: ...
 
 
 class SqliteSagaLog:
@@ -58,19 +61,49 @@ class SqliteSagaLog:
             " data BLOB NOT NULL)"
         )
 
-    def append(self, entry: LogEntry) -> None:
+    async def append(self, entry: LogEntry) -> None:
+        # Synchronous on purpose: a local SQLite insert is microseconds, and it must be
+        # durable before the caller goes on to act on the entry.
         self._db.execute(
             "INSERT INTO saga_log (tenant_id, saga_id, kind, data) VALUES (?, ?, ?, ?)",
             (self.tenant_id, entry.saga_id, entry.kind, orjson.dumps(entry.data)),
         )
 
-    def replay(self) -> Iterator[LogEntry]:
+    async def replay(self) -> AsyncIterator[LogEntry]:
         rows = self._db.execute(
             "SELECT saga_id, kind, data FROM saga_log WHERE tenant_id = ? ORDER BY seq",
             (self.tenant_id,),
-        )
+        ).fetchall()
         for saga_id, kind, data in rows:
             yield LogEntry(saga_id, kind, orjson.loads(data))
 
     def close(self) -> None:
         self._db.close()
+
+
+class PostgresSagaLog:
+    """The saga log in the tenant's `saga_events` rows (row-level security: a tenant's
+    saga service can neither read nor write another tenant's log)."""
+
+    def __init__(self, store: Store, tenant_id: str) -> None:
+        self.store = store
+        self.tenant_id = tenant_id
+        self._versions: dict[str, int] = {}
+        self._pairs: dict[str, str] = {}
+
+    async def append(self, entry: LogEntry) -> None:
+        version = self._versions.get(entry.saga_id, -1) + 1
+        pair_id = self._pairs.setdefault(entry.saga_id, str(entry.data.get("pair_id", "")))
+        async with self.store.tenant_session(self.tenant_id) as repo:
+            await repo.append_saga_event(entry.saga_id, version, entry.kind, pair_id,
+                                         orjson.dumps(entry.data))
+        self._versions[entry.saga_id] = version
+
+    async def replay(self) -> AsyncIterator[LogEntry]:
+        async with self.store.tenant_session(self.tenant_id) as repo:
+            rows = await repo.all_saga_events()
+        for row in rows:
+            self._versions[row.saga_id] = row.version
+            data = orjson.loads(row.payload)
+            self._pairs.setdefault(row.saga_id, str(data.get("pair_id", "")))
+            yield LogEntry(row.saga_id, row.state, data)

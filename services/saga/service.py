@@ -92,8 +92,8 @@ class SagaService:
                       tenant_scoped(topics.EXEC_REPORTS, group, self.on_report,
                                     serves=tenant.tenant_id))
 
-    def _write(self, saga_id: str, kind: str, **data: Any) -> None:
-        self.journal.append(LogEntry(saga_id, kind, data))
+    async def _write(self, saga_id: str, kind: str, **data: Any) -> None:
+        await self.journal.append(LogEntry(saga_id, kind, data))
 
     # -- inputs ----------------------------------------------------------------------
     async def on_opportunity(self, envelope: Envelope[opportunity_pb2.Opportunity]) -> None:
@@ -105,7 +105,8 @@ class SagaService:
             self.expired += 1
             self.metrics.expired.inc()
             return
-        self._write(saga_id, saga_log.CREATED, opportunity=opp.SerializeToString().hex())
+        await self._write(saga_id, saga_log.CREATED, pair_id=opp.pair_id,
+                          opportunity=opp.SerializeToString().hex())
         saga = self._new_saga(saga_id, opp)
         await self._publish(saga, opportunity=opp)
         decision = await self.risk.CheckRisk(
@@ -116,11 +117,11 @@ class SagaService:
                            envelope.published_micros, decided)
         if not decision.approved:
             reason = f"{decision.gate}: {decision.reason}"
-            self._write(saga_id, saga_log.REJECTED, reason=reason)
+            await self._write(saga_id, saga_log.REJECTED, reason=reason)
             saga.reject(reason)
             await self._finish(saga)
             return
-        self._write(saga_id, saga_log.APPROVED, qty=decision.approved_qty_micros)
+        await self._write(saga_id, saga_log.APPROVED, qty=decision.approved_qty_micros)
         commands = saga.approve(decision.approved_qty_micros)
         self.metrics.taken.inc()
         self.intent_latencies.append(wall_micros() - opp.source_received_micros)
@@ -135,7 +136,7 @@ class SagaService:
         if report.kind == execution_pb2.REPORT_KIND_FILL:
             trade = f"{report.venue}:{report.trade_id}"
             if saga.accepts_fill(coid, trade):
-                self._write(saga.saga_id, saga_log.FILL, coid=coid, trade=trade,
+                await self._write(saga.saga_id, saga_log.FILL, coid=coid, trade=trade,
                             price=report.price_micros, qty=report.qty_micros,
                             fee=report.fee_micros)
                 saga.on_fill(coid, trade, report.price_micros, report.qty_micros,
@@ -147,7 +148,7 @@ class SagaService:
         elif report.kind in _DONE_KINDS and saga.accepts_done(coid):
             canceled = (report.qty_micros if report.kind == execution_pb2.REPORT_KIND_CANCELED
                         else None)
-            self._write(saga.saga_id, saga_log.DONE, coid=coid, canceled=canceled,
+            await self._write(saga.saga_id, saga_log.DONE, coid=coid, canceled=canceled,
                         reason=report.reason)
             saga.on_order_done(coid, canceled, report.reason)
         await self._execute(saga, saga.progress())
@@ -159,7 +160,7 @@ class SagaService:
         Returns how many sagas were still in flight. Must run before new opportunities are
         taken (the embedded mesh and `arbiter serve saga` call it at start).
         """
-        for entry in self.journal.replay():
+        async for entry in self.journal.replay():
             self._replay(entry)
         unfinished = [s for s in self.sagas.values() if not s.terminal]
         await self._reseed_risk()
@@ -235,7 +236,7 @@ class SagaService:
     async def _execute(self, saga: Saga, commands: list[PlaceOrder]) -> None:
         for command in commands:
             created = self.clock.now_micros()
-            self._write(saga.saga_id, saga_log.SENT, coid=command.client_order_id,
+            await self._write(saga.saga_id, saga_log.SENT, coid=command.client_order_id,
                         created=created)
             self.sent[command.client_order_id] = created
             await self._publish(saga)

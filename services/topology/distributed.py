@@ -33,7 +33,8 @@ from arbiter.platform.telemetry.logging import configure_logging
 from arbiter.platform.telemetry.tracing import setup_tracing, shutdown_tracing
 from arbiter.risk.gates import RiskState
 from arbiter.risk.service import RiskServicer
-from arbiter.saga.log import SqliteSagaLog
+from arbiter.platform.store import Store, migrate
+from arbiter.saga.log import PostgresSagaLog, SagaLog, SqliteSagaLog
 from arbiter.saga.service import SagaService
 from arbiter.topology.catalog import Catalog
 from arbiter.v1 import (
@@ -123,14 +124,28 @@ async def build_saga(config: ArbiterConfig, stack: contextlib.AsyncExitStack) ->
         2: execution_pb2_grpc.OrderEntryStub(
             await _channel(config.grpc.gateway_kalshi_addr, config, stack)),
     }
-    journal = SqliteSagaLog(config.saga.log_path, config.tenant.id)
-    stack.callback(journal.close)
+    journal = await _saga_log(config, stack)
     saga = SagaService(bus, _tenant(config), risk, gateways, catalog.ticks(), SystemClock(),
                        journal=journal)
     await saga.recover()
     await _run_bus(bus, stack)
     stack.push_async_callback(_cancel, asyncio.create_task(
         _reconcile_forever(saga, config.saga.leg_timeout_ms)))
+
+
+async def _saga_log(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> SagaLog:
+    """PostgreSQL (row-level security per tenant) when `store.dsn` is set, else SQLite.
+    With `store.migrate_dsn` (the owner role) pending migrations run first."""
+    dsn = config.store.dsn.get_secret_value()
+    if not dsn:
+        journal = SqliteSagaLog(config.saga.log_path, config.tenant.id)
+        stack.callback(journal.close)
+        return journal
+    if owner_dsn := config.store.migrate_dsn.get_secret_value():
+        await migrate(owner_dsn)
+    store = await Store.open(dsn, config.store.pool_min, config.store.pool_max)
+    stack.push_async_callback(store.close)
+    return PostgresSagaLog(store, config.tenant.id)
 
 
 async def _reconcile_forever(saga: SagaService, timeout_ms: int) -> None:

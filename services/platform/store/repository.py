@@ -100,6 +100,14 @@ class TenantRepository:
                 " WHERE saga_id = %s ORDER BY version", (saga_id,))
             return await cursor.fetchall()
 
+    async def all_saga_events(self) -> list[SagaEventRow]:
+        """The whole log of this tenant's sagas, each saga's events in order (for replay)."""
+        async with self.conn.cursor(row_factory=class_row(SagaEventRow)) as cursor:
+            await cursor.execute(
+                "SELECT saga_id, version, state, payload, created_at FROM saga_events"
+                " ORDER BY created_at, saga_id, version")
+            return await cursor.fetchall()
+
     async def in_flight_sagas(self, terminal_states: Collection[str]) -> list[SagaRow]:
         """Sagas not in a terminal state: the ones to reconcile after a restart."""
         async with self.conn.cursor(row_factory=class_row(SagaRow)) as cursor:
