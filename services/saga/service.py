@@ -24,6 +24,7 @@ from arbiter.platform.telemetry import metrics
 from arbiter.platform.tenancy import tenant_headers, tenant_scoped
 from arbiter.saga import log as saga_log
 from arbiter.saga.log import LogEntry, SagaLog, SqliteSagaLog
+from arbiter.saga.legs import LegChooser
 from arbiter.saga.machine import LegPlan, PlaceOrder, Policy, Saga, State
 from arbiter.v1 import common_pb2, execution_pb2, opportunity_pb2, risk_pb2, saga_pb2
 
@@ -82,6 +83,7 @@ class SagaService:
         self.expired = 0
         self.fills = 0
         self.intent_latencies: list[int] = []  # µs from venue message to leg-1 order intent
+        self.legs = LegChooser()
         self.metrics = metrics.SagaMetrics(tenant.tenant_id)
         self.metrics.watch(lambda: self.in_flight, self._unhedged_contracts)
         self._walls: dict[str, int] = {}  # saga or order id -> wall time of its last stage
@@ -105,9 +107,10 @@ class SagaService:
             self.expired += 1
             self.metrics.expired.inc()
             return
-        await self._write(saga_id, saga_log.CREATED, pair_id=opp.pair_id,
+        yes_first = self.legs.yes_first(opp.yes_leg.venue, opp.no_leg.venue)
+        await self._write(saga_id, saga_log.CREATED, pair_id=opp.pair_id, yes_first=yes_first,
                           opportunity=opp.SerializeToString().hex())
-        saga = self._new_saga(saga_id, opp)
+        saga = self._new_saga(saga_id, opp, yes_first)
         await self._publish(saga, opportunity=opp)
         decision = await self.risk.CheckRisk(
             risk_pb2.RiskCheckRequest(tenant=self.tenant, saga_id=saga_id, opportunity=opp))
@@ -151,6 +154,9 @@ class SagaService:
             await self._write(saga.saga_id, saga_log.DONE, coid=coid, canceled=canceled,
                         reason=report.reason)
             saga.on_order_done(coid, canceled, report.reason)
+            command = saga.orders[coid].command
+            self.legs.observe_fill(command.venue, command.qty,
+                                   command.qty - saga.orders[coid].canceled)
         await self._execute(saga, saga.progress())
 
     # -- recovery --------------------------------------------------------------------
@@ -183,7 +189,7 @@ class SagaService:
         data, saga = entry.data, self.sagas.get(entry.saga_id)
         if entry.kind == saga_log.CREATED:
             opp = opportunity_pb2.Opportunity.FromString(bytes.fromhex(data["opportunity"]))
-            self._new_saga(entry.saga_id, opp)
+            self._new_saga(entry.saga_id, opp, data.get("yes_first", True))
         elif saga is None:
             raise ValueError(f"saga log entry {entry.kind} for unknown saga {entry.saga_id}")
         elif entry.kind == saga_log.REJECTED:
@@ -247,6 +253,8 @@ class SagaService:
             if (decided := self._walls.pop(saga.saga_id, None)) is not None:
                 self.metrics.stage("order_sent", self._source(saga), decided, sent)
             await self._gateway(command.venue).PlaceOrder(self._request(saga, command, created))
+            # business time, so that a lock-stepped (embedded) run stays reproducible
+            self.legs.observe_ack(command.venue, self.clock.now_micros() - created)
             self.metrics.stage("ack", self._source(saga), sent, wall_micros())
             self._walls[command.client_order_id] = sent
         if saga.terminal and saga.saga_id not in self._closed:
@@ -305,9 +313,10 @@ class SagaService:
         await self.bus.publish(topics.SAGA_EVENTS, saga.saga_id, event,
                                headers=tenant_headers(self.tenant))
 
-    def _new_saga(self, saga_id: str, opp: opportunity_pb2.Opportunity) -> Saga:
-        saga = Saga(saga_id, opp.pair_id, self._plan(opp.yes_leg, Outcome.YES),
-                    self._plan(opp.no_leg, Outcome.NO), self.policy)
+    def _new_saga(self, saga_id: str, opp: opportunity_pb2.Opportunity, yes_first: bool) -> Saga:
+        yes, no = self._plan(opp.yes_leg, Outcome.YES), self._plan(opp.no_leg, Outcome.NO)
+        first, second = (yes, no) if yes_first else (no, yes)
+        saga = Saga(saga_id, opp.pair_id, first, second, self.policy)
         self.sagas[saga_id] = saga
         self._active.add(saga_id)
         self._opportunities[saga_id] = opp
