@@ -197,6 +197,10 @@ class KalshiEmulator(EmulatedVenue):
             if not self._authenticated(method, path, headers):
                 return _error(401, "unauthorized", "invalid or missing KALSHI-ACCESS signature")
             return self._portfolio(path, query)
+        if method == "DELETE" and path.startswith(f"{API}/portfolio/events/orders/"):
+            if not self._authenticated(method, path, headers):
+                return _error(401, "unauthorized", "invalid or missing KALSHI-ACCESS signature")
+            return self._cancel(path.rsplit("/", 1)[1])
         if method == "GET" and path == f"{API}/exchange/status":  # public health check
             return HttpResponse.json(200, {"exchange_active": True, "trading_active": True})
         if method == "GET" and path.startswith(f"{API}/markets/") and path.endswith("/orderbook"):
@@ -269,6 +273,19 @@ class KalshiEmulator(EmulatedVenue):
             "average_fee_paid": dollars(fee, 4),
             "ts_ms": self.now_ms,
         })
+
+    def _cancel(self, order_id: str) -> HttpResponse:
+        """DELETE /portfolio/events/orders/{id}: what was taken off the book."""
+        order = self.orders.get(order_id)
+        resting = order is not None and order["status"] == "resting"
+        canceled = self.engines[str(order["ticker"])].cancel(order_id) if resting else None
+        if order is None or canceled is None:
+            return _error(404, "not_found", f"order {order_id} is not resting")
+        order["status"], order["remaining_count_fp"] = "canceled", size_text(0, 2)
+        return HttpResponse.json(200, {"order_id": order_id,
+                                       "client_order_id": order["client_order_id"],
+                                       "reduced_by": size_text(canceled.qty, 2),
+                                       "ts_ms": self.now_ms})
 
     def _portfolio(self, path: str, query: dict[str, str]) -> HttpResponse:
         """GET /portfolio/orders?ticker=, /portfolio/fills?order_id=, /portfolio/positions

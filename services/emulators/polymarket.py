@@ -67,6 +67,7 @@ class PolymarketEmulator(EmulatedVenue):
         self.domain = ExchangeDomain.for_market(POLYGON_CHAIN_ID, neg_risk=False)
         self.orders: dict[str, dict[str, object]] = {}  # our orders by order hash
         self.trades: dict[str, dict[str, object]] = {}  # our trades by trade id
+        self._resting: dict[str, tuple[str, str]] = {}  # order hash -> (market, engine id)
 
     def register_api_key(self, creds: ApiCreds, address: str) -> None:
         """What POST /auth/api-key would have created for `address`."""
@@ -160,6 +161,8 @@ class PolymarketEmulator(EmulatedVenue):
             return HttpResponse(200, str(self.now_ms // 1000).encode())
         if method == "GET" and path == "/version":
             return HttpResponse.json(200, {"version": 2})
+        if method == "DELETE" and path == "/order":
+            return self._check_l2(method, path, headers, body) or self._cancel(body)
         if method == "GET" and path == "/data/orders":  # open orders, one page
             return self._check_l2(method, path, headers, body) or HttpResponse.json(200, {
                 "data": [o for o in self.orders.values() if o["status"] == "LIVE"],
@@ -211,6 +214,8 @@ class PolymarketEmulator(EmulatedVenue):
             "original_size": size_text(shares), "size_matched": size_text(filled),
             "associate_trades": [t.trade_id for t in result.trades],
         }
+        if result.resting:
+            self._resting[order_id] = (ref.condition_id, result.order_id)
         await self._settle(ref, token, side, order_id, result)
         return HttpResponse.json(200, {
             "success": True,
@@ -256,6 +261,19 @@ class PolymarketEmulator(EmulatedVenue):
         self.register_api_key(creds, address)
         return HttpResponse.json(200, {"apiKey": creds.api_key, "secret": creds.secret,
                                        "passphrase": creds.passphrase})
+
+    def _cancel(self, body: bytes) -> HttpResponse:
+        """DELETE /order {"orderID"}: canceled ids, or why not, as the CLOB answers."""
+        try:
+            order_id = str(orjson.loads(body)["orderID"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return HttpResponse.json(400, {"error": "Invalid payload"})
+        where = self._resting.pop(order_id, None)
+        if where is None or self.engines[where[0]].cancel(where[1]) is None:
+            return HttpResponse.json(200, {"canceled": [], "not_canceled": {
+                order_id: "order not found or already matched/canceled"}})
+        self.orders[order_id]["status"] = "CANCELED"
+        return HttpResponse.json(200, {"canceled": [order_id], "not_canceled": {}})
 
     def _positions(self, query: dict[str, str]) -> HttpResponse:
         """The Data API's GET /positions?user=: our token balances (one account here)."""

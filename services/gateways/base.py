@@ -163,6 +163,39 @@ class VenueGateway(abc.ABC):
     async def start(self) -> None:
         """Connect the market-data and user streams and subscribe every market."""
 
+    async def cancel(self, request: execution_pb2.CancelRequest) -> execution_pb2.CancelAck:
+        """Cancel a resting order. Never waits behind back-off meant for new orders; the
+        dead remainder is reported to the saga that owns the order."""
+        canceled, reason = await self._cancel(request.venue_order_id)
+        if canceled:
+            await self.emit([self.tracker.close(request.venue_order_id, "canceled")])
+        return execution_pb2.CancelAck(canceled=canceled, reason=reason)
+
+    async def cancel_orphans(self, keep_client_order_ids: set[str]) -> list[str]:
+        """Cancel our resting orders that no saga owns (restart hygiene); returns their ids.
+
+        Orders a saga still owns are recognised by client order id, or, where the venue does
+        not echo it (Polymarket), by the order tracker, which reconciliation fills first."""
+        canceled = []
+        for venue_order_id, client_order_id in await self._open_orders():
+            tracked = self.tracker.orders.get(venue_order_id)
+            owner = client_order_id or (tracked.request.client_order_id if tracked else "")
+            if owner in keep_client_order_ids:
+                continue
+            if (await self._cancel(venue_order_id))[0]:
+                canceled.append(venue_order_id)
+                log.warning("%s: canceled orphan order %s (client id %r)", self.venue.slug,
+                            venue_order_id, owner)
+        return canceled
+
+    @abc.abstractmethod
+    async def _cancel(self, venue_order_id: str) -> tuple[bool, str]:
+        """Ask the venue to cancel; (canceled, reason if not)."""
+
+    @abc.abstractmethod
+    async def _open_orders(self) -> list[tuple[str, str]]:
+        """Our resting orders at the venue as (venue order id, client order id or "")."""
+
     @abc.abstractmethod
     async def _reconcile(
         self, market: Market, request: execution_pb2.OrderRequest

@@ -54,7 +54,11 @@ class OrderEntryServicer(execution_pb2_grpc.OrderEntryServicer):
         await require_tenant(request.tenant, self.tenant_id, context)
         return await self.gateway.reconcile(request)
 
-    async def CancelOrder(self, request: execution_pb2.CancelRequest, context) -> execution_pb2.CancelAck:
+    async def CancelOrder(self, request: execution_pb2.CancelRequest, context) -> execution_pb2.CancelAck:  # noqa: N802, ANN001
         await require_tenant(request.tenant, self.tenant_id, context)
-        return execution_pb2.CancelAck(
-            canceled=False, reason="every order Arbiter sends is IOC; nothing rests to cancel")
+        return await self.gateway.cancel(request)
+
+    async def CancelOrphans(self, request: execution_pb2.OrphanSweep, context) -> execution_pb2.OrphanSweepResult:  # noqa: N802, ANN001
+        await require_tenant(request.tenant, self.tenant_id, context)
+        canceled = await self.gateway.cancel_orphans(set(request.keep_client_order_ids))
+        return execution_pb2.OrphanSweepResult(canceled_venue_order_ids=canceled)

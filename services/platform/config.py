@@ -224,6 +224,8 @@ class SagaConfig(_Section):
     # Durable saga log: ':memory:' suits the embedded default, whose venues live in the same
     # process; give a file when the venues outlive the engine (`arbiter emulator`).
     log_path: str = ":memory:"
+    # `arbiter serve saga` waits this long for risk and both gateways before recovering.
+    peers_timeout_s: float = Field(120.0, gt=0, le=3600)
 
 
 class GrpcConfig(_Section):

@@ -84,6 +84,7 @@ class SagaService:
         self.fills = 0
         self.intent_latencies: list[int] = []  # µs from venue message to leg-1 order intent
         self.legs = LegChooser()
+        self.orphans_canceled = 0
         self.metrics = metrics.SagaMetrics(tenant.tenant_id)
         self.metrics.watch(lambda: self.in_flight, self._unhedged_contracts)
         self._walls: dict[str, int] = {}  # saga or order id -> wall time of its last stage
@@ -183,7 +184,17 @@ class SagaService:
             if saga.terminal:
                 self._closed.add(saga.saga_id)
                 self._active.discard(saga.saga_id)
+        await self._sweep_orphans()
         return len(unfinished)
+
+    async def _sweep_orphans(self) -> None:
+        """After reconciliation: resting orders that no unfinished saga owns are canceled."""
+        keep = [coid for saga_id in self._active
+                for coid, record in self.sagas[saga_id].orders.items() if not record.done]
+        for venue in sorted(self.gateways):
+            swept = await self._gateway(venue).CancelOrphans(
+                execution_pb2.OrphanSweep(tenant=self.tenant, keep_client_order_ids=keep))
+            self.orphans_canceled += len(swept.canceled_venue_order_ids)
 
     def _replay(self, entry: LogEntry) -> None:
         data, saga = entry.data, self.sagas.get(entry.saga_id)

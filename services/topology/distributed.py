@@ -117,13 +117,17 @@ async def build_risk(config: ArbiterConfig, stack: contextlib.AsyncExitStack) ->
 
 async def build_saga(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
     bus, catalog = _bus(config), Catalog.from_config(config.market)
-    risk = risk_pb2_grpc.RiskStub(await _channel(config.grpc.risk_addr, config, stack))
-    gateways = {
-        1: execution_pb2_grpc.OrderEntryStub(
-            await _channel(config.grpc.gateway_polymarket_addr, config, stack)),
-        2: execution_pb2_grpc.OrderEntryStub(
-            await _channel(config.grpc.gateway_kalshi_addr, config, stack)),
-    }
+    channels = [await _channel(address, config, stack) for address in (
+        config.grpc.risk_addr, config.grpc.gateway_polymarket_addr,
+        config.grpc.gateway_kalshi_addr)]
+    # Recovery talks to risk and both gateways before anything else: wait until they serve
+    # (a gateway serves only once it has reached and onboarded with its venue).
+    log.info("waiting for risk and both gateways")
+    await asyncio.wait_for(asyncio.gather(*(c.channel_ready() for c in channels)),
+                           config.saga.peers_timeout_s)
+    risk = risk_pb2_grpc.RiskStub(channels[0])
+    gateways = {1: execution_pb2_grpc.OrderEntryStub(channels[1]),
+                2: execution_pb2_grpc.OrderEntryStub(channels[2])}
     journal = await _saga_log(config, stack)
     saga = SagaService(bus, _tenant(config), risk, gateways, catalog.ticks(), SystemClock(),
                        journal=journal)

@@ -208,6 +208,7 @@ class EmbeddedMesh:
             "sagas_leg1_failed": stats.leg1_failed,
             "sagas_in_flight": self.saga.in_flight,
             "orders_sent": stats.orders_sent,
+            "orphans_canceled": self.saga.orphans_canceled,
             "fills": stats.fills,
             "realized_pnl_usd": str(to_decimal(stats.realized_pnl)),
             "fees_paid_usd": str(to_decimal(sum(

@@ -236,6 +236,25 @@ class KalshiGateway(VenueGateway):
             raise VenueMessageError(f"GET {path} {query} failed: HTTP {status} {raw[:200]!r}")
         return orjson.loads(raw)
 
+    async def _cancel(self, venue_order_id: str) -> tuple[bool, str]:
+        path = f"{API}/portfolio/events/orders/{venue_order_id}"
+        status, raw = await self.transport.request("DELETE", path,
+                                                   headers=self._headers("DELETE", path))
+        if status == 200:
+            return True, ""
+        reply = orjson.loads(raw) if raw else {}
+        error = reply.get("error", {}) if isinstance(reply, dict) else {}
+        return False, error.get("message", f"HTTP {status}") if isinstance(error, dict) else str(error)
+
+    async def _open_orders(self) -> list[tuple[str, str]]:
+        found = []
+        for ticker in self.markets:
+            orders = await self._get(f"{API}/portfolio/orders",
+                                     {"ticker": ticker, "status": "resting"})
+            found += [(str(o["order_id"]), str(o.get("client_order_id") or ""))
+                      for o in orders["orders"] if o.get("status") == "resting"]
+        return found
+
     async def _reconcile(
         self, market: Market, request: execution_pb2.OrderRequest
     ) -> execution_pb2.OrderAck:

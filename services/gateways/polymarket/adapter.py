@@ -219,6 +219,29 @@ class PolymarketGateway(VenueGateway):
         return await self.accepted(request, str(reply["orderID"]), self.fees[market.market_id],
                                    venue_filled=int(reply.get("takingAmount") or 0))
 
+    async def _cancel(self, venue_order_id: str) -> tuple[bool, str]:
+        body = encode_body({"orderID": venue_order_id})
+        status, raw = await self.transport.request(
+            "DELETE", "/order", headers=self._headers("DELETE", "/order", body), body=body)
+        reply = _json(raw)
+        if status == 200 and venue_order_id in reply.get("canceled", []):
+            return True, ""
+        return False, str(reply.get("not_canceled", {}).get(venue_order_id)
+                          or reply.get("error") or f"HTTP {status}")
+
+    async def _open_orders(self) -> list[tuple[str, str]]:
+        found, cursor = [], "MA=="
+        while cursor != "LTE=":
+            status, raw = await self.transport.request(
+                "GET", "/data/orders", query={"next_cursor": cursor},
+                headers=self._headers("GET", "/data/orders"))
+            page = _json(raw)
+            if status != 200:
+                raise VenueMessageError(f"open orders: HTTP {status} {page}")
+            found += [(str(o["id"]), "") for o in page.get("data", [])]
+            cursor = page.get("next_cursor") or "LTE="
+        return found
+
     async def _reconcile(
         self, market: Market, request: execution_pb2.OrderRequest
     ) -> execution_pb2.OrderAck:

@@ -1,0 +1,71 @@
+"""Cancels go out and are reported; at restart, resting orders no saga owns are canceled."""
+
+from __future__ import annotations
+
+from arbiter.core.instruments import Outcome, Venue
+from arbiter.platform.config import load_config
+from arbiter.topology.embedded import EmbeddedMesh
+from arbiter.v1 import common_pb2, execution_pb2
+
+TENANT = common_pb2.TenantContext(tenant_id="default", tier="paper")
+
+
+def _resting(mesh: EmbeddedMesh, venue: Venue, coid: str) -> execution_pb2.OrderRequest:
+    """A buy far below the market, so it rests and no liquidity provider reaches it."""
+    market = mesh.catalog.markets(venue)[0]
+    return execution_pb2.OrderRequest(
+        tenant=TENANT, client_order_id=coid, venue=int(venue), market_id=market.market_id,
+        outcome=int(Outcome.YES), limit_price_micros=20_000, qty_micros=3_000_000,
+        tif=execution_pb2.TIME_IN_FORCE_GTC, saga_id="", created_micros=1)
+
+
+def _live_orders(mesh: EmbeddedMesh) -> int:
+    polymarket = sum(1 for o in mesh.polymarket.orders.values() if o["status"] == "LIVE")
+    kalshi = sum(1 for o in mesh.kalshi.orders.values() if o["status"] == "resting")
+    return polymarket + kalshi
+
+
+async def test_a_cancel_reaches_the_venue_and_reports_the_dead_remainder() -> None:
+    mesh = EmbeddedMesh.build(load_config(environ={}))
+    await mesh.start()
+    reports: list[execution_pb2.ExecutionReport] = []
+    for venue, gateway in mesh.gateways.items():
+        gateway.on_report = _collect(reports)
+        ack = await gateway.place(_resting(mesh, venue, f"manual-{venue.slug}"))
+        assert ack.accepted
+        canceled = await gateway.cancel(execution_pb2.CancelRequest(
+            tenant=TENANT, venue=int(venue), venue_order_id=ack.venue_order_id))
+        assert canceled.canceled, canceled.reason
+        again = await gateway.cancel(execution_pb2.CancelRequest(
+            tenant=TENANT, venue=int(venue), venue_order_id=ack.venue_order_id))
+        assert not again.canceled and again.reason
+    await mesh.stop()
+    assert _live_orders(mesh) == 0
+    dead = [r for r in reports if r.kind == execution_pb2.REPORT_KIND_CANCELED]
+    assert sorted(r.client_order_id for r in dead) == ["manual-kalshi", "manual-polymarket"]
+    assert all(r.qty_micros == 3_000_000 for r in dead)
+
+
+async def test_restart_cancels_resting_orders_that_belong_to_no_saga() -> None:
+    config = load_config(environ={})
+    first = EmbeddedMesh.build(config)
+    await first.start()
+    for venue, gateway in first.gateways.items():
+        assert (await gateway.place(_resting(first, venue, f"orphan-{venue.slug}"))).accepted
+    for _ in range(30):
+        await first.step()
+    await first.stop()
+    assert _live_orders(first) == 2
+
+    restarted = EmbeddedMesh.build(config, venues=first.venues, journal=first.saga.journal)
+    await restarted.start()
+    await restarted.stop()
+    assert _live_orders(first) == 0
+    assert restarted.saga.orphans_canceled == 2
+
+
+def _collect(into: list[execution_pb2.ExecutionReport]):  # noqa: ANN202
+    async def sink(report: execution_pb2.ExecutionReport) -> None:
+        into.append(report)
+
+    return sink
