@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from arbiter.core.units import to_decimal
 from arbiter.saga.machine import State
 from arbiter.topology.embedded import EmbeddedMesh
 
+SAGA_ROWS = 6
+POSITION_ROWS = 6
 _STYLE = {State.COMPLETED: "green", State.COMPENSATED: "yellow", State.HELD: "bold red",
           State.LEG1_FAILED: "dim", State.RISK_REJECTED: "dim"}
 
@@ -33,29 +38,37 @@ def render(mesh: EmbeddedMesh) -> Group:
                       f"[{style}]{edge_text}[/]" if style else edge_text)
 
     stats = mesh.summary()
-    totals = Table(title="Engine", expand=True)
-    for column in ("steps", "book updates", "opportunities", "sagas started", "completed",
-                   "compensated", "held", "in flight", "orders", "fills", "PnL (USD)"):
-        totals.add_column(column, justify="right")
-    totals.add_row(*(str(stats[k]) for k in (
-        "steps", "book_updates", "opportunities", "sagas_started", "sagas_completed",
-        "sagas_compensated", "sagas_held", "sagas_in_flight", "orders_sent", "fills",
-        "realized_pnl_usd")))
+    totals = Text.assemble(
+        ("Engine  ", "bold"),
+        f"steps {stats['steps']} · book updates {stats['book_updates']} · "
+        f"opportunities {stats['opportunities']} · sagas {stats['sagas_started']} started, ",
+        (f"{stats['sagas_completed']} completed", "green"), ", ",
+        (f"{stats['sagas_compensated']} compensated", "yellow"), ", ",
+        (f"{stats['sagas_held']} held", "bold red" if stats["sagas_held"] else ""),
+        f", {stats['sagas_in_flight']} in flight · orders {stats['orders_sent']} · "
+        f"fills {stats['fills']} · ",
+        (f"PnL ${Decimal(stats['realized_pnl_usd']):,.2f}", "bold green"),
+    )
 
-    sagas = Table(title="Recent sagas", expand=True)
+    rejected = stats["risk_rejections"]
+    sagas = Table(title=f"Recent sagas (risk rejections: {rejected or 'none'})", expand=True)
     for column in ("saga", "state", "leg 1", "leg 2", "PnL", "detail"):
-        sagas.add_column(column)
-    for saga in list(mesh.saga.sagas.values())[-8:]:
+        sagas.add_column(column, no_wrap=True, overflow="ellipsis")
+    executed = [s for s in mesh.saga.sagas.values() if s.state is not State.RISK_REJECTED]
+    for saga in executed[-SAGA_ROWS:]:
         style = _STYLE.get(saga.state, "cyan")
-        sagas.add_row(saga.saga_id, f"[{style}]{saga.state.name}[/]",
-                      str(to_decimal(saga.filled("leg1"))), str(to_decimal(saga.filled("leg2"))),
-                      str(to_decimal(saga.realized_pnl())), saga.detail[:40])
+        sagas.add_row(saga.saga_id.split(":", 1)[-1], f"[{style}]{saga.state.name}[/]",
+                      f"{to_decimal(saga.filled('leg1')):,.2f}",
+                      f"{to_decimal(saga.filled('leg2')):,.2f}",
+                      f"{to_decimal(saga.realized_pnl()):+,.4f}", saga.detail)
 
-    positions = Table(title="Positions (engine view)", expand=True)
+    positions = Table(title="Largest positions (engine view)", expand=True)
     positions.add_column("venue")
     positions.add_column("instrument")
     positions.add_column("contracts", justify="right")
-    for venue, held in stats["open_positions"].items():
-        for instrument, qty in held.items():
-            positions.add_row(venue, instrument[-28:], qty)
+    held = [(venue, instrument, qty) for venue, rows in stats["open_positions"].items()
+            for instrument, qty in rows.items()]
+    held.sort(key=lambda row: -Decimal(row[2]))
+    for venue, instrument, qty in held[:POSITION_ROWS]:
+        positions.add_row(venue, instrument[-28:], f"{Decimal(qty):,.2f}")
     return Group(pairs, totals, sagas, positions)
