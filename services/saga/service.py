@@ -165,27 +165,38 @@ class SagaService:
         """Rebuild every saga from the log and drive the unfinished ones to an end.
 
         Returns how many sagas were still in flight. Must run before new opportunities are
-        taken (the embedded mesh and `arbiter serve saga` call it at start).
+        taken (the embedded mesh and `arbiter serve saga` call it at start). If the venues
+        cannot be reconciled, risk's HardStop is latched with the reason: no new trading.
         """
         async for entry in self.journal.replay():
             self._replay(entry)
         unfinished = [s for s in self.sagas.values() if not s.terminal]
         await self._reseed_risk()
-        for saga in unfinished:
-            for coid, record in list(saga.orders.items()):
-                if record.done:
-                    continue
-                if coid in self.sent:
-                    await self._gateway(record.command.venue).ReconcileOrder(
-                        self._request(saga, record.command, self.sent[coid]))
-                else:
-                    await self._execute(saga, [record.command])
         for saga in self.sagas.values():
             if saga.terminal:
                 self._closed.add(saga.saga_id)
                 self._active.discard(saga.saga_id)
-        await self._sweep_orphans()
+        try:
+            for saga in unfinished:
+                await self._resume(saga)
+            await self._sweep_orphans()
+        except Exception as exc:  # noqa: BLE001 - whatever broke, trading must not start
+            reason = f"restart reconciliation failed: {type(exc).__name__}: {exc}"
+            log.error("%s; latching HardStop", reason)
+            await self.risk.HardStop(risk_pb2.HardStopRequest(
+                tenant=self.tenant, reason=reason, actor="saga-recovery"))
         return len(unfinished)
+
+    async def _resume(self, saga: Saga) -> None:
+        """Send what was never sent; look up what may have been."""
+        for coid, record in list(saga.orders.items()):
+            if record.done:
+                continue
+            if coid in self.sent:
+                await self._gateway(record.command.venue).ReconcileOrder(
+                    self._request(saga, record.command, self.sent[coid]))
+            else:
+                await self._execute(saga, [record.command])
 
     async def _sweep_orphans(self) -> None:
         """After reconciliation: resting orders that no unfinished saga owns are canceled."""

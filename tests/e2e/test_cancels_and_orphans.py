@@ -69,3 +69,24 @@ def _collect(into: list[execution_pb2.ExecutionReport]):  # noqa: ANN202
         into.append(report)
 
     return sink
+
+
+async def test_a_restart_that_cannot_reconcile_latches_hard_stop_instead_of_trading() -> None:
+    config = load_config(environ={})
+    first = EmbeddedMesh.build(config)
+    await first.start()
+    await first.stop()
+
+    restarted = EmbeddedMesh.build(config, venues=first.venues, journal=first.saga.journal)
+
+    async def venue_down(*_: object) -> list[tuple[str, str]]:
+        raise ConnectionError("venue unreachable")
+
+    restarted.gateways[Venue.KALSHI]._open_orders = venue_down  # type: ignore[method-assign]
+    await restarted.start()
+    for _ in range(40):
+        await restarted.step()
+    await restarted.stop()
+    latch = restarted.risk.state.hard_stop()
+    assert latch.latched and "restart reconciliation failed" in latch.reason
+    assert restarted.saga.stats().started == 0
