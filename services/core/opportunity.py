@@ -70,6 +70,7 @@ class PairEvaluator:
     ttl_micros: int
     _count: int = 0
     _directions: tuple[tuple[Outcome, Outcome], ...] = ()
+    last_edge: int = -ONE_DOLLAR  # best-level edge seen by the latest `evaluate`
 
     def __post_init__(self) -> None:
         # (outcome on A, outcome on B) that together pay exactly $1 whatever happens.
@@ -110,6 +111,7 @@ class PairEvaluator:
             )
             if sizing and (best is None or sizing.profit > best[0].profit):
                 best = (sizing, out_a, out_b)
+        self.last_edge = top_edge
         if best is None or best[0].profit < self.min_profit:
             return None
         sizing, out_a, out_b = best

@@ -95,8 +95,8 @@ class DetectorService:
         a, b = self.tops.get(pair.a.key, EMPTY), self.tops.get(pair.b.key, EMPTY)
         evaluator = self.evaluators[pair.pair_id]
         self.evaluations += 1
-        self.edges[pair.pair_id] = evaluator.quick_edge(a, b)
         found = evaluator.evaluate(a, b, now)
+        self.edges[pair.pair_id] = evaluator.last_edge
         if found is None:
             self._last.pop(pair.pair_id, None)
             return None

@@ -21,21 +21,17 @@ class BusSinks:
         self.bus = bus
         self.venue_slug = venue_slug
         self.tier = tier
-        self.books = 0
-        self.reports = 0
         self._published = metrics.BOOK_EVENTS.labels(venue=venue_slug)
         self._span_attributes = {"arbiter.venue": venue_slug}
 
     async def book(self, event: market_data_pb2.BookEvent) -> None:
         body = event.snapshot if event.WhichOneof("event") == "snapshot" else event.delta
-        self.books += 1
         self._published.inc()
         with tracing.root_span("venue book event", "gateway", event.received_micros,
                                self._span_attributes):
             await self.bus.publish(topics.BOOKS, f"{self.venue_slug}:{body.market_id}", event)
 
     async def report(self, report: execution_pb2.ExecutionReport) -> None:
-        self.reports += 1
         tenant = common_pb2.TenantContext(tenant_id=report.tenant_id, tier=self.tier)
         await self.bus.publish(topics.EXEC_REPORTS, report.saga_id or report.client_order_id,
                                report, headers=tenant_headers(tenant))

@@ -78,7 +78,6 @@ class SagaService:
         self.sent: dict[str, int] = {}  # client order id -> intent time (µs)
         self._opportunities: dict[str, opportunity_pb2.Opportunity] = {}
         self._replayed_fills: list[tuple[str, dict[str, Any]]] = []
-        self._closed: set[str] = set()
         self._active: set[str] = set()  # sagas not yet terminal, so periodic work stays O(active)
         self.expired = 0
         self.fills = 0
@@ -88,9 +87,9 @@ class SagaService:
         self.metrics = metrics.SagaMetrics(tenant.tenant_id)
         self.metrics.watch(lambda: self.in_flight, self._unhedged_contracts)
         self._walls: dict[str, int] = {}  # saga or order id -> wall time of its last stage
-        bus.subscribe(topics.OPPORTUNITIES, f"saga-{tenant.tenant_id}",
-                      opportunity_pb2.Opportunity, self.on_opportunity)
         group = f"saga-{tenant.tenant_id}"
+        bus.subscribe(topics.OPPORTUNITIES, group, opportunity_pb2.Opportunity,
+                      self.on_opportunity)
         bus.subscribe(topics.EXEC_REPORTS, group, execution_pb2.ExecutionReport,
                       tenant_scoped(topics.EXEC_REPORTS, group, self.on_report,
                                     serves=tenant.tenant_id))
@@ -174,7 +173,6 @@ class SagaService:
         await self._reseed_risk()
         for saga in self.sagas.values():
             if saga.terminal:
-                self._closed.add(saga.saga_id)
                 self._active.discard(saga.saga_id)
         try:
             for saga in unfinished:
@@ -265,7 +263,7 @@ class SagaService:
         for command in commands:
             created = self.clock.now_micros()
             await self._write(saga.saga_id, saga_log.SENT, coid=command.client_order_id,
-                        created=created)
+                              created=created)
             self.sent[command.client_order_id] = created
             await self._publish(saga)
             if saga.state is State.COMPENSATING:
@@ -279,7 +277,7 @@ class SagaService:
             self.legs.observe_ack(command.venue, self.clock.now_micros() - created)
             self.metrics.stage("ack", self._source(saga), sent, wall_micros())
             self._walls[command.client_order_id] = sent
-        if saga.terminal and saga.saga_id not in self._closed:
+        if saga.terminal and saga.saga_id in self._active:
             await self._finish(saga)
 
     def _request(self, saga: Saga, command: PlaceOrder, created: int) -> execution_pb2.OrderRequest:
@@ -300,7 +298,6 @@ class SagaService:
         return self.gateways[venue]
 
     async def _finish(self, saga: Saga) -> None:
-        self._closed.add(saga.saga_id)
         self._active.discard(saga.saga_id)
         self._walls.pop(saga.saga_id, None)
         for coid in saga.orders:

@@ -72,7 +72,6 @@ class KalshiGateway(VenueGateway):
             lambda: {"yes": {}, "no": {}}
         )
         self._cmd_id = 0
-        self.gaps = 0
 
     async def start(self) -> None:
         self._ws = await self.transport.connect("ws", self._on_frame)
@@ -137,7 +136,6 @@ class KalshiGateway(VenueGateway):
         """Sequence broken. A book subscription's books are invalid: publish them empty (so
         nothing trades on them) and ask for fresh snapshots on the same sid. A fill-channel gap
         loses fills, which the saga's overdue-order lookup recovers from the REST API."""
-        self.gaps += 1
         self.metrics.gaps.inc()
         log.warning("kalshi sid %d: expected seq %d, got %d", sid, expected, got)
         if self._channel.get(sid) != "orderbook_delta" or sid in self._awaiting_snapshot:

@@ -37,7 +37,6 @@ class MemoryBus(Bus):
         self._pending = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self.published = 0
 
     async def start(self) -> None:
         groups: dict[tuple[str, str], list[Subscription[Message]]] = defaultdict(list)
@@ -70,7 +69,6 @@ class MemoryBus(Bus):
         self._offsets[(physical, partition)] = offset + 1
         all_headers = self.outgoing_headers(f"{physical}/{partition}/{offset}", headers)
         envelope = Envelope(physical, key, message, all_headers, partition, offset)
-        self.published += 1
         for queues in self._routes.get(physical, ()):
             self._pending += 1
             self._idle.clear()

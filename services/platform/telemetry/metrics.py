@@ -163,7 +163,6 @@ class VenueMetrics:
         self.rate_limited = VENUE_RATE_LIMITED.labels(venue=venue)
         self.timeouts = VENUE_TIMEOUTS.labels(venue=venue)
         self.rejected = VENUE_REJECTED.labels(venue=venue)
-        self.book_events = BOOK_EVENTS.labels(venue=venue)
         self.gaps = SEQUENCE_GAPS.labels(venue=venue, service="gateway")
 
 
