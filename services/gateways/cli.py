@@ -6,12 +6,14 @@ shell history and process listings.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import orjson
 import typer
+
 from arbiter.gateways.kalshi.auth import KalshiAuthError, PrivateKeySigner, auth_headers
 from arbiter.gateways.polymarket.amounts import (
     AmountError,
@@ -107,7 +109,7 @@ def polymarket_sign_order(
         )
         domain = ExchangeDomain.for_market(chain_id, neg_risk=neg_risk)
         payload = order_payload(
-            sign(order, domain, signer, expiration),
+            asyncio.run(sign(order, domain, signer, expiration)),
             owner=api_key,
             order_type=order_type,
             post_only=post_only,
@@ -128,9 +130,9 @@ def kalshi_sign_request(
     """Print the KALSHI-ACCESS-* headers as JSON."""
     try:
         signer = PrivateKeySigner.from_key_file(key_file)
-        headers = auth_headers(
+        headers = asyncio.run(auth_headers(
             key_id, signer, _now_ms() if timestamp_ms is None else timestamp_ms, method, path
-        )
+        ))
     except (KalshiAuthError, ValueError) as error:
         _fail(error)
     typer.echo(orjson.dumps(headers).decode())

@@ -27,6 +27,9 @@ from email.utils import parsedate_to_datetime
 
 import aiohttp
 import orjson
+from cryptography.hazmat.primitives.asymmetric import rsa
+from rich.table import Table
+
 from arbiter.core.instruments import Venue
 from arbiter.gateways.http_transport import HttpVenueTransport
 from arbiter.gateways.kalshi.auth import PrivateKeySigner, RequestSigner, auth_headers
@@ -40,8 +43,6 @@ from arbiter.gateways.polymarket.signing import LocalSigner
 from arbiter.gateways.transport import RequestTimeout, VenueTransport
 from arbiter.platform.config import VenueEndpointsConfig
 from arbiter.topology.credentials import PAPER_POLYMARKET_KEY
-from cryptography.hazmat.primitives.asymmetric import rsa
-from rich.table import Table
 
 SKEW_WARN_MS = 1_000
 SKEW_FAIL_MS = 5_000
@@ -242,7 +243,7 @@ async def check_kalshi(transport: VenueTransport, credentials: CredentialSource 
     creds = await _credentials(credentials, result)
     if isinstance(creds, KalshiAuth):
         path = f"{KALSHI_API}/portfolio/orders"
-        headers = auth_headers(creds.key_id, creds.signer, int(now_ms()), "GET", path)
+        headers = await auth_headers(creds.key_id, creds.signer, int(now_ms()), "GET", path)
         status, raw = await transport.request("GET", path, {"limit": "1"}, headers)
         result.auth_ok = status == 200
         if not result.auth_ok:

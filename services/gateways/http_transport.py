@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Self
 
@@ -31,7 +31,7 @@ from arbiter.gateways.transport import FrameSink, RequestTimeout
 
 log = logging.getLogger(__name__)
 
-WsHeaders = Callable[[], dict[str, str]]
+WsHeaders = Callable[[], Awaitable[dict[str, str]]]
 Replay = Callable[[bytes], bool]
 # Closing a half-open socket must not hold up the reconnect for aiohttp's default 10 s.
 _WS_TIMEOUT = aiohttp.ClientWSTimeout(ws_close=1.0)
@@ -130,7 +130,7 @@ class WsChannel:
             await self._ws.close()
 
     async def _dial(self) -> aiohttp.ClientWebSocketResponse:
-        headers = self._headers() if self._headers is not None else None
+        headers = await self._headers() if self._headers is not None else None
         return await self._session.ws_connect(self.url, headers=headers, autoping=True,
                                               heartbeat=self._heartbeat_s, timeout=_WS_TIMEOUT)
 

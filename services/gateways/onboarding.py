@@ -26,7 +26,7 @@ async def derive_polymarket_creds(
     transport: VenueTransport, signer: Signer, nonce: int = 0, chain_id: int = POLYGON_CHAIN_ID
 ) -> ApiCreds:
     """GET /auth/derive-api-key: the same credentials every time for (wallet, nonce)."""
-    headers = l1_headers(signer, chain_id, int(time.time()), nonce=nonce)
+    headers = await l1_headers(signer, chain_id, int(time.time()), nonce=nonce)
     status, raw = await transport.request("GET", "/auth/derive-api-key", headers=headers)
     if status != 200:
         raise OnboardingError(f"polymarket derive-api-key: HTTP {status} {raw[:200]!r}")

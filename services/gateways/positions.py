@@ -10,7 +10,7 @@ import orjson
 
 from arbiter.core.instruments import Venue
 from arbiter.core.units import qty_from_decimal
-from arbiter.gateways.kalshi.auth import PrivateKeySigner, auth_headers
+from arbiter.gateways.kalshi.auth import auth_headers
 from arbiter.gateways.transport import VenueTransport
 from arbiter.topology.credentials import PaperCredentials
 
@@ -27,8 +27,8 @@ async def fetch_positions(
     if status != 200:
         raise RuntimeError(f"polymarket positions: HTTP {status} {raw[:200]!r}")
     polymarket = {row["asset"]: qty_from_decimal(row["size"]) for row in orjson.loads(raw)}
-    headers = auth_headers(credentials.kalshi_key_id, PrivateKeySigner(credentials.kalshi_key),
-                           time.time_ns() // 1_000_000, "GET", KALSHI_POSITIONS)
+    headers = await auth_headers(credentials.kalshi_key_id, credentials.kalshi_signer,
+                                 time.time_ns() // 1_000_000, "GET", KALSHI_POSITIONS)
     status, raw = await links[Venue.KALSHI].request("GET", KALSHI_POSITIONS, headers=headers)
     if status != 200:
         raise RuntimeError(f"kalshi positions: HTTP {status} {raw[:200]!r}")

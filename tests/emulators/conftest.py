@@ -34,8 +34,8 @@ from arbiter.gateways.http_transport import (
 )
 from arbiter.gateways.kalshi.adapter import KalshiGateway
 from arbiter.gateways.kalshi.auth import RequestSigner, ws_auth_headers
-from arbiter.gateways.polymarket.adapter import PolymarketCredentials, PolymarketGateway
 from arbiter.gateways.onboarding import derive_polymarket_creds, register_kalshi_key
+from arbiter.gateways.polymarket.adapter import PolymarketCredentials, PolymarketGateway
 from arbiter.platform.clock import SystemClock
 from arbiter.platform.config import load_config
 from arbiter.topology.catalog import Catalog
@@ -66,7 +66,9 @@ def now_ms() -> int:
 
 
 # -- onboarding, as an out-of-process gateway does it -----------------------------------
-def kalshi_ws_headers(key_id: str, signer: RequestSigner) -> Callable[[], dict[str, str]]:
+def kalshi_ws_headers(
+    key_id: str, signer: RequestSigner
+) -> Callable[[], Awaitable[dict[str, str]]]:
     return lambda: ws_auth_headers(key_id, signer, now_ms())
 
 

@@ -20,8 +20,8 @@ from arbiter.gateways.http_transport import (
     TextPing,
     kalshi_subscribe_commands,
 )
-from arbiter.gateways.onboarding import public_pem
 from arbiter.gateways.kalshi.auth import PrivateKeySigner, auth_headers, ws_auth_headers
+from arbiter.gateways.onboarding import public_pem
 from arbiter.gateways.polymarket.amounts import Side, limit_order_amounts, tick_size
 from arbiter.gateways.polymarket.auth import POLY_ADDRESS, l1_headers, l2_headers
 from arbiter.gateways.polymarket.order_builder import (
@@ -57,7 +57,7 @@ async def test_tampered_polymarket_order_is_rejected_and_never_matches(
     order = build_order(token_id=int(market.yes_token), side=Side.BUY, amounts=amounts,
                         signer_address=signer.address, salt=42, timestamp_ms=now_ms())
     api = polymarket.gateway.credentials.api  # type: ignore[attr-defined]
-    signed = sign(order, ExchangeDomain.for_market(POLYGON_CHAIN_ID, neg_risk=False), signer)
+    signed = await sign(order, ExchangeDomain.for_market(POLYGON_CHAIN_ID, neg_risk=False), signer)
     honest = order_payload(signed, owner=api.api_key, order_type=OrderType.FAK)
     tampered = orjson.loads(encode_body(honest))
     tampered["order"]["takerAmount"] = str(amounts.taker_amount + 1_000_000)  # one more share
@@ -86,15 +86,15 @@ async def test_kalshi_rejects_badly_signed_requests_with_401(
     async def get_orders(headers: dict[str, str]) -> int:
         return (await kalshi.transport.request("GET", ORDERS, headers=headers))[0]
 
-    assert await get_orders(auth_headers(key_id, signer, now_ms(), "GET", ORDERS)) == 200
-    assert await get_orders(auth_headers(key_id, forger, now_ms(), "GET", ORDERS)) == 401
+    assert await get_orders(await auth_headers(key_id, signer, now_ms(), "GET", ORDERS)) == 200
+    assert await get_orders(await auth_headers(key_id, forger, now_ms(), "GET", ORDERS)) == 401
     assert await get_orders(
-        auth_headers(key_id, signer, now_ms(), "GET", "/trade-api/v2/portfolio/fills")) == 401
+        await auth_headers(key_id, signer, now_ms(), "GET", "/trade-api/v2/portfolio/fills")) == 401
     order = orjson.dumps({"ticker": kalshi.market_ids[0], "side": "bid", "price": "0.9900",
                           "count": "1.00", "time_in_force": "immediate_or_cancel"})
     path = "/trade-api/v2/portfolio/events/orders"
-    status, _ = await kalshi.transport.request(
-        "POST", path, headers=auth_headers(key_id, forger, now_ms(), "POST", path), body=order)
+    forged = await auth_headers(key_id, forger, now_ms(), "POST", path)
+    status, _ = await kalshi.transport.request("POST", path, headers=forged, body=order)
     assert status == 401
     assert kalshi.emulator.orders == {}  # type: ignore[attr-defined]
 
@@ -105,10 +105,10 @@ async def test_kalshi_websocket_upgrade_needs_a_signature_of_the_ws_path(
 ) -> None:
     key_id = kalshi.gateway.key_id  # type: ignore[attr-defined]
 
-    def headers() -> dict[str, str]:
+    async def headers() -> dict[str, str]:
         if signed_path is None:
             return {}
-        return ws_auth_headers(key_id, credentials.kalshi_signer, now_ms(), signed_path)
+        return await ws_auth_headers(key_id, credentials.kalshi_signer, now_ms(), signed_path)
 
     async with HttpVenueTransport(kalshi.server.url, kalshi.server.ws_urls, headers) as transport:
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
@@ -127,12 +127,12 @@ async def test_polymarket_l1_onboarding_recovers_the_clob_auth_signer(
             status, raw = await transport.request(method, path, headers=headers)
             return status, orjson.loads(raw)
 
-        created = await call("POST", "/auth/api-key", l1_headers(signer, POLYGON_CHAIN_ID, 1))
+        created = await call("POST", "/auth/api-key", await l1_headers(signer, POLYGON_CHAIN_ID, 1))
         derived = await call("GET", "/auth/derive-api-key",
-                             l1_headers(signer, POLYGON_CHAIN_ID, 2))
+                             await l1_headers(signer, POLYGON_CHAIN_ID, 2))
         other_nonce = await call("GET", "/auth/derive-api-key",
-                                 l1_headers(signer, POLYGON_CHAIN_ID, 3, nonce=1))
-        impostor = l1_headers(LocalSigner(OTHER_KEY), POLYGON_CHAIN_ID, 4)
+                                 await l1_headers(signer, POLYGON_CHAIN_ID, 3, nonce=1))
+        impostor = await l1_headers(LocalSigner(OTHER_KEY), POLYGON_CHAIN_ID, 4)
         impostor[POLY_ADDRESS] = signer.address
         refused = await call("GET", "/auth/derive-api-key", impostor)
 
@@ -152,7 +152,7 @@ async def test_kalshi_key_registration_is_signed_unless_open(
     body = orjson.dumps({"name": "second", "public_key": public_pem(_fresh_rsa())})
     async with VenueServer(emulator) as server, HttpVenueTransport(server.url, {}) as transport:
         unsigned = await transport.request("POST", path, body=body)
-        signed = await transport.request("POST", path, body=body, headers=auth_headers(
+        signed = await transport.request("POST", path, body=body, headers=await auth_headers(
             credentials.kalshi_key_id, credentials.kalshi_signer, now_ms(), "POST", path))
         emulator.open_registration = True
         opened = await transport.request("POST", path, body=body)

@@ -1,8 +1,13 @@
 """Kalshi request signing: pre-sign strings from the facts, RSA-PSS and Ed25519 verification."""
 
+import asyncio
 import base64
 
 import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
 from arbiter.gateways.kalshi.auth import (
     KalshiAuthError,
     PrivateKeySigner,
@@ -11,9 +16,6 @@ from arbiter.gateways.kalshi.auth import (
     verify_signature,
     ws_auth_headers,
 )
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 ED_KEY = ed25519.Ed25519PrivateKey.generate()
@@ -44,9 +46,9 @@ def test_path_without_api_prefix_is_rejected() -> None:
 @pytest.mark.parametrize("key", [RSA_KEY, ED_KEY], ids=["rsa", "ed25519"])
 def test_headers_verify_with_public_key(key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey) -> None:
     signer = PrivateKeySigner(key)
-    headers = auth_headers(
+    headers = asyncio.run(auth_headers(
         "key-id", signer, 1700000000000, "POST", "/trade-api/v2/portfolio/events/orders"
-    )
+    ))
     assert headers["KALSHI-ACCESS-KEY"] == "key-id"
     assert headers["KALSHI-ACCESS-TIMESTAMP"] == "1700000000000"
     message = b"1700000000000POST/trade-api/v2/portfolio/events/orders"
@@ -57,7 +59,8 @@ def test_headers_verify_with_public_key(key: rsa.RSAPrivateKey | ed25519.Ed25519
 
 
 def test_rsa_uses_pss_sha256_salt_32_standard_base64() -> None:
-    headers = auth_headers("k", PrivateKeySigner(RSA_KEY), 5, "GET", "/trade-api/v2/markets")
+    signer = PrivateKeySigner(RSA_KEY)
+    headers = asyncio.run(auth_headers("k", signer, 5, "GET", "/trade-api/v2/markets"))
     signature = base64.b64decode(headers["KALSHI-ACCESS-SIGNATURE"], validate=True)
     pss32 = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
     RSA_KEY.public_key().verify(signature, b"5GET/trade-api/v2/markets", pss32, hashes.SHA256())
@@ -69,7 +72,7 @@ def test_rsa_uses_pss_sha256_salt_32_standard_base64() -> None:
 
 
 def test_ws_handshake_signs_get_ws_path() -> None:
-    headers = ws_auth_headers("k", PrivateKeySigner(ED_KEY), 42)
+    headers = asyncio.run(ws_auth_headers("k", PrivateKeySigner(ED_KEY), 42))
     assert verify_signature(
         ED_KEY.public_key(), b"42GET/trade-api/ws/v2", headers["KALSHI-ACCESS-SIGNATURE"]
     )
@@ -83,7 +86,8 @@ def test_key_loading(tmp_path) -> None:
     )
     path = tmp_path / "kalshi.pem"
     path.write_bytes(pem)
-    headers = auth_headers("k", PrivateKeySigner.from_key_file(path), 1, "GET", "/trade-api/v2/x")
+    signer = PrivateKeySigner.from_key_file(path)
+    headers = asyncio.run(auth_headers("k", signer, 1, "GET", "/trade-api/v2/x"))
     assert verify_signature(
         RSA_KEY.public_key(), b"1GET/trade-api/v2/x", headers["KALSHI-ACCESS-SIGNATURE"]
     )

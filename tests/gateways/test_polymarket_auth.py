@@ -1,5 +1,7 @@
 """Polymarket L1 (ClobAuth EIP-712) and L2 (HMAC) headers against the SDK test vectors."""
 
+import asyncio
+
 from arbiter.gateways.polymarket.auth import (
     CLOB_AUTH_TYPEHASH,
     ApiCreds,
@@ -28,7 +30,7 @@ def test_clob_auth_constants() -> None:
 
 def test_l1_headers_a3_vector() -> None:
     signer = LocalSigner(HARDHAT_KEY_0)
-    headers = l1_headers(signer, chain_id=80002, timestamp_s=10000000, nonce=23)
+    headers = asyncio.run(l1_headers(signer, chain_id=80002, timestamp_s=10000000, nonce=23))
     assert headers == {
         "POLY_ADDRESS": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
         "POLY_SIGNATURE": (

@@ -1,7 +1,10 @@
 """Polymarket POST /order bodies: field types, order-type rules, exact bytes."""
 
+import asyncio
+
 import orjson
 import pytest
+
 from arbiter.gateways.polymarket.amounts import Side, limit_order_amounts, parse_micros, tick_size
 from arbiter.gateways.polymarket.auth import ApiCreds, l2_headers
 from arbiter.gateways.polymarket.order_builder import (
@@ -37,7 +40,7 @@ def _a10(signer: LocalSigner) -> Order:
 
 
 def test_a10_body_is_byte_exact(a10_signer: LocalSigner) -> None:
-    signed = sign(_a10(a10_signer), POLYGON, a10_signer)
+    signed = asyncio.run(sign(_a10(a10_signer), POLYGON, a10_signer))
     body = encode_body(order_payload(signed, owner="api-key", order_type=OrderType.GTC))
     assert body == A10_BODY.encode()
     # The HMAC covers exactly those bytes: any re-serialisation changes the signature.
@@ -49,9 +52,9 @@ def test_a10_body_is_byte_exact(a10_signer: LocalSigner) -> None:
 
 
 def test_order_types_and_flags(a10_signer: LocalSigner) -> None:
-    signed = sign(_a10(a10_signer), POLYGON, a10_signer)
+    signed = asyncio.run(sign(_a10(a10_signer), POLYGON, a10_signer))
     for order_type in (OrderType.GTC, OrderType.GTD):
-        gtd = sign(_a10(a10_signer), POLYGON, a10_signer, expiration_s=1700000600)
+        gtd = asyncio.run(sign(_a10(a10_signer), POLYGON, a10_signer, expiration_s=1700000600))
         payload = order_payload(
             gtd if order_type is OrderType.GTD else signed,
             owner="k",
@@ -67,7 +70,7 @@ def test_order_types_and_flags(a10_signer: LocalSigner) -> None:
             order_payload(signed, owner="k", order_type=order_type, post_only=True)
     with pytest.raises(OrderBuildError, match="expiration is required"):
         order_payload(signed, owner="k", order_type=OrderType.GTD)
-    gtd = sign(_a10(a10_signer), POLYGON, a10_signer, expiration_s=1700000600)
+    gtd = asyncio.run(sign(_a10(a10_signer), POLYGON, a10_signer, expiration_s=1700000600))
     assert (
         order_payload(gtd, owner="k", order_type=OrderType.GTD)["order"]["expiration"]
         == "1700000600"
@@ -102,7 +105,8 @@ def test_salt_and_batches(a10_signer: LocalSigner) -> None:
             timestamp_ms=1,
         )
     payload = order_payload(
-        sign(_a10(a10_signer), POLYGON, a10_signer), owner="k", order_type=OrderType.GTC
+        asyncio.run(sign(_a10(a10_signer), POLYGON, a10_signer)), owner="k",
+        order_type=OrderType.GTC,
     )
     assert orjson.loads(encode_batch([payload] * 15)) == [payload] * 15
     with pytest.raises(OrderBuildError, match="1 to 15 orders, got 16"):

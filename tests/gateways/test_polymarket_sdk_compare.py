@@ -5,6 +5,7 @@ unit (e.g. ``floor(0.29 * 100) == 28``) the SDK is wrong and we are right; those
 excluded explicitly rather than tolerated silently.
 """
 
+import asyncio
 import json
 import math
 
@@ -15,6 +16,9 @@ from hypothesis import strategies as st
 
 sdk_builder = pytest.importorskip("py_clob_client_v2.order_builder.builder")
 sdk_utils = pytest.importorskip("py_clob_client_v2.order_utils")
+from py_clob_client_v2.order_utils.model.order_data_v2 import order_to_json_v2
+from py_clob_client_v2.signer import Signer as SdkSigner
+
 from arbiter.gateways.polymarket.amounts import (
     MICROS,
     TICK_SIZES,
@@ -38,8 +42,6 @@ from arbiter.gateways.polymarket.signing import (
     order_digest,
     recover_order_signer,
 )
-from py_clob_client_v2.order_utils.model.order_data_v2 import order_to_json_v2
-from py_clob_client_v2.signer import Signer as SdkSigner
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 SDK = sdk_builder.OrderBuilder(None)
@@ -143,7 +145,7 @@ def test_signed_order_matches_sdk(
     )
     domain = ExchangeDomain.for_market(chain_id, neg_risk=neg_risk)
     expiration = 1_800_000_000 if order_type is OrderType.GTD else 0
-    ours = sign(order, domain, signer, expiration)
+    ours = asyncio.run(sign(order, domain, signer, expiration))
 
     sdk = sdk_utils.ExchangeOrderBuilderV2(
         domain.verifying_contract,

@@ -1,8 +1,13 @@
 """Polymarket V2 EIP-712 order hashing, signing and recovery."""
 
+import asyncio
 import dataclasses
 
 import pytest
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils import keccak
+
 from arbiter.gateways.polymarket.signing import (
     CTF_EXCHANGE_V2,
     DOMAIN_TYPEHASH,
@@ -19,9 +24,6 @@ from arbiter.gateways.polymarket.signing import (
     sign_order,
     signing_digest,
 )
-from eth_account import Account
-from eth_account.messages import encode_typed_data
-from eth_utils import keccak
 
 from .conftest import A10_ADDRESS, A10_ORDER_HASH, A10_SIGNATURE, HARDHAT_KEY_0
 
@@ -49,7 +51,7 @@ def test_constants_match_facts() -> None:
 def test_a10_vector(a10_signer: LocalSigner, a10_order: Order) -> None:
     assert a10_signer.address == A10_ADDRESS
     assert "0x" + order_digest(a10_order, POLYGON).hex() == A10_ORDER_HASH
-    assert sign_order(a10_order, POLYGON, a10_signer) == A10_SIGNATURE
+    assert asyncio.run(sign_order(a10_order, POLYGON, a10_signer)) == A10_SIGNATURE
     assert recover_order_signer(a10_order, A10_SIGNATURE, POLYGON) == A10_ADDRESS
 
 
@@ -146,7 +148,7 @@ def test_proxy_signature_types_sign_with_the_eoa(a10_order: Order) -> None:
             a10_order, maker=funder, signer=eoa.address, signature_type=sig_type
         )
         assert signing_digest(order, POLYGON) == order_digest(order, POLYGON)
-        signature = sign_order(order, POLYGON, eoa)
+        signature = asyncio.run(sign_order(order, POLYGON, eoa))
         assert len(bytes.fromhex(signature[2:])) == 65
         assert recover_order_signer(order, signature, POLYGON) == eoa.address
 
@@ -158,7 +160,7 @@ def test_poly_1271_envelope(a10_order: Order) -> None:
         a10_order, maker=wallet, signer=wallet, signature_type=SignatureType.POLY_1271
     )
     assert signing_digest(order, POLYGON) != order_digest(order, POLYGON)
-    signature = bytes.fromhex(sign_order(order, POLYGON, owner)[2:])
+    signature = bytes.fromhex(asyncio.run(sign_order(order, POLYGON, owner))[2:])
     type_string = signature[65 + 64 : -2]
     assert type_string.startswith(b"Order(uint256 salt,")
     assert int.from_bytes(signature[-2:], "big") == len(type_string)
@@ -175,11 +177,11 @@ def test_signer_is_separable_from_the_key(a10_order: Order) -> None:
     class VaultStub:
         address = A10_ADDRESS
 
-        def sign_digest(self, digest: bytes) -> bytes:
+        async def sign_digest(self, digest: bytes) -> bytes:
             seen.append(digest)
             return bytes(Account.from_key("0x" + "11" * 32).unsafe_sign_hash(digest).signature)
 
-    assert sign_order(a10_order, POLYGON, VaultStub()) == A10_SIGNATURE
+    assert asyncio.run(sign_order(a10_order, POLYGON, VaultStub())) == A10_SIGNATURE
     assert seen == [order_digest(a10_order, POLYGON)]
     with pytest.raises(SignatureError, match="65 bytes"):
         encode_signature(a10_order, POLYGON, b"\x00" * 64)

@@ -210,7 +210,7 @@ class KalshiGateway(VenueGateway):
         method, path, body = create_order_request(order, self.rules[market.market_id])
         try:
             status, raw = await self.transport.request(
-                method, path, headers=self._headers(method, path), body=orjson.dumps(body))
+                method, path, headers=await self._headers(method, path), body=orjson.dumps(body))
         except RequestTimeout:
             return await self._reconcile(market, request)
         reply = orjson.loads(raw) if raw else {}
@@ -224,12 +224,13 @@ class KalshiGateway(VenueGateway):
                                    venue_filled=parse_micros(reply["fill_count"], "fill_count"))
 
 
-    def _headers(self, method: str, path: str) -> dict[str, str]:
-        return auth_headers(self.key_id, self.signer, self.clock.now_micros() // 1000, method, path)
+    async def _headers(self, method: str, path: str) -> dict[str, str]:
+        return await auth_headers(self.key_id, self.signer, self.clock.now_micros() // 1000,
+                                  method, path)
 
     async def _get(self, path: str, query: dict[str, str]) -> dict:
         status, raw = await self.transport.request("GET", path, query=query,
-                                                   headers=self._headers("GET", path))
+                                                   headers=await self._headers("GET", path))
         if status != 200:
             raise VenueMessageError(f"GET {path} {query} failed: HTTP {status} {raw[:200]!r}")
         return orjson.loads(raw)
@@ -237,7 +238,7 @@ class KalshiGateway(VenueGateway):
     async def _cancel(self, venue_order_id: str) -> tuple[bool, str]:
         path = f"{API}/portfolio/events/orders/{venue_order_id}"
         status, raw = await self.transport.request("DELETE", path,
-                                                   headers=self._headers("DELETE", path))
+                                                   headers=await self._headers("DELETE", path))
         if status == 200:
             return True, ""
         reply = orjson.loads(raw) if raw else {}

@@ -32,9 +32,10 @@ class KalshiAuthError(ValueError):
 
 
 class RequestSigner(Protocol):
-    """Signs the Kalshi pre-sign bytes with a key held somewhere."""
+    """Signs the Kalshi pre-sign bytes with a key held somewhere (in production the vault,
+    over gRPC: :class:`arbiter.vault.client.VaultRequestSigner`)."""
 
-    def sign(self, message: bytes) -> bytes:
+    async def sign(self, message: bytes) -> bytes:
         """Raw signature bytes (RSA-PSS or Ed25519) over ``message``."""
         ...
 
@@ -60,7 +61,7 @@ class PrivateKeySigner:
     def from_key_file(cls, path: Path) -> PrivateKeySigner:
         return cls.from_pem(path.read_bytes())
 
-    def sign(self, message: bytes) -> bytes:
+    async def sign(self, message: bytes) -> bytes:
         if isinstance(self._key, rsa.RSAPrivateKey):
             return self._key.sign(message, _pss(), hashes.SHA256())
         return self._key.sign(message)
@@ -82,23 +83,24 @@ def signing_string(timestamp_ms: int, method: str, path_or_url: str) -> str:
     return f"{timestamp_ms}{method.upper()}{signing_path(path_or_url)}"
 
 
-def auth_headers(
+async def auth_headers(
     key_id: str, signer: RequestSigner, timestamp_ms: int, method: str, path_or_url: str
 ) -> dict[str, str]:
     """The three KALSHI-ACCESS-* headers for one request."""
     message = signing_string(timestamp_ms, method, path_or_url).encode()
+    signature = await signer.sign(message)
     return {
         KALSHI_ACCESS_KEY: key_id,
-        KALSHI_ACCESS_SIGNATURE: base64.b64encode(signer.sign(message)).decode(),
+        KALSHI_ACCESS_SIGNATURE: base64.b64encode(signature).decode(),
         KALSHI_ACCESS_TIMESTAMP: str(timestamp_ms),
     }
 
 
-def ws_auth_headers(
+async def ws_auth_headers(
     key_id: str, signer: RequestSigner, timestamp_ms: int, path: str = WS_PATH
 ) -> dict[str, str]:
     """Headers for the WebSocket upgrade, which signs ``GET`` + the WS path."""
-    return auth_headers(key_id, signer, timestamp_ms, "GET", path)
+    return await auth_headers(key_id, signer, timestamp_ms, "GET", path)
 
 
 def verify_signature(

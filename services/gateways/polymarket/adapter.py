@@ -200,7 +200,7 @@ class PolymarketGateway(VenueGateway):
     ) -> execution_pb2.OrderAck:
         order = self._order(market, request)
         payload = order_payload(
-            sign(order, self.domain, self.credentials.signer),
+            await sign(order, self.domain, self.credentials.signer),
             owner=self.credentials.api.api_key,
             order_type=_ORDER_TYPES[request.tif],
         )

@@ -13,9 +13,10 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from arbiter.gateways.polymarket.signing import Signer
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
+
+from arbiter.gateways.polymarket.signing import Signer
 
 CLOB_AUTH_DOMAIN_NAME = "ClobAuthDomain"
 CLOB_AUTH_DOMAIN_VERSION = "1"
@@ -77,9 +78,12 @@ def clob_auth_digest(address: str, timestamp_s: int, nonce: int, chain_id: int) 
     return keccak(b"\x19\x01" + clob_auth_domain_separator(chain_id) + struct_hash)
 
 
-def l1_headers(signer: Signer, chain_id: int, timestamp_s: int, nonce: int = 0) -> dict[str, str]:
+async def l1_headers(
+    signer: Signer, chain_id: int, timestamp_s: int, nonce: int = 0
+) -> dict[str, str]:
     """Headers for the L1 key endpoints; each ``nonce`` derives a different API key."""
-    signature = signer.sign_digest(clob_auth_digest(signer.address, timestamp_s, nonce, chain_id))
+    digest = clob_auth_digest(signer.address, timestamp_s, nonce, chain_id)
+    signature = await signer.sign_digest(digest)
     return {
         POLY_ADDRESS: signer.address,
         POLY_SIGNATURE: "0x" + signature.hex(),

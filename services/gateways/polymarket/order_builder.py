@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
+
 from arbiter.gateways.polymarket.amounts import OrderAmounts, Side
 from arbiter.gateways.polymarket.signing import (
     ZERO_BYTES32,
@@ -107,11 +108,11 @@ def build_order(
     )
 
 
-def sign(
+async def sign(
     order: Order, domain: ExchangeDomain, signer: Signer, expiration_s: int = 0
 ) -> SignedOrder:
     """Sign ``order``; ``expiration_s`` is carried along because V2 does not sign it."""
-    return SignedOrder(order, sign_order(order, domain, signer), expiration_s)
+    return SignedOrder(order, await sign_order(order, domain, signer), expiration_s)
 
 
 def _order_json(signed: SignedOrder) -> dict[str, Any]:

@@ -18,11 +18,12 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Protocol
 
-from arbiter.gateways.polymarket.amounts import Side
 from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_keys import keys
 from eth_utils import keccak, to_checksum_address
+
+from arbiter.gateways.polymarket.amounts import Side
 
 EXCHANGE_DOMAIN_NAME = "Polymarket CTF Exchange"
 EXCHANGE_DOMAIN_VERSION = "2"
@@ -213,14 +214,17 @@ def encode_signature(order: Order, domain: ExchangeDomain, ecdsa_signature: byte
 
 
 class Signer(Protocol):
-    """Holds a secp256k1 key somewhere and signs 32-byte digests with it."""
+    """Holds a secp256k1 key somewhere and signs 32-byte digests with it.
+
+    Async because in production the key lives in the vault process and each signature is
+    a gRPC call (:class:`arbiter.vault.client.VaultDigestSigner`)."""
 
     @property
     def address(self) -> str:
         """Checksummed address of the key."""
         ...
 
-    def sign_digest(self, digest: bytes) -> bytes:
+    async def sign_digest(self, digest: bytes) -> bytes:
         """65-byte ``r || s || v`` signature (v = 27/28) over a raw 32-byte digest."""
         ...
 
@@ -240,15 +244,16 @@ class LocalSigner:
     def address(self) -> str:
         return self._account.address
 
-    def sign_digest(self, digest: bytes) -> bytes:
+    async def sign_digest(self, digest: bytes) -> bytes:
         if len(digest) != 32:
             raise SignatureError(f"digest must be 32 bytes, got {len(digest)}")
         return bytes(self._account.unsafe_sign_hash(digest).signature)
 
 
-def sign_order(order: Order, domain: ExchangeDomain, signer: Signer) -> str:
+async def sign_order(order: Order, domain: ExchangeDomain, signer: Signer) -> str:
     """Sign ``order`` for ``domain`` and return the wire signature."""
-    return encode_signature(order, domain, signer.sign_digest(signing_digest(order, domain)))
+    ecdsa = await signer.sign_digest(signing_digest(order, domain))
+    return encode_signature(order, domain, ecdsa)
 
 
 def recover_digest_signer(digest: bytes, ecdsa_signature: bytes) -> str:
