@@ -13,12 +13,12 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 
 from arbiter.core.fees import FeeModel
-from arbiter.core.instruments import Market, Venue
+from arbiter.core.instruments import Market, Outcome, Venue
 from arbiter.gateways.orders import OrderTracker, VenueFill, reject
 from arbiter.gateways.transport import Connection, FrameSink, RequestTimeout, VenueTransport
 from arbiter.platform.clock import Clock
 from arbiter.platform.telemetry.metrics import VenueMetrics
-from arbiter.v1 import execution_pb2, market_data_pb2
+from arbiter.v1 import common_pb2, execution_pb2, market_data_pb2
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,8 @@ class MeteredTransport:
 
 class VenueGateway(abc.ABC):
     venue: Venue
+    nets_positions = False
+    """Whether the venue nets YES against NO per market (Kalshi), or holds both (tokens)."""
 
     def __init__(
         self,
@@ -187,6 +189,19 @@ class VenueGateway(abc.ABC):
                 log.warning("%s: canceled orphan order %s (client id %r)", self.venue.slug,
                             venue_order_id, owner)
         return canceled
+
+    async def positions(self) -> common_pb2.PositionsSnapshot:
+        """What the venue says we hold: the truth restart reconciliation seeds risk from."""
+        held = await self._positions()
+        return common_pb2.PositionsSnapshot(
+            venue=self.venue, netted=self.nets_positions,
+            positions=[common_pb2.VenuePosition(market_id=market_id, outcome=outcome,
+                                                qty_micros=qty)
+                       for (market_id, outcome), qty in sorted(held.items()) if qty])
+
+    @abc.abstractmethod
+    async def _positions(self) -> dict[tuple[str, Outcome], int]:
+        """Contracts held per (market id, outcome) on our markets, from the venue's API."""
 
     @abc.abstractmethod
     async def _cancel(self, venue_order_id: str) -> tuple[bool, str]:

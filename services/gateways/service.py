@@ -58,3 +58,7 @@ class OrderEntryServicer(execution_pb2_grpc.OrderEntryServicer):
         await require_tenant(request.tenant, self.tenant_id, context)
         canceled = await self.gateway.cancel_orphans(set(request.keep_client_order_ids))
         return execution_pb2.OrphanSweepResult(canceled_venue_order_ids=canceled)
+
+    async def FetchPositions(self, request: execution_pb2.PositionsRequest, context) -> common_pb2.PositionsSnapshot:  # noqa: N802, ANN001
+        await require_tenant(request.tenant, self.tenant_id, context)
+        return await self.gateway.positions()

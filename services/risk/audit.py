@@ -19,6 +19,7 @@ class AuditAction(enum.StrEnum):
     AUTO_CLEARED = "auto_cleared"  # daily-loss cooldown ended at the trading-day boundary
     LIMITS_UPDATED = "limits_updated"
     READINESS = "readiness"
+    POSITIONS_SEEDED = "positions_seeded"  # restart: venue positions replaced the log's
 
 
 @dataclass(frozen=True, slots=True)

@@ -230,6 +230,21 @@ class RiskState:
                                               f"{venue.slug}:{aspect.slug} {state}"))
             return self.readiness.missing()
 
+    def seed_positions(self, venue: Venue, truth: dict[tuple[str, Outcome], int],
+                       actor: str, netted: bool = False) -> list[str]:
+        """The venue's own positions replace what the saga log implied; each disagreement
+        is audited and returned. Positions become synced for the venue."""
+        with self._lock:
+            now = self._observe()
+            found = [f"{venue.slug}:{market}:{outcome.name.lower()} log={before} venue={after}"
+                     for (_, market, outcome), before, after
+                     in self.ledger.seed(venue, truth, netted)]
+            for line in found:
+                self.audit.append(AuditRecord(now, actor, AuditAction.POSITIONS_SEEDED, line))
+            self._evaluate(now)
+        self.mark_ready(venue, Aspect.POSITIONS, actor)
+        return found
+
     def mark_venue_ready(self, venue: Venue, actor: str) -> list[str]:
         """Every aspect of one venue synced at once (what a finished reconciliation says)."""
         for aspect in Aspect:

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from arbiter.core.instruments import Outcome
-from arbiter.core.units import notional
+from arbiter.core.units import ONE_DOLLAR, notional
 
 Key = tuple[int, str, Outcome]  # (venue, market id, outcome)
 
@@ -129,7 +129,41 @@ class Ledger:
             self._reserve_delta(key, reservation.prices[key], left, now_left)
         return True
 
+    def seed(self, venue: int, truth: dict[tuple[str, Outcome], int],
+             netted: bool = False) -> list[tuple[Key, int, int]]:
+        """Make the venue's positions the held ones (restart reconciliation): returns each
+        (key, held before, venue) that disagreed. Where the venue nets YES against NO, a
+        market disagrees only if its net does (the pairs the log held became cash). Cost
+        follows the change conservatively: a smaller position keeps its average price,
+        contracts we did not know of are costed at $1, the most a binary contract costs."""
+        keys = {k for k in self._held if k[0] == venue} | {(venue, m, o) for m, o in truth}
+        log = {(m, o): self._held.get((venue, m, o), 0) for _, m, o in keys}
+        changed = []
+        for key in sorted(keys):
+            before, after = log[key[1:]], truth.get(key[1:], 0)
+            if before == after:
+                continue
+            if not netted or _net(log, key[1]) != _net(truth, key[1]):
+                changed.append((key, before, after))
+            if after <= 0:
+                cost = 0
+            elif after < before:
+                cost = self._cost[key] * after // before
+            elif before > 0:
+                cost = self._cost[key] + notional(ONE_DOLLAR, after - before)
+            else:
+                cost = notional(ONE_DOLLAR, after)
+            self.held_cost += cost - self._cost[key]
+            self._cost[key] = cost
+            self._held[key] = after
+            self.total_held += abs(after) - abs(before)
+        return changed
+
     def _reserve_delta(self, key: Key, price: int, before: int, after: int) -> None:
         self._reserved[key] += after - before
         self.total_reserved += after - before
         self.reserved_cost += notional(price, after) - notional(price, before)
+
+
+def _net(held: dict[tuple[str, Outcome], int], market_id: str) -> int:
+    return held.get((market_id, Outcome.YES), 0) - held.get((market_id, Outcome.NO), 0)

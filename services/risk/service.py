@@ -134,6 +134,24 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
                                         _actor(request.actor, context), ready=not request.lost)
         return risk_pb2.ReadinessState(ready=not missing, missing=missing)
 
+    async def SeedPositions(self, request: risk_pb2.PositionsSeed, context) -> risk_pb2.PositionsSeedResult:  # noqa: N802, ANN001
+        await require_tenant(request.tenant, self.tenant_id, context)
+        snapshot = request.snapshot
+        problems = [f"positions[{i}]: outcome={p.outcome} qty_micros={p.qty_micros}"
+                    for i, p in enumerate(snapshot.positions)
+                    if p.outcome not in tuple(Outcome) or p.qty_micros < 0 or not p.market_id]
+        if snapshot.venue not in tuple(Venue) or problems:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"bad positions snapshot for venue={snapshot.venue}: "
+                                + ("; ".join(problems) or "unknown venue"))
+        truth: dict[tuple[str, Outcome], int] = {}
+        for p in snapshot.positions:
+            key = (p.market_id, Outcome(p.outcome))
+            truth[key] = truth.get(key, 0) + p.qty_micros
+        found = self.state.seed_positions(Venue(snapshot.venue), truth,
+                                          _actor(request.actor, context), snapshot.netted)
+        return risk_pb2.PositionsSeedResult(discrepancies=found)
+
     async def UpdateLimits(self, request: risk_pb2.UpdateLimitsRequest, context) -> risk_pb2.RiskLimitsState:  # noqa: N802, ANN001
         """Change limits at runtime (validated like the config file, audited); an empty
         `set` only reads them."""

@@ -178,6 +178,7 @@ class SagaService:
             for saga in unfinished:
                 await self._resume(saga)
             await self._sweep_orphans()
+            await self._sync_venues()
         except Exception as exc:  # noqa: BLE001 - whatever broke, trading must not start
             reason = f"restart reconciliation failed: {type(exc).__name__}: {exc}"
             log.error("%s; latching HardStop", reason)
@@ -204,6 +205,22 @@ class SagaService:
             swept = await self._gateway(venue).CancelOrphans(
                 execution_pb2.OrphanSweep(tenant=self.tenant, keep_client_order_ids=keep))
             self.orphans_canceled += len(swept.canceled_venue_order_ids)
+
+    async def _sync_venues(self) -> None:
+        """Last step of recovery: each venue's own positions replace what risk derived from
+        the log (a fill the log never saw, a position changed by hand), and orders, fills
+        and positions are reported synced so risk lets new trades through."""
+        for venue in sorted(self.gateways):
+            snapshot = await self._gateway(venue).FetchPositions(
+                execution_pb2.PositionsRequest(tenant=self.tenant))
+            seeded = await self.risk.SeedPositions(risk_pb2.PositionsSeed(
+                tenant=self.tenant, snapshot=snapshot, actor="saga-recovery"))
+            for line in seeded.discrepancies:
+                log.warning("restart: the venue's position differs from the saga log: %s", line)
+            for aspect in (risk_pb2.READINESS_ASPECT_ORDER_SNAPSHOT,
+                           risk_pb2.READINESS_ASPECT_FILL_SNAPSHOT):
+                await self.risk.MarkReady(risk_pb2.ReadinessRequest(
+                    tenant=self.tenant, venue=venue, aspect=aspect, actor="saga-recovery"))
 
     def _replay(self, entry: LogEntry) -> None:
         data, saga = entry.data, self.sagas.get(entry.saga_id)

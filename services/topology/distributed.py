@@ -32,6 +32,7 @@ from arbiter.platform.rpc import start_server
 from arbiter.platform.telemetry.logging import configure_logging
 from arbiter.platform.telemetry.tracing import setup_tracing, shutdown_tracing
 from arbiter.risk.gates import RiskState
+from arbiter.risk.readiness import Aspect
 from arbiter.risk.service import RiskServicer
 from arbiter.platform.store import Store, migrate
 from arbiter.saga.log import PostgresSagaLog, SagaLog, SqliteSagaLog
@@ -107,8 +108,8 @@ async def build_detector(config: ArbiterConfig, stack: contextlib.AsyncExitStack
 async def build_risk(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
     bus = _bus(config)
     state = RiskState(config.risk, SystemClock())
-    for venue in Venue:  # until saga reconciliation reports each aspect over MarkReady
-        state.mark_venue_ready(venue, "distributed: risk started")
+    for venue in Venue:  # orders, fills and positions: saga recovery reports them synced
+        state.mark_ready(venue, Aspect.MARKET_DATA, "distributed: risk started")
     servicer = RiskServicer(state, config.tenant.id, bus)
     await _serve_grpc(config, stack,
                       lambda s: risk_pb2_grpc.add_RiskServicer_to_server(servicer, s))

@@ -31,6 +31,7 @@ from arbiter.platform.clock import Clock, ManualClock
 from arbiter.platform.config import ArbiterConfig
 from arbiter.platform.rpc import LocalStub
 from arbiter.risk.gates import RiskState
+from arbiter.risk.readiness import Aspect
 from arbiter.risk.service import RiskServicer
 from arbiter.saga.log import SagaLog, SqliteSagaLog
 from arbiter.saga.service import SagaService
@@ -153,8 +154,8 @@ class EmbeddedMesh:
         await self.bus.start()
         for venue, gateway in self.gateways.items():
             await gateway.start()
-            # Until reconciliation reports each aspect, a started gateway counts as synced.
-            self.risk.state.mark_venue_ready(venue, "embedded: gateway started")
+            # A started gateway has subscribed its books; the rest is synced by recovery.
+            self.risk.state.mark_ready(venue, Aspect.MARKET_DATA, "embedded: gateway started")
         await self.saga.recover()
         await self.settle()
 

@@ -90,3 +90,30 @@ async def test_a_restart_that_cannot_reconcile_latches_hard_stop_instead_of_trad
     latch = restarted.risk.state.hard_stop()
     assert latch.latched and "restart reconciliation failed" in latch.reason
     assert restarted.saga.stats().started == 0
+
+
+async def test_restart_seeds_risk_from_the_venues_own_positions() -> None:
+    """A position the saga log never saw (a fill lost with the process, a trade by hand)
+    is what risk counts after a restart, and the difference is audited."""
+    config = load_config(environ={})
+    first = EmbeddedMesh.build(config)
+    await first.start()
+    for _ in range(60):
+        await first.step()
+    await first.stop()
+    ticker = first.catalog.markets(Venue.KALSHI)[0].market_id
+    first.kalshi.account.positions[ticker] += 7_000_000  # 7 YES the log knows nothing of
+
+    restarted = EmbeddedMesh.build(config, venues=first.venues, journal=first.saga.journal)
+    assert "kalshi:positions" in restarted.risk.state.readiness.missing()  # not before recovery
+    await restarted.start()
+    await restarted.stop()
+
+    state = restarted.risk.state
+    venue_net = first.kalshi.account.positions[ticker]
+    held_yes = state.ledger.held((int(Venue.KALSHI), ticker, Outcome.YES))
+    held_no = state.ledger.held((int(Venue.KALSHI), ticker, Outcome.NO))
+    assert held_yes - held_no == venue_net and min(held_yes, held_no) == 0
+    seeded = [r for r in state.audit.records if r.action == "positions_seeded"]
+    assert any(f"kalshi:{ticker}:" in r.detail for r in seeded)
+    assert state.readiness.ready, state.readiness.missing()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
-from arbiter.core.instruments import Venue
+from arbiter.core.instruments import Outcome, Venue
 from arbiter.platform.bus import Envelope
 from arbiter.platform.clock import ManualClock
 from arbiter.risk.audit import AuditAction
@@ -125,6 +125,23 @@ async def test_mark_ready_reports_what_is_missing(served: Served) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as bad:
         await served.stub.MarkReady(risk_pb2.ReadinessRequest(tenant=TENANT, venue=2))
     assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_seed_positions_replaces_the_log_and_rejects_bad_snapshots(served: Served) -> None:
+    snapshot = common_pb2.PositionsSnapshot(venue=2, netted=True, positions=[
+        common_pb2.VenuePosition(market_id="KX", outcome=common_pb2.OUTCOME_NO,
+                                 qty_micros=4 * C)])
+    result = await served.stub.SeedPositions(risk_pb2.PositionsSeed(
+        tenant=TENANT, snapshot=snapshot, actor="saga-recovery"))
+    assert list(result.discrepancies) == [f"kalshi:KX:no log=0 venue={4 * C}"]
+    assert served.state.ledger.positions() == {(2, "KX", Outcome.NO): 4 * C}
+    bad = common_pb2.PositionsSnapshot(venue=2, positions=[
+        common_pb2.VenuePosition(market_id="KX", outcome=common_pb2.OUTCOME_YES, qty_micros=-1)])
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await served.stub.SeedPositions(risk_pb2.PositionsSeed(tenant=TENANT, snapshot=bad))
+    assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "qty_micros=-1" in (error.value.details() or "")
+    assert served.state.ledger.positions() == {(2, "KX", Outcome.NO): 4 * C}
 
 
 async def test_update_limits_validates_audits_and_reads(served: Served) -> None:

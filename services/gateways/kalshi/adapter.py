@@ -45,6 +45,7 @@ _TIF = {
 
 class KalshiGateway(VenueGateway):
     venue = Venue.KALSHI
+    nets_positions = True
 
     def __init__(
         self,
@@ -244,6 +245,21 @@ class KalshiGateway(VenueGateway):
         reply = orjson.loads(raw) if raw else {}
         error = reply.get("error", {}) if isinstance(reply, dict) else {}
         return False, error.get("message", f"HTTP {status}") if isinstance(error, dict) else str(error)
+
+    async def _positions(self) -> dict[tuple[str, Outcome], int]:
+        """``GET /portfolio/positions``: Kalshi nets each market, + YES and - NO contracts."""
+        held: dict[tuple[str, Outcome], int] = {}
+        query = {"limit": "1000"}
+        while True:
+            page = await self._get(f"{API}/portfolio/positions", query)
+            for row in page["market_positions"]:
+                if row["ticker"] not in self.markets:
+                    continue
+                net = parse_micros(str(row["position_fp"]), "position_fp")
+                held[(row["ticker"], Outcome.YES if net > 0 else Outcome.NO)] = abs(net)
+            if not page.get("cursor"):
+                return held
+            query = {**query, "cursor": str(page["cursor"])}
 
     async def _open_orders(self) -> list[tuple[str, str]]:
         found = []

@@ -229,6 +229,21 @@ class PolymarketGateway(VenueGateway):
         return False, str(reply.get("not_canceled", {}).get(venue_order_id)
                           or reply.get("error") or f"HTTP {status}")
 
+    async def _positions(self) -> dict[tuple[str, Outcome], int]:
+        """Data API ``GET /positions?user=``: token balances, mapped to our markets."""
+        status, raw = await self.transport.request(
+            "GET", "/positions", query={"user": self.credentials.signer.address})
+        if status != 200:
+            raise VenueMessageError(f"positions: HTTP {status} {raw[:200]!r}")
+        outcomes = {token: (m.market_id, outcome) for m in self.markets.values()
+                    for outcome, token in ((Outcome.YES, m.yes_token), (Outcome.NO, m.no_token))}
+        held: dict[tuple[str, Outcome], int] = {}
+        for row in orjson.loads(raw):
+            key = outcomes.get(str(row["asset"]))
+            if key is not None:
+                held[key] = held.get(key, 0) + parse_micros(str(row["size"]), "size")
+        return held
+
     async def _open_orders(self) -> list[tuple[str, str]]:
         found, cursor = [], "MA=="
         while cursor != "LTE=":
