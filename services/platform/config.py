@@ -269,21 +269,52 @@ class VaultConfig(_Section):
     role: str = ""  # Kubernetes auth role for the transit backend
 
 
+KALSHI_ENVIRONMENTS = {
+    "production": ("https://external-api.kalshi.com",
+                   "wss://external-api-ws.kalshi.com/trade-api/ws/v2"),
+    "demo": ("https://external-api.demo.kalshi.co",
+             "wss://external-api-ws.demo.kalshi.co/trade-api/ws/v2"),
+}
+
+
 class VenueEndpointsConfig(_Section):
     """Where gateways reach the venues (`arbiter serve gateway-*`); the embedded topology
-    uses in-process emulators instead. Kalshi's URLs are origins: paths carry /trade-api/v2.
-    `paper` onboards paper keys against `arbiter emulator --open-registration`; live keys
-    come from the vault service."""
+    uses in-process emulators instead. Kalshi's URLs are origins: paths carry /trade-api/v2;
+    left empty they follow `kalshi_environment` (production unless demo is asked for).
+
+    `paper` onboards throwaway keys against `arbiter emulator --open-registration`. With
+    `paper: false` the keys stay in the vault service (`grpc.vault_addr`), which signs for
+    the gateway: `polymarket_credential` names the tenant's EOA key, and Kalshi's key is
+    `<kalshi_environment>-<kalshi_credential>`, so a demo run can never sign with the
+    production key."""
 
     polymarket_url: str = "https://clob.polymarket.com"
     polymarket_ws_url: str = "wss://ws-subscriptions-clob.polymarket.com"
-    kalshi_url: str = "https://external-api.kalshi.com"
-    kalshi_ws_url: str = "wss://external-api-ws.kalshi.com/trade-api/ws/v2"
+    kalshi_environment: Literal["production", "demo"] = "production"
+    kalshi_url: str = KALSHI_ENVIRONMENTS["production"][0]
+    kalshi_ws_url: str = KALSHI_ENVIRONMENTS["production"][1]
     paper: bool = True
+    polymarket_credential: str = "polymarket"
+    kalshi_credential: str = "kalshi"
     # Build and sign every order, log and count it, send none (the venue answers a reject).
     dry_run: bool = False
     ws_ping_interval_s: float = Field(10.0, gt=0, le=60)
     request_timeout_s: float = Field(5.0, gt=0, le=60)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kalshi_urls(cls, data: Any) -> Any:
+        """Unset Kalshi URLs follow the environment (an unknown one fails its own check)."""
+        if isinstance(data, dict) and (urls := KALSHI_ENVIRONMENTS.get(
+                data.get("kalshi_environment", "production"))):
+            data = {"kalshi_url": urls[0], "kalshi_ws_url": urls[1],
+                    **{k: v for k, v in data.items() if v != ""}}
+        return data
+
+    @property
+    def kalshi_vault_credential(self) -> str:
+        """The vault id of the Kalshi key, namespaced by environment."""
+        return f"{self.kalshi_environment}-{self.kalshi_credential}"
 
 
 class ArbiterConfig(_Section):

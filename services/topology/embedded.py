@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-from arbiter.core.instruments import Venue
+from arbiter.core.instruments import Outcome, Venue
 from arbiter.core.units import to_decimal
 from arbiter.detector.service import DetectorService, DetectorSettings
 from arbiter.emulators.kalshi import KalshiEmulator
@@ -185,6 +184,16 @@ class EmbeddedMesh:
             await asyncio.sleep(0.05)
 
     # -- reporting -------------------------------------------------------------------
+    async def venue_positions(self) -> dict[str, dict[str, str]]:
+        """What each venue says we hold, through its own API (in-process or over sockets),
+        keyed like the summary's `open_positions`; Kalshi reports one net side per market."""
+        held: dict[str, dict[str, str]] = {}
+        for venue, gateway in sorted(self.gateways.items()):
+            snapshot = await gateway.positions()
+            held[venue.slug] = {f"{p.market_id}:{Outcome(p.outcome).name}": str(
+                to_decimal(p.qty_micros)) for p in snapshot.positions}
+        return held
+
     def summary(self) -> dict[str, Any]:
         stats = self.saga.stats()
         positions: dict[str, dict[str, str]] = {}
@@ -215,15 +224,8 @@ class EmbeddedMesh:
             "fees_paid_usd": str(to_decimal(sum(
                 o.fees for saga in self.saga.sagas.values() for o in saga.orders.values()))),
             "open_positions": positions,
-            "venue_positions": {} if self.venues is None else {
-                Venue.POLYMARKET.slug: _venue_positions(self.polymarket),
-                Venue.KALSHI.slug: _venue_positions(self.kalshi),
-            },
             "dry_run_orders_not_sent": sum(
                 g.transport.inner.would_have_sent for g in self.gateways.values()
                 if isinstance(g.transport.inner, DryRunTransport)),
         }
 
-
-def _venue_positions(venue: PolymarketEmulator | KalshiEmulator) -> dict[str, str]:
-    return {k: str(Decimal(v).scaleb(-6)) for k, v in sorted(venue.account.positions.items()) if v}

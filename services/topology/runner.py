@@ -7,9 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from arbiter.core.units import to_decimal
 from arbiter.gateways.factory import connect_paper
-from arbiter.gateways.positions import fetch_positions
 from arbiter.platform.bus import Bus
 from arbiter.platform.clock import SystemClock
 from arbiter.platform.config import ArbiterConfig
@@ -48,9 +46,9 @@ async def run_embedded(
     """Run for `duration` seconds (None: until cancelled) and return the summary. With a
     `metrics_port` the process serves /metrics (and health) there, like every pod does.
     With `external_venues` the services trade over sockets with the venues at
-    `config.venues` (an `arbiter emulator` process) and the summary's `venue_positions`
-    come from the venues' own APIs; the saga log (`saga.log_path`) then lets a killed run
-    resume where it stopped."""
+    `config.venues` (an `arbiter emulator` process); the saga log (`saga.log_path`) then
+    lets a killed run resume where it stopped. The summary's `venue_positions` always come
+    from the venues' own APIs."""
     step_s = config.market.step_ms / 1000
     steps = None if duration is None else max(1, round(duration / step_s))
     async with contextlib.AsyncExitStack() as stack:
@@ -70,12 +68,8 @@ async def run_embedded(
         finally:
             await mesh.wait_for_sagas()
             summary = mesh.summary()
+            summary["venue_positions"] = await mesh.venue_positions()
             await mesh.stop()
-        if links is not None and credentials is not None:
-            held = await fetch_positions(links, credentials)
-            summary["venue_positions"] = {
-                venue.slug: {k: str(to_decimal(v)) for k, v in sorted(qty.items()) if v}
-                for venue, qty in held.items()}
     return summary
 
 

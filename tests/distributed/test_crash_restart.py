@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from arbiter.platform.config import load_config
-
 from .conftest import eventually, free_port, listening, spawn
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -35,19 +33,16 @@ def _logged(db: Path, kind: str) -> int:
 
 
 def _engine_view(summary: dict) -> dict[str, dict[str, Decimal]]:
-    """The engine's positions in the venues' own terms: tokens, and Kalshi net YES."""
-    config = load_config(environ={})
-    tokens = {(p.polymarket.condition_id, side): token for p in config.market.pairs
-              for side, token in (("YES", p.polymarket.yes_token), ("NO", p.polymarket.no_token))}
-    view: dict[str, dict[str, Decimal]] = {"polymarket": {}, "kalshi": {}}
-    for instrument, qty in summary["open_positions"].get("polymarket", {}).items():
-        market, side = instrument.rsplit(":", 1)
-        view["polymarket"][tokens[(market, side)]] = Decimal(qty)
-    for instrument, qty in summary["open_positions"].get("kalshi", {}).items():
+    """The engine's positions in the venues' own terms: Kalshi nets YES against NO."""
+    engine = summary["open_positions"]
+    view = {"polymarket": {k: Decimal(q) for k, q in engine.get("polymarket", {}).items()}}
+    net: dict[str, Decimal] = {}
+    for instrument, qty in engine.get("kalshi", {}).items():
         ticker, side = instrument.rsplit(":", 1)
         signed = Decimal(qty) if side == "YES" else -Decimal(qty)
-        view["kalshi"][ticker] = view["kalshi"].get(ticker, Decimal(0)) + signed
-    return {venue: {k: v for k, v in held.items() if v} for venue, held in view.items()}
+        net[ticker] = net.get(ticker, Decimal(0)) + signed
+    view["kalshi"] = {f"{t}:{'YES' if q > 0 else 'NO'}": abs(q) for t, q in net.items() if q}
+    return view
 
 
 async def test_sigkill_mid_run_then_restart_converges_to_the_venues(
