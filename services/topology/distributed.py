@@ -34,7 +34,7 @@ from arbiter.platform.telemetry.tracing import setup_tracing, shutdown_tracing
 from arbiter.risk.gates import RiskState
 from arbiter.risk.readiness import Aspect
 from arbiter.risk.service import RiskServicer
-from arbiter.platform.store import Store, migrate
+from arbiter.platform.store import LedgerProjector, Store, migrate
 from arbiter.saga.log import PostgresSagaLog, SagaLog, SqliteSagaLog
 from arbiter.saga.service import SagaService
 from arbiter.topology.catalog import Catalog
@@ -129,28 +129,33 @@ async def build_saga(config: ArbiterConfig, stack: contextlib.AsyncExitStack) ->
     risk = risk_pb2_grpc.RiskStub(channels[0])
     gateways = {1: execution_pb2_grpc.OrderEntryStub(channels[1]),
                 2: execution_pb2_grpc.OrderEntryStub(channels[2])}
-    journal = await _saga_log(config, stack)
+    journal, store = await _saga_log(config, stack)
     saga = SagaService(bus, _tenant(config), risk, gateways, catalog.ticks(), SystemClock(),
                        journal=journal)
+    if store is not None:  # the tenant's order ledger lives beside its saga log
+        LedgerProjector(store).subscribe(bus, config.tenant.id)
     await saga.recover()
     await _run_bus(bus, stack)
     stack.push_async_callback(_cancel, asyncio.create_task(
         _reconcile_forever(saga, config.saga.leg_timeout_ms)))
 
 
-async def _saga_log(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> SagaLog:
-    """PostgreSQL (row-level security per tenant) when `store.dsn` is set, else SQLite.
-    With `store.migrate_dsn` (the owner role) pending migrations run first."""
+async def _saga_log(
+    config: ArbiterConfig, stack: contextlib.AsyncExitStack
+) -> tuple[SagaLog, Store | None]:
+    """PostgreSQL (row-level security per tenant) when `store.dsn` is set, else SQLite, and
+    the PostgreSQL store if any. With `store.migrate_dsn` (the owner role) pending migrations
+    run first."""
     dsn = config.store.dsn.get_secret_value()
     if not dsn:
         journal = SqliteSagaLog(config.saga.log_path, config.tenant.id)
         stack.callback(journal.close)
-        return journal
+        return journal, None
     if owner_dsn := config.store.migrate_dsn.get_secret_value():
         await migrate(owner_dsn)
     store = await Store.open(dsn, config.store.pool_min, config.store.pool_max)
     stack.push_async_callback(store.close)
-    return PostgresSagaLog(store, config.tenant.id)
+    return PostgresSagaLog(store, config.tenant.id), store
 
 
 async def _reconcile_forever(saga: SagaService, timeout_ms: int) -> None:

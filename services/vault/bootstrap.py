@@ -31,7 +31,7 @@ class VaultService:
     servicer: SignerService = field(init=False)
 
     def __post_init__(self) -> None:
-        self.servicer = SignerService(self.signer)
+        self.servicer = SignerService(self.signer, self.vault)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         signing_pb2_grpc.add_SignerServicer_to_server(self.servicer, server)

@@ -125,3 +125,20 @@ def _parse_kalshi(raw: bytes, key_id: str | None) -> ParsedCredential:
         serialization.NoEncryption(),
     )
     return ParsedCredential(bytearray(der), key_id)
+
+
+def public_info(kind: CredentialKind, material: bytearray, public_id: str) -> dict[str, str]:
+    """The public side of a credential, for the gateway that signs through the vault.
+
+    Derived from the opened material each time rather than stored, so credentials sealed before
+    this existed answer too. The Polymarket passphrase is sent in clear on every L2 request, so
+    it is handed out; the HMAC secret and the private keys never are."""
+    if kind is CredentialKind.POLYMARKET_EOA:
+        return {"address": public_id}
+    if kind is CredentialKind.POLYMARKET_API:
+        return {"api_key": public_id, "passphrase": json.loads(material)["passphrase"]}
+    key = serialization.load_der_private_key(bytes(material), password=None,
+                                             unsafe_skip_rsa_key_validation=True)
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    return {"key_id": public_id, "public_key_pem": pem.decode()}

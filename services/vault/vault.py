@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from arbiter.vault.credentials import CredentialKind, parse_credential
+from arbiter.vault.credentials import CredentialKind, parse_credential, public_info
 from arbiter.vault.envelope import Binding, open_sealed, parse, seal, wipe
 from arbiter.vault.errors import (
     CredentialNotFound,
@@ -34,6 +34,16 @@ ANY = "*"
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class CredentialInfo:
+    """What may leave the vault about a credential: its kind, key version and public side."""
+
+    credential_id: str
+    kind: CredentialKind
+    key_version: int
+    public_info: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -85,10 +95,18 @@ class CredentialVault:
                                           parse(ciphertext).key_version, 0, now, now)
             return self._repo.put(metadata, ciphertext)
 
+    def describe(self, actor: str, tenant_id: str, credential_id: str) -> CredentialInfo:
+        """A credential's public side (see `credentials.public_info`), audited as `info`."""
+        with self.unsealed(actor, "info", tenant_id, credential_id) as (meta, material):
+            return CredentialInfo(meta.credential_id, meta.kind, meta.key_version,
+                                  public_info(meta.kind, material, meta.public_id))
+
     @contextmanager
     def unsealed(self, actor: str, action: str, tenant_id: str, credential_id: str,
-                 kind: CredentialKind) -> Iterator[tuple[CredentialMetadata, bytearray]]:
+                 kind: CredentialKind | None = None
+                 ) -> Iterator[tuple[CredentialMetadata, bytearray]]:
         """Yield a credential's plaintext material for the duration of the block, then wipe it.
+        With `kind`, a credential of another kind is refused before it is opened.
 
         A rotation may re-seal the row between our read and our unwrap, then retire the old
         key; one re-read of a changed row covers that race without any lock on the hot path.
@@ -98,7 +116,7 @@ class CredentialVault:
         binding = Binding(tenant_id, credential_id)
         with self._audited(actor, action, tenant_id, credential_id):
             stored = self._get(tenant_id, credential_id)
-            if stored.metadata.kind is not kind:
+            if kind is not None and stored.metadata.kind is not kind:
                 raise PayloadMismatch(
                     f"credential {credential_id!r} is a {stored.metadata.kind} key; "
                     f"{action} needs a {kind} key"

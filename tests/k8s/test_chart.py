@@ -101,7 +101,7 @@ def test_defaults_install_the_shared_plane_operator_and_bundled_dependencies() -
     detector = find(manifests, "Deployment", "arbiter-detector")["spec"]["template"]["spec"]
     env = {e["name"]: e for e in detector["containers"][0]["env"]}
     assert env["ARBITER__BUS__KAFKA_BOOTSTRAP"]["value"] == "arbiter-bundled-kafka.trading.svc:9092"
-    assert env["ARBITER__STORE__DSN"]["valueFrom"]["secretKeyRef"]["name"] == "arbiter-bundled-postgresql"
+    assert env["ARBITER__STORE__DSN"]["valueFrom"]["secretKeyRef"]["name"] == "arbiter-postgresql-app"
     assert detector["containers"][0]["args"] == ["serve", "detector"]
     assert find(manifests, "ClusterRole", "arbiter-operator")
 

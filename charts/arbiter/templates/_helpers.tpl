@@ -31,10 +31,19 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- printf "%s-bundled-%s.%s.svc" (include "arbiter.fullname" .root) .name .root.Release.Namespace -}}
 {{- end -}}
 
-{{/* {name, key} of the Secret holding the PostgreSQL DSN (bundled or external). */}}
+{{/* DSN of the bundled PostgreSQL for one role; ctx: dict root, user, password. */}}
+{{- define "arbiter.postgresDsn" -}}
+{{- $b := .root.Values.postgresql.bundled -}}
+{{- printf "postgresql://%s:%s@%s:%v/%s" .user .password (include "arbiter.dependencyHost" (dict "root" .root "name" "postgresql")) $b.port $b.env.POSTGRES_DB -}}
+{{- end -}}
+
+{{/*
+{name, key} of the Secret holding the app role's PostgreSQL DSN (bundled or external): the
+only database credential services get. Row-level security binds that role.
+*/}}
 {{- define "arbiter.storeSecret" -}}
 {{- if .Values.postgresql.enabled -}}
-name: {{ include "arbiter.fullname" . }}-bundled-postgresql
+name: {{ include "arbiter.fullname" . }}-postgresql-app
 key: dsn
 {{- else -}}
 name: {{ required "postgresql.external.dsnSecret.name is required when postgresql.enabled=false" .Values.postgresql.external.dsnSecret.name }}

@@ -6,6 +6,7 @@ row-level security rather than by the queries.
 """
 
 from arbiter.platform.store.errors import MigrationError, StoreError, UnsafeRole
+from arbiter.platform.store.ledger import LedgerError, LedgerProjector
 from arbiter.platform.store.pool import Store, provision_roles
 from arbiter.platform.store.repository import (
     FillRow,
@@ -18,7 +19,7 @@ from arbiter.platform.store.repository import (
 from arbiter.platform.store.schema import Migration, bundled_migrations, migrate
 
 __all__ = [
-    "FillRow", "Migration", "MigrationError", "OrderRow", "PositionRow", "SagaEventRow",
-    "SagaRow", "Store", "StoreError", "TenantRepository", "UnsafeRole", "bundled_migrations",
-    "migrate", "provision_roles",
+    "FillRow", "LedgerError", "LedgerProjector", "Migration", "MigrationError", "OrderRow",
+    "PositionRow", "SagaEventRow", "SagaRow", "Store", "StoreError", "TenantRepository",
+    "UnsafeRole", "bundled_migrations", "migrate", "provision_roles",
 ]

@@ -10,11 +10,12 @@ isolation.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from importlib import resources
 
 import psycopg
+from psycopg import sql
 from arbiter.platform.store.errors import StoreError, UnsafeRole
 from arbiter.platform.store.repository import TenantRepository
 from arbiter.platform.tenancy import validate_tenant_id
@@ -73,8 +74,26 @@ class Store:
             yield TenantRepository(conn)
 
 
-async def provision_roles(admin_conninfo: str) -> None:
-    """Create the owner and app roles (superuser or CREATEROLE only; see roles.sql)."""
+ROLES = ("arbiter_owner", "arbiter_app")
+
+
+async def provision_roles(
+    admin_conninfo: str, passwords: Mapping[str, str] | None = None
+) -> None:
+    """Create the owner and app roles (superuser or CREATEROLE only; see roles.sql), and set
+    the passwords given for them, so a cluster can take both from Secrets."""
+    for role, password in (passwords or {}).items():
+        if role not in ROLES:
+            raise StoreError(f"cannot set a password for role {role!r}: only {ROLES} are managed")
+        if not password:
+            raise StoreError(f"the password for role {role!r} is empty")
     text = resources.files("arbiter.platform.store").joinpath("roles.sql").read_text()
     async with await psycopg.AsyncConnection.connect(admin_conninfo, autocommit=True) as conn:
         await conn.execute(text)  # type: ignore[arg-type]  # file text, no params
+        for role, password in (passwords or {}).items():
+            # Hashed here (SCRAM-SHA-256, as libpq does for \password), so the clear text never
+            # reaches the server or its statement log; DDL takes no bind parameters.
+            verifier = conn.pgconn.encrypt_password(password.encode(), role.encode(),
+                                                    b"scram-sha-256").decode()
+            await conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                sql.Identifier(role), sql.Literal(verifier)))

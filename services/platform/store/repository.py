@@ -36,15 +36,22 @@ class SagaEventRow:
 
 @dataclass(frozen=True, slots=True)
 class OrderRow:
+    """An order and, once execution reports are projected (`ledger.LedgerProjector`), its
+    fill state. Size and limit price are None when only reports that lack them were seen."""
+
     client_order_id: str
     saga_id: str
     venue: int
     market_id: str
     outcome: int
-    qty_micros: int
-    limit_price_micros: int
+    qty_micros: int | None
+    limit_price_micros: int | None
     status: str
     venue_order_id: str | None = None
+    filled_micros: int = 0
+    leaves_micros: int = 0
+    fees_micros: int = 0
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +62,8 @@ class FillRow:
     price_micros: int
     qty_micros: int
     fee_micros: int
+    market_id: str | None = None
+    outcome: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +72,11 @@ class PositionRow:
     market_id: str
     outcome: int
     qty_micros: int
+
+
+_ORDER_COLUMNS = (
+    "client_order_id, saga_id, venue, market_id, outcome, qty_micros, limit_price_micros,"
+    " status, venue_order_id, filled_micros, leaves_micros, fees_micros, reason")
 
 
 class TenantRepository:
@@ -129,11 +143,42 @@ class TenantRepository:
 
     async def order(self, client_order_id: str) -> OrderRow | None:
         async with self.conn.cursor(row_factory=class_row(OrderRow)) as cursor:
-            await cursor.execute(
-                "SELECT client_order_id, saga_id, venue, market_id, outcome, qty_micros,"
-                " limit_price_micros, status, venue_order_id FROM orders"
-                " WHERE client_order_id = %s", (client_order_id,))
+            await cursor.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = %s",
+                                 (client_order_id,))
             return await cursor.fetchone()
+
+    async def orders(self) -> list[OrderRow]:
+        async with self.conn.cursor(row_factory=class_row(OrderRow)) as cursor:
+            await cursor.execute(f"SELECT {_ORDER_COLUMNS} FROM orders ORDER BY client_order_id")
+            return await cursor.fetchall()
+
+    async def lock_order(self, seed: OrderRow) -> OrderRow:
+        """The order's row, created from `seed` if new, locked until the session ends.
+
+        The lock serializes projectors working on the same order, so a read-modify-write of
+        its fill state never loses an update."""
+        await self.conn.execute(
+            "INSERT INTO orders (client_order_id, saga_id, venue, market_id, outcome, qty_micros,"
+            " limit_price_micros, venue_order_id, status)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (seed.client_order_id, seed.saga_id, seed.venue, seed.market_id, seed.outcome,
+             seed.qty_micros, seed.limit_price_micros, seed.venue_order_id, seed.status))
+        async with self.conn.cursor(row_factory=class_row(OrderRow)) as cursor:
+            await cursor.execute(
+                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = %s FOR UPDATE",
+                (seed.client_order_id,))
+            row = await cursor.fetchone()
+        assert row is not None  # inserted above or already there, and visible to this tenant
+        return row
+
+    async def update_order_state(self, order: OrderRow) -> None:
+        """Write an order's size, venue id and fill state (after `lock_order`)."""
+        await self.conn.execute(
+            "UPDATE orders SET qty_micros = %s, venue_order_id = %s, status = %s,"
+            " filled_micros = %s, leaves_micros = %s, fees_micros = %s, reason = %s,"
+            " updated_at = now() WHERE client_order_id = %s",
+            (order.qty_micros, order.venue_order_id, order.status, order.filled_micros,
+             order.leaves_micros, order.fees_micros, order.reason, order.client_order_id))
 
     async def insert_fill(self, fill: FillRow) -> bool:
         """Record a fill once per (venue, trade id); False for a repeat.
@@ -142,10 +187,18 @@ class TenantRepository:
         so a redelivered execution report is counted once."""
         cursor = await self.conn.execute(
             "INSERT INTO fills (venue, trade_id, client_order_id, price_micros, qty_micros,"
-            " fee_micros) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            " fee_micros, market_id, outcome) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
             (fill.venue, fill.trade_id, fill.client_order_id, fill.price_micros,
-             fill.qty_micros, fill.fee_micros))
+             fill.qty_micros, fill.fee_micros, fill.market_id, fill.outcome))
         return cursor.rowcount == 1
+
+    async def fills(self) -> list[FillRow]:
+        async with self.conn.cursor(row_factory=class_row(FillRow)) as cursor:
+            await cursor.execute(
+                "SELECT venue, trade_id, client_order_id, price_micros, qty_micros, fee_micros,"
+                " market_id, outcome FROM fills ORDER BY created_at, venue, trade_id")
+            return await cursor.fetchall()
 
     async def add_position(self, venue: int, market_id: str, outcome: int, delta_micros: int) -> int:
         """Change a position by `delta_micros` (negative to reduce); returns the new size."""

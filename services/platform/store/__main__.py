@@ -1,0 +1,8 @@
+"""`python -m arbiter.platform.store init`: see `arbiter.platform.store.init`."""
+
+import os
+import sys
+
+from arbiter.platform.store.init import main
+
+sys.exit(main(sys.argv[1:], os.environ))

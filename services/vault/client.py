@@ -1,0 +1,183 @@
+"""Gateway-side signers that keep venue keys in the vault: each signature is one gRPC call.
+
+The classes match, by shape only, what the gateways sign with (a Polymarket EIP-712 signer
+with `address` and `sign_digest`, a Kalshi request signer with `sign`), so a gateway swaps its
+in-process key for the vault without importing this module's types. They work over a
+`grpc.aio` `SignerStub` and over `arbiter.platform.rpc.LocalStub` alike. `vault_signers` asks
+the vault once per credential for its public side (address, Kalshi key id) and checks each
+credential is of the kind its role needs, so a misconfigured credential id fails at gateway
+start, not at the first order.
+
+Polymarket's L2 HMAC is computed in the gateway: the venue's user WebSocket demands the L2
+secret in clear anyway, and that secret, derived at start with a vault-signed L1 request,
+cannot sign orders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import grpc
+
+from arbiter.platform.tenancy import METADATA_TENANT, METADATA_TIER
+from arbiter.v1 import common_pb2, signing_pb2
+from arbiter.vault.credentials import CredentialKind
+
+EIP712_SIGNATURE_LENGTH = 65
+
+
+class SignerStubLike(Protocol):
+    """The `arbiter.v1.Signer` calls, as a generated stub or a `LocalStub` offers them."""
+
+    async def Sign(self, request: signing_pb2.SignRequest, **kwargs: Any) -> Any: ...
+
+    async def GetCredentialInfo(
+        self, request: signing_pb2.CredentialInfoRequest, **kwargs: Any
+    ) -> Any: ...
+
+
+class VaultCredentialError(RuntimeError):
+    """The vault refused or failed a call about one credential; says which and why."""
+
+    def __init__(self, tenant_id: str, credential_id: str, action: str, reason: str,
+                 code: grpc.StatusCode | None = None) -> None:
+        status = f" ({code.name})" if code is not None else ""
+        super().__init__(f"vault credential {credential_id!r} of tenant {tenant_id!r}: "
+                         f"{action} failed{status}: {reason}")
+        self.tenant_id = tenant_id
+        self.credential_id = credential_id
+        self.code = code
+
+
+class _VaultCredential:
+    """One credential in the vault, addressed as one tenant; the calls and their errors."""
+
+    def __init__(self, stub: SignerStubLike, tenant: common_pb2.TenantContext,
+                 credential_id: str, key_version: int) -> None:
+        self._stub = stub
+        self._tenant = tenant
+        self.credential_id = credential_id
+        self.key_version = key_version  # as of the last call; rotation moves it forward
+
+    async def _sign(self, action: str, **payload: bytes) -> bytes:
+        request = signing_pb2.SignRequest(tenant=self._tenant, credential_id=self.credential_id,
+                                          **payload)
+        response = await _call(self._stub.Sign, request, self._tenant, self.credential_id,
+                               action)
+        self.key_version = response.key_version
+        return bytes(response.signature)
+
+    def _error(self, action: str, reason: str) -> VaultCredentialError:
+        return VaultCredentialError(self._tenant.tenant_id, self.credential_id, action, reason)
+
+
+class VaultDigestSigner(_VaultCredential):
+    """Polymarket EIP-712 (orders, ClobAuth) with a `polymarket-eoa` key in the vault."""
+
+    def __init__(self, stub: SignerStubLike, tenant: common_pb2.TenantContext,
+                 credential_id: str, address: str, key_version: int = 0) -> None:
+        super().__init__(stub, tenant, credential_id, key_version)
+        self._address = address
+
+    @property
+    def address(self) -> str:
+        """Checksummed address of the vault-held key."""
+        return self._address
+
+    async def sign_digest(self, digest: bytes) -> bytes:
+        """65-byte r||s||v (v = 27/28) over a 32-byte EIP-712 digest."""
+        if len(digest) != 32:
+            raise self._error("sign:eip712", f"digest must be 32 bytes, was {len(digest)} bytes")
+        signature = await self._sign("sign:eip712", eip712_digest=digest)
+        if len(signature) != EIP712_SIGNATURE_LENGTH:
+            raise self._error("sign:eip712", f"vault answered {len(signature)} signature bytes, "
+                                             f"expected {EIP712_SIGNATURE_LENGTH}")
+        return signature
+
+
+class VaultRequestSigner(_VaultCredential):
+    """Kalshi request auth (RSA-PSS, SHA-256) with a `kalshi-rsa` key in the vault."""
+
+    def __init__(self, stub: SignerStubLike, tenant: common_pb2.TenantContext,
+                 credential_id: str, key_id: str, public_key_pem: str,
+                 key_version: int = 0) -> None:
+        super().__init__(stub, tenant, credential_id, key_version)
+        self.key_id = key_id  # the KALSHI-ACCESS-KEY header
+        self.public_key_pem = public_key_pem
+
+    async def sign(self, message: bytes) -> bytes:
+        """Raw RSA-PSS signature over the Kalshi pre-sign bytes (timestamp + METHOD + path)."""
+        return await self._sign("sign:rsa-pss", rsa_pss_message=message)
+
+
+@dataclass(frozen=True)
+class VaultSigners:
+    """The signers one gateway plane uses; None where no credential id was given."""
+
+    polymarket_key: VaultDigestSigner | None = None
+    kalshi_key: VaultRequestSigner | None = None
+
+
+async def vault_signers(
+    stub: SignerStubLike,
+    tenant: common_pb2.TenantContext,
+    *,
+    polymarket_key: str | None = None,
+    kalshi_key: str | None = None,
+) -> VaultSigners:
+    """Build the signers for the given credential ids, one `GetCredentialInfo` each.
+
+    Raises `VaultCredentialError` naming the credential if the vault does not let this tenant
+    use it, or if it is not of the kind its role needs (e.g. a Kalshi key as `polymarket_key`)."""
+    if not tenant.tenant_id:
+        raise ValueError("vault_signers needs a tenant context with a tenant_id")
+    digest = request = None
+    if polymarket_key is not None:
+        version, info = await _info(stub, tenant, polymarket_key, "polymarket_key",
+                                    CredentialKind.POLYMARKET_EOA)
+        digest = VaultDigestSigner(stub, tenant, polymarket_key, info["address"], version)
+    if kalshi_key is not None:
+        version, info = await _info(stub, tenant, kalshi_key, "kalshi_key",
+                                    CredentialKind.KALSHI_RSA)
+        request = VaultRequestSigner(stub, tenant, kalshi_key, info["key_id"],
+                                     info["public_key_pem"], version)
+    return VaultSigners(polymarket_key=digest, kalshi_key=request)
+
+
+_PUBLIC_FIELDS = {
+    CredentialKind.POLYMARKET_EOA: ("address",),
+    CredentialKind.POLYMARKET_API: ("api_key", "passphrase"),
+    CredentialKind.KALSHI_RSA: ("key_id", "public_key_pem"),
+}
+
+
+async def _info(stub: SignerStubLike, tenant: common_pb2.TenantContext, credential_id: str,
+                role: str, kind: CredentialKind) -> tuple[int, dict[str, str]]:
+    """(key version, public info) of a credential, checked to be of `kind`."""
+    request = signing_pb2.CredentialInfoRequest(tenant=tenant, credential_id=credential_id)
+    info = await _call(stub.GetCredentialInfo, request, tenant, credential_id, "info")
+    if info.kind != kind:
+        raise VaultCredentialError(tenant.tenant_id, credential_id, "info",
+                                   f"it is a {info.kind or 'unknown'} credential, "
+                                   f"{role} needs a {kind} credential")
+    public = dict(info.public_info)
+    missing = [name for name in _PUBLIC_FIELDS[kind] if not public.get(name)]
+    if missing:
+        raise VaultCredentialError(tenant.tenant_id, credential_id, "info",
+                                   f"vault answered no {', '.join(missing)}")
+    return info.key_version, public
+
+
+async def _call(method: Any, request: Any, tenant: common_pb2.TenantContext,
+                credential_id: str, action: str) -> Any:
+    """One vault call, the tenant in its metadata too (a channel without the tenant
+    interceptor still passes the server's check); RPC errors name the credential."""
+    metadata = ((METADATA_TENANT, tenant.tenant_id), (METADATA_TIER, tenant.tier))
+    try:
+        return await method(request, metadata=metadata)
+    except grpc.RpcError as exc:
+        code = exc.code() if callable(getattr(exc, "code", None)) else None
+        details = exc.details() if callable(getattr(exc, "details", None)) else str(exc)
+        raise VaultCredentialError(tenant.tenant_id, credential_id, action,
+                                   details or "no details", code) from exc

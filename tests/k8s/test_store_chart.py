@@ -1,0 +1,137 @@
+"""The chart's PostgreSQL roles: services hold only the app role's DSN; an init Job (a Helm
+hook) provisions roles.sql with passwords from Secrets and migrates as the owner."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import helm_python as helm
+import pytest
+import yaml
+from psycopg.conninfo import conninfo_to_dict
+
+from arbiter.operator.platform import parse_platform
+from arbiter.platform.store import init
+
+from .conftest import CHART, Manifest, find, platform_yaml, render, render_ci
+from .invariants import pod_violations
+
+DEFAULT = CHART / "ci" / "default-values.yaml"
+EXTERNAL = CHART / "ci" / "external-deps-values.yaml"
+APP_SECRET = {"name": "arbiter-postgresql-app", "key": "dsn"}
+
+
+def secret_data(manifests: list[Manifest], name: str) -> dict[str, str]:
+    data = find(manifests, "Secret", name)["data"]
+    return {k: base64.b64decode(v).decode() for k, v in data.items()}
+
+
+def secret_refs(pod: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(env var, secret name, key) of every secretKeyRef in a pod's containers."""
+    return [(e["name"], ref["name"], ref["key"])
+            for c in pod.get("initContainers", []) + pod["containers"] for e in c.get("env", [])
+            if (ref := e.get("valueFrom", {}).get("secretKeyRef"))]
+
+
+def job_env(manifests: list[Manifest]) -> dict[str, Any]:
+    job = find(manifests, "Job", "arbiter-store-init")
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value", e.get("valueFrom", {}).get("secretKeyRef"))
+            for e in container["env"]}
+
+
+def test_bundled_roles_get_their_own_secrets_and_dsns() -> None:
+    manifests = render_ci(DEFAULT)
+    owner = secret_data(manifests, "arbiter-postgresql-owner")
+    app = secret_data(manifests, "arbiter-postgresql-app")
+    admin = secret_data(manifests, "arbiter-bundled-postgresql")
+    for data, user in ((owner, "arbiter_owner"), (app, "arbiter_app")):
+        dsn = conninfo_to_dict(data["dsn"])
+        assert data["username"] == dsn["user"] == user
+        assert dsn["password"] == data["password"] and len(data["password"]) == 32
+        assert (dsn["host"], dsn["port"], dsn["dbname"]) == (
+            "arbiter-bundled-postgresql.trading.svc", "5432", "arbiter")
+    assert conninfo_to_dict(admin["admin-dsn"])["user"] == "arbiter"  # the server's superuser
+    assert "dsn" not in admin  # nothing a service could mistake for its own DSN
+    assert len({owner["password"], app["password"], admin["password"]}) == 3
+
+
+def test_services_and_the_operator_get_only_the_app_role() -> None:
+    manifests = render_ci(DEFAULT)
+    for workload in (m for m in manifests if m["kind"] in ("Deployment", "StatefulSet")):
+        pod = workload["spec"]["template"]["spec"]
+        for env, name, key in secret_refs(pod):
+            if workload["metadata"]["name"] == "arbiter-bundled-postgresql":
+                assert (env, name, key) == (
+                    "POSTGRES_PASSWORD", "arbiter-bundled-postgresql", "password")
+            elif env == "ARBITER__STORE__DSN":
+                assert {"name": name, "key": key} == APP_SECRET, workload["metadata"]["name"]
+            else:
+                assert "postgresql" not in name, (workload["metadata"]["name"], env, name)
+    # tenants' saga and risk pods, built by the operator, get the same Secret
+    assert parse_platform(yaml.safe_load(platform_yaml(manifests))).store_secret == APP_SECRET
+
+
+def test_init_job_runs_after_install_and_upgrade_with_owner_admin_and_passwords() -> None:
+    manifests = render_ci(DEFAULT)
+    job = find(manifests, "Job", "arbiter-store-init")
+    annotations = job["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == "post-install,post-upgrade"
+    assert "before-hook-creation" in annotations["helm.sh/hook-delete-policy"]
+    pod = job["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["command"] == ["python", "-m", "arbiter.platform.store", "init"]
+    assert container["image"] == find(manifests, "Deployment", "arbiter-orderbook")[
+        "spec"]["template"]["spec"]["containers"][0]["image"]
+    assert job_env(manifests) == {
+        init.ENV_WAIT_SECONDS: "300",
+        init.ENV_OWNER_DSN: {"name": "arbiter-postgresql-owner", "key": "dsn"},
+        init.ENV_ADMIN_DSN: {"name": "arbiter-bundled-postgresql", "key": "admin-dsn"},
+        init.ENV_OWNER_PASSWORD: {"name": "arbiter-postgresql-owner", "key": "password"},
+        init.ENV_APP_PASSWORD: {"name": "arbiter-postgresql-app", "key": "password"},
+    }
+    assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
+    # Hardened like every pod; a run-to-completion Job has no probes to serve
+    assert [p for p in pod_violations(pod) if "Probe" not in p] == []
+
+
+def test_the_job_env_is_what_the_init_command_reads() -> None:
+    env = job_env(render_ci(DEFAULT))
+    fake = {name: "x" for name in env}
+    fake[init.ENV_WAIT_SECONDS] = env[init.ENV_WAIT_SECONDS]
+    settings = init.InitSettings.from_env(fake)
+    assert settings.admin_dsn and settings.owner_dsn and settings.wait_seconds == 300
+    assert set(settings.passwords or {}) == {"arbiter_owner", "arbiter_app"}
+
+
+def test_external_postgres_has_no_role_secrets_and_migrates_only_with_an_owner_dsn() -> None:
+    external = render_ci(EXTERNAL)
+    assert not [m for m in external
+                if m["kind"] == "Secret" and "postgresql" in m["metadata"]["name"]]
+    assert not [m for m in external if m["kind"] == "Job"]
+
+    values = yaml.safe_load(EXTERNAL.read_text())
+    owner_ref = {"name": "arbiter-postgres-owner", "key": "uri"}
+    values["postgresql"]["external"]["ownerDsnSecret"] = owner_ref
+    migrating = render(values)
+    assert job_env(migrating) == {
+        init.ENV_WAIT_SECONDS: "300",
+        init.ENV_OWNER_DSN: owner_ref,
+    }
+
+
+def test_the_init_job_can_be_switched_off() -> None:
+    manifests = render({"postgresql": {"enabled": True, "init": {"enabled": False}}})
+    assert not [m for m in manifests if m["kind"] == "Job"]
+    assert find(manifests, "Secret", "arbiter-postgresql-app")
+
+
+@pytest.mark.parametrize(("values", "path"), [
+    ({"postgresql": {"enabled": True, "init": {"backoffLimit": -1}}},
+     "/postgresql/init/backoffLimit"),
+    ({"postgresql": {"enabled": True, "init": {"retries": 3}}}, "retries"),
+])
+def test_bad_init_values_are_schema_errors(values: dict[str, Any], path: str) -> None:
+    with pytest.raises(helm.HelmValuesError, match=path):
+        render(values)
