@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# Official Kalshi SDK, for the conformance tests only. 3.34 declares Python 3.13+ but runs
+	# on 3.11; older releases that pip would pick here lack the V2 order calls.
+	$(BIN)/pip install --quiet --ignore-requires-python 'kalshi-python-sync==3.34.0'
 	touch $(STAMP)
 
 services/v1/__init__.py: $(STAMP) $(wildcard protos/arbiter/v1/*.proto)

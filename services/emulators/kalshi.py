@@ -1,15 +1,22 @@
-"""Emulated Kalshi trade API v2 (fixed-point era): V2 order entry and the WebSocket
-`orderbook_delta` (snapshot + signed deltas with per-subscription `seq`) and `fill` channels.
+"""Emulated Kalshi trade API v2 (fixed-point era): order entry (the V2 `/portfolio/events/orders`
+routes and the legacy `/portfolio/orders` write path, single and batched), cursor-paged
+portfolio reads, and the WebSocket `orderbook_delta` (snapshot + signed deltas with
+per-subscription `seq`) and `fill` channels.
 
 Kalshi publishes bids only: YES bids are the YES book's bids and a NO bid at q is a YES ask
 at 1 - q. V2 orders are `side: bid|ask` on the YES book with a dollar `price` and an fp
-`count` string.
+`count` string; legacy orders (`side` yes|no + `action` buy|sell) are translated onto the
+same book. Every authenticated key trades for the one emulated account. Not emulated:
+self-trade prevention, subaccount balances, amend/decrease, order groups.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 import orjson
@@ -18,9 +25,26 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from arbiter.core.fees import KALSHI_TAKER
 from arbiter.core.instruments import Venue
-from arbiter.core.units import ONE_DOLLAR, notional, price_from_decimal, qty_from_decimal
+from arbiter.core.units import (
+    CENT,
+    ONE_DOLLAR,
+    QTY_SCALE,
+    notional,
+    price_from_decimal,
+    qty_from_decimal,
+)
 from arbiter.emulators.matching import BookSide, Tif, Trade
-from arbiter.emulators.venue import ACCOUNT, EmulatedVenue, HttpResponse, WsSession
+from arbiter.emulators.venue import (
+    ACCOUNT,
+    CursorError,
+    EmulatedVenue,
+    HttpResponse,
+    WireRecord,
+    WsSession,
+    decode_cursor,
+    encode_cursor,
+    page,
+)
 from arbiter.emulators.wire import dollars, size_text
 from arbiter.gateways.kalshi.auth import (
     KALSHI_ACCESS_KEY,
@@ -35,6 +59,92 @@ PublicKey = rsa.RSAPublicKey | ed25519.Ed25519PublicKey
 
 API = "/trade-api/v2"
 _TIF = {"good_till_canceled": Tif.GTC, "immediate_or_cancel": Tif.IOC, "fill_or_kill": Tif.FOK}
+DEFAULT_PAGE_LIMIT = 100  # SDK 3.34 get_orders: "Number of results per page. Defaults to 100."
+MAX_PAGE_LIMIT = 1000  # SDK 3.34 get_orders: limit le=1000
+LEGACY_BATCH_LIMIT = 20  # facts B3.2: "up to 20 orders per batch" on the legacy path
+
+
+class OrderError(ValueError):
+    """A request the venue refuses: HTTP status, Kalshi error code and message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def body(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+    def response(self) -> HttpResponse:
+        return HttpResponse.json(self.status, {"error": self.body()})
+
+
+@dataclass(frozen=True, slots=True)
+class _Intent:
+    """An order request in YES-book terms, whichever endpoint it came through."""
+
+    ticker: str
+    book_side: str  # bid | ask
+    price: int  # YES price
+    count: int
+    tif: Tif
+    client_order_id: str
+    subaccount: int
+
+
+@dataclass(slots=True)
+class _KalshiOrder(WireRecord):
+    """One of our orders as the exchange tracks it: integer micro-units, JSON on the way out."""
+
+    order_id: str
+    client_order_id: str
+    ticker: str
+    book_side: str
+    price: int
+    initial: int
+    subaccount: int
+    created_ms: int
+    status: str = "resting"
+    filled: int = 0
+    remaining: int = 0
+    taker_cost: int = 0
+    maker_cost: int = 0
+    taker_fees: int = 0
+    maker_fees: int = 0
+    updated_ms: int = 0
+
+    @property
+    def outcome_side(self) -> str:
+        return "yes" if self.book_side == "bid" else "no"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "order_id": self.order_id, "user_id": ACCOUNT, "client_order_id": self.client_order_id,
+            "ticker": self.ticker, "side": self.outcome_side, "action": "buy",
+            "outcome_side": self.outcome_side, "book_side": self.book_side, "type": "limit",
+            "status": self.status, "yes_price_dollars": dollars(self.price, 4),
+            "no_price_dollars": dollars(ONE_DOLLAR - self.price, 4),
+            "fill_count_fp": size_text(self.filled, 2),
+            "remaining_count_fp": size_text(self.remaining, 2),
+            "initial_count_fp": size_text(self.initial, 2),
+            "taker_fill_cost_dollars": dollars(self.taker_cost, 4),
+            "maker_fill_cost_dollars": dollars(self.maker_cost, 4),
+            "taker_fees_dollars": dollars(self.taker_fees, 4),
+            "maker_fees_dollars": dollars(self.maker_fees, 4),
+            "created_time": _iso(self.created_ms),
+            "last_update_time": _iso(self.updated_ms or self.created_ms),
+            "subaccount_number": self.subaccount, "exchange_index": 0,
+        }
+
+
+@dataclass(slots=True)
+class _PositionStats:
+    traded: int = 0  # notional of every fill
+    cost: int = 0  # cash paid for contracts (no netting of YES against NO)
+    fees: int = 0
+    updated_ms: int = 0
+
+
+Route = Callable[[str, dict[str, str], bytes], Awaitable[HttpResponse]]
 
 
 class KalshiEmulator(EmulatedVenue):
@@ -44,13 +154,35 @@ class KalshiEmulator(EmulatedVenue):
     key creation with a key made in its web UI; a standalone emulator has no UI, so a run
     that wants out-of-process gateways to onboard sets this on the instance."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, page_limit: int = DEFAULT_PAGE_LIMIT) -> None:
         super().__init__()
+        if not 1 <= page_limit <= MAX_PAGE_LIMIT:
+            raise ValueError(f"page_limit must be 1..{MAX_PAGE_LIMIT}, was {page_limit}")
+        self.page_limit = page_limit
         self._sid = 0
         self.keys: dict[str, PublicKey] = {}
-        self.orders: dict[str, dict[str, object]] = {}  # our orders by order id
+        self.orders: dict[str, _KalshiOrder] = {}  # our orders by order id
         self._by_client_id: dict[str, str] = {}
         self.fills: list[dict[str, object]] = []  # our fills, oldest first
+        self._stats: dict[str, _PositionStats] = {}
+        # (method, path below /portfolio) -> handler(sub-path, query, body)
+        self._routes: dict[tuple[str, str], Route] = {
+            ("POST", "/events/orders"): self._create_v2,
+            ("POST", "/events/orders/batched"): self._batch_create_v2,
+            ("DELETE", "/events/orders/batched"): self._batch_cancel_v2,
+            ("DELETE", "/events/orders"): self._cancel_all,
+            ("POST", "/orders"): self._create_legacy,
+            ("POST", "/orders/batched"): self._batch_create_legacy,
+            ("DELETE", "/orders/batched"): self._batch_cancel_legacy,
+            ("GET", "/orders"): self._orders_page,
+            ("GET", "/fills"): self._fills_page,
+            ("GET", "/positions"): self._positions_page,
+        }
+        self._prefix_routes: dict[tuple[str, str], Route] = {
+            ("DELETE", "/events/orders/"): self._cancel_v2,
+            ("DELETE", "/orders/"): self._cancel_legacy,
+            ("GET", "/orders/"): self._get_order,
+        }
 
     def register_key(self, key_id: str, public_key: PublicKey) -> None:
         """An API key as created in the Kalshi UI: its id and public key."""
@@ -188,150 +320,423 @@ class KalshiEmulator(EmulatedVenue):
     ) -> HttpResponse:
         if method == "POST" and path == f"{API}/api_keys":
             return self._create_api_key(method, path, headers, body)
-        if method == "POST" and path == f"{API}/portfolio/events/orders":
-            if not self._authenticated(method, path, headers):
-                return _error(401, "unauthorized", "invalid or missing KALSHI-ACCESS signature")
-            return await self._create_order(body)
-        if method == "GET" and path in (f"{API}/portfolio/orders", f"{API}/portfolio/fills",
-                                        f"{API}/portfolio/positions"):
-            if not self._authenticated(method, path, headers):
-                return _error(401, "unauthorized", "invalid or missing KALSHI-ACCESS signature")
-            return self._portfolio(path, query)
-        if method == "DELETE" and path.startswith(f"{API}/portfolio/events/orders/"):
-            if not self._authenticated(method, path, headers):
-                return _error(401, "unauthorized", "invalid or missing KALSHI-ACCESS signature")
-            return self._cancel(path.rsplit("/", 1)[1])
         if method == "GET" and path == f"{API}/exchange/status":  # public health check
             return HttpResponse.json(200, {"exchange_active": True, "trading_active": True})
         if method == "GET" and path.startswith(f"{API}/markets/") and path.endswith("/orderbook"):
-            ticker = path[len(f"{API}/markets/"):-len("/orderbook")]
-            if ticker not in self.engines:
-                return HttpResponse.json(404, {"error": {"code": "not_found",
-                                                         "message": f"market {ticker} not found"}})
-            snap = self._snapshot(ticker)
-            return HttpResponse.json(200, {"orderbook_fp": {
-                "yes_dollars": snap.get("yes_dollars_fp", []),
-                "no_dollars": snap.get("no_dollars_fp", [])}})
+            return self._orderbook(path[len(f"{API}/markets/"):-len("/orderbook")])
+        portfolio = f"{API}/portfolio"
+        if path.startswith(portfolio + "/"):
+            if not self._authenticated(method, path, headers):
+                return _error(401, "unauthorized", "invalid or missing KALSHI-ACCESS signature")
+            sub = path[len(portfolio):]
+            route = self._routes.get((method, sub))
+            if route is None:
+                route = next((r for (m, prefix), r in self._prefix_routes.items()
+                              if m == method and sub.startswith(prefix)
+                              and "/" not in sub[len(prefix):]), None)
+            if route is not None:
+                try:
+                    return await route(sub, query, body)
+                except OrderError as exc:
+                    return exc.response()
         return HttpResponse.json(404, {"error": {"code": "not_found",
                                                  "message": f"no route {method} {path}"}})
 
-    async def _create_order(self, body: bytes) -> HttpResponse:
-        try:
-            req = orjson.loads(body)
-            ticker = req["ticker"]
-            side = req["side"]
-            price = price_from_decimal(Decimal(req["price"]))
-            count = qty_from_decimal(Decimal(req["count"]))
-            tif = _TIF[req["time_in_force"]]
-            client_order_id = req.get("client_order_id", "")
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, InvalidOperation) as exc:
-            return _error(400, "invalid_parameters", f"invalid order: {exc}")
+    def _orderbook(self, ticker: str) -> HttpResponse:
         if ticker not in self.engines:
-            return _error(404, "market_not_found", f"market {ticker} not found")
+            return HttpResponse.json(404, {"error": {"code": "not_found",
+                                                     "message": f"market {ticker} not found"}})
+        snap = self._snapshot(ticker)
+        return HttpResponse.json(200, {"orderbook_fp": {
+            "yes_dollars": snap.get("yes_dollars_fp", []),
+            "no_dollars": snap.get("no_dollars_fp", [])}})
+
+    # -- order entry -----------------------------------------------------------------
+    async def _create_v2(self, sub: str, query: dict[str, str], body: bytes) -> HttpResponse:
+        """POST /portfolio/events/orders -> 201 CreateOrderV2Response."""
+        return HttpResponse.json(201, await self._place_v2(_json_object(body)))
+
+    async def _batch_create_v2(self, sub: str, query: dict[str, str], body: bytes) -> HttpResponse:
+        """POST /portfolio/events/orders/batched {"orders": [...]}: each order on its own."""
+        results: list[dict[str, object]] = []
+        for request in _batch(_json_object(body), "orders"):
+            try:
+                results.append(await self._place_v2(request))
+            except OrderError as exc:
+                results.append({"client_order_id": _client_id(request), "error": exc.body()})
+        return HttpResponse.json(201, {"orders": results})
+
+    async def _place_v2(self, request: object) -> dict[str, object]:
+        req = _require_object(request)
+        try:
+            side = str(req["side"])
+            intent = _Intent(
+                ticker=str(req["ticker"]), book_side=side,
+                price=price_from_decimal(Decimal(req["price"])),
+                count=qty_from_decimal(Decimal(req["count"])),
+                tif=_TIF[req["time_in_force"]], client_order_id=_client_id(req),
+                subaccount=int(req.get("subaccount") or 0),
+            )
+        except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+            raise OrderError(400, "invalid_parameters", f"invalid order: {exc!r}") from None
         if side not in ("bid", "ask"):
-            return _error(400, "invalid_parameters", f"side {side!r} must be bid or ask")
-        if count % 1_000_000:
-            return _error(400, "invalid_parameters", "fractional counts are not enabled")
-        if client_order_id and client_order_id in self._by_client_id:
-            return _error(409, "order_already_exists",
-                          f"client_order_id {client_order_id} was already used")
-        book_side = BookSide.BID if side == "bid" else BookSide.ASK
-        result = self.engines[ticker].submit(ACCOUNT, book_side, price, count, tif, client_order_id)
-        if result.rejected:
-            return _error(400, "invalid_order", result.rejected)
-        fills = [(t.price if side == "bid" else ONE_DOLLAR - t.price, t.qty) for t in result.trades]
-        fee = KALSHI_TAKER.fee(fills) if fills else 0
-        sign = 1 if side == "bid" else -1
-        for price_paid, qty in fills:
-            self.account.positions[ticker] += sign * qty
-            self.account.cash -= notional(price_paid, qty)
-        self.account.cash -= fee
-        self.account.fees += fee
-        filled = result.filled
-        self.orders[result.order_id] = {
-            "order_id": result.order_id, "client_order_id": client_order_id, "ticker": ticker,
-            "status": "resting" if result.resting else ("executed" if not result.canceled
-                                                         else "canceled"),
-            "book_side": side, "outcome_side": "yes" if side == "bid" else "no",
-            "yes_price_dollars": dollars(price, 4), "initial_count_fp": size_text(count, 2),
-            "fill_count_fp": size_text(filled, 2), "remaining_count_fp": size_text(result.resting, 2),
-        }
-        if client_order_id:
-            self._by_client_id[client_order_id] = result.order_id
-        remaining_fee = fee
-        for index, trade in enumerate(result.trades):
-            trade_fee = remaining_fee if index == len(result.trades) - 1 else 0
-            remaining_fee -= trade_fee
-            await self._push_fill(ticker, result.order_id, client_order_id, side, trade, trade_fee)
-        avg = (sum(t.price * t.qty for t in result.trades) // filled) if filled else 0
-        return HttpResponse.json(201, {
-            "order_id": result.order_id,
-            "client_order_id": client_order_id,
-            "fill_count": size_text(filled, 2),
-            "remaining_count": size_text(result.resting, 2),
+            raise OrderError(400, "invalid_parameters", f"side {side!r} must be bid or ask")
+        order, fee = await self._submit(intent)
+        filled_cost = order.taker_cost
+        avg = (filled_cost * ONE_DOLLAR // order.filled) if order.filled else 0
+        if order.filled and side == "ask":  # the average in YES terms, as the price was given
+            avg = ONE_DOLLAR - avg
+        return {
+            "order_id": order.order_id,
+            "client_order_id": order.client_order_id,
+            "fill_count": size_text(order.filled, 2),
+            "remaining_count": size_text(order.remaining, 2),
             "average_fill_price": dollars(avg, 4),
             "average_fee_paid": dollars(fee, 4),
             "ts_ms": self.now_ms,
-        })
+        }
 
-    def _cancel(self, order_id: str) -> HttpResponse:
-        """DELETE /portfolio/events/orders/{id}: what was taken off the book."""
-        order = self.orders.get(order_id)
-        resting = order is not None and order["status"] == "resting"
-        canceled = self.engines[str(order["ticker"])].cancel(order_id) if resting else None
-        if order is None or canceled is None:
-            return _error(404, "not_found", f"order {order_id} is not resting")
-        order["status"], order["remaining_count_fp"] = "canceled", size_text(0, 2)
-        return HttpResponse.json(200, {"order_id": order_id,
-                                       "client_order_id": order["client_order_id"],
-                                       "reduced_by": size_text(canceled.qty, 2),
-                                       "ts_ms": self.now_ms})
+    async def _create_legacy(self, sub: str, query: dict[str, str], body: bytes) -> HttpResponse:
+        """POST /portfolio/orders (the legacy write path) -> 201 {"order": Order}."""
+        order, _ = await self._submit(_legacy_intent(_json_object(body)))
+        return HttpResponse.json(201, {"order": order.to_json()})
 
-    def _portfolio(self, path: str, query: dict[str, str]) -> HttpResponse:
-        """GET /portfolio/orders?ticker=, /portfolio/fills?order_id=, /portfolio/positions
-        (one page each)."""
-        if path.endswith("/positions"):
-            held = [{"ticker": t, "position_fp": size_text(q, 2)}
-                    for t, q in sorted(self.account.positions.items()) if q]
-            return HttpResponse.json(200, {"market_positions": held, "event_positions": [],
-                                           "cursor": ""})
-        if path.endswith("/orders"):
-            ticker = query.get("ticker")
-            orders = [o for o in self.orders.values() if ticker in (None, o["ticker"])]
-            return HttpResponse.json(200, {"orders": orders, "cursor": ""})
-        order_id = query.get("order_id")
-        fills = [f for f in self.fills if order_id in (None, f["order_id"])]
-        return HttpResponse.json(200, {"fills": fills, "cursor": ""})
+    async def _batch_create_legacy(
+        self, sub: str, query: dict[str, str], body: bytes
+    ) -> HttpResponse:
+        """POST /portfolio/orders/batched -> 201 {"orders": [{client_order_id, order, error}]}."""
+        requests = _batch(_json_object(body), "orders")
+        if len(requests) > LEGACY_BATCH_LIMIT:
+            raise OrderError(400, "invalid_parameters", f"a batch holds at most "
+                             f"{LEGACY_BATCH_LIMIT} orders, was {len(requests)}")
+        results: list[dict[str, object]] = []
+        for request in requests:
+            try:
+                order, _ = await self._submit(_legacy_intent(request))
+                results.append({"client_order_id": order.client_order_id,
+                                "order": order.to_json(), "error": None})
+            except OrderError as exc:
+                results.append({"client_order_id": _client_id(request), "order": None,
+                                "error": exc.body()})
+        return HttpResponse.json(201, {"orders": results})
 
-    async def _push_fill(self, ticker: str, order_id: str, client_order_id: str, side: str,
-                         trade: Trade, fee: int) -> None:
-        self.fills.append({
-            "fill_id": trade.trade_id, "trade_id": trade.trade_id, "order_id": order_id,
-            "ticker": ticker, "book_side": side, "outcome_side": "yes" if side == "bid" else "no",
-            "side": "yes" if side == "bid" else "no",
+    async def _submit(self, intent: _Intent) -> tuple[_KalshiOrder, int]:
+        """Match one order for our account; the order and the taker fee it paid."""
+        if intent.ticker not in self.engines:
+            raise OrderError(404, "market_not_found", f"market {intent.ticker} not found")
+        if intent.count % QTY_SCALE:
+            raise OrderError(400, "invalid_parameters", "fractional counts are not enabled")
+        if not 0 <= intent.subaccount <= 63:
+            raise OrderError(400, "invalid_parameters",
+                             f"subaccount must be 0..63, was {intent.subaccount}")
+        cid = intent.client_order_id
+        if cid and cid in self._by_client_id:
+            raise OrderError(409, "order_already_exists", f"client_order_id {cid} was already used")
+        book_side = BookSide.BID if intent.book_side == "bid" else BookSide.ASK
+        result = self.engines[intent.ticker].submit(
+            ACCOUNT, book_side, intent.price, intent.count, intent.tif, cid)
+        if result.rejected:
+            raise OrderError(400, "invalid_order", result.rejected)
+        order = _KalshiOrder(
+            order_id=result.order_id, client_order_id=cid, ticker=intent.ticker,
+            book_side=intent.book_side, price=intent.price, initial=intent.count,
+            subaccount=intent.subaccount, created_ms=self.now_ms, remaining=intent.count)
+        self.orders[order.order_id] = order
+        if cid:
+            self._by_client_id[cid] = order.order_id
+        fee = KALSHI_TAKER.fee([(_paid(order, t), t.qty) for t in result.trades]) \
+            if result.trades else 0
+        for index, trade in enumerate(result.trades):
+            last = index == len(result.trades) - 1
+            await self._fill(order, trade, is_taker=True, fee=fee if last else 0)
+            maker = self.orders.get(trade.maker_order_id) if trade.maker_owner == ACCOUNT else None
+            if maker is not None:
+                await self._fill(maker, trade, is_taker=False, fee=0)
+        order.remaining = result.resting
+        order.status = "resting" if result.resting else (
+            "canceled" if result.canceled else "executed")
+        return order, fee
+
+    async def settle_maker_fill(self, market_id: str, trade: Trade) -> None:
+        maker = self.orders.get(trade.maker_order_id)
+        if maker is None:
+            raise KeyError(f"trade {trade.trade_id} names maker order {trade.maker_order_id}, "
+                           "which is not one of our orders")
+        await self._fill(maker, trade, is_taker=False, fee=0)
+
+    async def _fill(self, order: _KalshiOrder, trade: Trade, *, is_taker: bool, fee: int) -> None:
+        """Book one fill of our order (position, cash, fees, the order's counts), record it
+        for GET /portfolio/fills and push it on the `fill` channel. Makers pay no fee under
+        the default `quadratic` fee type (facts B6)."""
+        cost = notional(_paid(order, trade), trade.qty)
+        position = self.account.positions
+        position[order.ticker] += trade.qty if order.book_side == "bid" else -trade.qty
+        self.account.cash -= cost + fee
+        self.account.fees += fee
+        stats = self._stats.setdefault(order.ticker, _PositionStats())
+        stats.traded += notional(trade.price, trade.qty)
+        stats.cost += cost
+        stats.fees += fee
+        stats.updated_ms = order.updated_ms = self.now_ms
+        order.filled += trade.qty
+        order.remaining -= trade.qty
+        if is_taker:
+            order.taker_cost += cost
+            order.taker_fees += fee
+        else:
+            order.maker_cost += cost
+            order.maker_fees += fee
+            if not order.remaining and order.status == "resting":
+                order.status = "executed"
+        common = {
+            "trade_id": trade.trade_id, "order_id": order.order_id,
+            "outcome_side": order.outcome_side, "book_side": order.book_side,
+            "side": order.outcome_side, "action": "buy", "is_taker": is_taker,
             "yes_price_dollars": dollars(trade.price, 4), "count_fp": size_text(trade.qty, 2),
-            "fee_cost": dollars(fee, 4), "is_taker": True, "ts": self.now_ms // 1000,
+            "fee_cost": dollars(fee, 4), "exchange_index": 0,
+        }
+        self.fills.append({
+            **common, "fill_id": f"{trade.trade_id}-{'T' if is_taker else 'M'}",
+            "ticker": order.ticker, "market_ticker": order.ticker,
+            "no_price_dollars": dollars(ONE_DOLLAR - trade.price, 4),
+            "created_time": _iso(self.now_ms), "ts": self.now_ms // 1000,
+            "subaccount_number": order.subaccount,
         })
+        message = {**common, "client_order_id": order.client_order_id,
+                   "market_ticker": order.ticker, "purchased_side": order.outcome_side,
+                   "post_position_fp": size_text(position[order.ticker], 2),
+                   "subaccount": order.subaccount, "ts_ms": self.now_ms,
+                   "ts": self.now_ms // 1000}
         for session in list(self.sessions):
             for sid in list(session.subscriptions):
-                if session.channels[sid] != "fill":
-                    continue
-                await self._push_seq(session, sid, "fill", {
-                    "trade_id": trade.trade_id,
-                    "order_id": order_id,
-                    "client_order_id": client_order_id,
-                    "market_ticker": ticker,
-                    "is_taker": True,
-                    "side": "yes" if side == "bid" else "no",
-                    "outcome_side": "yes" if side == "bid" else "no",
-                    "book_side": side,
-                    "yes_price_dollars": dollars(trade.price, 4),
-                    "count_fp": size_text(trade.qty, 2),
-                    "fee_cost": dollars(fee, 4),
-                    "action": "buy",
-                    "ts_ms": self.now_ms,
-                })
+                if session.channels[sid] == "fill":
+                    await self._push_seq(session, sid, "fill", message)
+
+    # -- cancels ---------------------------------------------------------------------
+    def _take_off_book(self, order_id: str) -> tuple[_KalshiOrder, int]:
+        """Cancel one resting order: the order and how much was taken off the book."""
+        order = self.orders.get(order_id)
+        canceled = self.engines[order.ticker].cancel(order_id) \
+            if order is not None and order.status == "resting" else None
+        if order is None or canceled is None:
+            raise OrderError(404, "not_found", f"order {order_id} is not resting")
+        order.status, order.remaining, order.updated_ms = "canceled", 0, self.now_ms
+        return order, canceled.qty
+
+    def _canceled_v2(self, order_id: str) -> dict[str, object]:
+        order, reduced = self._take_off_book(order_id)
+        return {"order_id": order_id, "client_order_id": order.client_order_id,
+                "reduced_by": size_text(reduced, 2), "ts_ms": self.now_ms}
+
+    def _canceled_legacy(self, order_id: str) -> dict[str, object]:
+        order, reduced = self._take_off_book(order_id)
+        return {"order": order.to_json(), "reduced_by_fp": size_text(reduced, 2)}
+
+    async def _cancel_v2(self, sub: str, query: dict[str, str], body: bytes) -> HttpResponse:
+        """DELETE /portfolio/events/orders/{id}: what was taken off the book."""
+        return HttpResponse.json(200, self._canceled_v2(sub.rsplit("/", 1)[1]))
+
+    async def _cancel_legacy(self, sub: str, query: dict[str, str], body: bytes) -> HttpResponse:
+        """DELETE /portfolio/orders/{id}: the zeroed order."""
+        return HttpResponse.json(200, self._canceled_legacy(sub.rsplit("/", 1)[1]))
+
+    async def _batch_cancel_v2(self, sub: str, query: dict[str, str], body: bytes) -> HttpResponse:
+        """DELETE /portfolio/events/orders/batched {"orders": [{"order_id", ...}]}."""
+        results: list[dict[str, object]] = []
+        for item in _batch(_json_object(body), "orders"):
+            order_id = str(_require_object(item).get("order_id", ""))
+            try:
+                results.append(self._canceled_v2(order_id))
+            except OrderError as exc:
+                results.append({"order_id": order_id, "reduced_by": size_text(0, 2),
+                                "ts_ms": self.now_ms, "error": exc.body()})
+        return HttpResponse.json(200, {"orders": results})
+
+    async def _batch_cancel_legacy(
+        self, sub: str, query: dict[str, str], body: bytes
+    ) -> HttpResponse:
+        """DELETE /portfolio/orders/batched {"ids": [...]} (or {"orders": [{"order_id"}]})."""
+        request = _json_object(body)
+        if "ids" in request:
+            ids = [str(i) for i in _batch(request, "ids")]
+        else:
+            ids = [str(_require_object(o).get("order_id", "")) for o in _batch(request, "orders")]
+        results: list[dict[str, object]] = []
+        for order_id in ids:
+            try:
+                results.append({"order_id": order_id, **self._canceled_legacy(order_id),
+                                "error": None})
+            except OrderError as exc:
+                results.append({"order_id": order_id, "order": None,
+                                "reduced_by_fp": size_text(0, 2), "error": exc.body()})
+        return HttpResponse.json(200, {"orders": results})
+
+    async def _cancel_all(self, sub: str, query: dict[str, str], body: bytes) -> HttpResponse:
+        """DELETE /portfolio/events/orders?subaccount=: every resting order (of that
+        subaccount, if given) -> 204 with no body."""
+        subaccount = _int_param(query, "subaccount")
+        for order in list(self.orders.values()):
+            if order.status == "resting" and subaccount in (None, order.subaccount):
+                self._take_off_book(order.order_id)
+        return HttpResponse(204, b"")
+
+    # -- reads -----------------------------------------------------------------------
+    async def _get_order(self, sub: str, query: dict[str, str], body: bytes) -> HttpResponse:
+        order = self.orders.get(sub.rsplit("/", 1)[1])
+        if order is None:
+            raise OrderError(404, "not_found", f"order {sub.rsplit('/', 1)[1]} not found")
+        return HttpResponse.json(200, {"order": order.to_json()})
+
+    async def _orders_page(self, sub: str, query: dict[str, str], body: bytes) -> HttpResponse:
+        """GET /portfolio/orders?ticker=&status=&subaccount=&cursor=&limit=."""
+        subaccount = _int_param(query, "subaccount")
+        orders = [o.to_json() for o in self.orders.values()
+                  if query.get("ticker", o.ticker) == o.ticker
+                  and query.get("status", o.status) == o.status
+                  and subaccount in (None, o.subaccount)]
+        return self._paged("orders", orders, query)
+
+    async def _fills_page(self, sub: str, query: dict[str, str], body: bytes) -> HttpResponse:
+        """GET /portfolio/fills?ticker=&order_id=&min_ts=&max_ts=&cursor=&limit=."""
+        min_ts, max_ts = _int_param(query, "min_ts"), _int_param(query, "max_ts")
+        fills = [f for f in self.fills
+                 if query.get("ticker", f["ticker"]) == f["ticker"]
+                 and query.get("order_id", f["order_id"]) == f["order_id"]
+                 and (min_ts is None or int(str(f["ts"])) >= min_ts)
+                 and (max_ts is None or int(str(f["ts"])) <= max_ts)]
+        return self._paged("fills", fills, query)
+
+    async def _positions_page(self, sub: str, query: dict[str, str], body: bytes) -> HttpResponse:
+        """GET /portfolio/positions?ticker=&cursor=&limit=: market positions, paged (no
+        events are modelled, so `event_positions` is empty)."""
+        held = []
+        for ticker, stats in sorted(self._stats.items()):
+            if query.get("ticker", ticker) != ticker:
+                continue
+            held.append({
+                "ticker": ticker, "exchange_index": 0,
+                "position_fp": size_text(self.account.positions.get(ticker, 0), 2),
+                "total_traded_dollars": dollars(stats.traded, 4),
+                "market_exposure_dollars": dollars(stats.cost, 4),
+                "realized_pnl_dollars": dollars(0, 4),
+                "fees_paid_dollars": dollars(stats.fees, 4),
+                "last_updated_ts": _iso(stats.updated_ms),
+            })
+        return self._paged("market_positions", held, query, event_positions=[])
+
+    def _paged(self, key: str, items: list[dict[str, object]], query: dict[str, str],
+               **extra: object) -> HttpResponse:
+        """Kalshi cursor paging: `limit` (1..1000) per page, `cursor` from the previous page,
+        an empty cursor after the last page."""
+        limit = _int_param(query, "limit")
+        if limit is None:
+            limit = self.page_limit
+        if not 1 <= limit <= MAX_PAGE_LIMIT:
+            raise OrderError(400, "invalid_parameters", f"limit must be 1..{MAX_PAGE_LIMIT}, "
+                             f"was {limit}")
+        try:
+            offset = decode_cursor(query["cursor"]) if query.get("cursor") else 0
+        except CursorError as exc:
+            raise OrderError(400, "invalid_parameters", str(exc)) from None
+        chunk, following = page(items, offset, limit)
+        return HttpResponse.json(200, {key: chunk, **extra, "cursor": (
+            "" if following is None else encode_cursor(following))})
+
+
+def _paid(order: _KalshiOrder, trade: Trade) -> int:
+    """What our side of `trade` cost per contract: the YES price for a bid, 1 - it for an ask."""
+    return trade.price if order.book_side == "bid" else ONE_DOLLAR - trade.price
+
+
+def _legacy_intent(request: object) -> _Intent:
+    """A legacy CreateOrderRequest (`side` yes|no, `action` buy|sell, cents or dollar
+    prices, `count` and/or `count_fp`) as an order on the YES book."""
+    req = _require_object(request)
+    side, action = req.get("side"), req.get("action")
+    if side not in ("yes", "no") or action not in ("buy", "sell"):
+        raise OrderError(400, "invalid_parameters",
+                         f"side must be yes|no and action buy|sell, was {side!r}/{action!r}")
+    if req.get("buy_max_cost") is not None:
+        raise OrderError(400, "invalid_parameters", "buy_max_cost is not emulated")
+    count = _legacy_amount(req, "count", "count_fp", QTY_SCALE, qty_from_decimal)
+    priced = [s for s in ("yes", "no") if f"{s}_price" in req or f"{s}_price_dollars" in req]
+    if len(priced) != 1:
+        raise OrderError(400, "invalid_parameters",
+                         "give exactly one of yes_price(_dollars) or no_price(_dollars)")
+    price = _legacy_amount(req, f"{priced[0]}_price", f"{priced[0]}_price_dollars", CENT,
+                           price_from_decimal)
+    yes_price = price if priced[0] == "yes" else ONE_DOLLAR - price
+    buys_yes = (side == "yes") == (action == "buy")
+    try:
+        tif = _TIF[req.get("time_in_force") or "good_till_canceled"]
+        subaccount = int(req.get("subaccount") or 0)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise OrderError(400, "invalid_parameters", f"invalid order: {exc!r}") from None
+    return _Intent(ticker=str(req.get("ticker", "")), book_side="bid" if buys_yes else "ask",
+                   price=yes_price, count=count, tif=tif, client_order_id=_client_id(req),
+                   subaccount=subaccount)
+
+
+def _legacy_amount(req: dict, int_key: str, text_key: str, unit: int,
+                   parse: Callable[[Decimal], int]) -> int:
+    """An amount given as an integer (`count`, cents) and/or a fixed-point string; when both
+    are sent they must agree."""
+    values = []
+    try:
+        if req.get(int_key) is not None:
+            if not isinstance(req[int_key], int):
+                raise ValueError(f"{int_key} must be an integer")
+            values.append(req[int_key] * unit)
+        if req.get(text_key) is not None:
+            values.append(parse(Decimal(str(req[text_key]))))
+    except (ValueError, InvalidOperation) as exc:
+        raise OrderError(400, "invalid_parameters", f"invalid {int_key}: {exc}") from None
+    if not values:
+        raise OrderError(400, "invalid_parameters", f"{int_key} or {text_key} is required")
+    if len(set(values)) > 1:
+        raise OrderError(400, "invalid_parameters", f"{int_key} and {text_key} disagree")
+    return values[0]
+
+
+def _json_object(body: bytes) -> dict:
+    try:
+        return _require_object(orjson.loads(body))
+    except orjson.JSONDecodeError as exc:
+        raise OrderError(400, "invalid_parameters", f"body is not JSON: {exc}") from None
+
+
+def _require_object(value: object) -> dict:
+    if not isinstance(value, dict):
+        raise OrderError(400, "invalid_parameters", f"expected a JSON object, was {value!r:.80}")
+    return value
+
+
+def _batch(request: dict, key: str) -> list:
+    items = request.get(key)
+    if not isinstance(items, list) or not items:
+        raise OrderError(400, "invalid_parameters", f"{key} must be a non-empty list")
+    return items
+
+
+def _client_id(request: object) -> str:
+    return str(request.get("client_order_id") or "") if isinstance(request, dict) else ""
+
+
+def _int_param(query: dict[str, str], name: str) -> int | None:
+    if not query.get(name):
+        return None
+    try:
+        return int(query[name])
+    except ValueError:
+        raise OrderError(400, "invalid_parameters",
+                         f"{name} must be an integer, was {query[name]!r}") from None
+
+
+def _iso(ms: int) -> str:
+    """Unix milliseconds as the RFC 3339 UTC time Kalshi's `*_time` fields carry."""
+    moment = datetime.fromtimestamp(ms // 1000, tz=UTC).replace(microsecond=ms % 1000 * 1000)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _error(status: int, code: str, message: str) -> HttpResponse:
-    return HttpResponse.json(status, {"error": {"code": code, "message": message}})
+    return OrderError(status, code, message).response()

@@ -4,6 +4,11 @@ Each market (condition id) has a YES and a NO token on one book: buying NO at q 
 on the YES book at 1 - q, which is how the real CLOB mirrors complementary tokens.
 Order bodies are the V2 JSON (`makerAmount`/`takerAmount` in 6-decimal base units, side
 "BUY"/"SELL"); price and size are recovered from the amounts exactly as the venue does.
+
+Orders belong to the signer address of the API key that posted them: open orders, trades,
+cancels and the heartbeat dead-man switch are scoped to it. Positions and cash are one
+account (`EmulatedVenue.account`), the counterparty of the synthetic liquidity provider.
+Trades settle at once: the REST trade record is CONFIRMED with a synthetic transaction hash.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple, cast
 
 import orjson
 from eth_utils import to_checksum_address
@@ -19,8 +26,18 @@ from eth_utils import to_checksum_address
 from arbiter.core.fees import FeeModel
 from arbiter.core.instruments import Outcome, Venue
 from arbiter.core.units import ONE_DOLLAR, notional
-from arbiter.emulators.matching import BookSide, SubmitResult, Tif
-from arbiter.emulators.venue import ACCOUNT, EmulatedVenue, HttpResponse, WsSession
+from arbiter.emulators.matching import BookSide, SubmitResult, Tif, Trade
+from arbiter.emulators.venue import (
+    ACCOUNT,
+    CursorError,
+    EmulatedVenue,
+    HttpResponse,
+    WireRecord,
+    WsSession,
+    decode_cursor,
+    encode_cursor,
+    page,
+)
 from arbiter.emulators.wire import dollars, size_text
 from arbiter.gateways.polymarket.amounts import Side
 from arbiter.gateways.polymarket.auth import (
@@ -34,7 +51,10 @@ from arbiter.gateways.polymarket.auth import (
     clob_auth_digest,
     hmac_signature,
 )
+from arbiter.gateways.polymarket.order_builder import MAX_BATCH_ORDERS
 from arbiter.gateways.polymarket.signing import (
+    CTF_EXCHANGE_V3,
+    EXCHANGE_DOMAIN_VERSION,
     POLYGON_CHAIN_ID,
     ExchangeDomain,
     Order,
@@ -48,6 +68,14 @@ from arbiter.gateways.polymarket.signing import (
 MARKET_SID, USER_SID = 0, 1
 _TIF = {"GTC": Tif.GTC, "GTD": Tif.GTC, "FAK": Tif.IOC, "FOK": Tif.FOK}
 
+INITIAL_CURSOR, END_CURSOR = "MA==", "LTE="
+# Not in the protocol facts: docs.polymarket.com's GET /data/trades example answers "limit": 100
+DEFAULT_PAGE_SIZE = 100
+HEARTBEAT_TIMEOUT_MS = 10_000  # facts A13: one missed for 10 s cancels every open order
+ORDER_VERSION_MISMATCH = "order_version_mismatch"  # facts A2/A9 (the V2 SDK's constant)
+NOT_CANCELABLE = "order not found or already matched/canceled"
+LIVE, MATCHED, CANCELED = "LIVE", "MATCHED", "CANCELED"
+
 
 @dataclass(frozen=True, slots=True)
 class TokenRef:
@@ -55,19 +83,86 @@ class TokenRef:
     outcome: Outcome
 
 
+class _Caller(NamedTuple):
+    """Who an L2-authenticated request comes from."""
+
+    api_key: str
+    address: str
+
+
+@dataclass(slots=True)
+class _Order(WireRecord):
+    """One accepted order as the CLOB tracks it: integer micro-units, JSON on the way out."""
+
+    id: str  # the EIP-712 order hash
+    owner: str  # API key that posted it
+    address: str  # signer EOA: cancels and heartbeats are scoped to it
+    maker: str  # funder address
+    market: str
+    token: str
+    outcome: Outcome
+    side: str  # BUY | SELL of `token`
+    price: int  # in `token` terms
+    size: int
+    order_type: str
+    expiration: str
+    created_ms: int
+    engine_id: str
+    status: str = LIVE
+    matched: int = 0
+    trades: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id, "status": self.status, "owner": self.owner,
+            "maker_address": self.maker, "market": self.market, "asset_id": self.token,
+            "side": self.side, "original_size": size_text(self.size),
+            "size_matched": size_text(self.matched), "price": dollars(self.price),
+            "outcome": _outcome_name(self.outcome), "expiration": self.expiration,
+            "order_type": self.order_type, "associate_trades": list(self.trades),
+            "created_at": self.created_ms // 1000,
+        }
+
+
+Handler = Callable[[_Caller, dict[str, str], bytes], Awaitable[HttpResponse]]
+
+
 class PolymarketEmulator(EmulatedVenue):
     venue = Venue.POLYMARKET
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, page_size: int = DEFAULT_PAGE_SIZE,
+        heartbeat_timeout_ms: int = HEARTBEAT_TIMEOUT_MS,
+    ) -> None:
         super().__init__()
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, was {page_size}")
+        self.page_size = page_size
+        self.heartbeat_timeout_ms = heartbeat_timeout_ms
         self.tokens: dict[str, TokenRef] = {}
         self.token_ids: dict[str, tuple[str, str]] = {}  # condition -> (yes, no)
         self.fees: dict[str, FeeModel] = {}
         self.api_keys: dict[str, tuple[ApiCreds, str]] = {}  # api key -> (creds, signer address)
-        self.domain = ExchangeDomain.for_market(POLYGON_CHAIN_ID, neg_risk=False)
-        self.orders: dict[str, dict[str, object]] = {}  # our orders by order hash
-        self.trades: dict[str, dict[str, object]] = {}  # our trades by trade id
-        self._resting: dict[str, tuple[str, str]] = {}  # order hash -> (market, engine id)
+        self.exchange_version = int(EXCHANGE_DOMAIN_VERSION)
+        self._v2_domain = ExchangeDomain.for_market(POLYGON_CHAIN_ID, neg_risk=False)
+        self.domain: ExchangeDomain = self._v2_domain
+        self.orders: dict[str, _Order] = {}  # accepted orders by order hash
+        self.trades: dict[str, dict[str, object]] = {}  # REST trade records by trade id
+        self._trade_addresses: dict[str, set[str]] = {}  # trade id -> our addresses in it
+        self._by_engine_id: dict[str, str] = {}  # matching-engine order id -> order hash
+        self._heartbeats: dict[str, int] = {}  # signer address -> last heartbeat (ms)
+        self._heartbeat_seq = 0
+        self._private: dict[tuple[str, str], Handler] = {
+            ("POST", "/order"): self._post_order,
+            ("POST", "/orders"): self._post_orders,
+            ("DELETE", "/order"): self._cancel_order,
+            ("DELETE", "/orders"): self._cancel_orders,
+            ("DELETE", "/cancel-all"): self._cancel_all,
+            ("DELETE", "/cancel-market-orders"): self._cancel_market_orders,
+            ("GET", "/data/orders"): self._open_orders,
+            ("GET", "/data/trades"): self._trades_page,
+            ("POST", "/v1/heartbeats"): self._heartbeat,
+        }
 
     def register_api_key(self, creds: ApiCreds, address: str) -> None:
         """What POST /auth/api-key would have created for `address`."""
@@ -81,6 +176,15 @@ class PolymarketEmulator(EmulatedVenue):
         self.tokens[no_token] = TokenRef(condition_id, Outcome.NO)
         self.token_ids[condition_id] = (yes_token, no_token)
         self.fees[condition_id] = fee
+
+    def upgrade_exchange(
+        self, version: int = 3, verifying_contract: str = CTF_EXCHANGE_V3
+    ) -> None:
+        """Scripted fault: the exchange moved to `version`. GET /version reports it, orders
+        must be signed for its domain, and orders still signed for the old domain get the
+        venue's `order_version_mismatch` error."""
+        self.exchange_version = version
+        self.domain = ExchangeDomain(POLYGON_CHAIN_ID, verifying_contract, str(version))
 
     # -- WebSocket -------------------------------------------------------------------
     async def on_ws_frame(self, session: WsSession, frame: bytes) -> None:
@@ -142,104 +246,55 @@ class PolymarketEmulator(EmulatedVenue):
     async def handle_http(
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
     ) -> HttpResponse:
-        if method == "POST" and path == "/order":
-            denied = self._check_l2(method, path, headers, body)
-            return denied or await self._post_order(body)
-        if method == "GET" and (path.startswith("/data/order/") or path == "/data/trades"):
-            return self._check_l2(method, path, headers, body) or self._lookup(path, query)
+        await self.on_clock()  # a request may be the first thing to notice a missed heartbeat
+        handler = self._private.get((method, path))
+        if handler is not None or (method == "GET" and path.startswith("/data/order/")):
+            caller = self._check_l2(method, path, headers, body)
+            if isinstance(caller, HttpResponse):
+                return caller
+            if handler is None:
+                return self._order_lookup(caller, path.removeprefix("/data/order/"))
+            return await handler(caller, query, body)
         if (method, path) in (("POST", "/auth/api-key"), ("GET", "/auth/derive-api-key")):
             return self._l1_api_key(headers)
-        if method == "GET" and path == "/positions":
-            return self._positions(query)
-        if method == "GET" and path == "/book":
-            token = query.get("token_id", "")
-            if token not in self.tokens:
-                return HttpResponse.json(404, {"error": "No orderbook exists for the requested token id"})
-            event = self._book_event(token)
-            return HttpResponse.json(200, {k: v for k, v in event.items() if k != "event_type"})
-        if method == "GET" and path == "/time":
-            return HttpResponse(200, str(self.now_ms // 1000).encode())
-        if method == "GET" and path == "/version":
-            return HttpResponse.json(200, {"version": 2})
-        if method == "DELETE" and path == "/order":
-            return self._check_l2(method, path, headers, body) or self._cancel(body)
-        if method == "GET" and path == "/data/orders":  # open orders, one page
-            return self._check_l2(method, path, headers, body) or HttpResponse.json(200, {
-                "data": [o for o in self.orders.values() if o["status"] == "LIVE"],
-                "next_cursor": "LTE="})
+        if method == "GET":
+            return self._public(path, query)
         return HttpResponse.json(404, {"error": f"no route {method} {path}"})
 
-    async def _post_order(self, body: bytes) -> HttpResponse:
-        try:
-            payload = orjson.loads(body)
-            order = payload["order"]
-            token = str(order["tokenId"])
-            maker, taker = int(order["makerAmount"]), int(order["takerAmount"])
-            side = order["side"]
-            tif = _TIF[payload["orderType"]]
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            return HttpResponse.json(400, {"error": "Invalid payload"})
-        ref = self.tokens.get(token)
-        if ref is None:
-            return HttpResponse.json(400, {"error": "Invalid token id"})
-        signed = self._verified_order(payload)
-        if signed is None:
-            return HttpResponse.json(400, {"error": "invalid order signature"})
-        order_id = "0x" + order_digest(signed, self.domain).hex()
-        if order_id in self.orders:
-            return _insert_error("INVALID_ORDER_DUPLICATED", "order is invalid. Duplicated. Same "
-                                 "order has already been placed, can't be placed again")
-        if side not in ("BUY", "SELL") or maker <= 0 or taker <= 0:
-            return HttpResponse.json(400, {"error": "Invalid side"})
-        collateral, shares = (maker, taker) if side == "BUY" else (taker, maker)
-        price, rem = divmod(collateral * ONE_DOLLAR, shares)
-        engine = self.engines[ref.condition_id]
-        if rem or price % engine.tick:
-            return _insert_error("INVALID_ORDER_MIN_TICK_SIZE",
-                                 "order is invalid. Price breaks minimum tick size rules")
-        buys_yes = (side == "BUY") == (ref.outcome is Outcome.YES)
-        book_side = BookSide.BID if buys_yes else BookSide.ASK
-        book_price = price if ref.outcome is Outcome.YES else ONE_DOLLAR - price
-        result = engine.submit(ACCOUNT, book_side, book_price, shares, tif)
-        if result.rejected:
-            return _insert_error("INVALID_ORDER_ERROR", result.rejected)
-        if tif is Tif.FOK and not result.trades:
-            return _insert_error("FOK_ORDER_NOT_FILLED_ERROR",
-                                 "order couldn't be fully filled, FOK orders are fully filled/killed")
-        filled = result.filled
-        status = "live" if result.resting else ("matched" if filled else "unmatched")
-        self.orders[order_id] = {
-            "id": order_id, "status": status.upper(), "market": ref.condition_id,
-            "asset_id": token, "side": side, "price": dollars(price),
-            "original_size": size_text(shares), "size_matched": size_text(filled),
-            "associate_trades": [t.trade_id for t in result.trades],
-        }
-        if result.resting:
-            self._resting[order_id] = (ref.condition_id, result.order_id)
-        await self._settle(ref, token, side, order_id, result)
-        return HttpResponse.json(200, {
-            "success": True,
-            "errorMsg": "",
-            "orderID": order_id,
-            "status": status,
-            "makingAmount": str(notional(price, filled) if side == "BUY" else filled),
-            "takingAmount": str(filled if side == "BUY" else notional(price, filled)),
-            "tradeIDs": [t.trade_id for t in result.trades],
-            "transactionsHashes": [],
-        })
+    def _public(self, path: str, query: dict[str, str]) -> HttpResponse:
+        if path == "/positions":
+            return self._positions(query)
+        if path == "/time":
+            return HttpResponse(200, str(self.now_ms // 1000).encode())
+        if path == "/version":
+            return HttpResponse.json(200, {"version": self.exchange_version})
+        if path not in ("/book", "/tick-size", "/neg-risk"):
+            return HttpResponse.json(404, {"error": f"no route GET {path}"})
+        token = query.get("token_id", "")
+        if token not in self.tokens:
+            return HttpResponse.json(404, {
+                "error": "No orderbook exists for the requested token id"})
+        if path == "/tick-size":  # a JSON number (facts A2), written from the integer tick
+            tick = self.engines[self.tokens[token].condition_id].tick
+            return HttpResponse(200, b'{"minimum_tick_size":' + dollars(tick).encode() + b"}")
+        if path == "/neg-risk":
+            return HttpResponse.json(200, {"neg_risk": False})  # all on the standard exchange
+        event = self._book_event(token)
+        return HttpResponse.json(200, {k: v for k, v in event.items() if k != "event_type"})
 
     def _check_l2(
         self, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> HttpResponse | None:
+    ) -> _Caller | HttpResponse:
         """L2 auth as the CLOB does it: known API key and passphrase, HMAC over the body."""
-        known = self.api_keys.get(headers.get(POLY_API_KEY, ""))
+        api_key = headers.get(POLY_API_KEY, "")
+        known = self.api_keys.get(api_key)
         if known is None or headers.get(POLY_PASSPHRASE) != known[0].passphrase:
             return HttpResponse.json(401, {"error": "Unauthorized/Invalid api key"})
         creds, address = known
         expected = hmac_signature(creds.secret, headers.get(POLY_TIMESTAMP, ""), method, path, body)
         if headers.get(POLY_SIGNATURE) != expected or headers.get(POLY_ADDRESS) != address:
             return HttpResponse.json(401, {"error": "Unauthorized/Invalid api key"})
-        return None
+        return _Caller(api_key, address)
 
     def _l1_api_key(self, headers: dict[str, str]) -> HttpResponse:
         """POST /auth/api-key and GET /auth/derive-api-key: a ClobAuth (L1) signature that
@@ -262,41 +317,102 @@ class PolymarketEmulator(EmulatedVenue):
         return HttpResponse.json(200, {"apiKey": creds.api_key, "secret": creds.secret,
                                        "passphrase": creds.passphrase})
 
-    def _cancel(self, body: bytes) -> HttpResponse:
-        """DELETE /order {"orderID"}: canceled ids, or why not, as the CLOB answers."""
+    # -- order entry -----------------------------------------------------------------
+    async def _post_order(
+        self, caller: _Caller, query: dict[str, str], body: bytes
+    ) -> HttpResponse:
         try:
-            order_id = str(orjson.loads(body)["orderID"])
-        except (orjson.JSONDecodeError, KeyError, TypeError):
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
             return HttpResponse.json(400, {"error": "Invalid payload"})
-        where = self._resting.pop(order_id, None)
-        if where is None or self.engines[where[0]].cancel(where[1]) is None:
-            return HttpResponse.json(200, {"canceled": [], "not_canceled": {
-                order_id: "order not found or already matched/canceled"}})
-        self.orders[order_id]["status"] = "CANCELED"
-        return HttpResponse.json(200, {"canceled": [order_id], "not_canceled": {}})
+        status, reply = await self._place(caller, payload)
+        return HttpResponse.json(status, reply)
 
-    def _positions(self, query: dict[str, str]) -> HttpResponse:
-        """The Data API's GET /positions?user=: our token balances (one account here)."""
-        if not query.get("user"):
-            return HttpResponse.json(400, {"error": "user is required"})
-        held = [{"asset": token, "size": size_text(qty)}
-                for token, qty in sorted(self.account.positions.items()) if qty]
-        return HttpResponse.json(200, held)
+    async def _post_orders(
+        self, caller: _Caller, query: dict[str, str], body: bytes
+    ) -> HttpResponse:
+        """POST /orders: 1..15 wrappers, each accepted or rejected on its own."""
+        try:
+            payloads = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return HttpResponse.json(400, {"error": "Invalid payload"})
+        if not isinstance(payloads, list) or not payloads:
+            return HttpResponse.json(400, {"error": "Invalid payload"})
+        if len(payloads) > MAX_BATCH_ORDERS:
+            return HttpResponse.json(400, {"error": "Payload exceeds the limit"})
+        results = []
+        for payload in payloads:
+            status, reply = await self._place(caller, payload)
+            results.append(reply if status == 200 else _batch_rejection(reply))
+        return HttpResponse.json(200, results)
 
-    def _lookup(self, path: str, query: dict[str, str]) -> HttpResponse:
-        """GET /data/order/{id} and GET /data/trades?id= for our own account."""
-        if path == "/data/trades":
-            trade = self.trades.get(query.get("id", ""))
-            return HttpResponse.json(200, {"data": [trade] if trade else [], "next_cursor": "LTE="})
-        order = self.orders.get(path.removeprefix("/data/order/"))
-        if order is None:
-            return HttpResponse.json(404, {"error": "order not found"})
-        return HttpResponse.json(200, order)
+    async def _place(self, caller: _Caller, payload: object) -> tuple[int, dict[str, object]]:
+        """One POST /order wrapper: (HTTP status, the venue's reply body)."""
+        if not isinstance(payload, dict):
+            return 400, {"error": "Invalid payload"}
+        try:
+            raw = payload["order"]
+            token = str(raw["tokenId"])
+            maker, taker = int(raw["makerAmount"]), int(raw["takerAmount"])
+            side = raw["side"]
+            order_type = str(payload["orderType"])
+            tif = _TIF[order_type]
+        except (KeyError, TypeError, ValueError):
+            return 400, {"error": "Invalid payload"}
+        ref = self.tokens.get(token)
+        if ref is None:
+            return 400, {"error": "Invalid token id"}
+        signed, problem = self._verified_order(payload, caller)
+        if signed is None:
+            return 400, {"error": problem}
+        order_id = "0x" + order_digest(signed, self.domain).hex()
+        if order_id in self.orders:
+            return _insert_error("INVALID_ORDER_DUPLICATED", "order is invalid. Duplicated. Same "
+                                 "order has already been placed, can't be placed again")
+        if side not in ("BUY", "SELL") or maker <= 0 or taker <= 0:
+            return 400, {"error": "Invalid side"}
+        collateral, shares = (maker, taker) if side == "BUY" else (taker, maker)
+        price, rem = divmod(collateral * ONE_DOLLAR, shares)
+        engine = self.engines[ref.condition_id]
+        if rem or price % engine.tick:
+            return _insert_error("INVALID_ORDER_MIN_TICK_SIZE",
+                                 "order is invalid. Price breaks minimum tick size rules")
+        buys_yes = (side == "BUY") == (ref.outcome is Outcome.YES)
+        book_side = BookSide.BID if buys_yes else BookSide.ASK
+        result = engine.submit(ACCOUNT, book_side, _token_price(ref.outcome, price), shares, tif)
+        if result.rejected:
+            return _insert_error("INVALID_ORDER_ERROR", result.rejected)
+        if tif is Tif.FOK and not result.trades:
+            return _insert_error("FOK_ORDER_NOT_FILLED_ERROR",
+                                 "order couldn't be fully filled, FOK orders are fully filled/killed")
+        order = _Order(
+            id=order_id, owner=caller.api_key, address=caller.address, maker=signed.maker,
+            market=ref.condition_id, token=token, outcome=ref.outcome, side=side, price=price,
+            size=shares, order_type=order_type, expiration=str(raw.get("expiration", "0")),
+            created_ms=self.now_ms, engine_id=result.order_id,
+        )
+        self.orders[order_id] = order
+        self._by_engine_id[result.order_id] = order_id
+        await self._settle_taker(order, result)
+        filled = result.filled
+        status = "live" if result.resting else ("matched" if filled else "unmatched")
+        order.status = status.upper()
+        return 200, {
+            "success": True,
+            "errorMsg": "",
+            "orderID": order_id,
+            "status": status,
+            "makingAmount": str(notional(price, filled) if side == "BUY" else filled),
+            "takingAmount": str(filled if side == "BUY" else notional(price, filled)),
+            "tradeIDs": [t.trade_id for t in result.trades],
+            "transactionsHashes": [_transaction_hash(t.trade_id) for t in result.trades],
+        }
 
-    def _verified_order(self, payload: dict) -> Order | None:
-        """The order, if its EIP-712 signature recovers to its signer, who owns the API key."""
+    def _verified_order(self, payload: dict, caller: _Caller) -> tuple[Order | None, str]:
+        """The order if its EIP-712 signature recovers to its signer, who owns the API key in
+        `owner` and made this request; otherwise None and the venue's error text."""
         raw = payload["order"]
-        known = self.api_keys.get(payload.get("owner", ""))
+        known = self.api_keys.get(str(payload.get("owner", "")))
         try:
             order = Order(
                 salt=int(raw["salt"]), maker=raw["maker"], signer=raw["signer"],
@@ -307,46 +423,260 @@ class PolymarketEmulator(EmulatedVenue):
                 metadata=bytes.fromhex(raw["metadata"].removeprefix("0x")),
                 builder=bytes.fromhex(raw["builder"].removeprefix("0x")),
             )
-            signer = recover_order_signer(order, raw["signature"], self.domain)
-        except (KeyError, ValueError):
-            return None
-        return order if known is not None and signer == order.signer == known[1] else None
+        except (KeyError, ValueError, TypeError, AttributeError):
+            return None, "invalid order signature"
+        if known is None or known[1] != caller.address:
+            return None, "invalid order signature"
 
-    async def _settle(
-        self, ref: TokenRef, token: str, side: str, order_id: str, result: SubmitResult
-    ) -> None:
-        """Book our fills (positions, cash, taker fee) and push them on the user channel."""
-        fills = []
-        for trade in result.trades:
-            price = trade.price if ref.outcome is Outcome.YES else ONE_DOLLAR - trade.price
-            fills.append((price, trade.qty))
-            sign = 1 if side == "BUY" else -1
-            self.account.positions[token] += sign * trade.qty
-            self.account.cash -= sign * notional(price, trade.qty)
-        fee = self.fees[ref.condition_id].fee(fills) if fills else 0
+        def signed_for(domain: ExchangeDomain) -> bool:
+            try:
+                signer = recover_order_signer(order, str(raw.get("signature", "")), domain)
+            except ValueError:
+                return False
+            return signer == order.signer == caller.address
+
+        if signed_for(self.domain):
+            return order, ""
+        if self.domain != self._v2_domain and signed_for(self._v2_domain):
+            return None, ORDER_VERSION_MISMATCH
+        return None, "invalid order signature"
+
+    # -- fills -----------------------------------------------------------------------
+    def _book_fill(self, order: _Order, book_price: int, qty: int) -> int:
+        """Move our position and cash for one fill of `order`; the price in token terms."""
+        price = _token_price(order.outcome, book_price)
+        sign = 1 if order.side == "BUY" else -1
+        self.account.positions[order.token] += sign * qty
+        self.account.cash -= sign * notional(price, qty)
+        order.matched += qty
+        return price
+
+    def _our_maker(self, trade: Trade) -> _Order | None:
+        if trade.maker_owner != ACCOUNT:
+            return None
+        return self.orders.get(self._by_engine_id.get(trade.maker_order_id, ""))
+
+    async def _settle_taker(self, order: _Order, result: SubmitResult) -> None:
+        """Book our taker fills (and the taker fee), plus the maker side of any trade against
+        one of our own resting orders, and report each trade."""
+        fills = [(self._book_fill(order, t.price, t.qty), t.qty) for t in result.trades]
+        fee = self.fees[order.market].fee(fills) if fills else 0
         self.account.fees += fee
         self.account.cash -= fee
-        for trade, (price, qty) in zip(result.trades, fills, strict=True):
-            event = {
-                "event_type": "trade",
-                "type": "TRADE",
-                "id": trade.trade_id,
-                "taker_order_id": order_id,
-                "market": ref.condition_id,
-                "asset_id": token,
-                "side": side,
-                "size": size_text(qty),
-                "price": dollars(price),
-                "status": "MATCHED",
-                "owner": ACCOUNT,
-                "timestamp": str(self.now_ms),
-                "maker_orders": [{"order_id": trade.maker_order_id, "asset_id": token,
-                                  "matched_amount": size_text(qty), "price": dollars(price)}],
-            }
-            self.trades[trade.trade_id] = event
-            for session in list(self.sessions):
-                if ref.condition_id in session.subscriptions.get(USER_SID, set()):
-                    await session.push([event])
+        for trade in result.trades:
+            maker = self._our_maker(trade)
+            if maker is not None:
+                self._filled_as_maker(maker, trade)
+            await self._report_trade(order.market, trade, order, maker)
+
+    async def settle_maker_fill(self, market_id: str, trade: Trade) -> None:
+        maker = self._our_maker(trade)
+        if maker is None:
+            raise KeyError(f"trade {trade.trade_id} names maker order {trade.maker_order_id}, "
+                           "which is not one of our orders")
+        self._filled_as_maker(maker, trade)
+        await self._report_trade(market_id, trade, None, maker)
+
+    def _filled_as_maker(self, maker: _Order, trade: Trade) -> None:
+        """Makers pay no fee on Polymarket (facts A14)."""
+        self._book_fill(maker, trade.price, trade.qty)
+        if maker.matched == maker.size:
+            maker.status = MATCHED
+
+    async def _report_trade(
+        self, market_id: str, trade: Trade, taker: _Order | None, maker: _Order | None
+    ) -> None:
+        """Record the trade for GET /data/trades and push it on the user channel. The top
+        level is the taker's view; `maker_orders` names the resting order that was hit."""
+        yes, _ = self.token_ids[market_id]
+        qty = size_text(trade.qty)
+        if taker is not None:
+            asset, side, outcome = taker.token, taker.side, taker.outcome
+            taker_id, taker_owner = taker.id, taker.owner
+        else:  # someone else's order, in YES-book terms
+            asset, outcome = yes, Outcome.YES
+            side = "BUY" if trade.taker_side is BookSide.BID else "SELL"
+            taker_id, taker_owner = trade.taker_order_id, trade.taker_owner
+        if maker is not None:
+            maker_entry = {"order_id": maker.id, "owner": maker.owner, "asset_id": maker.token,
+                           "matched_amount": qty, "outcome": _outcome_name(maker.outcome),
+                           "price": dollars(_token_price(maker.outcome, trade.price))}
+        else:
+            maker_entry = {"order_id": trade.maker_order_id, "owner": trade.maker_owner,
+                           "asset_id": yes, "matched_amount": qty, "outcome": "YES",
+                           "price": dollars(trade.price)}
+        ours = taker or maker
+        if ours is None:
+            raise ValueError(f"trade {trade.trade_id} has none of our orders to report")
+        for order in (taker, maker):
+            if order is not None:
+                order.trades.append(trade.trade_id)
+        seconds = str(self.now_ms // 1000)
+        common = {
+            "id": trade.trade_id, "taker_order_id": taker_id, "market": market_id,
+            "asset_id": asset, "side": side, "size": qty,
+            "price": dollars(_token_price(outcome, trade.price)),
+            "match_time": seconds, "last_update": seconds, "outcome": _outcome_name(outcome),
+            "owner": ours.owner, "maker_orders": [maker_entry],
+        }
+        self.trades[trade.trade_id] = {
+            **common, "status": "CONFIRMED", "bucket_index": 0, "maker_address": ours.maker,
+            "transaction_hash": _transaction_hash(trade.trade_id)}
+        self._trade_addresses[trade.trade_id] = {o.address for o in (taker, maker) if o}
+        event = {**common, "event_type": "trade", "type": "TRADE", "status": "MATCHED",
+                 "trade_owner": taker_owner, "timestamp": str(self.now_ms)}
+        for session in list(self.sessions):
+            if market_id in session.subscriptions.get(USER_SID, set()):
+                await session.push([event])
+
+    # -- cancels ---------------------------------------------------------------------
+    def _cancel_one(self, address: str, order_id: str) -> str:
+        """Take one of `address`'s live orders off the book: "" or why it was not."""
+        order = self.orders.get(order_id)
+        if order is None or order.address != address or order.status != LIVE:
+            return NOT_CANCELABLE
+        if self.engines[order.market].cancel(order.engine_id) is None:
+            return NOT_CANCELABLE
+        order.status = CANCELED
+        return ""
+
+    def _cancel_ids(self, address: str, order_ids: list[str]) -> HttpResponse:
+        canceled, not_canceled = [], {}
+        for order_id in dict.fromkeys(order_ids):
+            reason = self._cancel_one(address, order_id)
+            if reason:
+                not_canceled[order_id] = reason
+            else:
+                canceled.append(order_id)
+        return HttpResponse.json(200, {"canceled": canceled, "not_canceled": not_canceled})
+
+    def _live(self, address: str, market: str = "", asset_id: str = "") -> list[str]:
+        return [o.id for o in self.orders.values()
+                if o.address == address and o.status == LIVE
+                and market in ("", o.market) and asset_id in ("", o.token)]
+
+    async def _cancel_order(
+        self, caller: _Caller, query: dict[str, str], body: bytes
+    ) -> HttpResponse:
+        """DELETE /order {"orderID"}."""
+        request = _json_body(body)
+        if not isinstance(request, dict) or not isinstance(request.get("orderID"), str):
+            return HttpResponse.json(400, {"error": "Invalid payload"})
+        return self._cancel_ids(caller.address, [request["orderID"]])
+
+    async def _cancel_orders(
+        self, caller: _Caller, query: dict[str, str], body: bytes
+    ) -> HttpResponse:
+        """DELETE /orders [ids]."""
+        ids = _json_body(body)
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            return HttpResponse.json(400, {"error": "Invalid payload"})
+        return self._cancel_ids(caller.address, ids)
+
+    async def _cancel_all(
+        self, caller: _Caller, query: dict[str, str], body: bytes
+    ) -> HttpResponse:
+        return self._cancel_ids(caller.address, self._live(caller.address))
+
+    async def _cancel_market_orders(
+        self, caller: _Caller, query: dict[str, str], body: bytes
+    ) -> HttpResponse:
+        """DELETE /cancel-market-orders {"market"?, "asset_id"?}: absent keys match all."""
+        request = _json_body(body) if body else {}
+        if not isinstance(request, dict) or not all(
+                isinstance(request.get(k, ""), str) for k in ("market", "asset_id")):
+            return HttpResponse.json(400, {"error": "Invalid payload"})
+        return self._cancel_ids(caller.address, self._live(
+            caller.address, request.get("market", ""), request.get("asset_id", "")))
+
+    # -- heartbeats ------------------------------------------------------------------
+    async def _heartbeat(
+        self, caller: _Caller, query: dict[str, str], body: bytes
+    ) -> HttpResponse:
+        """POST /v1/heartbeats {"heartbeat_id"}: (re)arms the dead-man switch for the caller's
+        address. Any id is accepted (the chaining rule is unverified); a fresh one comes back."""
+        request = _json_body(body)
+        if not isinstance(request, dict) or not isinstance(request.get("heartbeat_id"), str):
+            return HttpResponse.json(400, {"error": "Invalid payload"})
+        self._heartbeats[caller.address] = self.now_ms
+        self._heartbeat_seq += 1
+        return HttpResponse.json(200, {"heartbeat_id": str(uuid.UUID(int=self._heartbeat_seq))})
+
+    async def on_clock(self) -> None:
+        """The dead-man switch: an address whose last heartbeat is older than the timeout
+        loses every open order, and is disarmed until its next heartbeat."""
+        for address, last in list(self._heartbeats.items()):
+            if self.now_ms - last > self.heartbeat_timeout_ms:
+                del self._heartbeats[address]
+                for order_id in self._live(address):
+                    self._cancel_one(address, order_id)
+
+    # -- reads -----------------------------------------------------------------------
+    async def _open_orders(
+        self, caller: _Caller, query: dict[str, str], body: bytes
+    ) -> HttpResponse:
+        """GET /data/orders?market=&asset_id=&id=: the caller's live orders, paged."""
+        orders = [
+            o.to_json() for o in self.orders.values()
+            if o.address == caller.address and o.status == LIVE
+            and query.get("market", o.market) == o.market
+            and query.get("asset_id", o.token) == o.token and query.get("id", o.id) == o.id
+        ]
+        return self._paged(orders, query)
+
+    async def _trades_page(
+        self, caller: _Caller, query: dict[str, str], body: bytes
+    ) -> HttpResponse:
+        """GET /data/trades?id=&maker_address=&market=&asset_id=&before=&after=, paged;
+        `before`/`after` bound `match_time` (Unix seconds, inclusive)."""
+        try:
+            after = int(query.get("after") or 0)
+            before = int(query["before"]) if query.get("before") else None
+        except ValueError:
+            return HttpResponse.json(400, {"error": "before and after must be Unix seconds"})
+        maker_address = query.get("maker_address", "").lower()
+        found = []
+        for trade_id, trade in self.trades.items():
+            makers = cast(list[dict[str, str]], trade["maker_orders"])
+            assets = {trade["asset_id"]} | {m["asset_id"] for m in makers}
+            match_time = int(str(trade["match_time"]))
+            if (caller.address in self._trade_addresses[trade_id]
+                    and query.get("id", trade_id) == trade_id
+                    and maker_address in ("", str(trade["maker_address"]).lower())
+                    and query.get("market", trade["market"]) == trade["market"]
+                    and query.get("asset_id", trade["asset_id"]) in assets
+                    and after <= match_time and (before is None or match_time <= before)):
+                found.append(trade)
+        return self._paged(found, query)
+
+    def _paged(self, items: list[dict[str, object]], query: dict[str, str]) -> HttpResponse:
+        """The CLOB's cursor paging: base64 offsets from "MA==", "LTE=" after the last page."""
+        cursor = query.get("next_cursor") or INITIAL_CURSOR
+        if cursor == END_CURSOR:
+            chunk, following = [], None
+        else:
+            try:
+                chunk, following = page(items, decode_cursor(cursor), self.page_size)
+            except CursorError as exc:
+                return HttpResponse.json(400, {"error": f"invalid next_cursor: {exc}"})
+        return HttpResponse.json(200, {
+            "limit": self.page_size, "count": len(chunk), "data": chunk,
+            "next_cursor": END_CURSOR if following is None else encode_cursor(following)})
+
+    def _order_lookup(self, caller: _Caller, order_id: str) -> HttpResponse:
+        """GET /data/order/{id} for one of the caller's orders."""
+        order = self.orders.get(order_id)
+        if order is None or order.address != caller.address:
+            return HttpResponse.json(404, {"error": "order not found"})
+        return HttpResponse.json(200, order.to_json())
+
+    def _positions(self, query: dict[str, str]) -> HttpResponse:
+        """The Data API's GET /positions?user=: our token balances (one account here)."""
+        if not query.get("user"):
+            return HttpResponse.json(400, {"error": "user is required"})
+        held = [{"asset": token, "size": size_text(qty)}
+                for token, qty in sorted(self.account.positions.items()) if qty]
+        return HttpResponse.json(200, held)
 
 
 def _derived_creds(address: str, nonce: int) -> ApiCreds:
@@ -361,9 +691,36 @@ def _derived_creds(address: str, nonce: int) -> ApiCreds:
     )
 
 
+def _transaction_hash(trade_id: str) -> str:
+    """A stand-in settlement hash: emulated trades settle at once, with no chain."""
+    return "0x" + hashlib.sha256(f"arbiter-emulator:tx:{trade_id}".encode()).hexdigest()
+
+
+def _token_price(outcome: Outcome, yes_price: int) -> int:
+    """A YES-book price in a token's terms (NO at q is YES at 1 - q), and back."""
+    return yes_price if outcome is Outcome.YES else ONE_DOLLAR - yes_price
+
+
+def _outcome_name(outcome: Outcome) -> str:
+    return "YES" if outcome is Outcome.YES else "NO"
+
+
 def _mirror(levels: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(ONE_DOLLAR - p, q) for p, q in levels]
 
 
-def _insert_error(code: str, message: str) -> HttpResponse:
-    return HttpResponse.json(400, {"success": False, "errorMsg": f"{code}: {message}", "error": message})
+def _json_body(body: bytes) -> object:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _insert_error(code: str, message: str) -> tuple[int, dict[str, object]]:
+    return 400, {"success": False, "errorMsg": f"{code}: {message}", "error": message}
+
+
+def _batch_rejection(reply: dict[str, object]) -> dict[str, object]:
+    """A rejected order inside a POST /orders reply: the per-order shape, unsuccessful."""
+    return {"success": False, "errorMsg": reply.get("errorMsg") or reply.get("error", ""),
+            "orderID": "", "status": "", "tradeIDs": [], "transactionsHashes": []}

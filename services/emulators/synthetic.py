@@ -63,7 +63,7 @@ class SyntheticMarket:
         """Advance one step: move prices, re-quote both venues, publish book changes."""
         self.step_count += 1
         for venue in (self.polymarket, self.kalshi):
-            venue.now_ms = self.now_ms
+            await venue.advance_clock(self.now_ms)
         for state in self.pairs:
             self._move(state)
             pm, ks = state.config.polymarket, state.config.kalshi

@@ -9,16 +9,20 @@ handlers over real HTTP/WebSocket.
 from __future__ import annotations
 
 import abc
+import base64
+import binascii
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import orjson
 
 from arbiter.core.instruments import Venue
-from arbiter.emulators.matching import BookSide, MatchingEngine
+from arbiter.emulators.matching import BookSide, MatchingEngine, Trade
 
 WsSink = Callable[[bytes], Awaitable[None]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +33,46 @@ class HttpResponse:
     @classmethod
     def json(cls, status: int, payload: object) -> HttpResponse:
         return cls(status, orjson.dumps(payload))
+
+
+class CursorError(ValueError):
+    """A paging cursor the venue never handed out."""
+
+
+def encode_cursor(offset: int) -> str:
+    """Offset cursors as the Polymarket CLOB writes them: base64 of the decimal offset, so
+    the first page is "MA==" (0) and the end marker "LTE=" is -1."""
+    return base64.b64encode(str(offset).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    """The offset inside a cursor from `encode_cursor`; CursorError names a bad one."""
+    try:
+        offset = int(base64.b64decode(cursor, validate=True).decode())
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise CursorError(f"cursor {cursor!r} is not one this venue returned") from None
+    if offset < 0:
+        raise CursorError(f"cursor {cursor!r} marks the end; there is no page after it")
+    return offset
+
+
+def page(items: Sequence[T], offset: int, limit: int) -> tuple[list[T], int | None]:
+    """One page of `items` from `offset`, and the next page's offset (None at the end)."""
+    end = offset + limit
+    return list(items[offset:end]), (end if end < len(items) else None)
+
+
+class WireRecord:
+    """An order kept in integer micro-units that still reads like the venue's JSON record
+    (`order["status"]`), as callers of the dict-based emulator did."""
+
+    __slots__ = ()
+
+    def to_json(self) -> dict[str, object]:
+        raise NotImplementedError
+
+    def __getitem__(self, key: str) -> object:
+        return self.to_json()[key]
 
 
 class WsSession:
@@ -78,9 +122,15 @@ class EmulatedVenue(abc.ABC):
         self.sessions: list[WsSession] = []
         self.account = Account()
         self.now_ms = 0
+        # trades in which another owner took one of our resting orders, settled on `publish`
+        self._unsettled: list[tuple[str, Trade]] = []
 
     def add_market(self, market_id: str, tick: int) -> None:
         self.engines[market_id] = MatchingEngine(market_id, tick)
+
+    def engine(self, market_id: str) -> MatchingEngine:
+        """The matching engine of one market (KeyError names an unknown market)."""
+        return self.engines[market_id]
 
     def quote(
         self, market_id: str, owner: str, bids: list[tuple[int, int]], asks: list[tuple[int, int]]
@@ -88,18 +138,29 @@ class EmulatedVenue(abc.ABC):
         """Replace a liquidity provider's resting orders (no WS output until `publish`)."""
         engine = self.engines[market_id]
         engine.cancel_owner(owner)
-        for price, qty in bids:
-            engine.submit(owner, BookSide.BID, price, qty)
-        for price, qty in asks:
-            engine.submit(owner, BookSide.ASK, price, qty)
+        orders = [(BookSide.BID, p, q) for p, q in bids] + [(BookSide.ASK, p, q) for p, q in asks]
+        for side, price, qty in orders:
+            result = engine.submit(owner, side, price, qty)
+            self._unsettled += [(market_id, t) for t in result.trades if t.maker_owner == ACCOUNT]
 
     async def connect(self, channel: str, sink: WsSink) -> WsSession:
         session = WsSession(self, channel, sink)
         self.sessions.append(session)
         return session
 
+    async def advance_clock(self, now_ms: int) -> None:
+        """Move the venue's clock (the only time it knows) and run what is due by then."""
+        self.now_ms = now_ms
+        await self.on_clock()
+
+    async def on_clock(self) -> None:
+        """Timers due at `now_ms` (e.g. a dead-man switch); none by default."""
+
     async def publish(self) -> None:
-        """Push every book change since the last publish to subscribed sessions."""
+        """Settle our maker fills, then push every book change since the last publish."""
+        unsettled, self._unsettled = self._unsettled, []
+        for market_id, trade in unsettled:
+            await self.settle_maker_fill(market_id, trade)
         for market_id, engine in self.engines.items():
             changes = engine.take_changes()
             if changes:
@@ -109,6 +170,10 @@ class EmulatedVenue(abc.ABC):
     async def handle_http(
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
     ) -> HttpResponse: ...
+
+    @abc.abstractmethod
+    async def settle_maker_fill(self, market_id: str, trade: Trade) -> None:
+        """Book a trade that filled one of our resting orders and report it to us."""
 
     @abc.abstractmethod
     async def on_ws_frame(self, session: WsSession, frame: bytes) -> None: ...

@@ -8,14 +8,37 @@ into signed venue requests; everything it emits goes through the two sinks given
 from __future__ import annotations
 
 import abc
+import asyncio
+import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, TypeVar
+
+import orjson
 
 from arbiter.core.fees import FeeModel
 from arbiter.core.instruments import Market, Outcome, Venue
 from arbiter.gateways.orders import OrderTracker, VenueFill, reject
-from arbiter.gateways.transport import Connection, FrameSink, RequestTimeout, VenueTransport
+from arbiter.gateways.ratelimit import BackoffPolicy, RateLimiter, RateLimitPolicy
+from arbiter.gateways.scheduler import (
+    Priority,
+    RequestScheduler,
+    Timer,
+    Withdrawn,
+    retry_after_s,
+    timer_for,
+)
+from arbiter.gateways.transport import (
+    Connection,
+    FrameSink,
+    Headers,
+    RequestTimeout,
+    VenueTransport,
+    request_with_headers,
+)
 from arbiter.platform.clock import Clock
 from arbiter.platform.telemetry.metrics import VenueMetrics
 from arbiter.v1 import common_pb2, execution_pb2, market_data_pb2
@@ -26,8 +49,75 @@ BookSink = Callable[[market_data_pb2.BookEvent], Awaitable[None]]
 ReportSink = Callable[[execution_pb2.ExecutionReport], Awaitable[None]]
 
 
+E = TypeVar("E", bound=Enum)
+WITHDRAWN = "withdrawn before it was sent: its outcome is being looked up instead"
+
+
 class VenueMessageError(ValueError):
     """A venue message that cannot be parsed; it is logged, counted and dropped."""
+
+
+def parse_enum(enum: type[E], value: object, what: str) -> E:
+    """A venue enum value, or a `VenueMessageError` naming the field and the known values:
+    an unknown status or side must never be guessed at."""
+    try:
+        return enum(value)
+    except ValueError:
+        known = ", ".join(str(m.value) for m in enum)
+        raise VenueMessageError(f"unknown {what} {value!r} (known: {known})") from None
+
+
+def priority_of(request: execution_pb2.OrderRequest) -> Priority:
+    """Orders that only shrink a position go ahead of new ones when requests wait."""
+    return Priority.REDUCE_ONLY if request.reduce_only else Priority.NEW_ORDER
+
+
+def chunked(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A reply body that must be a JSON object; ValueError otherwise."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {raw[:100]!r}") from exc
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, was {type(value).__name__}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class CursorScheme:
+    """How a venue pages a list: the query parameter, the reply key, the first cursor and
+    the values that mean "no more pages"."""
+
+    param: str
+    reply_key: str
+    first: str | None
+    end: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One order of a batch, validated and built (`payload`: the venue's body item)."""
+
+    index: int
+    market: Market
+    request: execution_pb2.OrderRequest
+    payload: Any
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOutcome:
+    """What the venue said about one cancel. `dead` is the quantity it took off the book
+    when it says so (Kalshi `reduced_by`), so a fill still in flight is not counted as
+    canceled."""
+
+    canceled: bool
+    reason: str = ""
+    dead: int | None = None
 
 
 class MeteredTransport:
@@ -46,14 +136,26 @@ class MeteredTransport:
         headers: dict[str, str] | None = None,
         body: bytes = b"",
     ) -> tuple[int, bytes]:
+        status, raw, _ = await self.request_with_headers(method, path, query, headers, body)
+        return status, raw
+
+    async def request_with_headers(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+    ) -> tuple[int, bytes, Headers]:
         try:
-            status, raw = await self.inner.request(method, path, query, headers, body)
+            status, raw, reply_headers = await request_with_headers(
+                self.inner, method, path, query, headers, body)
         except RequestTimeout:
             self.metrics.timeouts.inc()
             raise
         if status == 429:
             self.metrics.rate_limited.inc()
-        return status, raw
+        return status, raw, reply_headers
 
     async def connect(self, channel: str, on_frame: FrameSink) -> Connection:
         connection = await self.inner.connect(channel, on_frame)
@@ -73,9 +175,16 @@ class VenueGateway(abc.ABC):
         clock: Clock,
         on_book: BookSink,
         on_report: ReportSink,
+        *,
+        timer: Timer | None = None,
     ) -> None:
         self.metrics = VenueMetrics(self.venue.slug)
-        self.transport: VenueTransport = MeteredTransport(transport, self.metrics)
+        self.transport = MeteredTransport(transport, self.metrics)
+        timer = timer or timer_for(clock)
+        self.scheduler = RequestScheduler(
+            RateLimiter(self._rate_policy(), timer.now), BackoffPolicy(clock=timer.now), timer,
+            self.metrics)
+        self._background: list[asyncio.Task[None]] = []
         self.markets = {m.market_id: m for m in markets}
         self.clock = clock
         self.on_book = on_book
@@ -94,6 +203,76 @@ class VenueGateway(abc.ABC):
         self.metrics.rejected.inc()
         log.error("%s: dropped malformed venue message (%s): %.200r", self.venue.slug, error, frame)
 
+    def bad_reply(self, what: str, raw: bytes, error: Exception) -> VenueMessageError:
+        """A REST reply we cannot act on: logged and counted like a bad frame; the caller
+        raises the returned error (guessing an order's state is never safe)."""
+        self.bad_message(raw, error)
+        return VenueMessageError(f"{self.venue.slug} {what}: {error}")
+
+    # -- the outbound path ---------------------------------------------------------------
+    @abc.abstractmethod
+    def _rate_policy(self) -> RateLimitPolicy:
+        """The venue's published buckets."""
+
+    @abc.abstractmethod
+    def _endpoint_class(self, method: str, path: str) -> str:
+        """Which buckets a request draws from."""
+
+    def _cost(self, method: str, path: str, items: int) -> float:
+        """Tokens one request costs; `items` is the batch size."""
+        return 1
+
+    @abc.abstractmethod
+    async def _sign(self, method: str, path: str, body: bytes) -> dict[str, str]:
+        """Auth headers, made when the request is about to leave (fresh timestamps)."""
+
+    async def send(
+        self,
+        priority: Priority,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        body: bytes = b"",
+        items: int = 1,
+        key: str | None = None,
+    ) -> tuple[int, bytes]:
+        """Every venue request goes through here: wait for its turn (token buckets, back-off
+        for new orders, cancels first), sign, send, and feed the reply to the back-off."""
+        await self.scheduler.acquire(priority, self._endpoint_class(method, path),
+                                     self._cost(method, path, items), key)
+        headers = await self._sign(method, path, body)
+        status, raw, reply_headers = await self.transport.request_with_headers(
+            method, path, query, headers, body)
+        self.scheduler.record(priority, status, retry_after_s(reply_headers))
+        return status, raw
+
+    async def read_all(
+        self, path: str, query: dict[str, str], items_key: str, scheme: CursorScheme
+    ) -> list[dict[str, Any]]:
+        """Every item of a paged list, following the venue's cursor to the end."""
+        items: list[dict[str, Any]] = []
+        cursor, seen = scheme.first, set()
+        while True:
+            page_query = dict(query)
+            if cursor is not None:
+                page_query[scheme.param] = cursor
+            status, raw = await self.send(Priority.READ, "GET", path, query=page_query)
+            try:
+                page = json_object(raw)
+                batch = page.get(items_key)
+                if status != 200 or not isinstance(batch, list):
+                    raise ValueError(f"HTTP {status}, no {items_key!r} list")
+            except ValueError as exc:
+                raise self.bad_reply(f"GET {path} {page_query}", raw, exc) from None
+            items += batch
+            cursor = page.get(scheme.reply_key)
+            if not cursor or cursor in scheme.end:
+                return items
+            if cursor in seen:
+                raise self.bad_reply(f"GET {path}", raw, ValueError(f"cursor {cursor!r} repeats"))
+            seen.add(cursor)
+
     async def place(self, request: execution_pb2.OrderRequest) -> execution_pb2.OrderAck:
         """Send a new order; every outcome also goes out as execution reports."""
         market = self.markets.get(request.market_id)
@@ -103,8 +282,62 @@ class VenueGateway(abc.ABC):
             )
         try:
             return await self._place(market, request)
+        except Withdrawn:  # the lookup that withdrew it reports the outcome
+            return execution_pb2.OrderAck(accepted=False, reject_reason=WITHDRAWN)
         except ValueError as exc:  # an order the venue would reject is never sent
             return await self.rejected(request, str(exc))
+
+    max_batch = 1
+    """Orders per batch request (the venue's limit)."""
+    max_cancel_batch = 1
+    """Order ids per batch cancel request."""
+
+    async def place_batch(
+        self, requests: Sequence[execution_pb2.OrderRequest]
+    ) -> list[execution_pb2.OrderAck]:
+        """Send several new orders in as few requests as the venue allows; one ack per
+        request, in order. Each order stands alone: accepted ones are tracked (ACK, fills)
+        even when others in the same batch are rejected (a REJECT each). Reduce-only orders
+        go in their own batches, first."""
+        acks: list[execution_pb2.OrderAck | None] = [None] * len(requests)
+        ready: list[BatchItem] = []
+        for index, request in enumerate(requests):
+            market = self.markets.get(request.market_id)
+            if market is None:
+                acks[index] = await self.rejected(
+                    request, f"unknown market {request.market_id!r} on {self.venue.slug}")
+                continue
+            try:
+                ready.append(BatchItem(index, market, request, await self._prepare(market, request)))
+            except ValueError as exc:
+                acks[index] = await self.rejected(request, str(exc))
+        for reduce_only in (True, False):
+            group = [item for item in ready if item.request.reduce_only == reduce_only]
+            for chunk in chunked(group, self.max_batch):
+                try:
+                    results = await self._post_batch(list(chunk))
+                except RequestTimeout:  # the venue may have taken any of them: look each up
+                    results = [await self._reconcile(i.market, i.request) for i in chunk]
+                for item, ack in zip(chunk, results, strict=True):
+                    acks[item.index] = ack
+        return [ack for ack in acks if ack is not None]
+
+    async def batch_failed(
+        self, chunk: Sequence[BatchItem], status: int, reason: str
+    ) -> list[execution_pb2.OrderAck]:
+        """A whole batch refused. 5xx: the venue may have acted, so each order is looked
+        up; anything else (429, 4xx): none was taken, so each is rejected."""
+        if status >= 500:
+            return [await self._reconcile(i.market, i.request) for i in chunk]
+        return [await self.rejected(i.request, reason) for i in chunk]
+
+    @abc.abstractmethod
+    async def _prepare(self, market: Market, request: execution_pb2.OrderRequest) -> Any:
+        """Validate and build one order's body item; ValueError = rejected, never sent."""
+
+    @abc.abstractmethod
+    async def _post_batch(self, chunk: list[BatchItem]) -> list[execution_pb2.OrderAck]:
+        """Send one batch of at most `max_batch` prepared orders; one ack per item."""
 
     async def accepted(
         self,
@@ -154,6 +387,7 @@ class VenueGateway(abc.ABC):
             return await self.rejected(
                 request, f"unknown market {request.market_id!r} on {self.venue.slug}"
             )
+        self.scheduler.withdraw(request.client_order_id)  # "never received" must stay true
         return await self._reconcile(market, request)
 
     async def emit(self, reports: Sequence[execution_pb2.ExecutionReport | None]) -> None:
@@ -165,29 +399,88 @@ class VenueGateway(abc.ABC):
     async def start(self) -> None:
         """Connect the market-data and user streams and subscribe every market."""
 
+    async def close(self) -> None:
+        """Stop background tasks (heartbeats); the transport is closed by its owner."""
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._background.clear()
+
     async def cancel(self, request: execution_pb2.CancelRequest) -> execution_pb2.CancelAck:
         """Cancel a resting order. Never waits behind back-off meant for new orders; the
         dead remainder is reported to the saga that owns the order."""
-        canceled, reason = await self._cancel(request.venue_order_id)
-        if canceled:
-            await self.emit([self.tracker.close(request.venue_order_id, "canceled")])
-        return execution_pb2.CancelAck(canceled=canceled, reason=reason)
+        outcome = (await self.cancel_many([request.venue_order_id]))[request.venue_order_id]
+        return execution_pb2.CancelAck(canceled=outcome.canceled, reason=outcome.reason)
+
+    async def cancel_many(self, venue_order_ids: Sequence[str]) -> dict[str, CancelOutcome]:
+        """Cancel orders in as few requests as the venue allows (they go out first, never
+        delayed by back-off); each canceled order's remainder is reported to its saga."""
+        outcomes = await self._cancel_in_chunks(list(dict.fromkeys(venue_order_ids)))
+        await self._closed_by_cancel(outcomes)
+        return outcomes
+
+    async def cancel_all(self) -> list[str]:
+        """Cancel every open order of ours at the venue; returns the canceled ids."""
+        return await self._closed_by_cancel(await self._cancel_all())
+
+    async def cancel_market(self, market_id: str) -> list[str]:
+        """Cancel our open orders on one market; returns the canceled ids."""
+        market = self.markets.get(market_id)
+        if market is None:
+            raise ValueError(f"unknown market {market_id!r} on {self.venue.slug}")
+        return await self._closed_by_cancel(await self._cancel_market(market))
+
+    async def _cancel_all(self) -> dict[str, CancelOutcome]:
+        """Default: list our open orders and cancel them in batches."""
+        return await self._cancel_in_chunks([oid for oid, _ in await self._open_orders()])
+
+    async def _cancel_market(self, market: Market) -> dict[str, CancelOutcome]:
+        """Default: our open orders on the market, canceled in batches."""
+        ids = [oid for oid, _ in await self._open_orders(market.market_id)]
+        return await self._cancel_in_chunks(ids)
+
+    async def _cancel_in_chunks(self, ids: list[str]) -> dict[str, CancelOutcome]:
+        outcomes: dict[str, CancelOutcome] = {}
+        for chunk in chunked(ids, self.max_cancel_batch):
+            outcomes |= await self._cancel(list(chunk))
+        return outcomes
+
+    async def _closed_by_cancel(self, outcomes: dict[str, CancelOutcome]) -> list[str]:
+        """Report the dead remainder of every canceled order we track, from the venue's own
+        figure where it has one; returns the canceled ids."""
+        canceled = [order_id for order_id, outcome in outcomes.items() if outcome.canceled]
+        for order_id in canceled:
+            tracked = self.tracker.orders.get(order_id)
+            if tracked is None or tracked.done:
+                continue
+            dead = outcomes[order_id].dead
+            venue_filled = (tracked.request.qty_micros - dead if dead is not None
+                            else await self._venue_filled(order_id))
+            await self.emit([self.tracker.close(order_id, "canceled", venue_filled)])
+        return canceled
+
+    async def _venue_filled(self, venue_order_id: str) -> int | None:
+        """The venue's own filled quantity of an order just canceled, if it can tell."""
+        return None
 
     async def cancel_orphans(self, keep_client_order_ids: set[str]) -> list[str]:
         """Cancel our resting orders that no saga owns (restart hygiene); returns their ids.
 
         Orders a saga still owns are recognised by client order id, or, where the venue does
         not echo it (Polymarket), by the order tracker, which reconciliation fills first."""
-        canceled = []
+        orphans: dict[str, str] = {}
         for venue_order_id, client_order_id in await self._open_orders():
             tracked = self.tracker.orders.get(venue_order_id)
             owner = client_order_id or (tracked.request.client_order_id if tracked else "")
-            if owner in keep_client_order_ids:
-                continue
-            if (await self._cancel(venue_order_id))[0]:
-                canceled.append(venue_order_id)
-                log.warning("%s: canceled orphan order %s (client id %r)", self.venue.slug,
-                            venue_order_id, owner)
+            if owner not in keep_client_order_ids:
+                orphans[venue_order_id] = owner
+        outcomes = await self.cancel_many(list(orphans))
+        canceled = [order_id for order_id in orphans if outcomes[order_id].canceled]
+        for order_id in canceled:
+            log.warning("%s: canceled orphan order %s (client id %r)", self.venue.slug,
+                        order_id, orphans[order_id])
         return canceled
 
     async def positions(self) -> common_pb2.PositionsSnapshot:
@@ -204,12 +497,13 @@ class VenueGateway(abc.ABC):
         """Contracts held per (market id, outcome) on our markets, from the venue's API."""
 
     @abc.abstractmethod
-    async def _cancel(self, venue_order_id: str) -> tuple[bool, str]:
-        """Ask the venue to cancel; (canceled, reason if not)."""
+    async def _cancel(self, venue_order_ids: list[str]) -> dict[str, CancelOutcome]:
+        """One cancel request for at most `max_cancel_batch` orders."""
 
     @abc.abstractmethod
-    async def _open_orders(self) -> list[tuple[str, str]]:
-        """Our resting orders at the venue as (venue order id, client order id or "")."""
+    async def _open_orders(self, market_id: str | None = None) -> list[tuple[str, str]]:
+        """Our resting orders at the venue (all pages; one market or all of ours) as
+        (venue order id, client order id or "")."""
 
     @abc.abstractmethod
     async def _reconcile(

@@ -16,9 +16,16 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import orjson
+
 from arbiter.gateways.kalshi.auth import API_PATH_PREFIX, KALSHI_ACCESS_SIGNATURE
 from arbiter.gateways.polymarket.auth import POLY_API_KEY, POLY_PASSPHRASE, POLY_SIGNATURE
-from arbiter.gateways.transport import Connection, FrameSink, VenueTransport
+from arbiter.gateways.transport import (
+    Connection,
+    FrameSink,
+    Headers,
+    VenueTransport,
+    request_with_headers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +114,19 @@ class DryRunTransport:
                  self.would_have_sent, held.method, path, held.query, held.safe_headers,
                  held.loggable_body())
         return 400, _rejection(path)
+
+    async def request_with_headers(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+    ) -> tuple[int, bytes, Headers]:
+        if not self.holds_back(method, path):
+            return await request_with_headers(self.inner, method, path, query, headers, body)
+        status, raw = await self.request(method, path, query, headers, body)
+        return status, raw, {}
 
     async def connect(self, channel: str, on_frame: FrameSink) -> Connection:
         return await self.inner.connect(channel, on_frame)

@@ -27,7 +27,7 @@ from typing import Self
 import aiohttp
 import orjson
 
-from arbiter.gateways.transport import FrameSink, RequestTimeout
+from arbiter.gateways.transport import FrameSink, Headers, RequestTimeout
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +248,18 @@ class HttpVenueTransport:
         """One REST call. Any failure to get a reply — timeout, reset, refused — raises
         `RequestTimeout`: the request may have reached the venue, so the caller looks the
         outcome up instead of guessing."""
+        status, raw, _ = await self.request_with_headers(method, path, query, headers, body)
+        return status, raw
+
+    async def request_with_headers(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+    ) -> tuple[int, bytes, Headers]:
+        """`request` plus the reply headers (``Retry-After`` after a 429)."""
         sent_headers = dict(headers or {})
         if body and not any(k.lower() == "content-type" for k in sent_headers):
             sent_headers["Content-Type"] = "application/json"
@@ -256,7 +268,7 @@ class HttpVenueTransport:
                 method, self.base_url + path, params=query or None, headers=sent_headers,
                 data=body or None, timeout=aiohttp.ClientTimeout(total=self.request_timeout_s),
             ) as response:
-                return response.status, await response.read()
+                return response.status, await response.read(), dict(response.headers)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise RequestTimeout(f"{method} {path}: no reply from {self.base_url} ({exc!r})") from exc
 

@@ -80,6 +80,32 @@ class RateLimiter:
         self._buckets = {n: _Bucket(lim, lim.capacity, now) for n, lim in policy.limits.items()}
         self._lock = threading.Lock()
 
+    def buckets_of(self, endpoint_class: str) -> tuple[str, ...]:
+        """The buckets a request of ``endpoint_class`` draws from."""
+        try:
+            return tuple(self._policy.classes[endpoint_class])
+        except KeyError:
+            raise KeyError(f"unknown endpoint class {endpoint_class!r}") from None
+
+    def capacity(self, endpoint_class: str) -> float:
+        """The largest cost one request of ``endpoint_class`` may have (its smallest bucket)."""
+        return min(self._policy.limits[n].capacity for n in self.buckets_of(endpoint_class))
+
+    def tokens(self, bucket: str) -> float:
+        """Tokens in ``bucket`` now (negative after cancels overdrew it)."""
+        with self._lock:
+            self._buckets[bucket].refill(self._clock())
+            return self._buckets[bucket].tokens
+
+    def peek(self, endpoint_class: str, cost: float = 1) -> float:
+        """Seconds until a request of ``cost`` could pay, taking nothing."""
+        with self._lock:
+            now = self._clock()
+            buckets = [self._buckets[n] for n in self.buckets_of(endpoint_class)]
+            for bucket in buckets:
+                bucket.refill(now)
+            return max((b.wait_for(cost) for b in buckets), default=0.0)
+
     def try_acquire(self, endpoint_class: str, cost: float = 1, *, priority: bool = False) -> float:
         """Take ``cost`` from every bucket of the class and return 0, or return the seconds
         until all of them could pay and take nothing. ``priority`` (cancels) always takes."""

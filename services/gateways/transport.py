@@ -7,10 +7,31 @@ venue or a standalone emulator over HTTP/WebSocket.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 FrameSink = Callable[[bytes], Awaitable[None]]
+
+
+Headers = Mapping[str, str]
+
+
+async def request_with_headers(
+    transport: object,
+    method: str,
+    path: str,
+    query: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+) -> tuple[int, bytes, Headers]:
+    """`request`, plus the reply headers where the transport can see them (an optional
+    `request_with_headers` method: the socket transport has one, so ``Retry-After`` is
+    honoured; in-process links do not, and the gateway falls back to its own back-off)."""
+    extended = getattr(transport, "request_with_headers", None)
+    if extended is not None:
+        return await extended(method, path, query, headers, body)
+    status, raw = await transport.request(method, path, query, headers, body)  # type: ignore[attr-defined]
+    return status, raw, {}
 
 
 class RequestTimeout(Exception):

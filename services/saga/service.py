@@ -309,6 +309,7 @@ class SagaService:
             tif=execution_pb2.TIME_IN_FORCE_IOC,
             saga_id=saga.saga_id,
             created_micros=created,
+            reduce_only=saga.orders[command.client_order_id].role == "unwind",
         )
 
     def _gateway(self, venue: int) -> Any:

@@ -12,23 +12,47 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
 
 import orjson
 
 from arbiter.core.fees import FeeModel
 from arbiter.core.instruments import Market, Outcome, Venue
 from arbiter.core.units import ONE_DOLLAR
-from arbiter.gateways.base import BookSink, ReportSink, VenueGateway, VenueMessageError
+from arbiter.gateways.base import (
+    BatchItem,
+    BookSink,
+    CancelOutcome,
+    CursorScheme,
+    ReportSink,
+    VenueGateway,
+    VenueMessageError,
+    json_object,
+    parse_enum,
+    priority_of,
+)
 from arbiter.gateways.kalshi.auth import RequestSigner, auth_headers
 from arbiter.gateways.kalshi.orders import (
+    LEGACY_ORDERS_PATH,
+    V2_ORDERS_PATH,
     BookSide,
     KalshiOrder,
     MarketRules,
+    OrderEndpoint,
     TimeInForce,
     create_order_request,
 )
 from arbiter.gateways.orders import VenueFill
 from arbiter.gateways.polymarket.amounts import parse_micros
+from arbiter.gateways.ratelimit import (
+    KalshiTier,
+    RateLimitPolicy,
+    kalshi_cost,
+    kalshi_endpoint_class,
+    kalshi_policy,
+)
+from arbiter.gateways.scheduler import Priority, Timer
 from arbiter.gateways.transport import Connection, RequestTimeout, VenueTransport
 from arbiter.platform.clock import Clock, wall_micros
 from arbiter.v1 import execution_pb2, market_data_pb2
@@ -36,6 +60,22 @@ from arbiter.v1 import execution_pb2, market_data_pb2
 log = logging.getLogger(__name__)
 
 API = "/trade-api/v2"
+CURSOR = CursorScheme("cursor", "cursor", None, frozenset({""}))
+MAX_BATCH = 20
+"""Orders (or cancels) per batched request: the legacy docs' 20, which is also what the
+Basic tier's write bucket holds at the default cost (the V2 limit scales with the tier)."""
+NEVER_RECEIVED = "the venue never received this order"
+
+
+class OrderStatus(StrEnum):
+    RESTING = "resting"
+    CANCELED = "canceled"
+    EXECUTED = "executed"
+
+
+class OutcomeSide(StrEnum):
+    YES = "yes"
+    NO = "no"
 _TIF = {
     execution_pb2.TIME_IN_FORCE_GTC: TimeInForce.GOOD_TILL_CANCELED,
     execution_pb2.TIME_IN_FORCE_IOC: TimeInForce.IMMEDIATE_OR_CANCEL,
@@ -58,8 +98,15 @@ class KalshiGateway(VenueGateway):
         clock: Clock,
         on_book: BookSink,
         on_report: ReportSink,
+        *,
+        tier: KalshiTier = KalshiTier.BASIC,
+        legacy_order_entry: bool = False,
+        timer: Timer | None = None,
     ) -> None:
-        super().__init__(transport, markets, clock, on_book, on_report)
+        self.tier = tier
+        super().__init__(transport, markets, clock, on_book, on_report, timer=timer)
+        # legacy POST /portfolio/orders while it still exists; the V2 routes by default
+        self.endpoint = OrderEndpoint.LEGACY if legacy_order_entry else OrderEndpoint.V2
         self.fees = fees
         self.rules = rules
         self.key_id = key_id
@@ -195,9 +242,31 @@ class KalshiGateway(VenueGateway):
         return market_data_pb2.BookEvent(delta=delta, received_micros=received)
 
     # -- orders ----------------------------------------------------------------------
-    async def _place(
+    # -- the outbound path -------------------------------------------------------------
+    max_batch = MAX_BATCH
+    max_cancel_batch = MAX_BATCH
+
+    def _rate_policy(self) -> RateLimitPolicy:
+        return kalshi_policy(self.tier)
+
+    def _endpoint_class(self, method: str, path: str) -> str:
+        return kalshi_endpoint_class(method)
+
+    def _cost(self, method: str, path: str, items: int) -> float:
+        return kalshi_cost(method, path, items)
+
+    async def _sign(self, method: str, path: str, body: bytes) -> dict[str, str]:
+        return await auth_headers(self.key_id, self.signer, self.clock.now_micros() // 1000,
+                                  method, path)
+
+    @property
+    def _orders_path(self) -> str:
+        return LEGACY_ORDERS_PATH if self.endpoint is OrderEndpoint.LEGACY else V2_ORDERS_PATH
+
+    async def _prepare(
         self, market: Market, request: execution_pb2.OrderRequest
-    ) -> execution_pb2.OrderAck:
+    ) -> dict[str, Any]:
+        """The create-order body for the selected endpoint, validated against the market."""
         buys_yes = request.outcome == Outcome.YES
         order = KalshiOrder(
             ticker=market.market_id,
@@ -207,44 +276,110 @@ class KalshiGateway(VenueGateway):
             count_micros=request.qty_micros,
             time_in_force=_TIF[request.tif],
             client_order_id=request.client_order_id,
+            # the venue enforces it only with IOC; elsewhere it orders our own queue
+            reduce_only=request.reduce_only and request.tif == execution_pb2.TIME_IN_FORCE_IOC,
         )
-        method, path, body = create_order_request(order, self.rules[market.market_id])
+        return create_order_request(order, self.rules[market.market_id], self.endpoint)[2]
+
+    async def _place(
+        self, market: Market, request: execution_pb2.OrderRequest
+    ) -> execution_pb2.OrderAck:
+        body = await self._prepare(market, request)
         try:
-            status, raw = await self.transport.request(
-                method, path, headers=await self._headers(method, path), body=orjson.dumps(body))
+            status, raw = await self.send(priority_of(request), "POST", self._orders_path,
+                                          body=orjson.dumps(body), key=request.client_order_id)
         except RequestTimeout:
             return await self._reconcile(market, request)
-        reply = orjson.loads(raw) if raw else {}
-        if status == 409:  # our client order id is already there: an earlier send got through
-            return await self._reconcile(market, request)
+        return await self._outcome(market, request, status, _json(raw))
+
+    async def _post_batch(self, chunk: list[BatchItem]) -> list[execution_pb2.OrderAck]:
+        """POST .../batched {"orders": [...]}: one result per order, in order; each
+        carries the order or an error."""
+        body = orjson.dumps({"orders": [item.payload for item in chunk]})
+        status, raw = await self.send(priority_of(chunk[0].request), "POST",
+                                      f"{self._orders_path}/batched", body=body,
+                                      items=len(chunk))
+        reply = _json(raw)
         if status not in (200, 201):
-            error = reply.get("error", {}) if isinstance(reply, dict) else {}
-            reason = error.get("message", f"HTTP {status}") if isinstance(error, dict) else str(error)
-            return await self.rejected(request, reason)
-        return await self.accepted(request, str(reply["order_id"]), self.fees[market.market_id],
-                                   venue_filled=parse_micros(reply["fill_count"], "fill_count"))
+            return await self.batch_failed(chunk, status, _reason(status, reply))
+        results = reply.get("orders")
+        if not isinstance(results, list) or len(results) != len(chunk):
+            self.bad_message(raw, ValueError(f"expected {len(chunk)} batch results"))
+            return [await self._reconcile(i.market, i.request) for i in chunk]
+        return [await self._outcome(item.market, item.request, status,
+                                    result if isinstance(result, dict) else {"error": result})
+                for item, result in zip(chunk, results, strict=True)]
 
-
-    async def _headers(self, method: str, path: str) -> dict[str, str]:
-        return await auth_headers(self.key_id, self.signer, self.clock.now_micros() // 1000,
-                                  method, path)
+    async def _outcome(
+        self, market: Market, request: execution_pb2.OrderRequest, status: int, reply: dict
+    ) -> execution_pb2.OrderAck:
+        """One create reply (single, or an item of a batch; V2 or legacy shape) as reports."""
+        error = reply.get("error")
+        if status in (200, 201) and not error:
+            order = reply["order"] if isinstance(reply.get("order"), dict) else reply
+            try:
+                order_id = str(order["order_id"])
+                filled = parse_micros(str(order.get("fill_count") or order["fill_count_fp"]),
+                                      "fill_count")
+                state = order.get("status")
+                done = None if state is None else \
+                    parse_enum(OrderStatus, state, "order status") is not OrderStatus.RESTING
+            except (KeyError, ValueError) as exc:  # it was taken: find out what became of it
+                self.bad_message(orjson.dumps(reply), exc)
+                return await self._reconcile(market, request)
+            return await self.accepted(request, order_id, self.fees[market.market_id],
+                                       done=done, venue_filled=filled)
+        code = error.get("code") if isinstance(error, dict) else None
+        if status == 409 or code == "order_already_exists":  # an earlier send got through
+            return await self._reconcile(market, request)
+        if status >= 500:  # the venue may have acted before failing
+            return await self._reconcile(market, request, missing=_reason(status, reply))
+        return await self.rejected(request, _reason(status, reply))
 
     async def _get(self, path: str, query: dict[str, str]) -> dict:
-        status, raw = await self.transport.request("GET", path, query=query,
-                                                   headers=await self._headers("GET", path))
-        if status != 200:
-            raise VenueMessageError(f"GET {path} {query} failed: HTTP {status} {raw[:200]!r}")
-        return orjson.loads(raw)
+        status, raw = await self.send(Priority.READ, "GET", path, query=query)
+        try:
+            reply = json_object(raw)
+            if status != 200:
+                raise ValueError(f"HTTP {status}")
+        except ValueError as exc:
+            raise self.bad_reply(f"GET {path} {query}", raw, exc) from None
+        return reply
 
-    async def _cancel(self, venue_order_id: str) -> tuple[bool, str]:
-        path = f"{API}/portfolio/events/orders/{venue_order_id}"
-        status, raw = await self.transport.request("DELETE", path,
-                                                   headers=await self._headers("DELETE", path))
-        if status == 200:
-            return True, ""
-        reply = orjson.loads(raw) if raw else {}
-        error = reply.get("error", {}) if isinstance(reply, dict) else {}
-        return False, error.get("message", f"HTTP {status}") if isinstance(error, dict) else str(error)
+    # -- cancels ---------------------------------------------------------------------
+    async def _cancel(self, venue_order_ids: list[str]) -> dict[str, CancelOutcome]:
+        """DELETE .../orders/{id} for one, DELETE .../orders/batched for several."""
+        if len(venue_order_ids) == 1:
+            order_id = venue_order_ids[0]
+            status, raw = await self.send(Priority.CANCEL, "DELETE",
+                                          f"{self._orders_path}/{order_id}")
+            return {order_id: _cancel_outcome(status, _json(raw))}
+        if self.endpoint is OrderEndpoint.LEGACY:
+            body = {"ids": venue_order_ids}
+        else:
+            body = {"orders": [{"order_id": order_id} for order_id in venue_order_ids]}
+        status, raw = await self.send(Priority.CANCEL, "DELETE", f"{self._orders_path}/batched",
+                                      body=orjson.dumps(body), items=len(venue_order_ids))
+        reply = _json(raw)
+        results = {str(r.get("order_id")): _cancel_outcome(200, r)
+                   for r in reply.get("orders") or [] if isinstance(r, dict)}
+        failed = CancelOutcome(False, _reason(status, reply))
+        return {order_id: results.get(order_id, failed) for order_id in venue_order_ids}
+
+    async def _cancel_all(self) -> dict[str, CancelOutcome]:
+        """V2: DELETE /portfolio/events/orders answers 204 without ids, so our resting
+        orders are listed first; each one's fate is then looked up (`_venue_filled`)."""
+        if self.endpoint is OrderEndpoint.LEGACY:  # no cancel-all on the legacy path
+            return await super()._cancel_all()
+        resting = await self._open_orders()
+        status, raw = await self.send(Priority.CANCEL, "DELETE", V2_ORDERS_PATH)
+        if status not in (200, 204):
+            raise self.bad_reply("cancel all", raw, ValueError(f"HTTP {status}"))
+        return {order_id: CancelOutcome(True) for order_id, _ in resting}
+
+    async def _venue_filled(self, venue_order_id: str) -> int | None:
+        order = (await self._get(f"{API}/portfolio/orders/{venue_order_id}", {}))["order"]
+        return parse_micros(str(order["fill_count_fp"]), "fill_count_fp")
 
     async def _positions(self) -> dict[tuple[str, Outcome], int]:
         """``GET /portfolio/positions``: Kalshi nets each market, + YES and - NO contracts."""
@@ -261,29 +396,39 @@ class KalshiGateway(VenueGateway):
                 return held
             query = {**query, "cursor": str(page["cursor"])}
 
-    async def _open_orders(self) -> list[tuple[str, str]]:
+    async def _open_orders(self, market_id: str | None = None) -> list[tuple[str, str]]:
         found = []
-        for ticker in self.markets:
-            orders = await self._get(f"{API}/portfolio/orders",
-                                     {"ticker": ticker, "status": "resting"})
-            found += [(str(o["order_id"]), str(o.get("client_order_id") or ""))
-                      for o in orders["orders"] if o.get("status") == "resting"]
+        for ticker in [market_id] if market_id is not None else list(self.markets):
+            for order in await self.orders(ticker=ticker, status=OrderStatus.RESTING):
+                parse_enum(OrderStatus, order.get("status"), "order status")
+                found.append((str(order["order_id"]), str(order.get("client_order_id") or "")))
         return found
 
+    async def orders(self, **query: str) -> list[dict]:
+        """GET /portfolio/orders with any of its filters, every page."""
+        return await self.read_all(f"{API}/portfolio/orders", query, "orders", CURSOR)
+
+    async def fills(self, **query: str) -> list[dict]:
+        """GET /portfolio/fills with any of its filters, every page."""
+        return await self.read_all(f"{API}/portfolio/fills", query, "fills", CURSOR)
+
     async def _reconcile(
-        self, market: Market, request: execution_pb2.OrderRequest
+        self, market: Market, request: execution_pb2.OrderRequest, missing: str = NEVER_RECEIVED
     ) -> execution_pb2.OrderAck:
-        orders = await self._get(f"{API}/portfolio/orders", {"ticker": market.market_id})
-        found = next((o for o in orders["orders"]
+        found = next((o for o in await self.orders(ticker=market.market_id)
                       if o.get("client_order_id") == request.client_order_id), None)
         if found is None:
-            return await self.rejected(request, "the venue never received this order")
+            return await self.rejected(request, missing)
         order_id = str(found["order_id"])
-        fills = await self._get(f"{API}/portfolio/fills", {"order_id": order_id})
-        return await self.accepted(
-            request, order_id, self.fees[market.market_id],
-            [_fill(f) for f in fills["fills"]], done=found.get("status") != "resting",
-            venue_filled=parse_micros(found["fill_count_fp"], "fill_count_fp"))
+        try:
+            state = parse_enum(OrderStatus, found.get("status"), "order status")
+            fills = [_fill(f) for f in await self.fills(order_id=order_id)]
+            venue_filled = parse_micros(str(found["fill_count_fp"]), "fill_count_fp")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self.bad_reply(f"order lookup {order_id}", orjson.dumps(found), exc) from None
+        return await self.accepted(request, order_id, self.fees[market.market_id], fills,
+                                   done=state is not OrderStatus.RESTING,
+                                   venue_filled=venue_filled)
 
 
 def _signed_micros(text: str) -> int:
@@ -293,15 +438,43 @@ def _signed_micros(text: str) -> int:
 
 
 def _fill(msg: dict) -> VenueFill:
-    """A fill from the `fill` channel or GET /portfolio/fills (same fields we use)."""
+    """A fill from the `fill` channel or GET /portfolio/fills (same fields we use). A maker
+    fill's id also names its order: when we cross our own resting order, both fills share
+    the venue's trade id."""
     yes_price = parse_micros(msg["yes_price_dollars"], "yes_price_dollars")
-    side = msg.get("outcome_side") or msg["side"]
-    if side not in ("yes", "no"):
-        raise VenueMessageError(f"fill side {side!r} is not yes or no")
+    side = parse_enum(OutcomeSide, msg.get("outcome_side") or msg["side"], "fill side")
+    trade_id = str(msg.get("trade_id") or msg["fill_id"])
+    if msg.get("is_taker") is False:
+        trade_id = f"{trade_id}:{msg['order_id']}"
     return VenueFill(
         venue_order_id=msg["order_id"],
-        trade_id=msg.get("trade_id") or msg["fill_id"],
-        price=yes_price if side == "yes" else ONE_DOLLAR - yes_price,
+        trade_id=trade_id,
+        price=yes_price if side is OutcomeSide.YES else ONE_DOLLAR - yes_price,
         qty=parse_micros(msg["count_fp"], "count_fp"),
         fee=parse_micros(msg["fee_cost"], "fee_cost"),
     )
+
+
+def _json(raw: bytes) -> dict:
+    try:
+        value = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        return {"error": raw[:200].decode(errors="replace")}
+    return value if isinstance(value, dict) else {"error": f"unexpected reply {value!r:.200}"}
+
+
+def _reason(status: int, reply: dict) -> str:
+    """Kalshi errors are `{"error": {"code", "message"}}`; a 429 is `{"error": "..."}`."""
+    error = reply.get("error")
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("code") or f"HTTP {status}")
+    return str(error or f"HTTP {status}")
+
+
+def _cancel_outcome(status: int, reply: dict) -> CancelOutcome:
+    """A cancel reply (V2 `reduced_by`, legacy `reduced_by_fp`) or batch item."""
+    if status != 200 or reply.get("error"):
+        return CancelOutcome(False, _reason(status, reply))
+    reduced = reply.get("reduced_by") or reply.get("reduced_by_fp")
+    return CancelOutcome(True, dead=None if reduced is None else
+                         parse_micros(str(reduced), "reduced_by"))

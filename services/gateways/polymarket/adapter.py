@@ -9,15 +9,29 @@ channel's `trade` events and are attributed through the `OrderTracker`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 import orjson
 
 from arbiter.core.fees import FeeModel
 from arbiter.core.instruments import Market, Outcome, Venue
-from arbiter.gateways.base import BookSink, ReportSink, VenueGateway, VenueMessageError
+from arbiter.gateways.base import (
+    BatchItem,
+    BookSink,
+    CancelOutcome,
+    CursorScheme,
+    ReportSink,
+    VenueGateway,
+    VenueMessageError,
+    json_object,
+    parse_enum,
+    priority_of,
+)
 from arbiter.gateways.orders import VenueFill
 from arbiter.gateways.polymarket.amounts import (
     TICK_SIZES,
@@ -27,25 +41,85 @@ from arbiter.gateways.polymarket.amounts import (
 )
 from arbiter.gateways.polymarket.auth import ApiCreds, l2_headers
 from arbiter.gateways.polymarket.order_builder import (
+    MAX_BATCH_ORDERS,
     MAX_JSON_SALT,
     OrderType,
     build_order,
+    encode_batch,
     encode_body,
     order_payload,
     sign,
 )
 from arbiter.gateways.polymarket.signing import (
+    EXCHANGES_BY_VERSION,
     POLYGON_CHAIN_ID,
     ExchangeDomain,
     Order,
     Signer,
     order_digest,
 )
+from arbiter.gateways.ratelimit import POLYMARKET_POLICY, RateLimitPolicy, polymarket_endpoint_class
+from arbiter.gateways.scheduler import Priority, Timer
 from arbiter.gateways.transport import Connection, RequestTimeout, VenueTransport
 from arbiter.platform.clock import Clock, wall_micros
 from arbiter.v1 import execution_pb2, market_data_pb2
 
+log = logging.getLogger(__name__)
+
 _TICKS_BY_MICROS = {tick.tick_micros: tick for tick in TICK_SIZES.values()}
+CURSOR = CursorScheme("next_cursor", "next_cursor", "MA==", frozenset({"LTE="}))
+HEARTBEAT_INTERVAL_S = 5.0
+"""Facts A13: one missed for 10 s cancels every open order; send one every <= 5 s."""
+MAX_CANCEL_IDS = 1000
+"""DELETE /orders ids per request (changelog 2026-06; unverified in code)."""
+ORDER_VERSION_MISMATCH = "order_version_mismatch"
+NEVER_RECEIVED = "the venue never received this order"
+
+
+class OrderStatus(StrEnum):
+    """GET /data/order `status` (upper case; the POST reply uses the same words in lower)."""
+
+    LIVE = "LIVE"
+    MATCHED = "MATCHED"
+    CANCELED = "CANCELED"
+    UNMATCHED = "UNMATCHED"
+    DELAYED = "DELAYED"
+
+
+class TradeStatus(StrEnum):
+    MATCHED = "MATCHED"
+    MINED = "MINED"
+    CONFIRMED = "CONFIRMED"
+    RETRYING = "RETRYING"
+    FAILED = "FAILED"
+
+
+class TradeSide(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class UserEvent(StrEnum):
+    TRADE = "trade"
+    ORDER = "order"
+
+
+class MarketEvent(StrEnum):
+    BOOK = "book"
+    PRICE_CHANGE = "price_change"
+    LAST_TRADE_PRICE = "last_trade_price"
+    TICK_SIZE_CHANGE = "tick_size_change"
+    BEST_BID_ASK = "best_bid_ask"
+    NEW_MARKET = "new_market"
+    MARKET_RESOLVED = "market_resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A signed order ready to send: its POST wrapper and its hash (the venue's id)."""
+
+    payload: dict
+    order_id: str
 _ORDER_TYPES = {
     execution_pb2.TIME_IN_FORCE_GTC: OrderType.GTC,
     execution_pb2.TIME_IN_FORCE_IOC: OrderType.FAK,
@@ -72,11 +146,22 @@ class PolymarketGateway(VenueGateway):
         clock: Clock,
         on_book: BookSink,
         on_report: ReportSink,
+        *,
+        heartbeat_interval_s: float | None = None,
+        heartbeat_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        timer: Timer | None = None,
     ) -> None:
-        super().__init__(transport, markets, clock, on_book, on_report)
+        super().__init__(transport, markets, clock, on_book, on_report, timer=timer)
         self.fees = fees
         self.credentials = credentials
         self.domain = ExchangeDomain.for_market(credentials.chain_id, neg_risk=False)
+        # every domain we signed for, newest first: a lookup tries each order hash
+        self._domains = [self.domain]
+        self._sent: dict[str, str] = {}  # client order id -> order hash actually sent
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self._heartbeat_sleep = heartbeat_sleep
+        self.heartbeats_sent = 0
+        self.heartbeat_failures = 0
         self._by_token = {m.yes_token: m for m in markets}
         self._market_ws: Connection | None = None
         self._user_ws: Connection | None = None
@@ -93,6 +178,39 @@ class PolymarketGateway(VenueGateway):
         await self._market_ws.send(
             orjson.dumps({"assets_ids": list(self._by_token), "type": "market"})
         )
+        if self.heartbeat_interval_s is not None:
+            self.start_heartbeats()
+
+    def start_heartbeats(self) -> None:
+        """Arm the venue's dead-man switch; `close` stops it."""
+        if self.heartbeat_interval_s is None:
+            self.heartbeat_interval_s = HEARTBEAT_INTERVAL_S
+        self._background.append(
+            asyncio.create_task(self._heartbeats(), name="polymarket heartbeats"))
+
+    async def _heartbeats(self) -> None:
+        """The dead-man switch (POST /v1/heartbeats, chaining the previous id): while it
+        runs the venue keeps our orders; if we die it cancels them. A failed beat is logged
+        and counted, and the chain restarts."""
+        assert self.heartbeat_interval_s is not None
+        heartbeat_id = ""
+        while True:
+            try:
+                status, raw = await self.send(
+                    Priority.CANCEL, "POST", "/v1/heartbeats",
+                    body=encode_body({"heartbeat_id": heartbeat_id}))
+                reply = json_object(raw)
+                if status != 200 or not isinstance(reply.get("heartbeat_id"), str):
+                    raise ValueError(f"HTTP {status} {reply}")
+                heartbeat_id = reply["heartbeat_id"]
+                self.heartbeats_sent += 1
+            except Exception as exc:  # noqa: BLE001 - the beat must go on whatever failed
+                self.heartbeat_failures += 1
+                self.metrics.heartbeat_failures.inc()
+                log.error("polymarket heartbeat failed (%s); the venue cancels every order "
+                          "if none gets through for 10 s", exc)
+                heartbeat_id = ""
+            await self._heartbeat_sleep(self.heartbeat_interval_s)
 
     # -- market data -----------------------------------------------------------------
     async def _on_market_frame(self, frame: bytes) -> None:
@@ -111,7 +229,7 @@ class PolymarketGateway(VenueGateway):
                 await self.on_book(event)
 
     def _parse_market_event(self, event: dict, received: int) -> market_data_pb2.BookEvent | None:
-        kind = event["event_type"]
+        kind = parse_enum(MarketEvent, event["event_type"], "market event_type")
         ts = int(event.get("timestamp") or 0) * 1000
         if kind == "book":
             market = self._by_token.get(event["asset_id"])
@@ -138,40 +256,37 @@ class PolymarketGateway(VenueGateway):
                     price_micros=parse_micros(item["price"], "price"),
                     qty_micros=parse_micros(item["size"], "size"),
                 )
-                side = item["side"]
-                if side == "BUY":
-                    delta.bid_changes.append(level)
-                elif side == "SELL":
-                    delta.ask_changes.append(level)
-                else:
-                    raise VenueMessageError(f"price_change side {side!r} is not BUY or SELL")
+                side = parse_enum(TradeSide, item["side"], "price_change side")
+                (delta.bid_changes if side is TradeSide.BUY else delta.ask_changes).append(level)
             return None if delta is None else market_data_pb2.BookEvent(
                 delta=delta, received_micros=received)
-        if kind in ("last_trade_price", "tick_size_change", "best_bid_ask"):
-            return None
-        raise VenueMessageError(f"unknown market event_type {kind!r}")
+        return None  # known, and nothing the book needs
 
     # -- user channel ----------------------------------------------------------------
     async def _on_user_frame(self, frame: bytes) -> None:
+        """Trades become fills (ours as taker or as maker); each event stands alone, so one
+        unknown event does not cost the fills next to it."""
         if frame == b"PONG":
             return
         try:
             payload = orjson.loads(frame)
-            events = payload if isinstance(payload, list) else [payload]
-            fills = [
-                VenueFill(
-                    venue_order_id=e["taker_order_id"],
-                    trade_id=e["id"],
-                    price=parse_micros(e["price"], "price"),
-                    qty=parse_micros(e["size"], "size"),
-                )
-                for e in events
-                if e.get("event_type") == "trade"
-            ]
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        except orjson.JSONDecodeError as exc:
             self.bad_message(frame, exc)
             return
-        await self.emit([self.tracker.on_fill(f) for f in fills])
+        api_key = self.credentials.api.api_key
+        for event in payload if isinstance(payload, list) else [payload]:
+            try:
+                if parse_enum(UserEvent, event["event_type"], "user event_type") is not \
+                        UserEvent.TRADE:
+                    continue
+                fills = _trade_fills(
+                    event,
+                    taker=lambda _order_id, e=event: e.get("trade_owner", api_key) == api_key,
+                    maker=lambda order_id, owner: owner == api_key)
+            except (KeyError, TypeError, ValueError) as exc:
+                self.bad_message(orjson.dumps(event), exc)
+                continue
+            await self.emit([self.tracker.on_fill(f) for f in fills])
 
     # -- orders ----------------------------------------------------------------------
     def _order(self, market: Market, request: execution_pb2.OrderRequest) -> Order:
@@ -191,43 +306,174 @@ class PolymarketGateway(VenueGateway):
             timestamp_ms=created_ms,
         )
 
-    def _headers(self, method: str, path: str, body: bytes = b"") -> dict[str, str]:
+    # -- the outbound path -------------------------------------------------------------
+    max_batch = MAX_BATCH_ORDERS
+    max_cancel_batch = MAX_CANCEL_IDS
+
+    def _rate_policy(self) -> RateLimitPolicy:
+        return POLYMARKET_POLICY
+
+    def _endpoint_class(self, method: str, path: str) -> str:
+        return polymarket_endpoint_class(method, path)
+
+    async def _sign(self, method: str, path: str, body: bytes) -> dict[str, str]:
         return l2_headers(self.credentials.signer.address, self.credentials.api,
                           self.clock.now_micros() // 1_000_000, method, path, body)
 
-    async def _place(
-        self, market: Market, request: execution_pb2.OrderRequest
-    ) -> execution_pb2.OrderAck:
+    async def _prepare(self, market: Market, request: execution_pb2.OrderRequest) -> Prepared:
+        """Sign the order for the current exchange domain."""
         order = self._order(market, request)
         payload = order_payload(
             await sign(order, self.domain, self.credentials.signer),
             owner=self.credentials.api.api_key,
             order_type=_ORDER_TYPES[request.tif],
         )
-        body = encode_body(payload)
-        try:
-            status, raw = await self.transport.request(
-                "POST", "/order", headers=self._headers("POST", "/order", body), body=body)
-        except RequestTimeout:
-            return await self._reconcile(market, request)
-        reply = _json(raw)
-        if status != 200 or not reply.get("success"):
-            reason = str(reply.get("errorMsg") or reply.get("error") or f"HTTP {status}")
-            if "INVALID_ORDER_DUPLICATED" in reason:  # an earlier send got through
-                return await self._reconcile(market, request)
-            return await self.rejected(request, reason)
-        return await self.accepted(request, str(reply["orderID"]), self.fees[market.market_id],
-                                   venue_filled=int(reply.get("takingAmount") or 0))
+        return Prepared(payload, "0x" + order_digest(order, self.domain).hex())
 
-    async def _cancel(self, venue_order_id: str) -> tuple[bool, str]:
-        body = encode_body({"orderID": venue_order_id})
-        status, raw = await self.transport.request(
-            "DELETE", "/order", headers=self._headers("DELETE", "/order", body), body=body)
+    async def _place(
+        self, market: Market, request: execution_pb2.OrderRequest
+    ) -> execution_pb2.OrderAck:
+        prepared = await self._prepare(market, request)
+        for resend in (True, False):
+            self._sent[request.client_order_id] = prepared.order_id
+            try:
+                status, raw = await self.send(priority_of(request), "POST", "/order",
+                                              body=encode_body(prepared.payload),
+                                              key=request.client_order_id)
+            except RequestTimeout:
+                return await self._reconcile(market, request)
+            reply = _json(raw)
+            if resend and _version_mismatch(reply) and await self._follow_version():
+                prepared = await self._prepare(market, request)  # new domain, new hash
+                continue
+            break
+        return await self._outcome(market, request, status, reply)
+
+    async def _post_batch(self, chunk: list[BatchItem]) -> list[execution_pb2.OrderAck]:
+        """POST /orders: up to 15 orders, one reply each, in order. Orders refused for an
+        old exchange version are re-signed and sent once more, together."""
+        acks: dict[int, execution_pb2.OrderAck] = {}
+        pending, resend = chunk, True
+        while pending:
+            for item in pending:
+                self._sent[item.request.client_order_id] = item.payload.order_id
+            body = encode_batch([item.payload.payload for item in pending])
+            status, raw = await self.send(priority_of(pending[0].request), "POST", "/orders",
+                                          body=body, items=len(pending))
+            if status != 200:
+                reply = _json(raw)
+                failed = await self.batch_failed(pending, status, _reason(status, reply))
+                acks |= {item.index: ack for item, ack in zip(pending, failed, strict=True)}
+                break
+            try:
+                replies = orjson.loads(raw)
+                if not isinstance(replies, list) or len(replies) != len(pending):
+                    raise ValueError(f"expected {len(pending)} results, was {replies!r:.200}")
+            except ValueError as exc:  # the venue acted on something: look each order up
+                self.bad_message(raw, exc)
+                acks |= {i.index: await self._reconcile(i.market, i.request) for i in pending}
+                break
+            retry = []
+            for item, reply in zip(pending, replies, strict=True):
+                reply = reply if isinstance(reply, dict) else {"error": repr(reply)}
+                if resend and _version_mismatch(reply):
+                    retry.append(item)
+                else:
+                    acks[item.index] = await self._outcome(
+                        item.market, item.request, 200 if reply.get("success") else 400, reply)
+            if retry and await self._follow_version():
+                pending = [BatchItem(i.index, i.market, i.request,
+                                     await self._prepare(i.market, i.request)) for i in retry]
+            else:
+                for item in retry:
+                    acks[item.index] = await self.rejected(item.request, ORDER_VERSION_MISMATCH)
+                pending = []
+            resend = False
+        return [acks[item.index] for item in chunk]
+
+    async def _outcome(
+        self, market: Market, request: execution_pb2.OrderRequest, status: int, reply: dict
+    ) -> execution_pb2.OrderAck:
+        """One order's reply (POST /order, or its item of POST /orders) as reports."""
+        if status == 200 and reply.get("success"):
+            return await self.accepted(request, str(reply["orderID"]), self.fees[market.market_id],
+                                       venue_filled=int(reply.get("takingAmount") or 0))
+        reason = _reason(status, reply)
+        if "INVALID_ORDER_DUPLICATED" in reason:  # an earlier send got through
+            return await self._reconcile(market, request)
+        if status >= 500:  # the venue may have acted before failing
+            return await self._reconcile(market, request, missing=reason)
+        return await self.rejected(request, reason)
+
+    async def _follow_version(self) -> bool:
+        """The venue refused an order signed for an older exchange: read GET /version and
+        sign for that version's domain from now on. False if there is nothing to follow."""
+        status, raw = await self.send(Priority.READ, "GET", "/version")
+        try:
+            version = str(json_object(raw)["version"])
+        except (KeyError, ValueError) as exc:
+            self.bad_message(raw, exc)
+            return False
+        contract = EXCHANGES_BY_VERSION.get(version)
+        if status != 200 or contract is None:
+            log.error("polymarket: order_version_mismatch, but GET /version says %r (HTTP %d), "
+                      "which this gateway cannot sign for", version, status)
+            return False
+        domain = ExchangeDomain(self.credentials.chain_id, contract, version)
+        if domain == self.domain:
+            return False
+        log.warning("polymarket: the exchange moved to protocol version %s; re-signing", version)
+        self.domain = domain
+        self._domains.insert(0, domain)
+        return True
+
+    # -- cancels ---------------------------------------------------------------------
+    async def _cancel(self, venue_order_ids: list[str]) -> dict[str, CancelOutcome]:
+        """DELETE /order for one, DELETE /orders for several."""
+        if len(venue_order_ids) == 1:
+            path, body = "/order", encode_body({"orderID": venue_order_ids[0]})
+        else:
+            path, body = "/orders", encode_body(venue_order_ids)
+        status, raw = await self.send(Priority.CANCEL, "DELETE", path, body=body,
+                                      items=len(venue_order_ids))
+        found = self._cancel_reply(status, raw)
+        return {order_id: found.get(order_id) or CancelOutcome(False, f"not in the reply (HTTP "
+                                                                      f"{status})")
+                for order_id in venue_order_ids}
+
+    async def _cancel_all(self) -> dict[str, CancelOutcome]:
+        status, raw = await self.send(Priority.CANCEL, "DELETE", "/cancel-all")
+        return self._cancel_reply(status, raw, required=True)
+
+    async def _cancel_market(self, market: Market) -> dict[str, CancelOutcome]:
+        body = encode_body({"market": market.market_id})
+        status, raw = await self.send(Priority.CANCEL, "DELETE", "/cancel-market-orders", body=body)
+        return self._cancel_reply(status, raw, required=True)
+
+    def _cancel_reply(
+        self, status: int, raw: bytes, required: bool = False
+    ) -> dict[str, CancelOutcome]:
+        """`{"canceled": [ids], "not_canceled": {id: reason}}` as outcomes per id. Where the
+        reply is the only list of what was canceled (`required`), a bad one raises."""
         reply = _json(raw)
-        if status == 200 and venue_order_id in reply.get("canceled", []):
-            return True, ""
-        return False, str(reply.get("not_canceled", {}).get(venue_order_id)
-                          or reply.get("error") or f"HTTP {status}")
+        canceled, refused = reply.get("canceled"), reply.get("not_canceled") or {}
+        if status != 200 or not isinstance(canceled, list) or not isinstance(refused, dict):
+            error = ValueError(f"cancel reply HTTP {status}: {_reason(status, reply)}")
+            if required:
+                raise self.bad_reply("cancel", raw, error)
+            return {}
+        return ({str(i): CancelOutcome(True) for i in canceled}
+                | {str(i): CancelOutcome(False, str(why)) for i, why in refused.items()})
+
+    async def _venue_filled(self, venue_order_id: str) -> int | None:
+        """size_matched of an order just canceled: a maker fill may still be on its way."""
+        status, raw = await self.send(Priority.READ, "GET", f"/data/order/{venue_order_id}")
+        try:
+            return parse_micros(str(json_object(raw)["size_matched"]), "size_matched") \
+                if status == 200 else None
+        except (KeyError, ValueError) as exc:
+            self.bad_message(raw, exc)
+            return None
 
     async def _positions(self) -> dict[tuple[str, Outcome], int]:
         """Data API ``GET /positions?user=``: token balances, mapped to our markets."""
@@ -244,41 +490,86 @@ class PolymarketGateway(VenueGateway):
                 held[key] = held.get(key, 0) + parse_micros(str(row["size"]), "size")
         return held
 
-    async def _open_orders(self) -> list[tuple[str, str]]:
-        found, cursor = [], "MA=="
-        while cursor != "LTE=":
-            status, raw = await self.transport.request(
-                "GET", "/data/orders", query={"next_cursor": cursor},
-                headers=self._headers("GET", "/data/orders"))
-            page = _json(raw)
-            if status != 200:
-                raise VenueMessageError(f"open orders: HTTP {status} {page}")
-            found += [(str(o["id"]), "") for o in page.get("data", [])]
-            cursor = page.get("next_cursor") or "LTE="
-        return found
+    async def _open_orders(self, market_id: str | None = None) -> list[tuple[str, str]]:
+        query = {} if market_id is None else {"market": market_id}
+        return [(str(o["id"]), "") for o in await self.read_all("/data/orders", query, "data",
+                                                                CURSOR)]
+
+    async def trades(self, **query: str) -> list[dict]:
+        """GET /data/trades with any of its filters, every page."""
+        return await self.read_all("/data/trades", query, "data", CURSOR)
 
     async def _reconcile(
-        self, market: Market, request: execution_pb2.OrderRequest
+        self, market: Market, request: execution_pb2.OrderRequest, missing: str = NEVER_RECEIVED
     ) -> execution_pb2.OrderAck:
-        order_id = "0x" + order_digest(self._order(market, request), self.domain).hex()
-        path = f"/data/order/{order_id}"
-        status, raw = await self.transport.request("GET", path, headers=self._headers("GET", path))
-        if status == 404:
-            return await self.rejected(request, "the venue never received this order")
-        found = _json(raw)
-        if status != 200:
-            raise VenueMessageError(f"order lookup {order_id} failed: HTTP {status} {found}")
-        fills = []
-        for trade_id in found.get("associate_trades", []):
-            trades = await self.transport.request(
-                "GET", "/data/trades", query={"id": trade_id},
-                headers=self._headers("GET", "/data/trades"))
-            for trade in _json(trades[1]).get("data", []):
-                fills.append(VenueFill(order_id, trade["id"], parse_micros(trade["price"], "price"),
-                                       parse_micros(trade["size"], "size")))
-        return await self.accepted(request, order_id, self.fees[market.market_id], fills,
-                                   done=found.get("status") != "LIVE",
-                                   venue_filled=parse_micros(found["size_matched"], "size_matched"))
+        """Look the order up by the hash actually sent, else by its hash under every domain
+        we signed for (a restart forgets what was sent; the order itself is reproducible)."""
+        order = self._order(market, request)
+        candidates = dict.fromkeys(
+            [self._sent.get(request.client_order_id, "")]
+            + ["0x" + order_digest(order, domain).hex() for domain in self._domains])
+        for order_id in filter(None, candidates):
+            path = f"/data/order/{order_id}"
+            status, raw = await self.send(Priority.READ, "GET", path)
+            if status == 404:
+                continue
+            try:
+                found = json_object(raw)
+                if status != 200:
+                    raise ValueError(f"HTTP {status}")
+                state = parse_enum(OrderStatus, found.get("status"), "order status")
+                venue_filled = parse_micros(str(found["size_matched"]), "size_matched")
+            except (KeyError, ValueError) as exc:
+                raise self.bad_reply(f"order lookup {order_id}", raw, exc) from None
+            fills = []
+            for trade_id in found.get("associate_trades") or []:
+                for trade in await self.trades(id=str(trade_id)):
+                    try:
+                        fills += _trade_fills(
+                            trade, taker=lambda oid, mine=order_id: oid == mine,
+                            maker=lambda oid, _owner, mine=order_id: oid == mine)
+                    except (KeyError, TypeError, ValueError) as exc:
+                        raise self.bad_reply(f"trade {trade_id}", orjson.dumps(trade),
+                                             exc) from None
+            return await self.accepted(request, order_id, self.fees[market.market_id], fills,
+                                       done=state is not OrderStatus.LIVE,
+                                       venue_filled=venue_filled)
+        return await self.rejected(request, missing)
+
+
+def _trade_fills(
+    trade: dict, taker: Callable[[str], bool], maker: Callable[[str, str], bool]
+) -> list[VenueFill]:
+    """Our fills in one trade: the taker side (top level, taker fee from the fee model)
+    and any of our resting orders in `maker_orders` (makers pay no fee on Polymarket; a
+    maker fill's id names its order, since a self-cross shares the trade id)."""
+    trade_id = str(trade["id"])
+    parse_enum(TradeSide, trade["side"], "trade side")
+    status = parse_enum(TradeStatus, trade.get("status", TradeStatus.MATCHED), "trade status")
+    if status is TradeStatus.FAILED:  # never settled: no position moved
+        log.error("polymarket trade %s FAILED to settle; not counted as a fill", trade_id)
+        return []
+    fills = []
+    taker_order = str(trade["taker_order_id"])
+    if taker(taker_order):
+        fills.append(VenueFill(taker_order, trade_id, parse_micros(str(trade["price"]), "price"),
+                               parse_micros(str(trade["size"]), "size")))
+    for entry in trade.get("maker_orders") or []:
+        order_id = str(entry["order_id"])
+        if maker(order_id, str(entry.get("owner", ""))):
+            fills.append(VenueFill(order_id, f"{trade_id}:{order_id}",
+                                   parse_micros(str(entry["price"]), "price"),
+                                   parse_micros(str(entry["matched_amount"]), "matched_amount"),
+                                   fee=0))
+    return fills
+
+
+def _version_mismatch(reply: dict) -> bool:
+    return ORDER_VERSION_MISMATCH in f"{reply.get('error', '')} {reply.get('errorMsg', '')}"
+
+
+def _reason(status: int, reply: dict) -> str:
+    return str(reply.get("errorMsg") or reply.get("error") or f"HTTP {status}")
 
 
 def _levels(levels: list[dict]) -> list[market_data_pb2.PriceLevel]:

@@ -32,6 +32,10 @@ POLYGON_CHAIN_ID = 137
 AMOY_CHAIN_ID = 80002
 CTF_EXCHANGE_V2 = "0xE111180000d2663C0091e4f400237545B87B996B"
 NEG_RISK_CTF_EXCHANGE_V2 = "0xe2222d279d744050d28e00520010520000310F59"
+CTF_EXCHANGE_V3 = "0xe3333700cA9d93003F00f0F71f8515005F6c00Aa"
+"""Signed with domain version "3" (facts A2; its purpose there is unverified)."""
+EXCHANGES_BY_VERSION = {"2": CTF_EXCHANGE_V2, "3": CTF_EXCHANGE_V3}
+"""Standard-market exchange per protocol version, for re-signing after GET /version."""
 """V2 exchanges: the same addresses on Polygon (137) and Amoy (80002)."""
 
 ORDER_TYPE_STRING = (
@@ -75,6 +79,7 @@ class ExchangeDomain:
 
     chain_id: int
     verifying_contract: str
+    version: str = EXCHANGE_DOMAIN_VERSION
 
     @classmethod
     def for_market(cls, chain_id: int = POLYGON_CHAIN_ID, *, neg_risk: bool) -> ExchangeDomain:
@@ -89,7 +94,7 @@ class ExchangeDomain:
                 [
                     DOMAIN_TYPEHASH,
                     keccak(text=EXCHANGE_DOMAIN_NAME),
-                    keccak(text=EXCHANGE_DOMAIN_VERSION),
+                    keccak(text=self.version),
                     self.chain_id,
                     self.verifying_contract,
                 ],

@@ -119,6 +119,16 @@ VENUE_TIMEOUTS = Counter(
     "arbiter_venue_request_timeouts_total", "Venue requests with no reply in time.", ["venue"])
 VENUE_REJECTED = Counter(
     "arbiter_venue_messages_rejected_total", "Malformed venue messages dropped.", ["venue"])
+VENUE_QUEUE_DEPTH = Gauge(
+    "arbiter_venue_queue_depth_messages",
+    "Requests to the venue waiting for their turn (rate limit or back-off).", ["venue"])
+VENUE_QUEUE_WAIT = Histogram(
+    "arbiter_venue_queue_wait_seconds",
+    "Time a venue request waited in the gateway's outbound queue.", ["venue"],
+    buckets=LATENCY_BUCKETS + (2.5, 5.0, 10.0, 30.0))
+VENUE_HEARTBEAT_FAILURES = Counter(
+    "arbiter_venue_heartbeat_failures",
+    "Dead-man-switch heartbeats the venue did not acknowledge.", ["venue"])
 BOOK_EVENTS = Counter(
     "arbiter_book_events_total", "Normalised book events a gateway published.", ["venue"])
 SEQUENCE_GAPS = Counter(
@@ -164,6 +174,9 @@ class VenueMetrics:
         self.timeouts = VENUE_TIMEOUTS.labels(venue=venue)
         self.rejected = VENUE_REJECTED.labels(venue=venue)
         self.gaps = SEQUENCE_GAPS.labels(venue=venue, service="gateway")
+        self.queue_depth = VENUE_QUEUE_DEPTH.labels(venue=venue)
+        self.queue_wait = VENUE_QUEUE_WAIT.labels(venue=venue)
+        self.heartbeat_failures = VENUE_HEARTBEAT_FAILURES.labels(venue=venue)
 
 
 def watch_books(venue: str, age_seconds: Callable[[], float], stale: Callable[[], int]) -> None:

@@ -1,0 +1,226 @@
+"""The Kalshi emulator's trading surface beyond single V2 orders: batches, cancel-all, the
+legacy write path, cursor paging of portfolio reads, and maker fills."""
+
+from __future__ import annotations
+
+import pytest
+
+from arbiter.emulators.kalshi import KalshiEmulator
+
+from .venue_clients import LP, TICKER, KalshiTrader, kalshi_venue, open_session, shares, v2_order
+
+EVENTS = "/portfolio/events/orders"
+
+
+@pytest.fixture
+def venue() -> KalshiEmulator:
+    venue = kalshi_venue()
+    venue.quote(TICKER, LP, bids=[(400_000, shares(10))], asks=[(600_000, shares(10))])
+    return venue
+
+
+@pytest.fixture
+def trader(venue: KalshiEmulator) -> KalshiTrader:
+    return KalshiTrader(venue)
+
+
+async def test_batch_create_reports_each_order_on_its_own(
+    venue: KalshiEmulator, trader: KalshiTrader,
+) -> None:
+    orders = [
+        v2_order("bid", "0.4500", "5.00", client_order_id="rest"),
+        v2_order("buy", "0.4500", "5.00", client_order_id="bad-side"),
+        v2_order("bid", "0.6000", "3.00", "immediate_or_cancel", client_order_id="take"),
+    ]
+
+    status, reply = await trader.call("POST", f"{EVENTS}/batched", {"orders": orders})
+
+    assert status == 201
+    rest, bad, take = reply["orders"]
+    assert (rest["fill_count"], rest["remaining_count"]) == ("0.00", "5.00")
+    assert bad == {"client_order_id": "bad-side", "error": {
+        "code": "invalid_parameters", "message": "side 'buy' must be bid or ask"}}
+    assert (take["fill_count"], take["remaining_count"]) == ("3.00", "0.00")
+    assert take["average_fill_price"] == "0.6000"
+    assert venue.account.positions[TICKER] == shares(3)
+    assert {o.client_order_id for o in venue.orders.values()} == {"rest", "take"}
+
+
+async def test_batch_cancel_reduces_each_order_or_says_why_not(
+    venue: KalshiEmulator, trader: KalshiTrader,
+) -> None:
+    first = (await trader.place("bid", "0.4500", "2.00"))["order_id"]
+    second = (await trader.place("ask", "0.5500", "3.00"))["order_id"]
+
+    status, reply = await trader.call("DELETE", f"{EVENTS}/batched", {"orders": [
+        {"order_id": first}, {"order_id": second, "market_ticker": TICKER}, {"order_id": "nope"}]})
+
+    assert status == 200
+    assert [(o["order_id"], o["reduced_by"]) for o in reply["orders"]] == [
+        (first, "2.00"), (second, "3.00"), ("nope", "0.00")]
+    assert reply["orders"][2]["error"]["code"] == "not_found"
+    assert "error" not in reply["orders"][0]
+    assert venue.engines[TICKER].snapshot() == ([(400_000, shares(10))], [(600_000, shares(10))])
+
+
+async def test_cancel_all_takes_every_resting_order_or_one_subaccounts(
+    venue: KalshiEmulator, trader: KalshiTrader,
+) -> None:
+    primary = (await trader.place("bid", "0.4500", "1.00"))["order_id"]
+    sub = (await trader.place("bid", "0.4400", "1.00", subaccount=2))["order_id"]
+
+    only_sub = await trader.call("DELETE", EVENTS, query={"subaccount": "2"})
+    assert only_sub == (204, None)
+    assert (venue.orders[primary].status, venue.orders[sub].status) == ("resting", "canceled")
+    assert await trader.call("DELETE", EVENTS) == (204, None)
+    assert venue.orders[primary].status == "canceled"
+    assert venue.engines[TICKER].snapshot()[0] == [(400_000, shares(10))]
+
+
+async def test_legacy_write_path_creates_and_cancels_on_the_same_book(
+    venue: KalshiEmulator, trader: KalshiTrader,
+) -> None:
+    # buy NO at 40 cents is an ask on the YES book at 0.60... which rests behind the LP's ask
+    status, created = await trader.call("POST", "/portfolio/orders", {
+        "ticker": TICKER, "side": "no", "action": "buy", "count": 3, "no_price": 40,
+        "client_order_id": "legacy-1", "subaccount": 0})
+
+    assert status == 201
+    order = created["order"]
+    assert (order["book_side"], order["outcome_side"], order["yes_price_dollars"]) == \
+        ("ask", "no", "0.6000")
+    assert (order["status"], order["remaining_count_fp"]) == ("resting", "3.00")
+    assert venue.engines[TICKER].snapshot()[1] == [(600_000, shares(13))]
+
+    status, canceled = await trader.call("DELETE", f"/portfolio/orders/{order['order_id']}")
+
+    assert status == 200 and canceled["reduced_by_fp"] == "3.00"
+    assert (canceled["order"]["status"], canceled["order"]["remaining_count_fp"]) == \
+        ("canceled", "0.00")
+    assert (await trader.call("DELETE", f"/portfolio/orders/{order['order_id']}"))[0] == 404
+
+
+@pytest.mark.parametrize(("fields", "problem"), [
+    ({"count": 3, "count_fp": "2.00", "yes_price": 45}, "disagree"),
+    ({"count": 1, "yes_price": 45, "no_price": 55}, "exactly one"),
+    ({"count_fp": "1.00"}, "exactly one"),
+    ({"yes_price_dollars": "0.45"}, "required"),
+])
+async def test_legacy_order_with_inconsistent_amounts_is_refused(
+    venue: KalshiEmulator, trader: KalshiTrader, fields: dict, problem: str,
+) -> None:
+    status, reply = await trader.call("POST", "/portfolio/orders", {
+        "ticker": TICKER, "side": "yes", "action": "buy", **fields})
+
+    assert status == 400 and problem in reply["error"]["message"]
+    assert venue.orders == {}
+
+
+async def test_legacy_batches_create_and_cancel(
+    venue: KalshiEmulator, trader: KalshiTrader,
+) -> None:
+    status, created = await trader.call("POST", "/portfolio/orders/batched", {"orders": [
+        {"ticker": TICKER, "side": "yes", "action": "buy", "count": 1, "yes_price": 35},
+        {"ticker": TICKER, "side": "yes", "action": "sell", "count_fp": "2.00",
+         "yes_price_dollars": "0.4000", "time_in_force": "immediate_or_cancel"},
+        {"ticker": "NO-SUCH", "side": "yes", "action": "buy", "count": 1, "yes_price": 45},
+    ]})
+
+    assert status == 201
+    resting, sold, missing = created["orders"]
+    assert resting["order"]["status"] == "resting" and resting["error"] is None
+    assert (sold["order"]["book_side"], sold["order"]["fill_count_fp"]) == ("ask", "2.00")
+    assert missing["order"] is None and missing["error"]["code"] == "market_not_found"
+    assert venue.account.positions[TICKER] == -shares(2)
+
+    status, canceled = await trader.call("DELETE", "/portfolio/orders/batched", {
+        "ids": [resting["order"]["order_id"], sold["order"]["order_id"]]})
+
+    assert status == 200
+    assert [o["reduced_by_fp"] for o in canceled["orders"]] == ["1.00", "0.00"]
+    assert canceled["orders"][1]["error"]["code"] == "not_found"
+
+
+async def _all_pages(trader: KalshiTrader, path: str, key: str, **query: str) -> list[list]:
+    pages, cursor = [], ""
+    while True:
+        status, reply = await trader.call("GET", path, query={**query, "cursor": cursor})
+        assert status == 200, reply
+        pages.append(reply[key])
+        cursor = reply["cursor"]
+        if not cursor:
+            return pages
+
+
+async def test_orders_fills_and_positions_page_through_cursors(
+    venue: KalshiEmulator, trader: KalshiTrader,
+) -> None:
+    venue.add_market("KX-OTHER", 10_000)
+    venue.quote("KX-OTHER", LP, bids=[], asks=[(500_000, shares(10))])
+    ids = [(await trader.place("bid", "0.6000", "1.00", "immediate_or_cancel"))["order_id"]
+           for _ in range(3)]
+    ids += [(await trader.place("bid", f"0.3{i}00", "1.00"))["order_id"] for i in range(2)]
+    other = await trader.call("POST", EVENTS, {**v2_order("bid", "0.5000", "2.00"),
+                                               "ticker": "KX-OTHER"})
+
+    orders = await _all_pages(trader, "/portfolio/orders", "orders", ticker=TICKER, limit="2")
+    fills = await _all_pages(trader, "/portfolio/fills", "fills", limit="2")
+    positions = await _all_pages(trader, "/portfolio/positions", "market_positions", limit="1")
+    resting = await _all_pages(trader, "/portfolio/orders", "orders", status="resting")
+
+    assert [[o["order_id"] for o in p] for p in orders] == [ids[0:2], ids[2:4], ids[4:5]]
+    assert [len(p) for p in fills] == [2, 2]
+    assert fills[1][1]["order_id"] == other[1]["order_id"]
+    assert [[(p["ticker"], p["position_fp"]) for p in page] for page in positions] == [
+        [("KX-OTHER", "2.00")], [(TICKER, "3.00")]]
+    assert positions[1][0]["total_traded_dollars"] == "1.8000"
+    assert [o["order_id"] for o in resting[0]] == ids[3:5]
+    assert (await trader.call("GET", "/portfolio/orders", query={"limit": "0"}))[0] == 400
+    bad = await trader.call("GET", "/portfolio/fills", query={"cursor": "%%%"})
+    assert bad[0] == 400 and "cursor" in bad[1]["error"]["message"]
+
+
+async def test_resting_order_hit_by_the_liquidity_provider_is_a_maker_fill(
+    venue: KalshiEmulator, trader: KalshiTrader,
+) -> None:
+    ws = await open_session(venue, "ws", {"id": 1, "cmd": "subscribe",
+                                          "params": {"channels": ["fill"]}})
+    order_id = (await trader.place("bid", "0.4500", "5.00", client_order_id="maker-1"))["order_id"]
+
+    venue.quote(TICKER, LP, bids=[], asks=[(450_000, shares(2))])
+    await venue.publish()
+
+    [fill] = [f["msg"] for f in ws.events("fill")]
+    assert (fill["order_id"], fill["client_order_id"], fill["is_taker"]) == \
+        (order_id, "maker-1", False)
+    assert (fill["yes_price_dollars"], fill["count_fp"], fill["fee_cost"]) == \
+        ("0.4500", "2.00", "0.0000")
+    assert fill["post_position_fp"] == "2.00"
+    assert venue.account.positions[TICKER] == shares(2) and venue.account.cash == -900_000
+    fills = (await trader.call("GET", "/portfolio/fills", query={"order_id": order_id}))[1]
+    assert [(f["is_taker"], f["count_fp"]) for f in fills["fills"]] == [(False, "2.00")]
+    order = (await trader.call("GET", f"/portfolio/orders/{order_id}"))[1]["order"]
+    assert (order["status"], order["fill_count_fp"], order["remaining_count_fp"]) == \
+        ("resting", "2.00", "3.00")
+    assert order["maker_fill_cost_dollars"] == "0.9000"
+
+    venue.quote(TICKER, LP, bids=[], asks=[(440_000, shares(3))])
+    await venue.publish()
+
+    assert venue.orders[order_id].status == "executed"
+    assert venue.account.positions[TICKER] == shares(5)
+
+
+async def test_crossing_our_own_resting_order_books_a_taker_and_a_maker_fill(
+    venue: KalshiEmulator, trader: KalshiTrader,
+) -> None:
+    resting = (await trader.place("ask", "0.5500", "2.00"))["order_id"]
+    taking = (await trader.place("bid", "0.5500", "2.00", "immediate_or_cancel"))["order_id"]
+
+    fills = (await trader.call("GET", "/portfolio/fills"))[1]["fills"]
+
+    assert [(f["order_id"], f["is_taker"]) for f in fills] == [(taking, True), (resting, False)]
+    assert fills[0]["trade_id"] == fills[1]["trade_id"]
+    assert fills[0]["fill_id"] != fills[1]["fill_id"]
+    assert venue.account.positions[TICKER] == 0
+    assert venue.orders[resting].status == "executed"

@@ -1,0 +1,161 @@
+"""In-process venues for gateway tests: the real emulators behind `InProcessLink`, the real
+gateways on a `ManualClock` (so their scheduler runs on virtual time: no real sleeps)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from arbiter.core.instruments import Outcome, Venue
+from arbiter.emulators.kalshi import KalshiEmulator
+from arbiter.emulators.link import InProcessLink
+from arbiter.emulators.polymarket import PolymarketEmulator
+from arbiter.gateways.base import VenueGateway
+from arbiter.gateways.kalshi.adapter import KalshiGateway
+from arbiter.gateways.polymarket.adapter import PolymarketCredentials, PolymarketGateway
+from arbiter.gateways.scheduler import VirtualTimer
+from arbiter.gateways.transport import RequestTimeout
+from arbiter.platform.clock import ManualClock
+from arbiter.platform.config import load_config
+from arbiter.topology.catalog import Catalog
+from arbiter.topology.credentials import PaperCredentials
+from arbiter.topology.embedded import EmulatedVenues
+from arbiter.v1 import common_pb2, execution_pb2
+
+ACK, FILL, CANCELED, REJECT = (execution_pb2.REPORT_KIND_ACK, execution_pb2.REPORT_KIND_FILL,
+                               execution_pb2.REPORT_KIND_CANCELED, execution_pb2.REPORT_KIND_REJECT)
+GTC, IOC, FOK = (execution_pb2.TIME_IN_FORCE_GTC, execution_pb2.TIME_IN_FORCE_IOC,
+                 execution_pb2.TIME_IN_FORCE_FOK)
+ONE = 1_000_000
+_CREDENTIALS: PaperCredentials | None = None
+
+
+def credentials() -> PaperCredentials:
+    """One RSA key per test process (generating one per test would dominate)."""
+    global _CREDENTIALS
+    if _CREDENTIALS is None:
+        _CREDENTIALS = PaperCredentials.create()
+    return _CREDENTIALS
+
+
+class FaultyLink(InProcessLink):
+    """An in-process link whose next replies can be scripted: `(status, body)` answers
+    without reaching the venue; `"timeout-after"` lets the venue act, then loses the reply."""
+
+    def __init__(self, venue: Any) -> None:
+        super().__init__(venue)
+        self.script: dict[tuple[str, str], list[object]] = {}
+        self.log: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    def fail(self, method: str, path: str, *outcomes: object) -> None:
+        self.script.setdefault((method, path), []).extend(outcomes)
+
+    async def request(self, method: str, path: str, query: dict[str, str] | None = None,
+                      headers: dict[str, str] | None = None,
+                      body: bytes = b"") -> tuple[int, bytes]:
+        self.log.append((method, path, dict(query or {}), body))
+        scripted = self.script.get((method, path))
+        outcome = scripted.pop(0) if scripted else None
+        if isinstance(outcome, tuple):
+            return outcome  # type: ignore[return-value]
+        reply = await super().request(method, path, query, headers, body)
+        if outcome == "timeout-after":
+            raise RequestTimeout(f"{method} {path}: reply lost after the venue acted")
+        return reply
+
+    def paths(self, method: str) -> list[str]:
+        return [p for m, p, _, _ in self.log if m == method]
+
+
+@dataclass
+class Setup:
+    venue: Venue
+    emulator: Any
+    link: FaultyLink
+    gateway: Any
+    clock: ManualClock
+    timer: VirtualTimer
+    reports: list[execution_pb2.ExecutionReport] = field(default_factory=list)
+    _ids: itertools.count = field(default_factory=itertools.count)
+
+    @property
+    def market_id(self) -> str:
+        return next(iter(self.gateway.markets))
+
+    def book(self, market_id: str | None = None) -> tuple[list, list]:
+        return self.emulator.engines[market_id or self.market_id].snapshot()
+
+    def request(self, price: int, qty: int = ONE, tif: int = IOC, *, outcome: Outcome = Outcome.YES,
+                market_id: str | None = None, reduce_only: bool = False,
+                client_order_id: str | None = None) -> execution_pb2.OrderRequest:
+        coid = client_order_id or f"s{next(self._ids)}:leg1:1"
+        return execution_pb2.OrderRequest(
+            tenant=common_pb2.TenantContext(tenant_id="paper"), client_order_id=coid,
+            venue=int(self.venue), market_id=market_id or self.market_id, outcome=int(outcome),
+            limit_price_micros=price, qty_micros=qty, tif=tif, saga_id=coid.split(":")[0],
+            created_micros=self.clock.now_micros(), reduce_only=reduce_only)
+
+    def kinds(self, coid: str) -> list[int]:
+        return [r.kind for r in self.reports if r.client_order_id == coid]
+
+    def of(self, coid: str, kind: int) -> list[execution_pb2.ExecutionReport]:
+        return [r for r in self.reports if r.client_order_id == coid and r.kind == kind]
+
+    async def settle(self) -> None:
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+
+async def open_venue(venue: Venue, gateway_kwargs: dict[str, Any] | None = None,
+                     emulator: Callable[[EmulatedVenues], Awaitable[None]] | None = None,
+                     **emulator_kwargs: Any) -> Setup:
+    """A started gateway on `venue` against a fresh emulator with the synthetic market's
+    liquidity; `emulator_kwargs` go to the emulator's constructor (page sizes)."""
+    config = load_config(environ={}, overrides={"market.seed": 11})
+    catalog = Catalog.from_config(config.market)
+    creds = credentials()
+    venues = EmulatedVenues.create(config, creds)
+    if emulator_kwargs:  # rebuild the one venue with its options, keys registered again
+        if venue is Venue.POLYMARKET:
+            venues.polymarket = PolymarketEmulator(**emulator_kwargs)
+            venues.polymarket.register_api_key(creds.polymarket_api,
+                                               creds.polymarket_signer.address)
+        else:
+            venues.kalshi = KalshiEmulator(**emulator_kwargs)
+            venues.kalshi.register_key(creds.kalshi_key_id, creds.kalshi_key.public_key())
+        from arbiter.emulators.synthetic import SyntheticMarket
+        venues.market = SyntheticMarket(config.market, venues.polymarket, venues.kalshi)
+    await venues.market.step()
+    clock = ManualClock()
+    timer = VirtualTimer(lambda: clock.now_micros() / 1e6)
+    setup_reports: list[execution_pb2.ExecutionReport] = []
+
+    async def on_report(report: execution_pb2.ExecutionReport) -> None:
+        setup_reports.append(report)
+
+    async def on_book(event: object) -> None:
+        return None
+
+    kwargs = dict(gateway_kwargs or {}, timer=timer)
+    gateway: VenueGateway
+    if venue is Venue.POLYMARKET:
+        target = venues.polymarket
+        link = FaultyLink(target)
+        gateway = PolymarketGateway(
+            link, catalog.markets(venue), catalog.fees_by_id(),
+            PolymarketCredentials(creds.polymarket_signer, creds.polymarket_api),
+            clock, on_book, on_report, **kwargs)
+    else:
+        target = venues.kalshi
+        link = FaultyLink(target)
+        gateway = KalshiGateway(
+            link, catalog.markets(venue), catalog.fees_by_id(), kwargs.pop("rules", None)
+            or catalog.kalshi_rules, creds.kalshi_key_id, creds.kalshi_signer, clock, on_book,
+            on_report, **kwargs)
+    await gateway.start()
+    setup = Setup(venue, target, link, gateway, clock, timer, setup_reports)
+    await setup.settle()
+    return setup
