@@ -296,6 +296,12 @@ class VenueEndpointsConfig(_Section):
     paper: bool = True
     polymarket_credential: str = "polymarket"
     kalshi_credential: str = "kalshi"
+    # Polymarket's dead-man switch: once beating, a missed beat cancels our resting orders
+    # (0 turns it off). Kalshi's rate-limit tier sets the token buckets; the legacy
+    # /portfolio/orders write path is used only when asked for, while it still exists.
+    polymarket_heartbeat_s: float = Field(5.0, ge=0, le=9)
+    kalshi_tier: Literal["basic", "advanced", "premier", "paragon", "prime"] = "basic"
+    kalshi_legacy_order_entry: bool = False
     # Build and sign every order, log and count it, send none (the venue answers a reject).
     dry_run: bool = False
     ws_ping_interval_s: float = Field(10.0, gt=0, le=60)
