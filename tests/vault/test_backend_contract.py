@@ -1,4 +1,5 @@
-"""One contract for every KeyBackend (local keyring; HashiCorp Transit when VAULT_ADDR is set)."""
+"""One contract for every KeyBackend: the local keyring, and Transit on a live Vault API
+(`VAULT_ADDR`, else an OpenBao dev server the tests start)."""
 
 import os
 

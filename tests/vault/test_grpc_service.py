@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from arbiter.v1 import common_pb2, signing_pb2, signing_pb2_grpc
 from arbiter.vault import CredentialKind, VaultService, build_vault_service
+from arbiter.vault.transit import TransitSettings
 
 from .conftest import HARDHAT_KEY, api_creds_json
 from .test_signer import CLOB_AUTH_SIGNATURE, clob_auth_digest
@@ -17,9 +19,18 @@ from .test_signer import CLOB_AUTH_SIGNATURE, clob_auth_digest
 LATENCY_BOUND_S = 0.250
 
 
-@pytest.fixture
-def service(master_secret: Path, rsa_pem: bytes) -> AsyncIterator[VaultService]:
-    built = build_vault_service(":memory:", master_secret, "local")
+@pytest.fixture(params=["local", "transit"])
+def service(
+    request: pytest.FixtureRequest, master_secret: Path, rsa_pem: bytes
+) -> AsyncIterator[VaultService]:
+    """The service on each key backend: Transit is a live Vault API (see `transit_env`)."""
+    if request.param == "local":
+        built = build_vault_service(":memory:", master_secret, "local")
+    else:
+        env = request.getfixturevalue("transit_env")
+        settings = TransitSettings(url=env["VAULT_ADDR"], token=env["VAULT_TOKEN"],
+                                   key_name=f"arbiter-test-{uuid.uuid4().hex[:12]}")
+        built = build_vault_service(":memory:", backend="transit", transit=settings)
     built.vault.put("ops", "acme", "poly", CredentialKind.POLYMARKET_EOA, HARDHAT_KEY.encode())
     built.vault.put("ops", "acme", "poly-api", CredentialKind.POLYMARKET_API, api_creds_json())
     built.vault.put("ops", "acme", "kalshi", CredentialKind.KALSHI_RSA, rsa_pem, "kid-1")
