@@ -1,6 +1,10 @@
 """The distributed topology for real: a tansu broker, `arbiter emulator`, and one
 `arbiter serve SERVICE` process per service, talking Kafka and gRPC. Sagas must complete,
-as in `arbiter run --bus kafka`, and every pod's health endpoint must answer."""
+as in `arbiter run --bus kafka`, and every pod's health endpoint must answer.
+
+The gateways run live (`venues.paper: false`): the tenant's keys are put into the vault with
+`arbiter vault put` as an operator would, and only the vault process ever opens them; every
+order and Kalshi request the gateways send is signed there over gRPC."""
 
 from __future__ import annotations
 
@@ -9,18 +13,25 @@ import subprocess
 from pathlib import Path
 
 import aiohttp
+import orjson
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from arbiter.gateways.onboarding import public_pem
 from arbiter.platform.auth import Role, mint_token
 from arbiter.platform.rpc import insecure_channel
 from arbiter.v1 import common_pb2, control_pb2, control_pb2_grpc
+from arbiter.vault import build_vault_service
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
 
-SERVICES = ("risk", "gateway-polymarket", "gateway-kalshi", "orderbook", "detector", "saga",
-            "control")
-from .conftest import eventually, free_port, listening, spawn
+from .conftest import ARBITER, eventually, free_port, listening, spawn
+
+SERVICES = ("vault", "risk", "gateway-polymarket", "gateway-kalshi", "orderbook", "detector",
+            "saga", "control")
+LIVE_EOA = "0x" + "6b" * 32
 
 SECRET = "test-only-control-api-secret-0123456789abcdef"
 
@@ -37,8 +48,12 @@ async def test_services_as_processes_complete_sagas(
         "venues": {"polymarket_url": f"http://127.0.0.1:{pm_port}",
                    "polymarket_ws_url": f"ws://127.0.0.1:{pm_port}",
                    "kalshi_url": f"http://127.0.0.1:{ks_port}",
-                   "kalshi_ws_url": f"ws://127.0.0.1:{ks_port}/trade-api/ws/v2"},
-        "grpc": {"risk_addr": f"127.0.0.1:{ports['risk'][0]}",
+                   "kalshi_ws_url": f"ws://127.0.0.1:{ks_port}/trade-api/ws/v2",
+                   "paper": False},
+        "vault": {"store_path": str(tmp_path / "vault.db"),
+                  "master_secret_path": str(tmp_path / "master.key")},
+        "grpc": {"vault_addr": f"127.0.0.1:{ports['vault'][0]}",
+                 "risk_addr": f"127.0.0.1:{ports['risk'][0]}",
                  "gateway_polymarket_addr": f"127.0.0.1:{ports['gateway-polymarket'][0]}",
                  "gateway_kalshi_addr": f"127.0.0.1:{ports['gateway-kalshi'][0]}"},
         "saga": {"log_path": str(tmp_path / "saga.db")},
@@ -55,12 +70,14 @@ async def test_services_as_processes_complete_sagas(
     processes.append(spawn(["emulator", "--polymarket-port", str(pm_port), "--kalshi-port",
                              str(ks_port), "--open-registration", "--seed", "5"],
                             base_env, tmp_path / "emulator.log"))
+    await eventually(lambda: listening(pm_port, ks_port), 30, "the emulators")
+    await _onboard_live_keys(tmp_path, ks_port, base_env)
     for name in SERVICES:
         grpc_port, health_port = ports[name]
         env = {**base_env, "ARBITER__GRPC__PORT": str(grpc_port),
                "ARBITER__HEALTH__PORT": str(health_port), "ARBITER__HEALTH__HOST": "127.0.0.1"}
         if name.startswith("gateway"):
-            await eventually(lambda: listening(pm_port, ks_port), 30, "the emulators")
+            await eventually(lambda: listening(ports["vault"][0]), 30, "the vault")
         processes.append(spawn(["serve", name], env, tmp_path / f"{name}.log"))
 
     async def all_ready() -> bool:
@@ -102,3 +119,35 @@ async def test_services_as_processes_complete_sagas(
     assert status.tenant_id == "acme"
     assert not status.hard_stop
     assert all(process.poll() is None for process in processes), "a service process died"
+    vault = build_vault_service(tmp_path / "vault.db", tmp_path / "master.key")
+    signed = {(e.credential_id, e.action) for e in vault.vault.audit("acme", 10_000)
+              if e.actor.startswith("grpc:") and e.outcome == "ok"}
+    vault.close()
+    assert {("polymarket", "sign:eip712"), ("production-kalshi", "sign:rsa-pss")} <= signed
+
+
+async def _onboard_live_keys(tmp_path: Path, kalshi_port: int, env: dict[str, str]) -> None:
+    """What an operator does once: register the Kalshi public key with the venue, then put
+    both private keys into the vault (from files, never from arguments)."""
+    kalshi_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = tmp_path / "kalshi.pem"
+    pem.write_bytes(kalshi_key.private_bytes(serialization.Encoding.PEM,
+                                             serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption()))
+    eoa = tmp_path / "polymarket.key"
+    eoa.write_text(LIVE_EOA)
+    secret = tmp_path / "master.key"
+    secret.write_bytes(os.urandom(32))
+    secret.chmod(0o600)
+    async with aiohttp.ClientSession() as http, http.post(
+            f"http://127.0.0.1:{kalshi_port}/trade-api/v2/api_keys",
+            data=orjson.dumps({"name": "live", "public_key": public_pem(kalshi_key)})) as reply:
+        assert reply.status == 201, await reply.text()
+        key_id = (await reply.json())["api_key_id"]
+    vault = [*ARBITER, "vault", "--store", str(tmp_path / "vault.db"), "--master-secret",
+             str(secret), "--actor", "ops@acme", "put", "acme"]
+    for args in (["polymarket", "--kind", "polymarket-eoa", "--from", str(eoa)],
+                 ["production-kalshi", "--kind", "kalshi-rsa", "--from", str(pem),
+                  "--key-id", key_id]):
+        done = subprocess.run([*vault, *args], env=env, capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stderr.decode()
