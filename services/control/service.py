@@ -2,28 +2,38 @@
 
 Pausing is enforced by latching the risk HardStop (new risk blocked, cancels and
 reduce-only still flow) and resuming resets it; the kill switch latches it with the
-operator's reason. State comes only from the bus, so control can restart freely.
+operator's reason and then cancels every resting order at every venue. State comes only
+from the bus, so control can restart freely.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
+
+import grpc
 
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
 from arbiter.platform.rpc import require_tenant
 from arbiter.platform.tenancy import tenant_scoped
-from arbiter.v1 import common_pb2, control_pb2, control_pb2_grpc, risk_pb2, saga_pb2
+from arbiter.core.instruments import Venue
+from arbiter.v1 import common_pb2, control_pb2, control_pb2_grpc, execution_pb2, risk_pb2, saga_pb2
+
+log = logging.getLogger(__name__)
 
 RECENT = 20
 PAUSE_REASON = "paused by operator"
 
 
 class ControlServicer(control_pb2_grpc.ControlServicer):
-    def __init__(self, bus: Bus, tenant: common_pb2.TenantContext, risk: Any) -> None:
+    def __init__(self, bus: Bus, tenant: common_pb2.TenantContext, risk: Any,
+                 gateways: Mapping[Venue, Any]) -> None:
         self.tenant = tenant
         self.risk = risk
+        self.gateways = gateways  # OrderEntry stubs, for the kill switch's sweep
         self.sagas: OrderedDict[str, saga_pb2.SagaEvent] = OrderedDict()
         group = f"control-{tenant.tenant_id}"
         bus.subscribe(topics.SAGA_EVENTS, group, saga_pb2.SagaEvent,
@@ -53,7 +63,27 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
         await require_tenant(request.tenant, self.tenant.tenant_id, context)
         await self.risk.HardStop(risk_pb2.HardStopRequest(
             tenant=self.tenant, reason=f"kill switch: {request.reason or 'no reason given'}"))
-        return await self._status()
+        canceled, failures = await self._cancel_everything()
+        reply = await self._status()
+        reply.canceled_venue_order_ids.extend(canceled)
+        reply.cancel_failures.extend(failures)
+        return reply
+
+    async def _cancel_everything(self) -> tuple[list[str], list[str]]:
+        """After the latch (nothing new can start): every resting order at every venue.
+        One venue failing does not stop the others; the failure is reported by name."""
+        canceled, failures = [], []
+        for venue, gateway in sorted(self.gateways.items()):
+            try:
+                result = await gateway.CancelAll(
+                    execution_pb2.CancelAllRequest(tenant=self.tenant))
+            except grpc.RpcError as exc:
+                failures.append(f"{venue.slug}: {exc.code().name}: {exc.details()}")
+                continue
+            canceled += result.canceled_venue_order_ids
+        if failures:
+            log.error("kill switch: could not cancel at %s", "; ".join(failures))
+        return canceled, failures
 
     async def _status(self) -> control_pb2.StatusReply:
         stop = await self.risk.HardStop(risk_pb2.HardStopRequest(tenant=self.tenant))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import grpc
+
 from arbiter.gateways.base import VenueGateway
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus
@@ -53,6 +55,22 @@ class OrderEntryServicer(execution_pb2_grpc.OrderEntryServicer):
     async def CancelOrder(self, request: execution_pb2.CancelRequest, context) -> execution_pb2.CancelAck:  # noqa: N802, ANN001
         await require_tenant(request.tenant, self.tenant_id, context)
         return await self.gateway.cancel(request)
+
+    async def PlaceOrders(self, request: execution_pb2.OrderBatch, context) -> execution_pb2.OrderBatchAck:  # noqa: N802, ANN001
+        await require_tenant(request.tenant, self.tenant_id, context)
+        for order in request.orders:  # each order's own tenant too: a batch cannot smuggle one
+            await require_tenant(order.tenant, self.tenant_id, context)
+        return execution_pb2.OrderBatchAck(acks=await self.gateway.place_batch(request.orders))
+
+    async def CancelAll(self, request: execution_pb2.CancelAllRequest, context) -> execution_pb2.CancelAllResult:  # noqa: N802, ANN001
+        await require_tenant(request.tenant, self.tenant_id, context)
+        if request.market_id and request.market_id not in self.gateway.markets:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"unknown market {request.market_id!r} on "
+                                f"{self.gateway.venue.slug}")
+        canceled = (await self.gateway.cancel_market(request.market_id) if request.market_id
+                    else await self.gateway.cancel_all())
+        return execution_pb2.CancelAllResult(canceled_venue_order_ids=canceled)
 
     async def CancelOrphans(self, request: execution_pb2.OrphanSweep, context) -> execution_pb2.OrphanSweepResult:  # noqa: N802, ANN001
         await require_tenant(request.tenant, self.tenant_id, context)

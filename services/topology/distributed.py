@@ -177,7 +177,10 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 async def build_control(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
     bus = _bus(config)
     risk = risk_pb2_grpc.RiskStub(await _channel(config.grpc.risk_addr, config, stack))
-    servicer = ControlServicer(bus, _tenant(config), risk)
+    gateways = {venue: execution_pb2_grpc.OrderEntryStub(await _channel(address, config, stack))
+                for venue, address in ((Venue.POLYMARKET, config.grpc.gateway_polymarket_addr),
+                                       (Venue.KALSHI, config.grpc.gateway_kalshi_addr))}
+    servicer = ControlServicer(bus, _tenant(config), risk, gateways)
     await _serve_grpc(config, stack,
                       lambda s: control_pb2_grpc.add_ControlServicer_to_server(servicer, s),
                       interceptors=(JwtServerInterceptor(_token_verifier(config)),))

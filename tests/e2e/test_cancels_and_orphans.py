@@ -1,11 +1,19 @@
-"""Cancels go out and are reported; at restart, resting orders no saga owns are canceled."""
+"""Cancels go out and are reported; at restart, resting orders no saga owns are canceled;
+the kill switch sweeps every venue."""
 
 from __future__ import annotations
 
+import grpc
+import pytest
+
+from arbiter.control.service import ControlServicer
 from arbiter.core.instruments import Outcome, Venue
+from arbiter.gateways.service import OrderEntryServicer
 from arbiter.platform.config import load_config
+from arbiter.platform.rpc import LocalStub, insecure_channel, start_server
 from arbiter.topology.embedded import EmbeddedMesh
-from arbiter.v1 import common_pb2, execution_pb2
+from arbiter.v1 import common_pb2, control_pb2, execution_pb2
+from arbiter.v1.execution_pb2_grpc import OrderEntryStub, add_OrderEntryServicer_to_server
 
 TENANT = common_pb2.TenantContext(tenant_id="default", tier="paper")
 
@@ -117,3 +125,63 @@ async def test_restart_seeds_risk_from_the_venues_own_positions() -> None:
     seeded = [r for r in state.audit.records if r.action == "positions_seeded"]
     assert any(f"kalshi:{ticker}:" in r.detail for r in seeded)
     assert state.readiness.ready, state.readiness.missing()
+
+
+async def test_kill_switch_latches_then_cancels_every_resting_order() -> None:
+    """The kill switch stops new risk first, then sweeps every venue; a venue that cannot
+    be reached is named in the reply and does not stop the sweep of the others."""
+    mesh = EmbeddedMesh.build(load_config(environ={}))
+    await mesh.start()
+    placed = {venue: (await gateway.place(_resting(mesh, venue, f"rest-{venue.slug}")))
+              .venue_order_id for venue, gateway in mesh.gateways.items()}
+    order_entry = {Venue(v): stub for v, stub in mesh.saga.gateways.items()}
+    kalshi_server, port = await start_server(0, [lambda s: add_OrderEntryServicer_to_server(
+        OrderEntryServicer(mesh.gateways[Venue.KALSHI], "default"), s)])
+    await kalshi_server.stop(None)  # Kalshi's gateway is down
+    async with insecure_channel(f"127.0.0.1:{port}", TENANT) as down:
+        control = LocalStub(ControlServicer(mesh.bus, TENANT, LocalStub(mesh.risk), {
+            Venue.POLYMARKET: order_entry[Venue.POLYMARKET],
+            Venue.KALSHI: OrderEntryStub(down)}))
+        partial = await control.KillSwitch(control_pb2.KillSwitchRequest(
+            tenant=TENANT, reason="runaway"))
+    assert partial.hard_stop and partial.hard_stop_reason == "kill switch: runaway"
+    assert list(partial.canceled_venue_order_ids) == [placed[Venue.POLYMARKET]]
+    assert [f.split(":")[0] for f in partial.cancel_failures] == ["kalshi"]
+
+    control = LocalStub(ControlServicer(mesh.bus, TENANT, LocalStub(mesh.risk), order_entry))
+    again = await control.KillSwitch(control_pb2.KillSwitchRequest(tenant=TENANT))
+    await mesh.stop()
+    assert list(again.canceled_venue_order_ids) == [placed[Venue.KALSHI]]
+    assert not again.cancel_failures and _live_orders(mesh) == 0
+    assert mesh.risk.state.hard_stop().reason == "kill switch: runaway"  # the first reason
+
+
+async def test_order_entry_batches_over_rpc_answer_per_order() -> None:
+    mesh = EmbeddedMesh.build(load_config(environ={}))
+    await mesh.start()
+    entry = mesh.saga.gateways[int(Venue.KALSHI)]
+    good = [_resting(mesh, Venue.KALSHI, f"batch-{n}") for n in range(3)]
+    unknown = execution_pb2.OrderRequest()
+    unknown.CopyFrom(good[0])
+    unknown.client_order_id, unknown.market_id = "batch-bad", "NO-SUCH-MARKET"
+    acks = (await entry.PlaceOrders(execution_pb2.OrderBatch(
+        tenant=TENANT, orders=[good[0], unknown, good[1], good[2]]))).acks
+    assert [a.accepted for a in acks] == [True, False, True, True]
+    assert "NO-SUCH-MARKET" in acks[1].reject_reason
+
+    foreign = execution_pb2.OrderRequest()
+    foreign.CopyFrom(good[0])
+    foreign.tenant.tenant_id = "rival"
+    with pytest.raises(grpc.RpcError) as smuggled:
+        await entry.PlaceOrders(execution_pb2.OrderBatch(tenant=TENANT, orders=[foreign]))
+    assert smuggled.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.RpcError) as bad_market:
+        await entry.CancelAll(execution_pb2.CancelAllRequest(tenant=TENANT, market_id="nope"))
+    assert bad_market.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+    market = good[0].market_id
+    swept = await entry.CancelAll(execution_pb2.CancelAllRequest(tenant=TENANT, market_id=market))
+    await mesh.stop()
+    assert sorted(swept.canceled_venue_order_ids) == sorted(a.venue_order_id for a in acks
+                                                            if a.accepted)
+    assert _live_orders(mesh) == 0
