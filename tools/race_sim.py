@@ -1,6 +1,6 @@
 """Run the deterministic race simulator over many seeds and report.
 
-    .venv/bin/python tools/race_sim.py --seeds 2000          # seeds 0..1999
+    .venv/bin/python tools/race_sim.py --seeds 2000          # seeds 0..1999, one worker per CPU
     .venv/bin/python tools/race_sim.py --seed 1234 --verbose # replay one seed exactly
 
 Prints one JSON line of totals; every failing seed is printed with its violations and the
@@ -10,38 +10,10 @@ command that replays it. Exits 1 if any invariant failed.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import logging
 import sys
-import time
-from collections import Counter
 
-from arbiter.simulation.harness import RaceSimulator
-
-
-async def _run(seeds: list[int], steps: int, verbose: bool) -> int:
-    totals: Counter[str] = Counter()
-    states: Counter[str] = Counter()
-    failed = 0
-    start = time.perf_counter()
-    for seed in seeds:
-        report = await RaceSimulator(seed, steps).run()
-        totals.update(report.faults)
-        totals.update(crashes=report.crashes, sagas=report.sagas, fills=report.fills)
-        states.update(report.terminal_states)
-        if verbose:
-            print(json.dumps(report.__dict__), file=sys.stderr)
-        if report.violations:
-            failed += 1
-            print(f"seed {seed} FAILED: {report.violations[:5]}\n"
-                  f"  replay: .venv/bin/python tools/race_sim.py --seed {seed} --steps {steps}"
-                  " --verbose", file=sys.stderr)
-    elapsed = time.perf_counter() - start
-    print(json.dumps({"seeds": len(seeds), "failed": failed, "steps_per_seed": steps,
-                      "seconds": round(elapsed, 1), "seeds_per_s": round(len(seeds) / elapsed, 1),
-                      "totals": dict(totals), "saga_end_states": dict(states)}))
-    return 1 if failed else 0
+from arbiter.simulation.sweep import sweep
 
 
 def main() -> None:
@@ -50,11 +22,23 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=0, help="first seed")
     parser.add_argument("--seed", type=int, help="run exactly this seed")
     parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--workers", type=int, default=0, help="processes (0: one per CPU)")
+    parser.add_argument("--verbose", action="store_true", help="print every seed's report")
     args = parser.parse_args()
-    logging.disable(logging.CRITICAL)  # HELD sagas alert by design under injected faults
     seeds = [args.seed] if args.seed is not None else list(range(args.first, args.first + args.seeds))
-    raise SystemExit(asyncio.run(_run(seeds, args.steps, args.verbose)))
+    result = sweep(seeds, args.steps, args.workers)
+    if args.verbose:
+        for report in result.reports:
+            print(json.dumps(report.__dict__), file=sys.stderr)
+    for seed, violations in result.failures.items():
+        print(f"seed {seed} FAILED: {violations[:5]}\n"
+              f"  replay: .venv/bin/python tools/race_sim.py --seed {seed} --steps {args.steps}"
+              " --verbose", file=sys.stderr)
+    print(json.dumps({"seeds": len(seeds), "failed": len(result.failures),
+                      "steps_per_seed": args.steps, "seconds": round(result.seconds, 1),
+                      "seeds_per_s": round(len(seeds) / result.seconds, 1),
+                      "totals": dict(result.totals()), "saga_end_states": dict(result.end_states())}))
+    raise SystemExit(1 if result.failures else 0)
 
 
 if __name__ == "__main__":

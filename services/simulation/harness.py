@@ -195,7 +195,3 @@ def _credentials() -> PaperCredentials:
     if _PAPER is None:
         _PAPER = PaperCredentials.create()
     return _PAPER
-
-
-async def run_seed(seed: int, steps: int = 40) -> RunReport:
-    return await RaceSimulator(seed, steps).run()
