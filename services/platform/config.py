@@ -261,10 +261,15 @@ class AuthConfig(_Section):
 
 
 class VaultConfig(_Section):
-    """Where the vault service keeps credentials and which key backend wraps them."""
+    """Where the vault service keeps credentials and which key backend wraps them.
+
+    `store_dsn` is PostgreSQL as the `arbiter_vault` role (the distributed topology: every
+    replica shares it, row-level security per tenant); empty keeps the SQLite file
+    `store_path`. It is not `store.dsn`: the app role may not read sealed credentials."""
 
     backend: Literal["local", "transit"] = "local"
     store_path: str = "arbiter-vault.db"
+    store_dsn: SecretStr = SecretStr("")
     master_secret_path: str = ""  # local backend: a 0600 file of 32+ random bytes
     role: str = ""  # Kubernetes auth role for the transit backend
 

@@ -15,6 +15,8 @@ from arbiter.v1 import signing_pb2_grpc
 from arbiter.vault.grpc_service import SignerService
 from arbiter.vault.keybackend import KeyBackend
 from arbiter.vault.local_keyring import LocalKeyring
+from arbiter.vault.postgres_repository import PostgresCredentialRepository
+from arbiter.vault.repository import CredentialRepository
 from arbiter.vault.rotation import Rotation
 from arbiter.vault.signer import Signer
 from arbiter.vault.sqlite_repository import SqliteCredentialRepository
@@ -60,15 +62,28 @@ def open_backend(
     raise ValueError(f"backend must be 'local' or 'transit', was {kind!r}")
 
 
+def open_repository(store_path: str | Path | None, store_dsn: str = "") -> CredentialRepository:
+    """PostgreSQL (as arbiter_vault, row-level security per tenant) when `store_dsn` is given,
+    else the SQLite file at `store_path` (`:memory:` allowed)."""
+    if store_dsn:
+        return PostgresCredentialRepository.open(store_dsn)
+    if store_path is None or not str(store_path):
+        raise ValueError("the credential store needs store_path (SQLite) or store_dsn "
+                         "(PostgreSQL)")
+    return SqliteCredentialRepository(store_path)
+
+
 def build_vault_service(
-    store_path: str | Path,
+    store_path: str | Path | None,
     master_secret_path: str | Path | None = None,
     backend: BackendKind = "local",
     *,
     keyring_path: str | Path | None = None,
     transit: TransitSettings | None = None,
+    store_dsn: str = "",
 ) -> VaultService:
-    """Open the key backend and the credential store (`:memory:` allowed) and wire the service."""
+    """Open the key backend and the credential store (see `open_repository`) and wire the
+    service."""
     key_backend = open_backend(backend, master_secret_path, keyring_path, transit)
-    vault = CredentialVault(key_backend, SqliteCredentialRepository(store_path))
+    vault = CredentialVault(key_backend, open_repository(store_path, store_dsn))
     return VaultService(vault, Signer(vault))

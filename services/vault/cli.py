@@ -1,7 +1,8 @@
 """`arbiter vault ...`: onboard credentials, rotate the key, show status.
 
 Secrets come only from a file or stdin (`--from -`), never from an argument value, which would
-land in shell history and in every process listing.
+land in shell history and in every process listing; a `--store-dsn` with a password is refused
+for the same reason (use `ARBITER_VAULT_STORE_DSN` or a libpq password file).
 """
 
 import asyncio
@@ -13,8 +14,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, cast
 
+import psycopg
 import typer
+from psycopg.conninfo import conninfo_to_dict
 
+from arbiter.platform.store import StoreError
 from arbiter.vault.bootstrap import BackendKind, VaultService, build_vault_service
 from arbiter.vault.credentials import CredentialKind
 from arbiter.vault.errors import VaultError
@@ -35,8 +39,12 @@ def _fail(message: str) -> typer.Exit:
 @app.callback()
 def main(
     ctx: typer.Context,
-    store: Annotated[Path, typer.Option(envvar="ARBITER_VAULT_STORE",
-                                        help="SQLite credential store file.")],
+    store: Annotated[Path | None, typer.Option(envvar="ARBITER_VAULT_STORE",
+                                               help="SQLite credential store file.")] = None,
+    store_dsn: Annotated[str, typer.Option(
+        envvar="ARBITER_VAULT_STORE_DSN", show_default=False,
+        help="PostgreSQL credential store, as role arbiter_vault (instead of --store); "
+             "give a password only through the environment or ~/.pgpass.")] = "",
     master_secret: Annotated[Path | None, typer.Option(
         envvar="ARBITER_VAULT_MASTER_SECRET",
         help="Master secret file (local backend, mode 600).")] = None,
@@ -51,14 +59,31 @@ def main(
     """Open the vault once for the chosen command."""
     if backend not in ("local", "transit"):
         raise _fail(f"--backend must be 'local' or 'transit', was {backend!r}")
+    if (store is None) == (not store_dsn):
+        raise _fail("give exactly one of --store (SQLite file) and --store-dsn (PostgreSQL)")
+    if store_dsn:
+        _refuse_password_argument(ctx, store_dsn)
     try:
         transit = TransitSettings.from_env(os.environ) if backend == "transit" else None
         service = build_vault_service(store, master_secret, cast(BackendKind, backend),
-                                      keyring_path=keyring, transit=transit)
-    except (VaultError, ValueError) as exc:
+                                      keyring_path=keyring, transit=transit, store_dsn=store_dsn)
+    except (VaultError, StoreError, ValueError) as exc:
         raise _fail(str(exc)) from None
     ctx.obj = {"service": service, "actor": actor or f"cli:{getpass.getuser()}"}
     ctx.call_on_close(service.close)
+
+
+def _refuse_password_argument(ctx: typer.Context, dsn: str) -> None:
+    try:
+        parts = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:  # not shown: its message may echo part of the DSN
+        raise _fail("--store-dsn is not a valid PostgreSQL connection string") from None
+    # By name: typer ships its own copy of click, so its ParameterSource is not click's.
+    source = ctx.get_parameter_source("store_dsn")
+    if parts.get("password") and source is not None and source.name == "COMMANDLINE":
+        raise _fail("--store-dsn carries a password, which would land in shell history and "
+                    "process listings; set ARBITER_VAULT_STORE_DSN or use a libpq password "
+                    "file (~/.pgpass, PGPASSFILE) instead")
 
 
 @app.command()

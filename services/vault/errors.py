@@ -46,6 +46,11 @@ class BackendUnavailable(VaultError):
     """The key backend (HashiCorp Vault) could not be reached or refused the call."""
 
 
+class StoreUnavailable(VaultError):
+    """The credential store (PostgreSQL) could not be reached or dropped the connection;
+    retrying later may succeed, unlike every other store error."""
+
+
 class CiphertextError(VaultError):
     """A stored ciphertext cannot be opened."""
 

@@ -19,6 +19,7 @@ from arbiter.vault.errors import (
     CredentialNotFound,
     InvalidIdentifier,
     PayloadMismatch,
+    StoreUnavailable,
     VaultError,
 )
 from arbiter.vault.signer import Eip712Digest, HmacMessage, RsaPssMessage, SignPayload, Signer
@@ -31,6 +32,7 @@ _STATUS: tuple[tuple[type[VaultError], grpc.StatusCode], ...] = (
     (PayloadMismatch, grpc.StatusCode.INVALID_ARGUMENT),
     (CredentialNotFound, grpc.StatusCode.PERMISSION_DENIED),
     (BackendUnavailable, grpc.StatusCode.UNAVAILABLE),
+    (StoreUnavailable, grpc.StatusCode.UNAVAILABLE),
 )
 
 

@@ -1,8 +1,9 @@
 """Persistence port of the credential store, and the records it moves.
 
 Metadata (who owns what, under which key version, since when) lives apart from the ciphertext
-so listing, status and rotation planning never read secret-bearing rows. A PostgreSQL
-implementation (with row-level security per tenant) can implement the same protocol.
+so listing, status and rotation planning never read secret-bearing rows. Two implementations:
+`SqliteCredentialRepository` (embedded) and `PostgresCredentialRepository` (distributed, row-level
+security per tenant; docs/vault.md). An audit event's tenant `*` is a platform-wide event.
 """
 
 from dataclasses import dataclass

@@ -1,5 +1,6 @@
-"""The chart's PostgreSQL roles: services hold only the app role's DSN; an init Job (a Helm
-hook) provisions roles.sql with passwords from Secrets and migrates as the owner."""
+"""The chart's PostgreSQL roles: services hold only the app role's DSN, the vault service only
+the vault role's; an init Job (a Helm hook) provisions roles.sql with passwords from Secrets and
+migrates as the owner."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import yaml
 from psycopg.conninfo import conninfo_to_dict
 
 from arbiter.operator.platform import parse_platform
+from arbiter.platform.config import load_config
 from arbiter.platform.store import init
 
 from .conftest import CHART, Manifest, find, platform_yaml, render, render_ci
@@ -20,6 +22,7 @@ from .invariants import pod_violations
 DEFAULT = CHART / "ci" / "default-values.yaml"
 EXTERNAL = CHART / "ci" / "external-deps-values.yaml"
 APP_SECRET = {"name": "arbiter-postgresql-app", "key": "dsn"}
+VAULT_SECRET = {"name": "arbiter-postgresql-vault", "key": "dsn"}
 
 
 def secret_data(manifests: list[Manifest], name: str) -> dict[str, str]:
@@ -45,8 +48,9 @@ def test_bundled_roles_get_their_own_secrets_and_dsns() -> None:
     manifests = render_ci(DEFAULT)
     owner = secret_data(manifests, "arbiter-postgresql-owner")
     app = secret_data(manifests, "arbiter-postgresql-app")
+    vault = secret_data(manifests, "arbiter-postgresql-vault")
     admin = secret_data(manifests, "arbiter-bundled-postgresql")
-    for data, user in ((owner, "arbiter_owner"), (app, "arbiter_app")):
+    for data, user in ((owner, "arbiter_owner"), (app, "arbiter_app"), (vault, "arbiter_vault")):
         dsn = conninfo_to_dict(data["dsn"])
         assert data["username"] == dsn["user"] == user
         assert dsn["password"] == data["password"] and len(data["password"]) == 32
@@ -54,23 +58,51 @@ def test_bundled_roles_get_their_own_secrets_and_dsns() -> None:
             "arbiter-bundled-postgresql.trading.svc", "5432", "arbiter")
     assert conninfo_to_dict(admin["admin-dsn"])["user"] == "arbiter"  # the server's superuser
     assert "dsn" not in admin  # nothing a service could mistake for its own DSN
-    assert len({owner["password"], app["password"], admin["password"]}) == 3
+    assert len({owner["password"], app["password"], vault["password"], admin["password"]}) == 4
 
 
-def test_services_and_the_operator_get_only_the_app_role() -> None:
+def postgres_refs(manifests: list[Manifest], workload: str) -> list[tuple[str, str, str]]:
+    pod = find(manifests, "Deployment", workload)["spec"]["template"]["spec"]
+    return [ref for ref in secret_refs(pod) if "postgres" in ref[1]]
+
+
+def test_services_and_the_operator_get_only_the_app_role_and_the_vault_only_its_own() -> None:
     manifests = render_ci(DEFAULT)
     for workload in (m for m in manifests if m["kind"] in ("Deployment", "StatefulSet")):
+        name = workload["metadata"]["name"]
         pod = workload["spec"]["template"]["spec"]
-        for env, name, key in secret_refs(pod):
-            if workload["metadata"]["name"] == "arbiter-bundled-postgresql":
-                assert (env, name, key) == (
+        for env, secret, key in secret_refs(pod):
+            if name == "arbiter-bundled-postgresql":
+                assert (env, secret, key) == (
                     "POSTGRES_PASSWORD", "arbiter-bundled-postgresql", "password")
             elif env == "ARBITER__STORE__DSN":
-                assert {"name": name, "key": key} == APP_SECRET, workload["metadata"]["name"]
+                assert {"name": secret, "key": key} == APP_SECRET, name
+                assert name != "arbiter-vault"  # it needs no tenant plane's role
+            elif env == "ARBITER__VAULT__STORE_DSN":
+                assert (name, {"name": secret, "key": key}) == ("arbiter-vault", VAULT_SECRET)
             else:
-                assert "postgresql" not in name, (workload["metadata"]["name"], env, name)
-    # tenants' saga and risk pods, built by the operator, get the same Secret
+                assert "postgresql" not in secret, (name, env, secret)
+    assert postgres_refs(manifests, "arbiter-vault") == [
+        ("ARBITER__VAULT__STORE_DSN", "arbiter-postgresql-vault", "dsn")]
+    # tenants' saga and risk pods, built by the operator, get the app role's Secret
     assert parse_platform(yaml.safe_load(platform_yaml(manifests))).store_secret == APP_SECRET
+
+
+def test_the_vault_env_is_what_its_config_reads() -> None:
+    [(env, _, _)] = postgres_refs(render_ci(DEFAULT), "arbiter-vault")
+    config = load_config(environ={env: "host=db user=arbiter_vault"})
+    assert config.vault.store_dsn.get_secret_value() == "host=db user=arbiter_vault"
+
+
+def test_external_postgres_needs_the_vault_roles_dsn_for_the_vault() -> None:
+    assert postgres_refs(render_ci(EXTERNAL), "arbiter-vault") == [
+        ("ARBITER__VAULT__STORE_DSN", "arbiter-postgres-vault-dsn", "dsn")]
+    values = yaml.safe_load(EXTERNAL.read_text())
+    del values["postgresql"]["external"]["vaultDsnSecret"]
+    with pytest.raises(helm.HelmError, match="postgresql.external.vaultDsnSecret.name is required"):
+        render(values)
+    values["services"]["vault"] = {"enabled": False}
+    assert not [m for m in render(values) if m["metadata"]["name"] == "arbiter-vault"]
 
 
 def test_init_job_runs_after_install_and_upgrade_with_owner_admin_and_passwords() -> None:
@@ -90,6 +122,7 @@ def test_init_job_runs_after_install_and_upgrade_with_owner_admin_and_passwords(
         init.ENV_ADMIN_DSN: {"name": "arbiter-bundled-postgresql", "key": "admin-dsn"},
         init.ENV_OWNER_PASSWORD: {"name": "arbiter-postgresql-owner", "key": "password"},
         init.ENV_APP_PASSWORD: {"name": "arbiter-postgresql-app", "key": "password"},
+        init.ENV_VAULT_PASSWORD: {"name": "arbiter-postgresql-vault", "key": "password"},
     }
     assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
     # Hardened like every pod; a run-to-completion Job has no probes to serve
@@ -102,7 +135,7 @@ def test_the_job_env_is_what_the_init_command_reads() -> None:
     fake[init.ENV_WAIT_SECONDS] = env[init.ENV_WAIT_SECONDS]
     settings = init.InitSettings.from_env(fake)
     assert settings.admin_dsn and settings.owner_dsn and settings.wait_seconds == 300
-    assert set(settings.passwords or {}) == {"arbiter_owner", "arbiter_app"}
+    assert set(settings.passwords or {}) == {"arbiter_owner", "arbiter_app", "arbiter_vault"}
 
 
 def test_external_postgres_has_no_role_secrets_and_migrates_only_with_an_owner_dsn() -> None:

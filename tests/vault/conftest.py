@@ -1,4 +1,5 @@
-"""Vault fixtures: a master secret file, both key backends, a vault, and test keys."""
+"""Vault fixtures: a master secret file, both key backends, both credential stores, a vault,
+and test keys."""
 
 import os
 import shutil
@@ -11,13 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import hvac
+import psycopg
 import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from tenancy.pg_server import Postgres, shared_postgres  # tests/ is on sys.path (rootdir)
 
 from arbiter.vault.keybackend import KeyBackend
 from arbiter.vault.local_keyring import LocalKeyring
+from arbiter.vault.postgres_repository import PostgresCredentialRepository
+from arbiter.vault.repository import CredentialRepository
 from arbiter.vault.signer import Signer
 from arbiter.vault.sqlite_repository import SqliteCredentialRepository
 from arbiter.vault.transit import TransitKeyBackend, TransitSettings
@@ -105,12 +110,40 @@ def backend(request: pytest.FixtureRequest, master_secret: Path) -> Iterator[Key
         yield from _transit_backend(request.getfixturevalue("transit_env"))
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """The same server tests/tenancy uses (one per process, see `shared_postgres`)."""
+    with shared_postgres() as server:
+        yield server
+
+
 @pytest.fixture
-def vault(backend: KeyBackend) -> Iterator[CredentialVault]:
-    """A vault on every key backend: rotation and signing run against Transit too."""
-    store = CredentialVault(backend, SqliteCredentialRepository(":memory:"))
-    yield store
-    store.close()
+def vault_dsn(postgres: Postgres) -> str:
+    """The vault role's DSN on an empty credential store."""
+    with psycopg.connect(postgres.dsn("arbiter_owner"), autocommit=True) as conn:
+        # RLS is forced even for the owner; TRUNCATE is the one policy-free way to empty it.
+        conn.execute("TRUNCATE credentials_meta, credential_ciphertext, audit")
+    return postgres.dsn("arbiter_vault")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def repository(request: pytest.FixtureRequest) -> Iterator[CredentialRepository]:
+    """Every credential store, empty: the vault and repository suites run once per store."""
+    repo: CredentialRepository
+    if request.param == "sqlite":
+        repo = SqliteCredentialRepository(":memory:")
+    else:
+        repo = PostgresCredentialRepository.open(request.getfixturevalue("vault_dsn"),
+                                                 max_size=4)
+    yield repo
+    repo.close()
+
+
+@pytest.fixture
+def vault(backend: KeyBackend, repository: CredentialRepository) -> CredentialVault:
+    """A vault on every key backend and store: rotation and signing run against Transit and
+    PostgreSQL too. The `repository` fixture closes the store."""
+    return CredentialVault(backend, repository)
 
 
 @pytest.fixture

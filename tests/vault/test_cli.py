@@ -80,3 +80,35 @@ def test_world_readable_master_secret_stops_every_command(tmp_path: Path) -> Non
     result = CliRunner().invoke(app, ["--store", str(tmp_path / "v.db"), "--master-secret",
                                       str(secret), "status"])
     assert result.exit_code == 1 and "chmod 600" in result.stderr
+
+
+@pytest.mark.postgres
+def test_the_postgres_store_comes_from_the_environment(
+    master_secret: Path, vault_dsn: str,
+) -> None:
+    runner = CliRunner()
+    env = {"ARBITER_VAULT_STORE_DSN": f"{vault_dsn} password=from-env"}  # trust auth ignores it
+    base = ["--master-secret", str(master_secret), "--actor", "alice"]
+    put = runner.invoke(app, [*base, "put", "acme", "poly", "--kind", "polymarket-eoa",
+                              "--from", "-"], input=HARDHAT_KEY, env=env)
+    assert put.exit_code == 0, put.output
+    status = runner.invoke(app, [*base, "status", "--json"], env=env)
+    assert [c["credential_id"] for c in json.loads(status.stdout)["credentials"]] == ["poly"]
+    # A DSN without a password may be an argument (libpq then reads ~/.pgpass)
+    listed = runner.invoke(app, ["--store-dsn", vault_dsn, *base, "status"])
+    assert listed.exit_code == 0 and "acme/poly" in listed.stdout, listed.output
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--store-dsn", "host=db user=arbiter_vault password=hunter2"],
+     "--store-dsn carries a password"),
+    (["--store-dsn", "host=db user"], "not a valid PostgreSQL connection string"),
+    (["--store", "v.db", "--store-dsn", "host=db"], "exactly one of --store"),
+    ([], "exactly one of --store"),
+])
+def test_store_options_are_checked_before_anything_opens(
+    master_secret: Path, args: list[str], message: str,
+) -> None:
+    result = CliRunner().invoke(app, [*args, "--master-secret", str(master_secret), "status"])
+    assert result.exit_code == 1 and message in result.stderr, result.output
+    assert "hunter2" not in result.output

@@ -19,13 +19,17 @@ from .test_signer import CLOB_AUTH_SIGNATURE, clob_auth_digest
 LATENCY_BOUND_S = 0.250
 
 
-@pytest.fixture(params=["local", "transit"])
+@pytest.fixture(params=["local", "transit", "local-postgres"])
 def service(
     request: pytest.FixtureRequest, master_secret: Path, rsa_pem: bytes
 ) -> AsyncIterator[VaultService]:
-    """The service on each key backend: Transit is a live Vault API (see `transit_env`)."""
+    """The service on each key backend (Transit is a live Vault API, see `transit_env`), and
+    on the PostgreSQL store as the distributed topology runs it."""
     if request.param == "local":
         built = build_vault_service(":memory:", master_secret, "local")
+    elif request.param == "local-postgres":
+        built = build_vault_service(None, master_secret, "local",
+                                    store_dsn=request.getfixturevalue("vault_dsn"))
     else:
         env = request.getfixturevalue("transit_env")
         settings = TransitSettings(url=env["VAULT_ADDR"], token=env["VAULT_TOKEN"],

@@ -52,6 +52,20 @@ key: {{ .Values.postgresql.external.dsnSecret.key }}
 {{- end -}}
 
 {{/*
+{name, key} of the Secret holding the vault role's PostgreSQL DSN: given to the vault service
+alone, the one role that may read sealed credentials (docs/vault.md).
+*/}}
+{{- define "arbiter.vaultStoreSecret" -}}
+{{- if .Values.postgresql.enabled -}}
+name: {{ include "arbiter.fullname" . }}-postgresql-vault
+key: dsn
+{{- else -}}
+name: {{ required "postgresql.external.vaultDsnSecret.name is required when postgresql.enabled=false and services.vault is enabled (the arbiter_vault role's DSN)" .Values.postgresql.external.vaultDsnSecret.name }}
+key: {{ .Values.postgresql.external.vaultDsnSecret.key }}
+{{- end -}}
+{{- end -}}
+
+{{/*
 Connection env shared by the chart's services and, through platform.yaml, by every tenant's
 execution plane. Addresses are fully qualified because tenants live in other namespaces.
 */}}

@@ -124,10 +124,19 @@ spec:
             {{- end }}
             - name: ARBITER__VAULT__ROLE
               value: {{ $root.Values.vault.role | quote }}
+            {{- /* The vault holds the one role that may read sealed credentials, and no other;
+                   every other service the app role only. */}}
+            {{- if eq .name "vault" }}
+            - name: ARBITER__VAULT__STORE_DSN
+              valueFrom:
+                secretKeyRef:
+                  {{- include "arbiter.vaultStoreSecret" $root | nindent 18 }}
+            {{- else }}
             - name: ARBITER__STORE__DSN
               valueFrom:
                 secretKeyRef:
                   {{- include "arbiter.storeSecret" $root | nindent 18 }}
+            {{- end }}
             {{- end }}
             {{- range $key, $value := .cfg.env }}
             - name: {{ $key }}

@@ -2,9 +2,9 @@
 
 The Helm chart runs this as a Job after every install and upgrade
 (`python -m arbiter.platform.store init`), so the services themselves hold only the app role's
-DSN: they can neither create roles nor change the schema. With an admin DSN (the bundled
-PostgreSQL's superuser) it provisions `roles.sql` and sets the owner and app passwords from
-Secrets; with only the owner DSN (a managed database whose roles a DBA created) it migrates.
+DSN (the vault service: the vault role's): they can neither create roles nor change the schema. With an admin DSN (the bundled
+PostgreSQL's superuser) it provisions `roles.sql` and sets the owner, app and vault passwords
+from Secrets; with only the owner DSN (a managed database whose roles a DBA created) it migrates.
 Everything it does is idempotent, so a re-run (a retried Job, the next upgrade) is safe.
 """
 
@@ -29,6 +29,7 @@ ENV_ADMIN_DSN = "ARBITER_STORE_ADMIN_DSN"
 ENV_OWNER_DSN = "ARBITER_STORE_OWNER_DSN"
 ENV_OWNER_PASSWORD = "ARBITER_STORE_OWNER_PASSWORD"
 ENV_APP_PASSWORD = "ARBITER_STORE_APP_PASSWORD"
+ENV_VAULT_PASSWORD = "ARBITER_STORE_VAULT_PASSWORD"
 ENV_WAIT_SECONDS = "ARBITER_STORE_WAIT_SECONDS"
 
 
@@ -46,9 +47,10 @@ class InitSettings:
         missing = [ENV_OWNER_DSN] if not owner_dsn else []
         passwords = None
         if admin_dsn:
-            missing += [n for n in (ENV_OWNER_PASSWORD, ENV_APP_PASSWORD) if not environ.get(n)]
-            passwords = {"arbiter_owner": environ.get(ENV_OWNER_PASSWORD, ""),
-                         "arbiter_app": environ.get(ENV_APP_PASSWORD, "")}
+            by_role = {"arbiter_owner": ENV_OWNER_PASSWORD, "arbiter_app": ENV_APP_PASSWORD,
+                       "arbiter_vault": ENV_VAULT_PASSWORD}
+            missing += [name for name in by_role.values() if not environ.get(name)]
+            passwords = {role: environ.get(name, "") for role, name in by_role.items()}
         if missing:
             raise StoreError(f"store init needs {', '.join(missing)}"
                              + (f" (with {ENV_ADMIN_DSN} set)" if admin_dsn else ""))
@@ -106,8 +108,8 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if argv != ["init"]:
         print("usage: python -m arbiter.platform.store init   (settings from the environment: "
-              f"{ENV_OWNER_DSN}, optional {ENV_ADMIN_DSN} with {ENV_OWNER_PASSWORD} and "
-              f"{ENV_APP_PASSWORD}, {ENV_WAIT_SECONDS})")
+              f"{ENV_OWNER_DSN}, optional {ENV_ADMIN_DSN} with {ENV_OWNER_PASSWORD}, "
+              f"{ENV_APP_PASSWORD} and {ENV_VAULT_PASSWORD}, {ENV_WAIT_SECONDS})")
         return 2
     try:
         asyncio.run(initialize(InitSettings.from_env(environ)))

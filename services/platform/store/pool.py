@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from importlib import resources
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -21,12 +22,32 @@ from arbiter.platform.store.repository import TenantRepository
 from arbiter.platform.tenancy import validate_tenant_id
 from psycopg_pool import AsyncConnectionPool
 
-_ROLE_CHECK = """
+ROLE_CHECK = """
 SELECT r.rolname, r.rolsuper, r.rolbypassrls,
        (SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
          WHERE c.relrowsecurity AND pg_has_role(current_user, c.relowner, 'USAGE')) AS owns
   FROM pg_roles r WHERE r.rolname = current_user
 """
+# Transaction-local (the `true`): the tenant ends with the transaction, not with the connection.
+SET_TENANT = "SELECT set_config('arbiter.tenant_id', %s, true)"
+
+
+def refuse_unsafe_role(row: tuple[Any, ...] | None, connect_as: str) -> None:
+    """Raise `UnsafeRole` if the role a `ROLE_CHECK` row describes is a superuser, has
+    BYPASSRLS or owns a row-secured table: the three ways RLS would silently stop applying.
+    `connect_as` completes the hint, e.g. "the services as arbiter_app"."""
+    if row is None:
+        raise StoreError("the connected database role is not in pg_roles")
+    name, superuser, bypass, owns = row
+    problems = [text for bad, text in (
+        (superuser, "is a superuser"),
+        (bypass, "has BYPASSRLS"),
+        (owns, f"owns the row-level-secured tables {owns}"),
+    ) if bad]
+    if problems:
+        raise UnsafeRole(
+            f"database role {name!r} {' and '.join(problems)}, so row-level security would "
+            f"not isolate tenants; connect {connect_as} (see docs/multi-tenancy.md)")
 
 
 class Store:
@@ -42,24 +63,14 @@ class Store:
         try:
             await pool.open(wait=True, timeout=10)
             async with pool.connection() as conn:
-                cursor = await conn.execute(_ROLE_CHECK)
-                name, superuser, bypass, owns = await cursor.fetchone()  # type: ignore[misc]
+                row = await (await conn.execute(ROLE_CHECK)).fetchone()
+            refuse_unsafe_role(row, "the services as arbiter_app")
         except psycopg.Error as exc:
             await pool.close()
             raise StoreError(f"cannot use the store at the configured DSN: {exc}") from exc
         except BaseException:
             await pool.close()
             raise
-        problems = [text for bad, text in (
-            (superuser, "is a superuser"),
-            (bypass, "has BYPASSRLS"),
-            (owns, f"owns the row-level-secured tables {owns}"),
-        ) if bad]
-        if problems:
-            await pool.close()
-            raise UnsafeRole(
-                f"database role {name!r} {' and '.join(problems)}, so row-level security would "
-                "not isolate tenants; connect the services as arbiter_app (see docs/multi-tenancy.md)")
         return cls(pool)
 
     async def close(self) -> None:
@@ -70,18 +81,18 @@ class Store:
         """One transaction that sees and writes only `tenant_id`'s rows; commits on exit."""
         validate_tenant_id(tenant_id)
         async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute("SELECT set_config('arbiter.tenant_id', %s, true)", (tenant_id,))
+            await conn.execute(SET_TENANT, (tenant_id,))
             yield TenantRepository(conn)
 
 
-ROLES = ("arbiter_owner", "arbiter_app")
+ROLES = ("arbiter_owner", "arbiter_app", "arbiter_vault")
 
 
 async def provision_roles(
     admin_conninfo: str, passwords: Mapping[str, str] | None = None
 ) -> None:
-    """Create the owner and app roles (superuser or CREATEROLE only; see roles.sql), and set
-    the passwords given for them, so a cluster can take both from Secrets."""
+    """Create the owner, app and vault roles (superuser or CREATEROLE only; see roles.sql),
+    and set the passwords given for them, so a cluster can take them from Secrets."""
     for role, password in (passwords or {}).items():
         if role not in ROLES:
             raise StoreError(f"cannot set a password for role {role!r}: only {ROLES} are managed")
