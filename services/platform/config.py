@@ -271,7 +271,12 @@ class VaultConfig(_Section):
     store_path: str = "arbiter-vault.db"
     store_dsn: SecretStr = SecretStr("")
     master_secret_path: str = ""  # local backend: a 0600 file of 32+ random bytes
-    role: str = ""  # Kubernetes auth role for the transit backend
+    # transit backend: the HashiCorp Vault (or OpenBao) server, its Kubernetes-auth role and
+    # the Transit key; the token, for development only, comes from VAULT_TOKEN alone
+    addr: str = ""
+    role: str = ""
+    transit_key: str = "arbiter-credentials"
+    transit_mount: str = "transit"
 
 
 KALSHI_ENVIRONMENTS = {

@@ -205,7 +205,10 @@ async def build_vault(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -
     from arbiter.vault.bootstrap import build_vault_service
     from arbiter.vault.transit import TransitSettings
 
-    transit = TransitSettings.from_env(os.environ) if config.vault.backend == "transit" else None
+    vault = config.vault
+    transit = TransitSettings.from_env(
+        os.environ, url=vault.addr, role=vault.role, key_name=vault.transit_key,
+        mount_point=vault.transit_mount) if vault.backend == "transit" else None
     store_dsn = config.vault.store_dsn.get_secret_value()
     if store_dsn and (owner_dsn := config.store.migrate_dsn.get_secret_value()):
         await migrate(owner_dsn)

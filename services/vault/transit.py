@@ -48,16 +48,20 @@ class TransitSettings:
         return f"TransitSettings(url={self.url!r}, key_name={self.key_name!r})"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "TransitSettings":
-        """Read VAULT_ADDR, VAULT_TOKEN and the ARBITER_VAULT_TRANSIT_* / _K8S_ROLE variables."""
-        if not env.get("VAULT_ADDR"):
-            raise BackendUnavailable("the transit backend needs VAULT_ADDR")
+    def from_env(cls, env: Mapping[str, str], *, url: str = "", role: str = "",
+                 key_name: str = "", mount_point: str = "") -> "TransitSettings":
+        """Given values (the config's `vault.*`) first, else VAULT_ADDR and the
+        ARBITER_VAULT_TRANSIT_* / _K8S_ROLE variables; the token only ever from VAULT_TOKEN,
+        so no secret sits in a config file."""
+        url = url or env.get("VAULT_ADDR", "")
+        if not url:
+            raise BackendUnavailable("the transit backend needs vault.addr or VAULT_ADDR")
         return cls(
-            url=env["VAULT_ADDR"],
-            key_name=env.get("ARBITER_VAULT_TRANSIT_KEY", cls.key_name),
-            mount_point=env.get("ARBITER_VAULT_TRANSIT_MOUNT", cls.mount_point),
+            url=url,
+            key_name=key_name or env.get("ARBITER_VAULT_TRANSIT_KEY", cls.key_name),
+            mount_point=mount_point or env.get("ARBITER_VAULT_TRANSIT_MOUNT", cls.mount_point),
             token=env.get("VAULT_TOKEN") or None,
-            k8s_role=env.get("ARBITER_VAULT_K8S_ROLE") or None,
+            k8s_role=role or env.get("ARBITER_VAULT_K8S_ROLE") or None,
         )
 
 
@@ -109,8 +113,19 @@ class TransitKeyBackend(KeyBackend):
         try:
             self._read()
         except hvac_errors.InvalidPath:
+            self._ensure_mount()
             self._transit.create_key(self._settings.key_name, key_type="aes256-gcm96",
                                      mount_point=self._settings.mount_point)
+
+    def _ensure_mount(self) -> None:
+        """A fresh (development) server has no Transit engine: mount it when this token may.
+        A production token usually may not; there the mount comes with the policy."""
+        try:
+            mounts = self._client.sys.list_mounted_secrets_engines()["data"]
+        except hvac_errors.Forbidden:
+            return
+        if f"{self._settings.mount_point}/" not in mounts:
+            self._client.sys.enable_secrets_engine("transit", path=self._settings.mount_point)
 
     def _read(self) -> dict[str, Any]:
         response = self._transit.read_key(self._settings.key_name,

@@ -127,6 +127,17 @@ spec:
             {{- /* The vault holds the one role that may read sealed credentials, and no other;
                    every other service the app role only. */}}
             {{- if eq .name "vault" }}
+            - name: ARBITER__VAULT__BACKEND
+              value: transit
+            {{- if $root.Values.vault.enabled }}
+            {{- /* The bundled development Vault: its root token. A real Vault is reached with
+                   Kubernetes auth (vault.role) and no token. */}}
+            - name: VAULT_TOKEN
+              valueFrom:
+                secretKeyRef:
+                  name: {{ include "arbiter.fullname" $root }}-bundled-vault
+                  key: token
+            {{- end }}
             - name: ARBITER__VAULT__STORE_DSN
               valueFrom:
                 secretKeyRef:
