@@ -39,7 +39,7 @@ from arbiter.emulators.venue import (
     page,
 )
 from arbiter.emulators.wire import dollars, size_text
-from arbiter.gateways.polymarket.amounts import Side
+from arbiter.gateways.polymarket.amounts import TICK_SIZES, Side
 from arbiter.gateways.polymarket.auth import (
     POLY_ADDRESS,
     POLY_API_KEY,
@@ -75,6 +75,7 @@ HEARTBEAT_TIMEOUT_MS = 10_000  # facts A13: one missed for 10 s cancels every op
 ORDER_VERSION_MISMATCH = "order_version_mismatch"  # facts A2/A9 (the V2 SDK's constant)
 NOT_CANCELABLE = "order not found or already matched/canceled"
 LIVE, MATCHED, CANCELED = "LIVE", "MATCHED", "CANCELED"
+_TICK_MICROS = frozenset(t.tick_micros for t in TICK_SIZES.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +187,32 @@ class PolymarketEmulator(EmulatedVenue):
         self.exchange_version = version
         self.domain = ExchangeDomain(POLYGON_CHAIN_ID, verifying_contract, str(version))
 
+    async def change_tick(self, condition_id: str, tick: int) -> None:
+        """Scripted venue event (facts A11): the market's minimum tick becomes `tick`
+        micro-dollars. Market-channel subscribers of either token get `tick_size_change`,
+        GET /tick-size and GET /book report the new tick, and orders off the new grid get
+        INVALID_ORDER_MIN_TICK_SIZE. What the venue does with resting orders a coarser grid
+        would strand is not in the facts, so such a change is refused (cancel them first)."""
+        engine = self.engines.get(condition_id)
+        if engine is None:
+            raise ValueError(f"unknown market {condition_id!r}")
+        if tick not in _TICK_MICROS:
+            raise ValueError(f"tick {tick} micro-dollars is not a Polymarket tick size "
+                             f"(known: {sorted(_TICK_MICROS)})")
+        stranded = sorted({o.price for o in engine.orders.values() if o.price % tick})
+        if stranded:
+            raise ValueError(f"market {condition_id}: resting orders at {stranded} would be "
+                             f"off the {tick} grid; cancel them before the change")
+        old, engine.tick = engine.tick, tick
+        for session in list(self.sessions):
+            subscribed = session.subscriptions.get(MARKET_SID, set())
+            for asset in self.token_ids[condition_id]:
+                if asset in subscribed:
+                    await session.push({
+                        "event_type": "tick_size_change", "asset_id": asset,
+                        "market": condition_id, "old_tick_size": dollars(old),
+                        "new_tick_size": dollars(tick), "timestamp": str(self.now_ms)})
+
     # -- WebSocket -------------------------------------------------------------------
     async def on_ws_frame(self, session: WsSession, frame: bytes) -> None:
         if frame == b"PING":
@@ -279,8 +306,9 @@ class PolymarketEmulator(EmulatedVenue):
             return HttpResponse(200, b'{"minimum_tick_size":' + dollars(tick).encode() + b"}")
         if path == "/neg-risk":
             return HttpResponse.json(200, {"neg_risk": False})  # all on the standard exchange
-        event = self._book_event(token)
-        return HttpResponse.json(200, {k: v for k, v in event.items() if k != "event_type"})
+        book = {k: v for k, v in self._book_event(token).items() if k != "event_type"}
+        tick = self.engines[self.tokens[token].condition_id].tick
+        return HttpResponse.json(200, {**book, "tick_size": dollars(tick), "neg_risk": False})
 
     def _check_l2(
         self, method: str, path: str, headers: dict[str, str], body: bytes

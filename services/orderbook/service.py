@@ -3,6 +3,8 @@
 Sequence handling: a delta that repeats an applied seq is a redelivery and is ignored
 (at-least-once bus); a delta that skips ahead marks the book stale until the gateway's next
 snapshot, and stale books are published as such so the detector stops trading on them.
+A snapshot carrying a different `tick_micros` (the venue changed the market's tick) rebuilds
+that market's book on the new grid; deltas never pay for the check.
 
 Metrics: the venue-received -> book-applied hop per event; book age and stale counts per
 venue are computed at scrape time from `updated_micros` and `stale`.
@@ -61,6 +63,8 @@ class OrderBookService:
             return
         try:
             if kind == "snapshot":
+                if body.tick_micros and body.tick_micros != book.tick:
+                    book = self._regrid(key, body.tick_micros)
                 book.apply_snapshot(
                     ((lv.price_micros, lv.qty_micros) for lv in body.bids),
                     ((lv.price_micros, lv.qty_micros) for lv in body.asks),
@@ -90,6 +94,18 @@ class OrderBookService:
         self.updated_micros[key] = now
         self._applied.observe(max(0, now - event.received_micros) / 1e6)
         await self.publish_depth(key, book, event.received_micros)
+
+    def _regrid(self, key: str, tick_micros: int) -> L2Book:
+        """The venue changed the market's tick: the fixed-array book is indexed by tick, so
+        it is rebuilt on the new grid (the snapshot that announced it fills it). Stale
+        until then; a grid that does not divide $1 is refused and the old book kept."""
+        if tick_micros <= 0 or 1_000_000 % tick_micros:
+            raise BookError(f"book {key}: tick {tick_micros} does not divide 1_000_000")
+        log.warning("book %s: tick %d -> %d, rebuilt on the new grid", key,
+                    self.books[key].tick, tick_micros)
+        self.stale.add(key)
+        book = self.books[key] = L2Book(key, tick_micros)
+        return book
 
     async def publish_depth(self, key: str, book: L2Book, received: int) -> None:
         bids, asks = book.depth(self.depth_levels)

@@ -36,6 +36,7 @@ from arbiter.gateways.kalshi.adapter import KalshiGateway
 from arbiter.gateways.kalshi.auth import RequestSigner, ws_auth_headers
 from arbiter.gateways.onboarding import derive_polymarket_creds, register_kalshi_key
 from arbiter.gateways.polymarket.adapter import PolymarketCredentials, PolymarketGateway
+from arbiter.gateways.scheduler import Timer
 from arbiter.platform.clock import SystemClock
 from arbiter.platform.config import load_config
 from arbiter.topology.catalog import Catalog
@@ -93,6 +94,8 @@ class BookMirror:
                 (body.asks if kind == "snapshot" else body.ask_changes)]
         try:
             if kind == "snapshot":
+                if body.tick_micros:  # the venue moved the market to another grid
+                    self.ticks[body.market_id] = body.tick_micros
                 book = self.books[body.market_id] = L2Book(body.market_id,
                                                           self.ticks[body.market_id])
                 book.apply_snapshot(bids, asks, body.seq)
@@ -156,7 +159,10 @@ class Harness:
 
 
 @contextlib.asynccontextmanager
-async def open_harness(venue: Venue, credentials: PaperCredentials) -> AsyncIterator[Harness]:
+async def open_harness(
+    venue: Venue, credentials: PaperCredentials, *, timer: Timer | None = None,
+) -> AsyncIterator[Harness]:
+    """`timer` drives the gateway's request scheduler (default: real time)."""
     config = load_config(environ={}, overrides={"market.seed": 7})
     catalog = Catalog.from_config(config.market)
     polymarket, kalshi = PolymarketEmulator(), KalshiEmulator()
@@ -180,7 +186,7 @@ async def open_harness(venue: Venue, credentials: PaperCredentials) -> AsyncIter
                 gateway = PolymarketGateway(
                     transport, markets, catalog.fees_by_id(),
                     PolymarketCredentials(credentials.polymarket_signer, creds),
-                    SystemClock(), mirror, on_report)
+                    SystemClock(), mirror, on_report, timer=timer)
                 yield await _started(Harness(venue, emulator, server, transport, gateway, market,
                                              mirror, reports, "market"))
         else:
@@ -192,7 +198,7 @@ async def open_harness(venue: Venue, credentials: PaperCredentials) -> AsyncIter
             async with transport:
                 gateway = KalshiGateway(
                     transport, markets, catalog.fees_by_id(), catalog.kalshi_rules, key_id,
-                    credentials.kalshi_signer, SystemClock(), mirror, on_report)
+                    credentials.kalshi_signer, SystemClock(), mirror, on_report, timer=timer)
                 yield await _started(Harness(venue, emulator, server, transport, gateway, market,
                                              mirror, reports, "ws"))
 

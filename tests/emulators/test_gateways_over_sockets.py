@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from arbiter.core.units import QTY_SCALE
 from arbiter.v1 import execution_pb2
+
 from .conftest import Harness, eventually
 
 ONE_CONTRACT = QTY_SCALE

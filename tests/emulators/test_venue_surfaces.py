@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from arbiter.emulators.kalshi import KalshiEmulator
 from arbiter.emulators.polymarket import PolymarketEmulator
-from arbiter.emulators.server import Faults, VenueServer, run_emulators
+from arbiter.emulators.server import Faults, OrderFault, VenueServer, WsFault, run_emulators
 from arbiter.emulators.synthetic import SyntheticMarket
 from arbiter.gateways.http_transport import (
     Backoff,
@@ -235,14 +235,43 @@ def test_kalshi_replays_subscribe_commands_only() -> None:
 
 def test_faults_are_one_shot_and_validated() -> None:
     faults = Faults()
-    with pytest.raises(ValueError, match="500"):
-        faults.fail_orders(500)
+    with pytest.raises(ValueError, match="404"):
+        faults.fail_orders(404)
+    with pytest.raises(ValueError, match="only a 5xx"):
+        faults.fail_orders(429, after_accept=True)
+    with pytest.raises(ValueError, match="count"):
+        faults.reject_orders(0)
     faults.fail_orders(429, count=2)
-    assert [faults.take_order_failure() for _ in range(3)] == [429, 429, None]
+    faults.fail_orders(500, after_accept=True)
+    faults.reject_orders()
+    faults.lose_order_replies(cut=True)
+    assert [faults.take_order_fault() for _ in range(6)] == [
+        OrderFault(429, venue_acts=False), OrderFault(429, venue_acts=False),
+        OrderFault(500, venue_acts=True), OrderFault(400, venue_acts=False),
+        OrderFault(None, venue_acts=True, cut=True), None]
     faults.drop_ws_after(1, channel="market")
-    assert faults.frame_allowed("user") and faults.frame_allowed("market")
-    assert not faults.frame_allowed("market")
-    assert faults.frame_allowed("market")
+    assert faults.ws_fault_for("user", b"x") is None and faults.ws_fault_for("market", b"x") is None
+    assert faults.ws_fault_for("market", b"PONG") is None  # keep-alives are never counted
+    fired = faults.ws_fault_for("market", b"x")
+    assert fired is not None and fired.fault is WsFault.CUT
+    assert faults.ws_fault_for("market", b"x") is None and faults.armed == 0
+
+
+def test_ws_faults_count_matching_frames_and_fire_in_arming_order() -> None:
+    faults = Faults()
+    with pytest.raises(ValueError, match="replay needs a cut"):
+        faults.ws_fault(WsFault.DROP, "ws", replay=2)
+    with pytest.raises(ValueError, match="after"):
+        faults.ws_fault(WsFault.HOLD, "ws", after=-1)
+    faults.ws_fault(WsFault.DUPLICATE, "ws", after=1, containing='"fill"')
+    faults.ws_fault(WsFault.DROP, "ws")
+
+    def fired(frame: bytes) -> WsFault | None:
+        armed = faults.ws_fault_for("ws", frame)
+        return None if armed is None else armed.fault
+
+    assert [fired(b'{"type":"fill"}'), fired(b'{"type":"delta"}'), fired(b'{"type":"fill"}'),
+            fired(b'{"type":"fill"}')] == [WsFault.DROP, None, WsFault.DUPLICATE, None]
 
 
 async def test_run_emulators_serves_both_venues_and_steps_on_the_wall_clock() -> None:

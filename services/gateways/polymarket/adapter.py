@@ -2,6 +2,9 @@
 
 Books: the YES token of every market is subscribed; `book` events become snapshots and
 `price_change` items (new total size per level) become deltas on the YES-referenced book.
+A `tick_size_change` moves the market to a new price grid: orders are built on it from then
+on, and the book is re-published from GET /book as a snapshot carrying the new tick, so the
+order book service rebuilds its tick-indexed book before any price on the new grid reaches it.
 Orders: buying an outcome is a BUY of that outcome's token, signed as an EIP-712 V2 order
 and posted with L2 HMAC headers over the exact body bytes. Fills come from the user
 channel's `trade` events and are attributed through the `OrderTracker`.
@@ -36,8 +39,10 @@ from arbiter.gateways.orders import VenueFill
 from arbiter.gateways.polymarket.amounts import (
     TICK_SIZES,
     Side,
+    TickSize,
     limit_order_amounts,
     parse_micros,
+    tick_size,
 )
 from arbiter.gateways.polymarket.auth import ApiCreds, l2_headers
 from arbiter.gateways.polymarket.order_builder import (
@@ -115,6 +120,14 @@ class MarketEvent(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class _TickChange:
+    """A parsed `tick_size_change` for one of our markets."""
+
+    market: Market
+    tick: TickSize
+
+
+@dataclass(frozen=True, slots=True)
 class Prepared:
     """A signed order ready to send: its POST wrapper and its hash (the venue's id)."""
 
@@ -163,6 +176,10 @@ class PolymarketGateway(VenueGateway):
         self.heartbeats_sent = 0
         self.heartbeat_failures = 0
         self._by_token = {m.yes_token: m for m in markets}
+        # each market's current grid, and every grid it has had (see `_limit_price`)
+        self._ticks = {m.market_id: _TICKS_BY_MICROS[m.tick_micros] for m in markets}
+        self._grids = {m.market_id: {m.tick_micros} for m in markets}
+        self._awaiting_book: set[str] = set()  # new grid, no book on it yet: deltas wait
         self._market_ws: Connection | None = None
         self._user_ws: Connection | None = None
 
@@ -225,27 +242,33 @@ class PolymarketGateway(VenueGateway):
             self.bad_message(frame, exc)
             return
         for event in parsed:
-            if event is not None:
+            if isinstance(event, _TickChange):
+                await self._adopt_tick(event, received)
+            elif event is not None:
+                if self._awaiting_book and event.HasField("snapshot"):
+                    self._awaiting_book.discard(event.snapshot.market_id)
                 await self.on_book(event)
 
-    def _parse_market_event(self, event: dict, received: int) -> market_data_pb2.BookEvent | None:
+    def _parse_market_event(
+        self, event: dict, received: int
+    ) -> market_data_pb2.BookEvent | _TickChange | None:
         kind = parse_enum(MarketEvent, event["event_type"], "market event_type")
         ts = int(event.get("timestamp") or 0) * 1000
         if kind == "book":
             market = self._by_token.get(event["asset_id"])
             if market is None:
                 return None
-            snapshot = market_data_pb2.BookSnapshot(
-                venue=self.venue, market_id=market.market_id,
-                seq=self.next_seq(market.market_id, reset=True), ts_micros=ts,
-                bids=_levels(event["bids"]), asks=_levels(event["asks"]),
-            )
-            return market_data_pb2.BookEvent(snapshot=snapshot, received_micros=received)
+            return self._snapshot(market, event, ts, received)
+        if kind == "tick_size_change":  # the NO token's twin event changes nothing more
+            market = self._by_token.get(event["asset_id"])
+            return None if market is None else _TickChange(
+                market, tick_size(str(event["new_tick_size"])))
         if kind == "price_change":
             delta: market_data_pb2.BookDelta | None = None
             for item in event["price_changes"]:
                 market = self._by_token.get(item["asset_id"])
-                if market is None:
+                if market is None or (self._awaiting_book
+                                      and market.market_id in self._awaiting_book):
                     continue
                 if delta is None:
                     delta = market_data_pb2.BookDelta(
@@ -261,6 +284,61 @@ class PolymarketGateway(VenueGateway):
             return None if delta is None else market_data_pb2.BookEvent(
                 delta=delta, received_micros=received)
         return None  # known, and nothing the book needs
+
+    def _snapshot(
+        self, market: Market, book: dict, ts: int, received: int
+    ) -> market_data_pb2.BookEvent:
+        """A `book` event or GET /book reply as a snapshot stamped with the market's grid
+        (the order book service rebuilds when it differs from the grid it has)."""
+        snapshot = market_data_pb2.BookSnapshot(
+            venue=self.venue, market_id=market.market_id,
+            seq=self.next_seq(market.market_id, reset=True), ts_micros=ts,
+            bids=_levels(book["bids"]), asks=_levels(book["asks"]),
+            tick_micros=self._ticks[market.market_id].tick_micros,
+        )
+        return market_data_pb2.BookEvent(snapshot=snapshot, received_micros=received)
+
+    async def _adopt_tick(self, change: _TickChange, received: int) -> None:
+        """facts A11: on `tick_size_change` re-read the rounding config, or orders get
+        INVALID_ORDER_MIN_TICK_SIZE. Orders are built on the new grid from now on, and the
+        book is re-published from GET /book (it carries `tick_size`) stamped with it; the
+        market channel waits meanwhile, so no price on the new grid overtakes the snapshot.
+        If GET /book fails, the market goes dark (an empty snapshot on the new grid, its
+        deltas dropped) and a re-subscribe asks the venue for a fresh `book` event."""
+        market_id = change.market.market_id
+        log.warning("polymarket %s: tick size %s -> %s", market_id,
+                    self._ticks[market_id].label, change.tick.label)
+        self._set_tick(market_id, change.tick)
+        try:
+            event = await self._book_from_rest(change.market, received)
+        except (RequestTimeout, KeyError, TypeError, ValueError) as exc:
+            log.error("polymarket %s: no book after the tick change (%s); dark until the "
+                      "venue sends one", market_id, exc)
+            self._awaiting_book.add(market_id)
+            await self.on_book(market_data_pb2.BookEvent(snapshot=market_data_pb2.BookSnapshot(
+                venue=self.venue, market_id=market_id, seq=self.next_seq(market_id, reset=True),
+                tick_micros=change.tick.tick_micros), received_micros=received))
+            assert self._market_ws is not None
+            await self._market_ws.send(orjson.dumps(
+                {"assets_ids": [change.market.yes_token], "operation": "subscribe"}))
+            return
+        await self.on_book(event)
+
+    def _set_tick(self, market_id: str, tick: TickSize) -> None:
+        self._ticks[market_id] = tick
+        self._grids[market_id].add(tick.tick_micros)
+
+    async def _book_from_rest(self, market: Market, received: int) -> market_data_pb2.BookEvent:
+        """GET /book for the market's YES token as a snapshot; its `tick_size`, the newest
+        word on the grid, wins over the event that sent us here."""
+        status, raw = await self.send(Priority.READ, "GET", "/book",
+                                      query={"token_id": market.yes_token})
+        book = json_object(raw)
+        if status != 200:
+            raise ValueError(f"GET /book HTTP {status}: {_reason(status, book)}")
+        if book.get("tick_size") is not None:
+            self._set_tick(market.market_id, tick_size(str(book["tick_size"])))
+        return self._snapshot(market, book, int(book.get("timestamp") or 0) * 1000, received)
 
     # -- user channel ----------------------------------------------------------------
     async def _on_user_frame(self, frame: bytes) -> None:
@@ -290,12 +368,14 @@ class PolymarketGateway(VenueGateway):
 
     # -- orders ----------------------------------------------------------------------
     def _order(self, market: Market, request: execution_pb2.OrderRequest) -> Order:
-        """The V2 order for a request, a pure function of it: the salt comes from the client
-        order id and the signed timestamp from the intent's creation time, so the order hash
-        (the venue's order id) is known before sending and is the same on every resend."""
+        """The V2 order for a request, a pure function of it (and of the market's grid): the
+        salt comes from the client order id and the signed timestamp from the intent's
+        creation time, so the order hash (the venue's order id) is known before sending and
+        is the same on every resend."""
         token = market.yes_token if request.outcome == Outcome.YES else market.no_token
-        tick = _TICKS_BY_MICROS[market.tick_micros]
-        amounts = limit_order_amounts(Side.BUY, request.limit_price_micros, request.qty_micros, tick)
+        tick = self._ticks[market.market_id]
+        price = self._limit_price(market.market_id, request.limit_price_micros)
+        amounts = limit_order_amounts(Side.BUY, price, request.qty_micros, tick)
         created_ms = (request.created_micros or self.clock.now_micros()) // 1000
         return build_order(
             token_id=int(token),
@@ -305,6 +385,16 @@ class PolymarketGateway(VenueGateway):
             salt=_salt(request.client_order_id),
             timestamp_ms=created_ms,
         )
+
+    def _limit_price(self, market_id: str, price: int) -> int:
+        """A BUY limit price on the market's current grid. A price on a grid the market has
+        had but off the current one (the tick changed under the intent) is rounded DOWN to
+        it: a BUY never pays more than intended, at worst it fills less. A price on no grid
+        the market ever had is left as is, and refused before sending."""
+        tick = self._ticks[market_id].tick_micros
+        if price % tick and any(price % grid == 0 for grid in self._grids[market_id]):
+            return price - price % tick
+        return price
 
     # -- the outbound path -------------------------------------------------------------
     max_batch = MAX_BATCH_ORDERS
