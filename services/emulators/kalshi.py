@@ -89,6 +89,8 @@ class _Intent:
     tif: Tif
     client_order_id: str
     subaccount: int
+    post_only: bool = False
+    expiration_s: int = 0  # good_till_canceled only: the venue cancels it then
 
 
 @dataclass(slots=True)
@@ -376,6 +378,8 @@ class KalshiEmulator(EmulatedVenue):
                 count=qty_from_decimal(Decimal(req["count"])),
                 tif=_TIF[req["time_in_force"]], client_order_id=_client_id(req),
                 subaccount=int(req.get("subaccount") or 0),
+                post_only=req.get("post_only", False) is True,
+                expiration_s=int(req.get("expiration_time") or 0),
             )
         except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
             raise OrderError(400, "invalid_parameters", f"invalid order: {exc!r}") from None
@@ -432,9 +436,15 @@ class KalshiEmulator(EmulatedVenue):
         cid = intent.client_order_id
         if cid and cid in self._by_client_id:
             raise OrderError(409, "order_already_exists", f"client_order_id {cid} was already used")
+        if intent.expiration_s and (intent.tif is not Tif.GTC
+                                    or intent.expiration_s <= self.now_ms // 1000):
+            raise OrderError(400, "invalid_parameters", "expiration_time must be in the future "
+                             "and is only accepted with good_till_canceled")
         book_side = BookSide.BID if intent.book_side == "bid" else BookSide.ASK
         result = self.engines[intent.ticker].submit(
-            ACCOUNT, book_side, intent.price, intent.count, intent.tif, cid)
+            ACCOUNT, book_side, intent.price, intent.count, intent.tif, cid, intent.post_only)
+        if result.would_cross:  # the error code is not in the facts: our choice
+            raise OrderError(400, "post_only_cross", "post only order would cross the book")
         if result.rejected:
             raise OrderError(400, "invalid_order", result.rejected)
         order = _KalshiOrder(
@@ -444,6 +454,8 @@ class KalshiEmulator(EmulatedVenue):
         self.orders[order.order_id] = order
         if cid:
             self._by_client_id[cid] = order.order_id
+        if result.resting and intent.expiration_s:
+            self.expire_at(order.order_id, intent.expiration_s * 1000)
         fee = KALSHI_TAKER.fee([(_paid(order, t), t.qty) for t in result.trades]) \
             if result.trades else 0
         for index, trade in enumerate(result.trades):
@@ -522,6 +534,11 @@ class KalshiEmulator(EmulatedVenue):
             raise OrderError(404, "not_found", f"order {order_id} is not resting")
         order.status, order.remaining, order.updated_ms = "canceled", 0, self.now_ms
         return order, canceled.qty
+
+    def expire(self, order_id: str) -> None:
+        order = self.orders.get(order_id)
+        if order is not None and order.status == "resting":
+            self._take_off_book(order_id)
 
     def _canceled_v2(self, order_id: str) -> dict[str, object]:
         order, reduced = self._take_off_book(order_id)

@@ -52,6 +52,7 @@ class SubmitResult:
     resting: int = 0
     canceled: int = 0
     rejected: str = ""
+    would_cross: bool = False  # a post-only order refused because it would take liquidity
 
     @property
     def filled(self) -> int:
@@ -91,8 +92,10 @@ class MatchingEngine:
         qty: int,
         tif: Tif = Tif.GTC,
         client_order_id: str = "",
+        post_only: bool = False,
     ) -> SubmitResult:
-        """Match an incoming order; rest (GTC) or cancel (IOC/FOK) what is left."""
+        """Match an incoming order; rest (GTC) or cancel (IOC/FOK) what is left. A post-only
+        order that would match is refused whole: it may only add liquidity."""
         order_id = self._next_order_id()
         if qty <= 0:
             return SubmitResult(order_id, rejected=f"size {qty} must be positive")
@@ -100,6 +103,9 @@ class MatchingEngine:
             return SubmitResult(order_id, rejected=f"price {price} breaks the {self.tick} tick")
         opposite = BookSide.ASK if side is BookSide.BID else BookSide.BID
         crossing = self._crossing_prices(side, price)
+        if post_only and crossing:
+            return SubmitResult(order_id, rejected="post-only order crosses the book",
+                                would_cross=True)
         if tif is Tif.FOK:
             available = sum(self.level_total(opposite, p) for p in crossing)
             if available < qty:

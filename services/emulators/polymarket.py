@@ -385,8 +385,18 @@ class PolymarketEmulator(EmulatedVenue):
             side = raw["side"]
             order_type = str(payload["orderType"])
             tif = _TIF[order_type]
+            post_only = payload.get("postOnly", False) is True
+            expiration_s = int(raw.get("expiration") or 0)
         except (KeyError, TypeError, ValueError):
             return 400, {"error": "Invalid payload"}
+        if post_only and order_type not in ("GTC", "GTD"):
+            return _insert_error("INVALID_POST_ONLY_ORDER_TYPE", "invalid post-only order: only "
+                                 "GTC and GTD order types are allowed")
+        # GTD: the venue keeps a one-minute security threshold, so a lifetime of N seconds is
+        # sent as now + 60 + N and the order dies at expiration - 60 (facts A7)
+        if (order_type == "GTD") != (expiration_s > 0) or (
+                order_type == "GTD" and expiration_s <= self.now_ms // 1000 + 60):
+            return _insert_error("INVALID_ORDER_EXPIRATION", "invalid expiration")
         ref = self.tokens.get(token)
         if ref is None:
             return 400, {"error": "Invalid token id"}
@@ -407,7 +417,11 @@ class PolymarketEmulator(EmulatedVenue):
                                  "order is invalid. Price breaks minimum tick size rules")
         buys_yes = (side == "BUY") == (ref.outcome is Outcome.YES)
         book_side = BookSide.BID if buys_yes else BookSide.ASK
-        result = engine.submit(ACCOUNT, book_side, _token_price(ref.outcome, price), shares, tif)
+        result = engine.submit(ACCOUNT, book_side, _token_price(ref.outcome, price), shares, tif,
+                               post_only=post_only)
+        if result.would_cross:
+            return _insert_error("INVALID_POST_ONLY_ORDER",
+                                 "invalid post-only order: order crosses book")
         if result.rejected:
             return _insert_error("INVALID_ORDER_ERROR", result.rejected)
         if tif is Tif.FOK and not result.trades:
@@ -421,6 +435,8 @@ class PolymarketEmulator(EmulatedVenue):
         )
         self.orders[order_id] = order
         self._by_engine_id[result.order_id] = order_id
+        if result.resting and expiration_s:
+            self.expire_at(order_id, (expiration_s - 60) * 1000)
         await self._settle_taker(order, result)
         filled = result.filled
         status = "live" if result.resting else ("matched" if filled else "unmatched")
@@ -629,6 +645,11 @@ class PolymarketEmulator(EmulatedVenue):
         self._heartbeats[caller.address] = self.now_ms
         self._heartbeat_seq += 1
         return HttpResponse.json(200, {"heartbeat_id": str(uuid.UUID(int=self._heartbeat_seq))})
+
+    def expire(self, order_id: str) -> None:
+        order = self.orders.get(order_id)
+        if order is not None:
+            self._cancel_one(order.address, order_id)
 
     async def on_clock(self) -> None:
         """The dead-man switch: an address whose last heartbeat is older than the timeout

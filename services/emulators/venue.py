@@ -124,6 +124,7 @@ class EmulatedVenue(abc.ABC):
         self.now_ms = 0
         # trades in which another owner took one of our resting orders, settled on `publish`
         self._unsettled: list[tuple[str, Trade]] = []
+        self._expiries: dict[str, int] = {}  # order id -> when the venue cancels it (ms)
 
     def add_market(self, market_id: str, tick: int) -> None:
         self.engines[market_id] = MatchingEngine(market_id, tick)
@@ -149,9 +150,21 @@ class EmulatedVenue(abc.ABC):
         return session
 
     async def advance_clock(self, now_ms: int) -> None:
-        """Move the venue's clock (the only time it knows) and run what is due by then."""
+        """Move the venue's clock (the only time it knows) and run what is due by then:
+        good-till-date orders expire, then the venue's own timers."""
         self.now_ms = now_ms
+        due = [oid for oid, at in self._expiries.items() if at <= now_ms]
+        for order_id in due:
+            del self._expiries[order_id]
+            self.expire(order_id)
         await self.on_clock()
+
+    def expire_at(self, order_id: str, at_ms: int) -> None:
+        """A resting order the venue cancels by itself at `at_ms` (GTD / expiration_time)."""
+        self._expiries[order_id] = at_ms
+
+    def expire(self, order_id: str) -> None:
+        """Cancel an order whose time is up (already gone: nothing to do)."""
 
     async def on_clock(self) -> None:
         """Timers due at `now_ms` (e.g. a dead-man switch); none by default."""

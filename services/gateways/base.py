@@ -67,6 +67,27 @@ def parse_enum(enum: type[E], value: object, what: str) -> E:
         raise VenueMessageError(f"unknown {what} {value!r} (known: {known})") from None
 
 
+RESTING_TIFS = frozenset({execution_pb2.TIME_IN_FORCE_GTC, execution_pb2.TIME_IN_FORCE_GTD})
+
+
+KNOWN_TIFS = RESTING_TIFS | {execution_pb2.TIME_IN_FORCE_IOC, execution_pb2.TIME_IN_FORCE_FOK}
+
+
+def check_order_options(request: execution_pb2.OrderRequest) -> None:
+    """A known time in force; GTD needs an expiry and only GTD takes one; post-only needs a
+    resting order. Raises ValueError (the order is rejected, never sent) naming the problem."""
+    if request.tif not in KNOWN_TIFS:
+        raise ValueError(f"time in force {request.tif} is not GTC, GTD, IOC or FOK")
+    gtd = request.tif == execution_pb2.TIME_IN_FORCE_GTD
+    tif = execution_pb2.TimeInForce.Name(request.tif)
+    if gtd and request.expire_micros <= 0:
+        raise ValueError("a GTD order needs expire_micros > 0")
+    if not gtd and request.expire_micros:
+        raise ValueError(f"expire_micros={request.expire_micros} is only for GTD, not {tif}")
+    if request.post_only and request.tif not in RESTING_TIFS:
+        raise ValueError(f"post_only needs a resting order (GTC or GTD), not {tif}")
+
+
 def priority_of(request: execution_pb2.OrderRequest) -> Priority:
     """Orders that only shrink a position go ahead of new ones when requests wait."""
     return Priority.REDUCE_ONLY if request.reduce_only else Priority.NEW_ORDER
@@ -368,7 +389,7 @@ class VenueGateway(abc.ABC):
         )
         await self.emit(early_fills)
         if done is None:
-            done = request.tif != execution_pb2.TIME_IN_FORCE_GTC
+            done = request.tif not in RESTING_TIFS
         if done:
             await self.emit([self.tracker.close(venue_order_id, "unfilled remainder (IOC/FOK)",
                                                 venue_filled)])

@@ -28,6 +28,7 @@ from arbiter.gateways.base import (
     ReportSink,
     VenueGateway,
     VenueMessageError,
+    check_order_options,
     json_object,
     parse_enum,
     priority_of,
@@ -78,6 +79,8 @@ class OutcomeSide(StrEnum):
     NO = "no"
 _TIF = {
     execution_pb2.TIME_IN_FORCE_GTC: TimeInForce.GOOD_TILL_CANCELED,
+    # GTD is Kalshi's good_till_canceled with an expiration_time
+    execution_pb2.TIME_IN_FORCE_GTD: TimeInForce.GOOD_TILL_CANCELED,
     execution_pb2.TIME_IN_FORCE_IOC: TimeInForce.IMMEDIATE_OR_CANCEL,
     execution_pb2.TIME_IN_FORCE_FOK: TimeInForce.FILL_OR_KILL,
 }
@@ -155,8 +158,14 @@ class KalshiGateway(VenueGateway):
             self.bad_message(frame, exc)
             return
         expected = self._last_seq.get(sid, 0) + 1
-        if seq is None:  # the fill channel's envelope may carry no seq: nothing to check
-            seq = expected
+        if kind == "fill":
+            # Never dropped by sequence: a late or replayed fill is still a fill, and the
+            # tracker counts each trade id once. A skipped seq means a lost fill, which the
+            # saga's overdue-order lookup recovers from the REST API.
+            if seq is not None and seq > expected:
+                self.metrics.gaps.inc()
+                log.warning("kalshi fill sid %d: expected seq %d, got %d", sid, expected, seq)
+            seq = max(seq or 0, expected - 1)
         elif kind != "orderbook_snapshot":
             if seq < expected:
                 return  # a replayed frame, already applied
@@ -268,6 +277,7 @@ class KalshiGateway(VenueGateway):
     ) -> dict[str, Any]:
         """The create-order body for the selected endpoint, validated against the market."""
         buys_yes = request.outcome == Outcome.YES
+        check_order_options(request)
         order = KalshiOrder(
             ticker=market.market_id,
             side=BookSide.BID if buys_yes else BookSide.ASK,
@@ -278,6 +288,9 @@ class KalshiGateway(VenueGateway):
             client_order_id=request.client_order_id,
             # the venue enforces it only with IOC; elsewhere it orders our own queue
             reduce_only=request.reduce_only and request.tif == execution_pb2.TIME_IN_FORCE_IOC,
+            post_only=request.post_only,
+            expiration_time_s=(request.expire_micros // 1_000_000
+                               if request.tif == execution_pb2.TIME_IN_FORCE_GTD else None),
         )
         return create_order_request(order, self.rules[market.market_id], self.endpoint)[2]
 

@@ -31,6 +31,7 @@ from arbiter.gateways.base import (
     ReportSink,
     VenueGateway,
     VenueMessageError,
+    check_order_options,
     json_object,
     parse_enum,
     priority_of,
@@ -133,8 +134,13 @@ class Prepared:
 
     payload: dict
     order_id: str
+
+
+GTD_THRESHOLD_S = 60
+"""Polymarket cancels a GTD order one minute before its `expiration` (facts A7)."""
 _ORDER_TYPES = {
     execution_pb2.TIME_IN_FORCE_GTC: OrderType.GTC,
+    execution_pb2.TIME_IN_FORCE_GTD: OrderType.GTD,
     execution_pb2.TIME_IN_FORCE_IOC: OrderType.FAK,
     execution_pb2.TIME_IN_FORCE_FOK: OrderType.FOK,
 }
@@ -411,12 +417,18 @@ class PolymarketGateway(VenueGateway):
                           self.clock.now_micros() // 1_000_000, method, path, body)
 
     async def _prepare(self, market: Market, request: execution_pb2.OrderRequest) -> Prepared:
-        """Sign the order for the current exchange domain."""
+        """Sign the order for the current exchange domain. GTD's expiration travels beside
+        the signed order (V2 does not sign it) and carries the venue's one-minute security
+        threshold: to die at T it is sent as T + 60 s."""
+        check_order_options(request)
         order = self._order(market, request)
+        expiration_s = (request.expire_micros // 1_000_000 + GTD_THRESHOLD_S
+                        if request.tif == execution_pb2.TIME_IN_FORCE_GTD else 0)
         payload = order_payload(
-            await sign(order, self.domain, self.credentials.signer),
+            await sign(order, self.domain, self.credentials.signer, expiration_s=expiration_s),
             owner=self.credentials.api.api_key,
             order_type=_ORDER_TYPES[request.tif],
+            post_only=request.post_only,
         )
         return Prepared(payload, "0x" + order_digest(order, self.domain).hex())
 
