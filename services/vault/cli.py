@@ -94,21 +94,33 @@ def put(
     kind: Annotated[CredentialKind, typer.Option(help="What the secret is.")],
     source: Annotated[str, typer.Option("--from", help="File holding the secret, or - for stdin.")],
     key_id: Annotated[str | None, typer.Option(help="Kalshi API key id (kalshi-rsa).")] = None,
+    passphrase_from: Annotated[Path | None, typer.Option(
+        help="File holding the passphrase of an encrypted PEM (first line).")] = None,
 ) -> None:
     """Seal and store a credential (replaces one with the same id)."""
-    try:
-        raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    except OSError as exc:
-        raise _fail(f"cannot read --from {source!r}: {exc.strerror}") from None
+    raw = _read_secret("--from", source)
+    passphrase = None
+    if passphrase_from is not None:
+        passphrase = (_read_secret("--passphrase-from", str(passphrase_from)).splitlines()
+                      or [b""])[0]
     if not raw.strip():
         raise _fail(f"--from {source!r} is empty")
     try:
-        meta = _service(ctx).vault.put(ctx.obj["actor"], tenant, credential_id, kind, raw, key_id)
+        meta = _service(ctx).vault.put(ctx.obj["actor"], tenant, credential_id, kind, raw, key_id,
+                                       passphrase)
     except VaultError as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"stored {meta.tenant_id}/{meta.credential_id} kind={meta.kind} "
                f"public_id={meta.public_id} key_version={meta.key_version} "
                f"revision={meta.revision}")
+
+
+def _read_secret(option: str, source: str) -> bytes:
+    """A secret from a file, or stdin for `-`; a clear error names the option."""
+    try:
+        return sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read {option} {source!r}: {exc.strerror}") from None
 
 
 @app.command()

@@ -17,7 +17,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from eth_account import Account
 
-from arbiter.vault.errors import InvalidCredential, InvalidKeyLength, MalformedPem, WrongKeyType
+from arbiter.vault.errors import (
+    InvalidCredential,
+    InvalidKeyLength,
+    MalformedPem,
+    PassphraseError,
+    WrongKeyType,
+)
 
 # Order of the secp256k1 group: a private key is an integer in [1, n-1]
 SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -40,31 +46,46 @@ class ParsedCredential:
 
 
 def parse_credential(
-    kind: CredentialKind, raw: bytes, key_id: str | None = None
+    kind: CredentialKind, raw: bytes, key_id: str | None = None,
+    passphrase: bytes | None = None,
 ) -> ParsedCredential:
-    """Validate and normalise onboarding input for `kind`."""
+    """Validate and normalise onboarding input for `kind`; `passphrase` opens an encrypted
+    PEM (the key is stored re-sealed by the vault, never with its passphrase)."""
+    if passphrase is not None and kind is CredentialKind.POLYMARKET_API:
+        raise PassphraseError("polymarket-api credentials are JSON, not an encrypted PEM: "
+                              "drop the passphrase")
     if kind is CredentialKind.POLYMARKET_EOA:
-        return _parse_eoa(raw)
+        return _parse_eoa(raw, passphrase)
     if kind is CredentialKind.POLYMARKET_API:
         return _parse_api_creds(raw)
-    return _parse_kalshi(raw, key_id)
+    return _parse_kalshi(raw, key_id, passphrase)
 
 
-def _load_pem(raw: bytes, kind: CredentialKind) -> object:
+def _load_pem(raw: bytes, kind: CredentialKind, passphrase: bytes | None) -> object:
+    encrypted = b"ENCRYPTED" in raw.split(b"\n", 1)[0] or b"Proc-Type: 4,ENCRYPTED" in raw
+    if encrypted and passphrase is None:
+        raise PassphraseError(f"{kind} PEM is encrypted: give its passphrase "
+                              "(--passphrase-from FILE)")
     try:
-        return serialization.load_pem_private_key(raw, password=None)
-    except TypeError:
-        raise MalformedPem(f"{kind} PEM is encrypted; give the unencrypted key") from None
+        return serialization.load_pem_private_key(raw, password=passphrase)
+    except TypeError:  # a passphrase for a plain key, or none for an encrypted one
+        if passphrase is not None:
+            raise PassphraseError(f"a passphrase was given but the {kind} PEM is not "
+                                  "encrypted") from None
+        raise PassphraseError(f"{kind} PEM is encrypted: give its passphrase "
+                              "(--passphrase-from FILE)") from None
     except (ValueError, UnsupportedAlgorithm):
+        if encrypted:
+            raise PassphraseError(f"wrong passphrase for the encrypted {kind} PEM") from None
         raise MalformedPem(
             f"{kind} input is not a valid PEM private key (PKCS#1, SEC1 or PKCS#8)"
         ) from None
 
 
-def _parse_eoa(raw: bytes) -> ParsedCredential:
+def _parse_eoa(raw: bytes, passphrase: bytes | None) -> ParsedCredential:
     text = raw.strip()
     if text.startswith(b"-----BEGIN"):
-        key = _load_pem(text, CredentialKind.POLYMARKET_EOA)
+        key = _load_pem(text, CredentialKind.POLYMARKET_EOA, passphrase)
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise WrongKeyType(
                 f"polymarket-eoa needs an EC secp256k1 key, was {type(key).__name__}"
@@ -73,6 +94,9 @@ def _parse_eoa(raw: bytes) -> ParsedCredential:
             raise WrongKeyType(f"polymarket-eoa needs curve secp256k1, was {key.curve.name}")
         scalar = key.private_numbers().private_value
     else:
+        if passphrase is not None:
+            raise PassphraseError("a passphrase was given but the polymarket-eoa key is hex, "
+                                  "not an encrypted PEM")
         digits = text[2:] if text[:2].lower() == b"0x" else text
         try:
             key_bytes = binascii.unhexlify(digits)
@@ -111,10 +135,10 @@ def _parse_api_creds(raw: bytes) -> ParsedCredential:
     return ParsedCredential(bytearray(normalised.encode()), creds["apiKey"])
 
 
-def _parse_kalshi(raw: bytes, key_id: str | None) -> ParsedCredential:
+def _parse_kalshi(raw: bytes, key_id: str | None, passphrase: bytes | None) -> ParsedCredential:
     if not key_id or len(key_id) > 128 or not key_id.isprintable() or " " in key_id:
         raise InvalidCredential("kalshi-rsa needs its API key id (--key-id), printable, no spaces")
-    key = _load_pem(raw.strip(), CredentialKind.KALSHI_RSA)
+    key = _load_pem(raw.strip(), CredentialKind.KALSHI_RSA, passphrase)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise WrongKeyType(f"kalshi-rsa needs an RSA key, was {type(key).__name__}")
     if key.key_size < MIN_RSA_BITS:

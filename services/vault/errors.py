@@ -76,7 +76,12 @@ class InvalidCredential(VaultError, ValueError):
 
 
 class MalformedPem(InvalidCredential):
-    """Text that is not a loadable, unencrypted PEM private key."""
+    """Text that is not a loadable PEM private key."""
+
+
+class PassphraseError(InvalidCredential):
+    """An encrypted PEM without its passphrase, a wrong passphrase, or a passphrase for a
+    PEM that is not encrypted."""
 
 
 class WrongKeyType(InvalidCredential):

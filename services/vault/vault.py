@@ -80,12 +80,14 @@ class CredentialVault:
         self.audit_event(actor, action, tenant_id, credential_id, "ok")
 
     def put(self, actor: str, tenant_id: str, credential_id: str, kind: CredentialKind,
-            raw: bytes, key_id: str | None = None) -> CredentialMetadata:
-        """Validate, seal and store a credential (replacing any with the same id)."""
+            raw: bytes, key_id: str | None = None,
+            passphrase: bytes | None = None) -> CredentialMetadata:
+        """Validate, seal and store a credential (replacing any with the same id); an
+        encrypted PEM is opened with `passphrase`, which is not kept."""
         tenant_id = validate_tenant_id(tenant_id)
         credential_id = validate_credential_id(credential_id)
         with self._audited(actor, "put", tenant_id, credential_id):
-            parsed = parse_credential(kind, raw, key_id)
+            parsed = parse_credential(kind, raw, key_id, passphrase)
             try:
                 ciphertext = seal(self.backend, Binding(tenant_id, credential_id), parsed.material)
             finally:

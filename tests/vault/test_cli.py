@@ -1,11 +1,12 @@
 """`arbiter vault put | rotate | status` through typer's CliRunner."""
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
-from collections.abc import Callable
-
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from click.testing import Result
 from typer.testing import CliRunner
 
@@ -58,6 +59,24 @@ def test_the_secret_cannot_be_given_as_an_argument_value(run: Invoke) -> None:
     result = run("put", "acme", "poly", "--kind", "polymarket-eoa", HARDHAT_KEY)
     assert result.exit_code != 0
     assert json.loads(run("status", "--json").stdout)["credentials"] == []
+
+
+def test_an_encrypted_pem_is_put_with_its_passphrase_from_a_file(
+    run: Invoke, tmp_path: Path, rsa_key: rsa.RSAPrivateKey,
+) -> None:
+    pem = write_secret(tmp_path / "kalshi.pem", rsa_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"s3cret")))
+    put = ("put", "acme", "kalshi", "--kind", "kalshi-rsa", "--from", str(pem),
+           "--key-id", "kid-1", "--passphrase-from")
+    wrong = run(*put, str(write_secret(tmp_path / "wrong", b"nope\n")))
+    assert wrong.exit_code == 1 and "wrong passphrase" in wrong.stderr
+    assert json.loads(run("status", "--json").stdout)["credentials"] == []
+    missing = run(*put, str(tmp_path / "absent"))
+    assert missing.exit_code == 1 and "cannot read --passphrase-from" in missing.stderr
+    right = run(*put, str(write_secret(tmp_path / "right", b"s3cret\n")))
+    assert right.exit_code == 0, right.output
+    assert "s3cret" not in right.output
 
 
 def test_bad_input_is_a_clear_error_and_stores_nothing(run: Invoke) -> None:

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from arbiter.vault.credentials import CredentialKind
@@ -13,6 +14,7 @@ from arbiter.vault.errors import (
     InvalidIdentifier,
     InvalidKeyLength,
     MalformedPem,
+    PassphraseError,
     WrongKeyType,
 )
 from arbiter.vault.ids import validate_tenant_id
@@ -146,3 +148,42 @@ def test_store_survives_reopen(local_keyring: LocalKeyring, tmp_path: Path) -> N
     with again.unsealed("alice", "t", "acme", "poly", EOA) as (meta, material):
         assert meta.public_id == HARDHAT_ADDRESS and len(material) == 32
     again.close()
+
+
+def _encrypted(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, passphrase: bytes) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.BestAvailableEncryption(passphrase))
+
+
+def test_an_encrypted_pem_needs_its_passphrase_and_a_wrong_one_changes_nothing(
+    vault: CredentialVault, rsa_key: rsa.RSAPrivateKey, rsa_pem: bytes,
+) -> None:
+    locked = _encrypted(rsa_key, b"correct horse")
+    kalshi = CredentialKind.KALSHI_RSA
+    before = vault.list_credentials()
+    for passphrase, message in [(None, "PEM is encrypted: give its passphrase"),
+                                (b"wrong", "wrong passphrase for the encrypted kalshi-rsa PEM")]:
+        with pytest.raises(PassphraseError, match=message):
+            vault.put("alice", "acme", "kalshi", kalshi, locked, "kid-1", passphrase)
+    with pytest.raises(PassphraseError, match="passphrase was given but the kalshi-rsa PEM is "
+                                              "not encrypted"):
+        vault.put("alice", "acme", "kalshi", kalshi, rsa_pem, "kid-1", b"correct horse")
+    assert vault.list_credentials() == before
+
+    vault.put("alice", "acme", "kalshi", kalshi, locked, "kid-1", b"correct horse")
+    # stored re-sealed by the vault: the same key as the plain PEM gives
+    vault.put("alice", "acme", "plain", kalshi, rsa_pem, "kid-1")
+    with vault.unsealed("t", "test", "acme", "kalshi") as (_, a), \
+            vault.unsealed("t", "test", "acme", "plain") as (_, b):
+        assert bytes(a) == bytes(b)
+
+
+def test_an_encrypted_secp256k1_pem_opens_with_its_passphrase(vault: CredentialVault) -> None:
+    key = ec.derive_private_key(int(HARDHAT_KEY, 16), ec.SECP256K1())
+    locked = _encrypted(key, b"pw")
+    with pytest.raises(PassphraseError, match="wrong passphrase"):
+        vault.put("alice", "acme", "poly", EOA, locked, None, b"nope")
+    assert vault.put("alice", "acme", "poly", EOA, locked, None, b"pw").public_id == \
+        HARDHAT_ADDRESS
+    with pytest.raises(PassphraseError, match="hex, not an encrypted PEM"):
+        vault.put("alice", "acme", "poly2", EOA, HARDHAT_KEY.encode(), None, b"pw")
