@@ -239,8 +239,10 @@ class KalshiEmulator(EmulatedVenue):
         for channel in params.get("channels", []):
             self._sid += 1
             sid = self._sid
-            markets = {t for t in tickers if t in self.engines} if channel == "orderbook_delta" \
-                else set(self.engines)
+            named = {t for t in tickers if t in self.engines}
+            # the book channel needs its markets named; ticker without any means all markets
+            markets = named if channel == "orderbook_delta" or (
+                channel == "ticker" and tickers != [None]) else set(self.engines)
             session.subscriptions[sid] = markets
             session.channels[sid] = channel
             await session.push({"id": msg.get("id"), "type": "subscribed",
@@ -281,6 +283,16 @@ class KalshiEmulator(EmulatedVenue):
         session.seq[sid] += 1
         await session.push({"type": kind, "sid": sid, "seq": session.seq[sid], "msg": msg})
 
+    def _ticker(self, ticker: str) -> dict[str, object]:
+        """The `ticker` message (facts B5.2): top of book, last trade, volume; no seq."""
+        engine = self.engines[ticker]
+        bids, asks = engine.snapshot()
+        return {"market_ticker": ticker, "market_id": ticker,
+                "yes_bid_dollars": dollars(bids[0][0] if bids else 0, 4),
+                "yes_ask_dollars": dollars(asks[0][0] if asks else 0, 4),
+                "price_dollars": dollars(engine.last_price, 4),
+                "volume_fp": size_text(engine.volume, 2), "ts_ms": self.now_ms}
+
     def _snapshot(self, ticker: str) -> dict[str, object]:
         bids, asks = self.engines[ticker].snapshot()
         msg: dict[str, object] = {"market_ticker": ticker, "market_id": ticker}
@@ -297,6 +309,9 @@ class KalshiEmulator(EmulatedVenue):
     ) -> None:
         for session in list(self.sessions):
             for sid, markets in list(session.subscriptions.items()):
+                if market_id in markets and session.channels[sid] == "ticker":
+                    await session.push({"type": "ticker", "sid": sid,
+                                        "msg": self._ticker(market_id)})
                 if market_id not in markets or session.channels[sid] != "orderbook_delta":
                     continue
                 previous = session.levels[(sid, market_id)]

@@ -71,6 +71,8 @@ class MatchingEngine:
         self._changed: set[tuple[BookSide, int]] = set()
         self._order_seq = 0
         self._trade_seq = 0
+        self.last_price = 0  # of the last trade, 0 before any (the ticker channel's)
+        self.volume = 0  # contracts traded, all owners
 
     def _next_order_id(self) -> str:
         self._order_seq += 1
@@ -132,6 +134,7 @@ class MatchingEngine:
                 )
                 maker.qty -= part
                 left -= part
+                self.last_price, self.volume = level_price, self.volume + part
                 if not maker.qty:
                     queue.popleft()
                     del self.orders[maker.order_id]

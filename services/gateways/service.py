@@ -27,7 +27,7 @@ class BusSinks:
         self._span_attributes = {"arbiter.venue": venue_slug}
 
     async def book(self, event: market_data_pb2.BookEvent) -> None:
-        body = event.snapshot if event.WhichOneof("event") == "snapshot" else event.delta
+        body = getattr(event, event.WhichOneof("event") or "delta")
         self._published.inc()
         with tracing.root_span("venue book event", "gateway", event.received_micros,
                                self._span_attributes):

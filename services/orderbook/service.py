@@ -4,7 +4,10 @@ Sequence handling: a delta that repeats an applied seq is a redelivery and is ig
 (at-least-once bus); a delta that skips ahead marks the book stale until the gateway's next
 snapshot, and stale books are published as such so the detector stops trading on them.
 A snapshot carrying a different `tick_micros` (the venue changed the market's tick) rebuilds
-that market's book on the new grid; deltas never pay for the check.
+that market's book on the new grid; deltas never pay for the check. A venue ticker (Kalshi)
+is the venue's own top of book: when ours disagrees with it `DIVERGENT_TICKERS` tickers in a
+row (one ticker may race a delta), the divergence is counted and logged once, an alert for a
+book that is silently wrong (a lost delta no sequence number caught).
 
 Metrics: the venue-received -> book-applied hop per event; book age and stale counts per
 venue are computed at scrape time from `updated_micros` and `stale`.
@@ -25,6 +28,8 @@ from arbiter.v1 import market_data_pb2
 
 log = logging.getLogger(__name__)
 
+DIVERGENT_TICKERS = 3
+
 
 class OrderBookService:
     def __init__(self, bus: Bus, markets: Sequence[Market], depth_levels: int = 10) -> None:
@@ -36,6 +41,9 @@ class OrderBookService:
         self.gaps = 0
         self.updated_micros = {key: wall_micros() for key in self.books}  # last applied, wall
         self._applied = metrics.hop("book_applied")  # the first hop: also its tick latency
+        self._divergent: dict[str, int] = {}  # key -> tickers in a row that disagreed
+        self._divergences = {v.slug: metrics.BOOK_DIVERGENCES.labels(venue=v.slug)
+                             for v in Venue}
         self._gap_counters = {
             v.slug: metrics.SEQUENCE_GAPS.labels(venue=v.slug, service="orderbook")
             for v in Venue
@@ -55,6 +63,9 @@ class OrderBookService:
     async def on_book_event(self, envelope: Envelope[market_data_pb2.BookEvent]) -> None:
         event = envelope.value
         kind = event.WhichOneof("event")
+        if kind == "ticker":
+            self._check_ticker(event.ticker)
+            return
         body = event.snapshot if kind == "snapshot" else event.delta
         key = f"{Venue(body.venue).slug}:{body.market_id}"
         book = self.books.get(key)
@@ -94,6 +105,20 @@ class OrderBookService:
         self.updated_micros[key] = now
         self._applied.observe(max(0, now - event.received_micros) / 1e6)
         await self.publish_depth(key, book, event.received_micros)
+
+    def _check_ticker(self, ticker: market_data_pb2.Ticker) -> None:
+        key = f"{Venue(ticker.venue).slug}:{ticker.market_id}"
+        book = self.books.get(key)
+        if book is None or key in self.stale:
+            return
+        ours = (book.best_bid_price() or 0, book.best_ask_price() or 0)
+        theirs = (ticker.yes_bid_micros, ticker.yes_ask_micros)
+        streak = self._divergent.get(key, 0) + 1 if ours != theirs else 0
+        self._divergent[key] = streak
+        if streak == DIVERGENT_TICKERS:
+            self._divergences[Venue(ticker.venue).slug].inc()
+            log.warning("book %s: top %s differs from the venue's ticker %s for %d tickers",
+                        key, ours, theirs, streak)
 
     def _regrid(self, key: str, tick_micros: int) -> L2Book:
         """The venue changed the market's tick: the fixed-array book is indexed by tick, so

@@ -83,11 +83,15 @@ class BookMirror:
     books: dict[str, L2Book] = field(default_factory=dict)
     kinds: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     errors: list[Exception] = field(default_factory=list)
+    tickers: dict[str, market_data_pb2.Ticker] = field(default_factory=dict)  # the latest
 
     async def __call__(self, event: market_data_pb2.BookEvent) -> None:
         kind = event.WhichOneof("event")
         body = getattr(event, kind)
         self.kinds[body.market_id].append(kind)
+        if kind == "ticker":  # the venue's summary, not a book update
+            self.tickers[body.market_id] = body
+            return
         bids = [(lv.price_micros, lv.qty_micros) for lv in
                 (body.bids if kind == "snapshot" else body.bid_changes)]
         asks = [(lv.price_micros, lv.qty_micros) for lv in

@@ -27,6 +27,31 @@ async def test_books_arrive_as_snapshot_then_deltas_and_track_the_emulator(
     assert harness.gateway.rejected_messages == 0
 
 
+async def test_kalshi_tickers_carry_the_venues_top_of_book_last_trade_and_volume(
+    kalshi: Harness,
+) -> None:
+    await eventually(kalshi.all_books_match)
+    market_id = kalshi.market_ids[0]
+    bids, asks = kalshi.engine(market_id).snapshot()
+    ack = await kalshi.gateway.place(kalshi.ioc_buy_yes("tick", asks[0][0], ONE_CONTRACT))
+    assert ack.accepted
+    await kalshi.step()
+    await eventually(kalshi.all_books_match)
+    engine = kalshi.engine(market_id)
+    bids, asks = engine.snapshot()
+
+    def current() -> bool:
+        ticker = kalshi.mirror.tickers.get(market_id)
+        return ticker is not None and (ticker.yes_bid_micros, ticker.yes_ask_micros) == (
+            bids[0][0], asks[0][0])
+
+    await eventually(current)
+    ticker = kalshi.mirror.tickers[market_id]
+    assert ticker.last_price_micros == engine.last_price > 0
+    assert ticker.volume_micros == engine.volume >= ONE_CONTRACT
+    assert kalshi.gateway.rejected_messages == 0
+
+
 async def test_ioc_order_fills_then_cancels_the_remainder_in_order(harness: Harness) -> None:
     await eventually(harness.all_books_match)
     market_id = harness.market_ids[0]

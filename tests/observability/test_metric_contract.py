@@ -72,7 +72,7 @@ def test_alert_rules_name_exported_metrics_and_cover_every_required_alert() -> N
     alerts = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
     assert set(alerts) == {"ArbiterTickToTradeSlow", "ArbiterHardStopLatched",
                            "ArbiterUnhedgedExposureHeld", "ArbiterVenueDown",
-                           "ArbiterBooksStale", "ArbiterConsumerLag"}
+                           "ArbiterBooksStale", "ArbiterBookDiverges", "ArbiterConsumerLag"}
     exported = exported_names()
     for name, expr in alerts.items():
         assert names_in(expr) and names_in(expr) <= exported, (name, expr)

@@ -127,6 +127,7 @@ class KalshiGateway(VenueGateway):
     async def start(self) -> None:
         self._ws = await self.transport.connect("ws", self._on_frame)
         await self._subscribe(["orderbook_delta"], list(self.markets))
+        await self._subscribe(["ticker"], list(self.markets))
         await self._subscribe(["fill"], [])
 
     async def _subscribe(self, channels: list[str], tickers: list[str]) -> None:
@@ -152,10 +153,14 @@ class KalshiGateway(VenueGateway):
                 return
             if kind == "error":
                 raise VenueMessageError(f"venue error {msg['msg']}")
+            ticker = self._ticker(msg["msg"]) if kind == "ticker" else None
             sid = msg["sid"]
             seq = msg["seq"] if kind.startswith("orderbook") else msg.get("seq")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             self.bad_message(frame, exc)
+            return
+        if ticker is not None:  # no sequence: each is a complete summary of its market
+            await self.on_book(market_data_pb2.BookEvent(ticker=ticker, received_micros=received))
             return
         expected = self._last_seq.get(sid, 0) + 1
         if kind == "fill":
@@ -188,6 +193,17 @@ class KalshiGateway(VenueGateway):
                 raise VenueMessageError(f"unknown message type {kind!r}")
         except (KeyError, TypeError, ValueError) as exc:
             self.bad_message(frame, exc)
+
+    def _ticker(self, msg: dict) -> market_data_pb2.Ticker:
+        ticker = msg["market_ticker"]
+        if ticker not in self.markets:
+            raise VenueMessageError(f"ticker for a market we did not subscribe: {ticker!r}")
+        return market_data_pb2.Ticker(
+            venue=self.venue, market_id=ticker, ts_micros=int(msg["ts_ms"]) * 1000,
+            yes_bid_micros=parse_micros(str(msg["yes_bid_dollars"]), "yes_bid_dollars"),
+            yes_ask_micros=parse_micros(str(msg["yes_ask_dollars"]), "yes_ask_dollars"),
+            last_price_micros=parse_micros(str(msg["price_dollars"]), "price_dollars"),
+            volume_micros=parse_micros(str(msg["volume_fp"]), "volume_fp"))
 
     async def _gap(self, sid: int, expected: int, got: int) -> None:
         """Sequence broken. A book subscription's books are invalid: publish them empty (so

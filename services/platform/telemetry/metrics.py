@@ -134,6 +134,10 @@ BOOK_EVENTS = Counter(
 SEQUENCE_GAPS = Counter(
     "arbiter_sequence_gaps_total", "Sequence gaps detected (venue feed or book stream).",
     ["venue", "service"])
+BOOK_DIVERGENCES = Counter(
+    "arbiter_book_divergences_total",
+    "Times our book's top disagreed with the venue's own ticker several tickers in a row.",
+    ["venue"])
 BOOK_AGE = Gauge(
     "arbiter_book_age_seconds", "Age of the venue's least recently updated book.", ["venue"])
 BOOKS_STALE = Gauge(
