@@ -477,6 +477,10 @@ class PolymarketEmulator(EmulatedVenue):
                 signer = recover_order_signer(order, str(raw.get("signature", "")), domain)
             except ValueError:
                 return False
+            if order.signature_type is SignatureType.POLY_1271:
+                # the deposit wallet is the signer; the venue asks it (EIP-1271) whether the
+                # owner's signature is good: here, the owner is the API key's address
+                return signer == caller.address and order.signer == order.maker
             return signer == order.signer == caller.address
 
         if signed_for(self.domain):

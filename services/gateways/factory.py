@@ -23,7 +23,7 @@ from arbiter.gateways.kalshi.auth import PrivateKeySigner, RequestSigner, ws_aut
 from arbiter.gateways.onboarding import derive_polymarket_creds, register_kalshi_key
 from arbiter.gateways.polymarket.adapter import PolymarketCredentials, PolymarketGateway
 from arbiter.gateways.polymarket.auth import ApiCreds
-from arbiter.gateways.polymarket.signing import LocalSigner, Signer
+from arbiter.gateways.polymarket.signing import LocalSigner, SignatureType, Signer
 from arbiter.gateways.ratelimit import KalshiTier
 from arbiter.gateways.service import BusSinks
 from arbiter.gateways.transport import VenueTransport
@@ -148,7 +148,11 @@ async def build_gateway(
         transport, pm_signer, api = await connect_polymarket(config, stack)
         gateway = PolymarketGateway(
             _maybe_dry(transport, config), catalog.markets(venue), catalog.fees_by_id(),
-            PolymarketCredentials(pm_signer, api), clock, sinks.book, sinks.report,
+            PolymarketCredentials(
+                pm_signer, api, signature_type=SignatureType[
+                    endpoints.polymarket_signature_type.upper().replace("-", "_")],
+                funder=endpoints.polymarket_funder or None),
+            clock, sinks.book, sinks.report,
             heartbeat_interval_s=endpoints.polymarket_heartbeat_s or None)
     else:
         transport, signer, key_id = await connect_kalshi(config, stack)

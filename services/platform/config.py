@@ -305,6 +305,10 @@ class VenueEndpointsConfig(_Section):
     kalshi_ws_url: str = KALSHI_ENVIRONMENTS["production"][1]
     paper: bool = True
     polymarket_credential: str = "polymarket"
+    # how Polymarket orders are signed: eoa trades from the key's own address; poly-proxy,
+    # poly-gnosis-safe and poly-1271 trade from `polymarket_funder`, the wallet holding the money
+    polymarket_signature_type: Literal["eoa", "poly-proxy", "poly-gnosis-safe", "poly-1271"] = "eoa"
+    polymarket_funder: str = ""
     kalshi_credential: str = "kalshi"
     # Polymarket's dead-man switch: once beating, a missed beat cancels our resting orders
     # (0 turns it off). Kalshi's rate-limit tier sets the token buckets; the legacy
@@ -326,6 +330,13 @@ class VenueEndpointsConfig(_Section):
             data = {"kalshi_url": urls[0], "kalshi_ws_url": urls[1],
                     **{k: v for k, v in data.items() if v != ""}}
         return data
+
+    @model_validator(mode="after")
+    def _funder_with_wallets(self) -> VenueEndpointsConfig:
+        if self.polymarket_signature_type != "eoa" and not self.polymarket_funder:
+            raise ValueError(f"polymarket_signature_type={self.polymarket_signature_type!r} "
+                             "trades from a wallet: set venues.polymarket_funder to its address")
+        return self
 
     @property
     def kalshi_vault_credential(self) -> str:

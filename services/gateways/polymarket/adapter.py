@@ -53,6 +53,7 @@ from arbiter.gateways.polymarket.order_builder import (
     build_order,
     encode_batch,
     encode_body,
+    order_parties,
     order_payload,
     sign,
 )
@@ -61,6 +62,7 @@ from arbiter.gateways.polymarket.signing import (
     POLYGON_CHAIN_ID,
     ExchangeDomain,
     Order,
+    SignatureType,
     Signer,
     order_digest,
 )
@@ -148,9 +150,23 @@ _ORDER_TYPES = {
 
 @dataclass(frozen=True)
 class PolymarketCredentials:
+    """Who signs and who pays: an EOA trades for itself (`EOA`); with a proxy, Safe or
+    deposit wallet (`POLY_PROXY`, `POLY_GNOSIS_SAFE`, `POLY_1271`) the `funder` holds the
+    money and positions, and is the order's maker."""
+
     signer: Signer
     api: ApiCreds
     chain_id: int = POLYGON_CHAIN_ID
+    signature_type: SignatureType = SignatureType.EOA
+    funder: str | None = None
+
+    def __post_init__(self) -> None:
+        order_parties(self.signer.address, self.signature_type, self.funder)  # fail at start
+
+    @property
+    def holder(self) -> str:
+        """The address whose positions the venue reports."""
+        return self.funder or self.signer.address
 
 
 class PolymarketGateway(VenueGateway):
@@ -390,6 +406,8 @@ class PolymarketGateway(VenueGateway):
             signer_address=self.credentials.signer.address,
             salt=_salt(request.client_order_id),
             timestamp_ms=created_ms,
+            signature_type=self.credentials.signature_type,
+            funder=self.credentials.funder,
         )
 
     def _limit_price(self, market_id: str, price: int) -> int:
@@ -580,7 +598,7 @@ class PolymarketGateway(VenueGateway):
     async def _positions(self) -> dict[tuple[str, Outcome], int]:
         """Data API ``GET /positions?user=``: token balances, mapped to our markets."""
         status, raw = await self.transport.request(
-            "GET", "/positions", query={"user": self.credentials.signer.address})
+            "GET", "/positions", query={"user": self.credentials.holder})
         if status != 200:
             raise VenueMessageError(f"positions: HTTP {status} {raw[:200]!r}")
         outcomes = {token: (m.market_id, outcome) for m in self.markets.values()
