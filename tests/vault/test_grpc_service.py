@@ -16,7 +16,10 @@ from arbiter.vault.transit import TransitSettings
 from .conftest import HARDHAT_KEY, api_creds_json
 from .test_signer import CLOB_AUTH_SIGNATURE, clob_auth_digest
 
-LATENCY_BOUND_S = 0.250
+LATENCY_BOUND_S = 0.500
+"""Slowest signature allowed while rotations run: typical maxima are 20-60 ms, but on a
+shared 2-core machine a PostgreSQL commit has been seen to take 255 ms; a rotation that
+blocked signers would stall them for seconds or fail them, which this still catches."""
 
 
 @pytest.fixture(params=["local", "transit", "local-postgres"])
