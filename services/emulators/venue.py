@@ -62,14 +62,15 @@ def page(items: Sequence[T], offset: int, limit: int) -> tuple[list[T], int | No
     return list(items[offset:end]), (end if end < len(items) else None)
 
 
-class WireRecord:
+class WireRecord(abc.ABC):
     """An order kept in integer micro-units that still reads like the venue's JSON record
     (`order["status"]`), as callers of the dict-based emulator did."""
 
     __slots__ = ()
 
+    @abc.abstractmethod
     def to_json(self) -> dict[str, object]:
-        raise NotImplementedError
+        """The venue's JSON record of this order."""
 
     def __getitem__(self, key: str) -> object:
         return self.to_json()[key]
@@ -163,6 +164,7 @@ class EmulatedVenue(abc.ABC):
         """A resting order the venue cancels by itself at `at_ms` (GTD / expiration_time)."""
         self._expiries[order_id] = at_ms
 
+    @abc.abstractmethod
     def expire(self, order_id: str) -> None:
         """Cancel an order whose time is up (already gone: nothing to do)."""
 
