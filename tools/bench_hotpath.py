@@ -24,7 +24,7 @@ from sortedcontainers import SortedDict
 
 from arbiter.core.book import L2Book
 from arbiter.core.fees import KALSHI_TAKER, polymarket_fee
-from arbiter.core.instruments import Market, MarketPair, Venue
+from arbiter.core.instruments import Market, MarketPair
 from arbiter.core.opportunity import BookTop, PairEvaluator
 from arbiter.platform.config import load_config
 from arbiter.topology.embedded import EmbeddedMesh
@@ -87,8 +87,8 @@ def bench_books(count: int) -> dict[str, float]:
 
 
 def bench_detector(count: int) -> float:
-    a = Market(Venue.POLYMARKET, "pm")
-    b = Market(Venue.KALSHI, "ks")
+    a = Market("polymarket", "pm")
+    b = Market("kalshi", "ks")
     evaluator = PairEvaluator(MarketPair("p", a, b), polymarket_fee("0.04"), KALSHI_TAKER,
                               200_000_000, 50_000, 500_000)
     rng = random.Random(2)
@@ -117,24 +117,25 @@ async def bench_tick_to_intent(samples: int) -> list[int]:
         "risk.max_consecutive_losses": 100000, "risk.max_cumulative_loss_usd": "100000000",
         "risk.max_daily_loss_usd": "100000000", "risk.max_slippage_streak": 100000,
         "risk.max_failed_unwinds": 100000, "risk.max_rejections_per_hour": 100000})
-    mesh = EmbeddedMesh.build(config)
+    mesh = await EmbeddedMesh.build(config)
     await mesh.start()
     for _ in range(20):
         await mesh.step()
-    pair = mesh.catalog.pairs[0]
+    pair = mesh.universe.pairs[0]
+    venue = mesh.venue(pair.a.venue)
     kalshi_bid = mesh.orderbook.books[pair.b.key].best_bid_price()
     assert kalshi_bid is not None
     latencies = []
     for i in range(samples):
-        # One Polymarket frame: an offer well under Kalshi's bid, i.e. YES+NO < $1.
+        # One frame on leg A's venue: an offer well under leg B's bid, i.e. YES+NO < $1.
         cheap = kalshi_bid - 8 * TICK
-        mesh.polymarket.quote(pair.a.market_id, f"bench{i}", [], [(cheap, 5_000_000)])
+        venue.quote(pair.a.market_id, f"bench{i}", [], [(cheap, 5_000_000)])
         before = len(mesh.saga.intent_latencies)
-        await mesh.polymarket.publish()
+        await venue.publish()
         await mesh.settle()
         if len(mesh.saga.intent_latencies) > before:
             latencies.append(mesh.saga.intent_latencies[before])
-        mesh.polymarket.engines[pair.a.market_id].cancel_owner(f"bench{i}")
+        venue.engines[pair.a.market_id].cancel_owner(f"bench{i}")
         await mesh.step()  # liquidity providers re-quote what the saga took
         kalshi_bid = mesh.orderbook.books[pair.b.key].best_bid_price() or kalshi_bid
     await mesh.stop()

@@ -30,15 +30,9 @@ from typing import Any
 
 import grpc
 
-from arbiter.core.instruments import Outcome, Venue
+from arbiter.core.instruments import Outcome
 from arbiter.platform.clock import SystemClock
-from arbiter.platform.config import (
-    KalshiMarketConfig,
-    PairConfig,
-    PolymarketMarketConfig,
-    RiskConfig,
-    load_config,
-)
+from arbiter.platform.config import RiskConfig, load_config
 from arbiter.platform.tenancy import TIERS
 from arbiter.risk.gates import LegIntent, RiskState
 from arbiter.risk.service import RiskServicer
@@ -49,13 +43,14 @@ TENANT = "bench"
 UNBOUND = RiskConfig(max_position_per_market="1000000000", max_position_total="1000000000",
                      max_exposure_usd="1000000000", max_open_sagas=1_000_000_000,
                      orders_per_second=1_000_000_000, order_burst=1_000_000_000)
-LEGS = (LegIntent(int(Venue.POLYMARKET), "pm", Outcome.YES, 1_000_000, 400_000),
-        LegIntent(int(Venue.KALSHI), "ks", Outcome.NO, 1_000_000, 500_000))
+VENUES = ("polymarket", "kalshi")
+LEGS = (LegIntent(VENUES[0], "pm", Outcome.YES, 1_000_000, 400_000),
+        LegIntent(VENUES[1], "ks", Outcome.NO, 1_000_000, 500_000))
 
 
 def _ready_state() -> RiskState:
-    state = RiskState(UNBOUND, SystemClock())
-    for venue in Venue:
+    state = RiskState(UNBOUND, SystemClock(), VENUES)
+    for venue in VENUES:
         state.mark_venue_ready(venue, "bench")
     return state
 
@@ -131,14 +126,11 @@ def _bench_pairs(count: int) -> list[dict[str, Any]]:
     """`count` independent pairs; the synthetic market dislocates each about one step in 40,
     so more pairs means more dislocations (and sagas) per market step."""
     return [
-        PairConfig(
-            pair_id=f"bench-{i}",
-            polymarket=PolymarketMarketConfig(condition_id=f"0x{i + 1:064x}",
-                                              yes_token=str(10**20 + 2 * i),
-                                              no_token=str(10**20 + 2 * i + 1)),
-            kalshi=KalshiMarketConfig(ticker=f"KXBENCH{i}"),
-            inverted=(i % 4 == 3),
-        ).model_dump(mode="json")
+        {"pair_id": f"bench-{i}",
+         "a": {"venue": "polymarket", "condition_id": f"0x{i + 1:064x}",
+               "yes_token": str(10**20 + 2 * i), "no_token": str(10**20 + 2 * i + 1)},
+         "b": {"venue": "kalshi", "ticker": f"KXBENCH{i}"},
+         "inverted": i % 4 == 3}
         for i in range(count)
     ]
 
@@ -159,7 +151,8 @@ def _embedded_overrides(pairs: int, seed: int) -> dict[str, Any]:
 
 
 async def _run_embedded(steps: int, pairs: int, seed: int) -> dict[str, Any]:
-    mesh = EmbeddedMesh.build(load_config(environ={}, overrides=_embedded_overrides(pairs, seed)))
+    mesh = await EmbeddedMesh.build(load_config(environ={},
+                                                overrides=_embedded_overrides(pairs, seed)))
     await mesh.start()
     for _ in range(10):  # warm-up: books filled, first quotes published
         await mesh.step()

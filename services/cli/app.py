@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from arbiter.platform.config import SERVICES, ArbiterConfig, ConfigError, load_config
+from arbiter.platform.config import ArbiterConfig, ConfigError, load_config, services
 
 app = typer.Typer(help="Arbiter: cross-venue prediction-market arbitrage.", no_args_is_help=True)
 
@@ -50,6 +50,7 @@ def run(
     config: ConfigOption = None,
 ) -> None:
     """Run every service in one process against the emulated venues."""
+    from arbiter.cli.view import LiveView
     from arbiter.topology.runner import run_embedded
 
     cfg = _load(config, {"market.seed": seed, "bus.kind": bus,
@@ -58,7 +59,7 @@ def run(
     if duration is not None and duration <= 0:
         typer.secho(f"error: --duration must be > 0, was {duration}", fg="red", err=True)
         raise typer.Exit(2)
-    summary = asyncio.run(run_embedded(cfg, duration, live=not headless,
+    summary = asyncio.run(run_embedded(cfg, duration, view=None if headless else LiveView,
                                        metrics_port=metrics_port,
                                        external_venues=external_venues))
     text = json.dumps(summary, indent=2)
@@ -70,14 +71,16 @@ def run(
 
 @app.command()
 def serve(
-    service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")],
+    service: Annotated[str, typer.Argument(
+        help="gateway-<venue> for each registered venue, orderbook, detector, risk, saga, "
+             "vault or control.")],
     config: ConfigOption = None,
 ) -> None:
     """Run one service as its own process (what each Kubernetes pod runs)."""
-    from arbiter.topology.distributed import BUILDERS, serve_service
+    from arbiter.topology.distributed import serve_service
 
-    if service not in BUILDERS:
-        typer.secho(f"error: unknown service {service!r}; allowed: {', '.join(sorted(BUILDERS))}",
+    if service not in services():
+        typer.secho(f"error: unknown service {service!r}; allowed: {', '.join(services())}",
                     fg="red", err=True)
         raise typer.Exit(2)
     cfg = _load(config, {})
@@ -88,48 +91,73 @@ def serve(
         raise typer.Exit(2) from None
 
 
+def _ports(values: list[str]) -> dict[str, int]:
+    """`--port VENUE=PORT` options as a mapping; a typer error names a bad one."""
+    from arbiter.platform.venues import VENUES, UnknownVenue
+
+    ports = {}
+    for value in values:
+        venue, sep, number = value.partition("=")
+        try:
+            if not sep:
+                raise ValueError("expected VENUE=PORT")
+            VENUES.get(venue)
+            port = int(number)
+            if not 0 <= port <= 65535:
+                raise ValueError(f"port {port} is outside 0..65535")
+        except (UnknownVenue, ValueError) as exc:
+            raise typer.BadParameter(f"{value!r}: {exc}", param_hint="--port") from None
+        ports[venue] = port
+    return ports
+
+
 @app.command()
 def emulator(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    polymarket_port: Annotated[int, typer.Option(help="Polymarket CLOB port (0: any).")] = 8601,
-    kalshi_port: Annotated[int, typer.Option(help="Kalshi trade API port (0: any).")] = 8602,
+    port: Annotated[list[str] | None, typer.Option(
+        help="VENUE=PORT, repeatable (0: any free port); default: each venue's usual port "
+             "(polymarket 8601, kalshi 8602).")] = None,
     open_registration: Annotated[
-        bool, typer.Option(help="Let paper gateways register Kalshi keys unauthenticated.")
+        bool, typer.Option(help="Let paper gateways onboard keys the venue was not told of.")
     ] = False,
     seed: Annotated[int | None, typer.Option(help="Synthetic market seed.")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Run both venue emulators as their own process (they outlive the engine)."""
+    """Run every venue the configured pairs trade as emulators in their own process (they
+    outlive the engine)."""
     from arbiter.emulators.server import emulator_command
+    from arbiter.topology.embedded import EmulatedVenues
 
+    ports = _ports(port or [])
     cfg = _load(config, {"market.seed": seed})
-    emulator_command(cfg, host, polymarket_port, kalshi_port, open_registration=open_registration)
+    emulated = EmulatedVenues.create(cfg, open_registration=open_registration)
+    emulator_command(emulated.venues, emulated.market, host, ports)
 
 
 @app.command("check-connectivity")
 def check_connectivity(
     venue: Annotated[
-        str | None, typer.Option(help="polymarket or kalshi; default: both.")
+        str | None, typer.Option(help="One registered venue; default: every venue traded.")
     ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Reach each configured venue; check auth, clock skew and protocol; exit 1 on failure."""
     from rich.console import Console
 
-    from arbiter.core.instruments import Venue
-    from arbiter.gateways.connectivity import check_configured, render_table
+    from arbiter.gateways.connectivity import render_table
+    from arbiter.platform.venues import UnknownVenue
+    from arbiter.topology.connectivity import check_configured
 
     cfg = _load(config, {})
     try:
-        only = [Venue.parse(venue)] if venue else list(Venue)
-    except ValueError as exc:
+        results = asyncio.run(check_configured(cfg, [venue] if venue else None))
+    except UnknownVenue as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
-    results = asyncio.run(check_configured(cfg.venues, only))
     Console(width=160).print(render_table(results))
     failed = [r for r in results if not r.ok]
     for result in failed:
-        typer.secho(f"{result.venue.slug}: {'; '.join(result.failures)}", fg="red", err=True)
+        typer.secho(f"{result.venue}: {'; '.join(result.failures)}", fg="red", err=True)
     if failed:
         raise typer.Exit(1)
 
@@ -143,10 +171,15 @@ def _stop_signal() -> asyncio.Event:
 
 
 def _mount_subcommands() -> None:
-    from arbiter.gateways.cli import app as venue_app
     from arbiter.vault.cli import app as vault_app
+    from arbiter.venues.plugin import plugins
 
     app.add_typer(vault_app, name="vault", help="Tenant credentials: put, rotate, status.")
+    venue_app = typer.Typer(help="Venue wire-protocol tools: sign orders and requests offline.")
+    for venue in plugins():
+        tools = venue.cli()
+        if tools is not None:
+            venue_app.add_typer(tools, name=venue.slug, help=tools.info.help)
     app.add_typer(venue_app, name="venue", help="Sign venue orders/requests for debugging.")
 
 

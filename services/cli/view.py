@@ -5,9 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from rich.console import Group
+from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from arbiter.core.book import L2Book
 from arbiter.core.units import to_decimal
 from arbiter.saga.machine import State
 from arbiter.topology.embedded import EmbeddedMesh
@@ -18,23 +20,25 @@ _STYLE = {State.COMPLETED: "green", State.COMPENSATED: "yellow", State.HELD: "bo
           State.LEG1_FAILED: "dim", State.RISK_REJECTED: "dim"}
 
 
-def _px(book, side: str) -> str:  # type: ignore[no-untyped-def]
+def _px(book: L2Book, side: str) -> str:
     price = book.best_bid_price() if side == "bid" else book.best_ask_price()
     return "-" if price is None else f"{to_decimal(price):.3f}"
 
 
 def render(mesh: EmbeddedMesh) -> Group:
     books = mesh.orderbook.books
-    pairs = Table(title="Pairs (YES book per venue)", expand=True)
-    for column in ("pair", "poly bid", "poly ask", "kalshi bid", "kalshi ask", "edge/contract"):
-        pairs.add_column(column, justify="right" if column != "pair" else "left")
-    for pair in mesh.catalog.pairs:
+    pairs = Table(title="Pairs (YES book of each leg)", expand=True)
+    for column in ("pair", "leg A", "A bid", "A ask", "leg B", "B bid", "B ask", "edge/contract"):
+        pairs.add_column(column, justify="left" if column in ("pair", "leg A", "leg B")
+                         else "right")
+    for pair in mesh.universe.pairs:
         a, b = books[pair.a.key], books[pair.b.key]
         edge = mesh.detector.edges.get(pair.pair_id)
         edge_text = "-" if edge is None else f"{to_decimal(edge):+.4f}"
         style = "bold green" if edge is not None and edge > 0 else ""
         name = pair.pair_id + (" (inverted)" if pair.b_inverted else "")
-        pairs.add_row(name, _px(a, "bid"), _px(a, "ask"), _px(b, "bid"), _px(b, "ask"),
+        pairs.add_row(name, pair.a.venue, _px(a, "bid"), _px(a, "ask"), pair.b.venue,
+                      _px(b, "bid"), _px(b, "ask"),
                       f"[{style}]{edge_text}[/]" if style else edge_text)
 
     stats = mesh.summary()
@@ -72,3 +76,17 @@ def render(mesh: EmbeddedMesh) -> Group:
     for venue, instrument, qty in held[:POSITION_ROWS]:
         positions.add_row(venue, instrument[-28:], f"{Decimal(qty):,.2f}")
     return Group(pairs, totals, sagas, positions)
+
+
+class LiveView:
+    """The terminal view `arbiter run` shows (a `topology.runner.View`)."""
+
+    def __init__(self, mesh: EmbeddedMesh) -> None:
+        self._live = Live(render(mesh), refresh_per_second=4, screen=False)
+        self._live.start()
+
+    def update(self, mesh: EmbeddedMesh) -> None:
+        self._live.update(render(mesh))
+
+    def close(self) -> None:
+        self._live.stop()

@@ -17,6 +17,7 @@ import grpc
 
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
+from arbiter.platform.ports import OrderEntryPort, RiskPort
 from arbiter.platform.rpc import require_tenant
 from arbiter.platform.tenancy import tenant_scoped
 from arbiter.core.instruments import Venue
@@ -29,8 +30,8 @@ PAUSE_REASON = "paused by operator"
 
 
 class ControlServicer(control_pb2_grpc.ControlServicer):
-    def __init__(self, bus: Bus, tenant: common_pb2.TenantContext, risk: Any,
-                 gateways: Mapping[Venue, Any]) -> None:
+    def __init__(self, bus: Bus, tenant: common_pb2.TenantContext, risk: RiskPort,
+                 gateways: Mapping[Venue, OrderEntryPort]) -> None:
         self.tenant = tenant
         self.risk = risk
         self.gateways = gateways  # OrderEntry stubs, for the kill switch's sweep
@@ -78,7 +79,7 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
                 result = await gateway.CancelAll(
                     execution_pb2.CancelAllRequest(tenant=self.tenant))
             except grpc.RpcError as exc:
-                failures.append(f"{venue.slug}: {exc.code().name}: {exc.details()}")
+                failures.append(f"{venue}: {exc.code().name}: {exc.details()}")
                 continue
             canceled += result.canceled_venue_order_ids
         if failures:

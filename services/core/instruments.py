@@ -2,34 +2,23 @@
 
 Every market is normalised to one YES-referenced book: buying NO at q is selling YES at
 1 - q (that is literally Kalshi's V2 order model, and Polymarket's matching engine mirrors
-the two outcome tokens). A pair maps the same real-world event on two venues; when venue B
-lists the complement (B's YES is A's NO) the pair says so with `b_inverted`.
+the two outcome tokens). A pair maps the same real-world event on two markets, on two venues
+or on one; when market B lists the complement (B's YES is A's NO) the pair says so with
+`b_inverted`.
 """
 
 from __future__ import annotations
 
 import enum
 import math
+from typing import TypeAlias
 from dataclasses import dataclass
 
 
-class Venue(enum.IntEnum):
-    """Values match `arbiter.v1.Venue`."""
-
-    POLYMARKET = 1
-    KALSHI = 2
-
-    @property
-    def slug(self) -> str:
-        return self.name.lower()
-
-    @classmethod
-    def parse(cls, text: str) -> Venue:
-        try:
-            return cls[text.upper()]
-        except KeyError:
-            allowed = ", ".join(v.slug for v in cls)
-            raise ValueError(f"unknown venue {text!r}; allowed: {allowed}") from None
+Venue: TypeAlias = str
+"""A venue's slug ("polymarket", "kalshi", ...): the name it is registered under in the
+venue registry and the value carried on the wire, in bus keys, metric labels and service
+names. The core knows no venue; what a venue is lives in its own package."""
 
 
 class Outcome(enum.IntEnum):
@@ -65,12 +54,12 @@ class Market:
     @property
     def key(self) -> str:
         """Bus key: one instrument's events stay ordered under it."""
-        return f"{self.venue.slug}:{self.market_id}"
+        return f"{self.venue}:{self.market_id}"
 
 
 @dataclass(frozen=True, slots=True)
 class MarketPair:
-    """The same event on two venues. If `b_inverted`, B's YES pays when A's NO does."""
+    """The same event on two markets (any venues). If `b_inverted`, B's YES pays when A's NO does."""
 
     pair_id: str
     a: Market
@@ -78,8 +67,8 @@ class MarketPair:
     b_inverted: bool = False
 
     def __post_init__(self) -> None:
-        if self.a.venue == self.b.venue:
-            raise ValueError(f"pair {self.pair_id}: both legs are on {self.a.venue.slug}")
+        if self.a.key == self.b.key:
+            raise ValueError(f"pair {self.pair_id}: both legs are the market {self.a.key}")
 
     @property
     def lot_micros(self) -> int:

@@ -16,7 +16,8 @@ CENT = PRICE_SCALE // 100
 
 _PRICE_Q = Decimal(PRICE_SCALE)
 # Enough digits that scaling by 1e6 never rounds, so the exactness checks below are honest.
-_EXACT = Context(prec=100)
+_EXACT = Context(prec=100, Emax=100, Emin=-100)
+_MAX_TEXT = 40  # longer than any amount a venue sends; bounds the work a bad message costs
 
 
 def _scaled(value: Decimal | str, what: str) -> int:
@@ -28,10 +29,23 @@ def _scaled(value: Decimal | str, what: str) -> int:
         raise ValueError(f"{what} {value!r} is not a decimal number") from None
     if not number.is_finite():
         raise ValueError(f"{what} {value!r} is not a finite number")
+    if number and not -30 <= number.adjusted() <= 30:
+        raise ValueError(f"{what} {value!r} is out of range")
     micros = _EXACT.multiply(number, _PRICE_Q)
     if micros != micros.to_integral_value():
         raise ValueError(f"{what} {value} has more than 6 decimal places")
     return int(micros)
+
+
+def parse_micros(text: str, field: str = "value") -> int:
+    """A venue's decimal string (``"0.53"``, ``"12.5"``) as integer micro-units, for any sign.
+
+    The wire boundary's one parser: anything but a finite decimal with at most 6 places (a
+    bare exponent like ``"1e999999"`` included) raises `ValueError` naming the field, so a
+    malformed venue message is rejected by type, never half-applied."""
+    if not isinstance(text, str) or len(text) > _MAX_TEXT:
+        raise ValueError(f"{field} {text!r:.40} is not a decimal string")
+    return _scaled(text, field)
 
 
 def price_from_decimal(value: Decimal | str) -> int:

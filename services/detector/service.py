@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from arbiter.core.fees import FeeModel
-from arbiter.core.instruments import MarketPair, Venue
+from arbiter.core.instruments import MarketPair
 from arbiter.core.opportunity import BookTop, Leg, Opportunity, PairEvaluator
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
@@ -67,7 +67,7 @@ class DetectorService:
 
     async def on_depth(self, envelope: Envelope[market_data_pb2.DepthUpdate]) -> None:
         depth = envelope.value
-        key = f"{Venue(depth.venue).slug}:{depth.market_id}"
+        key = f"{depth.venue}:{depth.market_id}"
         self.tops[key] = EMPTY if depth.stale else BookTop(
             tuple((lv.price_micros, lv.qty_micros) for lv in depth.bids),
             tuple((lv.price_micros, lv.qty_micros) for lv in depth.asks),
@@ -116,7 +116,7 @@ def _same_trade(a: Opportunity, b: Opportunity) -> bool:
 def to_proto(opportunity: Opportunity, received: int) -> opportunity_pb2.Opportunity:
     def leg(item: Leg) -> opportunity_pb2.Leg:
         return opportunity_pb2.Leg(
-            venue=int(item.market.venue),
+            venue=item.market.venue,
             market_id=item.market.market_id,
             outcome=int(item.outcome),
             limit_price_micros=item.limit_price,

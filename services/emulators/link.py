@@ -6,6 +6,7 @@ the embedded topology deterministic while the gateway still speaks the venue's w
 from __future__ import annotations
 
 from arbiter.emulators.venue import EmulatedVenue, WsSession, WsSink
+from arbiter.gateways.transport import WsHeaders
 
 
 class InProcessConnection:
@@ -36,5 +37,11 @@ class InProcessLink:
         response = await self.venue.handle_http(method, path, query or {}, headers or {}, body)
         return response.status, response.body
 
-    async def connect(self, channel: str, on_frame: WsSink) -> InProcessConnection:
+    async def connect(
+        self, channel: str, on_frame: WsSink, headers: WsHeaders | None = None
+    ) -> InProcessConnection:
+        """The venue checks the handshake headers as it would on a socket."""
+        handshake = await headers() if headers is not None else {}
+        if not self.venue.ws_authorized(handshake):
+            raise PermissionError(f"{self.venue.venue} refused the {channel} handshake")
         return InProcessConnection(await self.venue.connect(channel, on_frame))

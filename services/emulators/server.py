@@ -18,18 +18,13 @@ import signal
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Self, cast
+from typing import Self, cast
 
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from arbiter.core.instruments import Venue
-from arbiter.emulators.kalshi import API, KalshiEmulator
-from arbiter.emulators.polymarket import PolymarketEmulator
 from arbiter.emulators.synthetic import SyntheticMarket
 from arbiter.emulators.venue import EmulatedVenue, WsSession
-from arbiter.gateways.kalshi.auth import WS_PATH
-from arbiter.platform.config import ArbiterConfig
 
 log = logging.getLogger(__name__)
 
@@ -176,56 +171,13 @@ class Faults:
         return len(self._order_faults) + len(self._ws_faults)
 
 
-@dataclass(frozen=True, slots=True)
-class Surface:
-    """What differs per venue on the wire around the shared handlers."""
-
-    ws_routes: Mapping[str, str]  # WebSocket path -> emulator channel
-    order_paths: frozenset[str]  # POST paths that order faults hit
-    error_bodies: Mapping[int, object]  # the venue's own body for a fault status
-    ws_guard: Callable[[Any, dict[str, str]], bool] | None = None
-
-
-SURFACES = {
-    Venue.POLYMARKET: Surface(
-        ws_routes={"/ws/market": "market", "/ws/user": "user"},
-        order_paths=frozenset({"/order", "/orders"}),
-        error_bodies={
-            # facts A9: the insert error for an order the venue refuses to fund
-            400: {"success": False, "error": "not enough balance / allowance",
-                  "errorMsg": "INVALID_ORDER_NOT_ENOUGH_BALANCE: not enough balance / allowance"},
-            401: {"error": "Unauthorized/Invalid api key"},
-            429: {"error": "Too Many Requests"},
-            500: {"error": "Internal Server Error"},  # not in the facts: a generic body
-            503: {"error": "Trading is currently disabled. Check polymarket.com for updates"},
-        },
-    ),
-    Venue.KALSHI: Surface(
-        ws_routes={WS_PATH: "ws"},
-        order_paths=frozenset({f"{API}/portfolio/events/orders",
-                               f"{API}/portfolio/events/orders/batched",
-                               f"{API}/portfolio/orders", f"{API}/portfolio/orders/batched"}),
-        error_bodies={
-            # not in the facts: Kalshi's ErrorResponse shape (B3.2) with a balance code
-            400: {"error": {"code": "insufficient_balance", "message": "insufficient balance"}},
-            401: {"error": {"code": "unauthorized",
-                            "message": "invalid or missing KALSHI-ACCESS signature"}},
-            429: {"error": "too many requests"},
-            500: {"error": {"code": "internal_server_error", "message": "internal server error"}},
-            503: {"error": {"code": "service_unavailable", "message": "service unavailable"}},
-        },
-        ws_guard=KalshiEmulator.ws_authorized,
-    ),
-}
-
-
 class VenueServer:
     """One emulated venue on one port; `url` and `ws_urls` are known after `start`."""
 
     def __init__(self, venue: EmulatedVenue, faults: Faults | None = None) -> None:
         self.venue = venue
         self.faults = faults or Faults()
-        self.surface = SURFACES[venue.venue]
+        self.surface = venue.surface
         self.url = ""
         self.ws_urls: dict[str, str] = {}
         self.ws_connections = 0
@@ -295,8 +247,7 @@ class VenueServer:
                             content_type="application/json")
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
-        guard = self.surface.ws_guard
-        if guard is not None and not guard(self.venue, _headers(request)):
+        if not self.venue.ws_authorized(_headers(request)):
             return self._error(401)
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
@@ -395,35 +346,29 @@ def _headers(request: web.Request) -> dict[str, str]:
 # -- the standalone emulator ------------------------------------------------------------
 @dataclass
 class RunningEmulators:
-    polymarket: VenueServer
-    kalshi: VenueServer
+    servers: dict[str, VenueServer]  # by venue slug
     market: SyntheticMarket
 
     def describe(self) -> list[str]:
-        return [
-            f"polymarket  REST {self.polymarket.url}  WS "
-            + " ".join(self.polymarket.ws_urls.values()),
-            f"kalshi      REST {self.kalshi.url}  WS " + " ".join(self.kalshi.ws_urls.values()),
-        ]
+        return [f"{slug:<11} REST {server.url}  WS " + " ".join(server.ws_urls.values())
+                for slug, server in self.servers.items()]
 
 
 @contextlib.asynccontextmanager
 async def serve_emulators(
-    config: ArbiterConfig, host: str, polymarket_port: int, kalshi_port: int,
-    *, open_registration: bool = False,
+    venues: Mapping[str, EmulatedVenue], market: SyntheticMarket, host: str,
+    ports: Mapping[str, int],
 ) -> AsyncIterator[RunningEmulators]:
-    """Both venues on sockets, driven by one synthetic market that the caller steps."""
-    polymarket, kalshi = PolymarketEmulator(), KalshiEmulator()
-    kalshi.open_registration = open_registration
-    market = SyntheticMarket(config.market, polymarket, kalshi)
+    """Every venue on its own port (its emulator's default unless `ports` names one),
+    driven by one synthetic market that the caller steps."""
     async with contextlib.AsyncExitStack() as stack:
-        servers = []
-        for venue, port in ((polymarket, polymarket_port), (kalshi, kalshi_port)):
+        servers = {}
+        for slug, venue in venues.items():
             server = VenueServer(venue)
-            await server.start(host, port)
+            await server.start(host, ports.get(slug, venue.surface.default_port))
             stack.push_async_callback(server.stop)
-            servers.append(server)
-        yield RunningEmulators(servers[0], servers[1], market)
+            servers[slug] = server
+        yield RunningEmulators(servers, market)
 
 
 async def step_until(market: SyntheticMarket, step_ms: int, stop: asyncio.Event) -> None:
@@ -440,37 +385,36 @@ async def step_until(market: SyntheticMarket, step_ms: int, stop: asyncio.Event)
 
 
 async def run_emulators(
-    config: ArbiterConfig, host: str, polymarket_port: int, kalshi_port: int,
-    stop_event: asyncio.Event, *, open_registration: bool = False,
+    venues: Mapping[str, EmulatedVenue], market: SyntheticMarket, host: str,
+    ports: Mapping[str, int], stop_event: asyncio.Event,
     on_ready: Callable[[RunningEmulators], None] | None = None,
 ) -> None:
-    """Serve both venues and step the market on the wall clock until `stop_event`."""
-    async with serve_emulators(config, host, polymarket_port, kalshi_port,
-                               open_registration=open_registration) as running:
+    """Serve every venue and step the market on the wall clock until `stop_event`."""
+    async with serve_emulators(venues, market, host, ports) as running:
         if on_ready is not None:
             on_ready(running)
-        await step_until(running.market, config.market.step_ms, stop_event)
+        await step_until(running.market, market.step_ms, stop_event)
 
 
 def emulator_command(
-    config: ArbiterConfig, host: str, polymarket_port: int, kalshi_port: int,
-    *, open_registration: bool = False,
+    venues: Mapping[str, EmulatedVenue], market: SyntheticMarket, host: str,
+    ports: Mapping[str, int],
 ) -> None:
     """`arbiter emulator`: run until SIGINT/SIGTERM, printing where each venue listens."""
 
     def ready(running: RunningEmulators) -> None:
         for line in running.describe():
             print(line, flush=True)
-        if open_registration:
-            print("kalshi      open registration: POST /trade-api/v2/api_keys needs no "
-                  "signature (paper mode)", flush=True)
+        for slug, venue in venues.items():
+            if venue.open_registration:
+                print(f"{slug:<11} open registration: paper gateways onboard without "
+                      "pre-provisioned keys", flush=True)
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await run_emulators(config, host, polymarket_port, kalshi_port, stop,
-                            open_registration=open_registration, on_ready=ready)
+        await run_emulators(venues, market, host, ports, stop, on_ready=ready)
 
     asyncio.run(main())

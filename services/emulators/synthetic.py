@@ -1,23 +1,21 @@
-"""A seeded synthetic market that drives both emulated venues.
+"""A seeded synthetic market that drives the emulated venues.
 
-Each pair has a latent probability that random-walks in whole ticks; each venue's liquidity
-provider quotes a ladder around it. Now and then one venue dislocates (its quotes shift by
-several cents for a few steps), which opens a real cross-venue arbitrage that vanishes when
-the dislocation ends or the liquidity is taken. Integer ticks and one `random.Random(seed)`
+Each pair has a latent probability that random-walks in whole ticks; a liquidity provider
+quotes a ladder around it on each of the pair's two markets. Now and then one leg dislocates
+(its quotes shift by several cents for a few steps), which opens a real arbitrage that
+vanishes when the dislocation ends or the liquidity is taken. Integer ticks and one `random.Random(seed)`
 make a run reproducible step for step.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from arbiter.core.fees import polymarket_fee
-from arbiter.core.units import CENT, ONE_DOLLAR, price_from_decimal, qty_from_decimal
-from arbiter.emulators.kalshi import KalshiEmulator
-from arbiter.emulators.polymarket import PolymarketEmulator
+from arbiter.core.instruments import Market, MarketPair, Venue
+from arbiter.core.units import CENT, ONE_DOLLAR, qty_from_decimal
 from arbiter.emulators.venue import EmulatedVenue
-from arbiter.platform.config import MarketConfig, PairConfig
 
 LEVELS = 5
 LP_OWNER = "lp"
@@ -25,56 +23,47 @@ LP_OWNER = "lp"
 
 @dataclass(slots=True)
 class _PairState:
-    config: PairConfig
-    fair: int  # micro-dollars, Polymarket YES terms
-    shift_venue: int = 0  # 0 none, 1 polymarket, 2 kalshi
+    pair: MarketPair
+    fair: int  # micro-dollars, in leg A's YES terms
+    shift_leg: int = 0  # 0 none, 1 leg A, 2 leg B
     shift: int = 0
     shift_steps: int = 0
 
 
 class SyntheticMarket:
+    """Quotes every pair's two markets on their venues' emulators, which already list them."""
+
     def __init__(
-        self, config: MarketConfig, polymarket: PolymarketEmulator, kalshi: KalshiEmulator
+        self, seed: int, step_ms: int, pairs: Sequence[MarketPair],
+        venues: Mapping[Venue, EmulatedVenue],
     ) -> None:
-        self.config = config
-        self.polymarket = polymarket
-        self.kalshi = kalshi
-        self.rng = random.Random(config.seed)
+        self.step_ms = step_ms
+        self.venues = venues
+        self.rng = random.Random(seed)
         self.step_count = 0
-        self.pairs = [
-            _PairState(pair, fair=self.rng.randrange(30, 71) * CENT) for pair in config.pairs
-        ]
-        for pair in config.pairs:
-            pm = pair.polymarket
-            polymarket.add_binary_market(
-                pm.condition_id,
-                pm.yes_token,
-                pm.no_token,
-                price_from_decimal(pm.tick),
-                polymarket_fee(pm.fee_rate, pm.fee_exponent),
-            )
-            kalshi.add_market(pair.kalshi.ticker, price_from_decimal(pair.kalshi.tick))
+        self.pairs = [_PairState(pair, fair=self.rng.randrange(30, 71) * CENT) for pair in pairs]
+        # every venue once, in the order the pairs first name them (the replay order)
+        self._order = list(dict.fromkeys(m.venue for p in pairs for m in (p.a, p.b)))
 
     @property
     def now_ms(self) -> int:
-        return self.step_count * self.config.step_ms
+        return self.step_count * self.step_ms
 
     async def step(self) -> None:
-        """Advance one step: move prices, re-quote both venues, publish book changes."""
+        """Advance one step: move prices, re-quote both markets of every pair, publish."""
         self.step_count += 1
-        for venue in (self.polymarket, self.kalshi):
-            await venue.advance_clock(self.now_ms)
+        for venue in self._order:
+            await self.venues[venue].advance_clock(self.now_ms)
         for state in self.pairs:
             self._move(state)
-            pm, ks = state.config.polymarket, state.config.kalshi
-            pm_fair = state.fair + (state.shift if state.shift_venue == 1 else 0)
-            ks_fair = state.fair + (state.shift if state.shift_venue == 2 else 0)
-            if state.config.inverted:
-                ks_fair = ONE_DOLLAR - ks_fair
-            self._quote(self.polymarket, pm.condition_id, pm_fair, price_from_decimal(pm.tick))
-            self._quote(self.kalshi, ks.ticker, ks_fair, price_from_decimal(ks.tick))
-        await self.polymarket.publish()
-        await self.kalshi.publish()
+            a_fair = state.fair + (state.shift if state.shift_leg == 1 else 0)
+            b_fair = state.fair + (state.shift if state.shift_leg == 2 else 0)
+            if state.pair.b_inverted:
+                b_fair = ONE_DOLLAR - b_fair
+            self._quote(state.pair.a, a_fair)
+            self._quote(state.pair.b, b_fair)
+        for venue in self._order:
+            await self.venues[venue].publish()
 
     def _move(self, state: _PairState) -> None:
         rng = self.rng
@@ -82,14 +71,15 @@ class SyntheticMarket:
         if state.shift_steps:
             state.shift_steps -= 1
             if not state.shift_steps:
-                state.shift_venue, state.shift = 0, 0
+                state.shift_leg, state.shift = 0, 0
         elif rng.randrange(40) == 0:
-            state.shift_venue = rng.choice((1, 2))
+            state.shift_leg = rng.choice((1, 2))
             state.shift = rng.choice((-1, 1)) * rng.randrange(4, 9) * CENT
             state.shift_steps = rng.randrange(4, 12)
 
-    def _quote(self, venue: EmulatedVenue, market_id: str, fair: int, tick: int) -> None:
+    def _quote(self, market: Market, fair: int) -> None:
         rng = self.rng
+        tick = market.tick_micros
         fair = min(ONE_DOLLAR - 8 * CENT, max(8 * CENT, fair))
         best_bid = (fair - CENT) // tick * tick
         best_ask = best_bid + 2 * CENT
@@ -102,4 +92,4 @@ class SyntheticMarket:
                 bids.append((bid, size))
             if ask < ONE_DOLLAR:
                 asks.append((ask, qty_from_decimal(rng.randrange(5, 60))))
-        venue.quote(market_id, LP_OWNER, bids, asks)
+        self.venues[market.venue].quote(market.market_id, LP_OWNER, bids, asks)

@@ -12,13 +12,14 @@ import abc
 import base64
 import binascii
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import orjson
 
-from arbiter.core.instruments import Venue
+from arbiter.core.fees import FeeModel
+from arbiter.core.instruments import Market, Venue
 from arbiter.emulators.matching import BookSide, MatchingEngine, Trade
 
 WsSink = Callable[[bytes], Awaitable[None]]
@@ -115,8 +116,24 @@ class Account:
 ACCOUNT = "arbiter"
 
 
+@dataclass(frozen=True)
+class EmulatorSurface:
+    """What the socket server needs beyond the shared handlers: where the venue's
+    WebSockets live, which POSTs place orders (scripted order faults hit those), the
+    venue's own error bodies for a faulted status, and its usual port."""
+
+    ws_routes: Mapping[str, str]  # WebSocket path -> emulator channel
+    order_paths: frozenset[str]
+    error_bodies: Mapping[int, object]
+    default_port: int
+
+
 class EmulatedVenue(abc.ABC):
-    venue: Venue
+    venue: ClassVar[Venue]
+    surface: ClassVar[EmulatorSurface]
+    open_registration = False
+    """Paper mode: a gateway may onboard credentials the venue was not told of beforehand
+    (as `arbiter emulator --open-registration`); the in-process emulators always allow it."""
 
     def __init__(self) -> None:
         self.engines: dict[str, MatchingEngine] = {}
@@ -129,6 +146,19 @@ class EmulatedVenue(abc.ABC):
 
     def add_market(self, market_id: str, tick: int) -> None:
         self.engines[market_id] = MatchingEngine(market_id, tick)
+
+    @abc.abstractmethod
+    def list_market(self, market: Market, fees: FeeModel) -> None:
+        """List a market (its identifiers, tick and fees) so it trades and streams."""
+
+    def ws_authorized(self, headers: Mapping[str, str]) -> bool:
+        """Whether a WebSocket handshake with these headers is let in (all, by default)."""
+        return True
+
+    @abc.abstractmethod
+    def intent_key(self, method: str, path: str, body: bytes) -> str | None:
+        """Which trading intent an order request belongs to (None: not an order), so a test
+        can count how many orders the venue accepted for one intent."""
 
     def engine(self, market_id: str) -> MatchingEngine:
         """The matching engine of one market (KeyError names an unknown market)."""

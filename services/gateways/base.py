@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import orjson
 
@@ -37,6 +37,7 @@ from arbiter.gateways.transport import (
     Headers,
     RequestTimeout,
     VenueTransport,
+    WsHeaders,
     request_with_headers,
 )
 from arbiter.platform.clock import Clock
@@ -178,14 +179,16 @@ class MeteredTransport:
             self.metrics.rate_limited.inc()
         return status, raw, reply_headers
 
-    async def connect(self, channel: str, on_frame: FrameSink) -> Connection:
-        connection = await self.inner.connect(channel, on_frame)
+    async def connect(
+        self, channel: str, on_frame: FrameSink, headers: WsHeaders | None = None
+    ) -> Connection:
+        connection = await self.inner.connect(channel, on_frame, headers)
         self.metrics.connected.set(1)
         return connection
 
 
 class VenueGateway(abc.ABC):
-    venue: Venue
+    venue: ClassVar[Venue]
     nets_positions = False
     """Whether the venue nets YES against NO per market (Kalshi), or holds both (tokens)."""
 
@@ -199,7 +202,7 @@ class VenueGateway(abc.ABC):
         *,
         timer: Timer | None = None,
     ) -> None:
-        self.metrics = VenueMetrics(self.venue.slug)
+        self.metrics = VenueMetrics(self.venue)
         self.transport = MeteredTransport(transport, self.metrics)
         timer = timer or timer_for(clock)
         self.scheduler = RequestScheduler(
@@ -222,13 +225,13 @@ class VenueGateway(abc.ABC):
     def bad_message(self, frame: bytes, error: Exception) -> None:
         self.rejected_messages += 1
         self.metrics.rejected.inc()
-        log.error("%s: dropped malformed venue message (%s): %.200r", self.venue.slug, error, frame)
+        log.error("%s: dropped malformed venue message (%s): %.200r", self.venue, error, frame)
 
     def bad_reply(self, what: str, raw: bytes, error: Exception) -> VenueMessageError:
         """A REST reply we cannot act on: logged and counted like a bad frame; the caller
         raises the returned error (guessing an order's state is never safe)."""
         self.bad_message(raw, error)
-        return VenueMessageError(f"{self.venue.slug} {what}: {error}")
+        return VenueMessageError(f"{self.venue} {what}: {error}")
 
     # -- the outbound path ---------------------------------------------------------------
     @abc.abstractmethod
@@ -299,7 +302,7 @@ class VenueGateway(abc.ABC):
         market = self.markets.get(request.market_id)
         if market is None:
             return await self.rejected(
-                request, f"unknown market {request.market_id!r} on {self.venue.slug}"
+                request, f"unknown market {request.market_id!r} on {self.venue}"
             )
         try:
             return await self._place(market, request)
@@ -326,7 +329,7 @@ class VenueGateway(abc.ABC):
             market = self.markets.get(request.market_id)
             if market is None:
                 acks[index] = await self.rejected(
-                    request, f"unknown market {request.market_id!r} on {self.venue.slug}")
+                    request, f"unknown market {request.market_id!r} on {self.venue}")
                 continue
             try:
                 ready.append(BatchItem(index, market, request, await self._prepare(market, request)))
@@ -406,7 +409,7 @@ class VenueGateway(abc.ABC):
         market = self.markets.get(request.market_id)
         if market is None:
             return await self.rejected(
-                request, f"unknown market {request.market_id!r} on {self.venue.slug}"
+                request, f"unknown market {request.market_id!r} on {self.venue}"
             )
         self.scheduler.withdraw(request.client_order_id)  # "never received" must stay true
         return await self._reconcile(market, request)
@@ -450,7 +453,7 @@ class VenueGateway(abc.ABC):
         """Cancel our open orders on one market; returns the canceled ids."""
         market = self.markets.get(market_id)
         if market is None:
-            raise ValueError(f"unknown market {market_id!r} on {self.venue.slug}")
+            raise ValueError(f"unknown market {market_id!r} on {self.venue}")
         return await self._closed_by_cancel(await self._cancel_market(market))
 
     async def _cancel_all(self) -> dict[str, CancelOutcome]:
@@ -500,7 +503,7 @@ class VenueGateway(abc.ABC):
         outcomes = await self.cancel_many(list(orphans))
         canceled = [order_id for order_id in orphans if outcomes[order_id].canceled]
         for order_id in canceled:
-            log.warning("%s: canceled orphan order %s (client id %r)", self.venue.slug,
+            log.warning("%s: canceled orphan order %s (client id %r)", self.venue,
                         order_id, orphans[order_id])
         return canceled
 

@@ -20,18 +20,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Self
 
 import aiohttp
-import orjson
 
-from arbiter.gateways.transport import FrameSink, Headers, RequestTimeout
+from arbiter.gateways.transport import FrameSink, Headers, RequestTimeout, WsHeaders
 
 log = logging.getLogger(__name__)
 
-WsHeaders = Callable[[], Awaitable[dict[str, str]]]
 Replay = Callable[[bytes], bool]
 # Closing a half-open socket must not hold up the reconnect for aiohttp's default 10 s.
 _WS_TIMEOUT = aiohttp.ClientWSTimeout(ws_close=1.0)
@@ -39,16 +37,6 @@ _WS_TIMEOUT = aiohttp.ClientWSTimeout(ws_close=1.0)
 
 def replay_all(frame: bytes) -> bool:
     return True
-
-
-def kalshi_subscribe_commands(frame: bytes) -> bool:
-    """Kalshi: `subscribe` is replayed; `update_subscription`/`unsubscribe` carry sids that
-    died with the old connection."""
-    try:
-        command = orjson.loads(frame)
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(command, dict) and command.get("cmd") == "subscribe"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +61,25 @@ class TextPing:
     @property
     def idle_timeout_s(self) -> float:
         return 3 * self.interval_s
+
+
+@dataclass(frozen=True)
+class SocketEndpoints:
+    """Where a venue lives on the network and how its streams stay alive: what a venue
+    plugin tells the socket transport. `base_url` is the REST origin; `ws_urls` maps the
+    gateway's channel names to WebSocket URLs."""
+
+    base_url: str
+    ws_urls: Mapping[str, str]
+    ping: TextPing | None = None
+    heartbeat_s: float | None = None
+    replay: Replay = replay_all
+    request_timeout_s: float = 10.0
+
+    def transport(self) -> HttpVenueTransport:
+        return HttpVenueTransport(self.base_url, self.ws_urls, ping=self.ping,
+                                  heartbeat_s=self.heartbeat_s, replay=self.replay,
+                                  request_timeout_s=self.request_timeout_s)
 
 
 class WsChannel:
@@ -201,7 +208,7 @@ class HttpVenueTransport:
 
     `base_url` is the origin (scheme, host, port); adapters pass full paths such as
     `/trade-api/v2/portfolio/events/orders`. `ws_urls` maps the adapter's channel names to
-    WebSocket URLs. `ws_headers` is called on every (re)connect, so signed handshake
+    WebSocket URLs. A channel's `headers` are made on every (re)connect, so signed handshake
     headers (Kalshi) carry a fresh timestamp.
     """
 
@@ -209,7 +216,6 @@ class HttpVenueTransport:
         self,
         base_url: str,
         ws_urls: Mapping[str, str],
-        ws_headers: WsHeaders | None = None,
         *,
         ping: TextPing | None = None,
         heartbeat_s: float | None = None,
@@ -219,7 +225,6 @@ class HttpVenueTransport:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.ws_urls = dict(ws_urls)
-        self.ws_headers = ws_headers
         self.ping = ping
         self.heartbeat_s = heartbeat_s
         self.backoff = backoff
@@ -272,12 +277,14 @@ class HttpVenueTransport:
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise RequestTimeout(f"{method} {path}: no reply from {self.base_url} ({exc!r})") from exc
 
-    async def connect(self, channel: str, on_frame: FrameSink) -> WsChannel:
+    async def connect(
+        self, channel: str, on_frame: FrameSink, headers: WsHeaders | None = None
+    ) -> WsChannel:
         url = self.ws_urls.get(channel)
         if url is None:
             raise ValueError(f"no WebSocket URL configured for channel {channel!r} "
                              f"(known: {sorted(self.ws_urls)})")
-        ws_channel = WsChannel(self._client(), url, on_frame, self.ws_headers, self.ping,
+        ws_channel = WsChannel(self._client(), url, on_frame, headers, self.ping,
                                self.heartbeat_s, self.backoff, self.replay)
         await ws_channel.open()
         self.channels.append(ws_channel)

@@ -6,19 +6,14 @@ buckets named by a :class:`RateLimitPolicy` and answers "go now" (0) or "wait th
 never delayed: they bypass the back-off and may overdraw their buckets, so the new orders
 after them pay the debt instead. :func:`wait_turn` is the thin async loop on top.
 
-Published limits (2026):
-
-* Polymarket: Cloudflare sliding windows per endpoint, burst per 10 s and sustained per
-  10 min for trading endpoints, plus a 9,000/10 s CLOB-wide window every call shares.
-* Kalshi: two token buckets, read (GETs) and write (orders, amends, cancels), refilled at the
-  tier's tokens per second; the write bucket holds 2 s of budget. A request costs 10 tokens
-  unless GET /account/endpoint_costs says otherwise; batch items are billed one by one.
+Each venue publishes its own limits; its package holds them as a `RateLimitPolicy` (named
+buckets and which buckets each endpoint class draws from), e.g.
+`arbiter.venues.polymarket.ratelimit` and `arbiter.venues.kalshi.ratelimit`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -192,143 +187,3 @@ async def wait_turn(
         if delay <= 0:
             return
         await sleep(delay)
-
-
-# --- Polymarket -------------------------------------------------------------------------------
-
-_TEN_S = 10.0
-_TEN_MIN = 600.0
-
-POLYMARKET_POLICY = RateLimitPolicy(
-    limits={
-        "clob": Limit(9_000, _TEN_S),
-        "book": Limit(1_500, _TEN_S),
-        "books": Limit(500, _TEN_S),
-        "price": Limit(1_500, _TEN_S),
-        "prices": Limit(500, _TEN_S),
-        "tick_size": Limit(200, _TEN_S),
-        "data_orders": Limit(500, _TEN_S),
-        "data_trades": Limit(500, _TEN_S),
-        "ledger": Limit(900, _TEN_S),
-        "balance": Limit(200, _TEN_S),
-        "balance_update": Limit(50, _TEN_S),
-        "api_keys": Limit(100, _TEN_S),
-        "post_order": Limit(3_500, _TEN_S),
-        "post_order_10m": Limit(36_000, _TEN_MIN),
-        "cancel_order": Limit(3_000, _TEN_S),
-        "cancel_order_10m": Limit(30_000, _TEN_MIN),
-        "post_orders": Limit(1_000, _TEN_S),
-        "post_orders_10m": Limit(15_000, _TEN_MIN),
-        "cancel_orders": Limit(1_000, _TEN_S),
-        "cancel_orders_10m": Limit(15_000, _TEN_MIN),
-        "cancel_all": Limit(250, _TEN_S),
-        "cancel_all_10m": Limit(6_000, _TEN_MIN),
-        "cancel_market_orders": Limit(1_000, _TEN_S),
-        "cancel_market_orders_10m": Limit(1_500, _TEN_MIN),
-    },
-    classes={
-        "general": ("clob",),
-        "book": ("clob", "book"),
-        "books": ("clob", "books"),
-        "price": ("clob", "price"),
-        "prices": ("clob", "prices"),
-        "tick_size": ("clob", "tick_size"),
-        "data_orders": ("clob", "data_orders", "ledger"),
-        "data_trades": ("clob", "data_trades", "ledger"),
-        "ledger": ("clob", "ledger"),
-        "balance": ("clob", "balance"),
-        "balance_update": ("clob", "balance_update"),
-        "api_keys": ("clob", "api_keys"),
-        "post_order": ("clob", "ledger", "post_order", "post_order_10m"),
-        "cancel_order": ("clob", "ledger", "cancel_order", "cancel_order_10m"),
-        "post_orders": ("clob", "post_orders", "post_orders_10m"),
-        "cancel_orders": ("clob", "cancel_orders", "cancel_orders_10m"),
-        "cancel_all": ("clob", "cancel_all", "cancel_all_10m"),
-        "cancel_market_orders": ("clob", "cancel_market_orders", "cancel_market_orders_10m"),
-    },
-)
-
-_POLYMARKET_ROUTES: dict[tuple[str, str], str] = {
-    ("GET", "/book"): "book",
-    ("POST", "/books"): "books",
-    ("GET", "/price"): "price",
-    ("GET", "/midpoint"): "price",
-    ("POST", "/prices"): "prices",
-    ("POST", "/midpoints"): "prices",
-    ("GET", "/tick-size"): "tick_size",
-    ("GET", "/data/orders"): "data_orders",
-    ("GET", "/data/trades"): "data_trades",
-    ("GET", "/notifications"): "ledger",
-    ("GET", "/balance-allowance"): "balance",
-    ("GET", "/balance-allowance/update"): "balance_update",
-    ("POST", "/order"): "post_order",
-    ("DELETE", "/order"): "cancel_order",
-    ("POST", "/orders"): "post_orders",
-    ("DELETE", "/orders"): "cancel_orders",
-    ("DELETE", "/cancel-all"): "cancel_all",
-    ("DELETE", "/cancel-market-orders"): "cancel_market_orders",
-}
-
-
-def polymarket_endpoint_class(method: str, path: str) -> str:
-    """Endpoint class of a CLOB request (query ignored); unlisted paths share ``general``."""
-    bare = path.split("?", 1)[0]
-    if bare.startswith("/data/order/"):
-        return "ledger"
-    if bare.startswith("/auth/"):
-        return "api_keys"
-    return _POLYMARKET_ROUTES.get((method.upper(), bare), "general")
-
-
-# --- Kalshi -----------------------------------------------------------------------------------
-
-KALSHI_DEFAULT_COST = 10
-KALSHI_WRITE_BURST_S = 2.0
-
-
-class KalshiTier(StrEnum):
-    BASIC = "basic"
-    ADVANCED = "advanced"
-    PREMIER = "premier"
-    PARAGON = "paragon"
-    PRIME = "prime"
-
-
-KALSHI_TIER_BUDGETS: dict[KalshiTier, tuple[int, int]] = {
-    KalshiTier.BASIC: (200, 100),
-    KalshiTier.ADVANCED: (300, 300),
-    KalshiTier.PREMIER: (1_000, 1_000),
-    KalshiTier.PARAGON: (2_000, 2_000),
-    KalshiTier.PRIME: (4_000, 4_000),
-}
-"""(read, write) tokens per second."""
-
-
-def kalshi_policy(tier: KalshiTier) -> RateLimitPolicy:
-    """Read and write buckets for a tier; prefer GET /account/limits when it is reachable."""
-    read, write = KALSHI_TIER_BUDGETS[tier]
-    return RateLimitPolicy(
-        limits={
-            "read": Limit(read, 1.0),
-            "write": Limit(write * KALSHI_WRITE_BURST_S, KALSHI_WRITE_BURST_S),
-        },
-        classes={"read": ("read",), "write": ("write",)},
-    )
-
-
-def kalshi_endpoint_class(method: str) -> str:
-    """GETs draw from the read bucket, everything else from the write bucket."""
-    return "read" if method.upper() == "GET" else "write"
-
-
-_ID_SEGMENT = re.compile(r"/[0-9a-fA-F-]{16,}(?=/|$)")
-
-
-def kalshi_cost(
-    method: str, path: str, items: int = 1, overrides: Mapping[str, int] | None = None
-) -> int:
-    """Tokens for a request: the per-endpoint cost (``overrides`` keyed ``"METHOD /path"``,
-    ids replaced by ``{id}``, from GET /account/endpoint_costs) times the batch ``items``."""
-    template = _ID_SEGMENT.sub("/{id}", path.split("?", 1)[0])
-    cost = (overrides or {}).get(f"{method.upper()} {template}", KALSHI_DEFAULT_COST)
-    return cost * items

@@ -67,7 +67,7 @@ class OrderEntryServicer(execution_pb2_grpc.OrderEntryServicer):
         if request.market_id and request.market_id not in self.gateway.markets:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"unknown market {request.market_id!r} on "
-                                f"{self.gateway.venue.slug}")
+                                f"{self.gateway.venue}")
         canceled = (await self.gateway.cancel_market(request.market_id) if request.market_id
                     else await self.gateway.cancel_all())
         return execution_pb2.CancelAllResult(canceled_venue_order_ids=canceled)

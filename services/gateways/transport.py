@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 FrameSink = Callable[[bytes], Awaitable[None]]
-
-
 Headers = Mapping[str, str]
+WsHeaders = Callable[[], Awaitable[dict[str, str]]]
+"""Handshake headers made fresh on every (re)connect, so signed ones carry a new timestamp."""
 
 
 async def request_with_headers(
@@ -55,4 +55,8 @@ class VenueTransport(Protocol):
         body: bytes = b"",
     ) -> tuple[int, bytes]: ...
 
-    async def connect(self, channel: str, on_frame: FrameSink) -> Connection: ...
+    async def connect(
+        self, channel: str, on_frame: FrameSink, headers: WsHeaders | None = None
+    ) -> Connection:
+        """Open a self-healing channel; `headers` authenticate its handshakes."""
+        ...

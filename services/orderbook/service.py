@@ -19,7 +19,7 @@ import logging
 from collections.abc import Sequence
 
 from arbiter.core.book import BookError, L2Book, SequenceGap
-from arbiter.core.instruments import Market, Venue
+from arbiter.core.instruments import Market
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
 from arbiter.platform.clock import wall_micros
@@ -42,13 +42,12 @@ class OrderBookService:
         self.updated_micros = {key: wall_micros() for key in self.books}  # last applied, wall
         self._applied = metrics.hop("book_applied")  # the first hop: also its tick latency
         self._divergent: dict[str, int] = {}  # key -> tickers in a row that disagreed
-        self._divergences = {v.slug: metrics.BOOK_DIVERGENCES.labels(venue=v.slug)
-                             for v in Venue}
+        venues = sorted({m.venue for m in markets})
+        self._divergences = {v: metrics.BOOK_DIVERGENCES.labels(venue=v) for v in venues}
         self._gap_counters = {
-            v.slug: metrics.SEQUENCE_GAPS.labels(venue=v.slug, service="orderbook")
-            for v in Venue
+            v: metrics.SEQUENCE_GAPS.labels(venue=v, service="orderbook") for v in venues
         }
-        for venue in {m.venue.slug for m in markets}:
+        for venue in venues:
             metrics.watch_books(venue, lambda v=venue: self.oldest_age_seconds(v),
                                 lambda v=venue: sum(k.startswith(f"{v}:") for k in self.stale))
         bus.subscribe(topics.BOOKS, "orderbook", market_data_pb2.BookEvent, self.on_book_event)
@@ -67,7 +66,7 @@ class OrderBookService:
             self._check_ticker(event.ticker)
             return
         body = event.snapshot if kind == "snapshot" else event.delta
-        key = f"{Venue(body.venue).slug}:{body.market_id}"
+        key = f"{body.venue}:{body.market_id}"
         book = self.books.get(key)
         if book is None:
             log.warning("book event for unknown instrument %s dropped", key)
@@ -107,7 +106,7 @@ class OrderBookService:
         await self.publish_depth(key, book, event.received_micros)
 
     def _check_ticker(self, ticker: market_data_pb2.Ticker) -> None:
-        key = f"{Venue(ticker.venue).slug}:{ticker.market_id}"
+        key = f"{ticker.venue}:{ticker.market_id}"
         book = self.books.get(key)
         if book is None or key in self.stale:
             return
@@ -116,7 +115,7 @@ class OrderBookService:
         streak = self._divergent.get(key, 0) + 1 if ours != theirs else 0
         self._divergent[key] = streak
         if streak == DIVERGENT_TICKERS:
-            self._divergences[Venue(ticker.venue).slug].inc()
+            self._divergences[ticker.venue].inc()
             log.warning("book %s: top %s differs from the venue's ticker %s for %d tickers",
                         key, ours, theirs, streak)
 
@@ -136,7 +135,7 @@ class OrderBookService:
         bids, asks = book.depth(self.depth_levels)
         venue, market_id = key.split(":", 1)
         update = market_data_pb2.DepthUpdate(
-            venue=Venue.parse(venue),
+            venue=venue,
             market_id=market_id,
             seq=book.seq,
             ts_micros=book.ts,

@@ -13,7 +13,8 @@ import os
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -24,11 +25,16 @@ from pydantic import (
     SecretStr,
     ValidationError,
     ValidationInfo,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 from arbiter.core.units import money_from_decimal, qty_from_decimal
+from arbiter.platform.venues import VENUES, UnknownVenue
 from arbiter.platform.tenancy import (
     TENANT_ID_PATTERN,
     TenantLimits,
@@ -37,20 +43,42 @@ from arbiter.platform.tenancy import (
 )
 
 ENV_PREFIX = "ARBITER__"
-SERVICES = (
-    "gateway-polymarket",
-    "gateway-kalshi",
-    "orderbook",
-    "detector",
-    "risk",
-    "saga",
-    "vault",
-    "control",
-)
+SHARED_SERVICES = ("orderbook", "detector", "risk", "saga", "vault", "control")
+
+
+def gateway_service(venue: str) -> str:
+    """The service (and process, pod, Kubernetes object) name of one venue's gateway."""
+    return f"gateway-{venue}"
+
+
+def services() -> tuple[str, ...]:
+    """Every service `arbiter serve` runs: one gateway per registered venue, then the rest."""
+    return tuple(gateway_service(slug) for slug in VENUES.slugs()) + SHARED_SERVICES
 
 
 class ConfigError(ValueError):
     """A configuration value is missing or invalid; the message says which and why."""
+
+
+def _url(value: str, schemes: tuple[str, ...]) -> str:
+    parsed = urlsplit(value)
+    if parsed.scheme not in schemes or not parsed.hostname:
+        raise ValueError(f"{value!r} is not a {' or '.join(schemes)} URL with a host")
+    try:
+        parsed.port  # noqa: B018 - raises on a port out of range
+    except ValueError as exc:
+        raise ValueError(f"{value!r}: {exc}") from None
+    return value
+
+
+def check_http_url(cls: type, value: str) -> str:
+    """A field validator: an http(s) URL with a host (and a valid port, if any)."""
+    return _url(value, ("http", "https"))
+
+
+def check_ws_url(cls: type, value: str) -> str:
+    """A field validator: a ws(s) URL with a host (and a valid port, if any)."""
+    return _url(value, ("ws", "wss"))
 
 
 class _Section(BaseModel):
@@ -73,60 +101,92 @@ class TenantConfig(_Section):
     tier: Literal["paper", "standard", "pro"] = "paper"
 
 
-class PolymarketMarketConfig(_Section):
-    condition_id: str = Field(min_length=1)
-    yes_token: str = Field(min_length=1)
-    no_token: str = Field(min_length=1)
-    tick: Decimal = Decimal("0.01")
-    fee_rate: Decimal = Field(Decimal("0.04"), ge=0, le=1)
-    fee_exponent: int = Field(1, ge=1, le=4)
-    min_size: Decimal = Decimal("1")
+class VenueSettings(_Section):
+    """The base of a venue's own section, `venues.<slug>`: each venue plugin extends it with
+    its endpoints, credential names and protocol options (and pins `venue` to its slug)."""
 
-    @field_validator("tick")
-    @classmethod
-    def _tick(cls, v: Decimal) -> Decimal:
-        allowed = {Decimal(t) for t in ("0.1", "0.01", "0.001", "0.0001", "0.005", "0.0025")}
-        if v not in allowed:
-            raise ValueError(f"tick {v} is not a Polymarket tick size {sorted(allowed)}")
-        return v
+    venue: str
 
 
-class KalshiMarketConfig(_Section):
-    ticker: str = Field(pattern=r"^[A-Z0-9][A-Z0-9._-]{0,63}$")
-    tick: Decimal = Decimal("0.01")
-    fractional: bool = False
+class MarketLeg(_Section):
+    """The base of one leg of a pair: one binary market on one venue. Each venue plugin
+    extends it with the identifiers and trading rules of its markets."""
 
-    @field_validator("tick")
-    @classmethod
-    def _tick(cls, v: Decimal) -> Decimal:
-        if v not in (Decimal("0.01"), Decimal("0.001")):
-            raise ValueError(f"tick {v} is not a Kalshi tick (0.01 or 0.001)")
-        return v
+    venue: str
+
+
+class _PluginModel:
+    """Validates a mapping with the model its `venue` names in the venue registry (the
+    plugin's `settings_model` or `market_model`), so the set of venues stays open: a venue
+    registered at run time is validated like a built-in one. Errors keep their field path."""
+
+    def __init__(self, attribute: str, base: type[_Section]) -> None:
+        self.attribute = attribute
+        self.base = base
+
+    def _model(self, venue: object) -> type[BaseModel]:
+        try:
+            return getattr(VENUES.get(venue), self.attribute)  # type: ignore[arg-type]
+        except UnknownVenue as exc:
+            raise PydanticCustomError("unknown_venue", "{reason}", {"reason": str(exc)}) from None
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        def validate(value: Any) -> BaseModel:
+            if isinstance(value, self.base):
+                model = self._model(value.venue)
+                return value if isinstance(value, model) else model.model_validate(
+                    value.model_dump())
+            if not isinstance(value, Mapping):
+                raise PydanticCustomError("mapping", "must be a mapping with a `venue` key, "
+                                          "was {kind}", {"kind": type(value).__name__})
+            if "venue" not in value:
+                raise PydanticCustomError("venue_missing", "names no venue (`venue: <slug>`; "
+                                          "registered: {known})",
+                                          {"known": ", ".join(VENUES.slugs())})
+            return self._model(value["venue"]).model_validate(value)
+
+        return core_schema.no_info_plain_validator_function(
+            validate, serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda model: model.model_dump(mode="json")))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"oneOf": [getattr(plugin, self.attribute).model_json_schema()
+                          for plugin in VENUES]}
+
+
+Leg = Annotated[MarketLeg, _PluginModel("market_model", MarketLeg)]
+VenueSection = Annotated[VenueSettings, _PluginModel("settings_model", VenueSettings)]
 
 
 class PairConfig(_Section):
+    """The same event on two markets, each on any venue (the same venue too)."""
+
     pair_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
-    polymarket: PolymarketMarketConfig
-    kalshi: KalshiMarketConfig
-    # True when Kalshi's YES pays out exactly when Polymarket's NO does.
+    a: Leg
+    b: Leg
+    # True when B's YES pays out exactly when A's NO does.
     inverted: bool = False
 
 
+DEFAULT_PAIRS: tuple[dict[str, Any], ...] = tuple(
+    {
+        "pair_id": name,
+        "a": {"venue": "polymarket", "condition_id": f"0x{i + 1:064x}",
+              "yes_token": str(10**20 + 2 * i), "no_token": str(10**20 + 2 * i + 1)},
+        "b": {"venue": "kalshi", "ticker": f"KX{name.upper().replace('-', '')}"},
+        "inverted": i == 3,
+    }
+    for i, name in enumerate(("fed-cut-dec", "btc-100k-eoy", "election-turnout", "cpi-above-3"))
+)
+"""The demo market of the embedded default: four events listed on both built-in venues."""
+
+
 def _default_pairs() -> list[PairConfig]:
-    names = ("fed-cut-dec", "btc-100k-eoy", "election-turnout", "cpi-above-3")
-    return [
-        PairConfig(
-            pair_id=name,
-            polymarket=PolymarketMarketConfig(
-                condition_id=f"0x{i + 1:064x}",
-                yes_token=str(10**20 + 2 * i),
-                no_token=str(10**20 + 2 * i + 1),
-            ),
-            kalshi=KalshiMarketConfig(ticker=f"KX{name.upper().replace('-', '')}"),
-            inverted=(i == 3),
-        )
-        for i, name in enumerate(names)
-    ]
+    return [PairConfig.model_validate(pair) for pair in DEFAULT_PAIRS]
 
 
 class MarketConfig(_Section):
@@ -231,10 +291,21 @@ class SagaConfig(_Section):
 class GrpcConfig(_Section):
     port: int = Field(50051, ge=0, le=65535)
     risk_addr: str = "127.0.0.1:50051"
-    gateway_polymarket_addr: str = "127.0.0.1:50051"
-    gateway_kalshi_addr: str = "127.0.0.1:50051"
+    # each venue's gateway by venue slug; a venue not listed is at `default_gateway_addr`
+    gateway_addrs: dict[str, str] = Field(default_factory=dict)
+    default_gateway_addr: str = "127.0.0.1:50051"
     vault_addr: str = "127.0.0.1:50051"
     control_addr: str = "127.0.0.1:50051"
+
+    @field_validator("gateway_addrs")
+    @classmethod
+    def _known_venues(cls, v: dict[str, str]) -> dict[str, str]:
+        for slug in v:
+            VENUES.get(slug)
+        return v
+
+    def gateway_addr(self, venue: str) -> str:
+        return self.gateway_addrs.get(venue, self.default_gateway_addr)
 
 
 class HealthConfig(_Section):
@@ -279,84 +350,67 @@ class VaultConfig(_Section):
     transit_mount: str = "transit"
 
 
-KALSHI_ENVIRONMENTS = {
-    "production": ("https://external-api.kalshi.com",
-                   "wss://external-api-ws.kalshi.com/trade-api/ws/v2"),
-    "demo": ("https://external-api.demo.kalshi.co",
-             "wss://external-api-ws.demo.kalshi.co/trade-api/ws/v2"),
-}
+class VenuesConfig(_Section):
+    """How gateways reach the venues, and each venue's own section (`venues.<slug>`, whose
+    fields its plugin defines: URLs, credential names, protocol options).
 
+    `mode: paper` trades throwaway keys against the emulators (in process, or an
+    `arbiter emulator --open-registration` at the configured URLs); `live` keeps the keys
+    in the vault service (`grpc.vault_addr`), which signs for the gateways. `dry_run` builds,
+    signs, logs and counts every order and sends none (the venue answers a reject)."""
 
-class VenueEndpointsConfig(_Section):
-    """Where gateways reach the venues (`arbiter serve gateway-*`); the embedded topology
-    uses in-process emulators instead. Kalshi's URLs are origins: paths carry /trade-api/v2;
-    left empty they follow `kalshi_environment` (production unless demo is asked for).
-
-    `paper` onboards throwaway keys against `arbiter emulator --open-registration`. With
-    `paper: false` the keys stay in the vault service (`grpc.vault_addr`), which signs for
-    the gateway: `polymarket_credential` names the tenant's EOA key, and Kalshi's key is
-    `<kalshi_environment>-<kalshi_credential>`, so a demo run can never sign with the
-    production key."""
-
-    polymarket_url: str = "https://clob.polymarket.com"
-    polymarket_ws_url: str = "wss://ws-subscriptions-clob.polymarket.com"
-    kalshi_environment: Literal["production", "demo"] = "production"
-    kalshi_url: str = KALSHI_ENVIRONMENTS["production"][0]
-    kalshi_ws_url: str = KALSHI_ENVIRONMENTS["production"][1]
-    paper: bool = True
-    polymarket_credential: str = "polymarket"
-    # how Polymarket orders are signed: eoa trades from the key's own address; poly-proxy,
-    # poly-gnosis-safe and poly-1271 trade from `polymarket_funder`, the wallet holding the money
-    polymarket_signature_type: Literal["eoa", "poly-proxy", "poly-gnosis-safe", "poly-1271"] = "eoa"
-    polymarket_funder: str = ""
-    kalshi_credential: str = "kalshi"
-    # Polymarket's dead-man switch: once beating, a missed beat cancels our resting orders
-    # (0 turns it off). Kalshi's rate-limit tier sets the token buckets; the legacy
-    # /portfolio/orders write path is used only when asked for, while it still exists.
-    polymarket_heartbeat_s: float = Field(5.0, ge=0, le=9)
-    kalshi_tier: Literal["basic", "advanced", "premier", "paragon", "prime"] = "basic"
-    kalshi_legacy_order_entry: bool = False
-    # Build and sign every order, log and count it, send none (the venue answers a reject).
+    mode: Literal["paper", "live"] = "paper"
     dry_run: bool = False
     ws_ping_interval_s: float = Field(10.0, gt=0, le=60)
     request_timeout_s: float = Field(5.0, gt=0, le=60)
+    sections: dict[str, VenueSection] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
-    def _kalshi_urls(cls, data: Any) -> Any:
-        """Unset Kalshi URLs follow the environment (an unknown one fails its own check)."""
-        if isinstance(data, dict) and (urls := KALSHI_ENVIRONMENTS.get(
-                data.get("kalshi_environment", "production"))):
-            data = {"kalshi_url": urls[0], "kalshi_ws_url": urls[1],
-                    **{k: v for k, v in data.items() if v != ""}}
-        return data
+    def _collect_sections(cls, data: Any) -> Any:
+        """Every key that is not a field above is a venue's section, named by its slug."""
+        if not isinstance(data, Mapping):
+            return data
+        own = set(cls.model_fields)
+        sections = dict(data.get("sections") or {})
+        for key, value in data.items():
+            if key not in own:
+                if key not in VENUES:
+                    raise PydanticCustomError(
+                        "unknown_venue_section", "'{key}' is neither a setting ({own}) nor a "
+                        "registered venue ({known})",
+                        {"key": key, "own": ", ".join(sorted(own - {"sections"})),
+                         "known": ", ".join(VENUES.slugs())})
+                sections[key] = ({**value, "venue": key} if isinstance(value, Mapping)
+                                 else value)
+        return {**{k: v for k, v in data.items() if k in own}, "sections": sections}
 
-    @model_validator(mode="after")
-    def _funder_with_wallets(self) -> VenueEndpointsConfig:
-        if self.polymarket_signature_type != "eoa" and not self.polymarket_funder:
-            raise ValueError(f"polymarket_signature_type={self.polymarket_signature_type!r} "
-                             "trades from a wallet: set venues.polymarket_funder to its address")
-        return self
+    def settings(self, venue: str) -> VenueSettings:
+        """The section of `venue`, or its plugin's defaults when none was given."""
+        found = self.sections.get(venue)
+        if found is not None:
+            return found
+        model = VENUES.get(venue).settings_model
+        return model.model_validate({"venue": venue})  # type: ignore[return-value]
 
     @property
-    def kalshi_vault_credential(self) -> str:
-        """The vault id of the Kalshi key, namespaced by environment."""
-        return f"{self.kalshi_environment}-{self.kalshi_credential}"
+    def paper(self) -> bool:
+        return self.mode == "paper"
 
 
 class ArbiterConfig(_Section):
-    bus: BusConfig = BusConfig()
-    tenant: TenantConfig = TenantConfig()
-    market: MarketConfig = MarketConfig()
-    detector: DetectorConfig = DetectorConfig()
-    risk: RiskConfig = RiskConfig()
-    saga: SagaConfig = SagaConfig()
-    grpc: GrpcConfig = GrpcConfig()
-    health: HealthConfig = HealthConfig()
-    venues: VenueEndpointsConfig = VenueEndpointsConfig()
-    vault: VaultConfig = VaultConfig()
-    store: StoreConfig = StoreConfig()
-    auth: AuthConfig = AuthConfig()
+    bus: BusConfig = Field(default_factory=BusConfig)
+    tenant: TenantConfig = Field(default_factory=TenantConfig)
+    market: MarketConfig = Field(default_factory=MarketConfig)
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    saga: SagaConfig = Field(default_factory=SagaConfig)
+    grpc: GrpcConfig = Field(default_factory=GrpcConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    venues: VenuesConfig = Field(default_factory=VenuesConfig)
+    vault: VaultConfig = Field(default_factory=VaultConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
 
     @model_validator(mode="after")
     def _within_tier(self) -> ArbiterConfig:
@@ -390,7 +444,10 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, An
 def _describe(error: dict[str, Any]) -> str:
     if not error["loc"]:  # a whole-config rule (the tier check): its message names the keys
         return str(error["msg"]).removeprefix("Value error, ")
-    key = ".".join(str(p) for p in error["loc"])
+    # a venue's section is validated under `venues.sections.<slug>`, but written `venues.<slug>`
+    loc = [p for i, p in enumerate(error["loc"])
+           if not (p == "sections" and i and error["loc"][i - 1] == "venues")]
+    key = ".".join(str(p) for p in loc)
     given = error.get("input")
     return f"{key}={given!r}: {error['msg']}"
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from arbiter.core.instruments import Outcome, Venue
 from arbiter.core.units import to_decimal
-from arbiter.platform.clock import Clock
+from arbiter.core.clock import Clock
 from arbiter.platform.config import RiskConfig
 from arbiter.risk.audit import AuditAction, AuditLog, AuditRecord
 from arbiter.risk.budget import TokenBucket
@@ -64,18 +64,20 @@ def _contracts(micros: int) -> str:
 
 def _name(key: Key) -> str:
     venue, market_id, outcome = key
-    return f"{Venue(venue).slug}:{market_id}:{Outcome(outcome).name}"
+    return f"{venue}:{market_id}:{Outcome(outcome).name}"
 
 
 class RiskState:
-    def __init__(self, config: RiskConfig, clock: Clock, audit: AuditLog | None = None) -> None:
+    def __init__(self, config: RiskConfig, clock: Clock, venues: Sequence[Venue],
+                 audit: AuditLog | None = None) -> None:
         self._lock = threading.Lock()
         self.clock = clock
         self.config = config
         self.limits = RiskLimits.from_config(config)
         self.audit = audit or AuditLog()
         self.ledger = Ledger()
-        self.readiness = Readiness()
+        self.venues = frozenset(venues)
+        self.readiness = Readiness(tuple(venues))
         self.latch = HardStopLatch()
         self.monitors = Monitors()
         self._closed: set[str] = set()
@@ -163,7 +165,7 @@ class RiskState:
         return Decision(True, qty=qty)
 
     # -- events --------------------------------------------------------------------------
-    def record_fill(self, trade_id: str, venue: int, market_id: str, outcome: Outcome,
+    def record_fill(self, trade_id: str, venue: Venue, market_id: str, outcome: Outcome,
                     qty: int, price: int, saga_id: str = "", expected_price: int = 0) -> bool:
         """Count a fill once (by trade id) and watch its slippage; False for a repeat."""
         with self._lock:
@@ -227,7 +229,7 @@ class RiskState:
             if self.readiness.set(venue, aspect, ready):
                 state = "ready" if ready else "lost"
                 self.audit.append(AuditRecord(now, actor, AuditAction.READINESS,
-                                              f"{venue.slug}:{aspect.slug} {state}"))
+                                              f"{venue}:{aspect.slug} {state}"))
             return self.readiness.missing()
 
     def seed_positions(self, venue: Venue, truth: dict[tuple[str, Outcome], int],
@@ -236,7 +238,7 @@ class RiskState:
         is audited and returned. Positions become synced for the venue."""
         with self._lock:
             now = self._observe()
-            found = [f"{venue.slug}:{market}:{outcome.name.lower()} log={before} venue={after}"
+            found = [f"{venue}:{market}:{outcome.name.lower()} log={before} venue={after}"
                      for (_, market, outcome), before, after
                      in self.ledger.seed(venue, truth, netted)]
             for line in found:

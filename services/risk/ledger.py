@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from arbiter.core.instruments import Outcome
+from arbiter.core.instruments import Outcome, Venue
 from arbiter.core.units import ONE_DOLLAR, notional
 
-Key = tuple[int, str, Outcome]  # (venue, market id, outcome)
+Key = tuple[Venue, str, Outcome]  # (venue, market id, outcome)
 
 
 @dataclass(frozen=True, slots=True)
 class LegIntent:
-    venue: int
+    venue: Venue
     market_id: str
     outcome: Outcome
     qty: int  # micro-contracts
@@ -129,7 +129,7 @@ class Ledger:
             self._reserve_delta(key, reservation.prices[key], left, now_left)
         return True
 
-    def seed(self, venue: int, truth: dict[tuple[str, Outcome], int],
+    def seed(self, venue: Venue, truth: dict[tuple[str, Outcome], int],
              netted: bool = False) -> list[tuple[Key, int, int]]:
         """Make the venue's positions the held ones (restart reconciliation): returns each
         (key, held before, venue) that disagreed. Where the venue nets YES against NO, a

@@ -26,7 +26,7 @@ class Aspect(enum.IntEnum):
 
 
 class Readiness:
-    def __init__(self, venues: tuple[Venue, ...] = tuple(Venue)) -> None:
+    def __init__(self, venues: tuple[Venue, ...]) -> None:
         self._missing = {(v, a) for v in venues for a in Aspect}
 
     def set(self, venue: Venue, aspect: Aspect, ready: bool) -> bool:
@@ -44,4 +44,4 @@ class Readiness:
         return not self._missing
 
     def missing(self) -> list[str]:
-        return [f"{v.slug}:{a.slug}" for v, a in sorted(self._missing)]
+        return [f"{v}:{a.slug}" for v, a in sorted(self._missing)]

@@ -35,9 +35,9 @@ def _actor(actor: str, context: Any) -> str:
     return f"unattributed ({peer()})" if peer else "unattributed (in-process)"
 
 
-def _leg_problem(name: str, leg: opportunity_pb2.Leg) -> str:
-    if leg.venue not in tuple(Venue):
-        return f"{name}.venue={leg.venue} is not a known venue"
+def _leg_problem(name: str, leg: opportunity_pb2.Leg, venues: frozenset[Venue]) -> str:
+    if leg.venue not in venues:
+        return f"{name}.venue={leg.venue!r} is not a venue this tenant trades"
     if not leg.market_id:
         return f"{name}.market_id is empty"
     if leg.outcome not in tuple(Outcome):
@@ -87,7 +87,7 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
         named = (("opportunity.yes_leg", opp.yes_leg), ("opportunity.no_leg", opp.no_leg))
         if request.reduce_only:
             named = tuple((n, leg) for n, leg in named if leg.qty_micros > 0)
-        problems = [p for n, leg in named if (p := _leg_problem(n, leg))]
+        problems = [p for n, leg in named if (p := _leg_problem(n, leg, self.state.venues))]
         if not request.saga_id:
             problems.insert(0, "saga_id is empty")
         if not named:
@@ -126,11 +126,11 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
 
     async def MarkReady(self, request: risk_pb2.ReadinessRequest, context) -> risk_pb2.ReadinessState:  # noqa: N802, ANN001
         await require_tenant(request.tenant, self.tenant_id, context)
-        if request.venue not in tuple(Venue) or request.aspect not in tuple(Aspect):
+        if request.venue not in self.state.venues or request.aspect not in tuple(Aspect):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                f"venue={request.venue} and aspect={request.aspect} must both "
+                                f"venue={request.venue!r} and aspect={request.aspect} must both "
                                 "be set to known values")
-        missing = self.state.mark_ready(Venue(request.venue), Aspect(request.aspect),
+        missing = self.state.mark_ready(request.venue, Aspect(request.aspect),
                                         _actor(request.actor, context), ready=not request.lost)
         return risk_pb2.ReadinessState(ready=not missing, missing=missing)
 
@@ -140,15 +140,15 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
         problems = [f"positions[{i}]: outcome={p.outcome} qty_micros={p.qty_micros}"
                     for i, p in enumerate(snapshot.positions)
                     if p.outcome not in tuple(Outcome) or p.qty_micros < 0 or not p.market_id]
-        if snapshot.venue not in tuple(Venue) or problems:
+        if snapshot.venue not in self.state.venues or problems:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                f"bad positions snapshot for venue={snapshot.venue}: "
+                                f"bad positions snapshot for venue={snapshot.venue!r}: "
                                 + ("; ".join(problems) or "unknown venue"))
         truth: dict[tuple[str, Outcome], int] = {}
         for p in snapshot.positions:
             key = (p.market_id, Outcome(p.outcome))
             truth[key] = truth.get(key, 0) + p.qty_micros
-        found = self.state.seed_positions(Venue(snapshot.venue), truth,
+        found = self.state.seed_positions(snapshot.venue, truth,
                                           _actor(request.actor, context), snapshot.netted)
         return risk_pb2.PositionsSeedResult(discrepancies=found)
 

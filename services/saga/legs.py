@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from arbiter.core.instruments import Venue
+
 PER_MILLE = 1000
 _WEIGHT = 8  # new observations count 1/8 in the running averages
 
@@ -23,12 +25,12 @@ class VenueRecord:
 
 @dataclass(slots=True)
 class LegChooser:
-    venues: dict[int, VenueRecord] = field(default_factory=dict)
+    venues: dict[Venue, VenueRecord] = field(default_factory=dict)
 
-    def _record(self, venue: int) -> VenueRecord:
+    def _record(self, venue: Venue) -> VenueRecord:
         return self.venues.setdefault(venue, VenueRecord())
 
-    def observe_fill(self, venue: int, requested: int, filled: int) -> None:
+    def observe_fill(self, venue: Venue, requested: int, filled: int) -> None:
         """An order ended: how much of it filled."""
         if requested <= 0:
             return
@@ -37,13 +39,13 @@ class LegChooser:
         record.fill_per_mille += (ratio - record.fill_per_mille) // _WEIGHT
         record.seen += 1
 
-    def observe_ack(self, venue: int, micros: int) -> None:
+    def observe_ack(self, venue: Venue, micros: int) -> None:
         """How long the venue took to answer an order."""
         record = self._record(venue)
         record.ack_micros = micros if not record.ack_micros else (
             record.ack_micros + (micros - record.ack_micros) // _WEIGHT)
 
-    def yes_first(self, yes_venue: int, no_venue: int) -> bool:
+    def yes_first(self, yes_venue: Venue, no_venue: Venue) -> bool:
         """True if the YES leg should be sent first."""
         yes, no = self._record(yes_venue), self._record(no_venue)
         if yes.fill_per_mille != no.fill_per_mille:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from arbiter.core.instruments import Outcome
+from arbiter.core.instruments import Outcome, Venue
 from arbiter.core.units import ONE_DOLLAR, notional
 
 
@@ -41,7 +41,7 @@ TERMINAL = frozenset({State.RISK_REJECTED, State.LEG1_FAILED, State.COMPLETED,
 
 @dataclass(frozen=True, slots=True)
 class LegPlan:
-    venue: int
+    venue: Venue
     market_id: str
     outcome: Outcome
     limit_price: int
@@ -52,7 +52,7 @@ class LegPlan:
 @dataclass(frozen=True, slots=True)
 class PlaceOrder:
     client_order_id: str
-    venue: int
+    venue: Venue
     market_id: str
     outcome: Outcome
     limit_price: int

@@ -16,10 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from arbiter.core.instruments import Outcome
+from arbiter.core.instruments import Outcome, Venue
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
 from arbiter.platform.clock import Clock, wall_micros
+from arbiter.platform.ports import OrderEntryPort, RiskPort
 from arbiter.platform.telemetry import metrics
 from arbiter.platform.tenancy import tenant_headers, tenant_scoped
 from arbiter.saga import log as saga_log
@@ -59,9 +60,9 @@ class SagaService:
         self,
         bus: Bus,
         tenant: common_pb2.TenantContext,
-        risk: Any,
-        gateways: Mapping[int, Any],
-        ticks: Mapping[tuple[int, str], int],
+        risk: RiskPort,
+        gateways: Mapping[Venue, OrderEntryPort],
+        ticks: Mapping[tuple[Venue, str], int],
         clock: Clock,
         policy: Policy = Policy(),
         journal: SagaLog | None = None,
@@ -312,7 +313,7 @@ class SagaService:
             reduce_only=saga.orders[command.client_order_id].role == "unwind",
         )
 
-    def _gateway(self, venue: int) -> Any:
+    def _gateway(self, venue: Venue) -> OrderEntryPort:
         return self.gateways[venue]
 
     async def _finish(self, saga: Saga) -> None:
@@ -378,9 +379,9 @@ class SagaService:
         return len(self._active)
 
     @property
-    def positions(self) -> dict[tuple[int, str, Outcome], int]:
+    def positions(self) -> dict[tuple[Venue, str, Outcome], int]:
         """The engine's positions: every counted fill of every saga."""
-        held: dict[tuple[int, str, Outcome], int] = defaultdict(int)
+        held: dict[tuple[Venue, str, Outcome], int] = defaultdict(int)
         for saga in self.sagas.values():
             for record in saga.orders.values():
                 command = record.command

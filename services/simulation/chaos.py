@@ -17,11 +17,10 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
-import orjson
 
-from arbiter.emulators.link import InProcessLink
+from arbiter.emulators.link import InProcessConnection, InProcessLink
 from arbiter.emulators.venue import EmulatedVenue, WsSink
-from arbiter.gateways.transport import RequestTimeout
+from arbiter.gateways.transport import RequestTimeout, WsHeaders
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,22 +80,25 @@ class ChaosLink(InProcessLink):
             raise RequestTimeout(f"{method} {path}: no reply (never sent)")
         status, reply = await super().request(method, path, query, headers, body)
         if placing and status in (200, 201):
-            key = _intent_key(body)
-            self.accepted[key] = self.accepted.get(key, 0) + 1
+            key = self.venue.intent_key(method, path, body)
+            if key is not None:
+                self.accepted[key] = self.accepted.get(key, 0) + 1
         await self._yield()
         if placing and self._roll(self.faults.timeout_after):
             self.injected["timeout_after"] += 1
             raise RequestTimeout(f"{method} {path}: reply lost after the venue acted")
         return status, reply
 
-    async def connect(self, channel: str, on_frame: WsSink):  # noqa: ANN201
+    async def connect(
+        self, channel: str, on_frame: WsSink, headers: WsHeaders | None = None
+    ) -> InProcessConnection:
         connection = _Connection(on_frame)
         self.connections.append(connection)
 
         async def deliver(frame: bytes) -> None:
             await self._deliver(connection, frame)
 
-        return await super().connect(channel, deliver)
+        return await super().connect(channel, deliver, headers)
 
     async def _deliver(self, connection: _Connection, frame: bytes) -> None:
         if connection.closed:
@@ -134,11 +136,3 @@ class ChaosLink(InProcessLink):
             connection.closed = True
             connection.held.clear()
         self.venue.sessions.clear()
-
-
-def _intent_key(body: bytes) -> str:
-    """Which intent an order body belongs to: Kalshi's client id, Polymarket's salt."""
-    payload = orjson.loads(body)
-    if "client_order_id" in payload:
-        return f"kalshi:{payload['client_order_id']}"
-    return f"polymarket:{payload['order']['salt']}"

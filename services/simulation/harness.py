@@ -13,15 +13,16 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from typing import Any
+
 from arbiter.core.instruments import Outcome, Venue
+from arbiter.emulators.link import InProcessLink
 from arbiter.platform.clock import ManualClock
-from arbiter.platform.config import ArbiterConfig, MarketConfig, load_config
+from arbiter.platform.config import DEFAULT_PAIRS, ArbiterConfig, load_config
 from arbiter.saga.log import SqliteSagaLog
 from arbiter.saga.machine import State
-from arbiter.saga.service import SagaService
 from arbiter.simulation.chaos import ChaosLink, Faults
-from arbiter.topology.catalog import Catalog
-from arbiter.topology.credentials import PaperCredentials
+from arbiter.topology.builders import venue_credentials
 from arbiter.topology.embedded import EmbeddedMesh, EmulatedVenues
 
 
@@ -43,11 +44,10 @@ class RunReport:
 
 def sim_config(seed: int) -> ArbiterConfig:
     """Two pairs (one of them inverted) and loose limits: many sagas in a short run."""
-    pairs = MarketConfig().pairs
     return load_config(environ={}, overrides={
         "market.seed": seed,
         "tenant.tier": "standard",
-        "market.pairs": [p.model_dump() for p in (pairs[0], pairs[-1])],
+        "market.pairs": [DEFAULT_PAIRS[0], DEFAULT_PAIRS[-1]],
         "risk.max_position_per_market": "100000",
         "risk.max_open_sagas": 8,
         "saga.leg_timeout_ms": 150,
@@ -62,22 +62,28 @@ class RaceSimulator:
         self.crash_per_mille = crash_per_mille
         self.rng = random.Random(seed)
         self.config = sim_config(seed)
-        self.catalog = Catalog.from_config(self.config.market)
         self.clock = ManualClock()
-        self.venues = EmulatedVenues.create(self.config, _credentials())
-        self.polymarket, self.kalshi = self.venues.polymarket, self.venues.kalshi
-        self.links = {Venue.POLYMARKET: ChaosLink(self.polymarket, self.rng, faults),
-                      Venue.KALSHI: ChaosLink(self.kalshi, self.rng, faults)}
+        self.venues = EmulatedVenues.create(self.config)
+        self.links = {venue: ChaosLink(emulator, self.rng, faults)
+                      for venue, emulator in self.venues.venues.items()}
         self.journal = SqliteSagaLog(":memory:", self.config.tenant.id)
+        self.credentials: dict[Venue, Any] = {}
         self.crashes = 0
 
-    def _engine(self) -> EmbeddedMesh:
-        """Everything a crash destroys, rebuilt around the surviving venues and saga log."""
-        return EmbeddedMesh.build(self.config, clock=self.clock, venues=self.venues,
-                                  links=dict(self.links), journal=self.journal)
+    async def _engine(self) -> EmbeddedMesh:
+        """Everything a crash destroys, rebuilt around the surviving venues, saga log and
+        credentials (onboarded once, over a link without faults)."""
+        if not self.credentials:
+            self.credentials = {
+                venue: await venue_credentials(self.config, venue, InProcessLink(emulator),
+                                               None)
+                for venue, emulator in self.venues.venues.items()}
+        return await EmbeddedMesh.build(self.config, clock=self.clock, venues=self.venues,
+                                        links=dict(self.links), journal=self.journal,
+                                        credentials=self.credentials)
 
     async def run(self) -> RunReport:
-        engine = self._engine()
+        engine = await self._engine()
         await engine.start()
         for _ in range(self.steps):
             self.clock.advance(self.config.market.step_ms * 1000)
@@ -88,8 +94,8 @@ class RaceSimulator:
                 await self._settle(engine)
         engine = await self._quiesce(engine)
         report = self._report(engine)
-        report.violations = self.check(engine)
-        await engine.bus.stop()
+        report.violations = await self.check(engine)
+        await engine.stop()
         return report
 
     async def _settle(self, engine: EmbeddedMesh) -> None:
@@ -108,10 +114,10 @@ class RaceSimulator:
         for _ in range(self.rng.randrange(1, 60)):
             await asyncio.sleep(0)
         self.crashes += 1
-        await engine.bus.stop()
+        await engine.stop()
         for link in self.links.values():
             link.sever()
-        fresh = self._engine()
+        fresh = await self._engine()
         await fresh.start()
         await self._settle(fresh)
         return fresh
@@ -130,7 +136,7 @@ class RaceSimulator:
         return engine
 
     # -- invariants ------------------------------------------------------------------
-    def check(self, engine: EmbeddedMesh) -> list[str]:
+    async def check(self, engine: EmbeddedMesh) -> list[str]:
         problems: list[str] = []
         saga_service = engine.saga
         for saga in saga_service.sagas.values():
@@ -150,28 +156,30 @@ class RaceSimulator:
         for venue, link in self.links.items():
             for key, count in link.accepted.items():
                 if count > 1:
-                    problems.append(f"{venue.slug} accepted {count} orders for intent {key}")
-        problems += self._positions_match(saga_service)
+                    problems.append(f"{venue} accepted {count} orders for intent {key}")
+        problems += await self._positions_match(engine)
         return problems
 
-    def _positions_match(self, saga_service: SagaService) -> list[str]:
-        engine = saga_service.positions
+    async def _positions_match(self, engine: EmbeddedMesh) -> list[str]:
+        """The engine's positions equal what each venue's own API says we hold (one net side
+        per market where the venue nets YES against NO)."""
+        mine = engine.saga.positions
         problems = []
-        kalshi_net: dict[str, int] = defaultdict(int)
-        for (venue, market_id, outcome), qty in engine.items():
-            if venue == Venue.KALSHI:
-                kalshi_net[market_id] += qty if outcome is Outcome.YES else -qty
-        for pair in self.catalog.pairs:
-            pm, ks = pair.a, pair.b
-            for outcome, token in ((Outcome.YES, pm.yes_token), (Outcome.NO, pm.no_token)):
-                mine = engine.get((int(Venue.POLYMARKET), pm.market_id, outcome), 0)
-                theirs = self.polymarket.account.positions.get(token, 0)
-                if mine != theirs:
-                    problems.append(f"polymarket {token}: engine {mine} != venue {theirs}")
-            theirs = self.kalshi.account.positions.get(ks.market_id, 0)
-            if kalshi_net[ks.market_id] != theirs:
-                problems.append(f"kalshi {ks.market_id}: engine {kalshi_net[ks.market_id]} "
-                                f"!= venue {theirs}")
+        for venue, gateway in sorted(engine.gateways.items()):
+            snapshot = await gateway.positions()
+            theirs: dict[tuple[str, Outcome], int] = defaultdict(int)
+            for p in snapshot.positions:
+                theirs[(p.market_id, Outcome(p.outcome))] += p.qty_micros
+            for market in engine.universe.markets(venue):
+                held = {o: mine.get((venue, market.market_id, o), 0) for o in Outcome}
+                told = {o: theirs.get((market.market_id, o), 0) for o in Outcome}
+                if snapshot.netted:
+                    held = {Outcome.YES: held[Outcome.YES] - held[Outcome.NO]}
+                    told = {Outcome.YES: told[Outcome.YES] - told[Outcome.NO]}
+                for outcome, qty in held.items():
+                    if qty != told[outcome]:
+                        problems.append(f"{venue} {market.market_id} {outcome.name}: engine "
+                                        f"{qty} != venue {told[outcome]}")
         return problems
 
     def _report(self, engine: EmbeddedMesh) -> RunReport:
@@ -184,14 +192,3 @@ class RaceSimulator:
                 faults[name] += count
         return RunReport(self.seed, self.steps, self.crashes, len(engine.saga.sagas),
                          dict(sorted(states.items())), engine.saga.fills, dict(faults))
-
-
-_PAPER: PaperCredentials | None = None
-
-
-def _credentials() -> PaperCredentials:
-    """One RSA key per process: generating 2048-bit keys per seed would dominate the run."""
-    global _PAPER
-    if _PAPER is None:
-        _PAPER = PaperCredentials.create()
-    return _PAPER

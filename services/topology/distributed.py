@@ -1,8 +1,9 @@
 """The distributed topology: one service per process, Kafka between them, gRPC for calls.
 
-`arbiter serve SERVICE` lands here: it builds exactly one service from the same classes
-the embedded mesh uses, wires its peers as gRPC stubs, serves `/healthz`, `/readyz` and
-`/metrics`, and runs until SIGTERM. This is what each Kubernetes pod runs.
+`arbiter serve SERVICE` lands here: it builds exactly one service with the same builders
+the embedded mesh uses (`builders.py`), wires its peers as gRPC stubs and its venue as
+sockets, serves `/healthz`, `/readyz` and `/metrics`, and runs until SIGTERM. This is what
+each Kubernetes pod runs.
 """
 
 from __future__ import annotations
@@ -11,38 +12,36 @@ import asyncio
 import contextlib
 import logging
 import os
-from pathlib import Path
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import grpc
 
-from arbiter.control.service import ControlServicer
 from arbiter.core.instruments import Venue
-from arbiter.detector.service import DetectorService, DetectorSettings
-from arbiter.gateways.factory import build_gateway
+from arbiter.gateways.base import VenueGateway
 from arbiter.gateways.service import OrderEntryServicer
-from arbiter.orderbook.service import OrderBookService
+from arbiter.platform import rpc
+from arbiter.platform.auth import AuthConfigError, JwtServerInterceptor, TokenVerifier
 from arbiter.platform.bus import Bus, KafkaBus
 from arbiter.platform.clock import SystemClock
-from arbiter.platform.config import ArbiterConfig, ConfigError
-from arbiter.platform.auth import AuthConfigError, JwtServerInterceptor, TokenVerifier
+from arbiter.platform.config import ArbiterConfig, ConfigError, gateway_service, services
 from arbiter.platform.health import HealthServer
-from arbiter.platform import rpc
+from arbiter.platform.ports import OrderEntryPort, RiskPort
 from arbiter.platform.rpc import start_server
+from arbiter.platform.store import LedgerProjector, Store, migrate
+from arbiter.platform.venues import VENUES
 from arbiter.platform.telemetry.logging import configure_logging
 from arbiter.platform.telemetry.tracing import setup_tracing, shutdown_tracing
-from arbiter.risk.gates import RiskState
-from arbiter.risk.readiness import Aspect
-from arbiter.risk.service import RiskServicer
-from arbiter.platform.store import LedgerProjector, Store, migrate
 from arbiter.saga.log import PostgresSagaLog, SagaLog, SqliteSagaLog
 from arbiter.saga.service import SagaService
-from arbiter.topology.catalog import Catalog
+from arbiter.topology import builders
+from arbiter.topology.builders import Plane
+from arbiter.venues.plugin import VaultAccess, plugin
 from arbiter.v1 import (
-    common_pb2,
     control_pb2_grpc,
     execution_pb2_grpc,
     risk_pb2_grpc,
+    signing_pb2_grpc,
 )
 
 log = logging.getLogger(__name__)
@@ -64,6 +63,10 @@ def _bus(config: ArbiterConfig) -> KafkaBus:
                     client_id=f"arbiter-{os.getpid()}")
 
 
+def _plane(config: ArbiterConfig) -> Plane:
+    return Plane.of(config, _bus(config), SystemClock())
+
+
 async def _run_bus(bus: Bus, stack: contextlib.AsyncExitStack) -> None:
     await bus.start()
     stack.push_async_callback(bus.stop)
@@ -78,64 +81,61 @@ async def _serve_grpc(config: ArbiterConfig, stack: contextlib.AsyncExitStack,
 
 
 async def _channel(
-    address: str, config: ArbiterConfig, stack: contextlib.AsyncExitStack
+    address: str, plane: Plane, stack: contextlib.AsyncExitStack
 ) -> grpc.aio.Channel:
     # every call carries this plane's tenant and the trace context in its metadata
-    channel = rpc.insecure_channel(address, _tenant(config))
+    channel = rpc.insecure_channel(address, plane.tenant)
     stack.push_async_callback(channel.close)
     return channel
 
 
-def _tenant(config: ArbiterConfig) -> common_pb2.TenantContext:
-    return common_pb2.TenantContext(tenant_id=config.tenant.id, tier=config.tenant.tier)
+async def _risk(plane: Plane, stack: contextlib.AsyncExitStack) -> RiskPort:
+    return risk_pb2_grpc.RiskStub(await _channel(plane.config.grpc.risk_addr, plane, stack))
+
+
+async def _gateways(plane: Plane, stack: contextlib.AsyncExitStack
+                    ) -> dict[Venue, OrderEntryPort]:
+    return {venue: execution_pb2_grpc.OrderEntryStub(
+                await _channel(plane.config.grpc.gateway_addr(venue), plane, stack))
+            for venue in plane.universe.venues}
 
 
 async def build_orderbook(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
-    bus = _bus(config)
-    OrderBookService(bus, Catalog.from_config(config.market).markets(),
-                     config.detector.depth_levels)
-    await _run_bus(bus, stack)
+    plane = _plane(config)
+    builders.build_orderbook(plane)
+    await _run_bus(plane.bus, stack)
 
 
 async def build_detector(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
-    bus, catalog = _bus(config), Catalog.from_config(config.market)
-    settings = DetectorSettings(config.detector.max_qty_micros,
-                                config.detector.min_profit_micros, config.detector.ttl_ms * 1000)
-    DetectorService(bus, catalog.pairs, catalog.fees, settings, SystemClock())
-    await _run_bus(bus, stack)
+    plane = _plane(config)
+    builders.build_detector(plane)
+    await _run_bus(plane.bus, stack)
 
 
 async def build_risk(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
-    bus = _bus(config)
-    state = RiskState(config.risk, SystemClock())
-    for venue in Venue:  # orders, fills and positions: saga recovery reports them synced
-        state.mark_ready(venue, Aspect.MARKET_DATA, "distributed: risk started")
-    servicer = RiskServicer(state, config.tenant.id, bus)
+    plane = _plane(config)
+    servicer = builders.build_risk(plane)
     await _serve_grpc(config, stack,
                       lambda s: risk_pb2_grpc.add_RiskServicer_to_server(servicer, s))
-    await _run_bus(bus, stack)
+    await _run_bus(plane.bus, stack)
 
 
 async def build_saga(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
-    bus, catalog = _bus(config), Catalog.from_config(config.market)
-    channels = [await _channel(address, config, stack) for address in (
-        config.grpc.risk_addr, config.grpc.gateway_polymarket_addr,
-        config.grpc.gateway_kalshi_addr)]
-    # Recovery talks to risk and both gateways before anything else: wait until they serve
+    plane = _plane(config)
+    channels = [await _channel(address, plane, stack) for address in (
+        config.grpc.risk_addr, *(config.grpc.gateway_addr(v) for v in plane.universe.venues))]
+    # Recovery talks to risk and every gateway before anything else: wait until they serve
     # (a gateway serves only once it has reached and onboarded with its venue).
-    log.info("waiting for risk and both gateways")
+    log.info("waiting for risk and the gateways")
     await asyncio.wait_for(asyncio.gather(*(c.channel_ready() for c in channels)),
                            config.saga.peers_timeout_s)
-    risk = risk_pb2_grpc.RiskStub(channels[0])
-    gateways = {1: execution_pb2_grpc.OrderEntryStub(channels[1]),
-                2: execution_pb2_grpc.OrderEntryStub(channels[2])}
     journal, store = await _saga_log(config, stack)
-    saga = SagaService(bus, _tenant(config), risk, gateways, catalog.ticks(), SystemClock(),
-                       journal=journal)
+    saga = builders.build_saga(plane, await _risk(plane, stack), await _gateways(plane, stack),
+                               journal)
     if store is not None:  # the tenant's order ledger lives beside its saga log
-        LedgerProjector(store).subscribe(bus, config.tenant.id)
+        LedgerProjector(store).subscribe(plane.bus, config.tenant.id)
     await saga.recover()
-    await _run_bus(bus, stack)
+    await _run_bus(plane.bus, stack)
     stack.push_async_callback(_cancel, asyncio.create_task(
         _reconcile_forever(saga, config.saga.leg_timeout_ms)))
 
@@ -175,16 +175,13 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 
 async def build_control(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
-    bus = _bus(config)
-    risk = risk_pb2_grpc.RiskStub(await _channel(config.grpc.risk_addr, config, stack))
-    gateways = {venue: execution_pb2_grpc.OrderEntryStub(await _channel(address, config, stack))
-                for venue, address in ((Venue.POLYMARKET, config.grpc.gateway_polymarket_addr),
-                                       (Venue.KALSHI, config.grpc.gateway_kalshi_addr))}
-    servicer = ControlServicer(bus, _tenant(config), risk, gateways)
+    plane = _plane(config)
+    servicer = builders.build_control(plane, await _risk(plane, stack),
+                                      await _gateways(plane, stack))
     await _serve_grpc(config, stack,
                       lambda s: control_pb2_grpc.add_ControlServicer_to_server(servicer, s),
                       interceptors=(JwtServerInterceptor(_token_verifier(config)),))
-    await _run_bus(bus, stack)
+    await _run_bus(plane.bus, stack)
 
 
 def _token_verifier(config: ArbiterConfig) -> TokenVerifier:
@@ -220,28 +217,39 @@ async def build_vault(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -
     await _serve_grpc(config, stack, service.add_to_server)
 
 
-async def _build_gateway(venue: Venue, config: ArbiterConfig,
-                         stack: contextlib.AsyncExitStack) -> None:
-    bus = _bus(config)
-    gateway = await build_gateway(venue, config, bus, stack)
-    servicer = OrderEntryServicer(gateway, config.tenant.id)
-    await _serve_grpc(config, stack,
-                      lambda s: execution_pb2_grpc.add_OrderEntryServicer_to_server(servicer, s))
-    await _run_bus(bus, stack)
-    await gateway.start()
+async def socket_gateway(plane: Plane, venue: Venue,
+                         stack: contextlib.AsyncExitStack) -> VenueGateway:
+    """The venue's gateway over sockets, at its configured URLs; live, its keys stay in the
+    vault service (`grpc.vault_addr`). Not started; closed with `stack`."""
+    venues = plane.config.venues
+    transport = plugin(venue).endpoints(venues.settings(venue), venues).transport()
+    stack.push_async_callback(transport.close)
+    vault = None
+    if not venues.paper:
+        stub = signing_pb2_grpc.SignerStub(
+            await _channel(plane.config.grpc.vault_addr, plane, stack))
+        vault = VaultAccess(stub, plane.tenant)
+    return await builders.build_gateway(plane, venue, transport, stack, vault=vault)
 
 
-async def build_gateway_polymarket(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
-    await _build_gateway(Venue.POLYMARKET, config, stack)
+def _gateway_builder(venue: Venue) -> Builder:
+    async def build(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
+        """The venue's gateway over sockets, serving order entry over gRPC."""
+        plane = _plane(config)
+        gateway = await socket_gateway(plane, venue, stack)
+        servicer = OrderEntryServicer(gateway, config.tenant.id)
+        await _serve_grpc(config, stack,
+                          lambda s: execution_pb2_grpc.add_OrderEntryServicer_to_server(
+                              servicer, s))
+        await _run_bus(plane.bus, stack)
+        await gateway.start()
+        stack.push_async_callback(_cancel, asyncio.create_task(
+            builders.report_market_data(plane, venue, await _risk(plane, stack))))
+
+    return build
 
 
-async def build_gateway_kalshi(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
-    await _build_gateway(Venue.KALSHI, config, stack)
-
-
-BUILDERS: dict[str, Builder] = {
-    "gateway-polymarket": build_gateway_polymarket,
-    "gateway-kalshi": build_gateway_kalshi,
+SHARED_BUILDERS: dict[str, Builder] = {
     "orderbook": build_orderbook,
     "detector": build_detector,
     "risk": build_risk,
@@ -251,10 +259,22 @@ BUILDERS: dict[str, Builder] = {
 }
 
 
+def builder(name: str) -> Builder:
+    """The builder of one service (`gateway-<venue>` for every registered venue); a
+    `ConfigError` lists the services there are."""
+    if name in SHARED_BUILDERS:
+        return SHARED_BUILDERS[name]
+    for venue in VENUES.slugs():
+        if gateway_service(venue) == name:
+            return _gateway_builder(venue)
+    raise ConfigError(f"unknown service {name!r}; allowed: {', '.join(services())}")
+
+
 async def serve_service(
     name: str, config: ArbiterConfig, stop_signal: Callable[[], asyncio.Event]
 ) -> None:
     """Build `name`, mark it ready, and run until the stop signal."""
+    build = builder(name)
     configure_logging(logging.INFO)
     setup_tracing(name)
     stop = stop_signal()
@@ -262,7 +282,7 @@ async def serve_service(
     await health.start()
     try:
         async with contextlib.AsyncExitStack() as stack:
-            await BUILDERS[name](config, stack)
+            await build(config, stack)
             health.ready = True
             log.info("%s ready (health on port %d)", name, health.port)
             await stop.wait()

@@ -1,164 +1,165 @@
 """The embedded topology: every service in one process, emulated venues in process.
 
-`EmbeddedMesh` is the composition root used by `arbiter run`, the end-to-end tests and the
-benchmarks. On the in-memory bus it runs in lock-step with the synthetic market — each
-market step is fully processed (every message handled, every saga advanced) before the
-next — so a seed reproduces the same numbers. On Kafka the same services run free.
+`EmbeddedMesh` is the distributed plane with in-process transports: the same builders
+(`builders.py`) wire the same services, with a `MemoryBus` instead of Kafka, `LocalStub`s
+over the servicers instead of gRPC stubs, and in-process links to the emulators instead of
+sockets (or sockets, to venues in another process). It serves `arbiter run`, the end-to-end
+tests and the benchmarks. On the in-memory bus it runs in lock-step with the synthetic
+market — each market step is fully processed (every message handled, every saga advanced)
+before the next — so a seed reproduces the same numbers. On Kafka the same services run free.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from arbiter.core.instruments import Outcome, Venue
 from arbiter.core.units import to_decimal
-from arbiter.detector.service import DetectorService, DetectorSettings
-from arbiter.emulators.kalshi import KalshiEmulator
+from arbiter.detector.service import DetectorService
 from arbiter.emulators.link import InProcessLink
-from arbiter.emulators.polymarket import PolymarketEmulator
 from arbiter.emulators.synthetic import SyntheticMarket
-from arbiter.gateways.kalshi.adapter import KalshiGateway
-from arbiter.gateways.polymarket.adapter import PolymarketCredentials, PolymarketGateway
+from arbiter.emulators.venue import EmulatedVenue
+from arbiter.gateways.base import VenueGateway
 from arbiter.gateways.dry_run import DryRunTransport
-from arbiter.gateways.service import BusSinks, OrderEntryServicer
+from arbiter.gateways.service import OrderEntryServicer
 from arbiter.gateways.transport import VenueTransport
 from arbiter.orderbook.service import OrderBookService
 from arbiter.platform.bus import Bus, MemoryBus
 from arbiter.platform.clock import Clock, ManualClock
 from arbiter.platform.config import ArbiterConfig
+from arbiter.platform.ports import OrderEntryPort
 from arbiter.platform.rpc import LocalStub
-from arbiter.risk.gates import RiskState
-from arbiter.risk.readiness import Aspect
 from arbiter.risk.service import RiskServicer
 from arbiter.saga.log import SagaLog, SqliteSagaLog
 from arbiter.saga.service import SagaService
-from arbiter.topology.catalog import Catalog
-from arbiter.topology.credentials import PaperCredentials
-from arbiter.v1 import common_pb2
+from arbiter.topology import builders
+from arbiter.topology.builders import Plane
+from arbiter.topology.universe import TradingUniverse
+from arbiter.venues.plugin import plugin
 
 
 @dataclass
 class EmulatedVenues:
-    """What outlives an engine crash: the venues, their synthetic market and our keys."""
+    """What outlives an engine crash: the venues (one emulator per venue the pairs trade,
+    every configured market listed) and the synthetic market that quotes them."""
 
-    polymarket: PolymarketEmulator
-    kalshi: KalshiEmulator
+    venues: dict[Venue, EmulatedVenue]
     market: SyntheticMarket
-    credentials: PaperCredentials
 
     @classmethod
-    def create(cls, config: ArbiterConfig, credentials: PaperCredentials | None = None) -> EmulatedVenues:
-        credentials = credentials or PaperCredentials.create()
-        polymarket, kalshi = PolymarketEmulator(), KalshiEmulator()
-        polymarket.register_api_key(credentials.polymarket_api,
-                                    credentials.polymarket_signer.address)
-        kalshi.register_key(credentials.kalshi_key_id, credentials.kalshi_key.public_key())
-        return cls(polymarket, kalshi, SyntheticMarket(config.market, polymarket, kalshi),
-                   credentials)
+    def create(cls, config: ArbiterConfig, *, open_registration: bool = True) -> EmulatedVenues:
+        """`open_registration`: paper gateways may onboard keys the venue was not told of
+        (in process always; `arbiter emulator` only when asked)."""
+        universe = TradingUniverse.from_config(config.market)
+        venues = {venue: plugin(venue).emulator() for venue in universe.venues}
+        for venue, listed in universe.listed.items():
+            venues[venue].open_registration = open_registration
+            for entry in listed:
+                venues[venue].list_market(entry.market, entry.fees)
+        market = SyntheticMarket(config.market.seed, config.market.step_ms, universe.pairs,
+                                 venues)
+        return cls(venues, market)
+
+    def __getitem__(self, venue: Venue) -> EmulatedVenue:
+        return self.venues[venue]
 
     def links(self) -> dict[Venue, VenueTransport]:
-        return {Venue.POLYMARKET: InProcessLink(self.polymarket),
-                Venue.KALSHI: InProcessLink(self.kalshi)}
+        return {venue: InProcessLink(emulator) for venue, emulator in self.venues.items()}
 
 
 @dataclass
 class EmbeddedMesh:
     config: ArbiterConfig
-    bus: Bus
-    clock: Clock
-    catalog: Catalog
+    plane: Plane
     venues: EmulatedVenues | None  # None: the venues are elsewhere (`arbiter emulator`)
-    gateways: dict[Venue, Any]
+    gateways: dict[Venue, VenueGateway]
     orderbook: OrderBookService
     detector: DetectorService
     risk: RiskServicer
     saga: SagaService
     lockstep: bool
     steps: int = 0
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
-    def _local(self) -> EmulatedVenues:
+    @property
+    def bus(self) -> Bus:
+        return self.plane.bus
+
+    @property
+    def clock(self) -> Clock:
+        return self.plane.clock
+
+    @property
+    def universe(self) -> TradingUniverse:
+        return self.plane.universe
+
+    def venue(self, slug: Venue) -> EmulatedVenue:
+        """The emulator of one venue (only when the venues run in this process)."""
         if self.venues is None:
             raise RuntimeError("the venues run in another process; ask them over their API")
-        return self.venues
-
-    @property
-    def polymarket(self) -> PolymarketEmulator:
-        return self._local().polymarket
-
-    @property
-    def kalshi(self) -> KalshiEmulator:
-        return self._local().kalshi
+        return self.venues[slug]
 
     @property
     def market(self) -> SyntheticMarket:
-        return self._local().market
+        if self.venues is None:
+            raise RuntimeError("the venues run in another process; ask them over their API")
+        return self.venues.market
 
     @classmethod
-    def build(
+    async def build(
         cls,
         config: ArbiterConfig,
         bus: Bus | None = None,
         clock: Clock | None = None,
         venues: EmulatedVenues | None = None,
-        links: dict[Venue, VenueTransport] | None = None,
+        links: Mapping[Venue, VenueTransport] | None = None,
         journal: SagaLog | None = None,
-        credentials: PaperCredentials | None = None,
+        credentials: Mapping[Venue, Any] | None = None,
     ) -> EmbeddedMesh:
-        """Wire every service; pass `venues`/`links`/`journal` to reuse what survives a
-        crash (the race simulator does), `bus`/`clock` to run free on Kafka, and `links` +
-        `credentials` without `venues` to trade with venues in another process."""
+        """Wire every service with the shared builders. Pass `venues`/`links`/`journal`/
+        `credentials` to reuse what survives a crash (the race simulator does), `bus`/`clock`
+        to run free on Kafka, and `links` without `venues` to trade with venues in another
+        process. Gateways get their credentials over their links unless `credentials` has
+        them."""
         bus = bus or MemoryBus(partitions=config.bus.partitions)
         lockstep = isinstance(bus, MemoryBus) and (clock is None or isinstance(clock, ManualClock))
-        clock = clock or ManualClock()
-        catalog = Catalog.from_config(config.market)
-        if venues is None and (links is None or credentials is None):
+        plane = Plane.of(config, bus, clock or ManualClock())
+        if venues is None and links is None:
             venues = EmulatedVenues.create(config)
         if links is None:
             assert venues is not None
             links = venues.links()
-        if config.venues.dry_run:
-            links = {v: DryRunTransport(link) for v, link in links.items()}
-        credentials = credentials or venues.credentials  # type: ignore[union-attr]
-        tenant = common_pb2.TenantContext(tenant_id=config.tenant.id, tier=config.tenant.tier)
-
-        sinks = {v: BusSinks(bus, v.slug, config.tenant.tier) for v in Venue}
+        stack = contextlib.AsyncExitStack()
         gateways = {
-            Venue.POLYMARKET: PolymarketGateway(
-                links[Venue.POLYMARKET], catalog.markets(Venue.POLYMARKET), catalog.fees_by_id(),
-                PolymarketCredentials(credentials.polymarket_signer, credentials.polymarket_api),
-                clock, sinks[Venue.POLYMARKET].book, sinks[Venue.POLYMARKET].report),
-            Venue.KALSHI: KalshiGateway(
-                links[Venue.KALSHI], catalog.markets(Venue.KALSHI), catalog.fees_by_id(),
-                catalog.kalshi_rules, credentials.kalshi_key_id, credentials.kalshi_signer,
-                clock, sinks[Venue.KALSHI].book, sinks[Venue.KALSHI].report),
-        }
-        orderbook = OrderBookService(bus, catalog.markets(), config.detector.depth_levels)
-        detector = DetectorService(
-            bus, catalog.pairs, catalog.fees,
-            DetectorSettings(config.detector.max_qty_micros, config.detector.min_profit_micros,
-                             config.detector.ttl_ms * 1000),
-            clock)
-        risk = RiskServicer(RiskState(config.risk, clock), config.tenant.id, bus)
-        order_entry = {int(v): LocalStub(OrderEntryServicer(g, config.tenant.id))
-                       for v, g in gateways.items()}
+            venue: await builders.build_gateway(
+                plane, venue, links[venue], stack,
+                credentials=(credentials or {}).get(venue))
+            for venue in plane.universe.venues}
+        order_entry: dict[Venue, OrderEntryPort] = {
+            venue: LocalStub(OrderEntryServicer(gateway, config.tenant.id))  # type: ignore[misc]
+            for venue, gateway in gateways.items()}
+        risk = builders.build_risk(plane)
         journal = journal or SqliteSagaLog(config.saga.log_path, config.tenant.id)
-        saga = SagaService(bus, tenant, LocalStub(risk), order_entry, catalog.ticks(), clock,
-                           journal=journal)
-        return cls(config, bus, clock, catalog, venues, gateways, orderbook, detector, risk,
-                   saga, lockstep)
+        saga = builders.build_saga(plane, LocalStub(risk), order_entry, journal)  # type: ignore[arg-type]
+        return cls(config, plane, venues, gateways, builders.build_orderbook(plane),
+                   builders.build_detector(plane), risk, saga, lockstep, _stack=stack)
 
     async def start(self) -> None:
         await self.bus.start()
+        risk = LocalStub(self.risk)
         for venue, gateway in self.gateways.items():
             await gateway.start()
             # A started gateway has subscribed its books; the rest is synced by recovery.
-            self.risk.state.mark_ready(venue, Aspect.MARKET_DATA, "embedded: gateway started")
+            await builders.report_market_data(self.plane, venue, risk)  # type: ignore[arg-type]
         await self.saga.recover()
         await self.settle()
 
     async def stop(self) -> None:
+        await self._stack.aclose()  # the gateways' background tasks (heartbeats)
         await self.bus.stop()
 
     async def step(self) -> None:
@@ -174,7 +175,7 @@ class EmbeddedMesh:
 
     async def settle(self) -> None:
         if self.lockstep:
-            await self.bus.drained()  # type: ignore[attr-defined]
+            await self.bus.drained()
 
     async def wait_for_sagas(self, timeout: float = 10.0) -> None:
         """Let in-flight sagas finish (the Kafka bus has no drain)."""
@@ -186,11 +187,12 @@ class EmbeddedMesh:
     # -- reporting -------------------------------------------------------------------
     async def venue_positions(self) -> dict[str, dict[str, str]]:
         """What each venue says we hold, through its own API (in-process or over sockets),
-        keyed like the summary's `open_positions`; Kalshi reports one net side per market."""
+        keyed like the summary's `open_positions`; a netting venue reports one net side per
+        market."""
         held: dict[str, dict[str, str]] = {}
         for venue, gateway in sorted(self.gateways.items()):
             snapshot = await gateway.positions()
-            held[venue.slug] = {f"{p.market_id}:{Outcome(p.outcome).name}": str(
+            held[venue] = {f"{p.market_id}:{Outcome(p.outcome).name}": str(
                 to_decimal(p.qty_micros)) for p in snapshot.positions}
         return held
 
@@ -199,7 +201,7 @@ class EmbeddedMesh:
         positions: dict[str, dict[str, str]] = {}
         for (venue, market_id, outcome), qty in sorted(self.saga.positions.items()):
             if qty:
-                positions.setdefault(Venue(venue).slug, {})[f"{market_id}:{outcome.name}"] = str(
+                positions.setdefault(venue, {})[f"{market_id}:{outcome.name}"] = str(
                     to_decimal(qty))
         return {
             "seed": self.config.market.seed,
@@ -228,4 +230,3 @@ class EmbeddedMesh:
                 g.transport.inner.would_have_sent for g in self.gateways.values()
                 if isinstance(g.transport.inner, DryRunTransport)),
         }
-

@@ -1,18 +1,31 @@
-"""Drive the embedded mesh for `arbiter run`: pacing, the live view, Kafka set-up."""
+"""Drive the embedded mesh for `arbiter run`: pacing, the live view's hook, Kafka set-up."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
 
-from arbiter.gateways.factory import connect_paper
+from arbiter.core.instruments import Venue
+from arbiter.gateways.transport import VenueTransport
 from arbiter.platform.bus import Bus
 from arbiter.platform.clock import SystemClock
-from arbiter.platform.config import ArbiterConfig
+from arbiter.platform.config import ArbiterConfig, ConfigError
 from arbiter.platform.telemetry.serve import serve_telemetry
 from arbiter.topology.embedded import EmbeddedMesh
+from arbiter.topology.universe import TradingUniverse
+from arbiter.venues.plugin import plugin
+
+VIEW_REFRESH_S = 0.25
+
+
+class View(Protocol):
+    """A live view of the mesh (the CLI's rich table): shown, refreshed, closed."""
+
+    def update(self, mesh: EmbeddedMesh) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @contextlib.asynccontextmanager
@@ -36,10 +49,27 @@ async def open_bus(config: ArbiterConfig) -> AsyncIterator[Bus | None]:
                        session_timeout_ms=session_timeout)
 
 
+async def socket_links(
+    config: ArbiterConfig, stack: contextlib.AsyncExitStack
+) -> dict[Venue, VenueTransport]:
+    """A socket transport to every venue the pairs trade, at its configured URLs (an
+    `arbiter emulator`); closed with `stack`."""
+    if not config.venues.paper:
+        raise ConfigError("`arbiter run --external-venues` trades paper keys against an "
+                          "`arbiter emulator`; set venues.mode=paper (the default)")
+    links: dict[Venue, VenueTransport] = {}
+    for venue in TradingUniverse.from_config(config.market).venues:
+        transport = plugin(venue).endpoints(config.venues.settings(venue),
+                                            config.venues).transport()
+        stack.push_async_callback(transport.close)
+        links[venue] = transport
+    return links
+
+
 async def run_embedded(
     config: ArbiterConfig,
     duration: float | None,
-    live: bool,
+    view: Callable[[EmbeddedMesh], View] | None = None,
     metrics_port: int | None = None,
     external_venues: bool = False,
 ) -> dict[str, Any]:
@@ -54,15 +84,13 @@ async def run_embedded(
     async with contextlib.AsyncExitStack() as stack:
         await stack.enter_async_context(serve_telemetry("arbiter-embedded", metrics_port))
         bus = await stack.enter_async_context(open_bus(config))
-        links, credentials = None, None
-        if external_venues:
-            links, credentials = await connect_paper(config, stack)
+        links = await socket_links(config, stack) if external_venues else None
         free_running = bus is not None or external_venues
-        mesh = EmbeddedMesh.build(config, bus, clock=SystemClock() if free_running else None,
-                                  links=links, credentials=credentials)
+        mesh = await EmbeddedMesh.build(
+            config, bus, clock=SystemClock() if free_running else None, links=links)
         await mesh.start()
         try:
-            await _drive(mesh, steps, step_s, live)
+            await _drive(mesh, steps, step_s, view)
         except (KeyboardInterrupt, asyncio.CancelledError):
             pass
         finally:
@@ -73,28 +101,22 @@ async def run_embedded(
     return summary
 
 
-async def _drive(mesh: EmbeddedMesh, steps: int | None, step_s: float, live: bool) -> None:
+async def _drive(mesh: EmbeddedMesh, steps: int | None, step_s: float,
+                 view: Callable[[EmbeddedMesh], View] | None) -> None:
     loop = asyncio.get_running_loop()
-    view = None
-    if live:
-        from rich.live import Live
-
-        from arbiter.cli.view import render
-
-        view = Live(render(mesh), refresh_per_second=4, screen=False)
-        view.start()
+    live = view(mesh) if view is not None else None
     try:
         start, count, last_render = loop.time(), 0, 0.0
         while steps is None or count < steps:
             await mesh.step()
             count += 1
             now = loop.time()
-            if view is not None and now - last_render > 0.25:
-                view.update(render(mesh))
+            if live is not None and now - last_render > VIEW_REFRESH_S:
+                live.update(mesh)
                 last_render = now
             await asyncio.sleep(max(0.0, start + count * step_s - loop.time()))
-        if view is not None:
-            view.update(render(mesh))
+        if live is not None:
+            live.update(mesh)
     finally:
-        if view is not None:
-            view.stop()
+        if live is not None:
+            live.close()

@@ -3,10 +3,10 @@
 The classes match, by shape only, what the gateways sign with (a Polymarket EIP-712 signer
 with `address` and `sign_digest`, a Kalshi request signer with `sign`), so a gateway swaps its
 in-process key for the vault without importing this module's types. They work over a
-`grpc.aio` `SignerStub` and over `arbiter.platform.rpc.LocalStub` alike. `vault_signers` asks
-the vault once per credential for its public side (address, Kalshi key id) and checks each
-credential is of the kind its role needs, so a misconfigured credential id fails at gateway
-start, not at the first order.
+`grpc.aio` `SignerStub` and over `arbiter.platform.rpc.LocalStub` alike. `vault_digest_signer` and
+`vault_request_signer` ask the vault once for a credential's public side (address, Kalshi key
+id) and check it is of the kind they sign with, so a misconfigured credential id fails at
+gateway start, not at the first order.
 
 Polymarket's L2 HMAC is computed in the gateway: the venue's user WebSocket demands the L2
 secret in clear anyway, and that secret, derived at start with a vault-signed L1 request,
@@ -15,7 +15,6 @@ cannot sign orders.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import grpc
@@ -111,38 +110,23 @@ class VaultRequestSigner(_VaultCredential):
         return await self._sign("sign:rsa-pss", rsa_pss_message=message)
 
 
-@dataclass(frozen=True)
-class VaultSigners:
-    """The signers one gateway plane uses; None where no credential id was given."""
+async def vault_digest_signer(
+    stub: SignerStubLike, tenant: common_pb2.TenantContext, credential_id: str
+) -> VaultDigestSigner:
+    """An EIP-712 digest signer over a `polymarket-eoa` key in the vault; one
+    `GetCredentialInfo` call. `VaultCredentialError` names the credential if the vault does
+    not let this tenant use it, or if it is another kind of key."""
+    version, info = await _info(stub, tenant, credential_id, CredentialKind.POLYMARKET_EOA)
+    return VaultDigestSigner(stub, tenant, credential_id, info["address"], version)
 
-    polymarket_key: VaultDigestSigner | None = None
-    kalshi_key: VaultRequestSigner | None = None
 
-
-async def vault_signers(
-    stub: SignerStubLike,
-    tenant: common_pb2.TenantContext,
-    *,
-    polymarket_key: str | None = None,
-    kalshi_key: str | None = None,
-) -> VaultSigners:
-    """Build the signers for the given credential ids, one `GetCredentialInfo` each.
-
-    Raises `VaultCredentialError` naming the credential if the vault does not let this tenant
-    use it, or if it is not of the kind its role needs (e.g. a Kalshi key as `polymarket_key`)."""
-    if not tenant.tenant_id:
-        raise ValueError("vault_signers needs a tenant context with a tenant_id")
-    digest = request = None
-    if polymarket_key is not None:
-        version, info = await _info(stub, tenant, polymarket_key, "polymarket_key",
-                                    CredentialKind.POLYMARKET_EOA)
-        digest = VaultDigestSigner(stub, tenant, polymarket_key, info["address"], version)
-    if kalshi_key is not None:
-        version, info = await _info(stub, tenant, kalshi_key, "kalshi_key",
-                                    CredentialKind.KALSHI_RSA)
-        request = VaultRequestSigner(stub, tenant, kalshi_key, info["key_id"],
-                                     info["public_key_pem"], version)
-    return VaultSigners(polymarket_key=digest, kalshi_key=request)
+async def vault_request_signer(
+    stub: SignerStubLike, tenant: common_pb2.TenantContext, credential_id: str
+) -> VaultRequestSigner:
+    """A request signer over a `kalshi-rsa` key in the vault (see `vault_digest_signer`)."""
+    version, info = await _info(stub, tenant, credential_id, CredentialKind.KALSHI_RSA)
+    return VaultRequestSigner(stub, tenant, credential_id, info["key_id"],
+                              info["public_key_pem"], version)
 
 
 _PUBLIC_FIELDS = {
@@ -153,14 +137,16 @@ _PUBLIC_FIELDS = {
 
 
 async def _info(stub: SignerStubLike, tenant: common_pb2.TenantContext, credential_id: str,
-                role: str, kind: CredentialKind) -> tuple[int, dict[str, str]]:
+                kind: CredentialKind) -> tuple[int, dict[str, str]]:
     """(key version, public info) of a credential, checked to be of `kind`."""
+    if not tenant.tenant_id:
+        raise ValueError("a vault signer needs a tenant context with a tenant_id")
     request = signing_pb2.CredentialInfoRequest(tenant=tenant, credential_id=credential_id)
     info = await _call(stub.GetCredentialInfo, request, tenant, credential_id, "info")
     if info.kind != kind:
         raise VaultCredentialError(tenant.tenant_id, credential_id, "info",
                                    f"it is a {info.kind or 'unknown'} credential, "
-                                   f"{role} needs a {kind} credential")
+                                   f"this signer needs a {kind} credential")
     public = dict(info.public_info)
     missing = [name for name in _PUBLIC_FIELDS[kind] if not public.get(name)]
     if missing:

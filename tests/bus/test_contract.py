@@ -18,7 +18,7 @@ Delta = market_data_pb2.BookDelta
 
 
 def delta(key: str, seq: int) -> Delta:
-    return Delta(venue=common_pb2.VENUE_KALSHI, market_id=key, seq=seq)
+    return Delta(venue="kalshi", market_id=key, seq=seq)
 
 
 async def test_round_trip_keeps_value_key_and_headers(make_bus: BusFactory, uid: str) -> None:
@@ -32,7 +32,7 @@ async def test_round_trip_keeps_value_key_and_headers(make_bus: BusFactory, uid:
     await bus.start()
     sent = market_data_pb2.BookEvent(
         snapshot=market_data_pb2.BookSnapshot(
-            venue=common_pb2.VENUE_POLYMARKET,
+            venue="polymarket",
             market_id="0xabc",
             seq=7,
             bids=[market_data_pb2.PriceLevel(price_micros=410_000, qty_micros=5_000_000)],

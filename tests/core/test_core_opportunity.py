@@ -15,11 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arbiter.core.fees import KALSHI_TAKER, NO_FEE, polymarket_fee
-from arbiter.core.instruments import Market, MarketPair, Outcome, Venue
+from arbiter.core.instruments import Market, MarketPair, Outcome
 from arbiter.core.opportunity import BookTop, PairEvaluator, buy_ladder
 
-A = Market(Venue.POLYMARKET, "pm-1", tick_micros=10_000, lot_micros=1_000_000)
-B = Market(Venue.KALSHI, "KX-1", tick_micros=10_000, lot_micros=1_000_000)
+A = Market("polymarket", "pm-1", tick_micros=10_000, lot_micros=1_000_000)
+B = Market("kalshi", "KX-1", tick_micros=10_000, lot_micros=1_000_000)
 PAIR = MarketPair("p1", A, B)
 PAIR_INV = MarketPair("p1inv", A, B, b_inverted=True)
 TEN = 10_000_000

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arbiter.core.instruments import Market, MarketPair, Outcome, Venue
+from arbiter.core.instruments import Market, MarketPair, Outcome
 from arbiter.core.units import (
     CENT,
     ONE_DOLLAR,
@@ -120,34 +120,31 @@ def test_ceil_to(value, step):
 # -- instruments --------------------------------------------------------------------------
 def test_market_tick_must_divide_a_dollar():
     for tick in (1, 100, 1_000, 10_000, 1_000_000):
-        Market(Venue.KALSHI, "m", tick_micros=tick)
+        Market("kalshi", "m", tick_micros=tick)
     for tick in (0, -100, 3_000, 7, 2_000_000):
         with pytest.raises(ValueError, match="must divide"):
-            Market(Venue.KALSHI, "m", tick_micros=tick)
+            Market("kalshi", "m", tick_micros=tick)
     with pytest.raises(ValueError, match="lot_micros"):
-        Market(Venue.KALSHI, "m", lot_micros=0)
+        Market("kalshi", "m", lot_micros=0)
 
 
 def test_venue_outcome_helpers():
-    assert Venue.parse("Kalshi") is Venue.KALSHI
-    assert Venue.parse("POLYMARKET").slug == "polymarket"
-    with pytest.raises(ValueError, match="allowed: polymarket, kalshi"):
-        Venue.parse("betfair")
     assert Outcome.YES.other is Outcome.NO and Outcome.NO.other is Outcome.YES
-    assert Market(Venue.KALSHI, "KX-1").key == "kalshi:KX-1"
+    assert Market("kalshi", "KX-1").key == "kalshi:KX-1"
     assert CENT == 10_000
 
 
-def test_pair_rejects_same_venue_and_takes_coarser_lot():
-    a = Market(Venue.POLYMARKET, "a", lot_micros=10_000)
-    b = Market(Venue.KALSHI, "b", lot_micros=1_000_000)
+def test_pair_takes_the_coarser_lot_on_any_two_markets_but_not_one_market_twice():
+    a = Market("polymarket", "a", lot_micros=10_000)
+    b = Market("kalshi", "b", lot_micros=1_000_000)
     assert MarketPair("p", a, b).lot_micros == 1_000_000
-    with pytest.raises(ValueError, match="both legs"):
-        MarketPair("p", a, Market(Venue.POLYMARKET, "c"))
+    assert MarketPair("same-venue", a, Market("polymarket", "c", lot_micros=10_000)).lot_micros == 10_000
+    with pytest.raises(ValueError, match="both legs are the market polymarket:a"):
+        MarketPair("p", a, Market("polymarket", "a"))
 
 
 def test_pair_lot_is_tradeable_on_both_venues():
-    a = Market(Venue.POLYMARKET, "a", lot_micros=300_000)
-    b = Market(Venue.KALSHI, "b", lot_micros=200_000)
+    a = Market("polymarket", "a", lot_micros=300_000)
+    b = Market("kalshi", "b", lot_micros=200_000)
     lot = MarketPair("p", a, b).lot_micros
     assert lot % 300_000 == 0 and lot % 200_000 == 0

@@ -51,17 +51,18 @@ async def test_sigkill_mid_run_then_restart_converges_to_the_venues(
     pm_port, ks_port = free_port(), free_port()
     saga_db = tmp_path / "saga.db"
     config = {
-        "venues": {"polymarket_url": f"http://127.0.0.1:{pm_port}",
-                   "polymarket_ws_url": f"ws://127.0.0.1:{pm_port}",
-                   "kalshi_url": f"http://127.0.0.1:{ks_port}",
-                   "kalshi_ws_url": f"ws://127.0.0.1:{ks_port}/trade-api/ws/v2"},
+        "venues": {"polymarket": {"url": f"http://127.0.0.1:{pm_port}",
+                                  "ws_url": f"ws://127.0.0.1:{pm_port}"},
+                   "kalshi": {"url": f"http://127.0.0.1:{ks_port}",
+                              "ws_url": f"ws://127.0.0.1:{ks_port}/trade-api/ws/v2"}},
         "saga": {"log_path": str(saga_db)},
     }
     config_path = tmp_path / "arbiter.yaml"
     config_path.write_text(yaml.safe_dump(config))
     env = {**os.environ, "ARBITER_CONFIG": str(config_path)}
-    processes.append(spawn(["emulator", "--polymarket-port", str(pm_port), "--kalshi-port",
-                            str(ks_port), "--open-registration"], env, tmp_path / "emu.log"))
+    processes.append(spawn(["emulator", "--port", f"polymarket={pm_port}", "--port",
+                            f"kalshi={ks_port}", "--open-registration"], env,
+                           tmp_path / "emu.log"))
     await eventually(lambda: listening(pm_port, ks_port), 30, "the emulators")
 
     run = ["run", "--external-venues", "--headless"]

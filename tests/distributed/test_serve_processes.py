@@ -2,7 +2,7 @@
 `arbiter serve SERVICE` process per service, talking Kafka and gRPC. Sagas must complete,
 as in `arbiter run --bus kafka`, and every pod's health endpoint must answer.
 
-The gateways run live (`venues.paper: false`): the tenant's keys are put into the vault with
+The gateways run live (`venues.mode: live`): the tenant's keys are put into the vault with
 `arbiter vault put` as an operator would, and only the vault process ever opens them; every
 order and Kalshi request the gateways send is signed there over gRPC."""
 
@@ -19,7 +19,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from arbiter.gateways.onboarding import public_pem
+from arbiter.venues.kalshi.onboarding import public_pem
 from arbiter.platform.auth import Role, mint_token
 from arbiter.platform.rpc import insecure_channel
 from arbiter.v1 import common_pb2, control_pb2, control_pb2_grpc
@@ -45,17 +45,18 @@ async def test_services_as_processes_complete_sagas(
         "bus": {"kind": "kafka", "kafka_bootstrap": tansu_bootstrap, "session_timeout_ms": 2000},
         "tenant": {"id": "acme", "tier": "standard"},
         "market": {"seed": 5, "step_ms": 50},
-        "venues": {"polymarket_url": f"http://127.0.0.1:{pm_port}",
-                   "polymarket_ws_url": f"ws://127.0.0.1:{pm_port}",
-                   "kalshi_url": f"http://127.0.0.1:{ks_port}",
-                   "kalshi_ws_url": f"ws://127.0.0.1:{ks_port}/trade-api/ws/v2",
-                   "paper": False},
+        "venues": {"mode": "live",
+                   "polymarket": {"url": f"http://127.0.0.1:{pm_port}",
+                                  "ws_url": f"ws://127.0.0.1:{pm_port}"},
+                   "kalshi": {"url": f"http://127.0.0.1:{ks_port}",
+                              "ws_url": f"ws://127.0.0.1:{ks_port}/trade-api/ws/v2"}},
         "vault": {"store_path": str(tmp_path / "vault.db"),
                   "master_secret_path": str(tmp_path / "master.key")},
         "grpc": {"vault_addr": f"127.0.0.1:{ports['vault'][0]}",
                  "risk_addr": f"127.0.0.1:{ports['risk'][0]}",
-                 "gateway_polymarket_addr": f"127.0.0.1:{ports['gateway-polymarket'][0]}",
-                 "gateway_kalshi_addr": f"127.0.0.1:{ports['gateway-kalshi'][0]}"},
+                 "gateway_addrs": {
+                     "polymarket": f"127.0.0.1:{ports['gateway-polymarket'][0]}",
+                     "kalshi": f"127.0.0.1:{ports['gateway-kalshi'][0]}"}},
         "saga": {"log_path": str(tmp_path / "saga.db")},
         "auth": {"hs256_secret": SECRET},
         # free-running markets over a test broker lose on stale quotes now and then;
@@ -67,8 +68,8 @@ async def test_services_as_processes_complete_sagas(
     config_path = tmp_path / "arbiter.yaml"
     config_path.write_text(yaml.safe_dump(config))
     base_env = {**os.environ, "ARBITER_CONFIG": str(config_path)}
-    processes.append(spawn(["emulator", "--polymarket-port", str(pm_port), "--kalshi-port",
-                             str(ks_port), "--open-registration", "--seed", "5"],
+    processes.append(spawn(["emulator", "--port", f"polymarket={pm_port}", "--port",
+                             f"kalshi={ks_port}", "--open-registration", "--seed", "5"],
                             base_env, tmp_path / "emulator.log"))
     await eventually(lambda: listening(pm_port, ks_port), 30, "the emulators")
     await _onboard_live_keys(tmp_path, ks_port, base_env)

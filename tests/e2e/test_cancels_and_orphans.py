@@ -20,32 +20,32 @@ TENANT = common_pb2.TenantContext(tenant_id="default", tier="paper")
 
 def _resting(mesh: EmbeddedMesh, venue: Venue, coid: str) -> execution_pb2.OrderRequest:
     """A buy far below the market, so it rests and no liquidity provider reaches it."""
-    market = mesh.catalog.markets(venue)[0]
+    market = mesh.universe.markets(venue)[0]
     return execution_pb2.OrderRequest(
-        tenant=TENANT, client_order_id=coid, venue=int(venue), market_id=market.market_id,
+        tenant=TENANT, client_order_id=coid, venue=venue, market_id=market.market_id,
         outcome=int(Outcome.YES), limit_price_micros=20_000, qty_micros=3_000_000,
         tif=execution_pb2.TIME_IN_FORCE_GTC, saga_id="", created_micros=1)
 
 
 def _live_orders(mesh: EmbeddedMesh) -> int:
-    polymarket = sum(1 for o in mesh.polymarket.orders.values() if o["status"] == "LIVE")
-    kalshi = sum(1 for o in mesh.kalshi.orders.values() if o["status"] == "resting")
+    polymarket = sum(1 for o in mesh.venue("polymarket").orders.values() if o["status"] == "LIVE")
+    kalshi = sum(1 for o in mesh.venue("kalshi").orders.values() if o["status"] == "resting")
     return polymarket + kalshi
 
 
 async def test_a_cancel_reaches_the_venue_and_reports_the_dead_remainder() -> None:
-    mesh = EmbeddedMesh.build(load_config(environ={}))
+    mesh = await EmbeddedMesh.build(load_config(environ={}))
     await mesh.start()
     reports: list[execution_pb2.ExecutionReport] = []
     for venue, gateway in mesh.gateways.items():
         gateway.on_report = _collect(reports)
-        ack = await gateway.place(_resting(mesh, venue, f"manual-{venue.slug}"))
+        ack = await gateway.place(_resting(mesh, venue, f"manual-{venue}"))
         assert ack.accepted
         canceled = await gateway.cancel(execution_pb2.CancelRequest(
-            tenant=TENANT, venue=int(venue), venue_order_id=ack.venue_order_id))
+            tenant=TENANT, venue=venue, venue_order_id=ack.venue_order_id))
         assert canceled.canceled, canceled.reason
         again = await gateway.cancel(execution_pb2.CancelRequest(
-            tenant=TENANT, venue=int(venue), venue_order_id=ack.venue_order_id))
+            tenant=TENANT, venue=venue, venue_order_id=ack.venue_order_id))
         assert not again.canceled and again.reason
     await mesh.stop()
     assert _live_orders(mesh) == 0
@@ -56,16 +56,16 @@ async def test_a_cancel_reaches_the_venue_and_reports_the_dead_remainder() -> No
 
 async def test_restart_cancels_resting_orders_that_belong_to_no_saga() -> None:
     config = load_config(environ={})
-    first = EmbeddedMesh.build(config)
+    first = await EmbeddedMesh.build(config)
     await first.start()
     for venue, gateway in first.gateways.items():
-        assert (await gateway.place(_resting(first, venue, f"orphan-{venue.slug}"))).accepted
+        assert (await gateway.place(_resting(first, venue, f"orphan-{venue}"))).accepted
     for _ in range(30):
         await first.step()
     await first.stop()
     assert _live_orders(first) == 2
 
-    restarted = EmbeddedMesh.build(config, venues=first.venues, journal=first.saga.journal)
+    restarted = await EmbeddedMesh.build(config, venues=first.venues, journal=first.saga.journal)
     await restarted.start()
     await restarted.stop()
     assert _live_orders(first) == 0
@@ -81,16 +81,16 @@ def _collect(into: list[execution_pb2.ExecutionReport]):  # noqa: ANN202
 
 async def test_a_restart_that_cannot_reconcile_latches_hard_stop_instead_of_trading() -> None:
     config = load_config(environ={})
-    first = EmbeddedMesh.build(config)
+    first = await EmbeddedMesh.build(config)
     await first.start()
     await first.stop()
 
-    restarted = EmbeddedMesh.build(config, venues=first.venues, journal=first.saga.journal)
+    restarted = await EmbeddedMesh.build(config, venues=first.venues, journal=first.saga.journal)
 
     async def venue_down(*_: object) -> list[tuple[str, str]]:
         raise ConnectionError("venue unreachable")
 
-    restarted.gateways[Venue.KALSHI]._open_orders = venue_down  # type: ignore[method-assign]
+    restarted.gateways["kalshi"]._open_orders = venue_down  # type: ignore[method-assign]
     await restarted.start()
     for _ in range(40):
         await restarted.step()
@@ -104,23 +104,23 @@ async def test_restart_seeds_risk_from_the_venues_own_positions() -> None:
     """A position the saga log never saw (a fill lost with the process, a trade by hand)
     is what risk counts after a restart, and the difference is audited."""
     config = load_config(environ={})
-    first = EmbeddedMesh.build(config)
+    first = await EmbeddedMesh.build(config)
     await first.start()
     for _ in range(60):
         await first.step()
     await first.stop()
-    ticker = first.catalog.markets(Venue.KALSHI)[0].market_id
-    first.kalshi.account.positions[ticker] += 7_000_000  # 7 YES the log knows nothing of
+    ticker = first.universe.markets("kalshi")[0].market_id
+    first.venue("kalshi").account.positions[ticker] += 7_000_000  # 7 YES the log knows nothing of
 
-    restarted = EmbeddedMesh.build(config, venues=first.venues, journal=first.saga.journal)
+    restarted = await EmbeddedMesh.build(config, venues=first.venues, journal=first.saga.journal)
     assert "kalshi:positions" in restarted.risk.state.readiness.missing()  # not before recovery
     await restarted.start()
     await restarted.stop()
 
     state = restarted.risk.state
-    venue_net = first.kalshi.account.positions[ticker]
-    held_yes = state.ledger.held((int(Venue.KALSHI), ticker, Outcome.YES))
-    held_no = state.ledger.held((int(Venue.KALSHI), ticker, Outcome.NO))
+    venue_net = first.venue("kalshi").account.positions[ticker]
+    held_yes = state.ledger.held(("kalshi", ticker, Outcome.YES))
+    held_no = state.ledger.held(("kalshi", ticker, Outcome.NO))
     assert held_yes - held_no == venue_net and min(held_yes, held_no) == 0
     seeded = [r for r in state.audit.records if r.action == "positions_seeded"]
     assert any(f"kalshi:{ticker}:" in r.detail for r in seeded)
@@ -130,37 +130,37 @@ async def test_restart_seeds_risk_from_the_venues_own_positions() -> None:
 async def test_kill_switch_latches_then_cancels_every_resting_order() -> None:
     """The kill switch stops new risk first, then sweeps every venue; a venue that cannot
     be reached is named in the reply and does not stop the sweep of the others."""
-    mesh = EmbeddedMesh.build(load_config(environ={}))
+    mesh = await EmbeddedMesh.build(load_config(environ={}))
     await mesh.start()
-    placed = {venue: (await gateway.place(_resting(mesh, venue, f"rest-{venue.slug}")))
+    placed = {venue: (await gateway.place(_resting(mesh, venue, f"rest-{venue}")))
               .venue_order_id for venue, gateway in mesh.gateways.items()}
-    order_entry = {Venue(v): stub for v, stub in mesh.saga.gateways.items()}
+    order_entry = dict(mesh.saga.gateways)
     kalshi_server, port = await start_server(0, [lambda s: add_OrderEntryServicer_to_server(
-        OrderEntryServicer(mesh.gateways[Venue.KALSHI], "default"), s)])
+        OrderEntryServicer(mesh.gateways["kalshi"], "default"), s)])
     await kalshi_server.stop(None)  # Kalshi's gateway is down
     async with insecure_channel(f"127.0.0.1:{port}", TENANT) as down:
         control = LocalStub(ControlServicer(mesh.bus, TENANT, LocalStub(mesh.risk), {
-            Venue.POLYMARKET: order_entry[Venue.POLYMARKET],
-            Venue.KALSHI: OrderEntryStub(down)}))
+            "polymarket": order_entry["polymarket"],
+            "kalshi": OrderEntryStub(down)}))
         partial = await control.KillSwitch(control_pb2.KillSwitchRequest(
             tenant=TENANT, reason="runaway"))
     assert partial.hard_stop and partial.hard_stop_reason == "kill switch: runaway"
-    assert list(partial.canceled_venue_order_ids) == [placed[Venue.POLYMARKET]]
+    assert list(partial.canceled_venue_order_ids) == [placed["polymarket"]]
     assert [f.split(":")[0] for f in partial.cancel_failures] == ["kalshi"]
 
     control = LocalStub(ControlServicer(mesh.bus, TENANT, LocalStub(mesh.risk), order_entry))
     again = await control.KillSwitch(control_pb2.KillSwitchRequest(tenant=TENANT))
     await mesh.stop()
-    assert list(again.canceled_venue_order_ids) == [placed[Venue.KALSHI]]
+    assert list(again.canceled_venue_order_ids) == [placed["kalshi"]]
     assert not again.cancel_failures and _live_orders(mesh) == 0
     assert mesh.risk.state.hard_stop().reason == "kill switch: runaway"  # the first reason
 
 
 async def test_order_entry_batches_over_rpc_answer_per_order() -> None:
-    mesh = EmbeddedMesh.build(load_config(environ={}))
+    mesh = await EmbeddedMesh.build(load_config(environ={}))
     await mesh.start()
-    entry = mesh.saga.gateways[int(Venue.KALSHI)]
-    good = [_resting(mesh, Venue.KALSHI, f"batch-{n}") for n in range(3)]
+    entry = mesh.saga.gateways["kalshi"]
+    good = [_resting(mesh, "kalshi", f"batch-{n}") for n in range(3)]
     unknown = execution_pb2.OrderRequest()
     unknown.CopyFrom(good[0])
     unknown.client_order_id, unknown.market_id = "batch-bad", "NO-SUCH-MARKET"

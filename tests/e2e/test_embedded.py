@@ -17,7 +17,7 @@ REQUIRED = ("book_updates", "opportunities", "sagas_started", "sagas_completed",
 
 
 async def _run(seed: int, steps: int) -> tuple[dict, EmbeddedMesh]:
-    mesh = EmbeddedMesh.build(load_config(environ={}, overrides={"market.seed": seed}))
+    mesh = await EmbeddedMesh.build(load_config(environ={}, overrides={"market.seed": seed}))
     await mesh.start()
     for _ in range(steps):
         await mesh.step()
@@ -42,21 +42,21 @@ async def test_default_seed_finds_and_completes_sagas() -> None:
     assert summary["sagas_completed"] > 0
     assert summary["fills"] >= 2 * summary["sagas_completed"]
     assert summary["sagas_in_flight"] == 0
-    assert mesh.polymarket.engines and mesh.kalshi.engines
+    assert mesh.venue("polymarket").engines and mesh.venue("kalshi").engines
 
 
 async def test_engine_positions_equal_what_the_venues_report() -> None:
     _, mesh = await _run(3, 200)
     engine = mesh.saga.positions
-    for pair in mesh.catalog.pairs:
+    for pair in mesh.universe.pairs:
         pm = pair.a
         for outcome, token in ((1, pm.yes_token), (2, pm.no_token)):
-            held = engine.get((int(Venue.POLYMARKET), pm.market_id, _outcome(outcome)), 0)
-            assert held == mesh.polymarket.account.positions.get(token, 0)
+            held = engine.get(("polymarket", pm.market_id, _outcome(outcome)), 0)
+            assert held == mesh.venue("polymarket").account.positions.get(token, 0)
         ks = pair.b
-        net = (engine.get((int(Venue.KALSHI), ks.market_id, _outcome(1)), 0)
-               - engine.get((int(Venue.KALSHI), ks.market_id, _outcome(2)), 0))
-        assert net == mesh.kalshi.account.positions.get(ks.market_id, 0)
+        net = (engine.get(("kalshi", ks.market_id, _outcome(1)), 0)
+               - engine.get(("kalshi", ks.market_id, _outcome(2)), 0))
+        assert net == mesh.venue("kalshi").account.positions.get(ks.market_id, 0)
 
 
 async def test_completed_sagas_are_fully_hedged_and_profitable_in_total() -> None:
@@ -103,7 +103,7 @@ def test_cli_run_rejects_bad_input_with_a_clear_message(args: list[str], message
 
 
 async def test_dry_run_signs_and_counts_every_order_and_sends_none() -> None:
-    mesh = EmbeddedMesh.build(load_config(environ={}, overrides={"venues.dry_run": True}))
+    mesh = await EmbeddedMesh.build(load_config(environ={}, overrides={"venues.dry_run": True}))
     await mesh.start()
     for _ in range(120):
         await mesh.step()
@@ -114,4 +114,4 @@ async def test_dry_run_signs_and_counts_every_order_and_sends_none() -> None:
     assert summary["dry_run_orders_not_sent"] == summary["orders_sent"]
     assert summary["fills"] == 0
     assert held == {"polymarket": {}, "kalshi": {}}
-    assert mesh.polymarket.orders == {} and mesh.kalshi.orders == {}
+    assert mesh.venue("polymarket").orders == {} and mesh.venue("kalshi").orders == {}

@@ -1,6 +1,6 @@
-"""Live mode (`venues.paper: false`): the gateways' keys stay in the vault service.
+"""Live mode (`venues.mode: live`): the gateways' keys stay in the vault service.
 
-The gateways are built exactly as `arbiter serve gateway-*` builds them, against emulators
+The gateways are built exactly as `arbiter serve gateway-<venue>` builds them, against emulators
 on real sockets that verify the signatures, with a vault gRPC server holding the tenant's
 keys. An order signed through the vault is accepted; another tenant gets a clear error
 naming the credential, and nothing is sent.
@@ -21,10 +21,13 @@ from eth_account import Account
 
 from arbiter.core.instruments import Outcome, Venue
 from arbiter.emulators.server import VenueServer
-from arbiter.gateways.factory import build_gateway
+from arbiter.gateways.base import VenueGateway
 from arbiter.platform.bus import MemoryBus
+from arbiter.platform.clock import SystemClock
 from arbiter.platform.config import ArbiterConfig, load_config
 from arbiter.platform.rpc import start_server
+from arbiter.topology.builders import Plane
+from arbiter.topology.distributed import socket_gateway
 from arbiter.topology.embedded import EmulatedVenues
 from arbiter.v1 import common_pb2, execution_pb2
 from arbiter.vault import CredentialKind, build_vault_service
@@ -49,17 +52,18 @@ async def _venues_and_vault(tmp_path: Path) -> AsyncIterator[tuple[dict, Emulate
     vault.vault.put("ops", "acme", "polymarket", CredentialKind.POLYMARKET_EOA, LIVE_EOA.encode())
     vault.vault.put("ops", "acme", "production-kalshi", CredentialKind.KALSHI_RSA, pem,
                     KALSHI_KEY_ID)
-    venues = EmulatedVenues.create(load_config(environ={}))
-    venues.kalshi.register_key(KALSHI_KEY_ID, kalshi_key.public_key())
+    venues = EmulatedVenues.create(load_config(environ={}), open_registration=False)
+    venues["kalshi"].register_key(KALSHI_KEY_ID, kalshi_key.public_key())
     for _ in range(3):
         await venues.market.step()
     server, vault_port = await start_server(0, [vault.add_to_server])
     try:
-        async with VenueServer(venues.polymarket) as pm, VenueServer(venues.kalshi) as ks:
+        async with VenueServer(venues["polymarket"]) as pm, VenueServer(venues["kalshi"]) as ks:
             yield {
-                "venues": {"paper": False, "polymarket_url": pm.url,
-                           "polymarket_ws_url": pm.url.replace("http", "ws"),
-                           "kalshi_url": ks.url, "kalshi_ws_url": ks.ws_urls["ws"]},
+                "venues": {"mode": "live",
+                           "polymarket": {"url": pm.url, "ws_url": pm.url.replace("http", "ws"),
+                                          "heartbeat_s": 0},
+                           "kalshi": {"url": ks.url, "ws_url": ks.ws_urls["ws"]}},
                 "grpc": {"vault_addr": f"127.0.0.1:{vault_port}"},
             }, venues
     finally:
@@ -71,24 +75,29 @@ def _config(overrides: dict, tenant: str) -> ArbiterConfig:
     return ArbiterConfig.model_validate({**overrides, "tenant": {"id": tenant, "tier": "pro"}})
 
 
+async def build_gateway(venue: str, config: ArbiterConfig,
+                        stack: contextlib.AsyncExitStack) -> VenueGateway:
+    return await socket_gateway(Plane.of(config, MemoryBus(), SystemClock()), venue, stack)
+
+
 def _buy_best_ask(gateway, venues: EmulatedVenues) -> execution_pb2.OrderRequest:  # noqa: ANN001
     market = next(iter(gateway.markets.values()))
-    emulator = venues.polymarket if gateway.venue is Venue.POLYMARKET else venues.kalshi
+    emulator = venues[gateway.venue]
     book_id = market.market_id
     price, _ = emulator.engine(book_id).snapshot()[1][0]
     return execution_pb2.OrderRequest(
         tenant=common_pb2.TenantContext(tenant_id="acme", tier="pro"),
-        client_order_id=f"live-{gateway.venue.slug}", venue=int(gateway.venue),
+        client_order_id=f"live-{gateway.venue}", venue=gateway.venue,
         market_id=market.market_id, outcome=int(Outcome.YES), limit_price_micros=price,
         qty_micros=1_000_000, tif=execution_pb2.TIME_IN_FORCE_IOC, saga_id="live",
         created_micros=1_700_000_000_000_000)
 
 
-@pytest.mark.parametrize("venue", [Venue.POLYMARKET, Venue.KALSHI])
+@pytest.mark.parametrize("venue", ["polymarket", "kalshi"])
 async def test_an_order_signed_through_the_vault_is_accepted(venue: Venue, tmp_path: Path) -> None:
     async with _venues_and_vault(tmp_path) as (overrides, venues), \
             contextlib.AsyncExitStack() as stack:
-        gateway = await build_gateway(venue, _config(overrides, "acme"), MemoryBus(), stack)
+        gateway = await build_gateway(venue, _config(overrides, "acme"), stack)
         reports: list[execution_pb2.ExecutionReport] = []
 
         async def collect(report: execution_pb2.ExecutionReport) -> None:
@@ -104,31 +113,31 @@ async def test_an_order_signed_through_the_vault_is_accepted(venue: Venue, tmp_p
                 break
             await asyncio.sleep(0.01)
         assert any(r.kind == execution_pb2.REPORT_KIND_FILL for r in reports), reports
-        if venue is Venue.POLYMARKET:
+        if venue == "polymarket":
             signer = gateway.credentials.signer  # type: ignore[attr-defined]
             assert isinstance(signer, VaultDigestSigner)
             assert signer.address == Account.from_key(LIVE_EOA).address
-            assert venues.polymarket.account.positions  # filled for the vault's address
+            assert venues["polymarket"].account.positions  # filled for the vault's address
         else:
             assert isinstance(gateway.signer, VaultRequestSigner)  # type: ignore[attr-defined]
             assert gateway.key_id == KALSHI_KEY_ID  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("venue", [Venue.POLYMARKET, Venue.KALSHI])
+@pytest.mark.parametrize("venue", ["polymarket", "kalshi"])
 async def test_another_tenant_cannot_start_a_gateway_with_acmes_keys(
     venue: Venue, tmp_path: Path
 ) -> None:
     async with _venues_and_vault(tmp_path) as (overrides, venues), \
             contextlib.AsyncExitStack() as stack:
         with pytest.raises(VaultCredentialError) as refused:
-            await build_gateway(venue, _config(overrides, "rival"), MemoryBus(), stack)
-        credential = "polymarket" if venue is Venue.POLYMARKET else "production-kalshi"
+            await build_gateway(venue, _config(overrides, "rival"), stack)
+        credential = "polymarket" if venue == "polymarket" else "production-kalshi"
         assert f"credential {credential!r} of tenant 'rival'" in str(refused.value)
-        assert not venues.polymarket.orders and not venues.kalshi.orders
+        assert not venues["polymarket"].orders and not venues["kalshi"].orders
 
 
 async def test_a_demo_run_never_reaches_the_production_key(tmp_path: Path) -> None:
     async with _venues_and_vault(tmp_path) as (overrides, _), contextlib.AsyncExitStack() as stack:
-        overrides["venues"]["kalshi_environment"] = "demo"
+        overrides["venues"]["kalshi"]["environment"] = "demo"
         with pytest.raises(VaultCredentialError, match="'demo-kalshi'"):
-            await build_gateway(Venue.KALSHI, _config(overrides, "acme"), MemoryBus(), stack)
+            await build_gateway("kalshi", _config(overrides, "acme"), stack)

@@ -17,30 +17,23 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from typing import Any
+
 from arbiter.core.book import L2Book
 from arbiter.core.instruments import Outcome, Venue
-from arbiter.emulators.kalshi import KalshiEmulator
 from arbiter.emulators.matching import MatchingEngine
-from arbiter.emulators.polymarket import PolymarketEmulator
 from arbiter.emulators.server import VenueServer
 from arbiter.emulators.synthetic import SyntheticMarket
 from arbiter.emulators.venue import EmulatedVenue
 from arbiter.gateways.base import VenueGateway
-from arbiter.gateways.http_transport import (
-    Backoff,
-    HttpVenueTransport,
-    TextPing,
-    kalshi_subscribe_commands,
-)
-from arbiter.gateways.kalshi.adapter import KalshiGateway
-from arbiter.gateways.kalshi.auth import RequestSigner, ws_auth_headers
-from arbiter.gateways.onboarding import derive_polymarket_creds, register_kalshi_key
-from arbiter.gateways.polymarket.adapter import PolymarketCredentials, PolymarketGateway
+from arbiter.gateways.http_transport import Backoff, HttpVenueTransport
 from arbiter.gateways.scheduler import Timer
 from arbiter.platform.clock import SystemClock
-from arbiter.platform.config import load_config
-from arbiter.topology.catalog import Catalog
-from arbiter.topology.credentials import PaperCredentials
+from arbiter.platform.config import ArbiterConfig, load_config
+from arbiter.topology.builders import venue_credentials
+from arbiter.topology.embedded import EmulatedVenues
+from arbiter.topology.universe import TradingUniverse
+from arbiter.venues.plugin import GatewayContext, plugin
 from arbiter.v1 import common_pb2, execution_pb2, market_data_pb2
 
 FAST_BACKOFF = Backoff(initial_s=0.02, factor=2.0, cap_s=0.2)
@@ -64,13 +57,6 @@ async def eventually(
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-# -- onboarding, as an out-of-process gateway does it -----------------------------------
-def kalshi_ws_headers(
-    key_id: str, signer: RequestSigner
-) -> Callable[[], Awaitable[dict[str, str]]]:
-    return lambda: ws_auth_headers(key_id, signer, now_ms())
 
 
 # -- what the gateway publishes -----------------------------------------------------------
@@ -129,6 +115,7 @@ class Harness:
     server: VenueServer
     transport: HttpVenueTransport
     gateway: VenueGateway
+    credentials: Any  # what the gateway signs with, onboarded as against the venue
     market: SyntheticMarket
     mirror: BookMirror
     reports: list[execution_pb2.ExecutionReport]
@@ -151,7 +138,7 @@ class Harness:
         return execution_pb2.OrderRequest(
             tenant=common_pb2.TenantContext(tenant_id="paper"),
             client_order_id=client_order_id,
-            venue=int(self.venue),
+            venue=self.venue,
             market_id=self.market_ids[0],
             outcome=int(Outcome.YES),
             limit_price_micros=price,
@@ -162,49 +149,46 @@ class Harness:
         )
 
 
+BOOK_CHANNELS = {"polymarket": "market", "kalshi": "ws"}
+
+
+def socket_config(venue: Venue, server: VenueServer, **venue_settings: Any) -> ArbiterConfig:
+    """A configuration pointing `venue` at a socket-served emulator, keep-alives fast."""
+    ws_url = (server.ws_urls["market"].removesuffix("/ws/market") if venue == "polymarket"
+              else server.ws_urls["ws"])
+    extra = {"heartbeat_s": 0} if venue == "polymarket" else {}
+    return load_config(environ={}, overrides={"market.seed": 7, "venues": {
+        "ws_ping_interval_s": 0.5,
+        venue: {"url": server.url, "ws_url": ws_url, **extra, **venue_settings}}})
+
+
 @contextlib.asynccontextmanager
-async def open_harness(
-    venue: Venue, credentials: PaperCredentials, *, timer: Timer | None = None,
-) -> AsyncIterator[Harness]:
-    """`timer` drives the gateway's request scheduler (default: real time)."""
+async def open_harness(venue: Venue, *, timer: Timer | None = None) -> AsyncIterator[Harness]:
+    """The venue's gateway as `arbiter serve gateway-<venue>` builds it, over real sockets;
+    `timer` drives the gateway's request scheduler (default: real time)."""
     config = load_config(environ={}, overrides={"market.seed": 7})
-    catalog = Catalog.from_config(config.market)
-    polymarket, kalshi = PolymarketEmulator(), KalshiEmulator()
-    kalshi.open_registration = True
-    market = SyntheticMarket(config.market, polymarket, kalshi)
-    emulator: EmulatedVenue = polymarket if venue is Venue.POLYMARKET else kalshi
-    markets = catalog.markets(venue)
-    mirror = BookMirror({m.market_id: m.tick_micros for m in markets})
+    venues = EmulatedVenues.create(config)
+    emulator = venues[venue]
+    listed = TradingUniverse.from_config(config.market).listed[venue]
+    mirror = BookMirror({entry.market.market_id: entry.market.tick_micros for entry in listed})
     reports: list[execution_pb2.ExecutionReport] = []
 
     async def on_report(report: execution_pb2.ExecutionReport) -> None:
         reports.append(report)
 
     async with VenueServer(emulator) as server:
-        gateway: VenueGateway
-        if venue is Venue.POLYMARKET:
-            transport = HttpVenueTransport(server.url, server.ws_urls,
-                                           ping=TextPing(interval_s=0.5), backoff=FAST_BACKOFF)
-            async with transport:
-                creds = await derive_polymarket_creds(transport, credentials.polymarket_signer)
-                gateway = PolymarketGateway(
-                    transport, markets, catalog.fees_by_id(),
-                    PolymarketCredentials(credentials.polymarket_signer, creds),
-                    SystemClock(), mirror, on_report, timer=timer)
-                yield await _started(Harness(venue, emulator, server, transport, gateway, market,
-                                             mirror, reports, "market"))
-        else:
-            async with HttpVenueTransport(server.url, {}) as onboarding:
-                key_id = await register_kalshi_key(onboarding, credentials.kalshi_key)
-            transport = HttpVenueTransport(
-                server.url, server.ws_urls, kalshi_ws_headers(key_id, credentials.kalshi_signer),
-                heartbeat_s=0.5, backoff=FAST_BACKOFF, replay=kalshi_subscribe_commands)
-            async with transport:
-                gateway = KalshiGateway(
-                    transport, markets, catalog.fees_by_id(), catalog.kalshi_rules, key_id,
-                    credentials.kalshi_signer, SystemClock(), mirror, on_report, timer=timer)
-                yield await _started(Harness(venue, emulator, server, transport, gateway, market,
-                                             mirror, reports, "ws"))
+        config = socket_config(venue, server)
+        settings = config.venues.settings(venue)
+        transport = plugin(venue).endpoints(settings, config.venues).transport()
+        transport.backoff = FAST_BACKOFF
+        async with transport:
+            credentials = await venue_credentials(config, venue, transport, None)
+            gateway = plugin(venue).gateway(GatewayContext(
+                transport, listed, credentials, settings, config.venues, SystemClock(), mirror,
+                on_report, timer))
+            yield await _started(Harness(venue, emulator, server, transport, gateway,
+                                         credentials, venues.market, mirror, reports,
+                                         BOOK_CHANNELS[venue]))
 
 
 async def _started(harness: Harness) -> Harness:
@@ -213,25 +197,19 @@ async def _started(harness: Harness) -> Harness:
     return harness
 
 
-@pytest.fixture
-def credentials() -> PaperCredentials:
-    return PaperCredentials.create()
-
-
-@pytest.fixture(params=[Venue.POLYMARKET, Venue.KALSHI], ids=["polymarket", "kalshi"])
-async def harness(request: pytest.FixtureRequest,
-                  credentials: PaperCredentials) -> AsyncIterator[Harness]:
-    async with open_harness(request.param, credentials) as opened:
+@pytest.fixture(params=["polymarket", "kalshi"], ids=["polymarket", "kalshi"])
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    async with open_harness(request.param) as opened:
         yield opened
 
 
 @pytest.fixture
-async def polymarket(credentials: PaperCredentials) -> AsyncIterator[Harness]:
-    async with open_harness(Venue.POLYMARKET, credentials) as opened:
+async def polymarket() -> AsyncIterator[Harness]:
+    async with open_harness("polymarket") as opened:
         yield opened
 
 
 @pytest.fixture
-async def kalshi(credentials: PaperCredentials) -> AsyncIterator[Harness]:
-    async with open_harness(Venue.KALSHI, credentials) as opened:
+async def kalshi() -> AsyncIterator[Harness]:
+    async with open_harness("kalshi") as opened:
         yield opened

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from arbiter.emulators.kalshi import KalshiEmulator
+from arbiter.venues.kalshi.emulator import KalshiEmulator
 
 from .venue_clients import LP, TICKER, KalshiTrader, kalshi_venue, open_session, shares, v2_order
 

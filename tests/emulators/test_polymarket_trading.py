@@ -6,8 +6,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from arbiter.emulators.polymarket import HEARTBEAT_TIMEOUT_MS, PolymarketEmulator
-from arbiter.gateways.polymarket.signing import POLYGON_CHAIN_ID, ExchangeDomain
+from arbiter.venues.polymarket.emulator import HEARTBEAT_TIMEOUT_MS, PolymarketEmulator
+from arbiter.venues.polymarket.signing import POLYGON_CHAIN_ID, ExchangeDomain
 
 from .venue_clients import (
     CONDITION,

@@ -10,31 +10,28 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from arbiter.emulators.kalshi import KalshiEmulator
-from arbiter.emulators.polymarket import PolymarketEmulator
 from arbiter.emulators.server import Faults, OrderFault, VenueServer, WsFault, run_emulators
-from arbiter.emulators.synthetic import SyntheticMarket
-from arbiter.gateways.http_transport import (
-    Backoff,
-    HttpVenueTransport,
-    TextPing,
-    kalshi_subscribe_commands,
-)
-from arbiter.gateways.kalshi.auth import PrivateKeySigner, auth_headers, ws_auth_headers
-from arbiter.gateways.onboarding import public_pem
-from arbiter.gateways.polymarket.amounts import Side, limit_order_amounts, tick_size
-from arbiter.gateways.polymarket.auth import POLY_ADDRESS, l1_headers, l2_headers
-from arbiter.gateways.polymarket.order_builder import (
+from arbiter.gateways.http_transport import Backoff, HttpVenueTransport, TextPing
+from arbiter.gateways.transport import RequestTimeout
+from arbiter.platform.config import load_config
+from arbiter.topology.embedded import EmulatedVenues
+from arbiter.venues.kalshi.auth import PrivateKeySigner, auth_headers, ws_auth_headers
+from arbiter.venues.kalshi.credentials import paper_key
+from arbiter.venues.kalshi.emulator import KalshiEmulator
+from arbiter.venues.kalshi.onboarding import public_pem
+from arbiter.venues.kalshi.transport import subscribe_commands
+from arbiter.venues.polymarket.amounts import Side, limit_order_amounts, tick_size
+from arbiter.venues.polymarket.auth import POLY_ADDRESS, l1_headers, l2_headers
+from arbiter.venues.polymarket.order_builder import (
     OrderType,
     build_order,
     encode_body,
     order_payload,
     sign,
 )
-from arbiter.gateways.polymarket.signing import POLYGON_CHAIN_ID, ExchangeDomain, LocalSigner
-from arbiter.gateways.transport import RequestTimeout
-from arbiter.platform.config import load_config
-from arbiter.topology.credentials import PaperCredentials
+from arbiter.venues.polymarket.credentials import PAPER_KEY
+from arbiter.venues.polymarket.emulator import PolymarketEmulator
+from arbiter.venues.polymarket.signing import POLYGON_CHAIN_ID, ExchangeDomain, LocalSigner
 
 from .conftest import Harness, eventually, now_ms
 
@@ -47,16 +44,16 @@ def _fresh_rsa() -> rsa.RSAPrivateKey:
 
 
 async def test_tampered_polymarket_order_is_rejected_and_never_matches(
-    polymarket: Harness, credentials: PaperCredentials,
+    polymarket: Harness,
 ) -> None:
     await eventually(polymarket.all_books_match)
     market = polymarket.gateway.markets[polymarket.market_ids[0]]
     best_ask, best_qty = polymarket.engine(market.market_id).snapshot()[1][0]
-    signer = credentials.polymarket_signer
+    signer = polymarket.credentials.signer
     amounts = limit_order_amounts(Side.BUY, best_ask, best_qty, tick_size("0.01"))
     order = build_order(token_id=int(market.yes_token), side=Side.BUY, amounts=amounts,
                         signer_address=signer.address, salt=42, timestamp_ms=now_ms())
-    api = polymarket.gateway.credentials.api  # type: ignore[attr-defined]
+    api = polymarket.credentials.api
     signed = await sign(order, ExchangeDomain.for_market(POLYGON_CHAIN_ID, neg_risk=False), signer)
     honest = order_payload(signed, owner=api.api_key, order_type=OrderType.FAK)
     tampered = orjson.loads(encode_body(honest))
@@ -77,11 +74,9 @@ async def test_tampered_polymarket_order_is_rejected_and_never_matches(
     assert status == 200 and orjson.loads(raw)["status"] == "matched"
 
 
-async def test_kalshi_rejects_badly_signed_requests_with_401(
-    kalshi: Harness, credentials: PaperCredentials,
-) -> None:
-    key_id = kalshi.gateway.key_id  # type: ignore[attr-defined]
-    signer, forger = credentials.kalshi_signer, PrivateKeySigner(_fresh_rsa())
+async def test_kalshi_rejects_badly_signed_requests_with_401(kalshi: Harness) -> None:
+    key_id = kalshi.credentials.key_id
+    signer, forger = kalshi.credentials.signer, PrivateKeySigner(_fresh_rsa())
 
     async def get_orders(headers: dict[str, str]) -> int:
         return (await kalshi.transport.request("GET", ORDERS, headers=headers))[0]
@@ -101,26 +96,24 @@ async def test_kalshi_rejects_badly_signed_requests_with_401(
 
 @pytest.mark.parametrize("signed_path", [None, "/trade-api/v2/portfolio/orders"])
 async def test_kalshi_websocket_upgrade_needs_a_signature_of_the_ws_path(
-    kalshi: Harness, credentials: PaperCredentials, signed_path: str | None,
+    kalshi: Harness, signed_path: str | None,
 ) -> None:
-    key_id = kalshi.gateway.key_id  # type: ignore[attr-defined]
+    key_id = kalshi.credentials.key_id
 
     async def headers() -> dict[str, str]:
         if signed_path is None:
             return {}
-        return await ws_auth_headers(key_id, credentials.kalshi_signer, now_ms(), signed_path)
+        return await ws_auth_headers(key_id, kalshi.credentials.signer, now_ms(), signed_path)
 
-    async with HttpVenueTransport(kalshi.server.url, kalshi.server.ws_urls, headers) as transport:
+    async with HttpVenueTransport(kalshi.server.url, kalshi.server.ws_urls) as transport:
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-            await transport.connect("ws", _ignore)
+            await transport.connect("ws", _ignore, headers)
     assert refused.value.status == 401
 
 
-async def test_polymarket_l1_onboarding_recovers_the_clob_auth_signer(
-    credentials: PaperCredentials,
-) -> None:
+async def test_polymarket_l1_onboarding_recovers_the_clob_auth_signer() -> None:
     emulator = PolymarketEmulator()
-    signer = credentials.polymarket_signer
+    signer = LocalSigner(PAPER_KEY)
     async with VenueServer(emulator) as server, HttpVenueTransport(server.url, {}) as transport:
 
         async def call(method: str, path: str, headers: dict[str, str]) -> tuple[int, dict]:
@@ -143,17 +136,16 @@ async def test_polymarket_l1_onboarding_recovers_the_clob_auth_signer(
     assert refused == (401, {"error": "Invalid L1 Request headers"})
 
 
-async def test_kalshi_key_registration_is_signed_unless_open(
-    credentials: PaperCredentials,
-) -> None:
+async def test_kalshi_key_registration_is_signed_unless_open() -> None:
     emulator = KalshiEmulator()  # the default: closed, as on the venue
-    emulator.register_key(credentials.kalshi_key_id, credentials.kalshi_key.public_key())
+    key_id, signer = "paper-key", PrivateKeySigner(paper_key())
+    emulator.register_key(key_id, paper_key().public_key())
     path = "/trade-api/v2/api_keys"
     body = orjson.dumps({"name": "second", "public_key": public_pem(_fresh_rsa())})
     async with VenueServer(emulator) as server, HttpVenueTransport(server.url, {}) as transport:
         unsigned = await transport.request("POST", path, body=body)
         signed = await transport.request("POST", path, body=body, headers=await auth_headers(
-            credentials.kalshi_key_id, credentials.kalshi_signer, now_ms(), "POST", path))
+            key_id, signer, now_ms(), "POST", path))
         emulator.open_registration = True
         opened = await transport.request("POST", path, body=body)
 
@@ -192,10 +184,10 @@ async def test_rest_latency_past_the_timeout_is_an_unknown_outcome() -> None:
 async def test_channel_outlives_a_venue_restart_and_resubscribes() -> None:
     """The venue is down for a few back-off rounds, then back on the same port."""
     config = load_config(environ={})
-    emulator, kalshi = PolymarketEmulator(), KalshiEmulator()
-    market = SyntheticMarket(config.market, emulator, kalshi)
-    await market.step()
-    token = config.market.pairs[0].polymarket.yes_token
+    venues = EmulatedVenues.create(config)
+    emulator = venues["polymarket"]
+    await venues.market.step()
+    token = config.market.pairs[0].a.yes_token
     books: list[bytes] = []
 
     async def sink(frame: bytes) -> None:
@@ -228,9 +220,9 @@ def test_kalshi_replays_subscribe_commands_only() -> None:
     def command(cmd: str) -> bytes:
         return orjson.dumps({"id": 1, "cmd": cmd, "params": {"sids": [3]}})
 
-    assert kalshi_subscribe_commands(command("subscribe"))
-    assert not kalshi_subscribe_commands(command("update_subscription"))
-    assert not kalshi_subscribe_commands(b"PING")
+    assert subscribe_commands(command("subscribe"))
+    assert not subscribe_commands(command("update_subscription"))
+    assert not subscribe_commands(b"PING")
 
 
 def test_faults_are_one_shot_and_validated() -> None:
@@ -276,20 +268,22 @@ def test_ws_faults_count_matching_frames_and_fire_in_arming_order() -> None:
 
 async def test_run_emulators_serves_both_venues_and_steps_on_the_wall_clock() -> None:
     config = load_config(environ={}, overrides={"market.step_ms": 10})
+    emulated = EmulatedVenues.create(config, open_registration=True)
     stop, ready = asyncio.Event(), []
-    task = asyncio.create_task(run_emulators(config, "127.0.0.1", 0, 0, stop,
-                                             open_registration=True, on_ready=ready.append))
+    task = asyncio.create_task(run_emulators(
+        emulated.venues, emulated.market, "127.0.0.1", {"polymarket": 0, "kalshi": 0}, stop,
+        on_ready=ready.append))
     await eventually(lambda: bool(ready) and ready[0].market.step_count >= 3)
     running, pair = ready[0], config.market.pairs[0]
     try:
         async with (
-            HttpVenueTransport(running.polymarket.url, {}) as polymarket,
-            HttpVenueTransport(running.kalshi.url, {}) as kalshi,
+            HttpVenueTransport(running.servers["polymarket"].url, {}) as polymarket,
+            HttpVenueTransport(running.servers["kalshi"].url, {}) as kalshi,
         ):
             book = await polymarket.request("GET", "/book",
-                                            query={"token_id": pair.polymarket.yes_token})
+                                            query={"token_id": pair.a.yes_token})
             orderbook = await kalshi.request(
-                "GET", f"/trade-api/v2/markets/{pair.kalshi.ticker}/orderbook")
+                "GET", f"/trade-api/v2/markets/{pair.b.ticker}/orderbook")
             registered = await kalshi.request("POST", "/trade-api/v2/api_keys", body=orjson.dumps(
                 {"name": "paper", "public_key": public_pem(_fresh_rsa())}))
     finally:

@@ -17,24 +17,24 @@ from eth_account import Account as EthAccount
 
 from arbiter.core.fees import NO_FEE
 from arbiter.core.units import QTY_SCALE
-from arbiter.emulators.kalshi import API, KalshiEmulator
-from arbiter.emulators.polymarket import PolymarketEmulator
+from arbiter.venues.kalshi.emulator import API, KalshiEmulator
+from arbiter.venues.polymarket.emulator import PolymarketEmulator
 from arbiter.emulators.venue import EmulatedVenue, WsSession
-from arbiter.gateways.kalshi.auth import (
+from arbiter.venues.kalshi.auth import (
     KALSHI_ACCESS_KEY,
     KALSHI_ACCESS_SIGNATURE,
     KALSHI_ACCESS_TIMESTAMP,
     signing_string,
 )
-from arbiter.gateways.polymarket.amounts import Side, limit_order_amounts, tick_size
-from arbiter.gateways.polymarket.auth import ApiCreds, l2_headers
-from arbiter.gateways.polymarket.order_builder import (
+from arbiter.venues.polymarket.amounts import Side, limit_order_amounts, tick_size
+from arbiter.venues.polymarket.auth import ApiCreds, l2_headers
+from arbiter.venues.polymarket.order_builder import (
     OrderType,
     SignedOrder,
     build_order,
     order_payload,
 )
-from arbiter.gateways.polymarket.signing import ExchangeDomain, encode_signature, signing_digest
+from arbiter.venues.polymarket.signing import ExchangeDomain, encode_signature, signing_digest
 
 CONDITION, YES_TOKEN, NO_TOKEN = "0xc0nd", "1001", "1002"
 TICKER = "KX-TEST"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,9 +14,8 @@ import pytest
 from emulators.conftest import Harness, eventually, open_harness
 
 from arbiter.core.instruments import Venue
-from arbiter.gateways.polymarket.amounts import parse_micros
+from arbiter.core.units import parse_micros
 from arbiter.gateways.scheduler import Timer
-from arbiter.topology.credentials import PaperCredentials
 from arbiter.v1 import execution_pb2
 
 ONE = 1_000_000
@@ -35,27 +33,21 @@ class Stream:
     marker: str
 
 
-FILLS = {Venue.POLYMARKET: Stream("user", '"event_type":"trade"'),
-         Venue.KALSHI: Stream("ws", '"type":"fill"')}
-BOOK_DELTAS = {Venue.POLYMARKET: Stream("market", '"event_type":"price_change"'),
-               Venue.KALSHI: Stream("ws", '"type":"orderbook_delta"')}
-
-
-@functools.cache
-def _credentials() -> PaperCredentials:
-    """One RSA key for the whole folder (generating one per test would dominate)."""
-    return PaperCredentials.create()
+FILLS = {"polymarket": Stream("user", '"event_type":"trade"'),
+         "kalshi": Stream("ws", '"type":"fill"')}
+BOOK_DELTAS = {"polymarket": Stream("market", '"event_type":"price_change"'),
+               "kalshi": Stream("ws", '"type":"orderbook_delta"')}
 
 
 @contextlib.asynccontextmanager
 async def opened(venue: Venue, *, timer: Timer | None = None) -> AsyncIterator[Harness]:
     """A harness whose gateway is up and whose books already match the venue's."""
-    async with open_harness(venue, _credentials(), timer=timer) as harness:
+    async with open_harness(venue, timer=timer) as harness:
         await eventually(harness.all_books_match)
         yield harness
 
 
-@pytest.fixture(params=[Venue.POLYMARKET, Venue.KALSHI], ids=["polymarket", "kalshi"])
+@pytest.fixture(params=["polymarket", "kalshi"], ids=["polymarket", "kalshi"])
 async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     async with opened(request.param) as harness:
         yield harness
@@ -63,7 +55,7 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
 
 @pytest.fixture
 async def polymarket() -> AsyncIterator[Harness]:
-    async with opened(Venue.POLYMARKET) as harness:
+    async with opened("polymarket") as harness:
         yield harness
 
 
@@ -106,7 +98,7 @@ class VenueOrder:
 def venue_orders(harness: Harness) -> dict[str, VenueOrder]:
     """Our orders at the venue by venue order id, from the emulator's own records."""
     orders = harness.emulator.orders  # type: ignore[attr-defined]
-    if harness.venue is Venue.POLYMARKET:
+    if harness.venue == "polymarket":
         return {i: VenueOrder(o.size, o.matched, o.status == "LIVE") for i, o in orders.items()}
     return {i: VenueOrder(o.initial, o.filled, o.status == "resting") for i, o in orders.items()}
 
@@ -115,7 +107,7 @@ def venue_fills(harness: Harness) -> dict[tuple[str, str], int]:
     """Every fill of ours the venue made, keyed as the gateways name them (order id, trade
     id; a maker fill's trade id is suffixed with its order id), to its quantity."""
     fills: dict[tuple[str, str], int] = {}
-    if harness.venue is Venue.POLYMARKET:
+    if harness.venue == "polymarket":
         ours = harness.emulator.orders  # type: ignore[attr-defined]
         for trade_id, trade in harness.emulator.trades.items():  # type: ignore[attr-defined]
             if trade["taker_order_id"] in ours:

@@ -31,7 +31,7 @@ class Books:
     bus: MemoryBus
 
     def book(self, harness: Harness) -> tuple[int, list, list, bool]:
-        key = f"{Venue.POLYMARKET.slug}:{harness.market_ids[0]}"
+        key = f"polymarket:{harness.market_ids[0]}"
         book = self.service.books[key]
         return (book.tick, list(book.iter_bids()), list(book.iter_asks()),
                 key in self.service.stale)
@@ -47,7 +47,7 @@ async def books(polymarket: Harness) -> AsyncIterator[Books]:
     async def both(event: market_data_pb2.BookEvent) -> None:
         await mirror(event)
         body = getattr(event, event.WhichOneof("event"))
-        await bus.publish(topics.BOOKS, f"{Venue.POLYMARKET.slug}:{body.market_id}", event)
+        await bus.publish(topics.BOOKS, f"polymarket:{body.market_id}", event)
 
     polymarket.gateway.on_book = both
     yield Books(service, bus)
@@ -143,13 +143,13 @@ async def test_no_book_after_the_change_goes_dark_until_the_venue_sends_one(
 async def test_order_book_service_rebuilds_only_when_the_grid_changes() -> None:
     from arbiter.core.instruments import Market
 
-    market = Market(Venue.POLYMARKET, "m", tick_micros=CENT)
+    market = Market("polymarket", "m", tick_micros=CENT)
     service = OrderBookService(MemoryBus(), [market])
     original = service.books[market.key]
 
     async def snapshot(tick: int, price: int) -> None:
         event = market_data_pb2.BookEvent(snapshot=market_data_pb2.BookSnapshot(
-            venue=int(Venue.POLYMARKET), market_id="m", seq=1, tick_micros=tick,
+            venue="polymarket", market_id="m", seq=1, tick_micros=tick,
             bids=[market_data_pb2.PriceLevel(price_micros=price, qty_micros=ONE)]))
         await service.on_book_event(Envelope(topics.BOOKS, market.key, event))
 

@@ -1,8 +1,8 @@
 """Shared keys and orders for the gateway tests (published test keys only)."""
 
 import pytest
-from arbiter.gateways.polymarket.amounts import Side
-from arbiter.gateways.polymarket.signing import LocalSigner, Order, SignatureType
+from arbiter.venues.polymarket.amounts import Side
+from arbiter.venues.polymarket.signing import LocalSigner, Order, SignatureType
 
 A10_KEY = "0x" + "11" * 32
 A10_ADDRESS = "0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A"

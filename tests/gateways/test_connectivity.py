@@ -10,25 +10,20 @@ from pathlib import Path
 
 import pytest
 from arbiter.cli.app import app
-from arbiter.core.instruments import Venue
-from arbiter.emulators.kalshi import KalshiEmulator
-from arbiter.emulators.polymarket import PolymarketEmulator
 from arbiter.emulators.server import VenueServer
 from arbiter.emulators.venue import HttpResponse
-from arbiter.gateways.connectivity import (
-    SKEW_FAIL_MS,
-    KalshiAuth,
-    PolymarketAuth,
-    check_configured,
-    check_venue,
-    render_table,
-)
+from arbiter.gateways.connectivity import SKEW_FAIL_MS, render_table
 from arbiter.gateways.http_transport import HttpVenueTransport
-from arbiter.gateways.kalshi.auth import PrivateKeySigner
-from arbiter.gateways.polymarket.auth import ApiCreds
-from arbiter.gateways.polymarket.signing import LocalSigner
-from arbiter.platform.config import VenueEndpointsConfig
-from arbiter.topology.credentials import PAPER_POLYMARKET_KEY
+from arbiter.platform.config import ArbiterConfig, load_config
+from arbiter.topology.connectivity import check_configured
+from arbiter.venues.kalshi.auth import PrivateKeySigner
+from arbiter.venues.kalshi.credentials import KalshiCredentials
+from arbiter.venues.kalshi.emulator import KalshiEmulator
+from arbiter.venues.plugin import plugin
+from arbiter.venues.polymarket.auth import ApiCreds
+from arbiter.venues.polymarket.credentials import PAPER_KEY, PolymarketCredentials
+from arbiter.venues.polymarket.emulator import PolymarketEmulator
+from arbiter.venues.polymarket.signing import LocalSigner
 from cryptography.hazmat.primitives.asymmetric import rsa
 from rich.console import Console
 from typer.testing import CliRunner
@@ -49,10 +44,12 @@ class Venues:
     polymarket_url: str
     kalshi_url: str
 
-    def endpoints(self, **changes: object) -> VenueEndpointsConfig:
-        return VenueEndpointsConfig(polymarket_url=self.polymarket_url,
-                                    kalshi_url=self.kalshi_url, paper=True,
-                                    request_timeout_s=2.0).model_copy(update=changes)
+    def config(self, polymarket_url: str | None = None,
+               kalshi_url: str | None = None) -> ArbiterConfig:
+        return load_config(environ={}, overrides={"venues": {
+            "mode": "paper", "request_timeout_s": 2.0,
+            "polymarket": {"url": polymarket_url or self.polymarket_url},
+            "kalshi": {"url": kalshi_url or self.kalshi_url}}})
 
 
 async def _serve(polymarket: PolymarketEmulator) -> AsyncIterator[Venues]:
@@ -76,8 +73,8 @@ def closed_port_url() -> str:
 
 
 async def test_all_ok(venues: Venues) -> None:
-    results = await check_configured(venues.endpoints())
-    assert [r.venue for r in results] == [Venue.POLYMARKET, Venue.KALSHI]
+    results = await check_configured(venues.config())
+    assert [r.venue for r in results] == ["polymarket", "kalshi"]  # the pairs' order
     for r in results:
         assert (r.ok, r.reachable, r.auth_ok) == (True, True, True), r.detail
     polymarket, kalshi = results
@@ -91,24 +88,30 @@ async def test_all_ok(venues: Venues) -> None:
 async def test_polymarket_skew_is_judged_against_a_real_clock(venues: Venues) -> None:
     async with HttpVenueTransport(venues.polymarket_url, {}) as transport:
         venues.polymarket.now_ms = time.time_ns() // 1_000_000
-        fine = await check_venue(Venue.POLYMARKET, transport)
+        check = plugin("polymarket").check
+        fine = await check(transport, None)
         venues.polymarket.now_ms += 2_500
-        warned = await check_venue(Venue.POLYMARKET, transport)
+        warned = await check(transport, None)
         venues.polymarket.now_ms += SKEW_FAIL_MS
-        failed = await check_venue(Venue.POLYMARKET, transport)
+        failed = await check(transport, None)
     assert fine.status == "OK" and abs(fine.clock_skew_ms or 0) <= 1_000
     assert warned.status == "WARN" and warned.ok and 1_000 < (warned.clock_skew_ms or 0) < 5_000
     assert not failed.ok and "clock skew" in failed.detail
 
 
 async def test_wrong_credentials_fail_auth(venues: Venues) -> None:
-    async with HttpVenueTransport(venues.polymarket_url, {}) as transport:
-        polymarket = await check_venue(Venue.POLYMARKET, transport, PolymarketAuth(
-            LocalSigner(PAPER_POLYMARKET_KEY).address, ApiCreds("nope", "A" * 43 + "=", "x")))
+    async def wrong_polymarket() -> PolymarketCredentials:
+        return PolymarketCredentials(LocalSigner(PAPER_KEY), ApiCreds("nope", "A" * 43 + "=", "x"))
+
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    async def wrong_kalshi() -> KalshiCredentials:
+        return KalshiCredentials("unregistered-key", PrivateKeySigner(key))
+
+    async with HttpVenueTransport(venues.polymarket_url, {}) as transport:
+        polymarket = await plugin("polymarket").check(transport, wrong_polymarket)
     async with HttpVenueTransport(venues.kalshi_url, {}) as transport:
-        kalshi = await check_venue(Venue.KALSHI, transport,
-                                   KalshiAuth("unregistered-key", PrivateKeySigner(key)))
+        kalshi = await plugin("kalshi").check(transport, wrong_kalshi)
     for result in (polymarket, kalshi):
         assert result.reachable and result.auth_ok is False and not result.ok
         assert "auth failed" in result.detail and "401" in result.detail
@@ -116,14 +119,14 @@ async def test_wrong_credentials_fail_auth(venues: Venues) -> None:
 
 async def test_kalshi_paper_onboarding_refused_without_open_registration(venues: Venues) -> None:
     venues.kalshi.open_registration = False
-    [kalshi] = await check_configured(venues.endpoints(), [Venue.KALSHI])
+    [kalshi] = await check_configured(venues.config(), ["kalshi"])
     assert kalshi.reachable and kalshi.auth_ok is False
     assert "--open-registration" in kalshi.detail
 
 
 async def test_closed_port_is_unreachable(venues: Venues) -> None:
     url = closed_port_url()
-    results = await check_configured(venues.endpoints(polymarket_url=url, kalshi_url=url))
+    results = await check_configured(venues.config(polymarket_url=url, kalshi_url=url))
     for r in results:
         assert not r.ok and not r.reachable and r.auth_ok is None
         assert "unreachable: cannot connect to 127.0.0.1" in r.detail
@@ -131,7 +134,7 @@ async def test_closed_port_is_unreachable(venues: Venues) -> None:
 
 async def test_polymarket_v1_is_refused() -> None:
     async for served in _serve(PolymarketV1()):
-        [result] = await check_configured(served.endpoints(), [Venue.POLYMARKET])
+        [result] = await check_configured(served.config(), ["polymarket"])
         assert result.reachable and result.auth_ok is True and not result.ok
         assert result.protocol == "CLOB v1"
         assert "V1 orders are rejected since 2026-04-28" in result.detail
@@ -145,7 +148,8 @@ def _render(results: list) -> str:
 
 def test_cli_exits_1_when_a_venue_is_unreachable(tmp_path: Path) -> None:
     config = tmp_path / "arbiter.yaml"
-    config.write_text(f"venues:\n  kalshi_url: {closed_port_url()}\n  request_timeout_s: 2\n")
+    config.write_text(f"venues:\n  kalshi:\n    url: {closed_port_url()}\n"
+                      "  request_timeout_s: 2\n")
     result = CliRunner().invoke(app, ["check-connectivity", "--venue", "kalshi",
                                       "--config", str(config)])
     assert result.exit_code == 1, result.output

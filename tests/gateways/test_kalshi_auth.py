@@ -8,7 +8,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-from arbiter.gateways.kalshi.auth import (
+from arbiter.venues.kalshi.auth import (
     KalshiAuthError,
     PrivateKeySigner,
     auth_headers,

@@ -3,7 +3,7 @@
 import dataclasses
 
 import pytest
-from arbiter.gateways.kalshi.orders import (
+from arbiter.venues.kalshi.orders import (
     LEGACY_ORDERS_PATH,
     V2_ORDERS_PATH,
     BookSide,

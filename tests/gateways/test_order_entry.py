@@ -10,12 +10,12 @@ import pytest
 
 from arbiter.core.instruments import Venue
 from arbiter.gateways.base import VenueMessageError
-from arbiter.gateways.kalshi.orders import MarketRules, PriceLevelStructure
-from arbiter.gateways.polymarket.signing import CTF_EXCHANGE_V3, ExchangeDomain, order_digest
+from arbiter.venues.kalshi.orders import MarketRules, PriceLevelStructure
+from arbiter.venues.polymarket.signing import CTF_EXCHANGE_V3, ExchangeDomain, order_digest
 
 from .venues import ACK, CANCELED, FILL, FOK, GTC, IOC, ONE, REJECT, open_venue
 
-VENUES = pytest.mark.parametrize("venue", [Venue.POLYMARKET, Venue.KALSHI],
+VENUES = pytest.mark.parametrize("venue", ["polymarket", "kalshi"],
                                  ids=["polymarket", "kalshi"])
 
 
@@ -30,7 +30,7 @@ async def test_a_batch_larger_than_the_venue_limit_is_chunked_and_each_order_sta
     venue: Venue,
 ) -> None:
     setup = await open_venue(venue)
-    if venue is Venue.KALSHI:  # the gateway lets a 1.5-contract order out; the venue refuses it
+    if venue == "kalshi":  # the gateway lets a 1.5-contract order out; the venue refuses it
         fractional = MarketRules.for_structure(PriceLevelStructure.LINEAR_CENT,
                                                fractional_trading_enabled=True)
         setup.gateway.rules = {t: fractional for t in setup.gateway.markets}
@@ -40,7 +40,7 @@ async def test_a_batch_larger_than_the_venue_limit_is_chunked_and_each_order_sta
     filled = setup.request(best_ask, ONE, IOC)
     refused_here = setup.request(best_ask + 1, ONE, IOC)  # off the tick: never sent
     unknown = setup.request(best_ask, ONE, IOC, market_id="NO-SUCH-MARKET")
-    refused_there = (setup.request(10_000, 2 * ONE, FOK) if venue is Venue.POLYMARKET
+    refused_there = (setup.request(10_000, 2 * ONE, FOK) if venue == "polymarket"
                      else setup.request(best_ask, ONE + ONE // 2, IOC))
     batch = resting[:8] + [filled, refused_here, unknown, refused_there] + resting[8:]
 
@@ -65,7 +65,7 @@ async def test_a_batch_larger_than_the_venue_limit_is_chunked_and_each_order_sta
 @VENUES
 async def test_a_batch_whose_reply_is_lost_is_looked_up_order_by_order(venue: Venue) -> None:
     setup = await open_venue(venue)
-    path = "/orders" if venue is Venue.POLYMARKET else "/trade-api/v2/portfolio/events/orders/batched"
+    path = "/orders" if venue == "polymarket" else "/trade-api/v2/portfolio/events/orders/batched"
     setup.link.fail("POST", path, "timeout-after")
     _, asks = setup.book()
     batch = [setup.request(asks[0][0], ONE, IOC), setup.request(far_bid(setup), ONE, GTC)]
@@ -84,7 +84,7 @@ async def test_a_whole_batch_refused_with_429_rejects_each_and_backs_off_new_ord
     venue: Venue,
 ) -> None:
     setup = await open_venue(venue)
-    path = "/orders" if venue is Venue.POLYMARKET else "/trade-api/v2/portfolio/events/orders/batched"
+    path = "/orders" if venue == "polymarket" else "/trade-api/v2/portfolio/events/orders/batched"
     setup.link.fail("POST", path, (429, b'{"error":"Too Many Requests"}'))
     batch = [setup.request(far_bid(setup), ONE, GTC) for _ in range(3)]
 
@@ -118,10 +118,10 @@ async def test_cancel_many_all_and_by_market_close_each_remainder_once(venue: Ve
     assert all(ack.accepted for _, ack in placed)
     ids = [ack.venue_order_id for _, ack in placed]
 
-    many = await setup.gateway.cancel_many(ids[:2] + ["0xunknown" if venue is Venue.POLYMARKET
+    many = await setup.gateway.cancel_many(ids[:2] + ["0xunknown" if venue == "polymarket"
                                                       else "unknown-order"])
     assert [many[i].canceled for i in ids[:2]] == [True, True]
-    assert not many["0xunknown" if venue is Venue.POLYMARKET else "unknown-order"].canceled
+    assert not many["0xunknown" if venue == "polymarket" else "unknown-order"].canceled
     by_market = await setup.gateway.cancel_market(markets[0])
     assert sorted(by_market) == sorted(ids[2:3])
     everything = await setup.gateway.cancel_all()
@@ -152,7 +152,7 @@ async def test_cancel_orphans_uses_one_batch_cancel(venue: Venue) -> None:
 
 @VENUES
 async def test_open_orders_and_lookups_follow_cursors_to_the_last_page(venue: Venue) -> None:
-    option = {"page_size": 2} if venue is Venue.POLYMARKET else {"page_limit": 2}
+    option = {"page_size": 2} if venue == "polymarket" else {"page_limit": 2}
     setup = await open_venue(venue, **option)
     requests = [setup.request(far_bid(setup), ONE, GTC) for _ in range(7)]
     acks = [await setup.gateway.place(r) for r in requests]
@@ -169,7 +169,7 @@ async def test_open_orders_and_lookups_follow_cursors_to_the_last_page(venue: Ve
 
 
 async def test_polymarket_follows_a_protocol_version_change_and_keeps_one_order_per_intent() -> None:
-    setup = await open_venue(Venue.POLYMARKET)
+    setup = await open_venue("polymarket")
     setup.emulator.upgrade_exchange(3)
     _, asks = setup.book()
     request = setup.request(asks[0][0], ONE, IOC)
@@ -193,7 +193,7 @@ async def test_polymarket_follows_a_protocol_version_change_and_keeps_one_order_
 
 
 async def test_polymarket_batch_resigns_version_mismatched_orders_once() -> None:
-    setup = await open_venue(Venue.POLYMARKET)
+    setup = await open_venue("polymarket")
     setup.emulator.upgrade_exchange(3)
     batch = [setup.request(far_bid(setup), ONE, GTC) for _ in range(3)]
 
@@ -205,51 +205,51 @@ async def test_polymarket_batch_resigns_version_mismatched_orders_once() -> None
 
 
 async def test_polymarket_unknown_version_is_a_clear_reject() -> None:
-    setup = await open_venue(Venue.POLYMARKET)
+    setup = await open_venue("polymarket")
     setup.emulator.upgrade_exchange(9, "0x" + "99" * 20)
     ack = await setup.gateway.place(setup.request(far_bid(setup), ONE, GTC))
     assert not ack.accepted and "order_version_mismatch" in ack.reject_reason
 
 
 async def test_polymarket_heartbeats_chain_ids_count_failures_and_stop_on_close() -> None:
-    beats = asyncio.Event()
-    sleeps: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        if len(sleeps) >= 6:
-            beats.set()
-        await asyncio.sleep(0)
-
-    setup = await open_venue(Venue.POLYMARKET, {"heartbeat_interval_s": 5.0,
-                                                "heartbeat_sleep": sleep})
+    setup = await open_venue("polymarket", {"heartbeat_s": 5.0})
     setup.link.fail("POST", "/v1/heartbeats", "pass", (500, b'{"error":"boom"}'))
-    await asyncio.wait_for(beats.wait(), 5)
+
+    def beats() -> list[str]:
+        return [orjson.loads(b)["heartbeat_id"] for _, p, _, b in setup.link.log
+                if p == "/v1/heartbeats"]
+
+    for _ in range(5):  # the beats follow the gateway's clock: 5 s apart
+        await setup.settle()
+        setup.clock.advance(4_999_999)
+        await setup.settle()
+        before = len(beats())
+        setup.clock.advance(1)
+        await setup.settle()
+        assert len(beats()) == before + 1
     await setup.gateway.close()
-    bodies = [orjson.loads(b)["heartbeat_id"] for m, p, _, b in setup.link.log
-              if p == "/v1/heartbeats"]
-    assert set(sleeps) == {5.0}
+    bodies = beats()
     # each beat passes the previous beat's id, except the first and the one after the failure
-    assert bodies[0] == "" and bodies.count("") == 2 and len(bodies) >= 4
+    assert bodies[0] == "" and bodies.count("") == 2 and len(bodies) == 6
     restart = bodies.index("", 1)
     assert all(body for i, body in enumerate(bodies) if i not in (0, restart))
     assert setup.gateway.heartbeat_failures == 1
-    assert setup.gateway.heartbeats_sent >= 3
-    count = len(bodies)
-    for _ in range(10):
-        await asyncio.sleep(0)
-    assert len([p for _, p, _, _ in setup.link.log if p == "/v1/heartbeats"]) == count
+    assert setup.gateway.heartbeats_sent == 5
+    setup.clock.advance(60_000_000)
+    await setup.settle()
+    assert len(beats()) == 6  # closed: no more
 
 
-async def test_heartbeats_are_off_unless_configured() -> None:
-    setup = await open_venue(Venue.POLYMARKET)
+async def test_heartbeats_are_off_when_configured_zero() -> None:
+    setup = await open_venue("polymarket", {"heartbeat_s": 0})
+    setup.clock.advance(60_000_000)
     await setup.settle()
     assert "/v1/heartbeats" not in setup.link.paths("POST")
     await setup.gateway.close()
 
 
 async def test_kalshi_legacy_switch_uses_the_legacy_paths_end_to_end() -> None:
-    setup = await open_venue(Venue.KALSHI, {"legacy_order_entry": True})
+    setup = await open_venue("kalshi", {"legacy_order_entry": True})
     _, asks = setup.book()
     taken = await setup.gateway.place(setup.request(asks[0][0], ONE, IOC))
     resting = await setup.gateway.place_batch(
@@ -266,14 +266,14 @@ async def test_kalshi_legacy_switch_uses_the_legacy_paths_end_to_end() -> None:
 
 
 async def test_kalshi_v2_is_the_default() -> None:
-    setup = await open_venue(Venue.KALSHI)
+    setup = await open_venue("kalshi")
     await setup.gateway.place(setup.request(far_bid(setup), ONE, GTC))
     assert setup.link.paths("POST") == ["/trade-api/v2/portfolio/events/orders"]
 
 
 async def test_polymarket_unknown_user_event_is_counted_and_the_trade_beside_it_still_counts(
 ) -> None:
-    setup = await open_venue(Venue.POLYMARKET)
+    setup = await open_venue("polymarket")
     request = setup.request(far_bid(setup), ONE, GTC)
     ack = await setup.gateway.place(request)
     api_key = setup.gateway.credentials.api.api_key
@@ -293,7 +293,7 @@ async def test_polymarket_unknown_user_event_is_counted_and_the_trade_beside_it_
 
 
 async def test_polymarket_lookup_with_an_unknown_status_raises_and_counts() -> None:
-    setup = await open_venue(Venue.POLYMARKET)
+    setup = await open_venue("polymarket")
     request = setup.request(far_bid(setup), ONE, GTC)
     ack = await setup.gateway.place(request)
     setup.emulator.orders[ack.venue_order_id].status = "SOMETHING_NEW"
@@ -304,7 +304,7 @@ async def test_polymarket_lookup_with_an_unknown_status_raises_and_counts() -> N
 
 
 async def test_kalshi_fill_with_an_unknown_side_is_rejected_and_counted() -> None:
-    setup = await open_venue(Venue.KALSHI)
+    setup = await open_venue("kalshi")
     before = setup.gateway.rejected_messages
     frame = {"type": "fill", "sid": 99, "msg": {
         "trade_id": "t", "order_id": "o", "yes_price_dollars": "0.5", "count_fp": "1.00",
@@ -315,7 +315,7 @@ async def test_kalshi_fill_with_an_unknown_side_is_rejected_and_counted() -> Non
 
 async def test_kalshi_self_cross_keeps_both_our_fills() -> None:
     """Both sides of one trade are ours: the maker fill must not be dropped as a repeat."""
-    setup = await open_venue(Venue.KALSHI)
+    setup = await open_venue("kalshi")
     maker, taker = (setup.request(far_bid(setup), ONE, GTC) for _ in range(2))
     maker_ack = await setup.gateway.place(maker)
     taker_ack = await setup.gateway.place(taker)

@@ -8,14 +8,14 @@ import pytest
 
 from arbiter.core.instruments import Venue
 from arbiter.emulators.venue import ACCOUNT
-from arbiter.gateways.polymarket.adapter import GTD_THRESHOLD_S
+from arbiter.venues.polymarket.gateway import GTD_THRESHOLD_S
 from arbiter.v1 import execution_pb2
 
 from .test_order_entry import far_bid
 from .venues import CANCELED, GTC, IOC, REJECT, open_venue
 
 GTD = execution_pb2.TIME_IN_FORCE_GTD
-VENUES = pytest.mark.parametrize("venue", [Venue.POLYMARKET, Venue.KALSHI],
+VENUES = pytest.mark.parametrize("venue", ["polymarket", "kalshi"],
                                  ids=["polymarket", "kalshi"])
 
 
@@ -34,7 +34,7 @@ async def test_a_gtd_order_rests_until_its_expiry_then_the_venue_cancels_it(venu
     ack = await setup.gateway.place(request)
 
     assert ack.accepted, ack.reject_reason
-    if venue is Venue.POLYMARKET:  # sent with the venue's one-minute threshold on top
+    if venue == "polymarket":  # sent with the venue's one-minute threshold on top
         sent = orjson.loads(setup.link.log[-1][3])
         assert sent["orderType"] == "GTD"
         assert int(sent["order"]["expiration"]) == expiry_ms // 1000 + GTD_THRESHOLD_S
@@ -63,7 +63,7 @@ async def test_a_post_only_order_that_would_take_liquidity_is_refused_by_the_ven
     accepted = await setup.gateway.place(resting)
 
     assert not refused.accepted
-    assert ("INVALID_POST_ONLY_ORDER" if venue is Venue.POLYMARKET else "post only") in \
+    assert ("INVALID_POST_ONLY_ORDER" if venue == "polymarket" else "post only") in \
         refused.reject_reason
     assert setup.book()[1] == before[1]  # nothing was taken
     assert accepted.accepted and len(_ours(setup)) == 1

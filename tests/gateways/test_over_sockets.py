@@ -9,18 +9,14 @@ from collections.abc import AsyncIterator
 import pytest
 from emulators.conftest import Harness, eventually, open_harness
 
-from arbiter.core.instruments import Venue
-from arbiter.topology.credentials import PaperCredentials
-
-from .venues import ACK, CANCELED, FILL, REJECT, credentials
+from .venues import ACK, CANCELED, FILL, REJECT
 
 ONE = 1_000_000
 
 
-@pytest.fixture(params=[Venue.POLYMARKET, Venue.KALSHI], ids=["polymarket", "kalshi"])
+@pytest.fixture(params=["polymarket", "kalshi"], ids=["polymarket", "kalshi"])
 async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
-    creds: PaperCredentials = credentials()
-    async with open_harness(request.param, creds) as opened:
+    async with open_harness(request.param) as opened:
         yield opened
 
 
@@ -57,8 +53,8 @@ async def test_batch_post_then_cancel_all_over_http(harness: Harness) -> None:
     assert len(closed) == n and all(r.qty_micros == ONE for r in closed)
 
 
-async def test_polymarket_version_change_and_heartbeats_over_http(credentials_) -> None:
-    async with open_harness(Venue.POLYMARKET, credentials_) as harness:
+async def test_polymarket_version_change_and_heartbeats_over_http() -> None:
+    async with open_harness("polymarket") as harness:
         await eventually(harness.all_books_match)
         harness.emulator.upgrade_exchange(3)  # type: ignore[attr-defined]
         ack = await harness.gateway.place(gtc_far_bid(harness, "v3"))
@@ -74,7 +70,3 @@ async def test_polymarket_version_change_and_heartbeats_over_http(credentials_) 
         assert harness.gateway.heartbeats_sent == sent  # type: ignore[attr-defined]
         assert harness.gateway.heartbeat_failures == 0  # type: ignore[attr-defined]
 
-
-@pytest.fixture
-def credentials_() -> PaperCredentials:
-    return credentials()

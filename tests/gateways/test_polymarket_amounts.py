@@ -3,7 +3,7 @@
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import pytest
-from arbiter.gateways.polymarket.amounts import (
+from arbiter.venues.polymarket.amounts import (
     MICROS,
     TICK_SIZES,
     AmountError,
@@ -12,9 +12,9 @@ from arbiter.gateways.polymarket.amounts import (
     format_micros,
     limit_order_amounts,
     market_order_amounts,
-    parse_micros,
     tick_size,
 )
+from arbiter.core.units import parse_micros
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -105,10 +105,12 @@ def test_invalid_inputs() -> None:
         limit_order_amounts(Side.BUY, 500_000, 9_000, tick_size("0.01"))
     with pytest.raises(AmountError, match="tick_size '0.02'"):
         tick_size("0.02")
-    with pytest.raises(AmountError, match="more than 6 decimal places"):
+    with pytest.raises(ValueError, match="more than 6 decimal places"):
         parse_micros("0.1234567", "price")
-    with pytest.raises(AmountError, match="not a decimal"):
+    with pytest.raises(ValueError, match="not a decimal"):
         parse_micros("abc")
+    with pytest.raises(ValueError, match="out of range"):
+        parse_micros("1e999999", "size")
     with pytest.raises(AmountError, match="market price 1.000000 outside"):
         market_order_amounts(Side.BUY, MICROS, MICROS, tick_size("0.01"))
 

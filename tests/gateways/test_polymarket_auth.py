@@ -2,7 +2,7 @@
 
 import asyncio
 
-from arbiter.gateways.polymarket.auth import (
+from arbiter.venues.polymarket.auth import (
     CLOB_AUTH_TYPEHASH,
     ApiCreds,
     clob_auth_digest,
@@ -11,7 +11,7 @@ from arbiter.gateways.polymarket.auth import (
     l1_headers,
     l2_headers,
 )
-from arbiter.gateways.polymarket.signing import LocalSigner, recover_digest_signer
+from arbiter.venues.polymarket.signing import LocalSigner, recover_digest_signer
 
 from .conftest import HARDHAT_KEY_0
 

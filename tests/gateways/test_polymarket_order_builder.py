@@ -5,9 +5,10 @@ import asyncio
 import orjson
 import pytest
 
-from arbiter.gateways.polymarket.amounts import Side, limit_order_amounts, parse_micros, tick_size
-from arbiter.gateways.polymarket.auth import ApiCreds, l2_headers
-from arbiter.gateways.polymarket.order_builder import (
+from arbiter.core.units import parse_micros
+from arbiter.venues.polymarket.amounts import Side, limit_order_amounts, tick_size
+from arbiter.venues.polymarket.auth import ApiCreds, l2_headers
+from arbiter.venues.polymarket.order_builder import (
     OrderBuildError,
     OrderType,
     build_order,
@@ -18,7 +19,7 @@ from arbiter.gateways.polymarket.order_builder import (
     order_payload,
     sign,
 )
-from arbiter.gateways.polymarket.signing import ExchangeDomain, LocalSigner, Order, SignatureType
+from arbiter.venues.polymarket.signing import ExchangeDomain, LocalSigner, Order, SignatureType
 
 from .conftest import A10_ADDRESS, A10_BODY
 

@@ -19,7 +19,7 @@ sdk_utils = pytest.importorskip("py_clob_client_v2.order_utils")
 from py_clob_client_v2.order_utils.model.order_data_v2 import order_to_json_v2
 from py_clob_client_v2.signer import Signer as SdkSigner
 
-from arbiter.gateways.polymarket.amounts import (
+from arbiter.venues.polymarket.amounts import (
     MICROS,
     TICK_SIZES,
     OrderAmounts,
@@ -28,14 +28,14 @@ from arbiter.gateways.polymarket.amounts import (
     limit_order_amounts,
     market_order_amounts,
 )
-from arbiter.gateways.polymarket.order_builder import (
+from arbiter.venues.polymarket.order_builder import (
     OrderType,
     build_order,
     encode_body,
     order_payload,
     sign,
 )
-from arbiter.gateways.polymarket.signing import (
+from arbiter.venues.polymarket.signing import (
     ExchangeDomain,
     LocalSigner,
     SignatureType,

@@ -8,7 +8,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
-from arbiter.gateways.polymarket.signing import (
+from arbiter.venues.polymarket.signing import (
     CTF_EXCHANGE_V2,
     DOMAIN_TYPEHASH,
     NEG_RISK_CTF_EXCHANGE_V2,

@@ -6,10 +6,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from arbiter.core.instruments import Venue
-from arbiter.gateways.polymarket.adapter import PolymarketCredentials
-from arbiter.gateways.polymarket.order_builder import OrderBuildError
-from arbiter.gateways.polymarket.signing import SignatureType
+from arbiter.venues.polymarket.credentials import PolymarketCredentials
+from arbiter.venues.polymarket.order_builder import OrderBuildError
+from arbiter.venues.polymarket.signing import SignatureType
 from arbiter.platform.config import ConfigError, load_config
 
 from .venues import IOC, ONE, open_venue
@@ -22,10 +21,11 @@ FUNDER = "0x00000000000000000000000000000000000F00D5"
 async def test_a_wallet_order_is_made_by_the_funder_and_accepted(
     signature_type: SignatureType,
 ) -> None:
-    setup = await open_venue(Venue.POLYMARKET)
+    """From the config section to the signed order: what the composition root builds."""
+    setup = await open_venue("polymarket", {
+        "signature_type": signature_type.name.lower().replace("_", "-"), "funder": FUNDER})
     eoa = setup.gateway.credentials
-    setup.gateway.credentials = PolymarketCredentials(
-        eoa.signer, eoa.api, signature_type=signature_type, funder=FUNDER)
+    assert (eoa.signature_type, eoa.funder) == (signature_type, FUNDER)
     best_ask = setup.book()[1][0][0]
 
     ack = await setup.gateway.place(setup.request(best_ask, ONE, IOC))
@@ -40,12 +40,12 @@ async def test_a_wallet_order_is_made_by_the_funder_and_accepted(
 
 
 def test_a_wallet_without_its_funder_is_refused_at_start() -> None:
-    with pytest.raises(ConfigError, match="set venues.polymarket_funder"):
-        load_config(environ={"ARBITER__VENUES__POLYMARKET_SIGNATURE_TYPE": "poly-gnosis-safe"})
+    with pytest.raises(ConfigError, match="set venues.polymarket.funder"):
+        load_config(environ={"ARBITER__VENUES__POLYMARKET__SIGNATURE_TYPE": "poly-gnosis-safe"})
 
 
 async def test_credentials_check_their_parties_at_construction() -> None:
-    setup = await open_venue(Venue.POLYMARKET)
+    setup = await open_venue("polymarket")
     eoa = setup.gateway.credentials
     with pytest.raises(OrderBuildError, match="funder is required"):
         PolymarketCredentials(eoa.signer, eoa.api, signature_type=SignatureType.POLY_PROXY)

@@ -1,19 +1,20 @@
 """Token buckets, venue policies and back-off that never delays cancels."""
 
 import pytest
-from arbiter.gateways.ratelimit import (
+from arbiter.venues.kalshi.ratelimit import (
     KALSHI_DEFAULT_COST,
-    POLYMARKET_POLICY,
-    BackoffPolicy,
     KalshiTier,
+    kalshi_cost,
+    kalshi_endpoint_class,
+    kalshi_policy,
+)
+from arbiter.venues.polymarket.ratelimit import POLYMARKET_POLICY, polymarket_endpoint_class
+from arbiter.gateways.ratelimit import (
+    BackoffPolicy,
     Limit,
     RateLimiter,
     RateLimitPolicy,
     RequestKind,
-    kalshi_cost,
-    kalshi_endpoint_class,
-    kalshi_policy,
-    polymarket_endpoint_class,
     wait_turn,
 )
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from arbiter.gateways.cli import app
-from arbiter.gateways.kalshi.auth import verify_signature
+from arbiter.cli.app import app
+from arbiter.venues.kalshi.auth import verify_signature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from typer.testing import CliRunner
@@ -15,6 +15,7 @@ from .conftest import A10_ADDRESS, A10_BODY, A10_KEY, A10_SIGNATURE
 
 runner = CliRunner()
 A10_ARGS = [
+    "venue",
     "polymarket",
     "sign-order",
     "--token-id",
@@ -106,7 +107,7 @@ def test_kalshi_sign_request(tmp_path: Path) -> None:
     result = runner.invoke(
         app,
         [
-            "kalshi",
+            "venue", "kalshi",
             "sign-request",
             "--key-file",
             str(path),
@@ -133,7 +134,7 @@ def test_kalshi_sign_request(tmp_path: Path) -> None:
     bad = runner.invoke(
         app,
         [
-            "kalshi",
+            "venue", "kalshi",
             "sign-request",
             "--key-file",
             str(path),

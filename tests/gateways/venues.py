@@ -5,24 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from arbiter.core.instruments import Outcome, Venue
-from arbiter.emulators.kalshi import KalshiEmulator
 from arbiter.emulators.link import InProcessLink
-from arbiter.emulators.polymarket import PolymarketEmulator
 from arbiter.gateways.base import VenueGateway
-from arbiter.gateways.kalshi.adapter import KalshiGateway
-from arbiter.gateways.polymarket.adapter import PolymarketCredentials, PolymarketGateway
 from arbiter.gateways.scheduler import VirtualTimer
 from arbiter.gateways.transport import RequestTimeout
 from arbiter.platform.clock import ManualClock
 from arbiter.platform.config import load_config
-from arbiter.topology.catalog import Catalog
-from arbiter.topology.credentials import PaperCredentials
+from arbiter.topology.builders import venue_credentials
 from arbiter.topology.embedded import EmulatedVenues
+from arbiter.topology.universe import TradingUniverse
+from arbiter.venues.plugin import GatewayContext, plugin
 from arbiter.v1 import common_pb2, execution_pb2
 
 ACK, FILL, CANCELED, REJECT = (execution_pb2.REPORT_KIND_ACK, execution_pb2.REPORT_KIND_FILL,
@@ -30,15 +26,6 @@ ACK, FILL, CANCELED, REJECT = (execution_pb2.REPORT_KIND_ACK, execution_pb2.REPO
 GTC, IOC, FOK = (execution_pb2.TIME_IN_FORCE_GTC, execution_pb2.TIME_IN_FORCE_IOC,
                  execution_pb2.TIME_IN_FORCE_FOK)
 ONE = 1_000_000
-_CREDENTIALS: PaperCredentials | None = None
-
-
-def credentials() -> PaperCredentials:
-    """One RSA key per test process (generating one per test would dominate)."""
-    global _CREDENTIALS
-    if _CREDENTIALS is None:
-        _CREDENTIALS = PaperCredentials.create()
-    return _CREDENTIALS
 
 
 class FaultyLink(InProcessLink):
@@ -94,7 +81,7 @@ class Setup:
         coid = client_order_id or f"s{next(self._ids)}:leg1:1"
         return execution_pb2.OrderRequest(
             tenant=common_pb2.TenantContext(tenant_id="paper"), client_order_id=coid,
-            venue=int(self.venue), market_id=market_id or self.market_id, outcome=int(outcome),
+            venue=self.venue, market_id=market_id or self.market_id, outcome=int(outcome),
             limit_price_micros=price, qty_micros=qty, tif=tif, saga_id=coid.split(":")[0],
             created_micros=self.clock.now_micros(), reduce_only=reduce_only)
 
@@ -109,26 +96,25 @@ class Setup:
             await asyncio.sleep(0)
 
 
-async def open_venue(venue: Venue, gateway_kwargs: dict[str, Any] | None = None,
-                     emulator: Callable[[EmulatedVenues], Awaitable[None]] | None = None,
+async def open_venue(venue: Venue, settings: dict[str, Any] | None = None,
                      **emulator_kwargs: Any) -> Setup:
-    """A started gateway on `venue` against a fresh emulator with the synthetic market's
-    liquidity; `emulator_kwargs` go to the emulator's constructor (page sizes)."""
-    config = load_config(environ={}, overrides={"market.seed": 11})
-    catalog = Catalog.from_config(config.market)
-    creds = credentials()
-    venues = EmulatedVenues.create(config, creds)
-    if emulator_kwargs:  # rebuild the one venue with its options, keys registered again
-        if venue is Venue.POLYMARKET:
-            venues.polymarket = PolymarketEmulator(**emulator_kwargs)
-            venues.polymarket.register_api_key(creds.polymarket_api,
-                                               creds.polymarket_signer.address)
-        else:
-            venues.kalshi = KalshiEmulator(**emulator_kwargs)
-            venues.kalshi.register_key(creds.kalshi_key_id, creds.kalshi_key.public_key())
-        from arbiter.emulators.synthetic import SyntheticMarket
-        venues.market = SyntheticMarket(config.market, venues.polymarket, venues.kalshi)
+    """A started gateway on `venue`, built by its plugin exactly as the composition root
+    builds it, against a fresh emulator with the synthetic market's liquidity. `settings`
+    override the venue's config section (heartbeats are off unless asked for);
+    `emulator_kwargs` go to the emulator's constructor (page sizes)."""
+    overrides: dict[str, Any] = {"market.seed": 11}
+    overrides[f"venues.{venue}"] = {"heartbeat_s": 0, **(settings or {})} \
+        if venue == "polymarket" else dict(settings or {})
+    config = load_config(environ={}, overrides=overrides)
+    venues = EmulatedVenues.create(config)
+    if emulator_kwargs:  # the one venue rebuilt with its options
+        rebuilt = type(venues[venue])(**emulator_kwargs)
+        rebuilt.open_registration = True
+        for entry in TradingUniverse.from_config(config.market).listed[venue]:
+            rebuilt.list_market(entry.market, entry.fees)
+        venues.venues[venue] = rebuilt
     await venues.market.step()
+    target = venues[venue]
     clock = ManualClock()
     timer = VirtualTimer(lambda: clock.now_micros() / 1e6)
     setup_reports: list[execution_pb2.ExecutionReport] = []
@@ -139,22 +125,11 @@ async def open_venue(venue: Venue, gateway_kwargs: dict[str, Any] | None = None,
     async def on_book(event: object) -> None:
         return None
 
-    kwargs = dict(gateway_kwargs or {}, timer=timer)
-    gateway: VenueGateway
-    if venue is Venue.POLYMARKET:
-        target = venues.polymarket
-        link = FaultyLink(target)
-        gateway = PolymarketGateway(
-            link, catalog.markets(venue), catalog.fees_by_id(),
-            PolymarketCredentials(creds.polymarket_signer, creds.polymarket_api),
-            clock, on_book, on_report, **kwargs)
-    else:
-        target = venues.kalshi
-        link = FaultyLink(target)
-        gateway = KalshiGateway(
-            link, catalog.markets(venue), catalog.fees_by_id(), kwargs.pop("rules", None)
-            or catalog.kalshi_rules, creds.kalshi_key_id, creds.kalshi_signer, clock, on_book,
-            on_report, **kwargs)
+    link = FaultyLink(target)
+    credentials = await venue_credentials(config, venue, InProcessLink(target), None)
+    gateway: VenueGateway = plugin(venue).gateway(GatewayContext(
+        link, TradingUniverse.from_config(config.market).listed[venue], credentials,
+        config.venues.settings(venue), config.venues, clock, on_book, on_report, timer))
     await gateway.start()
     setup = Setup(venue, target, link, gateway, clock, timer, setup_reports)
     await setup.settle()

@@ -13,11 +13,10 @@ import structlog
 from cryptography.hazmat.primitives import serialization
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from arbiter.core.instruments import Venue
 from arbiter.platform.config import load_config
 from arbiter.platform.telemetry import tracing
 from arbiter.platform.telemetry.logging import configure_logging, scrub
-from arbiter.topology.credentials import PAPER_API, PAPER_POLYMARKET_KEY
+from arbiter.venues.polymarket.credentials import PAPER_KEY as PAPER_POLYMARKET_KEY
 from arbiter.topology.embedded import EmbeddedMesh
 
 pytestmark = pytest.mark.usefixtures("telemetry_reset")
@@ -45,24 +44,25 @@ async def test_a_full_run_logs_json_with_ids_and_no_secret() -> None:
     configure_logging(logging.DEBUG, stream=out)
     tracing.setup_tracing("arbiter-embedded", exporter=InMemorySpanExporter())
     log = structlog.get_logger("arbiter.test")
-    mesh = EmbeddedMesh.build(load_config(environ={}, overrides={"market.seed": 7}))
-    gateway = mesh.gateways[Venue.KALSHI]
+    mesh = await EmbeddedMesh.build(load_config(environ={}, overrides={"market.seed": 7}))
+    gateway = mesh.gateways["kalshi"]
+    paper_api = mesh.gateways["polymarket"].credentials.api  # derived from the venue
     pem_lines = _pem_lines(gateway.signer._key)
     pem = gateway.signer._key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()).decode()
-    secrets = [PAPER_POLYMARKET_KEY, PAPER_POLYMARKET_KEY[2:], PAPER_API.secret, *pem_lines]
-    auth_frame = orjson.dumps({"auth": {"apiKey": PAPER_API.api_key, "secret": PAPER_API.secret,
-                                        "passphrase": PAPER_API.passphrase}, "type": "user"})
+    secrets = [PAPER_POLYMARKET_KEY, PAPER_POLYMARKET_KEY[2:], paper_api.secret, *pem_lines]
+    auth_frame = orjson.dumps({"auth": {"apiKey": paper_api.api_key, "secret": paper_api.secret,
+                                        "passphrase": paper_api.passphrase}, "type": "user"})
     with structlog.contextvars.bound_contextvars(tenant_id="t-logs"):
         await mesh.start()
         for _ in range(150):
             await mesh.step()
         # What a careless change would log: the ways a secret reaches a log line.
-        mesh.gateways[Venue.POLYMARKET].bad_message(auth_frame, ValueError("test"))
+        mesh.gateways["polymarket"].bad_message(auth_frame, ValueError("test"))
         logging.getLogger("arbiter.careless").error("signing with %s and %s", PAPER_POLYMARKET_KEY, pem)
-        log.warning("credentials", secret=PAPER_API.secret, private_key=PAPER_POLYMARKET_KEY,
-                    headers={"POLY_PASSPHRASE": PAPER_API.passphrase, "KALSHI-ACCESS-KEY": "k"})
+        log.warning("credentials", secret=paper_api.secret, private_key=PAPER_POLYMARKET_KEY,
+                    headers={"POLY_PASSPHRASE": paper_api.passphrase, "KALSHI-ACCESS-KEY": "k"})
         with structlog.contextvars.bound_contextvars(saga_id="t-logs:op-1"):
             log.info("in a saga", frame=auth_frame)
         await mesh.stop()

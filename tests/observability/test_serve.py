@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from arbiter.core.instruments import Venue
+from arbiter.platform.venues import VENUES
 from arbiter.platform.config import load_config
 from arbiter.platform.telemetry import metrics
 from arbiter.platform.telemetry.serve import serve_telemetry
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("telemetry_reset")
 
 BOUNDED = {
     "hop": set(metrics.HOPS),
-    "venue": {v.slug for v in Venue},
+    "venue": set(VENUES.slugs()),
     "service": {"gateway", "orderbook"},
     "state": set(metrics.SAGA_END_STATES),
     "strategy": set(metrics.STRATEGIES),
@@ -24,7 +24,7 @@ BOUNDED = {
 
 
 async def test_metrics_endpoint_serves_the_mesh_metrics() -> None:
-    mesh = EmbeddedMesh.build(load_config(environ={}, overrides={"market.seed": 7}))
+    mesh = await EmbeddedMesh.build(load_config(environ={}, overrides={"market.seed": 7}))
     async with serve_telemetry("embedded", 0, host="127.0.0.1") as server:
         assert server is not None
         await mesh.start()

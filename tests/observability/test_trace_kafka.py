@@ -29,7 +29,7 @@ async def test_spans_of_one_saga_share_one_trace_across_services(tansu_bootstrap
     config = load_config(environ={}, overrides={"market.seed": 7})
     bus = KafkaBus(tansu_bootstrap, topic_prefix=f"obs-{uuid.uuid4().hex[:8]}.",
                    fetch_max_wait_ms=5, session_timeout_ms=2000)
-    mesh = EmbeddedMesh.build(config, bus=bus, clock=SystemClock())
+    mesh = await EmbeddedMesh.build(config, bus=bus, clock=SystemClock())
     await mesh.start()
     try:
         loop = asyncio.get_running_loop()

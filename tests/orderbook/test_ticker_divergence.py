@@ -10,7 +10,7 @@ from arbiter.platform.bus import Envelope, MemoryBus
 from arbiter.platform.telemetry import metrics
 from arbiter.v1 import market_data_pb2
 
-MARKET = Market(Venue.KALSHI, "KX", tick_micros=CENT)
+MARKET = Market("kalshi", "KX", tick_micros=CENT)
 
 
 def _divergences() -> float:
@@ -23,14 +23,14 @@ async def _feed(service: OrderBookService, event: market_data_pb2.BookEvent) -> 
 
 def _ticker(bid: int, ask: int) -> market_data_pb2.BookEvent:
     return market_data_pb2.BookEvent(ticker=market_data_pb2.Ticker(
-        venue=int(Venue.KALSHI), market_id="KX", yes_bid_micros=bid, yes_ask_micros=ask))
+        venue="kalshi", market_id="KX", yes_bid_micros=bid, yes_ask_micros=ask))
 
 
 async def test_a_lasting_divergence_is_counted_once_per_episode_and_a_race_is_not() -> None:
     service = OrderBookService(MemoryBus(), [MARKET])
     level = market_data_pb2.PriceLevel
     await _feed(service, market_data_pb2.BookEvent(snapshot=market_data_pb2.BookSnapshot(
-        venue=int(Venue.KALSHI), market_id="KX", seq=1,
+        venue="kalshi", market_id="KX", seq=1,
         bids=[level(price_micros=40 * CENT, qty_micros=QTY_SCALE)],
         asks=[level(price_micros=45 * CENT, qty_micros=QTY_SCALE)])))
     before = _divergences()

@@ -47,10 +47,11 @@ def test_bad_values_name_the_key_and_the_value(environ: dict[str, str], fragment
 def test_bad_tick_names_the_allowed_values(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(
-        "market:\n  pairs:\n  - pair_id: p\n    polymarket: {condition_id: c, yes_token: '1', "
-        "no_token: '2', tick: '0.02'}\n    kalshi: {ticker: K}\n"
+        "market:\n  pairs:\n  - pair_id: p\n    a: {venue: polymarket, condition_id: '0x"
+        + "ab" * 32 + "', yes_token: '1', no_token: '2', tick: '0.02'}\n"
+        "    b: {venue: kalshi, ticker: K}\n"
     )
-    with pytest.raises(ConfigError, match=r"market\.pairs\.0\.polymarket\.tick.*not a Polymarket tick"):
+    with pytest.raises(ConfigError, match=r"market\.pairs\.0\.a\.tick.*not a Polymarket tick"):
         load_config(path, environ={})
 
 

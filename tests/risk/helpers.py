@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from arbiter.core.instruments import Outcome, Venue
+from arbiter.core.instruments import Outcome
 from arbiter.platform.clock import ManualClock
 from arbiter.platform.config import RiskConfig
 from arbiter.risk.gates import LegIntent, RiskState
@@ -12,6 +12,7 @@ from arbiter.risk.gates import LegIntent, RiskState
 C = 1_000_000  # one contract in micro-contracts / one dollar in micro-dollars
 # 2023-11-14 22:13:20 UTC, the ManualClock default; tests that care about days set their own.
 T0 = 1_700_000_000_000_000
+VENUES = ("polymarket", "kalshi")
 
 
 def config(**changes: Any) -> RiskConfig:
@@ -28,9 +29,9 @@ def config(**changes: Any) -> RiskConfig:
 
 
 def state(clock: ManualClock | None = None, ready: bool = True, **changes: Any) -> RiskState:
-    risk = RiskState(config(**changes), clock or ManualClock(T0))
+    risk = RiskState(config(**changes), clock or ManualClock(T0), VENUES)
     if ready:
-        for venue in Venue:
+        for venue in VENUES:
             risk.mark_venue_ready(venue, "test")
     return risk
 
@@ -38,5 +39,5 @@ def state(clock: ManualClock | None = None, ready: bool = True, **changes: Any) 
 def legs(qty: int = 10 * C, yes_price: int = 400_000, no_price: int = 500_000,
          market: str = "M1") -> tuple[LegIntent, LegIntent]:
     """Buy YES on Polymarket and NO on Kalshi for the same event."""
-    return (LegIntent(int(Venue.POLYMARKET), f"pm-{market}", Outcome.YES, qty, yes_price),
-            LegIntent(int(Venue.KALSHI), f"ks-{market}", Outcome.NO, qty, no_price))
+    return (LegIntent("polymarket", f"pm-{market}", Outcome.YES, qty, yes_price),
+            LegIntent("kalshi", f"ks-{market}", Outcome.NO, qty, no_price))

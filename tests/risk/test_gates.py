@@ -33,14 +33,14 @@ def test_not_ready_names_every_missing_aspect_until_all_are_set() -> None:
     decision = risk.check("s1", "p1", legs())
     assert decision.gate == Gate.NOT_READY
     assert "polymarket:market_data" in decision.reason and "kalshi:positions" in decision.reason
-    risk.mark_venue_ready(Venue.POLYMARKET, "recon")
+    risk.mark_venue_ready("polymarket", "recon")
     for aspect in (Aspect.MARKET_DATA, Aspect.ORDER_SNAPSHOT, Aspect.FILL_SNAPSHOT):
-        risk.mark_ready(Venue.KALSHI, aspect, "recon")
+        risk.mark_ready("kalshi", aspect, "recon")
     decision = risk.check("s1", "p1", legs())
     assert (decision.gate, decision.reason) == (Gate.NOT_READY, "not synced: kalshi:positions")
-    risk.mark_ready(Venue.KALSHI, Aspect.POSITIONS, "recon")
+    risk.mark_ready("kalshi", Aspect.POSITIONS, "recon")
     assert risk.check("s1", "p1", legs()).approved
-    risk.mark_ready(Venue.KALSHI, Aspect.MARKET_DATA, "feed", ready=False)
+    risk.mark_ready("kalshi", Aspect.MARKET_DATA, "feed", ready=False)
     assert risk.check("s2", "p2", legs()).reason == "not synced: kalshi:market_data"
 
 
@@ -135,7 +135,7 @@ def test_reduce_only_passes_the_latch_but_only_to_offset_what_is_held() -> None:
     assert risk.check("s2", "p2", legs(market="B")).gate == Gate.HARD_STOP
     wrong_way = LegIntent(yes.venue, yes.market_id, Outcome.YES, C, 650_000)
     assert risk.check("x", "p1", (wrong_way,), reduce_only=True).gate == Gate.REDUCE_ONLY
-    risk.mark_ready(Venue.KALSHI, Aspect.POSITIONS, "feed", ready=False)
+    risk.mark_ready("kalshi", Aspect.POSITIONS, "feed", ready=False)
     assert risk.check("y", "p1", (unwind,), reduce_only=True).gate == Gate.NOT_READY
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
-from arbiter.core.instruments import Outcome, Venue
+from arbiter.core.instruments import Outcome
 from arbiter.platform.bus import Envelope
 from arbiter.platform.clock import ManualClock
 from arbiter.risk.audit import AuditAction
@@ -49,9 +49,9 @@ async def served() -> AsyncIterator[Served]:
 
 def _check(saga: str, pair: str, qty: int = 10 * C, reduce_only: bool = False,
            **leg_changes: int) -> risk_pb2.RiskCheckRequest:
-    yes = opportunity_pb2.Leg(venue=1, market_id="pm-1", outcome=1, limit_price_micros=400_000,
+    yes = opportunity_pb2.Leg(venue="polymarket", market_id="pm-1", outcome=1, limit_price_micros=400_000,
                               qty_micros=qty)
-    no = opportunity_pb2.Leg(venue=2, market_id="ks-1", outcome=2, limit_price_micros=500_000,
+    no = opportunity_pb2.Leg(venue="kalshi", market_id="ks-1", outcome=2, limit_price_micros=500_000,
                              qty_micros=qty)
     for name, value in leg_changes.items():
         setattr(yes, name, value)
@@ -85,7 +85,7 @@ async def test_bad_input_and_wrong_tenant_are_refused_with_the_field(served: Ser
 async def test_hard_stop_latch_reduce_only_and_audited_reset(served: Served) -> None:
     await served.stub.CheckRisk(_check("s1", "p1"))
     await served.stub.RecordFill(risk_pb2.FillRecord(
-        tenant=TENANT, saga_id="s1", venue=1, market_id="pm-1", outcome=1, qty_micros=4 * C,
+        tenant=TENANT, saga_id="s1", venue="polymarket", market_id="pm-1", outcome=1, qty_micros=4 * C,
         price_micros=400_000, trade_id="t1"))
     latched = await served.stub.HardStop(risk_pb2.HardStopRequest(
         tenant=TENANT, reason="kill switch: drill", actor="alice"))
@@ -115,33 +115,33 @@ async def test_a_held_saga_latches_via_close_saga(served: Served) -> None:
 
 async def test_mark_ready_reports_what_is_missing(served: Served) -> None:
     lost = await served.stub.MarkReady(risk_pb2.ReadinessRequest(
-        tenant=TENANT, venue=2, aspect=risk_pb2.READINESS_ASPECT_FILL_SNAPSHOT, lost=True,
+        tenant=TENANT, venue="kalshi", aspect=risk_pb2.READINESS_ASPECT_FILL_SNAPSHOT, lost=True,
         actor="kalshi-ws"))
     assert (lost.ready, list(lost.missing)) == (False, ["kalshi:fill_snapshot"])
     assert (await served.stub.CheckRisk(_check("s1", "p1"))).gate == "not_ready"
     back = await served.stub.MarkReady(risk_pb2.ReadinessRequest(
-        tenant=TENANT, venue=2, aspect=risk_pb2.READINESS_ASPECT_FILL_SNAPSHOT))
+        tenant=TENANT, venue="kalshi", aspect=risk_pb2.READINESS_ASPECT_FILL_SNAPSHOT))
     assert back.ready and not back.missing
     with pytest.raises(grpc.aio.AioRpcError) as bad:
-        await served.stub.MarkReady(risk_pb2.ReadinessRequest(tenant=TENANT, venue=2))
+        await served.stub.MarkReady(risk_pb2.ReadinessRequest(tenant=TENANT, venue="kalshi"))
     assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_seed_positions_replaces_the_log_and_rejects_bad_snapshots(served: Served) -> None:
-    snapshot = common_pb2.PositionsSnapshot(venue=2, netted=True, positions=[
+    snapshot = common_pb2.PositionsSnapshot(venue="kalshi", netted=True, positions=[
         common_pb2.VenuePosition(market_id="KX", outcome=common_pb2.OUTCOME_NO,
                                  qty_micros=4 * C)])
     result = await served.stub.SeedPositions(risk_pb2.PositionsSeed(
         tenant=TENANT, snapshot=snapshot, actor="saga-recovery"))
     assert list(result.discrepancies) == [f"kalshi:KX:no log=0 venue={4 * C}"]
-    assert served.state.ledger.positions() == {(2, "KX", Outcome.NO): 4 * C}
-    bad = common_pb2.PositionsSnapshot(venue=2, positions=[
+    assert served.state.ledger.positions() == {("kalshi", "KX", Outcome.NO): 4 * C}
+    bad = common_pb2.PositionsSnapshot(venue="kalshi", positions=[
         common_pb2.VenuePosition(market_id="KX", outcome=common_pb2.OUTCOME_YES, qty_micros=-1)])
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await served.stub.SeedPositions(risk_pb2.PositionsSeed(tenant=TENANT, snapshot=bad))
     assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "qty_micros=-1" in (error.value.details() or "")
-    assert served.state.ledger.positions() == {(2, "KX", Outcome.NO): 4 * C}
+    assert served.state.ledger.positions() == {("kalshi", "KX", Outcome.NO): 4 * C}
 
 
 async def test_update_limits_validates_audits_and_reads(served: Served) -> None:
@@ -172,12 +172,12 @@ async def test_concurrent_checks_in_flight_fit_exactly(served: Served) -> None:
 async def test_bus_fills_and_rejects_feed_positions_and_monitors(served: Served) -> None:
     await served.stub.CheckRisk(_check("s1", "p1"))
     fill = execution_pb2.ExecutionReport(
-        tenant_id="acme", saga_id="s1", venue=1, market_id="pm-1", outcome=1,
+        tenant_id="acme", saga_id="s1", venue="polymarket", market_id="pm-1", outcome=1,
         kind=execution_pb2.REPORT_KIND_FILL, trade_id="x", price_micros=400_000, qty_micros=C)
     for _ in range(2):  # redelivered: counted once
         await served.servicer.on_report(Envelope("exec", "s1", fill))
-    assert served.state.ledger.held((int(Venue.POLYMARKET), "pm-1", 1)) == C
-    reject = execution_pb2.ExecutionReport(tenant_id="acme", venue=2, client_order_id="c1",
+    assert served.state.ledger.held(("polymarket", "pm-1", 1)) == C
+    reject = execution_pb2.ExecutionReport(tenant_id="acme", venue="kalshi", client_order_id="c1",
                                            kind=execution_pb2.REPORT_KIND_REJECT)
     for _ in range(2):
         await served.servicer.on_report(Envelope("exec", "s1", reject))

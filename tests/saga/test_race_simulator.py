@@ -8,8 +8,8 @@ import logging
 import pytest
 
 from arbiter.gateways.base import VenueGateway
-from arbiter.gateways.kalshi.adapter import KalshiGateway
-from arbiter.gateways.polymarket.adapter import PolymarketGateway
+from arbiter.venues.kalshi.gateway import KalshiGateway
+from arbiter.venues.polymarket.gateway import PolymarketGateway
 from arbiter.simulation.chaos import Faults
 from arbiter.simulation.harness import RaceSimulator
 from arbiter.simulation.sweep import sweep

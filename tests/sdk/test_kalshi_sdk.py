@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from emulators.venue_clients import LP, TICKER, kalshi_venue, shares
 
-from arbiter.emulators.kalshi import KalshiEmulator
+from arbiter.venues.kalshi.emulator import KalshiEmulator
 
 from .conftest import ThreadedVenue
 

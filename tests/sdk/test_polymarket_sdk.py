@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from emulators.venue_clients import CONDITION, LP, NO_TOKEN, YES_TOKEN, polymarket_venue, shares
 
-from arbiter.emulators.polymarket import PolymarketEmulator
+from arbiter.venues.polymarket.emulator import PolymarketEmulator
 
 from .conftest import ThreadedVenue
 

@@ -47,7 +47,7 @@ def report(tenant_id: str, kind: int, coid: str = "s1:leg1:1", **fields: object
            ) -> execution_pb2.ExecutionReport:
     return execution_pb2.ExecutionReport(  # type: ignore[arg-type]
         **{"tenant_id": tenant_id, "saga_id": "s1", "client_order_id": coid,
-           "venue_order_id": "v-1", "venue": 1, "market_id": "m-1", "outcome": 1, "kind": kind,
+           "venue_order_id": "v-1", "venue": "polymarket", "market_id": "m-1", "outcome": 1, "kind": kind,
            **fields})
 
 
@@ -90,22 +90,23 @@ async def test_a_lifecycle_projects_into_orders_fills_and_positions(store: Store
             for f in fills] == [("tr-1", 4_000_000, 420_000, 30_000, "m-1", 1),
                                 ("tr-2", 3_000_000, 430_000, 20_000, "m-1", 1)]
     assert [(p.venue, p.market_id, p.outcome, p.qty_micros) for p in positions] == [
-        (1, "m-1", 1, 7_000_000)]
+        ("polymarket", "m-1", 1, 7_000_000)]
 
 
 async def test_positions_net_per_venue_market_and_outcome(store: Store) -> None:
     tid = _tenant()
     projector = LedgerProjector(store)
-    for coid, venue, outcome, qty, trade in (("a", 1, 1, 2_000_000, "t1"),
-                                             ("b", 1, 1, 3_000_000, "t2"),
-                                             ("c", 1, 2, 1_000_000, "t3"),
-                                             ("d", 2, 1, 5_000_000, "t1")):  # same id, other venue
+    pm, ks = "polymarket", "kalshi"
+    for coid, venue, outcome, qty, trade in (("a", pm, 1, 2_000_000, "t1"),
+                                             ("b", pm, 1, 3_000_000, "t2"),
+                                             ("c", pm, 2, 1_000_000, "t3"),
+                                             ("d", ks, 1, 5_000_000, "t1")):  # same id, other venue
         await projector.project(tid, report(tid, FILL, coid, venue=venue, outcome=outcome,
                                             trade_id=trade, price_micros=500_000,
                                             qty_micros=qty, leaves_micros=0))
     _, _, positions = await ledger(store, tid)
     assert [(p.venue, p.outcome, p.qty_micros) for p in positions] == [
-        (1, 1, 5_000_000), (1, 2, 1_000_000), (2, 1, 5_000_000)]
+        (ks, 1, 5_000_000), (pm, 1, 5_000_000), (pm, 2, 1_000_000)]
 
 
 async def test_redelivery_in_any_order_and_any_number_of_times_changes_nothing(

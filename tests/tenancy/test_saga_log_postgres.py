@@ -37,14 +37,14 @@ async def test_entries_replay_in_order_and_only_for_their_tenant(store: Store) -
 async def test_a_restarted_saga_service_rebuilds_every_saga_from_postgres(store: Store) -> None:
     tenant = _tenant()
     config = load_config(environ={}, overrides={"tenant.id": tenant})
-    first = EmbeddedMesh.build(config, journal=PostgresSagaLog(store, tenant))
+    first = await EmbeddedMesh.build(config, journal=PostgresSagaLog(store, tenant))
     await first.start()
     for _ in range(80):
         await first.step()
     await first.stop()
     assert first.saga.stats().completed > 0
 
-    again = EmbeddedMesh.build(config, venues=first.venues, journal=PostgresSagaLog(store, tenant))
+    again = await EmbeddedMesh.build(config, venues=first.venues, journal=PostgresSagaLog(store, tenant))
     await again.start()  # recovers from the log before anything else
     await again.stop()
     assert again.saga.stats() == first.saga.stats()

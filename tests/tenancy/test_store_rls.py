@@ -32,12 +32,12 @@ APP_NO_CHANGE = ("audit", "credentials_meta")
 
 
 def order(coid: str, saga: str = "s1", status: str = "submitted") -> OrderRow:
-    return OrderRow(client_order_id=coid, saga_id=saga, venue=1, market_id="m1", outcome=1,
+    return OrderRow(client_order_id=coid, saga_id=saga, venue="polymarket", market_id="m1", outcome=1,
                     qty_micros=5_000_000, limit_price_micros=420_000, status=status)
 
 
 def fill(trade: str, coid: str = "o1") -> FillRow:
-    return FillRow(venue=1, trade_id=trade, client_order_id=coid, price_micros=420_000,
+    return FillRow(venue="polymarket", trade_id=trade, client_order_id=coid, price_micros=420_000,
                    qty_micros=5_000_000, fee_micros=10_000)
 
 
@@ -48,7 +48,7 @@ async def seed(store: Store, tenant_id: str, postgres: Postgres) -> None:
         await repo.append_saga_event(f"{tenant_id}-saga", 1, "CREATED", "pair", b"\x01")
         await repo.upsert_order(order(f"{tenant_id}-o"))
         await repo.insert_fill(fill(f"{tenant_id}-t"))
-        await repo.add_position(1, "m1", 1, 5_000_000)
+        await repo.add_position("polymarket", "m1", 1, 5_000_000)
         await repo.conn.execute(
             "INSERT INTO audit (actor, action, subject, outcome) VALUES ('ops', 'put', 'c', 'ok')")
     with psycopg.connect(postgres.dsn("arbiter_vault")) as conn:
@@ -164,7 +164,7 @@ async def test_tenant_a_cannot_see_or_touch_tenant_b(two_tenants: Store) -> None
     for statement in (
         ("INSERT INTO orders (tenant_id, client_order_id, saga_id, venue, market_id, outcome,"
          " qty_micros, limit_price_micros, status)"
-         " VALUES ('tenant-b', 'planted', 's', 1, 'm', 1, 1, 1, 'x')"),
+         " VALUES ('tenant-b', 'planted', 's', 'polymarket', 'm', 1, 1, 1, 'x')"),
         ("INSERT INTO audit (tenant_id, actor, action, subject, outcome)"
          " VALUES ('tenant-b', 'a', 'forged', 's', 'ok')"),
         "UPDATE fills SET tenant_id = 'tenant-b'",  # moving A's own row into B
@@ -225,7 +225,7 @@ async def test_fill_is_counted_once(two_tenants: Store) -> None:
     async with two_tenants.tenant_session("tenant-a") as repo:
         assert await repo.insert_fill(fill("t-42")) is True
         assert await repo.insert_fill(fill("t-42")) is False
-        assert await repo.insert_fill(FillRow(2, "t-42", "o1", 1, 1, 0)) is True  # other venue
+        assert await repo.insert_fill(FillRow("kalshi", "t-42", "o1", 1, 1, 0)) is True  # other venue
     async with two_tenants.tenant_session("tenant-b") as repo:
         assert await repo.insert_fill(fill("t-42")) is True  # trade ids are per tenant
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -24,10 +25,12 @@ from arbiter.platform.rpc import LocalStub, start_server
 from arbiter.v1 import common_pb2, signing_pb2, signing_pb2_grpc
 from arbiter.vault import CredentialKind, VaultService, build_vault_service
 from arbiter.vault.client import (
+    SignerStubLike,
     VaultCredentialError,
     VaultDigestSigner,
-    VaultSigners,
-    vault_signers,
+    VaultRequestSigner,
+    vault_digest_signer,
+    vault_request_signer,
 )
 from arbiter.vault.signer import KALSHI_PSS
 
@@ -36,6 +39,22 @@ from .conftest import API_SECRET, HARDHAT_ADDRESS, HARDHAT_KEY, api_creds_json
 ACME = common_pb2.TenantContext(tenant_id="acme", tier="pro")
 RIVAL = common_pb2.TenantContext(tenant_id="rival", tier="paper")
 IDS = {"polymarket_key": "poly", "kalshi_key": "kalshi"}
+
+
+@dataclass(frozen=True)
+class VaultSigners:
+    polymarket_key: VaultDigestSigner | None = None
+    kalshi_key: VaultRequestSigner | None = None
+
+
+async def vault_signers(stub: SignerStubLike, tenant: common_pb2.TenantContext, *,
+                        polymarket_key: str | None = None,
+                        kalshi_key: str | None = None) -> VaultSigners:
+    """What the two venues' live credentials ask the vault for, one signer each."""
+    return VaultSigners(
+        None if polymarket_key is None else await vault_digest_signer(stub, tenant,
+                                                                       polymarket_key),
+        None if kalshi_key is None else await vault_request_signer(stub, tenant, kalshi_key))
 
 
 @pytest.fixture
@@ -145,9 +164,9 @@ async def test_the_same_channel_shape_works_for_its_own_tenant(port: int) -> Non
     [
         ({"polymarket_key": "kalshi"},
          ("vault credential 'kalshi' of tenant 'acme': info failed: it is a kalshi-rsa "
-          "credential, polymarket_key needs a polymarket-eoa credential")),
+          "credential, this signer needs a polymarket-eoa credential")),
         ({"kalshi_key": "poly-api"},
-         "'poly-api' .* it is a polymarket-api credential, kalshi_key needs a kalshi-rsa"),
+         "'poly-api' .* it is a polymarket-api credential, this signer needs a kalshi-rsa"),
         ({"kalshi_key": "nothing"},
          "'nothing' of tenant 'acme': info failed \\(PERMISSION_DENIED\\)"),
         ({"kalshi_key": "../poly"}, "'../poly' .*INVALID_ARGUMENT.*path characters"),

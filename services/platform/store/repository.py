@@ -41,7 +41,7 @@ class OrderRow:
 
     client_order_id: str
     saga_id: str
-    venue: int
+    venue: str
     market_id: str
     outcome: int
     qty_micros: int | None
@@ -56,7 +56,7 @@ class OrderRow:
 
 @dataclass(frozen=True, slots=True)
 class FillRow:
-    venue: int
+    venue: str
     trade_id: str
     client_order_id: str
     price_micros: int
@@ -68,7 +68,7 @@ class FillRow:
 
 @dataclass(frozen=True, slots=True)
 class PositionRow:
-    venue: int
+    venue: str
     market_id: str
     outcome: int
     qty_micros: int
@@ -200,7 +200,7 @@ class TenantRepository:
                 " market_id, outcome FROM fills ORDER BY created_at, venue, trade_id")
             return await cursor.fetchall()
 
-    async def add_position(self, venue: int, market_id: str, outcome: int, delta_micros: int) -> int:
+    async def add_position(self, venue: str, market_id: str, outcome: int, delta_micros: int) -> int:
         """Change a position by `delta_micros` (negative to reduce); returns the new size."""
         cursor = await self.conn.execute(
             "INSERT INTO positions (venue, market_id, outcome, qty_micros) VALUES (%s, %s, %s, %s)"

@@ -12,7 +12,7 @@ Naming: `arbiter_` prefix, snake_case, base units in the name (`_seconds`, `_dol
 Labels take values from sets fixed by code or by configuration, never from traffic:
 
 * `hop`      — the pipeline stage reached (`HOPS`, fixed by code);
-* `venue`    — venue slugs (`Venue`, fixed by code);
+* `venue`    — venue slugs (the registered venues);
 * `service`  — the Arbiter service that saw it (gateway, orderbook: fixed by code);
 * `tenant`   — tenant ids: one per `Tenant` resource, created by an operator, not by traffic;
 * `gate`     — risk gate names (fixed by the gate chain);
@@ -217,17 +217,17 @@ class SagaMetrics:
         self._hops[name].observe(max(0, now - since_micros) / 1e6, exemplar)
         self._ticks[name].observe(max(0, now - source_received_micros) / 1e6, exemplar)
 
-    def order_sent(self, venue: int) -> None:
+    def order_sent(self, venue: Venue) -> None:
         child = self._orders.get(venue)
         if child is None:
             child = self._orders[venue] = ORDERS_SENT.labels(tenant=self.tenant,
-                                                             venue=_venue_slug(venue))
+                                                             venue=venue)
         child.inc()
 
-    def fill(self, venue: int, price_micros: int, qty_micros: int) -> None:
+    def fill(self, venue: Venue, price_micros: int, qty_micros: int) -> None:
         child = self._fills.get(venue)
         if child is None:
-            child = self._fills[venue] = FILLS.labels(tenant=self.tenant, venue=_venue_slug(venue))
+            child = self._fills[venue] = FILLS.labels(tenant=self.tenant, venue=venue)
         child.inc()
         self.exposure.inc(price_micros * qty_micros / 1e12)
 
@@ -277,6 +277,3 @@ def render(accept: str = "") -> tuple[bytes, str]:
     encoder, content_type = choose_encoder(accept)
     return encoder(REGISTRY), content_type
 
-
-def _venue_slug(venue: int) -> str:
-    return Venue(venue).slug

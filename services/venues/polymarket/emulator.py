@@ -24,13 +24,14 @@ import orjson
 from eth_utils import to_checksum_address
 
 from arbiter.core.fees import FeeModel
-from arbiter.core.instruments import Outcome, Venue
+from arbiter.core.instruments import Market, Outcome
 from arbiter.core.units import ONE_DOLLAR, notional
 from arbiter.emulators.matching import BookSide, SubmitResult, Tif, Trade
 from arbiter.emulators.venue import (
     ACCOUNT,
     CursorError,
     EmulatedVenue,
+    EmulatorSurface,
     HttpResponse,
     WireRecord,
     WsSession,
@@ -39,8 +40,9 @@ from arbiter.emulators.venue import (
     page,
 )
 from arbiter.emulators.wire import dollars, size_text
-from arbiter.gateways.polymarket.amounts import TICK_SIZES, Side
-from arbiter.gateways.polymarket.auth import (
+from arbiter.venues.polymarket.amounts import TICK_SIZES, Side
+from arbiter.venues.polymarket.constants import VENUE
+from arbiter.venues.polymarket.auth import (
     POLY_ADDRESS,
     POLY_API_KEY,
     POLY_NONCE,
@@ -51,8 +53,8 @@ from arbiter.gateways.polymarket.auth import (
     clob_auth_digest,
     hmac_signature,
 )
-from arbiter.gateways.polymarket.order_builder import MAX_BATCH_ORDERS
-from arbiter.gateways.polymarket.signing import (
+from arbiter.venues.polymarket.order_builder import MAX_BATCH_ORDERS
+from arbiter.venues.polymarket.signing import (
     CTF_EXCHANGE_V3,
     EXCHANGE_DOMAIN_VERSION,
     POLYGON_CHAIN_ID,
@@ -129,7 +131,21 @@ Handler = Callable[[_Caller, dict[str, str], bytes], Awaitable[HttpResponse]]
 
 
 class PolymarketEmulator(EmulatedVenue):
-    venue = Venue.POLYMARKET
+    venue = VENUE
+    surface = EmulatorSurface(
+        ws_routes={"/ws/market": "market", "/ws/user": "user"},
+        order_paths=frozenset({"/order", "/orders"}),
+        error_bodies={
+            # the insert error for an order the venue refuses to fund (docs/venues/polymarket.md)
+            400: {"success": False, "error": "not enough balance / allowance",
+                  "errorMsg": "INVALID_ORDER_NOT_ENOUGH_BALANCE: not enough balance / allowance"},
+            401: {"error": "Unauthorized/Invalid api key"},
+            429: {"error": "Too Many Requests"},
+            500: {"error": "Internal Server Error"},  # not documented: a generic body
+            503: {"error": "Trading is currently disabled. Check polymarket.com for updates"},
+        },
+        default_port=8601,
+    )
 
     def __init__(
         self, *, page_size: int = DEFAULT_PAGE_SIZE,
@@ -168,6 +184,16 @@ class PolymarketEmulator(EmulatedVenue):
     def register_api_key(self, creds: ApiCreds, address: str) -> None:
         """What POST /auth/api-key would have created for `address`."""
         self.api_keys[creds.api_key] = (creds, address)
+
+    def list_market(self, market: Market, fees: FeeModel) -> None:
+        self.add_binary_market(market.market_id, market.yes_token, market.no_token,
+                               market.tick_micros, fees)
+
+    def intent_key(self, method: str, path: str, body: bytes) -> str | None:
+        """An order's intent is its salt, which the gateway derives from the client order id."""
+        if method != "POST" or path != "/order":
+            return None
+        return f"{VENUE}:{orjson.loads(body)['order']['salt']}"
 
     def add_binary_market(
         self, condition_id: str, yes_token: str, no_token: str, tick: int, fee: FeeModel

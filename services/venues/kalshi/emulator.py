@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -23,8 +23,8 @@ import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from arbiter.core.fees import KALSHI_TAKER
-from arbiter.core.instruments import Venue
+from arbiter.core.fees import KALSHI_TAKER, FeeModel
+from arbiter.core.instruments import Market
 from arbiter.core.units import (
     CENT,
     ONE_DOLLAR,
@@ -38,6 +38,7 @@ from arbiter.emulators.venue import (
     ACCOUNT,
     CursorError,
     EmulatedVenue,
+    EmulatorSurface,
     HttpResponse,
     WireRecord,
     WsSession,
@@ -46,7 +47,7 @@ from arbiter.emulators.venue import (
     page,
 )
 from arbiter.emulators.wire import dollars, size_text
-from arbiter.gateways.kalshi.auth import (
+from arbiter.venues.kalshi.auth import (
     KALSHI_ACCESS_KEY,
     KALSHI_ACCESS_SIGNATURE,
     KALSHI_ACCESS_TIMESTAMP,
@@ -54,6 +55,7 @@ from arbiter.gateways.kalshi.auth import (
     signing_string,
     verify_signature,
 )
+from arbiter.venues.kalshi.constants import VENUE
 
 PublicKey = rsa.RSAPublicKey | ed25519.Ed25519PublicKey
 
@@ -150,11 +152,26 @@ Route = Callable[[str, dict[str, str], bytes], Awaitable[HttpResponse]]
 
 
 class KalshiEmulator(EmulatedVenue):
-    venue = Venue.KALSHI
-    open_registration = False
-    """Paper mode only: POST /api_keys without an existing key's signature. The venue signs
-    key creation with a key made in its web UI; a standalone emulator has no UI, so a run
-    that wants out-of-process gateways to onboard sets this on the instance."""
+    venue = VENUE
+    surface = EmulatorSurface(
+        ws_routes={WS_PATH: "ws"},
+        order_paths=frozenset({f"{API}/portfolio/events/orders",
+                               f"{API}/portfolio/events/orders/batched",
+                               f"{API}/portfolio/orders", f"{API}/portfolio/orders/batched"}),
+        error_bodies={
+            # not documented: Kalshi's ErrorResponse shape with a balance code
+            400: {"error": {"code": "insufficient_balance", "message": "insufficient balance"}},
+            401: {"error": {"code": "unauthorized",
+                            "message": "invalid or missing KALSHI-ACCESS signature"}},
+            429: {"error": "too many requests"},
+            500: {"error": {"code": "internal_server_error", "message": "internal server error"}},
+            503: {"error": {"code": "service_unavailable", "message": "service unavailable"}},
+        },
+        default_port=8602,
+    )
+    # Paper mode only (`open_registration`): POST /api_keys without an existing key's
+    # signature. The venue signs key creation with a key made in its web UI; a standalone
+    # emulator has no UI, so a run whose gateways onboard themselves turns it on.
 
     def __init__(self, *, page_limit: int = DEFAULT_PAGE_LIMIT) -> None:
         super().__init__()
@@ -186,11 +203,21 @@ class KalshiEmulator(EmulatedVenue):
             ("GET", "/orders/"): self._get_order,
         }
 
+    def list_market(self, market: Market, fees: FeeModel) -> None:
+        self.add_market(market.market_id, market.tick_micros)
+
+    def intent_key(self, method: str, path: str, body: bytes) -> str | None:
+        """An order's intent is its client order id."""
+        if method != "POST" or path not in self.surface.order_paths:
+            return None
+        client_order_id = orjson.loads(body).get("client_order_id")
+        return None if client_order_id is None else f"{VENUE}:{client_order_id}"
+
     def register_key(self, key_id: str, public_key: PublicKey) -> None:
         """An API key as created in the Kalshi UI: its id and public key."""
         self.keys[key_id] = public_key
 
-    def ws_authorized(self, headers: dict[str, str]) -> bool:
+    def ws_authorized(self, headers: Mapping[str, str]) -> bool:
         """The WebSocket upgrade is signed like a request: `GET` + `/trade-api/ws/v2`."""
         return self._authenticated("GET", WS_PATH, headers)
 

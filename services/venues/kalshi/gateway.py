@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 
 from arbiter.core.fees import FeeModel
-from arbiter.core.instruments import Market, Outcome, Venue
-from arbiter.core.units import ONE_DOLLAR
+from arbiter.core.instruments import Market, Outcome
+from arbiter.core.units import ONE_DOLLAR, parse_micros
 from arbiter.gateways.base import (
     BatchItem,
     BookSink,
@@ -33,8 +33,9 @@ from arbiter.gateways.base import (
     parse_enum,
     priority_of,
 )
-from arbiter.gateways.kalshi.auth import RequestSigner, auth_headers
-from arbiter.gateways.kalshi.orders import (
+from arbiter.venues.kalshi.auth import RequestSigner, auth_headers, ws_auth_headers
+from arbiter.venues.kalshi.constants import VENUE
+from arbiter.venues.kalshi.orders import (
     LEGACY_ORDERS_PATH,
     V2_ORDERS_PATH,
     BookSide,
@@ -44,15 +45,14 @@ from arbiter.gateways.kalshi.orders import (
     TimeInForce,
     create_order_request,
 )
-from arbiter.gateways.orders import VenueFill
-from arbiter.gateways.polymarket.amounts import parse_micros
-from arbiter.gateways.ratelimit import (
+from arbiter.venues.kalshi.ratelimit import (
     KalshiTier,
-    RateLimitPolicy,
     kalshi_cost,
     kalshi_endpoint_class,
     kalshi_policy,
 )
+from arbiter.gateways.orders import VenueFill
+from arbiter.gateways.ratelimit import RateLimitPolicy
 from arbiter.gateways.scheduler import Priority, Timer
 from arbiter.gateways.transport import Connection, RequestTimeout, VenueTransport
 from arbiter.platform.clock import Clock, wall_micros
@@ -87,7 +87,7 @@ _TIF = {
 
 
 class KalshiGateway(VenueGateway):
-    venue = Venue.KALSHI
+    venue = VENUE
     nets_positions = True
 
     def __init__(
@@ -125,7 +125,7 @@ class KalshiGateway(VenueGateway):
         self._cmd_id = 0
 
     async def start(self) -> None:
-        self._ws = await self.transport.connect("ws", self._on_frame)
+        self._ws = await self.transport.connect("ws", self._on_frame, self._ws_headers)
         await self._subscribe(["orderbook_delta"], list(self.markets))
         await self._subscribe(["ticker"], list(self.markets))
         await self._subscribe(["fill"], [])
@@ -283,6 +283,10 @@ class KalshiGateway(VenueGateway):
     async def _sign(self, method: str, path: str, body: bytes) -> dict[str, str]:
         return await auth_headers(self.key_id, self.signer, self.clock.now_micros() // 1000,
                                   method, path)
+
+    async def _ws_headers(self) -> dict[str, str]:
+        """The WebSocket upgrade is signed like a request, afresh on every reconnect."""
+        return await ws_auth_headers(self.key_id, self.signer, self.clock.now_micros() // 1000)
 
     @property
     def _orders_path(self) -> str:

@@ -1,29 +1,24 @@
-"""``arbiter venue ...``: print exactly what Arbiter would sign, to diff against the official SDKs.
-
-Keys are read only from files, never from arguments or the environment, so they stay out of
-shell history and process listings.
-"""
+"""`arbiter venue polymarket ...`: print exactly what Arbiter would sign, to diff against
+the official SDK."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
-import orjson
 import typer
 
-from arbiter.gateways.kalshi.auth import KalshiAuthError, PrivateKeySigner, auth_headers
-from arbiter.gateways.polymarket.amounts import (
+from arbiter.platform.cli_tools import KeyFile, fail
+from arbiter.core.units import parse_micros
+from arbiter.venues.polymarket.amounts import (
     AmountError,
     Side,
     limit_order_amounts,
     market_order_amounts,
-    parse_micros,
     tick_size,
 )
-from arbiter.gateways.polymarket.order_builder import (
+from arbiter.venues.polymarket.order_builder import (
     OrderBuildError,
     OrderType,
     build_order,
@@ -32,25 +27,14 @@ from arbiter.gateways.polymarket.order_builder import (
     order_payload,
     sign,
 )
-from arbiter.gateways.polymarket.signing import (
+from arbiter.venues.polymarket.signing import (
     POLYGON_CHAIN_ID,
     ExchangeDomain,
     LocalSigner,
     SignatureType,
 )
 
-app = typer.Typer(help="Venue wire-protocol tools: sign orders and requests offline.")
-polymarket_app = typer.Typer(help="Polymarket CLOB V2.")
-kalshi_app = typer.Typer(help="Kalshi trade API v2.")
-app.add_typer(polymarket_app, name="polymarket")
-app.add_typer(kalshi_app, name="kalshi")
-
-KeyFile = Annotated[
-    Path,
-    typer.Option(
-        "--key-file", exists=True, dir_okay=False, readable=True, help="Private key file."
-    ),
-]
+app = typer.Typer(help="Polymarket CLOB V2: sign orders offline.")
 MARKET_ORDER_TYPES = (OrderType.FOK, OrderType.FAK)
 
 
@@ -58,12 +42,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _fail(error: Exception) -> NoReturn:
-    typer.echo(f"error: {error}", err=True)
-    raise typer.Exit(code=2)
-
-
-@polymarket_app.command("sign-order")
+@app.command("sign-order")
 def polymarket_sign_order(
     key_file: KeyFile,
     token_id: Annotated[str, typer.Option(help="Outcome token id (decimal).")],
@@ -115,24 +94,5 @@ def polymarket_sign_order(
             post_only=post_only,
         )
     except (AmountError, OrderBuildError, ValueError) as error:
-        _fail(error)
+        fail(error)
     typer.echo(encode_body(payload).decode())
-
-
-@kalshi_app.command("sign-request")
-def kalshi_sign_request(
-    key_file: KeyFile,
-    key_id: Annotated[str, typer.Option(help="API key id (KALSHI-ACCESS-KEY).")],
-    method: Annotated[str, typer.Option()],
-    path: Annotated[str, typer.Option(help="Full path, e.g. /trade-api/v2/portfolio/balance.")],
-    timestamp_ms: Annotated[int | None, typer.Option(help="Default: now.")] = None,
-) -> None:
-    """Print the KALSHI-ACCESS-* headers as JSON."""
-    try:
-        signer = PrivateKeySigner.from_key_file(key_file)
-        headers = asyncio.run(auth_headers(
-            key_id, signer, _now_ms() if timestamp_ms is None else timestamp_ms, method, path
-        ))
-    except (KalshiAuthError, ValueError) as error:
-        _fail(error)
-    typer.echo(orjson.dumps(headers).decode())

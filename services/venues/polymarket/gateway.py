@@ -22,7 +22,8 @@ from enum import StrEnum
 import orjson
 
 from arbiter.core.fees import FeeModel
-from arbiter.core.instruments import Market, Outcome, Venue
+from arbiter.core.instruments import Market, Outcome
+from arbiter.core.units import parse_micros
 from arbiter.gateways.base import (
     BatchItem,
     BookSink,
@@ -37,16 +38,17 @@ from arbiter.gateways.base import (
     priority_of,
 )
 from arbiter.gateways.orders import VenueFill
-from arbiter.gateways.polymarket.amounts import (
+from arbiter.venues.polymarket.amounts import (
     TICK_SIZES,
     Side,
     TickSize,
     limit_order_amounts,
-    parse_micros,
     tick_size,
 )
-from arbiter.gateways.polymarket.auth import ApiCreds, l2_headers
-from arbiter.gateways.polymarket.order_builder import (
+from arbiter.venues.polymarket.auth import ApiCreds, l2_headers
+from arbiter.venues.polymarket.constants import VENUE
+from arbiter.venues.polymarket.credentials import PolymarketCredentials
+from arbiter.venues.polymarket.order_builder import (
     MAX_BATCH_ORDERS,
     MAX_JSON_SALT,
     OrderType,
@@ -57,7 +59,8 @@ from arbiter.gateways.polymarket.order_builder import (
     order_payload,
     sign,
 )
-from arbiter.gateways.polymarket.signing import (
+from arbiter.venues.polymarket.ratelimit import POLYMARKET_POLICY, polymarket_endpoint_class
+from arbiter.venues.polymarket.signing import (
     EXCHANGES_BY_VERSION,
     POLYGON_CHAIN_ID,
     ExchangeDomain,
@@ -66,7 +69,7 @@ from arbiter.gateways.polymarket.signing import (
     Signer,
     order_digest,
 )
-from arbiter.gateways.ratelimit import POLYMARKET_POLICY, RateLimitPolicy, polymarket_endpoint_class
+from arbiter.gateways.ratelimit import RateLimitPolicy
 from arbiter.gateways.scheduler import Priority, Timer
 from arbiter.gateways.transport import Connection, RequestTimeout, VenueTransport
 from arbiter.platform.clock import Clock, wall_micros
@@ -148,29 +151,8 @@ _ORDER_TYPES = {
 }
 
 
-@dataclass(frozen=True)
-class PolymarketCredentials:
-    """Who signs and who pays: an EOA trades for itself (`EOA`); with a proxy, Safe or
-    deposit wallet (`POLY_PROXY`, `POLY_GNOSIS_SAFE`, `POLY_1271`) the `funder` holds the
-    money and positions, and is the order's maker."""
-
-    signer: Signer
-    api: ApiCreds
-    chain_id: int = POLYGON_CHAIN_ID
-    signature_type: SignatureType = SignatureType.EOA
-    funder: str | None = None
-
-    def __post_init__(self) -> None:
-        order_parties(self.signer.address, self.signature_type, self.funder)  # fail at start
-
-    @property
-    def holder(self) -> str:
-        """The address whose positions the venue reports."""
-        return self.funder or self.signer.address
-
-
 class PolymarketGateway(VenueGateway):
-    venue = Venue.POLYMARKET
+    venue = VENUE
 
     def __init__(
         self,

@@ -2,7 +2,7 @@
 
 L1 proves control of the EOA and is only used to create or derive API keys; L2 signs every
 trading request with the API secret. Neither changed in CLOB V2. The L1 digest is signed
-through the same :class:`~arbiter.gateways.polymarket.signing.Signer` protocol as orders, so
+through the same :class:`~arbiter.venues.polymarket.signing.Signer` protocol as orders, so
 the vault can hold the key.
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
-from arbiter.gateways.polymarket.signing import Signer
+from arbiter.venues.polymarket.signing import Signer
 
 CLOB_AUTH_DOMAIN_NAME = "ClobAuthDomain"
 CLOB_AUTH_DOMAIN_VERSION = "1"

@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from arbiter.gateways.polymarket.amounts import OrderAmounts, Side
-from arbiter.gateways.polymarket.signing import (
+from arbiter.venues.polymarket.amounts import OrderAmounts, Side
+from arbiter.venues.polymarket.signing import (
     ZERO_BYTES32,
     ExchangeDomain,
     Order,

@@ -23,7 +23,7 @@ from eth_account import Account
 from eth_keys import keys
 from eth_utils import keccak, to_checksum_address
 
-from arbiter.gateways.polymarket.amounts import Side
+from arbiter.venues.polymarket.amounts import Side
 
 EXCHANGE_DOMAIN_NAME = "Polymarket CTF Exchange"
 EXCHANGE_DOMAIN_VERSION = "2"

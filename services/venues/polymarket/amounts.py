@@ -13,7 +13,8 @@ this module reproduces their *intended* decimal rules with exact integer arithme
   decimals is the identity on the grid); market-order prices are rounded DOWN to the tick's
   decimals (the V2 rule) and only range-checked, as the SDK does.
 
-``Decimal`` appears only in :func:`parse_micros` / :func:`format_micros`, the wire boundary.
+``Decimal`` appears only in `arbiter.core.units.parse_micros` and :func:`format_micros`,
+the wire boundary.
 """
 
 from __future__ import annotations
@@ -75,20 +76,6 @@ def tick_size(label: str) -> TickSize:
         return TICK_SIZES[str(Decimal(str(label)).normalize())]
     except (KeyError, InvalidOperation):
         raise AmountError(f"tick_size {label!r} is not one of {', '.join(TICK_SIZES)}") from None
-
-
-def parse_micros(text: str, field: str = "value") -> int:
-    """Parse a decimal string (``"0.53"``) into integer micro-units; more than 6 decimals is an error."""
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise AmountError(f"{field} {text!r} is not a decimal number") from None
-    if not value.is_finite():
-        raise AmountError(f"{field} {text!r} is not finite")
-    scaled = value * MICROS
-    if scaled != scaled.to_integral_value():
-        raise AmountError(f"{field} {text!r} has more than 6 decimal places")
-    return int(scaled)
 
 
 def format_micros(micros: int, decimals: int = 6) -> str:

@@ -1,1 +1,0 @@
-"""Polymarket CLOB V2: amounts, EIP-712 order signing, L1/L2 auth and order bodies."""

@@ -1,0 +1,74 @@
+"""Typed ports: the calls one service makes on another, as Protocols.
+
+Both topologies satisfy them with the same call shape (`await port.CheckRisk(request)`):
+distributed, a generated grpc.aio stub on a channel; embedded, `arbiter.platform.rpc.LocalStub`
+over the very servicer object. Services depend on these, never on a stub class or `Any`, so
+mypy checks what each call sends and gets back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Protocol
+
+from arbiter.v1 import common_pb2, execution_pb2, risk_pb2
+
+
+class RiskPort(Protocol):
+    """What the saga and control services ask of a tenant's risk service."""
+
+    def CheckRisk(  # noqa: N802 - the RPC's name
+        self, request: risk_pb2.RiskCheckRequest, /
+    ) -> Awaitable[risk_pb2.RiskDecision]: ...
+
+    def RecordFill(self, request: risk_pb2.FillRecord, /) -> Awaitable[risk_pb2.Empty]: ...  # noqa: N802
+
+    def CloseSaga(self, request: risk_pb2.SagaClosed, /) -> Awaitable[risk_pb2.Empty]: ...  # noqa: N802
+
+    def HardStop(  # noqa: N802
+        self, request: risk_pb2.HardStopRequest, /
+    ) -> Awaitable[risk_pb2.HardStopState]: ...
+
+    def MarkReady(  # noqa: N802
+        self, request: risk_pb2.ReadinessRequest, /
+    ) -> Awaitable[risk_pb2.ReadinessState]: ...
+
+    def SeedPositions(  # noqa: N802
+        self, request: risk_pb2.PositionsSeed, /
+    ) -> Awaitable[risk_pb2.PositionsSeedResult]: ...
+
+    def UpdateLimits(  # noqa: N802
+        self, request: risk_pb2.UpdateLimitsRequest, /
+    ) -> Awaitable[risk_pb2.RiskLimitsState]: ...
+
+
+class OrderEntryPort(Protocol):
+    """What the saga and control services ask of one venue's gateway."""
+
+    def PlaceOrder(  # noqa: N802
+        self, request: execution_pb2.OrderRequest, /
+    ) -> Awaitable[execution_pb2.OrderAck]: ...
+
+    def ReconcileOrder(  # noqa: N802
+        self, request: execution_pb2.OrderRequest, /
+    ) -> Awaitable[execution_pb2.OrderAck]: ...
+
+    def CancelOrder(  # noqa: N802
+        self, request: execution_pb2.CancelRequest, /
+    ) -> Awaitable[execution_pb2.CancelAck]: ...
+
+    def PlaceOrders(  # noqa: N802
+        self, request: execution_pb2.OrderBatch, /
+    ) -> Awaitable[execution_pb2.OrderBatchAck]: ...
+
+    def CancelAll(  # noqa: N802
+        self, request: execution_pb2.CancelAllRequest, /
+    ) -> Awaitable[execution_pb2.CancelAllResult]: ...
+
+    def CancelOrphans(  # noqa: N802
+        self, request: execution_pb2.OrphanSweep, /
+    ) -> Awaitable[execution_pb2.OrphanSweepResult]: ...
+
+    def FetchPositions(  # noqa: N802
+        self, request: execution_pb2.PositionsRequest, /
+    ) -> Awaitable[common_pb2.PositionsSnapshot]: ...

@@ -1,0 +1,133 @@
+"""The composition root: one builder per service, used by both topologies.
+
+A service is always built here, from the same configuration, the same way: the embedded
+mesh (`embedded.py`) calls these builders with an in-memory bus, in-process ports
+(`LocalStub`) and in-process links to the emulators; `arbiter serve` (`distributed.py`) calls
+them with Kafka, gRPC stubs and sockets. So what a gateway is told (signature type, funder,
+heartbeats, rate-limit tier, order-entry path), how risk is sized, and which markets each
+service trades can only differ by configuration, never by topology.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from arbiter.control.service import ControlServicer
+from arbiter.core.instruments import Venue
+from arbiter.detector.service import DetectorService, DetectorSettings
+from arbiter.gateways.base import VenueGateway
+from arbiter.gateways.dry_run import DryRunTransport
+from arbiter.gateways.service import BusSinks
+from arbiter.gateways.transport import VenueTransport
+from arbiter.orderbook.service import OrderBookService
+from arbiter.platform.bus import Bus
+from arbiter.platform.clock import Clock
+from arbiter.platform.config import ArbiterConfig
+from arbiter.platform.ports import OrderEntryPort, RiskPort
+from arbiter.risk.gates import RiskState
+from arbiter.risk.service import RiskServicer
+from arbiter.saga.log import SagaLog
+from arbiter.saga.service import SagaService
+from arbiter.topology.universe import TradingUniverse
+from arbiter.venues.plugin import CredentialContext, GatewayContext, VaultAccess, plugin
+from arbiter.v1 import common_pb2, risk_pb2
+
+log = logging.getLogger(__name__)
+
+READY_RETRY_S = 1.0
+
+
+@dataclass(frozen=True)
+class Plane:
+    """What every service of one tenant's plane is wired to: its configuration, the markets
+    it trades, the bus and the business clock."""
+
+    config: ArbiterConfig
+    universe: TradingUniverse
+    bus: Bus
+    clock: Clock
+
+    @classmethod
+    def of(cls, config: ArbiterConfig, bus: Bus, clock: Clock) -> Plane:
+        return cls(config, TradingUniverse.from_config(config.market), bus, clock)
+
+    @property
+    def tenant(self) -> common_pb2.TenantContext:
+        return common_pb2.TenantContext(tenant_id=self.config.tenant.id,
+                                        tier=self.config.tenant.tier)
+
+
+def build_orderbook(plane: Plane) -> OrderBookService:
+    return OrderBookService(plane.bus, plane.universe.markets(), plane.config.detector.depth_levels)
+
+
+def build_detector(plane: Plane) -> DetectorService:
+    detector = plane.config.detector
+    settings = DetectorSettings(detector.max_qty_micros, detector.min_profit_micros,
+                                detector.ttl_ms * 1000)
+    return DetectorService(plane.bus, plane.universe.pairs, plane.universe.fees, settings,
+                           plane.clock)
+
+
+def build_risk(plane: Plane) -> RiskServicer:
+    state = RiskState(plane.config.risk, plane.clock, plane.universe.venues)
+    return RiskServicer(state, plane.config.tenant.id, plane.bus)
+
+
+def build_saga(plane: Plane, risk: RiskPort, gateways: Mapping[Venue, OrderEntryPort],
+               journal: SagaLog) -> SagaService:
+    return SagaService(plane.bus, plane.tenant, risk, gateways, plane.universe.ticks(),
+                       plane.clock, journal=journal)
+
+
+def build_control(plane: Plane, risk: RiskPort,
+                  gateways: Mapping[Venue, OrderEntryPort]) -> ControlServicer:
+    return ControlServicer(plane.bus, plane.tenant, risk, gateways)
+
+
+async def venue_credentials(config: ArbiterConfig, venue: Venue, transport: VenueTransport,
+                            vault: VaultAccess | None) -> Any:
+    """A venue's credentials as its gateway will use them: paper keys onboarded over
+    `transport`, or live signers backed by the vault."""
+    venues = config.venues
+    return await plugin(venue).credentials(
+        CredentialContext(venues.mode, transport, venues.settings(venue), vault))
+
+
+async def build_gateway(
+    plane: Plane, venue: Venue, transport: VenueTransport, stack: contextlib.AsyncExitStack,
+    *, credentials: Any = None, vault: VaultAccess | None = None,
+) -> VenueGateway:
+    """A gateway for `venue`, its credentials obtained over `transport` unless given (a run
+    that outlives crashes reuses them), closed with `stack`. Not started."""
+    venue_plugin = plugin(venue)
+    venues = plane.config.venues
+    if credentials is None:
+        credentials = await venue_credentials(plane.config, venue, transport, vault)
+    trading = DryRunTransport(transport, venue_plugin.dry_run) if venues.dry_run else transport
+    sinks = BusSinks(plane.bus, venue, plane.config.tenant.tier)
+    gateway = venue_plugin.gateway(GatewayContext(
+        trading, plane.universe.listed[venue], credentials, venues.settings(venue), venues,
+        plane.clock, sinks.book, sinks.report))
+    stack.push_async_callback(gateway.close)
+    return gateway
+
+
+async def report_market_data(plane: Plane, venue: Venue, risk: RiskPort) -> None:
+    """Tell risk that `venue`'s books are subscribed (its market-data readiness), retrying
+    until risk answers: the gateway may start before risk does."""
+    request = risk_pb2.ReadinessRequest(
+        tenant=plane.tenant, venue=venue, aspect=risk_pb2.READINESS_ASPECT_MARKET_DATA,
+        actor=f"gateway-{venue}")
+    while True:
+        try:
+            await risk.MarkReady(request)
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure to reach risk is retried
+            log.warning("gateway-%s: risk not reachable yet (%s); retrying", venue, exc)
+            await asyncio.sleep(READY_RETRY_S)

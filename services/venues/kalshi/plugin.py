@@ -1,0 +1,103 @@
+"""The Kalshi plugin: how the venue-neutral system builds and checks this venue."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+import orjson
+import typer
+
+from arbiter.core.fees import KALSHI_TAKER, FeeModel
+from arbiter.core.instruments import Market
+from arbiter.core.units import price_from_decimal, qty_from_decimal
+from arbiter.emulators.venue import EmulatedVenue
+from arbiter.gateways.base import VenueGateway
+from arbiter.gateways.connectivity import CheckResult, NowMs, guarded, wall_ms
+from arbiter.gateways.dry_run import DRY_RUN_REASON, DryRunRules
+from arbiter.gateways.http_transport import SocketEndpoints
+from arbiter.gateways.transport import VenueTransport
+from arbiter.platform.config import VenuesConfig
+from arbiter.venues.plugin import CredentialContext, GatewayContext, VenuePlugin
+from arbiter.venues.kalshi.auth import API_PATH_PREFIX, KALSHI_ACCESS_SIGNATURE
+from arbiter.venues.kalshi.config import KalshiMarket, KalshiSettings
+from arbiter.venues.kalshi.connectivity import check_kalshi
+from arbiter.venues.kalshi.constants import VENUE
+from arbiter.venues.kalshi.credentials import KalshiCredentials, kalshi_credentials
+from arbiter.venues.kalshi.emulator import KalshiEmulator
+from arbiter.venues.kalshi.gateway import KalshiGateway
+from arbiter.venues.kalshi.orders import MarketRules, PriceLevelStructure
+from arbiter.venues.kalshi.ratelimit import KalshiTier
+from arbiter.venues.kalshi.transport import subscribe_commands
+
+CENT_TICK = Decimal("0.01")
+WHOLE = qty_from_decimal(1)
+FRACTIONAL = qty_from_decimal("0.01")
+
+
+def rules(leg: KalshiMarket) -> MarketRules:
+    """The order rules of a configured market: its price grid and fractional flag."""
+    structure = (PriceLevelStructure.LINEAR_CENT if leg.tick == CENT_TICK
+                 else PriceLevelStructure.DECI_CENT)
+    return MarketRules.for_structure(structure, fractional_trading_enabled=leg.fractional)
+
+
+class KalshiPlugin(VenuePlugin[KalshiSettings, KalshiMarket, KalshiCredentials]):
+    slug = VENUE
+    title = "Kalshi trade API v2"
+    settings_model = KalshiSettings
+    market_model = KalshiMarket
+    nets_positions = True
+    dry_run = DryRunRules(
+        secret_headers=frozenset({KALSHI_ACCESS_SIGNATURE}),
+        pass_through_writes=frozenset({("POST", f"{API_PATH_PREFIX}v2/api_keys")}),  # paper
+        rejection=lambda path: orjson.dumps(
+            {"error": {"code": "dry_run", "message": DRY_RUN_REASON}}),
+    )
+
+    def market(self, leg: KalshiMarket) -> Market:
+        return Market(VENUE, leg.ticker, price_from_decimal(leg.tick),
+                      FRACTIONAL if leg.fractional else WHOLE)
+
+    def fee_model(self, leg: KalshiMarket) -> FeeModel:
+        return KALSHI_TAKER
+
+    def emulator(self) -> EmulatedVenue:
+        emulator = KalshiEmulator()
+        emulator.open_registration = True  # in process: paper gateways onboard themselves
+        return emulator
+
+    def endpoints(self, settings: KalshiSettings, venues: VenuesConfig) -> SocketEndpoints:
+        return SocketEndpoints(settings.url, {"ws": settings.ws_url},
+                               heartbeat_s=venues.ws_ping_interval_s, replay=subscribe_commands,
+                               request_timeout_s=venues.request_timeout_s)
+
+    async def credentials(self, context: CredentialContext[KalshiSettings]) -> KalshiCredentials:
+        return await kalshi_credentials(context)
+
+    def gateway(
+        self, context: GatewayContext[KalshiSettings, KalshiMarket, KalshiCredentials],
+    ) -> VenueGateway:
+        settings = context.settings
+        return KalshiGateway(
+            context.transport, [m.market for m in context.markets],
+            {m.market.market_id: m.fees for m in context.markets},
+            {m.market.market_id: rules(m.leg) for m in context.markets},
+            context.credentials.key_id, context.credentials.signer, context.clock,
+            context.on_book, context.on_report, tier=KalshiTier(settings.tier),
+            legacy_order_entry=settings.legacy_order_entry, timer=context.timer)
+
+    async def check(
+        self, transport: VenueTransport,
+        credentials: Callable[[], Awaitable[KalshiCredentials]] | None,
+        now_ms: NowMs = wall_ms,
+    ) -> CheckResult:
+        return await guarded(VENUE, check_kalshi(transport, credentials, now_ms))
+
+    def cli(self) -> typer.Typer:
+        from arbiter.venues.kalshi.cli import app
+
+        return app
+
+
+PLUGIN = KalshiPlugin()

@@ -1,0 +1,158 @@
+"""The venue plugin contract: what one venue package gives the rest of Arbiter.
+
+Every venue package has the same shape (see `docs/extending.md`): pure protocol codecs,
+its config section and market-leg models, a gateway (a `VenueGateway`), an emulator (an
+`EmulatedVenue`) speaking the venue's wire protocol, its rate-limit table, onboarding,
+connectivity checks, the credential kinds the vault keeps for it and its debugging CLI. The
+package exposes one `VenuePlugin` and declares it in the `arbiter.venues` entry-point group;
+the composition root, the emulators' socket server, `check-connectivity`, the vault and the
+CLI read venues only through these hooks, so adding a venue touches no shared module.
+
+Hooks are small on purpose: constructors and hooks open no sockets and start no tasks; the
+gateway connects in `start()`, and credentials are obtained in `credentials()` once the
+transport is up (paper keys are onboarded the way the venue hands them out; live keys stay
+in the vault service, which signs for the gateway).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+import typer
+
+from arbiter.core.fees import FeeModel
+from arbiter.core.instruments import Market
+from arbiter.emulators.venue import EmulatedVenue
+from arbiter.gateways.base import BookSink, ReportSink, VenueGateway
+from arbiter.gateways.connectivity import CheckResult, NowMs, wall_ms
+from arbiter.gateways.dry_run import DryRunRules
+from arbiter.gateways.http_transport import SocketEndpoints
+from arbiter.gateways.scheduler import Timer
+from arbiter.gateways.transport import VenueTransport
+from arbiter.platform.clock import Clock
+from arbiter.platform.config import MarketLeg, VenuesConfig, VenueSettings
+from arbiter.platform.venues import VENUES
+from arbiter.vault.client import SignerStubLike
+from arbiter.v1 import common_pb2
+
+S = TypeVar("S", bound=VenueSettings)
+L = TypeVar("L", bound=MarketLeg)
+C = TypeVar("C")
+
+
+@dataclass(frozen=True, slots=True)
+class ListedMarket(Generic[L]):
+    """A market a tenant trades on this venue: the domain view, its config leg, its fees."""
+
+    market: Market
+    leg: L
+    fees: FeeModel
+
+
+@dataclass(frozen=True)
+class VaultAccess:
+    """How a live gateway reaches the tenant's keys: the vault's Signer API, as this tenant."""
+
+    stub: SignerStubLike
+    tenant: common_pb2.TenantContext
+
+
+@dataclass(frozen=True)
+class CredentialContext(Generic[S]):
+    """What `credentials()` may use: the transport (for onboarding), this venue's section,
+    the trading mode and, live, the vault."""
+
+    mode: Literal["paper", "live"]
+    transport: VenueTransport
+    settings: S
+    vault: VaultAccess | None = None
+
+
+@dataclass(frozen=True)
+class GatewayContext(Generic[S, L, C]):
+    """Everything a gateway is built from; the composition root fills it the same way for
+    the embedded and the distributed topology (only the transport differs)."""
+
+    transport: VenueTransport
+    markets: Sequence[ListedMarket[L]]
+    credentials: C
+    settings: S
+    venues: VenuesConfig
+    clock: Clock
+    on_book: BookSink
+    on_report: ReportSink
+    timer: Timer | None = None
+
+
+class VenuePlugin(abc.ABC, Generic[S, L, C]):
+    """One venue, as the venue-neutral system sees it. Subclasses set the class attributes
+    and implement the hooks; `arbiter.venues.polymarket` and `arbiter.venues.kalshi` are
+    the two models."""
+
+    slug: ClassVar[str]
+    title: ClassVar[str]
+    settings_model: ClassVar[type[VenueSettings]]
+    market_model: ClassVar[type[MarketLeg]]
+    nets_positions: ClassVar[bool] = False
+    """Whether the venue nets YES against NO per market (Kalshi), or holds both (tokens)."""
+    dry_run: ClassVar[DryRunRules]
+
+    # -- markets ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def market(self, leg: L) -> Market:
+        """The domain market of a configured leg (id, tick, lot, outcome tokens)."""
+
+    @abc.abstractmethod
+    def fee_model(self, leg: L) -> FeeModel:
+        """The taker fee model of a configured leg."""
+
+    def listed(self, leg: L) -> ListedMarket[L]:
+        return ListedMarket(self.market(leg), leg, self.fee_model(leg))
+
+    # -- the emulated venue ----------------------------------------------------------------
+    @abc.abstractmethod
+    def emulator(self) -> EmulatedVenue:
+        """A fresh emulated venue with no markets; `EmulatedVenue.list_market` adds them."""
+
+    # -- reaching the venue ----------------------------------------------------------------
+    @abc.abstractmethod
+    def endpoints(self, settings: S, venues: VenuesConfig) -> SocketEndpoints:
+        """Where the venue's REST API and WebSocket channels are, and how they keep alive."""
+
+    @abc.abstractmethod
+    async def credentials(self, context: CredentialContext[S]) -> C:
+        """The gateway's credentials: onboarded paper keys, or the vault's signers (live)."""
+
+    @abc.abstractmethod
+    def gateway(self, context: GatewayContext[S, L, C]) -> VenueGateway:
+        """A gateway for the tenant's markets on this venue (connects in `start`)."""
+
+    @abc.abstractmethod
+    async def check(
+        self, transport: VenueTransport, credentials: Callable[[], Awaitable[C]] | None,
+        now_ms: NowMs = wall_ms,
+    ) -> CheckResult:
+        """`check-connectivity`: reach, protocol, clock skew and authenticated calls. Never
+        raises for the venue's fault; every problem goes into the result."""
+
+    # -- tools ------------------------------------------------------------------------------
+    def cli(self) -> typer.Typer | None:
+        """`arbiter venue <slug> ...`: offline tools (sign an order, a request), if any."""
+        return None
+
+
+def plugin(slug: str) -> VenuePlugin[Any, Any, Any]:
+    """The registered plugin of `slug` (`UnknownVenue` names the registered ones)."""
+    found = VENUES.get(slug)
+    if not isinstance(found, VenuePlugin):
+        raise TypeError(f"venue {slug!r} is registered with {type(found).__name__}, "
+                        "not a VenuePlugin")
+    return found
+
+
+def plugins() -> list[VenuePlugin[Any, Any, Any]]:
+    """Every registered venue plugin, by slug."""
+    return [plugin(slug) for slug in VENUES.slugs()]
