@@ -17,7 +17,7 @@ from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
-from gen_protos import SOURCE_TARGET, ProtocError, generate  # noqa: E402
+from gen_protos import SOURCE_TARGET, ProtocError, generate
 
 
 class BuildPyWithProtos(build_py):
@@ -32,8 +32,10 @@ class BuildPyWithProtos(build_py):
         super().run()
 
 
+SUBPACKAGES = find_packages("services", exclude=["v1"])
+
 setup(
     package_dir={"arbiter": "services"},
-    packages=["arbiter", *(f"arbiter.{name}" for name in find_packages("services", exclude=["v1"]))],
+    packages=["arbiter", *(f"arbiter.{name}" for name in SUBPACKAGES)],
     cmdclass={"build_py": BuildPyWithProtos},
 )

@@ -42,7 +42,7 @@ class CheckFailed(Exception):
 
 def run(args: list[str | Path], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(a) for a in args], cwd=cwd, env=ENV, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, check=False)
 
 
 def ok(message: str) -> None:
