@@ -1,5 +1,7 @@
 # The two README commands: `make run` and `make test`. Both build a local virtualenv from
-# scratch on first use (Python 3.11+, no Docker), generate the protobuf code, then act.
+# scratch on first use (Python 3.11+, no Docker), then act. The editable install generates the
+# protobuf code (services/v1) through setup.py; `make protos` regenerates it after a .proto
+# changes, with the same tools/gen_protos.py.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,7 +10,7 @@ ARGS   ?=
 
 .PHONY: run test protos bench clean
 
-$(STAMP): pyproject.toml setup.py
+$(STAMP): pyproject.toml setup.py tools/gen_protos.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -17,7 +19,7 @@ $(STAMP): pyproject.toml setup.py
 	$(BIN)/pip install --quiet --ignore-requires-python 'kalshi-python-sync==3.34.0'
 	touch $(STAMP)
 
-services/v1/__init__.py: $(STAMP) $(wildcard protos/arbiter/v1/*.proto)
+services/v1/__init__.py: $(wildcard protos/arbiter/v1/*.proto) | $(STAMP)
 	$(BIN)/python tools/gen_protos.py
 
 protos: services/v1/__init__.py
@@ -32,4 +34,4 @@ bench: protos
 	$(BIN)/python tools/bench_hotpath.py
 
 clean:
-	rm -rf $(VENV) services/v1 .pytest_cache .hypothesis
+	rm -rf $(VENV) services/v1 build .pytest_cache .hypothesis

@@ -35,12 +35,15 @@ async def open_bus(config: ArbiterConfig) -> AsyncIterator[Bus | None]:
         yield None
         return
     from arbiter.platform.bus.kafka import KafkaBus
-    from arbiter.platform.bus.tansu import TansuBroker
+    from arbiter.platform.bus.tansu import TansuBroker, TansuNotInstalled
 
     async with contextlib.AsyncExitStack() as stack:
         bootstrap, session_timeout = config.bus.kafka_bootstrap, config.bus.session_timeout_ms
         if not bootstrap:
-            broker = await stack.enter_async_context(TansuBroker())
+            try:
+                broker = await stack.enter_async_context(TansuBroker())
+            except TansuNotInstalled as exc:
+                raise SystemExit(f"error: {exc}, or pass --kafka-bootstrap HOST:PORT") from None
             bootstrap = broker.bootstrap
             session_timeout = 2_000  # our own single-process broker: join the group fast
         yield KafkaBus(bootstrap, topic_prefix=config.bus.topic_prefix,

@@ -16,7 +16,7 @@ from arbiter.operator.reconcile import is_subset
 
 from .invariants import is_guaranteed_pinned, pod_violations
 
-EXAMPLE = yaml.safe_load((Path(__file__).parents[2] / "operator" / "examples" / "tenant.yaml").read_text())
+EXAMPLE = yaml.safe_load((Path(__file__).parents[2] / "services" / "operator" / "examples" / "tenant.yaml").read_text())
 
 
 def tenant(**spec: Any) -> dict[str, Any]:

@@ -24,7 +24,7 @@ def test_skaffold_builds_one_image_from_the_root_dockerfile() -> None:
     assert artifact["context"] == "." and artifact["docker"]["dockerfile"] == "Dockerfile"
     assert (ROOT / "Dockerfile").is_file()
     syncs = artifact["sync"]["manual"]
-    assert {s["src"] for s in syncs} == {"services/**/*.py", "operator/**/*.py"}
+    assert {s["src"] for s in syncs} == {"services/**/*.py"}
 
 
 def test_skaffold_deploys_the_chart_with_the_built_image() -> None:

@@ -42,7 +42,7 @@ BACKBONE = {
     "apiextensions.k8s.io/v1/customresourcedefinitions": "CustomResourceDefinition",
 }
 VERBS = ["list", "watch", "get", "create", "patch", "delete"]
-EXAMPLE = yaml.safe_load((CHART.parents[1] / "operator" / "examples" / "tenant.yaml").read_text())
+EXAMPLE = yaml.safe_load((CHART.parents[1] / "services" / "operator" / "examples" / "tenant.yaml").read_text())
 
 
 class Cluster:

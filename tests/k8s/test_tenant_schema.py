@@ -17,7 +17,7 @@ from .conftest import CHART
 CRD = yaml.safe_load((CHART / "crds" / "tenants.arbiter.dev.yaml").read_text())
 # kubectl's strict field validation rejects unknown fields; _strict adds that to the schema.
 SCHEMA = _strict(CRD["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
-EXAMPLE = yaml.safe_load((Path(__file__).parents[2] / "operator" / "examples" / "tenant.yaml").read_text())
+EXAMPLE = yaml.safe_load((Path(__file__).parents[2] / "services" / "operator" / "examples" / "tenant.yaml").read_text())
 
 
 def _with(path: str, value: Any) -> dict[str, Any]:

@@ -79,7 +79,7 @@ ARBITER__GRPC__VAULT_ADDR: {{ printf "%s-vault.%s.svc:50051" $full $ns }}
 ARBITER__GRPC__CONTROL_ADDR: {{ printf "%s-control.%s.svc:50051" $full $ns }}
 {{- end -}}
 
-{{/* operator/platform.py reads this: what tenants' execution planes are built from. */}}
+{{/* services/operator/platform.py reads this: what tenants' execution planes are built from. */}}
 {{- define "arbiter.operatorPlatform" -}}
 image: {{ include "arbiter.image" . }}
 imagePullPolicy: {{ .Values.image.pullPolicy }}

