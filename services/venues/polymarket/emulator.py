@@ -41,7 +41,6 @@ from arbiter.emulators.venue import (
 )
 from arbiter.emulators.wire import dollars, size_text
 from arbiter.venues.polymarket.amounts import TICK_SIZES, Side
-from arbiter.venues.polymarket.constants import VENUE
 from arbiter.venues.polymarket.auth import (
     POLY_ADDRESS,
     POLY_API_KEY,
@@ -53,6 +52,7 @@ from arbiter.venues.polymarket.auth import (
     clob_auth_digest,
     hmac_signature,
 )
+from arbiter.venues.polymarket.constants import VENUE
 from arbiter.venues.polymarket.order_builder import MAX_BATCH_ORDERS
 from arbiter.venues.polymarket.signing import (
     CTF_EXCHANGE_V3,
@@ -472,8 +472,9 @@ class PolymarketEmulator(EmulatedVenue):
             "errorMsg": "",
             "orderID": order_id,
             "status": status,
-            "makingAmount": str(notional(price, filled) if side == "BUY" else filled),
-            "takingAmount": str(filled if side == "BUY" else notional(price, filled)),
+            # decimal strings in whole shares and dollars, as the venue answers
+            "makingAmount": _amount(notional(price, filled) if side == "BUY" else filled),
+            "takingAmount": _amount(filled if side == "BUY" else notional(price, filled)),
             "tradeIDs": [t.trade_id for t in result.trades],
             "transactionsHashes": [_transaction_hash(t.trade_id) for t in result.trades],
         }
@@ -768,6 +769,11 @@ def _derived_creds(address: str, nonce: int) -> ApiCreds:
         secret=base64.urlsafe_b64encode(part("secret")).decode(),
         passphrase=part("passphrase").hex(),
     )
+
+
+def _amount(micros: int) -> str:
+    """A POST /order amount: whole units as the venue writes them, "" when nothing matched."""
+    return size_text(micros) if micros else ""
 
 
 def _transaction_hash(trade_id: str) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import orjson
+from pydantic import ValidationError
 
 from arbiter.core.fees import FeeModel
 from arbiter.core.instruments import Market, Outcome
@@ -38,6 +39,11 @@ from arbiter.gateways.base import (
     priority_of,
 )
 from arbiter.gateways.orders import VenueFill
+from arbiter.gateways.ratelimit import RateLimitPolicy
+from arbiter.gateways.scheduler import Priority, Timer
+from arbiter.gateways.transport import Connection, RequestTimeout, VenueTransport
+from arbiter.platform.clock import Clock, wall_micros
+from arbiter.v1 import execution_pb2, market_data_pb2
 from arbiter.venues.polymarket.amounts import (
     TICK_SIZES,
     Side,
@@ -45,7 +51,7 @@ from arbiter.venues.polymarket.amounts import (
     limit_order_amounts,
     tick_size,
 )
-from arbiter.venues.polymarket.auth import ApiCreds, l2_headers
+from arbiter.venues.polymarket.auth import l2_headers
 from arbiter.venues.polymarket.constants import VENUE
 from arbiter.venues.polymarket.credentials import PolymarketCredentials
 from arbiter.venues.polymarket.order_builder import (
@@ -55,25 +61,17 @@ from arbiter.venues.polymarket.order_builder import (
     build_order,
     encode_batch,
     encode_body,
-    order_parties,
     order_payload,
     sign,
 )
 from arbiter.venues.polymarket.ratelimit import POLYMARKET_POLICY, polymarket_endpoint_class
+from arbiter.venues.polymarket.schemas import OrderReply, PostStatus
 from arbiter.venues.polymarket.signing import (
     EXCHANGES_BY_VERSION,
-    POLYGON_CHAIN_ID,
     ExchangeDomain,
     Order,
-    SignatureType,
-    Signer,
     order_digest,
 )
-from arbiter.gateways.ratelimit import RateLimitPolicy
-from arbiter.gateways.scheduler import Priority, Timer
-from arbiter.gateways.transport import Connection, RequestTimeout, VenueTransport
-from arbiter.platform.clock import Clock, wall_micros
-from arbiter.v1 import execution_pb2, market_data_pb2
 
 log = logging.getLogger(__name__)
 
@@ -496,10 +494,24 @@ class PolymarketGateway(VenueGateway):
     async def _outcome(
         self, market: Market, request: execution_pb2.OrderRequest, status: int, reply: dict
     ) -> execution_pb2.OrderAck:
-        """One order's reply (POST /order, or its item of POST /orders) as reports."""
-        if status == 200 and reply.get("success"):
-            return await self.accepted(request, str(reply["orderID"]), self.fees[market.market_id],
-                                       venue_filled=int(reply.get("takingAmount") or 0))
+        """One order's reply (POST /order, or its item of POST /orders) as reports. A reply
+        that cannot be read is looked up at the venue (it may have acted), never guessed."""
+        try:
+            parsed = OrderReply.model_validate(reply)
+        except ValidationError as exc:
+            self.bad_message(orjson.dumps(reply), exc)
+            return await self._reconcile(market, request, missing=f"unreadable reply: {exc}")
+        if status == 200 and parsed.accepted:
+            filled = parsed.filled_shares(Side.BUY)
+            if filled > request.qty_micros:
+                self.bad_message(orjson.dumps(reply), ValueError(
+                    f"takingAmount {filled} exceeds the order's {request.qty_micros}"))
+                return await self._reconcile(market, request)
+            # a delayed match has no outcome yet: the order stays open until a lookup or
+            # the user channel tells; anything else marketable is over at once (IOC/FOK)
+            done = None if parsed.status is not PostStatus.DELAYED else False
+            return await self.accepted(request, parsed.order_id, self.fees[market.market_id],
+                                       done=done, venue_filled=filled)
         reason = _reason(status, reply)
         if "INVALID_ORDER_DUPLICATED" in reason:  # an earlier send got through
             return await self._reconcile(market, request)

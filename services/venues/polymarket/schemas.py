@@ -1,0 +1,78 @@
+"""Polymarket REST replies as typed, range-checked models: a reply is accepted whole or
+rejected with the field named, never half-read.
+
+POST /order (and each item of POST /orders) answers, per docs/venues/polymarket.md:
+`{"success", "errorMsg", "orderID", "status", "makingAmount", "takingAmount",
+"transactionsHashes", "tradeIDs"}`. The amounts are decimal strings in whole units — shares
+and dollars — not 6-decimal base units: a 5-share BUY at 0.53 that matched answers
+`"takingAmount": "5", "makingAmount": "2.65"`. The taking side is what the order receives
+(shares for a BUY, dollars for a SELL); a resting order answers empty strings.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from arbiter.core.units import parse_micros
+from arbiter.venues.polymarket.amounts import Side
+
+
+class PostStatus(StrEnum):
+    """What became of a posted order (the POST reply's `status`, lower case)."""
+
+    MATCHED = "matched"  # matched against resting orders
+    LIVE = "live"  # resting on the book
+    DELAYED = "delayed"  # marketable, matching delayed: the outcome is not known yet
+    UNMATCHED = "unmatched"  # marketable, the delay failed, placed without matching
+
+
+def _micros(value: object) -> int:
+    """A decimal amount string in whole units as micro-units; "" (a resting order) is 0."""
+    if value in ("", None):
+        return 0
+    if not isinstance(value, str):
+        # pydantic reports ValueError (not TypeError) as a validation error naming the field
+        raise ValueError(f"must be a decimal string, was {type(value).__name__}")  # noqa: TRY004
+    micros = parse_micros(value, "amount")
+    if micros < 0:
+        raise ValueError(f"{value!r} is negative")
+    return micros
+
+
+Amount = Annotated[int, BeforeValidator(_micros)]
+
+
+class OrderReply(BaseModel):
+    """One order's answer. `accepted` only with success, an order id and no error text; the
+    venue has answered `success: true` with an error message and an empty id, which is a
+    reject, not an ACK."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    success: bool = False
+    error_msg: str = Field("", alias="errorMsg", max_length=2_000)
+    order_id: str = Field("", alias="orderID", max_length=200)
+    status: PostStatus | None = None
+    making: Amount = Field(0, alias="makingAmount")
+    taking: Amount = Field(0, alias="takingAmount")
+    trade_ids: list[str] = Field(default_factory=list, alias="tradeIDs", max_length=1_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_status(cls, data: object) -> object:
+        """A rejected order answers `"status": ""`: no status, not an unknown one."""
+        if isinstance(data, dict) and data.get("status") == "":
+            return {k: v for k, v in data.items() if k != "status"}
+        return data
+
+    @property
+    def accepted(self) -> bool:
+        return self.success and bool(self.order_id) and not self.error_msg
+
+    def filled_shares(self, side: Side) -> int:
+        """Micro-shares the order filled at once: the taking side of a BUY, the making side
+        of a SELL."""
+        return self.taking if side is Side.BUY else self.making
