@@ -11,16 +11,15 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any
 
 import grpc
 
+from arbiter.core.instruments import Venue
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
 from arbiter.platform.ports import OrderEntryPort, RiskPort
 from arbiter.platform.rpc import require_tenant
 from arbiter.platform.tenancy import tenant_scoped
-from arbiter.core.instruments import Venue
 from arbiter.v1 import common_pb2, control_pb2, control_pb2_grpc, execution_pb2, risk_pb2, saga_pb2
 
 log = logging.getLogger(__name__)
@@ -50,17 +49,17 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
             self.sagas[event.saga_id] = event
             self.sagas.move_to_end(event.saga_id)
 
-    async def Status(self, request: control_pb2.StatusRequest, context) -> control_pb2.StatusReply:  # noqa: N802, ANN001
+    async def Status(self, request: control_pb2.StatusRequest, context) -> control_pb2.StatusReply:
         await require_tenant(request.tenant, self.tenant.tenant_id, context)
         return await self._status()
 
-    async def SetPaused(self, request: control_pb2.PauseRequest, context) -> control_pb2.StatusReply:  # noqa: N802, ANN001
+    async def SetPaused(self, request: control_pb2.PauseRequest, context) -> control_pb2.StatusReply:
         await require_tenant(request.tenant, self.tenant.tenant_id, context)
         await self.risk.HardStop(risk_pb2.HardStopRequest(
             tenant=self.tenant, reason=request.reason or PAUSE_REASON, reset=not request.paused))
         return await self._status()
 
-    async def KillSwitch(self, request: control_pb2.KillSwitchRequest, context) -> control_pb2.StatusReply:  # noqa: N802, ANN001
+    async def KillSwitch(self, request: control_pb2.KillSwitchRequest, context) -> control_pb2.StatusReply:
         await require_tenant(request.tenant, self.tenant.tenant_id, context)
         await self.risk.HardStop(risk_pb2.HardStopRequest(
             tenant=self.tenant, reason=f"kill switch: {request.reason or 'no reason given'}"))

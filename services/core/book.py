@@ -31,7 +31,7 @@ class SequenceGap(BookError):
 class L2Book:
     """Bids and asks of one YES-referenced market, sizes in micro-contracts."""
 
-    __slots__ = ("key", "tick", "top", "bids", "asks", "best_bid", "best_ask", "seq", "ts")
+    __slots__ = ("asks", "best_ask", "best_bid", "bids", "key", "seq", "tick", "top", "ts")
 
     def __init__(self, key: str, tick_micros: int) -> None:
         self.key = key

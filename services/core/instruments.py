@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import TypeAlias
 from dataclasses import dataclass
-
+from typing import TypeAlias
 
 Venue: TypeAlias = str
 """A venue's slug ("polymarket", "kalshi", ...): the name it is registered under in the

@@ -49,7 +49,7 @@ def take(ladder: Ladder, qty: int) -> list[tuple[int, int]]:
     for price, size in ladder:
         if left <= 0:
             break
-        part = size if size < left else left
+        part = min(left, size)
         fills.append((price, part))
         left -= part
     if left > 0:

@@ -8,8 +8,8 @@ from arbiter.gateways.base import VenueGateway
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus
 from arbiter.platform.rpc import require_tenant
-from arbiter.platform.tenancy import tenant_headers
 from arbiter.platform.telemetry import metrics, tracing
+from arbiter.platform.tenancy import tenant_headers
 from arbiter.v1 import common_pb2, execution_pb2, execution_pb2_grpc, market_data_pb2
 
 
@@ -52,17 +52,17 @@ class OrderEntryServicer(execution_pb2_grpc.OrderEntryServicer):
         await require_tenant(request.tenant, self.tenant_id, context)
         return await self.gateway.reconcile(request)
 
-    async def CancelOrder(self, request: execution_pb2.CancelRequest, context) -> execution_pb2.CancelAck:  # noqa: N802, ANN001
+    async def CancelOrder(self, request: execution_pb2.CancelRequest, context) -> execution_pb2.CancelAck:
         await require_tenant(request.tenant, self.tenant_id, context)
         return await self.gateway.cancel(request)
 
-    async def PlaceOrders(self, request: execution_pb2.OrderBatch, context) -> execution_pb2.OrderBatchAck:  # noqa: N802, ANN001
+    async def PlaceOrders(self, request: execution_pb2.OrderBatch, context) -> execution_pb2.OrderBatchAck:
         await require_tenant(request.tenant, self.tenant_id, context)
         for order in request.orders:  # each order's own tenant too: a batch cannot smuggle one
             await require_tenant(order.tenant, self.tenant_id, context)
         return execution_pb2.OrderBatchAck(acks=await self.gateway.place_batch(request.orders))
 
-    async def CancelAll(self, request: execution_pb2.CancelAllRequest, context) -> execution_pb2.CancelAllResult:  # noqa: N802, ANN001
+    async def CancelAll(self, request: execution_pb2.CancelAllRequest, context) -> execution_pb2.CancelAllResult:
         await require_tenant(request.tenant, self.tenant_id, context)
         if request.market_id and request.market_id not in self.gateway.markets:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
@@ -72,11 +72,11 @@ class OrderEntryServicer(execution_pb2_grpc.OrderEntryServicer):
                     else await self.gateway.cancel_all())
         return execution_pb2.CancelAllResult(canceled_venue_order_ids=canceled)
 
-    async def CancelOrphans(self, request: execution_pb2.OrphanSweep, context) -> execution_pb2.OrphanSweepResult:  # noqa: N802, ANN001
+    async def CancelOrphans(self, request: execution_pb2.OrphanSweep, context) -> execution_pb2.OrphanSweepResult:
         await require_tenant(request.tenant, self.tenant_id, context)
         canceled = await self.gateway.cancel_orphans(set(request.keep_client_order_ids))
         return execution_pb2.OrphanSweepResult(canceled_venue_order_ids=canceled)
 
-    async def FetchPositions(self, request: execution_pb2.PositionsRequest, context) -> common_pb2.PositionsSnapshot:  # noqa: N802, ANN001
+    async def FetchPositions(self, request: execution_pb2.PositionsRequest, context) -> common_pb2.PositionsSnapshot:
         await require_tenant(request.tenant, self.tenant_id, context)
         return await self.gateway.positions()

@@ -174,7 +174,7 @@ async def restore_drift(
                 logger.warning(f"Restored drifted {kind} {name}: {action}")
 
 
-for _kind, (_api_version, _plural) in CHILD_KINDS.items():
+for _api_version, _plural in CHILD_KINDS.values():
     _group, _, _version = _api_version.rpartition("/")
     kopf.on.event(
         _group,

@@ -23,6 +23,9 @@ from typing import Any
 
 import grpc
 import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
 from arbiter.platform.tenancy import (
     METADATA_TENANT,
     InvalidTenant,
@@ -31,8 +34,6 @@ from arbiter.platform.tenancy import (
     request_tenant,
     validate_tenant_id,
 )
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 MIN_HS256_SECRET_BYTES = 32
 MIN_RSA_BITS = 2048

@@ -13,8 +13,8 @@ import os
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -22,11 +22,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     SecretStr,
     ValidationError,
     ValidationInfo,
-    GetCoreSchemaHandler,
-    GetJsonSchemaHandler,
     field_validator,
     model_validator,
 )
@@ -34,13 +34,13 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
 from arbiter.core.units import money_from_decimal, qty_from_decimal
-from arbiter.platform.venues import VENUES, UnknownVenue
 from arbiter.platform.tenancy import (
     TENANT_ID_PATTERN,
     TenantLimits,
     TierLimitExceeded,
     tier_named,
 )
+from arbiter.platform.venues import VENUES, UnknownVenue
 
 ENV_PREFIX = "ARBITER__"
 SHARED_SERVICES = ("orderbook", "detector", "risk", "saga", "vault", "control")
@@ -198,7 +198,7 @@ class MarketConfig(_Section):
 
 
 class DetectorConfig(_Section):
-    max_qty: Decimal = Field(Decimal("200"), gt=0)
+    max_qty: Decimal = Field(Decimal(200), gt=0)
     min_profit_usd: Decimal = Field(Decimal("0.05"), ge=0)
     ttl_ms: int = Field(500, ge=1)
     depth_levels: int = Field(10, ge=1, le=100)
@@ -220,14 +220,14 @@ class RiskConfig(_Section):
     `updated`, so a change is validated exactly like the file.
     """
 
-    max_position_per_market: Decimal = Field(Decimal("2000"), gt=0)  # per market outcome
-    max_position_total: Decimal = Field(Decimal("8000"), gt=0)  # all markets together
-    max_exposure_usd: Decimal = Field(Decimal("5000"), gt=0)  # capital at risk
+    max_position_per_market: Decimal = Field(Decimal(2000), gt=0)  # per market outcome
+    max_position_total: Decimal = Field(Decimal(8000), gt=0)  # all markets together
+    max_exposure_usd: Decimal = Field(Decimal(5000), gt=0)  # capital at risk
     max_open_sagas: int = Field(4, ge=1)
     orders_per_second: int = Field(20, ge=1)  # order-rate budget refill
     order_burst: int = Field(40, ge=2)  # budget depth; a saga takes one order per leg
-    max_cumulative_loss_usd: Decimal = Field(Decimal("1000"), gt=0)
-    max_daily_loss_usd: Decimal = Field(Decimal("250"), gt=0)
+    max_cumulative_loss_usd: Decimal = Field(Decimal(1000), gt=0)
+    max_daily_loss_usd: Decimal = Field(Decimal(250), gt=0)
     max_consecutive_losses: int = Field(5, ge=1)
     max_failed_unwinds: int = Field(1, ge=1)  # sagas that end HELD
     max_rejections_per_hour: int = Field(60, ge=0)  # venue order rejections

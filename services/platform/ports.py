@@ -17,27 +17,27 @@ from arbiter.v1 import common_pb2, execution_pb2, risk_pb2
 class RiskPort(Protocol):
     """What the saga and control services ask of a tenant's risk service."""
 
-    def CheckRisk(  # noqa: N802 - the RPC's name
+    def CheckRisk(
         self, request: risk_pb2.RiskCheckRequest, /
     ) -> Awaitable[risk_pb2.RiskDecision]: ...
 
-    def RecordFill(self, request: risk_pb2.FillRecord, /) -> Awaitable[risk_pb2.Empty]: ...  # noqa: N802
+    def RecordFill(self, request: risk_pb2.FillRecord, /) -> Awaitable[risk_pb2.Empty]: ...
 
-    def CloseSaga(self, request: risk_pb2.SagaClosed, /) -> Awaitable[risk_pb2.Empty]: ...  # noqa: N802
+    def CloseSaga(self, request: risk_pb2.SagaClosed, /) -> Awaitable[risk_pb2.Empty]: ...
 
-    def HardStop(  # noqa: N802
+    def HardStop(
         self, request: risk_pb2.HardStopRequest, /
     ) -> Awaitable[risk_pb2.HardStopState]: ...
 
-    def MarkReady(  # noqa: N802
+    def MarkReady(
         self, request: risk_pb2.ReadinessRequest, /
     ) -> Awaitable[risk_pb2.ReadinessState]: ...
 
-    def SeedPositions(  # noqa: N802
+    def SeedPositions(
         self, request: risk_pb2.PositionsSeed, /
     ) -> Awaitable[risk_pb2.PositionsSeedResult]: ...
 
-    def UpdateLimits(  # noqa: N802
+    def UpdateLimits(
         self, request: risk_pb2.UpdateLimitsRequest, /
     ) -> Awaitable[risk_pb2.RiskLimitsState]: ...
 
@@ -45,30 +45,30 @@ class RiskPort(Protocol):
 class OrderEntryPort(Protocol):
     """What the saga and control services ask of one venue's gateway."""
 
-    def PlaceOrder(  # noqa: N802
+    def PlaceOrder(
         self, request: execution_pb2.OrderRequest, /
     ) -> Awaitable[execution_pb2.OrderAck]: ...
 
-    def ReconcileOrder(  # noqa: N802
+    def ReconcileOrder(
         self, request: execution_pb2.OrderRequest, /
     ) -> Awaitable[execution_pb2.OrderAck]: ...
 
-    def CancelOrder(  # noqa: N802
+    def CancelOrder(
         self, request: execution_pb2.CancelRequest, /
     ) -> Awaitable[execution_pb2.CancelAck]: ...
 
-    def PlaceOrders(  # noqa: N802
+    def PlaceOrders(
         self, request: execution_pb2.OrderBatch, /
     ) -> Awaitable[execution_pb2.OrderBatchAck]: ...
 
-    def CancelAll(  # noqa: N802
+    def CancelAll(
         self, request: execution_pb2.CancelAllRequest, /
     ) -> Awaitable[execution_pb2.CancelAllResult]: ...
 
-    def CancelOrphans(  # noqa: N802
+    def CancelOrphans(
         self, request: execution_pb2.OrphanSweep, /
     ) -> Awaitable[execution_pb2.OrphanSweepResult]: ...
 
-    def FetchPositions(  # noqa: N802
+    def FetchPositions(
         self, request: execution_pb2.PositionsRequest, /
     ) -> Awaitable[common_pb2.PositionsSnapshot]: ...

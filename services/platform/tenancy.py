@@ -21,11 +21,12 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
+
 from arbiter.platform import topics
 from arbiter.platform.bus.base import HEADER_TENANT, Envelope, Handler
 from arbiter.platform.telemetry import metrics
 from arbiter.v1 import common_pb2
-from google.protobuf.message import Message
 
 log = logging.getLogger(__name__)
 

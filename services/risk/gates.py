@@ -17,14 +17,14 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from arbiter.core.clock import Clock
 from arbiter.core.instruments import Outcome, Venue
 from arbiter.core.units import to_decimal
-from arbiter.core.clock import Clock
 from arbiter.platform.config import RiskConfig
 from arbiter.risk.audit import AuditAction, AuditLog, AuditRecord
 from arbiter.risk.budget import TokenBucket
 from arbiter.risk.latch import HardStopLatch, LatchView, Trigger, Trip
-from arbiter.risk.ledger import Key, LegIntent, Ledger
+from arbiter.risk.ledger import Key, Ledger, LegIntent
 from arbiter.risk.limits import RiskLimits
 from arbiter.risk.monitors import Monitors, usd
 from arbiter.risk.readiness import Aspect, Readiness

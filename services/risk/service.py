@@ -67,7 +67,7 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
                           tenant_scoped(topics.EXEC_REPORTS, "risk", self.on_report,
                                         serves=tenant_id))
 
-    async def CheckRisk(self, request: risk_pb2.RiskCheckRequest, context) -> risk_pb2.RiskDecision:  # noqa: N802, ANN001
+    async def CheckRisk(self, request: risk_pb2.RiskCheckRequest, context) -> risk_pb2.RiskDecision:
         await require_tenant(request.tenant, self.tenant_id, context)
         legs = await self._legs(request, context)
         self.checks += 1
@@ -97,7 +97,7 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
         return tuple(LegIntent(leg.venue, leg.market_id, Outcome(leg.outcome), leg.qty_micros,
                                leg.limit_price_micros) for _, leg in named)
 
-    async def RecordFill(self, request: risk_pb2.FillRecord, context) -> risk_pb2.Empty:  # noqa: N802, ANN001
+    async def RecordFill(self, request: risk_pb2.FillRecord, context) -> risk_pb2.Empty:
         await require_tenant(request.tenant, self.tenant_id, context)
         if not request.trade_id or request.outcome not in tuple(Outcome):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
@@ -109,12 +109,12 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
                                request.expected_price_micros)
         return risk_pb2.Empty()
 
-    async def CloseSaga(self, request: risk_pb2.SagaClosed, context) -> risk_pb2.Empty:  # noqa: N802, ANN001
+    async def CloseSaga(self, request: risk_pb2.SagaClosed, context) -> risk_pb2.Empty:
         await require_tenant(request.tenant, self.tenant_id, context)
         self.state.close_saga(request.saga_id, request.realized_pnl_micros, request.held)
         return risk_pb2.Empty()
 
-    async def HardStop(self, request: risk_pb2.HardStopRequest, context) -> risk_pb2.HardStopState:  # noqa: N802, ANN001
+    async def HardStop(self, request: risk_pb2.HardStopRequest, context) -> risk_pb2.HardStopState:
         """Reset (operator), latch with a reason, or, with neither, report the latch."""
         await require_tenant(request.tenant, self.tenant_id, context)
         if request.reset:
@@ -124,7 +124,7 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
                                                    _actor(request.actor, context)))
         return _view(self.state.hard_stop())
 
-    async def MarkReady(self, request: risk_pb2.ReadinessRequest, context) -> risk_pb2.ReadinessState:  # noqa: N802, ANN001
+    async def MarkReady(self, request: risk_pb2.ReadinessRequest, context) -> risk_pb2.ReadinessState:
         await require_tenant(request.tenant, self.tenant_id, context)
         if request.venue not in self.state.venues or request.aspect not in tuple(Aspect):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
@@ -134,7 +134,7 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
                                         _actor(request.actor, context), ready=not request.lost)
         return risk_pb2.ReadinessState(ready=not missing, missing=missing)
 
-    async def SeedPositions(self, request: risk_pb2.PositionsSeed, context) -> risk_pb2.PositionsSeedResult:  # noqa: N802, ANN001
+    async def SeedPositions(self, request: risk_pb2.PositionsSeed, context) -> risk_pb2.PositionsSeedResult:
         await require_tenant(request.tenant, self.tenant_id, context)
         snapshot = request.snapshot
         problems = [f"positions[{i}]: outcome={p.outcome} qty_micros={p.qty_micros}"
@@ -152,7 +152,7 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
                                           _actor(request.actor, context), snapshot.netted)
         return risk_pb2.PositionsSeedResult(discrepancies=found)
 
-    async def UpdateLimits(self, request: risk_pb2.UpdateLimitsRequest, context) -> risk_pb2.RiskLimitsState:  # noqa: N802, ANN001
+    async def UpdateLimits(self, request: risk_pb2.UpdateLimitsRequest, context) -> risk_pb2.RiskLimitsState:
         """Change limits at runtime (validated like the config file, audited); an empty
         `set` only reads them."""
         await require_tenant(request.tenant, self.tenant_id, context)

@@ -24,8 +24,8 @@ from arbiter.platform.ports import OrderEntryPort, RiskPort
 from arbiter.platform.telemetry import metrics
 from arbiter.platform.tenancy import tenant_headers, tenant_scoped
 from arbiter.saga import log as saga_log
-from arbiter.saga.log import LogEntry, SagaLog, SqliteSagaLog
 from arbiter.saga.legs import LegChooser
+from arbiter.saga.log import LogEntry, SagaLog, SqliteSagaLog
 from arbiter.saga.machine import LegPlan, PlaceOrder, Policy, Saga, State
 from arbiter.v1 import common_pb2, execution_pb2, opportunity_pb2, risk_pb2, saga_pb2
 

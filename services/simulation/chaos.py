@@ -17,7 +17,6 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
-
 from arbiter.emulators.link import InProcessConnection, InProcessLink
 from arbiter.emulators.venue import EmulatedVenue, WsSink
 from arbiter.gateways.transport import RequestTimeout, WsHeaders

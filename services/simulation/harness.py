@@ -12,7 +12,6 @@ import asyncio
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
-
 from typing import Any
 
 from arbiter.core.instruments import Outcome, Venue

@@ -34,8 +34,8 @@ from arbiter.risk.service import RiskServicer
 from arbiter.saga.log import SagaLog
 from arbiter.saga.service import SagaService
 from arbiter.topology.universe import TradingUniverse
-from arbiter.venues.plugin import CredentialContext, GatewayContext, VaultAccess, plugin
 from arbiter.v1 import common_pb2, risk_pb2
+from arbiter.venues.plugin import CredentialContext, GatewayContext, VaultAccess, plugin
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from arbiter.platform import rpc
 from arbiter.platform.config import ArbiterConfig
 from arbiter.topology.builders import venue_credentials
 from arbiter.topology.universe import TradingUniverse
-from arbiter.venues.plugin import VaultAccess, plugin
 from arbiter.v1 import common_pb2, signing_pb2_grpc
+from arbiter.venues.plugin import VaultAccess, plugin
 
 
 async def check_configured(

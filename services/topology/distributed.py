@@ -29,20 +29,20 @@ from arbiter.platform.health import HealthServer
 from arbiter.platform.ports import OrderEntryPort, RiskPort
 from arbiter.platform.rpc import start_server
 from arbiter.platform.store import LedgerProjector, Store, migrate
-from arbiter.platform.venues import VENUES
 from arbiter.platform.telemetry.logging import configure_logging
 from arbiter.platform.telemetry.tracing import setup_tracing, shutdown_tracing
+from arbiter.platform.venues import VENUES
 from arbiter.saga.log import PostgresSagaLog, SagaLog, SqliteSagaLog
 from arbiter.saga.service import SagaService
 from arbiter.topology import builders
 from arbiter.topology.builders import Plane
-from arbiter.venues.plugin import VaultAccess, plugin
 from arbiter.v1 import (
     control_pb2_grpc,
     execution_pb2_grpc,
     risk_pb2_grpc,
     signing_pb2_grpc,
 )
+from arbiter.venues.plugin import VaultAccess, plugin
 
 log = logging.getLogger(__name__)
 

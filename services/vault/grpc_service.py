@@ -22,7 +22,7 @@ from arbiter.vault.errors import (
     StoreUnavailable,
     VaultError,
 )
-from arbiter.vault.signer import Eip712Digest, HmacMessage, RsaPssMessage, SignPayload, Signer
+from arbiter.vault.signer import Eip712Digest, HmacMessage, RsaPssMessage, Signer, SignPayload
 from arbiter.vault.vault import CredentialVault
 
 T = TypeVar("T")
@@ -54,7 +54,7 @@ class SignerService(signing_pb2_grpc.SignerServicer):
         self._signer = signer
         self._vault = vault
 
-    async def Sign(  # noqa: N802 (gRPC method name)
+    async def Sign(
         self, request: signing_pb2.SignRequest, context: grpc.aio.ServicerContext
     ) -> signing_pb2.SignResponse:
         await _require_tenant(request, "SignRequest", context)
@@ -69,7 +69,7 @@ class SignerService(signing_pb2_grpc.SignerServicer):
         return signing_pb2.SignResponse(signature=signature.signature,
                                         key_version=signature.key_version)
 
-    async def GetCredentialInfo(  # noqa: N802 (gRPC method name)
+    async def GetCredentialInfo(
         self, request: signing_pb2.CredentialInfoRequest, context: grpc.aio.ServicerContext
     ) -> signing_pb2.CredentialInfo:
         await _require_tenant(request, "CredentialInfoRequest", context)

@@ -35,8 +35,8 @@ from arbiter.gateways.transport import VenueTransport
 from arbiter.platform.clock import Clock
 from arbiter.platform.config import MarketLeg, VenuesConfig, VenueSettings
 from arbiter.platform.venues import VENUES
-from arbiter.vault.client import SignerStubLike
 from arbiter.v1 import common_pb2
+from arbiter.vault.client import SignerStubLike
 
 S = TypeVar("S", bound=VenueSettings)
 L = TypeVar("L", bound=MarketLeg)

@@ -10,7 +10,7 @@ import pytest
 
 from arbiter.platform.bus import Deduplicator, Envelope
 from arbiter.platform.bus.base import HEADER_MESSAGE_ID, HEADER_TENANT
-from arbiter.v1 import common_pb2, market_data_pb2
+from arbiter.v1 import market_data_pb2
 
 from .conftest import BusFactory, eventually, settle
 
@@ -97,7 +97,7 @@ async def test_every_group_receives_every_message(make_bus: BusFactory, uid: str
 async def test_members_of_one_group_share_the_messages(make_bus: BusFactory, uid: str) -> None:
     bus = make_bus()
     handled: dict[str, list[int]] = {"a": [], "b": []}
-    for member in handled:
+    for member in handled:  # noqa: PLC0206 - binds each member into its handler
 
         async def handler(envelope: Envelope[Delta], member: str = member) -> None:
             handled[member].append(envelope.value.seq)

@@ -13,7 +13,6 @@ import aiohttp
 import grpc
 import pytest
 
-
 ARBITER = [sys.executable, "-m", "arbiter.cli.app"]
 
 
@@ -42,7 +41,7 @@ def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
                             stderr=subprocess.STDOUT)
 
 
-async def eventually(check, timeout: float, what: str):  # noqa: ANN001, ANN202
+async def eventually(check, timeout: float, what: str):
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:

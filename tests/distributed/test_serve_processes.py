@@ -8,6 +8,7 @@ order and Kalshi request the gateways send is signed there over gRPC."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 from pathlib import Path
@@ -19,11 +20,11 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from arbiter.venues.kalshi.onboarding import public_pem
 from arbiter.platform.auth import Role, mint_token
 from arbiter.platform.rpc import insecure_channel
 from arbiter.v1 import common_pb2, control_pb2, control_pb2_grpc
 from arbiter.vault import build_vault_service
+from arbiter.venues.kalshi.onboarding import public_pem
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -150,5 +151,6 @@ async def _onboard_live_keys(tmp_path: Path, kalshi_port: int, env: dict[str, st
     for args in (["polymarket", "--kind", "polymarket-eoa", "--from", str(eoa)],
                  ["production-kalshi", "--kind", "kalshi-rsa", "--from", str(pem),
                   "--key-id", key_id]):
-        done = subprocess.run([*vault, *args], env=env, capture_output=True, timeout=60)
+        done = await asyncio.to_thread(
+            subprocess.run, [*vault, *args], env=env, capture_output=True, timeout=60, check=False)
         assert done.returncode == 0, done.stderr.decode()

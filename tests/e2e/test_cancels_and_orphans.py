@@ -72,7 +72,7 @@ async def test_restart_cancels_resting_orders_that_belong_to_no_saga() -> None:
     assert restarted.saga.orphans_canceled == 2
 
 
-def _collect(into: list[execution_pb2.ExecutionReport]):  # noqa: ANN202
+def _collect(into: list[execution_pb2.ExecutionReport]):
     async def sink(report: execution_pb2.ExecutionReport) -> None:
         into.append(report)
 

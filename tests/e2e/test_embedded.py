@@ -8,7 +8,6 @@ import pytest
 from typer.testing import CliRunner
 
 from arbiter.cli.app import app
-from arbiter.core.instruments import Venue
 from arbiter.platform.config import load_config
 from arbiter.topology.embedded import EmbeddedMesh
 
@@ -70,13 +69,13 @@ async def test_completed_sagas_are_fully_hedged_and_profitable_in_total() -> Non
     assert sum(s.realized_pnl() for s in completed) > 0
 
 
-def _outcome(value: int):  # noqa: ANN202
+def _outcome(value: int):
     from arbiter.core.instruments import Outcome
 
     return Outcome(value)
 
 
-def test_cli_run_headless_writes_the_summary(tmp_path) -> None:  # noqa: ANN001
+def test_cli_run_headless_writes_the_summary(tmp_path) -> None:
     target = tmp_path / "summary.json"
     result = CliRunner().invoke(
         app, ["run", "--duration", "1", "--headless", "--seed", "9", "--summary-json", str(target)]

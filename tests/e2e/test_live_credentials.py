@@ -80,7 +80,7 @@ async def build_gateway(venue: str, config: ArbiterConfig,
     return await socket_gateway(Plane.of(config, MemoryBus(), SystemClock()), venue, stack)
 
 
-def _buy_best_ask(gateway, venues: EmulatedVenues) -> execution_pb2.OrderRequest:  # noqa: ANN001
+def _buy_best_ask(gateway, venues: EmulatedVenues) -> execution_pb2.OrderRequest:
     market = next(iter(gateway.markets.values()))
     emulator = venues[gateway.venue]
     book_id = market.market_id

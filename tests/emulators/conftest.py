@@ -14,10 +14,9 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
-
-from typing import Any
 
 from arbiter.core.book import L2Book
 from arbiter.core.instruments import Outcome, Venue
@@ -33,8 +32,8 @@ from arbiter.platform.config import ArbiterConfig, load_config
 from arbiter.topology.builders import venue_credentials
 from arbiter.topology.embedded import EmulatedVenues
 from arbiter.topology.universe import TradingUniverse
-from arbiter.venues.plugin import GatewayContext, plugin
 from arbiter.v1 import common_pb2, execution_pb2, market_data_pb2
+from arbiter.venues.plugin import GatewayContext, plugin
 
 FAST_BACKOFF = Backoff(initial_s=0.02, factor=2.0, cap_s=0.2)
 

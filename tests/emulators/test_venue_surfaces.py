@@ -22,6 +22,8 @@ from arbiter.venues.kalshi.onboarding import public_pem
 from arbiter.venues.kalshi.transport import subscribe_commands
 from arbiter.venues.polymarket.amounts import Side, limit_order_amounts, tick_size
 from arbiter.venues.polymarket.auth import POLY_ADDRESS, l1_headers, l2_headers
+from arbiter.venues.polymarket.credentials import PAPER_KEY
+from arbiter.venues.polymarket.emulator import PolymarketEmulator
 from arbiter.venues.polymarket.order_builder import (
     OrderType,
     build_order,
@@ -29,8 +31,6 @@ from arbiter.venues.polymarket.order_builder import (
     order_payload,
     sign,
 )
-from arbiter.venues.polymarket.credentials import PAPER_KEY
-from arbiter.venues.polymarket.emulator import PolymarketEmulator
 from arbiter.venues.polymarket.signing import POLYGON_CHAIN_ID, ExchangeDomain, LocalSigner
 
 from .conftest import Harness, eventually, now_ms

@@ -17,8 +17,6 @@ from eth_account import Account as EthAccount
 
 from arbiter.core.fees import NO_FEE
 from arbiter.core.units import QTY_SCALE
-from arbiter.venues.kalshi.emulator import API, KalshiEmulator
-from arbiter.venues.polymarket.emulator import PolymarketEmulator
 from arbiter.emulators.venue import EmulatedVenue, WsSession
 from arbiter.venues.kalshi.auth import (
     KALSHI_ACCESS_KEY,
@@ -26,8 +24,10 @@ from arbiter.venues.kalshi.auth import (
     KALSHI_ACCESS_TIMESTAMP,
     signing_string,
 )
+from arbiter.venues.kalshi.emulator import API, KalshiEmulator
 from arbiter.venues.polymarket.amounts import Side, limit_order_amounts, tick_size
 from arbiter.venues.polymarket.auth import ApiCreds, l2_headers
+from arbiter.venues.polymarket.emulator import PolymarketEmulator
 from arbiter.venues.polymarket.order_builder import (
     OrderType,
     SignedOrder,

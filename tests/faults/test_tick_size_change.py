@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import pytest
 from emulators.conftest import Harness, eventually
 
-from arbiter.core.instruments import Venue
 from arbiter.emulators.server import WsFault
 from arbiter.orderbook.service import OrderBookService
 from arbiter.platform import topics

@@ -1,6 +1,7 @@
 """Shared keys and orders for the gateway tests (published test keys only)."""
 
 import pytest
+
 from arbiter.venues.polymarket.amounts import Side
 from arbiter.venues.polymarket.signing import LocalSigner, Order, SignatureType
 

@@ -9,6 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from rich.console import Console
+from typer.testing import CliRunner
+
 from arbiter.cli.app import app
 from arbiter.emulators.server import VenueServer
 from arbiter.emulators.venue import HttpResponse
@@ -24,9 +28,6 @@ from arbiter.venues.polymarket.auth import ApiCreds
 from arbiter.venues.polymarket.credentials import PAPER_KEY, PolymarketCredentials
 from arbiter.venues.polymarket.emulator import PolymarketEmulator
 from arbiter.venues.polymarket.signing import LocalSigner
-from cryptography.hazmat.primitives.asymmetric import rsa
-from rich.console import Console
-from typer.testing import CliRunner
 
 
 class PolymarketV1(PolymarketEmulator):

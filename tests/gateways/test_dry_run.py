@@ -7,10 +7,17 @@ import time
 
 import orjson
 import pytest
+
 from arbiter.core.instruments import Outcome, Venue
 from arbiter.emulators.link import InProcessLink
 from arbiter.gateways.base import VenueGateway
 from arbiter.gateways.dry_run import DRY_RUN_REASON, DryRunTransport
+from arbiter.platform.clock import SystemClock
+from arbiter.platform.config import ArbiterConfig, load_config
+from arbiter.topology.builders import venue_credentials
+from arbiter.topology.embedded import EmulatedVenues
+from arbiter.topology.universe import TradingUniverse
+from arbiter.v1 import common_pb2, execution_pb2
 from arbiter.venues.kalshi.auth import (
     KALSHI_ACCESS_KEY,
     KALSHI_ACCESS_SIGNATURE,
@@ -18,6 +25,7 @@ from arbiter.venues.kalshi.auth import (
     signing_string,
     verify_signature,
 )
+from arbiter.venues.plugin import GatewayContext, plugin
 from arbiter.venues.polymarket.amounts import Side
 from arbiter.venues.polymarket.auth import (
     POLY_API_KEY,
@@ -27,13 +35,6 @@ from arbiter.venues.polymarket.auth import (
     hmac_signature,
 )
 from arbiter.venues.polymarket.signing import Order, SignatureType, recover_order_signer
-from arbiter.platform.clock import SystemClock
-from arbiter.platform.config import ArbiterConfig, load_config
-from arbiter.topology.builders import venue_credentials
-from arbiter.topology.embedded import EmulatedVenues
-from arbiter.topology.universe import TradingUniverse
-from arbiter.venues.plugin import GatewayContext, plugin
-from arbiter.v1 import common_pb2, execution_pb2
 
 CONFIG = load_config(environ={}, overrides={"market.seed": 7, "venues.dry_run": True,
                                             "venues.polymarket.heartbeat_s": 0})

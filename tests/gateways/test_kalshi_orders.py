@@ -3,6 +3,7 @@
 import dataclasses
 
 import pytest
+
 from arbiter.venues.kalshi.orders import (
     LEGACY_ORDERS_PATH,
     V2_ORDERS_PATH,

@@ -5,6 +5,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from arbiter.gateways.nonces import (
     NonceDriftError,
     NonceError,
@@ -12,8 +15,6 @@ from arbiter.gateways.nonces import (
     SequentialNonceAllocator,
     TimeNonceAllocator,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 KEY = ("account-7", 3)
 

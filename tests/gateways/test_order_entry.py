@@ -3,8 +3,6 @@ re-signing, heartbeats, the Kalshi legacy switch and typed rejection of unknown 
 
 from __future__ import annotations
 
-import asyncio
-
 import orjson
 import pytest
 

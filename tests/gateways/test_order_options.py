@@ -8,8 +8,8 @@ import pytest
 
 from arbiter.core.instruments import Venue
 from arbiter.emulators.venue import ACCOUNT
-from arbiter.venues.polymarket.gateway import GTD_THRESHOLD_S
 from arbiter.v1 import execution_pb2
+from arbiter.venues.polymarket.gateway import GTD_THRESHOLD_S
 
 from .test_order_entry import far_bid
 from .venues import CANCELED, GTC, IOC, REJECT, open_venue
@@ -19,7 +19,7 @@ VENUES = pytest.mark.parametrize("venue", ["polymarket", "kalshi"],
                                  ids=["polymarket", "kalshi"])
 
 
-def _ours(setup) -> list:  # noqa: ANN001
+def _ours(setup) -> list:
     return [o for o in setup.emulator.engines[setup.market_id].orders.values()
             if o.owner == ACCOUNT]
 

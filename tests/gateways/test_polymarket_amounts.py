@@ -3,6 +3,10 @@
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from arbiter.core.units import parse_micros
 from arbiter.venues.polymarket.amounts import (
     MICROS,
     TICK_SIZES,
@@ -14,9 +18,6 @@ from arbiter.venues.polymarket.amounts import (
     market_order_amounts,
     tick_size,
 )
-from arbiter.core.units import parse_micros
-from hypothesis import given
-from hypothesis import strategies as st
 
 # protocol-facts.md A6 (py-clob-client tests) and v2-migration-facts.md A10.
 SDK_VECTORS = [

@@ -6,10 +6,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from arbiter.platform.config import ConfigError, load_config
 from arbiter.venues.polymarket.credentials import PolymarketCredentials
 from arbiter.venues.polymarket.order_builder import OrderBuildError
 from arbiter.venues.polymarket.signing import SignatureType
-from arbiter.platform.config import ConfigError, load_config
 
 from .venues import IOC, ONE, open_venue
 

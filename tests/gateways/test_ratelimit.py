@@ -1,14 +1,7 @@
 """Token buckets, venue policies and back-off that never delays cancels."""
 
 import pytest
-from arbiter.venues.kalshi.ratelimit import (
-    KALSHI_DEFAULT_COST,
-    KalshiTier,
-    kalshi_cost,
-    kalshi_endpoint_class,
-    kalshi_policy,
-)
-from arbiter.venues.polymarket.ratelimit import POLYMARKET_POLICY, polymarket_endpoint_class
+
 from arbiter.gateways.ratelimit import (
     BackoffPolicy,
     Limit,
@@ -17,6 +10,14 @@ from arbiter.gateways.ratelimit import (
     RequestKind,
     wait_turn,
 )
+from arbiter.venues.kalshi.ratelimit import (
+    KALSHI_DEFAULT_COST,
+    KalshiTier,
+    kalshi_cost,
+    kalshi_endpoint_class,
+    kalshi_policy,
+)
+from arbiter.venues.polymarket.ratelimit import POLYMARKET_POLICY, polymarket_endpoint_class
 
 
 class Clock:

@@ -5,11 +5,12 @@ from pathlib import Path
 
 import orjson
 import pytest
-from arbiter.cli.app import app
-from arbiter.venues.kalshi.auth import verify_signature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from typer.testing import CliRunner
+
+from arbiter.cli.app import app
+from arbiter.venues.kalshi.auth import verify_signature
 
 from .conftest import A10_ADDRESS, A10_BODY, A10_KEY, A10_SIGNATURE
 

@@ -18,8 +18,8 @@ from arbiter.platform.config import load_config
 from arbiter.topology.builders import venue_credentials
 from arbiter.topology.embedded import EmulatedVenues
 from arbiter.topology.universe import TradingUniverse
-from arbiter.venues.plugin import GatewayContext, plugin
 from arbiter.v1 import common_pb2, execution_pb2
+from arbiter.venues.plugin import GatewayContext, plugin
 
 ACK, FILL, CANCELED, REJECT = (execution_pb2.REPORT_KIND_ACK, execution_pb2.REPORT_KIND_FILL,
                                execution_pb2.REPORT_KIND_CANCELED, execution_pb2.REPORT_KIND_REJECT)

@@ -16,8 +16,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from arbiter.platform.config import load_config
 from arbiter.platform.telemetry import tracing
 from arbiter.platform.telemetry.logging import configure_logging, scrub
-from arbiter.venues.polymarket.credentials import PAPER_KEY as PAPER_POLYMARKET_KEY
 from arbiter.topology.embedded import EmbeddedMesh
+from arbiter.venues.polymarket.credentials import PAPER_KEY as PAPER_POLYMARKET_KEY
 
 pytestmark = pytest.mark.usefixtures("telemetry_reset")
 

@@ -6,10 +6,10 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from arbiter.platform.venues import VENUES
 from arbiter.platform.config import load_config
 from arbiter.platform.telemetry import metrics
 from arbiter.platform.telemetry.serve import serve_telemetry
+from arbiter.platform.venues import VENUES
 from arbiter.topology.embedded import EmbeddedMesh
 
 pytestmark = pytest.mark.usefixtures("telemetry_reset")

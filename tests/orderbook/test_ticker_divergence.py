@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from arbiter.core.instruments import Market, Venue
+from arbiter.core.instruments import Market
 from arbiter.core.units import CENT, QTY_SCALE
 from arbiter.orderbook.service import DIVERGENT_TICKERS, OrderBookService
 from arbiter.platform import topics

@@ -38,7 +38,7 @@ class YieldingBucket(TokenBucket):
 
 
 class YieldingLedger(Ledger):
-    def reserve(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def reserve(self, *args, **kwargs) -> None:
         time.sleep(0)  # between the slot/position checks and the reservation
         super().reserve(*args, **kwargs)
 

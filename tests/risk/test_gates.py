@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from arbiter.core.instruments import Outcome, Venue
+from arbiter.core.instruments import Outcome
 from arbiter.platform.clock import ManualClock
 from arbiter.risk.gates import Gate, LegIntent
 from arbiter.risk.readiness import Aspect
@@ -12,7 +12,7 @@ from arbiter.risk.readiness import Aspect
 from .helpers import T0, C, legs, state
 
 
-def _fill(risk, saga_id: str, leg: LegIntent, qty: int, trade: str,  # noqa: ANN001
+def _fill(risk, saga_id: str, leg: LegIntent, qty: int, trade: str,
           price: int | None = None) -> None:
     risk.record_fill(trade, leg.venue, leg.market_id, leg.outcome, qty,
                      leg.price if price is None else price, saga_id)

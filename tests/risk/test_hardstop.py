@@ -20,7 +20,7 @@ def _at(text: str) -> int:
     return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()) * C
 
 
-def _approve_and_fill(risk, saga: str, price: int) -> None:  # noqa: ANN001
+def _approve_and_fill(risk, saga: str, price: int) -> None:
     yes, no = legs()
     assert risk.check(saga, saga, (yes, no)).approved
     risk.record_fill(f"{saga}-t", yes.venue, yes.market_id, yes.outcome, C, price, saga)

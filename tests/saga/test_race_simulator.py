@@ -8,11 +8,11 @@ import logging
 import pytest
 
 from arbiter.gateways.base import VenueGateway
-from arbiter.venues.kalshi.gateway import KalshiGateway
-from arbiter.venues.polymarket.gateway import PolymarketGateway
 from arbiter.simulation.chaos import Faults
 from arbiter.simulation.harness import RaceSimulator
 from arbiter.simulation.sweep import sweep
+from arbiter.venues.kalshi.gateway import KalshiGateway
+from arbiter.venues.polymarket.gateway import PolymarketGateway
 
 SEEDS = range(2000)  # "thousands of seeds in CI": ~2.5 min over both cores
 STEPS = 30
@@ -59,7 +59,7 @@ async def test_without_faults_nothing_is_lost_or_compensated() -> None:
 async def test_the_checks_catch_a_gateway_that_assumes_a_timed_out_order_was_lost(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def assume_lost(self: VenueGateway, market, request):  # noqa: ANN001, ANN202
+    async def assume_lost(self: VenueGateway, market, request):
         return await self.rejected(request, "assumed lost")  # the bug: no lookup
 
     for gateway in (PolymarketGateway, KalshiGateway):

@@ -12,6 +12,9 @@ from typing import Any
 
 import grpc
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
 from arbiter.platform.auth import (
     CONTROL_METHOD_ROLES,
     AuthConfigError,
@@ -30,8 +33,6 @@ from arbiter.platform.tenancy import (
     tenant_scope,
 )
 from arbiter.v1 import common_pb2, control_pb2, control_pb2_grpc
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 SECRET = "s" * 40
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)

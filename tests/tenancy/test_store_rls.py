@@ -6,6 +6,8 @@ from dataclasses import replace
 
 import psycopg
 import pytest
+from psycopg import errors
+
 from arbiter.platform.store import (
     FillRow,
     Migration,
@@ -17,7 +19,6 @@ from arbiter.platform.store import (
     migrate,
 )
 from arbiter.platform.tenancy import InvalidTenant
-from psycopg import errors
 
 from .conftest import Postgres
 

@@ -7,6 +7,7 @@ from dataclasses import fields, replace
 from typing import Any
 
 import pytest
+
 from arbiter.core.units import money_from_decimal
 from arbiter.platform import topics
 from arbiter.platform.bus import Envelope, MemoryBus

@@ -167,4 +167,4 @@ def rsa_pem(rsa_key: rsa.RSAPrivateKey) -> bytes:
 
 
 def api_creds_json(secret: str = API_SECRET) -> bytes:
-    return ('{"apiKey": "key-1", "secret": "%s", "passphrase": "pass-1"}' % secret).encode()
+    return f'{{"apiKey": "key-1", "secret": "{secret}", "passphrase": "pass-1"}}'.encode()

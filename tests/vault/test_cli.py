@@ -5,15 +5,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from click.testing import Result
 from typer.testing import CliRunner
 
 from arbiter.vault.cli import app
 
 from .conftest import HARDHAT_ADDRESS, HARDHAT_KEY, write_secret
-
 
 Invoke = Callable[..., Result]
 

@@ -59,8 +59,8 @@ def test_put_stores_metadata_apart_and_ciphertext_without_the_secret(
 
 def test_a_tenant_cannot_open_another_tenants_credential(vault: CredentialVault) -> None:
     vault.put("alice", "acme", "poly-main", EOA, HARDHAT_KEY.encode())
-    with pytest.raises(CredentialNotFound, match="tenant 'rival' has no credential 'poly-main'"):
-        with vault.unsealed("mallory", "sign", "rival", "poly-main", EOA):
+    with (pytest.raises(CredentialNotFound, match="tenant 'rival' has no credential 'poly-main'"),
+          vault.unsealed("mallory", "sign", "rival", "poly-main", EOA)):
             pass
     assert [c.tenant_id for c in vault.list_credentials()] == ["acme"]
     assert vault.list_credentials("rival") == []

@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from types import TracebackType
-from typing import IO
+from typing import IO, Self
 
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
@@ -135,7 +135,7 @@ class TansuBroker:
         with open(self._log.name, "rb") as f:
             return b"".join(f.readlines()[-lines:]).decode(errors="replace")
 
-    async def __aenter__(self) -> TansuBroker:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -149,7 +149,8 @@ class TansuBroker:
 
     def _spawn(self) -> None:
         url = f"tcp://{self.host}:{self.port}"
-        self._log = tempfile.NamedTemporaryFile(prefix="tansu-", suffix=".log")
+        # kept open for the broker's lifetime and closed by stop(), not a with-block
+        self._log = tempfile.NamedTemporaryFile(prefix="tansu-", suffix=".log")  # noqa: SIM115
         self._proc = subprocess.Popen(
             [
                 self._binary or _broker_binary(),

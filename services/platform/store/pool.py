@@ -17,10 +17,11 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+
 from arbiter.platform.store.errors import StoreError, UnsafeRole
 from arbiter.platform.store.repository import TenantRepository
 from arbiter.platform.tenancy import validate_tenant_id
-from psycopg_pool import AsyncConnectionPool
 
 ROLE_CHECK = """
 SELECT r.rolname, r.rolsuper, r.rolbypassrls,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 import psycopg
+
 from arbiter.platform.store.errors import MigrationError
 
 _FILE = re.compile(r"(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql")

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from arbiter.gateways.onboarding import OnboardingError
-from arbiter.venues.plugin import CredentialContext
 from arbiter.vault.client import vault_request_signer
 from arbiter.venues.kalshi.auth import PrivateKeySigner, RequestSigner
 from arbiter.venues.kalshi.config import KalshiSettings
 from arbiter.venues.kalshi.onboarding import register_kalshi_key
+from arbiter.venues.plugin import CredentialContext
 
 
 @dataclass(frozen=True)

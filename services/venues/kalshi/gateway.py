@@ -33,6 +33,12 @@ from arbiter.gateways.base import (
     parse_enum,
     priority_of,
 )
+from arbiter.gateways.orders import VenueFill
+from arbiter.gateways.ratelimit import RateLimitPolicy
+from arbiter.gateways.scheduler import Priority, Timer
+from arbiter.gateways.transport import Connection, RequestTimeout, VenueTransport
+from arbiter.platform.clock import Clock, wall_micros
+from arbiter.v1 import execution_pb2, market_data_pb2
 from arbiter.venues.kalshi.auth import RequestSigner, auth_headers, ws_auth_headers
 from arbiter.venues.kalshi.constants import VENUE
 from arbiter.venues.kalshi.orders import (
@@ -51,12 +57,6 @@ from arbiter.venues.kalshi.ratelimit import (
     kalshi_endpoint_class,
     kalshi_policy,
 )
-from arbiter.gateways.orders import VenueFill
-from arbiter.gateways.ratelimit import RateLimitPolicy
-from arbiter.gateways.scheduler import Priority, Timer
-from arbiter.gateways.transport import Connection, RequestTimeout, VenueTransport
-from arbiter.platform.clock import Clock, wall_micros
-from arbiter.v1 import execution_pb2, market_data_pb2
 
 log = logging.getLogger(__name__)
 

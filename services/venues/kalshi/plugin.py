@@ -18,7 +18,6 @@ from arbiter.gateways.dry_run import DRY_RUN_REASON, DryRunRules
 from arbiter.gateways.http_transport import SocketEndpoints
 from arbiter.gateways.transport import VenueTransport
 from arbiter.platform.config import VenuesConfig
-from arbiter.venues.plugin import CredentialContext, GatewayContext, VenuePlugin
 from arbiter.venues.kalshi.auth import API_PATH_PREFIX, KALSHI_ACCESS_SIGNATURE
 from arbiter.venues.kalshi.config import KalshiMarket, KalshiSettings
 from arbiter.venues.kalshi.connectivity import check_kalshi
@@ -29,6 +28,7 @@ from arbiter.venues.kalshi.gateway import KalshiGateway
 from arbiter.venues.kalshi.orders import MarketRules, PriceLevelStructure
 from arbiter.venues.kalshi.ratelimit import KalshiTier
 from arbiter.venues.kalshi.transport import subscribe_commands
+from arbiter.venues.plugin import CredentialContext, GatewayContext, VenuePlugin
 
 CENT_TICK = Decimal("0.01")
 WHOLE = qty_from_decimal(1)

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from arbiter.platform.cli_tools import KeyFile, fail
 from arbiter.core.units import parse_micros
+from arbiter.platform.cli_tools import KeyFile, fail
 from arbiter.venues.polymarket.amounts import (
     AmountError,
     Side,

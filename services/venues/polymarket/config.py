@@ -51,7 +51,7 @@ class PolymarketMarket(MarketLeg):
     tick: Decimal = Decimal("0.01")
     fee_rate: Decimal = Field(Decimal("0.04"), ge=0, le=1)
     fee_exponent: int = Field(1, ge=1, le=4)
-    min_size: Decimal = Field(Decimal("1"), gt=0, le=1_000_000)
+    min_size: Decimal = Field(Decimal(1), gt=0, le=1_000_000)
 
     @field_validator("tick")
     @classmethod

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from arbiter.venues.plugin import CredentialContext
 from arbiter.vault.client import vault_digest_signer
+from arbiter.venues.plugin import CredentialContext
 from arbiter.venues.polymarket.auth import ApiCreds
 from arbiter.venues.polymarket.config import PolymarketSettings
 from arbiter.venues.polymarket.onboarding import derive_polymarket_creds
