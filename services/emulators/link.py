@@ -6,7 +6,7 @@ the embedded topology deterministic while the gateway still speaks the venue's w
 from __future__ import annotations
 
 from arbiter.emulators.venue import EmulatedVenue, WsSession, WsSink
-from arbiter.gateways.transport import WsHeaders
+from arbiter.platform.transport import WsHeaders
 
 
 class InProcessConnection:
@@ -21,7 +21,7 @@ class InProcessConnection:
 
 
 class InProcessLink:
-    """Implements `arbiter.gateways.transport.VenueTransport` against an emulator object."""
+    """Implements `arbiter.platform.transport.VenueTransport` against an emulator object."""
 
     def __init__(self, venue: EmulatedVenue) -> None:
         self.venue = venue

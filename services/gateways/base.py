@@ -31,7 +31,9 @@ from arbiter.gateways.scheduler import (
     retry_after_s,
     timer_for,
 )
-from arbiter.gateways.transport import (
+from arbiter.platform.clock import Clock
+from arbiter.platform.telemetry.metrics import VenueMetrics
+from arbiter.platform.transport import (
     Connection,
     FrameSink,
     Headers,
@@ -40,8 +42,6 @@ from arbiter.gateways.transport import (
     WsHeaders,
     request_with_headers,
 )
-from arbiter.platform.clock import Clock
-from arbiter.platform.telemetry.metrics import VenueMetrics
 from arbiter.v1 import common_pb2, execution_pb2, market_data_pb2
 
 log = logging.getLogger(__name__)

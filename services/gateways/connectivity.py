@@ -23,7 +23,7 @@ from rich.table import Table
 
 from arbiter.core.instruments import Venue
 from arbiter.gateways.onboarding import OnboardingError
-from arbiter.gateways.transport import RequestTimeout
+from arbiter.platform.transport import RequestTimeout
 
 SKEW_WARN_MS = 1_000
 SKEW_FAIL_MS = 5_000

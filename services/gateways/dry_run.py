@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from arbiter.gateways.transport import (
+from arbiter.platform.transport import (
     Connection,
     FrameSink,
     Headers,

@@ -26,7 +26,7 @@ from typing import Self
 
 import aiohttp
 
-from arbiter.gateways.transport import FrameSink, Headers, RequestTimeout, WsHeaders
+from arbiter.platform.transport import FrameSink, Headers, RequestTimeout, WsHeaders
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ class WsChannel:
 
 
 class HttpVenueTransport:
-    """Implements `arbiter.gateways.transport.VenueTransport` against a venue's URLs.
+    """Implements `arbiter.platform.transport.VenueTransport` against a venue's URLs.
 
     `base_url` is the origin (scheme, host, port); adapters pass full paths such as
     `/trade-api/v2/portfolio/events/orders`. `ws_urls` maps the adapter's channel names to

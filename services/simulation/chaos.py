@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from arbiter.emulators.link import InProcessConnection, InProcessLink
 from arbiter.emulators.venue import EmulatedVenue, WsSink
-from arbiter.gateways.transport import RequestTimeout, WsHeaders
+from arbiter.platform.transport import RequestTimeout, WsHeaders
 
 
 @dataclass(frozen=True, slots=True)

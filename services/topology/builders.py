@@ -23,12 +23,12 @@ from arbiter.detector.service import DetectorService, DetectorSettings
 from arbiter.gateways.base import VenueGateway
 from arbiter.gateways.dry_run import DryRunTransport
 from arbiter.gateways.service import BusSinks
-from arbiter.gateways.transport import VenueTransport
 from arbiter.orderbook.service import OrderBookService
 from arbiter.platform.bus import Bus
 from arbiter.platform.clock import Clock
 from arbiter.platform.config import ArbiterConfig
 from arbiter.platform.ports import OrderEntryPort, RiskPort
+from arbiter.platform.transport import VenueTransport
 from arbiter.risk.gates import RiskState
 from arbiter.risk.service import RiskServicer
 from arbiter.saga.log import SagaLog

@@ -26,13 +26,13 @@ from arbiter.emulators.venue import EmulatedVenue
 from arbiter.gateways.base import VenueGateway
 from arbiter.gateways.dry_run import DryRunTransport
 from arbiter.gateways.service import OrderEntryServicer
-from arbiter.gateways.transport import VenueTransport
 from arbiter.orderbook.service import OrderBookService
 from arbiter.platform.bus import Bus, MemoryBus
 from arbiter.platform.clock import Clock, ManualClock
 from arbiter.platform.config import ArbiterConfig
 from arbiter.platform.ports import OrderEntryPort
 from arbiter.platform.rpc import LocalStub
+from arbiter.platform.transport import VenueTransport
 from arbiter.risk.service import RiskServicer
 from arbiter.saga.log import SagaLog, SqliteSagaLog
 from arbiter.saga.service import SagaService

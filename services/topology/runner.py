@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from arbiter.core.instruments import Venue
-from arbiter.gateways.transport import VenueTransport
 from arbiter.platform.bus import Bus
 from arbiter.platform.clock import SystemClock
 from arbiter.platform.config import ArbiterConfig, ConfigError
 from arbiter.platform.telemetry.serve import serve_telemetry
+from arbiter.platform.transport import VenueTransport
 from arbiter.topology.embedded import EmbeddedMesh
 from arbiter.topology.universe import TradingUniverse
 from arbiter.venues.plugin import plugin

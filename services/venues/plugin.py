@@ -31,9 +31,9 @@ from arbiter.gateways.connectivity import CheckResult, NowMs, wall_ms
 from arbiter.gateways.dry_run import DryRunRules
 from arbiter.gateways.http_transport import SocketEndpoints
 from arbiter.gateways.scheduler import Timer
-from arbiter.gateways.transport import VenueTransport
 from arbiter.platform.clock import Clock
 from arbiter.platform.config import MarketLeg, VenuesConfig, VenueSettings
+from arbiter.platform.transport import VenueTransport
 from arbiter.platform.venues import VENUES
 from arbiter.v1 import common_pb2
 from arbiter.vault.client import SignerStubLike

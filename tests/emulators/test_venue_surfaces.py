@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from arbiter.emulators.server import Faults, OrderFault, VenueServer, WsFault, run_emulators
 from arbiter.gateways.http_transport import Backoff, HttpVenueTransport, TextPing
-from arbiter.gateways.transport import RequestTimeout
 from arbiter.platform.config import load_config
+from arbiter.platform.transport import RequestTimeout
 from arbiter.topology.embedded import EmulatedVenues
 from arbiter.venues.kalshi.auth import PrivateKeySigner, auth_headers, ws_auth_headers
 from arbiter.venues.kalshi.credentials import paper_key

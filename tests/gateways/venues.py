@@ -12,9 +12,9 @@ from arbiter.core.instruments import Outcome, Venue
 from arbiter.emulators.link import InProcessLink
 from arbiter.gateways.base import VenueGateway
 from arbiter.gateways.scheduler import VirtualTimer
-from arbiter.gateways.transport import RequestTimeout
 from arbiter.platform.clock import ManualClock
 from arbiter.platform.config import load_config
+from arbiter.platform.transport import RequestTimeout
 from arbiter.topology.builders import venue_credentials
 from arbiter.topology.embedded import EmulatedVenues
 from arbiter.topology.universe import TradingUniverse

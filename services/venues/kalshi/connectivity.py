@@ -23,7 +23,7 @@ from arbiter.gateways.connectivity import (
     wall_ms,
 )
 from arbiter.gateways.http_transport import HttpVenueTransport
-from arbiter.gateways.transport import RequestTimeout, VenueTransport
+from arbiter.platform.transport import RequestTimeout, VenueTransport
 from arbiter.venues.kalshi.auth import auth_headers
 from arbiter.venues.kalshi.constants import VENUE
 from arbiter.venues.kalshi.credentials import KalshiCredentials

@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from arbiter.gateways.onboarding import OnboardingError
-from arbiter.gateways.transport import VenueTransport
+from arbiter.platform.transport import VenueTransport
 
 
 def public_pem(key: rsa.RSAPrivateKey) -> str:

@@ -16,8 +16,8 @@ from arbiter.gateways.base import VenueGateway
 from arbiter.gateways.connectivity import CheckResult, NowMs, guarded, wall_ms
 from arbiter.gateways.dry_run import DRY_RUN_REASON, DryRunRules
 from arbiter.gateways.http_transport import SocketEndpoints
-from arbiter.gateways.transport import VenueTransport
 from arbiter.platform.config import VenuesConfig
+from arbiter.platform.transport import VenueTransport
 from arbiter.venues.kalshi.auth import API_PATH_PREFIX, KALSHI_ACCESS_SIGNATURE
 from arbiter.venues.kalshi.config import KalshiMarket, KalshiSettings
 from arbiter.venues.kalshi.connectivity import check_kalshi

@@ -17,7 +17,7 @@ from arbiter.gateways.connectivity import (
     unreachable,
     wall_ms,
 )
-from arbiter.gateways.transport import RequestTimeout, VenueTransport
+from arbiter.platform.transport import RequestTimeout, VenueTransport
 from arbiter.venues.polymarket.auth import l2_headers
 from arbiter.venues.polymarket.constants import VENUE
 from arbiter.venues.polymarket.credentials import PolymarketCredentials

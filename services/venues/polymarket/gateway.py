@@ -41,8 +41,8 @@ from arbiter.gateways.base import (
 from arbiter.gateways.orders import VenueFill
 from arbiter.gateways.ratelimit import RateLimitPolicy
 from arbiter.gateways.scheduler import Priority, Timer
-from arbiter.gateways.transport import Connection, RequestTimeout, VenueTransport
 from arbiter.platform.clock import Clock, wall_micros
+from arbiter.platform.transport import Connection, RequestTimeout, VenueTransport
 from arbiter.v1 import execution_pb2, market_data_pb2
 from arbiter.venues.polymarket.amounts import (
     TICK_SIZES,

@@ -8,7 +8,7 @@ import time
 import orjson
 
 from arbiter.gateways.onboarding import OnboardingError
-from arbiter.gateways.transport import VenueTransport
+from arbiter.platform.transport import VenueTransport
 from arbiter.venues.polymarket.auth import ApiCreds, l1_headers
 from arbiter.venues.polymarket.signing import POLYGON_CHAIN_ID, Signer
 

@@ -15,8 +15,8 @@ from arbiter.gateways.base import VenueGateway
 from arbiter.gateways.connectivity import CheckResult, NowMs, guarded, wall_ms
 from arbiter.gateways.dry_run import DRY_RUN_REASON, DryRunRules
 from arbiter.gateways.http_transport import SocketEndpoints, TextPing
-from arbiter.gateways.transport import VenueTransport
 from arbiter.platform.config import VenuesConfig
+from arbiter.platform.transport import VenueTransport
 from arbiter.venues.plugin import CredentialContext, GatewayContext, VenuePlugin
 from arbiter.venues.polymarket.auth import POLY_API_KEY, POLY_PASSPHRASE, POLY_SIGNATURE
 from arbiter.venues.polymarket.config import PolymarketMarket, PolymarketSettings
