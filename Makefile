@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: run test protos bench clean
+.PHONY: run test lint protos bench clean
 
 $(STAMP): pyproject.toml setup.py tools/gen_protos.py
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ run: protos
 
 test: protos
 	$(BIN)/python -m pytest $(ARGS)
+
+# What CI checks besides the tests: ruff, the import-layering contracts (.importlinter).
+lint: protos
+	$(BIN)/ruff check services tools tests
+	$(BIN)/lint-imports
 
 bench: protos
 	$(BIN)/python tools/bench_hotpath.py

@@ -72,7 +72,8 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
     async def _cancel_everything(self) -> tuple[list[str], list[str]]:
         """After the latch (nothing new can start): every resting order at every venue.
         One venue failing does not stop the others; the failure is reported by name."""
-        canceled, failures = [], []
+        canceled: list[str] = []
+        failures: list[str] = []
         for venue, gateway in sorted(self.gateways.items()):
             try:
                 result = await gateway.CancelAll(

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from arbiter.core.instruments import Market, MarketPair, Venue
-from arbiter.core.units import CENT, ONE_DOLLAR, qty_from_decimal
+from arbiter.core.units import CENT, ONE_DOLLAR, QTY_SCALE
 from arbiter.emulators.venue import EmulatedVenue
 
 LEVELS = 5
@@ -85,11 +85,11 @@ class SyntheticMarket:
         best_ask = best_bid + 2 * CENT
         bids, asks = [], []
         for level in range(LEVELS):
-            size = qty_from_decimal(rng.randrange(5, 60))
+            size = rng.randrange(5, 60) * QTY_SCALE
             bid = best_bid - level * CENT
             ask = best_ask + level * CENT
             if bid > 0:
                 bids.append((bid, size))
             if ask < ONE_DOLLAR:
-                asks.append((ask, qty_from_decimal(rng.randrange(5, 60))))
+                asks.append((ask, rng.randrange(5, 60) * QTY_SCALE))
         self.venues[market.venue].quote(market.market_id, LP_OWNER, bids, asks)

@@ -513,7 +513,8 @@ class VenueGateway(abc.ABC):
         held = await self._positions()
         return common_pb2.PositionsSnapshot(
             venue=self.venue, netted=self.nets_positions,
-            positions=[common_pb2.VenuePosition(market_id=market_id, outcome=outcome,
+            positions=[common_pb2.VenuePosition(market_id=market_id,
+                                                outcome=common_pb2.Outcome.ValueType(outcome),
                                                 qty_micros=qty)
                        for (market_id, outcome), qty in sorted(held.items()) if qty])
 

@@ -104,7 +104,7 @@ class OrderTracker:
 
 
 def report(
-    tracked: TrackedOrder, kind: execution_pb2.ReportKind, **fields: object
+    tracked: TrackedOrder, kind: execution_pb2.ReportKind.ValueType, **fields: object
 ) -> execution_pb2.ExecutionReport:
     request = tracked.request
     leaves = 0 if kind == execution_pb2.REPORT_KIND_CANCELED else tracked.leaves

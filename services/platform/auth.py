@@ -103,6 +103,8 @@ class TokenVerifier:
             algorithm = jwt.get_unverified_header(token).get("alg")
         except jwt.InvalidTokenError as exc:
             raise Unauthenticated(f"malformed token: {exc}") from None
+        if not isinstance(algorithm, str):
+            raise Unauthenticated("token header names no algorithm")
         key = self._keys.get(algorithm)
         if key is None:
             raise Unauthenticated(

@@ -205,9 +205,13 @@ def guard_unary(handler: grpc.RpcMethodHandler, check: Check) -> grpc.RpcMethodH
 
     async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
         with await check(request, context):
-            return await inner(request, context)
+            return await inner(request, context)  # type: ignore[arg-type]  # aio handler
 
-    return handler._replace(unary_unary=guarded)
+    return grpc.unary_unary_rpc_method_handler(
+        guarded,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
 
 
 def invocation_metadata(details: grpc.HandlerCallDetails) -> dict[str, str]:

@@ -22,7 +22,8 @@ class TradingUniverse:
 
     @classmethod
     def from_config(cls, config: MarketConfig) -> TradingUniverse:
-        pairs, listed = [], {}
+        pairs: list[MarketPair] = []
+        listed: dict[tuple[Venue, str], ListedMarket[Any]] = {}
         for pair in config.pairs:
             a, b = (_listing(listed, leg) for leg in (pair.a, pair.b))
             pairs.append(MarketPair(pair.pair_id, a.market, b.market, pair.inverted))

@@ -96,7 +96,7 @@ def add_trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMa
 def configure_logging(level: int | str = logging.INFO, stream: IO[str] | None = None) -> None:
     """Every log record of the process (structlog or stdlib) becomes one redacted JSON line
     on `stream` (stderr by default). Replaces handlers installed before."""
-    shared = [
+    shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,

@@ -207,8 +207,8 @@ class SagaMetrics:
         self._durations = {s: SAGA_DURATION.labels(tenant=tenant, state=s) for s in SAGA_END_STATES}
         self._strategies = {s: SAGA_COMPENSATIONS.labels(tenant=tenant, strategy=s)
                             for s in STRATEGIES}
-        self._orders: dict[int, Counter] = {}
-        self._fills: dict[int, Counter] = {}
+        self._orders: dict[str, Counter] = {}
+        self._fills: dict[str, Counter] = {}
 
     def stage(self, name: str, source_received_micros: int, since_micros: int, now: int) -> None:
         """Record reaching stage `name`: hop latency since the previous stage's wall time

@@ -243,7 +243,7 @@ class KalshiEmulator(EmulatedVenue):
         self.register_key(key_id, key)
         return HttpResponse.json(201, {"api_key_id": key_id})
 
-    def _authenticated(self, method: str, path: str, headers: dict[str, str]) -> bool:
+    def _authenticated(self, method: str, path: str, headers: Mapping[str, str]) -> bool:
         key = self.keys.get(headers.get(KALSHI_ACCESS_KEY, ""))
         timestamp = headers.get(KALSHI_ACCESS_TIMESTAMP, "")
         if key is None or not timestamp.isdigit():

@@ -387,6 +387,7 @@ class KalshiGateway(VenueGateway):
             status, raw = await self.send(Priority.CANCEL, "DELETE",
                                           f"{self._orders_path}/{order_id}")
             return {order_id: _cancel_outcome(status, _json(raw))}
+        body: dict[str, object]
         if self.endpoint is OrderEndpoint.LEGACY:
             body = {"ids": venue_order_ids}
         else:

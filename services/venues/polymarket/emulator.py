@@ -733,7 +733,8 @@ class PolymarketEmulator(EmulatedVenue):
         """The CLOB's cursor paging: base64 offsets from "MA==", "LTE=" after the last page."""
         cursor = query.get("next_cursor") or INITIAL_CURSOR
         if cursor == END_CURSOR:
-            chunk, following = [], None
+            chunk: list[dict[str, object]] = []
+            following = None
         else:
             try:
                 chunk, following = page(items, decode_cursor(cursor), self.page_size)

@@ -359,10 +359,7 @@ class PolymarketGateway(VenueGateway):
                 if parse_enum(UserEvent, event["event_type"], "user event_type") is not \
                         UserEvent.TRADE:
                     continue
-                fills = _trade_fills(
-                    event,
-                    taker=lambda _order_id, e=event: e.get("trade_owner", api_key) == api_key,
-                    maker=lambda order_id, owner: owner == api_key)
+                fills = _trade_fills(event, _Ours(api_key=api_key))
             except (KeyError, TypeError, ValueError) as exc:
                 self.bad_message(orjson.dumps(event), exc)
                 continue
@@ -639,9 +636,7 @@ class PolymarketGateway(VenueGateway):
             for trade_id in found.get("associate_trades") or []:
                 for trade in await self.trades(id=str(trade_id)):
                     try:
-                        fills += _trade_fills(
-                            trade, taker=lambda oid, mine=order_id: oid == mine,
-                            maker=lambda oid, _owner, mine=order_id: oid == mine)
+                        fills += _trade_fills(trade, _Ours(order_id=order_id))
                     except (KeyError, TypeError, ValueError) as exc:
                         raise self.bad_reply(f"trade {trade_id}", orjson.dumps(trade),
                                              exc) from None
@@ -651,9 +646,26 @@ class PolymarketGateway(VenueGateway):
         return await self.rejected(request, missing)
 
 
-def _trade_fills(
-    trade: dict, taker: Callable[[str], bool], maker: Callable[[str, str], bool]
-) -> list[VenueFill]:
+@dataclass(frozen=True)
+class _Ours:
+    """Which sides of a trade are ours: those of our API key (the user channel, which also
+    shows others' trades on a shared key's markets), or one order's (a lookup by order id)."""
+
+    api_key: str | None = None
+    order_id: str | None = None
+
+    def taker(self, trade: dict) -> bool:
+        if self.order_id is not None:
+            return str(trade["taker_order_id"]) == self.order_id
+        return bool(trade.get("trade_owner", self.api_key) == self.api_key)
+
+    def maker(self, order_id: str, owner: str) -> bool:
+        if self.order_id is not None:
+            return order_id == self.order_id
+        return owner == self.api_key
+
+
+def _trade_fills(trade: dict, ours: _Ours) -> list[VenueFill]:
     """Our fills in one trade: the taker side (top level, taker fee from the fee model)
     and any of our resting orders in `maker_orders` (makers pay no fee on Polymarket; a
     maker fill's id names its order, since a self-cross shares the trade id)."""
@@ -665,12 +677,12 @@ def _trade_fills(
         return []
     fills = []
     taker_order = str(trade["taker_order_id"])
-    if taker(taker_order):
+    if ours.taker(trade):
         fills.append(VenueFill(taker_order, trade_id, parse_micros(str(trade["price"]), "price"),
                                parse_micros(str(trade["size"]), "size")))
     for entry in trade.get("maker_orders") or []:
         order_id = str(entry["order_id"])
-        if maker(order_id, str(entry.get("owner", ""))):
+        if ours.maker(order_id, str(entry.get("owner", ""))):
             fills.append(VenueFill(order_id, f"{trade_id}:{order_id}",
                                    parse_micros(str(entry["price"]), "price"),
                                    parse_micros(str(entry["matched_amount"]), "matched_amount"),
