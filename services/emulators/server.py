@@ -47,6 +47,7 @@ class WsFault(enum.Enum):
     DROP = "drop"  # the frame is lost, the connection lives on (a Kalshi seq gap)
     DUPLICATE = "duplicate"  # the frame is sent twice
     HOLD = "hold"  # the frame goes out right after the next one (out of order)
+    CORRUPT = "corrupt"  # the envelope survives, every value inside its payload is garbage
 
 
 @dataclass(slots=True)
@@ -307,6 +308,8 @@ class _Peer:
         elif armed.fault is WsFault.HOLD:
             self._held.append(frame)
             return
+        elif armed.fault is WsFault.CORRUPT:
+            await self.write(corrupted(frame))
         else:  # DUPLICATE
             await self.write(frame)
             await self.write(frame)
@@ -321,6 +324,20 @@ class _Peer:
             await self.ws.send_str(frame.decode())
         except ConnectionError:  # the client went away; its read loop ends the session
             self.dropped = True
+
+
+def corrupted(frame: bytes) -> bytes:
+    """The frame with its envelope kept (type, channel, sequence numbers at the top level) and
+    every value nested below it replaced: what a buggy or hostile venue might send."""
+
+    def garble(value: object, depth: int) -> object:
+        if isinstance(value, dict):
+            return {k: garble(v, depth + 1) for k, v in value.items()}
+        if isinstance(value, list):
+            return [garble(v, depth + 1) for v in value]
+        return value if depth <= 1 else "\u0000corrupt"
+
+    return orjson.dumps(garble(orjson.loads(frame), 0))
 
 
 def _cut(request: web.Request) -> None:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar, TypeVar
@@ -21,7 +21,7 @@ import orjson
 
 from arbiter.core.fees import FeeModel
 from arbiter.core.instruments import Market, Outcome, Venue
-from arbiter.gateways.orders import OrderTracker, VenueFill, reject
+from arbiter.gateways.orders import ImplausibleFill, OrderTracker, VenueFill, reject
 from arbiter.gateways.ratelimit import BackoffPolicy, RateLimiter, RateLimitPolicy
 from arbiter.gateways.scheduler import (
     Priority,
@@ -376,8 +376,8 @@ class VenueGateway(abc.ABC):
         """The venue took the order: ACK, then fills that raced ahead of the reply (or that a
         lookup found), then the dead remainder if the order is over (IOC/FOK by default)
         — always in that order for the saga. Repeated fills are dropped by trade id."""
-        early_fills = self.tracker.register(request, venue_order_id, fee_model)
-        early_fills += [self.tracker.on_fill(fill) for fill in known_fills]
+        early = self.tracker.register(request, venue_order_id, fee_model)
+        early_fills = self.fill_reports([*early, *known_fills])
         await self.on_report(
             execution_pb2.ExecutionReport(
                 tenant_id=request.tenant.tenant_id,
@@ -414,6 +414,19 @@ class VenueGateway(abc.ABC):
             )
         self.scheduler.withdraw(request.client_order_id)  # "never received" must stay true
         return await self._reconcile(market, request)
+
+    def fill_reports(
+        self, fills: Iterable[VenueFill]
+    ) -> list[execution_pb2.ExecutionReport | None]:
+        """Fills as reports; one the tracker refuses as implausible is dropped like any bad
+        venue message (counted, logged with the fill), never booked."""
+        reports: list[execution_pb2.ExecutionReport | None] = []
+        for fill in fills:
+            try:
+                reports.append(self.tracker.on_fill(fill))
+            except ImplausibleFill as exc:
+                self.bad_message(repr(fill).encode(), exc)
+        return reports
 
     async def emit(self, reports: Sequence[execution_pb2.ExecutionReport | None]) -> None:
         for item in reports:

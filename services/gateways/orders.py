@@ -5,6 +5,10 @@ WebSocket is faster than the HTTP reply), can repeat a fill after a reconnect, a
 fees per order rather than per fill. `OrderTracker` absorbs all three: it buffers fills of
 orders not yet known, drops repeated trade ids, and turns per-order fee rounding into
 per-fill fee increments, emitting `ExecutionReport`s exactly once per fill.
+
+It is also the last gate before the saga for every venue: a fill no exchange could have
+made (a price outside (0, 1), no quantity, a negative or outsized fee, more than the order's
+size) is refused with `ImplausibleFill`, so the saga and risk never book it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from arbiter.core.fees import FeeModel
+from arbiter.core.units import CENT, ONE_DOLLAR, notional
 from arbiter.v1 import execution_pb2
+
+MAX_EARLY_ORDERS = 10_000
+"""Orders whose fills may wait for their REST reply; beyond this the oldest are dropped (fills
+of orders this process never placed would otherwise grow without bound)."""
+
+
+class ImplausibleFill(ValueError):
+    """A venue reported a fill no exchange could have made; it is not booked."""
 
 
 @dataclass(slots=True)
@@ -41,6 +54,14 @@ class VenueFill:
     qty: int
     fee: int | None = None  # the venue's own fee figure, when it gives one
 
+    def __post_init__(self) -> None:
+        if not 0 < self.price < ONE_DOLLAR:
+            raise ImplausibleFill(f"fill {self.trade_id}: price {self.price} outside (0, 1)")
+        if self.qty <= 0:
+            raise ImplausibleFill(f"fill {self.trade_id}: quantity {self.qty} is not positive")
+        if self.fee is not None and self.fee < 0:
+            raise ImplausibleFill(f"fill {self.trade_id}: fee {self.fee} is negative")
+
 
 class OrderTracker:
     def __init__(self) -> None:
@@ -50,18 +71,20 @@ class OrderTracker:
 
     def register(
         self, request: execution_pb2.OrderRequest, venue_order_id: str, fee_model: FeeModel
-    ) -> list[execution_pb2.ExecutionReport | None]:
-        """Record an accepted order; returns reports for fills that arrived before it."""
-        tracked = self.orders.get(venue_order_id)
-        if tracked is None:
-            tracked = self.orders[venue_order_id] = TrackedOrder(request, venue_order_id, fee_model)
-        return [r for f in self._early.pop(venue_order_id, []) if (r := self._fill(tracked, f))]
+    ) -> list[VenueFill]:
+        """Record an accepted order; returns the fills that arrived before it, for `on_fill`."""
+        if venue_order_id not in self.orders:
+            self.orders[venue_order_id] = TrackedOrder(request, venue_order_id, fee_model)
+        return self._early.pop(venue_order_id, [])
 
     def on_fill(self, fill: VenueFill) -> execution_pb2.ExecutionReport | None:
         """A fill from the venue: a report, or None if repeated or not yet attributable."""
         tracked = self.orders.get(fill.venue_order_id)
         if tracked is None:
             if fill.trade_id not in self._seen_trades:
+                if (fill.venue_order_id not in self._early
+                        and len(self._early) >= MAX_EARLY_ORDERS):
+                    del self._early[next(iter(self._early))]
                 self._early[fill.venue_order_id].append(fill)
             return None
         return self._fill(tracked, fill)
@@ -69,13 +92,24 @@ class OrderTracker:
     def _fill(self, tracked: TrackedOrder, fill: VenueFill) -> execution_pb2.ExecutionReport | None:
         if fill.trade_id in self._seen_trades:
             return None
+        if tracked.filled + fill.qty > tracked.request.qty_micros:
+            raise ImplausibleFill(
+                f"fill {fill.trade_id}: {fill.qty} more on order {tracked.venue_order_id} "
+                f"makes {tracked.filled + fill.qty}, beyond its {tracked.request.qty_micros}")
+        # a venue may book an order's whole fee on one fill, but never more than the order
+        # could pay out, plus a cent of rounding
+        ceiling = notional(ONE_DOLLAR, tracked.request.qty_micros) + CENT
+        if fill.fee is not None and tracked.fee_reported + fill.fee > ceiling:
+            raise ImplausibleFill(f"fill {fill.trade_id}: fee {fill.fee} takes order "
+                                  f"{tracked.venue_order_id}'s fees beyond {ceiling}")
         self._seen_trades.add(fill.trade_id)
         tracked.fills.append((fill.price, fill.qty))
         tracked.filled += fill.qty
         if fill.fee is not None:
             fee = fill.fee
         else:
-            fee = tracked.fee_model.fee(tracked.fills) - tracked.fee_reported
+            # never negative: a venue's own figure earlier in the order may exceed the model's
+            fee = max(0, tracked.fee_model.fee(tracked.fills) - tracked.fee_reported)
         tracked.fee_reported += fee
         return report(
             tracked,
@@ -96,7 +130,9 @@ class OrderTracker:
         if tracked is None or tracked.done:
             return None
         tracked.done = True
-        filled = tracked.filled if venue_filled is None else venue_filled
+        # the venue's count leads ours while fills are in flight, never the order's size
+        filled = tracked.filled if venue_filled is None else max(tracked.filled, venue_filled)
+        filled = min(filled, tracked.request.qty_micros)
         return report(
             tracked, execution_pb2.REPORT_KIND_CANCELED,
             qty_micros=tracked.request.qty_micros - filled, reason=reason,

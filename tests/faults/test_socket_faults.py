@@ -297,3 +297,23 @@ async def test_connection_cut_with_replay_on_the_book_channel_converges(
 
     await eventually(harness.all_books_match)
     assert harness.mirror.errors == []
+
+
+@pytest.mark.parametrize("venue", ["kalshi", "polymarket"])
+async def test_a_garbled_book_frame_is_rejected_and_never_leaves_a_wrong_book(venue: Venue) -> None:
+    """A delta whose payload is garbage is dropped with a typed rejection, and the books it
+    may have touched are unknowable (Kalshi: its sequence number is spent; Polymarket: a lost
+    level change shows nowhere), so they go dark and rebuild from fresh snapshots."""
+    async with opened(venue) as harness:
+        snapshots = sum(harness.mirror.snapshots(m) for m in harness.market_ids)
+        stream = BOOK_DELTAS[venue]
+        harness.server.faults.ws_fault(WsFault.CORRUPT, stream.channel,
+                                       containing=stream.marker, after=1)
+        for _ in range(3):
+            await harness.step()
+
+        await eventually(lambda: harness.gateway.rejected_messages == 1)
+        resynced = sum(harness.mirror.snapshots(m) for m in harness.market_ids) - snapshots
+        assert resynced > 0
+        await eventually(harness.all_books_match)
+        assert harness.server.faults.armed == 0 and harness.mirror.errors == []

@@ -156,6 +156,8 @@ class KalshiGateway(VenueGateway):
             ticker = self._ticker(msg["msg"]) if kind == "ticker" else None
             sid = msg["sid"]
             seq = msg["seq"] if kind.startswith("orderbook") else msg.get("seq")
+            if not _counter(sid) or not (seq is None or _counter(seq)):
+                raise VenueMessageError(f"sid {sid!r} / seq {seq!r} are not counters")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             self.bad_message(frame, exc)
             return
@@ -188,11 +190,13 @@ class KalshiGateway(VenueGateway):
             elif kind == "orderbook_delta":
                 await self.on_book(self._delta(msg["msg"], received))
             elif kind == "fill":
-                await self.emit([self.tracker.on_fill(_fill(msg["msg"]))])
+                await self.emit(self.fill_reports([_fill(msg["msg"])]))
             else:
                 raise VenueMessageError(f"unknown message type {kind!r}")
         except (KeyError, TypeError, ValueError) as exc:
             self.bad_message(frame, exc)
+            if kind == "orderbook_delta":  # its seq is spent: the relative book is unknowable
+                await self._resync(sid)
 
     def _ticker(self, msg: dict) -> market_data_pb2.Ticker:
         ticker = msg["market_ticker"]
@@ -211,6 +215,11 @@ class KalshiGateway(VenueGateway):
         loses fills, which the saga's overdue-order lookup recovers from the REST API."""
         self.metrics.gaps.inc()
         log.warning("kalshi sid %d: expected seq %d, got %d", sid, expected, got)
+        await self._resync(sid)
+
+    async def _resync(self, sid: int) -> None:
+        """Books of an orderbook subscription cannot be trusted: publish them empty and ask
+        the venue for fresh snapshots (once, until they arrive)."""
         if self._channel.get(sid) != "orderbook_delta" or sid in self._awaiting_snapshot:
             return
         self._awaiting_snapshot.add(sid)
@@ -487,6 +496,11 @@ def _fill(msg: dict) -> VenueFill:
         qty=parse_micros(msg["count_fp"], "count_fp"),
         fee=parse_micros(msg["fee_cost"], "fee_cost"),
     )
+
+
+def _counter(value: object) -> bool:
+    """A subscription id or sequence number: a non-negative int (JSON `true` is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _json(raw: bytes) -> dict:

@@ -178,6 +178,7 @@ class PolymarketGateway(VenueGateway):
         self.heartbeats_sent = 0
         self.heartbeat_failures = 0
         self._by_token = {m.yes_token: m for m in markets}
+        self._twins = {m.no_token for m in markets}  # the NO side repeats each YES change
         # each market's current grid, and every grid it has had (see `_limit_price`)
         self._ticks = {m.market_id: _TICKS_BY_MICROS[m.tick_micros] for m in markets}
         self._grids = {m.market_id: {m.tick_micros} for m in markets}
@@ -242,6 +243,10 @@ class PolymarketGateway(VenueGateway):
             parsed = [self._parse_market_event(e, received) for e in events]
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             self.bad_message(frame, exc)
+            # a lost level change leaves a book wrong with nothing to show it: the markets
+            # the frame names (all, if it names none we know) rebuild from fresh books
+            named = [m for token, m in self._by_token.items() if token.encode() in frame]
+            await self._go_dark(named or list(self._by_token.values()), received)
             return
         for event in parsed:
             if isinstance(event, _TickChange):
@@ -269,6 +274,9 @@ class PolymarketGateway(VenueGateway):
             delta: market_data_pb2.BookDelta | None = None
             for item in event["price_changes"]:
                 market = self._by_token.get(item["asset_id"])
+                if market is None and item["asset_id"] not in self._twins:
+                    raise VenueMessageError(
+                        f"price_change for an asset not subscribed: {item['asset_id']!r:.80}")
                 if market is None or (self._awaiting_book
                                       and market.market_id in self._awaiting_book):
                     continue
@@ -316,15 +324,25 @@ class PolymarketGateway(VenueGateway):
         except (RequestTimeout, KeyError, TypeError, ValueError) as exc:
             log.error("polymarket %s: no book after the tick change (%s); dark until the "
                       "venue sends one", market_id, exc)
+            await self._go_dark([change.market], received)
+            return
+        await self.on_book(event)
+
+    async def _go_dark(self, markets: Sequence[Market], received: int) -> None:
+        """These books cannot be trusted: publish them empty (nothing trades on them), drop
+        their deltas, and re-subscribe so the venue sends each a fresh `book` event."""
+        fresh = sorted({m.market_id: m for m in markets
+                        if m.market_id not in self._awaiting_book}.items())
+        if not fresh:
+            return
+        for market_id, _ in fresh:
             self._awaiting_book.add(market_id)
             await self.on_book(market_data_pb2.BookEvent(snapshot=market_data_pb2.BookSnapshot(
                 venue=self.venue, market_id=market_id, seq=self.next_seq(market_id, reset=True),
-                tick_micros=change.tick.tick_micros), received_micros=received))
-            assert self._market_ws is not None
-            await self._market_ws.send(orjson.dumps(
-                {"assets_ids": [change.market.yes_token], "operation": "subscribe"}))
-            return
-        await self.on_book(event)
+                tick_micros=self._ticks[market_id].tick_micros), received_micros=received))
+        assert self._market_ws is not None
+        await self._market_ws.send(orjson.dumps(
+            {"assets_ids": [m.yes_token for _, m in fresh], "operation": "subscribe"}))
 
     def _set_tick(self, market_id: str, tick: TickSize) -> None:
         self._ticks[market_id] = tick
@@ -363,7 +381,7 @@ class PolymarketGateway(VenueGateway):
             except (KeyError, TypeError, ValueError) as exc:
                 self.bad_message(orjson.dumps(event), exc)
                 continue
-            await self.emit([self.tracker.on_fill(f) for f in fills])
+            await self.emit(self.fill_reports(fills))
 
     # -- orders ----------------------------------------------------------------------
     def _order(self, market: Market, request: execution_pb2.OrderRequest) -> Order:
