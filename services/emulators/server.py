@@ -182,6 +182,7 @@ class VenueServer:
         self.url = ""
         self.ws_urls: dict[str, str] = {}
         self.ws_connections = 0
+        self.ignored_client_frames = 0
         # (method, path) of recent REST requests, oldest first: a test sees its lookups
         self.requests: deque[tuple[str, str]] = deque(maxlen=MAX_REQUEST_LOG)
         self._peers: set[_Peer] = set()
@@ -261,8 +262,9 @@ class VenueServer:
         self._peers.add(peer)
         try:
             async for msg in ws:
-                if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    await _client_frame(session, msg.data)
+                if (msg.type in (WSMsgType.TEXT, WSMsgType.BINARY)
+                        and not await _client_frame(session, msg.data)):
+                    self.ignored_client_frames += 1
         finally:
             self._peers.discard(peer)
             session.close()
@@ -346,13 +348,18 @@ def _cut(request: web.Request) -> None:
         request.transport.abort()
 
 
-async def _client_frame(session: WsSession, data: str | bytes) -> None:
+async def _client_frame(session: WsSession, data: str | bytes) -> bool:
+    """Hand a client frame to the venue; False if it was ignored as malformed."""
     frame = data.encode() if isinstance(data, str) else data
     try:
         await session.send(frame)
-    except ValueError as exc:  # malformed JSON from the client: the venue ignores it
+        return True
+    # malformed JSON, or JSON of the wrong shape (`null`, `[]`, a string for an object): the
+    # venue ignores it and the session lives on
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
         log.warning("emulator ws %s: ignored malformed client frame %.200r (%s)",
                     session.channel, frame, exc)
+        return False
 
 
 def _headers(request: web.Request) -> dict[str, str]:

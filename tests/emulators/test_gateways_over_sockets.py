@@ -107,3 +107,23 @@ async def test_rate_limited_order_post_is_a_reject_with_the_venue_reason(
     # the fault was one-shot: the next order goes through
     retry = await harness.gateway.place(harness.ioc_buy_yes("limited-2", asks[0][0], ONE_CONTRACT))
     assert retry.accepted, retry.reject_reason
+
+
+async def test_junk_from_a_client_never_kills_the_emulators_session(harness: Harness) -> None:
+    """`null`, `[]`, a bare string and wrongly shaped commands are ignored: the same
+    connection keeps carrying the books."""
+    await eventually(harness.all_books_match)
+    connections = harness.server.ws_connections
+    junk = (b"null", b"[]", b'"subscribe"', b"{", b'{"cmd": "subscribe", "params": 5}',
+            b'{"assets_ids": 7}', b'{"type": "user", "markets": 3}')
+    for channel in harness.transport.channels:
+        for frame in junk:
+            await channel.send(frame)
+    # some shapes are valid JSON a venue may shrug at; none may close the session
+    await eventually(lambda: harness.server.ignored_client_frames >= 3 * len(
+        harness.transport.channels))
+    for _ in range(3):
+        await harness.step()
+    await eventually(harness.all_books_match)
+    assert harness.server.ws_connections == connections
+    assert harness.transport.reconnects == 0
