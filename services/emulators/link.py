@@ -6,7 +6,7 @@ the embedded topology deterministic while the gateway still speaks the venue's w
 from __future__ import annotations
 
 from arbiter.emulators.venue import EmulatedVenue, WsSession, WsSink
-from arbiter.platform.transport import WsHeaders
+from arbiter.platform.transport import LinkState, WsHeaders
 
 
 class InProcessConnection:
@@ -38,9 +38,14 @@ class InProcessLink:
         return response.status, response.body
 
     async def connect(
-        self, channel: str, on_frame: WsSink, headers: WsHeaders | None = None
+        self,
+        channel: str,
+        on_frame: WsSink,
+        headers: WsHeaders | None = None,
+        on_state: LinkState | None = None,
     ) -> InProcessConnection:
-        """The venue checks the handshake headers as it would on a socket."""
+        """The venue checks the handshake headers as it would on a socket. An in-process
+        channel never drops, so `on_state` is never told anything."""
         handshake = await headers() if headers is not None else {}
         if not self.venue.ws_authorized(handshake):
             raise PermissionError(f"{self.venue.venue} refused the {channel} handshake")

@@ -31,12 +31,13 @@ from arbiter.gateways.scheduler import (
     retry_after_s,
     timer_for,
 )
-from arbiter.platform.clock import Clock
+from arbiter.platform.clock import Clock, wall_micros
 from arbiter.platform.telemetry.metrics import VenueMetrics
 from arbiter.platform.transport import (
     Connection,
     FrameSink,
     Headers,
+    LinkState,
     RequestTimeout,
     VenueTransport,
     WsHeaders,
@@ -147,9 +148,12 @@ class MeteredTransport:
     """A `VenueTransport` that counts, for the venue metrics, what only the wire sees:
     429 replies, timeouts, and streams coming up. Frames pass through untouched."""
 
-    def __init__(self, inner: VenueTransport, metrics: VenueMetrics) -> None:
+    def __init__(self, inner: VenueTransport, metrics: VenueMetrics,
+                 on_link: Callable[[str, bool], Awaitable[None]] | None = None) -> None:
         self.inner = inner
         self.metrics = metrics
+        self.on_link = on_link
+        self._down: set[str] = set()  # channels whose socket is down right now
 
     async def request(
         self,
@@ -181,15 +185,34 @@ class MeteredTransport:
         return status, raw, reply_headers
 
     async def connect(
-        self, channel: str, on_frame: FrameSink, headers: WsHeaders | None = None
+        self,
+        channel: str,
+        on_frame: FrameSink,
+        headers: WsHeaders | None = None,
+        on_state: LinkState | None = None,
     ) -> Connection:
-        connection = await self.inner.connect(channel, on_frame, headers)
-        self.metrics.connected.set(1)
+        async def state(up: bool) -> None:
+            if up:
+                self._down.discard(channel)
+            else:
+                self._down.add(channel)
+            self.metrics.connected.set(0 if self._down else 1)
+            if up:
+                self.metrics.reconnects.inc()
+            if self.on_link is not None:
+                await self.on_link(channel, up)
+            if on_state is not None:
+                await on_state(up)
+
+        connection = await self.inner.connect(channel, on_frame, headers, state)
+        self.metrics.connected.set(0 if self._down else 1)
         return connection
 
 
 class VenueGateway(abc.ABC):
     venue: ClassVar[Venue]
+    book_channel: ClassVar[str]
+    """The transport channel that carries the books: when it drops, they go dark."""
     nets_positions = False
     """Whether the venue nets YES against NO per market (Kalshi), or holds both (tokens)."""
 
@@ -204,7 +227,7 @@ class VenueGateway(abc.ABC):
         timer: Timer | None = None,
     ) -> None:
         self.metrics = VenueMetrics(self.venue)
-        self.transport = MeteredTransport(transport, self.metrics)
+        self.transport = MeteredTransport(transport, self.metrics, self._on_link)
         timer = timer or timer_for(clock)
         self.scheduler = RequestScheduler(
             RateLimiter(self._rate_policy(), timer.now), BackoffPolicy(clock=timer.now), timer,
@@ -222,6 +245,25 @@ class VenueGateway(abc.ABC):
         """Our own per-market sequence: snapshots restart it, deltas follow it."""
         self._seq[market_id] = 1 if reset else self._seq[market_id] + 1
         return self._seq[market_id]
+
+    async def _on_link(self, channel: str, up: bool) -> None:
+        if channel == self.book_channel and not up:
+            await self.books_lost()
+
+    async def books_lost(self) -> None:
+        """The book stream dropped: no book can be known until the venue's fresh snapshots
+        after the resubscribe, so each is published empty (nothing trades on it). Venues
+        extend this to forget their own per-stream state."""
+        log.warning("%s: book stream down; every book dark until fresh snapshots", self.venue)
+        received = wall_micros()
+        for market_id in self.markets:
+            await self.on_book(market_data_pb2.BookEvent(snapshot=market_data_pb2.BookSnapshot(
+                venue=self.venue, market_id=market_id, seq=self.next_seq(market_id, reset=True),
+                tick_micros=self.tick_micros(market_id)), received_micros=received))
+
+    def tick_micros(self, market_id: str) -> int:
+        """The market's price grid now (a venue may move it at run time)."""
+        return self.markets[market_id].tick_micros
 
     def bad_message(self, frame: bytes, error: Exception) -> None:
         self.rejected_messages += 1

@@ -23,6 +23,7 @@ from arbiter.platform.transport import (
     Connection,
     FrameSink,
     Headers,
+    LinkState,
     VenueTransport,
     WsHeaders,
     request_with_headers,
@@ -130,6 +131,10 @@ class DryRunTransport:
         return status, raw, {}
 
     async def connect(
-        self, channel: str, on_frame: FrameSink, headers: WsHeaders | None = None
+        self,
+        channel: str,
+        on_frame: FrameSink,
+        headers: WsHeaders | None = None,
+        on_state: LinkState | None = None,
     ) -> Connection:
-        return await self.inner.connect(channel, on_frame, headers)
+        return await self.inner.connect(channel, on_frame, headers, on_state)

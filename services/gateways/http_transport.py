@@ -26,7 +26,7 @@ from typing import Self
 
 import aiohttp
 
-from arbiter.platform.transport import FrameSink, Headers, RequestTimeout, WsHeaders
+from arbiter.platform.transport import FrameSink, Headers, LinkState, RequestTimeout, WsHeaders
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,10 @@ class WsChannel:
         heartbeat_s: float | None,
         backoff: Backoff,
         replay: Replay,
+        on_state: LinkState | None = None,
     ) -> None:
         self.url = url
+        self._on_state = on_state
         self.reconnects = 0
         self._session = session
         self._on_frame = on_frame
@@ -157,10 +159,21 @@ class WsChannel:
             if self._closed:
                 return
             await self._ws.close()
+            await self._tell(up=False)
             self._ws = await self._redial()
             self.reconnects += 1
             for frame in list(self._sent):
                 await self._send_live(frame)
+            await self._tell(up=True)
+
+    async def _tell(self, *, up: bool) -> None:
+        """Report the link's state; a failing listener must not stop the reconnect."""
+        if self._on_state is None:
+            return
+        try:
+            await self._on_state(up)
+        except Exception:
+            log.exception("ws %s: link-state listener failed", self.url)
 
     async def _pump(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Deliver frames until the socket ends or goes silent for too long."""
@@ -278,14 +291,18 @@ class HttpVenueTransport:
             raise RequestTimeout(f"{method} {path}: no reply from {self.base_url} ({exc!r})") from exc
 
     async def connect(
-        self, channel: str, on_frame: FrameSink, headers: WsHeaders | None = None
+        self,
+        channel: str,
+        on_frame: FrameSink,
+        headers: WsHeaders | None = None,
+        on_state: LinkState | None = None,
     ) -> WsChannel:
         url = self.ws_urls.get(channel)
         if url is None:
             raise ValueError(f"no WebSocket URL configured for channel {channel!r} "
                              f"(known: {sorted(self.ws_urls)})")
         ws_channel = WsChannel(self._client(), url, on_frame, headers, self.ping,
-                               self.heartbeat_s, self.backoff, self.replay)
+                               self.heartbeat_s, self.backoff, self.replay, on_state)
         await ws_channel.open()
         self.channels.append(ws_channel)
         return ws_channel

@@ -14,6 +14,9 @@ FrameSink = Callable[[bytes], Awaitable[None]]
 Headers = Mapping[str, str]
 WsHeaders = Callable[[], Awaitable[dict[str, str]]]
 """Handshake headers made fresh on every (re)connect, so signed ones carry a new timestamp."""
+LinkState = Callable[[bool], Awaitable[None]]
+"""Told False the moment a channel's socket drops and True once it is back (resubscribed):
+what a gateway needs to stop trading on books the venue can no longer update."""
 
 
 async def request_with_headers(
@@ -56,7 +59,12 @@ class VenueTransport(Protocol):
     ) -> tuple[int, bytes]: ...
 
     async def connect(
-        self, channel: str, on_frame: FrameSink, headers: WsHeaders | None = None
+        self,
+        channel: str,
+        on_frame: FrameSink,
+        headers: WsHeaders | None = None,
+        on_state: LinkState | None = None,
     ) -> Connection:
-        """Open a self-healing channel; `headers` authenticate its handshakes."""
+        """Open a self-healing channel; `headers` authenticate its handshakes, `on_state`
+        hears it drop and come back."""
         ...

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from arbiter.emulators.link import InProcessConnection, InProcessLink
 from arbiter.emulators.venue import EmulatedVenue, WsSink
-from arbiter.platform.transport import RequestTimeout, WsHeaders
+from arbiter.platform.transport import LinkState, RequestTimeout, WsHeaders
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +89,11 @@ class ChaosLink(InProcessLink):
         return status, reply
 
     async def connect(
-        self, channel: str, on_frame: WsSink, headers: WsHeaders | None = None
+        self,
+        channel: str,
+        on_frame: WsSink,
+        headers: WsHeaders | None = None,
+        on_state: LinkState | None = None,
     ) -> InProcessConnection:
         connection = _Connection(on_frame)
         self.connections.append(connection)
@@ -97,7 +101,7 @@ class ChaosLink(InProcessLink):
         async def deliver(frame: bytes) -> None:
             await self._deliver(connection, frame)
 
-        return await super().connect(channel, deliver, headers)
+        return await super().connect(channel, deliver, headers, on_state)
 
     async def _deliver(self, connection: _Connection, frame: bytes) -> None:
         if connection.closed:

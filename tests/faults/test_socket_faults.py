@@ -36,7 +36,7 @@ from emulators.conftest import Harness, eventually
 from arbiter.core.instruments import Venue
 from arbiter.emulators.server import WsFault
 from arbiter.gateways.ratelimit import BackoffPolicy
-from arbiter.v1 import execution_pb2
+from arbiter.v1 import execution_pb2, market_data_pb2
 
 from .conftest import (
     ACK,
@@ -317,3 +317,37 @@ async def test_a_garbled_book_frame_is_rejected_and_never_leaves_a_wrong_book(ve
         assert resynced > 0
         await eventually(harness.all_books_match)
         assert harness.server.faults.armed == 0 and harness.mirror.errors == []
+
+
+@pytest.mark.parametrize("venue", ["kalshi", "polymarket"])
+async def test_a_dropped_book_stream_darkens_every_book_until_fresh_snapshots(
+    venue: Venue,
+) -> None:
+    """The moment the book socket drops, the connected gauge reads 0 and every book is
+    published empty (nothing trades on a book the venue can no longer update); after the
+    reconnect the gauge is back, the reconnect is counted, and fresh snapshots rebuild the
+    books to the venue's."""
+    async with opened(venue) as harness:
+        metrics = harness.gateway.metrics
+        reconnects = metrics.reconnects._value.get()
+        dark: dict[str, float] = {}  # market -> the gauge when its empty book was published
+        mirror = harness.gateway.on_book
+
+        async def watch(event: market_data_pb2.BookEvent) -> None:
+            if event.HasField("snapshot") and not (event.snapshot.bids or event.snapshot.asks):
+                dark.setdefault(event.snapshot.market_id, metrics.connected._value.get())
+            await mirror(event)
+
+        harness.gateway.on_book = watch
+        stream = BOOK_DELTAS[venue]
+        harness.server.faults.ws_fault(WsFault.CUT, stream.channel, containing=stream.marker)
+        await eventually(lambda: set(dark) == set(harness.market_ids), between=harness.step)
+        assert set(dark.values()) == {0.0}
+
+        await eventually(lambda: metrics.reconnects._value.get() == reconnects + 1)
+        assert metrics.connected._value.get() == 1.0
+        for _ in range(2):
+            await harness.step()
+        await eventually(harness.all_books_match)
+        assert all(harness.mirror.books[m].bids or harness.mirror.books[m].asks
+                   for m in harness.market_ids)

@@ -88,6 +88,7 @@ _TIF = {
 
 class KalshiGateway(VenueGateway):
     venue = VENUE
+    book_channel = "ws"
     nets_positions = True
 
     def __init__(
@@ -223,15 +224,17 @@ class KalshiGateway(VenueGateway):
         if self._channel.get(sid) != "orderbook_delta" or sid in self._awaiting_snapshot:
             return
         self._awaiting_snapshot.add(sid)
-        for ticker in self.markets:
-            self._ladders.pop(ticker, None)
-            await self.on_book(market_data_pb2.BookEvent(snapshot=market_data_pb2.BookSnapshot(
-                venue=self.venue, market_id=ticker, seq=self.next_seq(ticker, reset=True))))
+        await self.books_lost()
         assert self._ws is not None
         self._cmd_id += 1
         await self._ws.send(orjson.dumps({"id": self._cmd_id, "cmd": "update_subscription",
                                           "params": {"sids": [sid], "action": "get_snapshot",
                                                      "market_tickers": list(self.markets)}}))
+
+    async def books_lost(self) -> None:
+        """The relative ladders are forgotten with the books: only a snapshot restarts them."""
+        self._ladders.clear()
+        await super().books_lost()
 
     def _snapshot(self, msg: dict, received: int) -> market_data_pb2.BookEvent:
         ticker = msg["market_ticker"]

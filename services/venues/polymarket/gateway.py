@@ -151,6 +151,7 @@ _ORDER_TYPES = {
 
 class PolymarketGateway(VenueGateway):
     venue = VENUE
+    book_channel = "market"
 
     def __init__(
         self,
@@ -339,10 +340,18 @@ class PolymarketGateway(VenueGateway):
             self._awaiting_book.add(market_id)
             await self.on_book(market_data_pb2.BookEvent(snapshot=market_data_pb2.BookSnapshot(
                 venue=self.venue, market_id=market_id, seq=self.next_seq(market_id, reset=True),
-                tick_micros=self._ticks[market_id].tick_micros), received_micros=received))
+                tick_micros=self.tick_micros(market_id)), received_micros=received))
         assert self._market_ws is not None
         await self._market_ws.send(orjson.dumps(
             {"assets_ids": [m.yes_token for _, m in fresh], "operation": "subscribe"}))
+
+    async def books_lost(self) -> None:
+        """Deltas wait for each market's `book` event, which the replayed subscribe asks for."""
+        self._awaiting_book.update(self.markets)
+        await super().books_lost()
+
+    def tick_micros(self, market_id: str) -> int:
+        return self._ticks[market_id].tick_micros
 
     def _set_tick(self, market_id: str, tick: TickSize) -> None:
         self._ticks[market_id] = tick
