@@ -107,8 +107,7 @@ def json_object(raw: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         raise ValueError(f"not JSON: {raw[:100]!r}") from exc
     if not isinstance(value, dict):
-        # ValueError, not TypeError: every caller treats any unreadable body alike
-        raise ValueError(f"expected a JSON object, was {type(value).__name__}")  # noqa: TRY004
+        raise ValueError(f"expected a JSON object, was {type(value).__name__}")
     return value
 
 

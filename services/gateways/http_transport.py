@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Self
 
 import aiohttp
@@ -67,17 +67,20 @@ class TextPing:
 class SocketEndpoints:
     """Where a venue lives on the network and how its streams stay alive: what a venue
     plugin tells the socket transport. `base_url` is the REST origin; `ws_urls` maps the
-    gateway's channel names to WebSocket URLs."""
+    gateway's channel names to WebSocket URLs; `rest_routes` sends paths under a prefix to
+    another origin (a venue that publishes some data on a second host)."""
 
     base_url: str
     ws_urls: Mapping[str, str]
+    rest_routes: Mapping[str, str] = field(default_factory=dict)
     ping: TextPing | None = None
     heartbeat_s: float | None = None
     replay: Replay = replay_all
     request_timeout_s: float = 10.0
 
     def transport(self) -> HttpVenueTransport:
-        return HttpVenueTransport(self.base_url, self.ws_urls, ping=self.ping,
+        return HttpVenueTransport(self.base_url, self.ws_urls, rest_routes=self.rest_routes,
+                                  ping=self.ping,
                                   heartbeat_s=self.heartbeat_s, replay=self.replay,
                                   request_timeout_s=self.request_timeout_s)
 
@@ -230,6 +233,7 @@ class HttpVenueTransport:
         base_url: str,
         ws_urls: Mapping[str, str],
         *,
+        rest_routes: Mapping[str, str] | None = None,
         ping: TextPing | None = None,
         heartbeat_s: float | None = None,
         backoff: Backoff = Backoff(),
@@ -238,6 +242,8 @@ class HttpVenueTransport:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.ws_urls = dict(ws_urls)
+        self.rest_routes = {prefix.rstrip("/"): origin.rstrip("/")
+                            for prefix, origin in (rest_routes or {}).items()}
         self.ping = ping
         self.heartbeat_s = heartbeat_s
         self.backoff = backoff
@@ -249,6 +255,14 @@ class HttpVenueTransport:
     @property
     def reconnects(self) -> int:
         return sum(channel.reconnects for channel in self.channels)
+
+    def url_for(self, path: str) -> str:
+        """The URL a gateway path goes to: a routed prefix's origin (prefix dropped), else
+        the venue's REST origin."""
+        for prefix, origin in self.rest_routes.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return origin + path[len(prefix):]
+        return self.base_url + path
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:  # created lazily: a ClientSession needs a running loop
@@ -283,7 +297,7 @@ class HttpVenueTransport:
             sent_headers["Content-Type"] = "application/json"
         try:
             async with self._client().request(
-                method, self.base_url + path, params=query or None, headers=sent_headers,
+                method, self.url_for(path), params=query or None, headers=sent_headers,
                 data=body or None, timeout=aiohttp.ClientTimeout(total=self.request_timeout_s),
             ) as response:
                 return response.status, await response.read(), dict(response.headers)

@@ -36,7 +36,8 @@ async def test_a_wallet_order_is_made_by_the_funder_and_accepted(
     expected_signer = FUNDER if signature_type is SignatureType.POLY_1271 else eoa.signer.address
     assert sent["signer"] == expected_signer
     await setup.gateway.positions()
-    assert setup.link.log[-1][2] == {"user": FUNDER}  # the funder holds the positions
+    assert setup.link.log[-1][1] == "/data-api/positions"  # on the Data API host
+    assert setup.link.log[-1][2]["user"] == FUNDER  # the funder holds the positions
 
 
 def test_a_wallet_without_its_funder_is_refused_at_start() -> None:

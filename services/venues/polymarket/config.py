@@ -9,7 +9,12 @@ from pydantic import Field, field_validator, model_validator
 
 from arbiter.platform.config import MarketLeg, VenueSettings, check_http_url, check_ws_url
 from arbiter.venues.polymarket.amounts import TICK_SIZES
-from arbiter.venues.polymarket.constants import VENUE
+from arbiter.venues.polymarket.constants import (
+    DATA_API_PREFIX,
+    PRODUCTION_CLOB,
+    PRODUCTION_DATA_API,
+    VENUE,
+)
 
 SIGNATURE_TYPES = ("eoa", "poly-proxy", "poly-gnosis-safe", "poly-1271")
 
@@ -20,11 +25,14 @@ class PolymarketSettings(VenueSettings):
     `signature_type` eoa trades from the key's own address; poly-proxy, poly-gnosis-safe and
     poly-1271 trade from `funder`, the wallet holding the money. The dead-man switch
     (`heartbeat_s`): once beating, a missed beat cancels our resting orders (0 turns it off).
-    Live, `credential` names the tenant's EOA key in the vault."""
+    Live, `credential` names the tenant's EOA key in the vault. `data_api_url` is where
+    positions are read: unset, the production Data API beside the production CLOB, or the
+    `/data-api` path of any other `url` (an emulator serves both)."""
 
     venue: Literal["polymarket"] = VENUE
-    url: str = "https://clob.polymarket.com"
+    url: str = PRODUCTION_CLOB
     ws_url: str = "wss://ws-subscriptions-clob.polymarket.com"
+    data_api_url: str = ""
     credential: str = Field("polymarket", pattern=r"^[a-z0-9][a-z0-9._-]{0,127}$")
     signature_type: Literal["eoa", "poly-proxy", "poly-gnosis-safe", "poly-1271"] = "eoa"
     funder: str = Field("", pattern=r"^(0x[0-9a-fA-F]{40})?$")
@@ -32,6 +40,20 @@ class PolymarketSettings(VenueSettings):
 
     _url = field_validator("url")(check_http_url)
     _ws_url = field_validator("ws_url")(check_ws_url)
+
+    @field_validator("data_api_url")
+    @classmethod
+    def _data_api_url(cls, value: str) -> str:
+        return check_http_url(cls, value) if value else value
+
+    @property
+    def data_api(self) -> str:
+        """The Data API origin positions are read from."""
+        if self.data_api_url:
+            return self.data_api_url
+        if self.url.rstrip("/") == PRODUCTION_CLOB:
+            return PRODUCTION_DATA_API
+        return self.url.rstrip("/") + DATA_API_PREFIX
 
     @model_validator(mode="after")
     def _funder_with_wallets(self) -> PolymarketSettings:

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import NamedTuple, cast
 
 import orjson
@@ -25,7 +27,7 @@ from eth_utils import to_checksum_address
 
 from arbiter.core.fees import FeeModel
 from arbiter.core.instruments import Market, Outcome
-from arbiter.core.units import ONE_DOLLAR, notional
+from arbiter.core.units import ONE_DOLLAR, QTY_SCALE, notional, parse_micros
 from arbiter.emulators.matching import BookSide, SubmitResult, Tif, Trade
 from arbiter.emulators.venue import (
     ACCOUNT,
@@ -52,7 +54,7 @@ from arbiter.venues.polymarket.auth import (
     clob_auth_digest,
     hmac_signature,
 )
-from arbiter.venues.polymarket.constants import VENUE
+from arbiter.venues.polymarket.constants import DATA_API_PREFIX, VENUE
 from arbiter.venues.polymarket.order_builder import MAX_BATCH_ORDERS
 from arbiter.venues.polymarket.signing import (
     CTF_EXCHANGE_V3,
@@ -315,7 +317,7 @@ class PolymarketEmulator(EmulatedVenue):
         return HttpResponse.json(404, {"error": f"no route {method} {path}"})
 
     def _public(self, path: str, query: dict[str, str]) -> HttpResponse:
-        if path == "/positions":
+        if path == DATA_API_PREFIX + "/positions":  # the Data API host, served on our port
             return self._positions(query)
         if path == "/time":
             return HttpResponse(200, str(self.now_ms // 1000).encode())
@@ -752,12 +754,33 @@ class PolymarketEmulator(EmulatedVenue):
         return HttpResponse.json(200, order.to_json())
 
     def _positions(self, query: dict[str, str]) -> HttpResponse:
-        """The Data API's GET /positions?user=: our token balances (one account here)."""
-        if not query.get("user"):
-            return HttpResponse.json(400, {"error": "user is required"})
-        held = [{"asset": token, "size": size_text(qty)}
-                for token, qty in sorted(self.account.positions.items()) if qty]
-        return HttpResponse.json(200, held)
+        """The Data API's GET /positions: the account's token balances (one account here)
+        as its rows, with its filters and paging — `sizeThreshold` (default 1 share),
+        `market` (condition ids), `limit` (default 100, at most 500), `offset` (at most
+        10,000) — and `size` a JSON number of shares."""
+        if not re.fullmatch(r"0x[0-9a-fA-F]{40}", query.get("user", "")):
+            return HttpResponse.json(400, {"error": "user must be a 0x address"})
+        try:
+            threshold = parse_micros(query.get("sizeThreshold", "1"), "sizeThreshold")
+            limit = int(query.get("limit", "100"))
+            offset = int(query.get("offset", "0"))
+        except ValueError as exc:
+            return HttpResponse.json(400, {"error": str(exc)})
+        if threshold < 0 or not 0 <= limit <= 500 or not 0 <= offset <= 10_000:
+            return HttpResponse.json(400, {"error": "sizeThreshold, limit or offset out of range"})
+        markets = set(filter(None, query.get("market", "").split(",")))
+        rows = []
+        for token, qty in sorted(self.account.positions.items()):
+            ref = self.tokens.get(token)
+            if ref is None or qty <= 0 or qty < threshold or (
+                    markets and ref.condition_id not in markets):
+                continue
+            rows.append({"proxyWallet": query["user"], "asset": token,
+                         "conditionId": ref.condition_id,
+                         "size": float(Decimal(qty) / QTY_SCALE),  # a JSON number, as sent
+                         "outcome": "Yes" if ref.outcome is Outcome.YES else "No",
+                         "outcomeIndex": 0 if ref.outcome is Outcome.YES else 1})
+        return HttpResponse.json(200, rows[offset:offset + limit])
 
 
 def _derived_creds(address: str, nonce: int) -> ApiCreds:

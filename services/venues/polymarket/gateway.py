@@ -52,7 +52,7 @@ from arbiter.venues.polymarket.amounts import (
     tick_size,
 )
 from arbiter.venues.polymarket.auth import l2_headers
-from arbiter.venues.polymarket.constants import VENUE
+from arbiter.venues.polymarket.constants import DATA_API_PREFIX, VENUE
 from arbiter.venues.polymarket.credentials import PolymarketCredentials
 from arbiter.venues.polymarket.order_builder import (
     MAX_BATCH_ORDERS,
@@ -65,7 +65,13 @@ from arbiter.venues.polymarket.order_builder import (
     sign,
 )
 from arbiter.venues.polymarket.ratelimit import POLYMARKET_POLICY, polymarket_endpoint_class
-from arbiter.venues.polymarket.schemas import OrderReply, PostStatus
+from arbiter.venues.polymarket.schemas import (
+    POSITIONS_MAX_OFFSET,
+    POSITIONS_PAGE,
+    OrderReply,
+    PositionRow,
+    PostStatus,
+)
 from arbiter.venues.polymarket.signing import (
     EXCHANGES_BY_VERSION,
     ExchangeDomain,
@@ -614,19 +620,35 @@ class PolymarketGateway(VenueGateway):
             return None
 
     async def _positions(self) -> dict[tuple[str, Outcome], int]:
-        """Data API ``GET /positions?user=``: token balances, mapped to our markets."""
-        status, raw = await self.transport.request(
-            "GET", "/positions", query={"user": self.credentials.holder})
-        if status != 200:
-            raise VenueMessageError(f"positions: HTTP {status} {raw[:200]!r}")
+        """Token balances in our markets, from the Data API host (the CLOB host does not
+        publish them): every page, and no size threshold (the default hides holdings under
+        one share, which reconciliation must see)."""
         outcomes = {token: (m.market_id, outcome) for m in self.markets.values()
                     for outcome, token in ((Outcome.YES, m.yes_token), (Outcome.NO, m.no_token))}
+        query = {"user": self.credentials.holder, "sizeThreshold": "0",
+                 "limit": str(POSITIONS_PAGE),
+                 "market": ",".join(sorted(self.markets))}  # our market ids are condition ids
         held: dict[tuple[str, Outcome], int] = {}
-        for row in orjson.loads(raw):
-            key = outcomes.get(str(row["asset"]))
-            if key is not None:
-                held[key] = held.get(key, 0) + parse_micros(str(row["size"]), "size")
-        return held
+        for offset in range(0, POSITIONS_MAX_OFFSET + 1, POSITIONS_PAGE):
+            status, raw = await self.transport.request(
+                "GET", DATA_API_PREFIX + "/positions", query={**query, "offset": str(offset)})
+            try:
+                if status != 200:
+                    raise ValueError(f"HTTP {status}")
+                rows = orjson.loads(raw)
+                if not isinstance(rows, list):
+                    raise ValueError(f"expected a JSON array, was {type(rows).__name__}")
+                page = [PositionRow.model_validate(row) for row in rows]
+            except (orjson.JSONDecodeError, ValueError) as exc:  # ValidationError included
+                raise self.bad_reply("positions", raw, exc) from None
+            for row in page:
+                key = outcomes.get(row.asset)
+                if key is not None:
+                    held[key] = held.get(key, 0) + row.size
+            if len(page) < POSITIONS_PAGE:
+                return held
+        raise VenueMessageError(f"positions: more than {POSITIONS_MAX_OFFSET + POSITIONS_PAGE} "
+                                "rows, past what the Data API pages to")
 
     async def _open_orders(self, market_id: str | None = None) -> list[tuple[str, str]]:
         query = {} if market_id is None else {"market": market_id}

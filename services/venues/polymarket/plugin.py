@@ -21,7 +21,7 @@ from arbiter.venues.plugin import CredentialContext, GatewayContext, VenuePlugin
 from arbiter.venues.polymarket.auth import POLY_API_KEY, POLY_PASSPHRASE, POLY_SIGNATURE
 from arbiter.venues.polymarket.config import PolymarketMarket, PolymarketSettings
 from arbiter.venues.polymarket.connectivity import check_polymarket
-from arbiter.venues.polymarket.constants import VENUE
+from arbiter.venues.polymarket.constants import DATA_API_PREFIX, VENUE
 from arbiter.venues.polymarket.credentials import PolymarketCredentials, polymarket_credentials
 from arbiter.venues.polymarket.emulator import PolymarketEmulator
 from arbiter.venues.polymarket.gateway import PolymarketGateway
@@ -62,6 +62,7 @@ class PolymarketPlugin(VenuePlugin[PolymarketSettings, PolymarketMarket, Polymar
         ws = settings.ws_url.rstrip("/")
         return SocketEndpoints(settings.url, {"market": f"{ws}/ws/market",
                                               "user": f"{ws}/ws/user"},
+                               rest_routes={DATA_API_PREFIX: settings.data_api},
                                ping=TextPing(venues.ws_ping_interval_s),
                                request_timeout_s=venues.request_timeout_s)
 

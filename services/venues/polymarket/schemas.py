@@ -1,6 +1,11 @@
 """Polymarket REST replies as typed, range-checked models: a reply is accepted whole or
 rejected with the field named, never half-read.
 
+The Data API's GET /positions answers a JSON array of rows (`proxyWallet, asset,
+conditionId, size, avgPrice, …, outcome, outcomeIndex`) where `size` is a JSON number of
+shares; rows under `sizeThreshold` (default 1 share) are left out and pages hold at most
+`limit` (default 100, at most 500) rows from `offset` (at most 10,000).
+
 POST /order (and each item of POST /orders) answers, per docs/venues/polymarket.md:
 `{"success", "errorMsg", "orderID", "status", "makingAmount", "takingAmount",
 "transactionsHashes", "tradeIDs"}`. The amounts are decimal strings in whole units — shares
@@ -34,8 +39,7 @@ def _micros(value: object) -> int:
     if value in ("", None):
         return 0
     if not isinstance(value, str):
-        # pydantic reports ValueError (not TypeError) as a validation error naming the field
-        raise ValueError(f"must be a decimal string, was {type(value).__name__}")  # noqa: TRY004
+        raise ValueError(f"must be a decimal string, was {type(value).__name__}")
     micros = parse_micros(value, "amount")
     if micros < 0:
         raise ValueError(f"{value!r} is negative")
@@ -43,6 +47,30 @@ def _micros(value: object) -> int:
 
 
 Amount = Annotated[int, BeforeValidator(_micros)]
+
+
+def _number_micros(value: object) -> int:
+    """A JSON number of whole units (the Data API's sizes) as micro-units, exactly as
+    written: the float's shortest repr is the decimal the venue sent."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"must be a number, was {type(value).__name__}")
+    micros = parse_micros(str(value), "size")
+    if micros < 0:
+        raise ValueError(f"{value!r} is negative")
+    return micros
+
+
+class PositionRow(BaseModel):
+    """One row of GET /positions: how many shares of one outcome token the user holds."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    asset: str = Field(pattern=r"^[0-9]{1,78}$")
+    size: Annotated[int, BeforeValidator(_number_micros)]
+
+
+POSITIONS_PAGE = 500  # the Data API's largest `limit`
+POSITIONS_MAX_OFFSET = 10_000  # and its largest `offset`
 
 
 class OrderReply(BaseModel):
