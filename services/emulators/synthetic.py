@@ -35,9 +35,14 @@ class SyntheticMarket:
 
     def __init__(
         self, seed: int, step_ms: int, pairs: Sequence[MarketPair],
-        venues: Mapping[Venue, EmulatedVenue],
+        venues: Mapping[Venue, EmulatedVenue], epoch_ms: int = 0,
     ) -> None:
+        """`epoch_ms` is step 0's Unix time on every venue's clock (their `/time`, trade and
+        order timestamps), so clients that filter by time see the emulated day as now."""
         self.step_ms = step_ms
+        self.epoch_ms = epoch_ms
+        for venue in venues.values():
+            venue.now_ms = epoch_ms
         self.venues = venues
         self.rng = random.Random(seed)
         self.step_count = 0
@@ -47,7 +52,7 @@ class SyntheticMarket:
 
     @property
     def now_ms(self) -> int:
-        return self.step_count * self.step_ms
+        return self.epoch_ms + self.step_count * self.step_ms
 
     async def step(self) -> None:
         """Advance one step: move prices, re-quote both markets of every pair, publish."""

@@ -28,7 +28,7 @@ from arbiter.gateways.dry_run import DryRunTransport
 from arbiter.gateways.service import OrderEntryServicer
 from arbiter.orderbook.service import OrderBookService
 from arbiter.platform.bus import Bus, MemoryBus
-from arbiter.platform.clock import Clock, ManualClock
+from arbiter.platform.clock import Clock, ManualClock, wall_micros
 from arbiter.platform.config import ArbiterConfig
 from arbiter.platform.ports import OrderEntryPort
 from arbiter.platform.rpc import LocalStub
@@ -51,9 +51,11 @@ class EmulatedVenues:
     market: SyntheticMarket
 
     @classmethod
-    def create(cls, config: ArbiterConfig, *, open_registration: bool = True) -> EmulatedVenues:
+    def create(cls, config: ArbiterConfig, *, open_registration: bool = True,
+               epoch_ms: int | None = None) -> EmulatedVenues:
         """`open_registration`: paper gateways may onboard keys the venue was not told of
-        (in process always; `arbiter emulator` only when asked)."""
+        (in process always; `arbiter emulator` only when asked). `epoch_ms`: the venues'
+        Unix time at step 0 — the engine's clock when it drives them, else the wall clock."""
         universe = TradingUniverse.from_config(config.market)
         venues = {venue: plugin(venue).emulator() for venue in universe.venues}
         for venue, listed in universe.listed.items():
@@ -61,7 +63,7 @@ class EmulatedVenues:
             for entry in listed:
                 venues[venue].list_market(entry.market, entry.fees)
         market = SyntheticMarket(config.market.seed, config.market.step_ms, universe.pairs,
-                                 venues)
+                                 venues, wall_micros() // 1000 if epoch_ms is None else epoch_ms)
         return cls(venues, market)
 
     def __getitem__(self, venue: Venue) -> EmulatedVenue:
@@ -129,7 +131,7 @@ class EmbeddedMesh:
         lockstep = isinstance(bus, MemoryBus) and (clock is None or isinstance(clock, ManualClock))
         plane = Plane.of(config, bus, clock or ManualClock())
         if venues is None and links is None:
-            venues = EmulatedVenues.create(config)
+            venues = EmulatedVenues.create(config, epoch_ms=plane.clock.now_micros() // 1000)
         if links is None:
             assert venues is not None
             links = venues.links()

@@ -4,12 +4,14 @@ faults, and the standalone `run_emulators`."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import aiohttp
 import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from arbiter.emulators.link import InProcessLink
 from arbiter.emulators.server import Faults, OrderFault, VenueServer, WsFault, run_emulators
 from arbiter.gateways.http_transport import Backoff, HttpVenueTransport, TextPing
 from arbiter.platform.config import load_config
@@ -297,3 +299,21 @@ async def test_run_emulators_serves_both_venues_and_steps_on_the_wall_clock() ->
 
 async def _ignore(frame: bytes) -> None:
     """A frame sink for connections that must never open."""
+
+
+async def test_every_venue_keeps_unix_time_from_its_epoch() -> None:
+    """Clients filter trades and fills by Unix time: the emulated day is now (the wall
+    clock unless the engine's clock drives the venues), not seconds since start."""
+    config = load_config(environ={})
+    before = int(time.time())
+    venues = EmulatedVenues.create(config)
+    await venues.market.step()
+    for venue in venues.venues.values():
+        assert before * 1000 <= venue.now_ms <= (time.time() + 5) * 1000
+    status, raw = await InProcessLink(venues["polymarket"]).request("GET", "/time")
+    assert status == 200 and before <= int(raw) <= time.time() + 5
+
+    driven = EmulatedVenues.create(config, epoch_ms=1_700_000_000_000)
+    await driven.market.step()
+    assert {v.now_ms for v in driven.venues.values()} == {
+        1_700_000_000_000 + config.market.step_ms}
