@@ -20,6 +20,7 @@ import orjson
 
 from arbiter.core.fees import FeeModel
 from arbiter.core.instruments import Market, Venue
+from arbiter.core.units import ONE_DOLLAR
 from arbiter.emulators.matching import BookSide, MatchingEngine, Trade
 
 WsSink = Callable[[bytes], Awaitable[None]]
@@ -104,13 +105,24 @@ class WsSession:
         self.venue.sessions.remove(self)
 
 
+DEFAULT_FUNDS = 100_000 * ONE_DOLLAR
+"""A paper account's deposit: enough that the synthetic market never runs it dry."""
+
+
 @dataclass(slots=True)
 class Account:
-    """Our trading account at the venue (liquidity providers are not tracked)."""
+    """Our trading account at the venue (liquidity providers are not tracked). `funds` is
+    what was deposited, `cash` what trading has added or spent since."""
 
     cash: int = 0  # micro-dollars, negative = spent
     fees: int = 0
     positions: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    funds: int = DEFAULT_FUNDS
+
+    @property
+    def balance(self) -> int:
+        """Free cash at the venue, in micro-dollars."""
+        return self.funds + self.cash
 
 
 ACCOUNT = "arbiter"

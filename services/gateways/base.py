@@ -143,6 +143,19 @@ class CancelOutcome:
     dead: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class VenueBalance:
+    """Free cash in micro-dollars; `allowance` is what the exchange contract may move where
+    the venue settles on chain (None: the venue holds the cash itself)."""
+
+    cash: int
+    allowance: int | None = None
+
+    @property
+    def spendable(self) -> int:
+        return self.cash if self.allowance is None else min(self.cash, self.allowance)
+
+
 class MeteredTransport:
     """A `VenueTransport` that counts, for the venue metrics, what only the wire sees:
     429 replies, timeouts, and streams coming up. Frames pass through untouched."""
@@ -575,6 +588,11 @@ class VenueGateway(abc.ABC):
     @abc.abstractmethod
     async def _positions(self) -> dict[tuple[str, Outcome], int]:
         """Contracts held per (market id, outcome) on our markets, from the venue's API."""
+
+    @abc.abstractmethod
+    async def balance(self) -> VenueBalance:
+        """Free cash at the venue, and what its exchange may spend of it, from its API: a
+        leg the venue cannot fund must never be sent."""
 
     @abc.abstractmethod
     async def _cancel(self, venue_order_ids: list[str]) -> dict[str, CancelOutcome]:

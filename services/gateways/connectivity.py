@@ -22,6 +22,7 @@ import orjson
 from rich.table import Table
 
 from arbiter.core.instruments import Venue
+from arbiter.core.units import to_decimal
 from arbiter.gateways.onboarding import OnboardingError
 from arbiter.platform.transport import RequestTimeout
 
@@ -45,6 +46,7 @@ class CheckResult:
     auth_ok: bool | None = None  # None: not checked
     clock_skew_ms: int | None = None  # venue minus local; None: not measured
     protocol: str = ""
+    balance_micros: int | None = None  # what the account can spend; None: not read
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -78,6 +80,19 @@ def skew_from_server_ms(result: CheckResult, server_ms: float, sent_ms: float,
         result.notes.append(f"venue clock is synthetic ({int(server_ms)} ms): skew not judged")
         return
     judge_skew(result, round(server_ms + 500 - (sent_ms + received_ms) / 2))
+
+
+def judge_balance(result: CheckResult, cash: int, allowance: int | None = None) -> None:
+    """An account that can fund nothing fails; an exchange approved for less than the cash
+    is a warning (orders beyond the approval would be refused)."""
+    spendable = cash if allowance is None else min(cash, allowance)
+    result.balance_micros = spendable
+    if spendable <= 0:
+        result.failures.append("no spendable balance: deposit funds"
+                               + (" or approve the exchange" if allowance is not None else ""))
+    elif allowance is not None and allowance < cash:
+        result.warnings.append(f"exchange approved for ${to_decimal(allowance):,.2f} of "
+                               f"${to_decimal(cash):,.2f} collateral")
 
 
 def http_date_probe(base_url: str, path: str, timeout_s: float = 5.0) -> DateProbe:
@@ -144,11 +159,13 @@ def _yes_no(value: bool | None) -> str:
 
 def render_table(results: Sequence[CheckResult]) -> Table:
     table = Table(title="Venue connectivity")
-    for column in ("venue", "status", "reachable", "auth", "clock skew", "protocol", "detail"):
+    for column in ("venue", "status", "reachable", "auth", "clock skew", "balance", "protocol",
+                   "detail"):
         table.add_column(column, overflow="fold")
     colours = {"OK": "green", "WARN": "yellow", "FAIL": "red"}
     for r in results:
         skew = "-" if r.clock_skew_ms is None else f"{r.clock_skew_ms:+d} ms"
+        balance = "-" if r.balance_micros is None else f"${to_decimal(r.balance_micros):,.2f}"
         table.add_row(r.venue, f"[{colours[r.status]}]{r.status}[/]", _yes_no(r.reachable),
-                      _yes_no(r.auth_ok), skew, r.protocol or "-", r.detail or "")
+                      _yes_no(r.auth_ok), skew, balance, r.protocol or "-", r.detail or "")
     return table

@@ -14,9 +14,10 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from arbiter.cli.app import app
+from arbiter.core.units import ONE_DOLLAR
 from arbiter.emulators.server import VenueServer
-from arbiter.emulators.venue import HttpResponse
-from arbiter.gateways.connectivity import SKEW_FAIL_MS, render_table
+from arbiter.emulators.venue import DEFAULT_FUNDS, HttpResponse
+from arbiter.gateways.connectivity import SKEW_FAIL_MS, CheckResult, judge_balance, render_table
 from arbiter.gateways.http_transport import HttpVenueTransport
 from arbiter.platform.config import ArbiterConfig, load_config
 from arbiter.topology.connectivity import check_configured
@@ -82,8 +83,25 @@ async def test_all_ok(venues: Venues) -> None:
     assert polymarket.protocol == "CLOB v2"
     assert polymarket.clock_skew_ms is None and "synthetic" in polymarket.detail
     assert kalshi.clock_skew_ms is not None and abs(kalshi.clock_skew_ms) <= 1_500  # Date header
+    assert polymarket.balance_micros == kalshi.balance_micros == DEFAULT_FUNDS
     text = _render(results)
     assert "polymarket" in text and "kalshi" in text and "OK" in text
+    assert "$100,000.00" in text
+
+
+async def test_an_account_that_can_fund_nothing_fails(venues: Venues) -> None:
+    venues.polymarket.account.funds = venues.kalshi.account.funds = 0
+    results = await check_configured(venues.config())
+    for r in results:
+        assert r.auth_ok and not r.ok and r.balance_micros == 0
+        assert "no spendable balance" in r.detail
+
+
+def test_an_exchange_approved_for_less_than_the_cash_is_a_warning() -> None:
+    result = CheckResult("polymarket")
+    judge_balance(result, 5 * ONE_DOLLAR, 2 * ONE_DOLLAR)
+    assert result.ok and result.status == "WARN" and result.balance_micros == 2 * ONE_DOLLAR
+    assert "approved for $2.00 of $5.00" in result.detail
 
 
 async def test_polymarket_skew_is_judged_against_a_real_clock(venues: Venues) -> None:

@@ -1,5 +1,5 @@
 """Kalshi's connectivity checks: GET `/trade-api/v2/exchange/status` (public: reachability)
-and a signed GET `/trade-api/v2/portfolio/orders` (auth). Kalshi publishes no time endpoint,
+and a signed GET `/trade-api/v2/portfolio/balance` (auth, and the cash). Kalshi publishes no time endpoint,
 so the skew comes from the HTTP `Date` header of a reply, read by a plain GET to the same
 origin (`http_date_probe`) when the transport has a base URL; otherwise it is not measured."""
 
@@ -10,6 +10,7 @@ from email.utils import parsedate_to_datetime
 
 import aiohttp
 import orjson
+from pydantic import ValidationError
 
 from arbiter.gateways.connectivity import (
     CheckResult,
@@ -17,6 +18,7 @@ from arbiter.gateways.connectivity import (
     NowMs,
     error_text,
     http_date_probe,
+    judge_balance,
     obtain,
     skew_from_server_ms,
     unreachable,
@@ -27,6 +29,7 @@ from arbiter.platform.transport import RequestTimeout, VenueTransport
 from arbiter.venues.kalshi.auth import auth_headers
 from arbiter.venues.kalshi.constants import VENUE
 from arbiter.venues.kalshi.credentials import KalshiCredentials
+from arbiter.venues.kalshi.schemas import Balance
 
 KALSHI_API = "/trade-api/v2"
 
@@ -68,13 +71,18 @@ async def check_kalshi(transport: VenueTransport,
             result.notes.append("skew not measured: reply had no Date header")
 
     creds = await obtain(credentials, result)
-    if creds is not None:
-        path = f"{KALSHI_API}/portfolio/orders"
+    if creds is not None:  # one signed read proves the key and reads the cash
+        path = f"{KALSHI_API}/portfolio/balance"
         headers = await auth_headers(creds.key_id, creds.signer, int(now_ms()), "GET", path)
-        status, raw = await transport.request("GET", path, {"limit": "1"}, headers)
+        status, raw = await transport.request("GET", path, None, headers)
         result.auth_ok = status == 200
         if not result.auth_ok:
             result.failures.append(f"auth failed: GET {path} HTTP {status}: {error_text(raw)}")
+        else:
+            try:
+                judge_balance(result, Balance.model_validate_json(raw).micros)
+            except ValidationError as exc:
+                result.failures.append(f"GET {path}: unreadable reply: {exc}")
     return result
 
 

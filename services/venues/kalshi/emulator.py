@@ -196,6 +196,7 @@ class KalshiEmulator(EmulatedVenue):
             ("GET", "/orders"): self._orders_page,
             ("GET", "/fills"): self._fills_page,
             ("GET", "/positions"): self._positions_page,
+            ("GET", "/balance"): self._balance,
         }
         self._prefix_routes: dict[tuple[str, str], Route] = {
             ("DELETE", "/events/orders/"): self._cancel_v2,
@@ -664,6 +665,15 @@ class KalshiEmulator(EmulatedVenue):
                  and (min_ts is None or int(str(f["ts"])) >= min_ts)
                  and (max_ts is None or int(str(f["ts"])) <= max_ts)]
         return self._paged("fills", fills, query)
+
+    async def _balance(self, sub: str, query: dict[str, str], body: bytes) -> HttpResponse:
+        """GET /portfolio/balance: free cash as integer cents (kept for old clients) and
+        dollars; open positions are valued at cost (the emulator keeps no marks)."""
+        balance = max(0, self.account.balance)
+        held = sum(stats.cost for stats in self._stats.values())
+        return HttpResponse.json(200, {
+            "balance": balance // CENT, "balance_dollars": dollars(balance, 4),
+            "portfolio_value": (balance + held) // CENT, "updated_ts": self.now_ms // 1000})
 
     async def _positions_page(self, sub: str, query: dict[str, str], body: bytes) -> HttpResponse:
         """GET /portfolio/positions?ticker=&cursor=&limit=: market positions, paged (no

@@ -26,6 +26,7 @@ from arbiter.gateways.base import (
     CancelOutcome,
     CursorScheme,
     ReportSink,
+    VenueBalance,
     VenueGateway,
     VenueMessageError,
     check_order_options,
@@ -57,6 +58,7 @@ from arbiter.venues.kalshi.ratelimit import (
     kalshi_endpoint_class,
     kalshi_policy,
 )
+from arbiter.venues.kalshi.schemas import Balance
 
 log = logging.getLogger(__name__)
 
@@ -431,6 +433,7 @@ class KalshiGateway(VenueGateway):
         """``GET /portfolio/positions``: Kalshi nets each market, + YES and - NO contracts."""
         held: dict[tuple[str, Outcome], int] = {}
         query = {"limit": "1000"}
+        cursors: set[str] = set()
         while True:
             page = await self._get(f"{API}/portfolio/positions", query)
             for row in page["market_positions"]:
@@ -440,7 +443,22 @@ class KalshiGateway(VenueGateway):
                 held[(row["ticker"], Outcome.YES if net > 0 else Outcome.NO)] = abs(net)
             if not page.get("cursor"):
                 return held
-            query = {**query, "cursor": str(page["cursor"])}
+            cursor = str(page["cursor"])
+            if cursor in cursors:  # a venue bug would page forever, restart after restart
+                raise VenueMessageError(f"positions: cursor {cursor!r:.60} repeated")
+            cursors.add(cursor)
+            query = {**query, "cursor": cursor}
+
+    async def balance(self) -> VenueBalance:
+        """``GET /portfolio/balance``: Kalshi holds the cash, so there is no allowance."""
+        path = f"{API}/portfolio/balance"
+        status, raw = await self.send(Priority.READ, "GET", path)
+        try:
+            if status != 200:
+                raise ValueError(f"HTTP {status}")
+            return VenueBalance(Balance.model_validate_json(raw).micros)
+        except ValueError as exc:  # ValidationError included
+            raise self.bad_reply("balance", raw, exc) from None
 
     async def _open_orders(self, market_id: str | None = None) -> list[tuple[str, str]]:
         found = []

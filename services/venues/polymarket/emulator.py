@@ -181,6 +181,7 @@ class PolymarketEmulator(EmulatedVenue):
             ("GET", "/data/orders"): self._open_orders,
             ("GET", "/data/trades"): self._trades_page,
             ("POST", "/v1/heartbeats"): self._heartbeat,
+            ("GET", "/balance-allowance"): self._balance_allowance,
         }
 
     def register_api_key(self, creds: ApiCreds, address: str) -> None:
@@ -753,6 +754,22 @@ class PolymarketEmulator(EmulatedVenue):
             return HttpResponse.json(404, {"error": "order not found"})
         return HttpResponse.json(200, order.to_json())
 
+    async def _balance_allowance(self, caller: _Caller, query: dict[str, str],
+                                 body: bytes) -> HttpResponse:
+        """GET /balance-allowance: pUSD collateral (or one outcome token's balance, with
+        `token_id`) in 6-decimal base units, and what the exchange may spend of it. Paper
+        accounts have approved the exchange without limit, as the usual max approval does."""
+        asset_type = query.get("asset_type")
+        if asset_type == "COLLATERAL":
+            balance = self.account.balance
+        elif asset_type == "CONDITIONAL" and query.get("token_id") in self.tokens:
+            balance = self.account.positions.get(query["token_id"], 0)
+        else:
+            return HttpResponse.json(400, {"error": "asset_type must be COLLATERAL, or "
+                                                    "CONDITIONAL with a known token_id"})
+        return HttpResponse.json(200, {"balance": str(max(0, balance)),
+                                       "allowance": str(UNLIMITED_ALLOWANCE)})
+
     def _positions(self, query: dict[str, str]) -> HttpResponse:
         """The Data API's GET /positions: the account's token balances (one account here)
         as its rows, with its filters and paging — `sizeThreshold` (default 1 share),
@@ -781,6 +798,9 @@ class PolymarketEmulator(EmulatedVenue):
                          "outcome": "Yes" if ref.outcome is Outcome.YES else "No",
                          "outcomeIndex": 0 if ref.outcome is Outcome.YES else 1})
         return HttpResponse.json(200, rows[offset:offset + limit])
+
+
+UNLIMITED_ALLOWANCE = 2**256 - 1  # an ERC-20 max approval
 
 
 def _derived_creds(address: str, nonce: int) -> ApiCreds:

@@ -31,6 +31,7 @@ from arbiter.gateways.base import (
     CancelOutcome,
     CursorScheme,
     ReportSink,
+    VenueBalance,
     VenueGateway,
     VenueMessageError,
     check_order_options,
@@ -68,6 +69,7 @@ from arbiter.venues.polymarket.ratelimit import POLYMARKET_POLICY, polymarket_en
 from arbiter.venues.polymarket.schemas import (
     POSITIONS_MAX_OFFSET,
     POSITIONS_PAGE,
+    BalanceAllowance,
     OrderReply,
     PositionRow,
     PostStatus,
@@ -618,6 +620,21 @@ class PolymarketGateway(VenueGateway):
         except (KeyError, ValueError) as exc:
             self.bad_message(raw, exc)
             return None
+
+    async def balance(self) -> VenueBalance:
+        """GET /balance-allowance for the collateral: the funder's (or signer's) pUSD and
+        what the exchange is approved to move of it."""
+        status, raw = await self.send(
+            Priority.READ, "GET", "/balance-allowance",
+            query={"asset_type": "COLLATERAL",
+                   "signature_type": str(int(self.credentials.signature_type))})
+        try:
+            if status != 200:
+                raise ValueError(f"HTTP {status}")
+            reply = BalanceAllowance.model_validate_json(raw)
+        except ValueError as exc:  # ValidationError included
+            raise self.bad_reply("balance", raw, exc) from None
+        return VenueBalance(reply.balance, reply.allowance)
 
     async def _positions(self) -> dict[tuple[str, Outcome], int]:
         """Token balances in our markets, from the Data API host (the CLOB host does not

@@ -69,6 +69,23 @@ class PositionRow(BaseModel):
     size: Annotated[int, BeforeValidator(_number_micros)]
 
 
+def _base_units(value: object) -> int:
+    """A non-negative integer string in 6-decimal base units (which are micro-dollars)."""
+    if not isinstance(value, str) or not value.isdigit() or len(value) > 78:
+        raise ValueError(f"must be a base-unit integer string, was {value!r:.80}")
+    return int(value)
+
+
+class BalanceAllowance(BaseModel):
+    """GET /balance-allowance: `balance` and `allowance` (what the exchange may move) as
+    base-unit integer strings, as the SDKs type the reply."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    balance: Annotated[int, BeforeValidator(_base_units)]
+    allowance: Annotated[int, BeforeValidator(_base_units)]
+
+
 POSITIONS_PAGE = 500  # the Data API's largest `limit`
 POSITIONS_MAX_OFFSET = 10_000  # and its largest `offset`
 
