@@ -147,9 +147,14 @@ class KalshiGateway(VenueGateway):
         try:
             msg = orjson.loads(frame)
             kind = msg["type"]
+            if not isinstance(kind, str):
+                raise VenueMessageError(f"message type {kind!r:.40} is not a string")
             if kind == "subscribed":
-                sid = msg["msg"]["sid"]
-                self._channel[sid] = msg["msg"]["channel"]
+                sid, channel = msg["msg"]["sid"], msg["msg"]["channel"]
+                if not _counter(sid) or not isinstance(channel, str):
+                    raise VenueMessageError(f"subscribed sid {sid!r:.40} / channel "
+                                            f"{channel!r:.40} unreadable")
+                self._channel[sid] = channel
                 # sids may be reused on a new connection: start its sequence afresh
                 self._last_seq.pop(sid, None)
                 self._awaiting_snapshot.discard(sid)
@@ -159,7 +164,8 @@ class KalshiGateway(VenueGateway):
             ticker = self._ticker(msg["msg"]) if kind == "ticker" else None
             sid = msg["sid"]
             seq = msg["seq"] if kind.startswith("orderbook") else msg.get("seq")
-            if not _counter(sid) or not (seq is None or _counter(seq)):
+            book = kind.startswith("orderbook")  # a book frame must carry its seq
+            if not _counter(sid) or not (_counter(seq) or (seq is None and not book)):
                 raise VenueMessageError(f"sid {sid!r} / seq {seq!r} are not counters")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             self.bad_message(frame, exc)
