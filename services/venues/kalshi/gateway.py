@@ -161,10 +161,12 @@ class KalshiGateway(VenueGateway):
                 return
             if kind == "error":
                 raise VenueMessageError(f"venue error {msg['msg']}")
+            if kind not in _STREAMED:  # before its sid and seq can touch any state
+                raise VenueMessageError(f"unknown message type {kind!r:.40}")
             ticker = self._ticker(msg["msg"]) if kind == "ticker" else None
             sid = msg["sid"]
-            seq = msg["seq"] if kind.startswith("orderbook") else msg.get("seq")
             book = kind.startswith("orderbook")  # a book frame must carry its seq
+            seq = msg["seq"] if book else msg.get("seq")
             if not _counter(sid) or not (_counter(seq) or (seq is None and not book)):
                 raise VenueMessageError(f"sid {sid!r} / seq {seq!r} are not counters")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
@@ -198,10 +200,8 @@ class KalshiGateway(VenueGateway):
                 await self.on_book(self._snapshot(msg["msg"], received))
             elif kind == "orderbook_delta":
                 await self.on_book(self._delta(msg["msg"], received))
-            elif kind == "fill":
+            else:  # fill
                 await self.emit(self.fill_reports([_fill(msg["msg"])]))
-            else:
-                raise VenueMessageError(f"unknown message type {kind!r}")
         except (KeyError, TypeError, ValueError) as exc:
             self.bad_message(frame, exc)
             if kind == "orderbook_delta":  # its seq is spent: the relative book is unknowable
@@ -523,6 +523,10 @@ def _fill(msg: dict) -> VenueFill:
         qty=parse_micros(msg["count_fp"], "count_fp"),
         fee=parse_micros(msg["fee_cost"], "fee_cost"),
     )
+
+
+_STREAMED = frozenset({"ticker", "orderbook_snapshot", "orderbook_delta", "fill"})
+"""The data messages the gateway subscribes to (besides `subscribed` and `error`)."""
 
 
 def _counter(value: object) -> bool:
