@@ -26,19 +26,12 @@ from arbiter.platform.tenancy import tenant_headers, tenant_scoped
 from arbiter.saga import log as saga_log
 from arbiter.saga.legs import LegChooser
 from arbiter.saga.log import LogEntry, SagaLog, SqliteSagaLog
-from arbiter.saga.machine import LegPlan, PlaceOrder, Policy, Saga, State
+from arbiter.saga.machine import LegPlan, LegRole, PlaceOrder, Policy, Saga, State
 from arbiter.v1 import common_pb2, execution_pb2, opportunity_pb2, risk_pb2, saga_pb2
 
 log = logging.getLogger(__name__)
 
 _DONE_KINDS = (execution_pb2.REPORT_KIND_CANCELED, execution_pb2.REPORT_KIND_REJECT)
-
-
-def _strategy(saga: Saga, command: PlaceOrder) -> str:
-    """How a compensating order tries to hedge: a resend, a worse price, or an unwind."""
-    if ":unwind:" in command.client_order_id:
-        return "unwind"
-    return "chase" if command.limit_price > saga.leg2.limit_price else "retry"
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,8 +277,8 @@ class SagaService:
                               created=created)
             self.sent[command.client_order_id] = created
             await self._publish(saga)
-            if saga.state is State.COMPENSATING:
-                self.metrics.compensation(_strategy(saga, command))
+            if (strategy := saga.orders[command.client_order_id].strategy) is not None:
+                self.metrics.compensation(strategy.slug)
             sent = wall_micros()
             self.metrics.order_sent(command.venue)
             if (decided := self._walls.pop(saga.saga_id, None)) is not None:
@@ -299,6 +292,7 @@ class SagaService:
             await self._finish(saga)
 
     def _request(self, saga: Saga, command: PlaceOrder, created: int) -> execution_pb2.OrderRequest:
+        record = saga.orders[command.client_order_id]
         return execution_pb2.OrderRequest(
             tenant=self.tenant,
             client_order_id=command.client_order_id,
@@ -310,7 +304,10 @@ class SagaService:
             tif=execution_pb2.TIME_IN_FORCE_IOC,
             saga_id=saga.saga_id,
             created_micros=created,
-            reduce_only=saga.orders[command.client_order_id].role == "unwind",
+            # at the venue only an unwind shrinks a position (leg 2 opens one on its venue)
+            reduce_only=record.role is LegRole.UNWIND,
+            role=execution_pb2.LegRole.ValueType(record.role),
+            strategy=execution_pb2.HedgeStrategy.ValueType(record.strategy or 0),
         )
 
     def _gateway(self, venue: Venue) -> OrderEntryPort:
@@ -342,8 +339,8 @@ class SagaService:
             state=int(saga.state),
             detail=saga.detail,
             ts_micros=self.clock.now_micros(),
-            leg1_filled_micros=saga.filled("leg1"),
-            leg2_filled_micros=saga.filled("leg2"),
+            leg1_filled_micros=saga.filled(LegRole.FIRST),
+            leg2_filled_micros=saga.filled(LegRole.SECOND),
             realized_pnl_micros=saga.realized_pnl() if saga.terminal else 0,
         )
         if opportunity is not None:
