@@ -30,7 +30,7 @@ from arbiter.risk.monitors import Monitors, usd
 from arbiter.risk.readiness import Aspect, Readiness
 from arbiter.risk.tradingday import next_day_start, trading_day
 
-__all__ = ["Decision", "Gate", "LegIntent", "RiskState"]
+__all__ = ["Decision", "Gate", "LegIntent", "RiskState", "SagaLegs", "check_compensation"]
 
 
 class Gate(enum.StrEnum):
@@ -43,7 +43,10 @@ class Gate(enum.StrEnum):
     PENDING_PAIR = "pending_pair"
     MAX_OPEN_SAGAS = "max_open_sagas"
     ORDER_RATE = "order_rate"
-    REDUCE_ONLY = "reduce_only"
+    # compensation (reduce-only) checks
+    SAGA_MISMATCH = "saga_mismatch"
+    NOT_SAGA_MARKET = "not_saga_market"
+    INCREASES_EXPOSURE = "increases_exposure"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,70 @@ def _name(key: Key) -> str:
     return f"{venue}:{market_id}:{Outcome(outcome).name}"
 
 
+@dataclass(frozen=True, slots=True)
+class SagaLegs:
+    """A saga's two legs as approved: which market outcome pays on which side of the event.
+
+    Any order on one of the two markets has an event side: the leg's own outcome pays on
+    the leg's side, its complement on the other. That is what makes a leg-2 resend and an
+    unwind of leg 1 comparable: both buy the side the saga is short of.
+    """
+
+    yes: Key  # pays if the event happens
+    no: Key  # pays if it does not
+
+    def event_side(self, key: Key) -> Outcome | None:
+        """The event side buying `key` pays on; None off the saga's markets."""
+        for leg, side in ((self.yes, Outcome.YES), (self.no, Outcome.NO)):
+            if key[:2] == leg[:2]:
+                return side if key[2] is leg[2] else side.other
+        return None
+
+    def net(self, held: Mapping[Key, int]) -> int:
+        """YES-event units less NO-event units of what the saga bought."""
+        total = 0
+        for key, qty in held.items():
+            side = self.event_side(key)
+            total += qty if side is Outcome.YES else -qty if side is Outcome.NO else 0
+        return total
+
+
+def check_compensation(legs: SagaLegs, approved: tuple[Key, ...], held: Mapping[Key, int],
+                       order: LegIntent) -> Decision:
+    """May this compensation order go? Pure: of the saga's legs, the legs risk approved it
+    with (() when risk no longer knows, as after a restart), the saga's own fills and the
+    order. Approved only if it buys the saga's short event side for at most the unhedged
+    quantity, so that even filled in full it cannot leave the saga more exposed than before.
+
+    No limit, latch or budget applies: compensation exists to restore them and is never
+    blocked by them, like a cancel.
+    """
+    if approved and set(approved) != {legs.yes, legs.no}:
+        return _reject(Gate.SAGA_MISMATCH,
+                       f"legs {_name(legs.yes)} / {_name(legs.no)} are not the legs risk "
+                       f"approved: {' / '.join(_name(k) for k in approved)}")
+    side = legs.event_side(order.key)
+    if side is None:
+        return _reject(Gate.NOT_SAGA_MARKET, f"{_name(order.key)} is on neither market of the "
+                                             f"saga ({_name(legs.yes)}, {_name(legs.no)})")
+    net = legs.net(held)
+    if not net:
+        return _reject(Gate.INCREASES_EXPOSURE, f"the saga is flat: buying "
+                                                f"{_contracts(order.qty)} {_name(order.key)} "
+                                                f"would open exposure")
+    short = Outcome.NO if net > 0 else Outcome.YES
+    if side is not short:
+        return _reject(Gate.INCREASES_EXPOSURE,
+                       f"buying {_name(order.key)} adds to the saga's long {side.name} side "
+                       f"({_contracts(abs(net))} unhedged)")
+    if order.qty > abs(net):
+        return _reject(Gate.INCREASES_EXPOSURE,
+                       f"{_contracts(order.qty)} {_name(order.key)} exceeds the "
+                       f"{_contracts(abs(net))} unhedged: the excess would open "
+                       f"{_contracts(order.qty - abs(net))} on the {side.name} side")
+    return Decision(True, qty=order.qty)
+
+
 class RiskState:
     def __init__(self, config: RiskConfig, clock: Clock, venues: Sequence[Venue],
                  audit: AuditLog | None = None) -> None:
@@ -86,13 +153,10 @@ class RiskState:
                                    clock.now_micros())
 
     # -- the gate chain ----------------------------------------------------------------
-    def check(self, saga_id: str, pair_id: str, legs: tuple[LegIntent, ...],
-              reduce_only: bool = False) -> Decision:
+    def check(self, saga_id: str, pair_id: str, legs: tuple[LegIntent, ...]) -> Decision:
         """Run the chain; on approval spend the budget and reserve the saga, atomically."""
         with self._lock:
             now = self._observe()
-            if reduce_only:
-                return self._check_reduce(legs)
             if self.ledger.saga_open(saga_id):
                 return _reject(Gate.DUPLICATE, f"saga {saga_id} is already approved")
             if self.latch.latched:
@@ -148,21 +212,13 @@ class RiskState:
             return 0
         return min(qty, room * 1_000_000 // per_contract) if per_contract else qty
 
-    def _check_reduce(self, legs: tuple[LegIntent, ...]) -> Decision:
-        """Reduce-only passes HardStop, sizing, slots and budget, but must be in sync and
-        must offset what is held: every order buys, so a leg reduces by buying the
-        complement of an outcome held on the same market (how the saga unwinds)."""
-        if not self.readiness.ready:
-            return _reject(Gate.NOT_READY, f"not synced: {', '.join(self.readiness.missing())}")
-        qty = min(leg.qty for leg in legs)
-        for leg in legs:
-            opposite = (leg.venue, leg.market_id, leg.outcome.other)
-            offset = self.ledger.held(opposite) - self.ledger.held(leg.key)
-            if offset <= 0:
-                return _reject(Gate.REDUCE_ONLY, f"buying {_name(leg.key)} offsets nothing: "
-                                                 f"no net position held on {_name(opposite)}")
-            qty = min(qty, offset)
-        return Decision(True, qty=qty)
+    def check_compensation(self, saga_id: str, legs: SagaLegs, order: LegIntent) -> Decision:
+        """A saga's hedge, retry, chase or unwind order, against what risk itself counted of
+        the saga's fills (see `check_compensation`)."""
+        with self._lock:
+            self._observe()
+            return check_compensation(legs, self.ledger.saga_legs(saga_id),
+                                      self.ledger.saga_held(saga_id), order)
 
     # -- events --------------------------------------------------------------------------
     def record_fill(self, trade_id: str, venue: Venue, market_id: str, outcome: Outcome,
@@ -172,7 +228,8 @@ class RiskState:
             now = self._observe()
             key = (venue, market_id, outcome)
             expected = expected_price or self.ledger.expected_price(saga_id, key)
-            if not self.ledger.fill(trade_id, saga_id, key, qty, price):
+            if not self.ledger.fill(trade_id, saga_id, key, qty, price,
+                                    open_saga=saga_id not in self._closed):
                 return False
             if qty > 0 and price and expected:
                 self.monitors.on_fill_slippage(price - expected, self.limits.slippage_threshold)

@@ -8,7 +8,7 @@ per trade id and rejects once per order either way.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 
@@ -19,12 +19,18 @@ from arbiter.platform.config import ConfigError
 from arbiter.platform.rpc import require_tenant
 from arbiter.platform.telemetry import metrics
 from arbiter.platform.tenancy import tenant_scoped
-from arbiter.risk.gates import LegIntent, RiskState
+from arbiter.risk.gates import LegIntent, RiskState, SagaLegs
 from arbiter.risk.latch import LatchView
 from arbiter.risk.readiness import Aspect
 from arbiter.v1 import execution_pb2, opportunity_pb2, risk_pb2, risk_pb2_grpc
 
 _MAX_PRICE = 1_000_000
+
+
+class Context(Protocol):
+    """What the servicer uses of a gRPC context (`grpc.aio` or the in-process one)."""
+
+    async def abort(self, code: grpc.StatusCode, details: str) -> None: ...
 
 
 def _actor(actor: str, context: Any) -> str:
@@ -67,35 +73,57 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
                           tenant_scoped(topics.EXEC_REPORTS, "risk", self.on_report,
                                         serves=tenant_id))
 
-    async def CheckRisk(self, request: risk_pb2.RiskCheckRequest, context) -> risk_pb2.RiskDecision:
+    async def CheckRisk(self, request: risk_pb2.RiskCheckRequest,
+                        context: Context) -> risk_pb2.RiskDecision:
         await require_tenant(request.tenant, self.tenant_id, context)
-        legs = await self._legs(request, context)
+        yes, no = await self._legs(request, context)
         self.checks += 1
-        decision = self.state.check(request.saga_id, request.opportunity.pair_id, legs,
-                                    request.reduce_only)
-        self.metrics.decided(decision.approved, decision.gate)
+        if request.reduce_only:
+            order = await self._compensation_order(request, context)
+            decision = self.state.check_compensation(
+                request.saga_id, SagaLegs(yes.key, no.key), order)
+        else:
+            decision = self.state.check(request.saga_id, request.opportunity.pair_id, (yes, no))
+        gate = decision.gate
+        self.metrics.decided(decision.approved, gate)
         if not decision.approved:
-            self.rejections[decision.gate] = self.rejections.get(decision.gate, 0) + 1
+            self.rejections[gate] = self.rejections.get(gate, 0) + 1
         return risk_pb2.RiskDecision(
-            approved=decision.approved, gate=decision.gate, reason=decision.reason,
+            approved=decision.approved, gate=gate, reason=decision.reason,
             approved_qty_micros=decision.qty,
         )
 
-    async def _legs(self, request: risk_pb2.RiskCheckRequest, context: Any) -> tuple[LegIntent, ...]:
-        """The legs to check; a new-risk check needs both, a reduce-only one those with qty."""
+    async def _legs(self, request: risk_pb2.RiskCheckRequest,
+                    context: Context) -> tuple[LegIntent, LegIntent]:
+        """The saga's two legs: what a new saga would buy, or, for a compensation check,
+        which market pays on which side of the event."""
         opp = request.opportunity
         named = (("opportunity.yes_leg", opp.yes_leg), ("opportunity.no_leg", opp.no_leg))
-        if request.reduce_only:
-            named = tuple((n, leg) for n, leg in named if leg.qty_micros > 0)
         problems = [p for n, leg in named if (p := _leg_problem(n, leg, self.state.venues))]
         if not request.saga_id:
             problems.insert(0, "saga_id is empty")
-        if not named:
-            problems.append("a reduce-only check needs a leg with qty_micros > 0")
         if problems:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "; ".join(problems))
-        return tuple(LegIntent(leg.venue, leg.market_id, Outcome(leg.outcome), leg.qty_micros,
-                               leg.limit_price_micros) for _, leg in named)
+        yes, no = (LegIntent(leg.venue, leg.market_id, Outcome(leg.outcome), leg.qty_micros,
+                             leg.limit_price_micros) for _, leg in named)
+        return yes, no
+
+    async def _compensation_order(self, request: risk_pb2.RiskCheckRequest,
+                                  context: Context) -> LegIntent:
+        order = request.order
+        problems = [] if request.HasField("order") else ["a reduce-only check needs an order"]
+        if order.saga_id != request.saga_id:
+            problems.append(f"order.saga_id={order.saga_id!r} is not saga_id="
+                            f"{request.saga_id!r}")
+        leg = opportunity_pb2.Leg(venue=order.venue, market_id=order.market_id,
+                                  outcome=order.outcome, qty_micros=order.qty_micros,
+                                  limit_price_micros=order.limit_price_micros)
+        if problem := _leg_problem("order", leg, self.state.venues):
+            problems.append(problem)
+        if problems:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "; ".join(problems))
+        return LegIntent(order.venue, order.market_id, Outcome(order.outcome),
+                         order.qty_micros, order.limit_price_micros)
 
     async def RecordFill(self, request: risk_pb2.FillRecord, context) -> risk_pb2.Empty:
         await require_tenant(request.tenant, self.tenant_id, context)

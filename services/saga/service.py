@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 _DONE_KINDS = (execution_pb2.REPORT_KIND_CANCELED, execution_pb2.REPORT_KIND_REJECT)
 
 
+def _outcome(outcome: Outcome) -> common_pb2.Outcome.ValueType:
+    return common_pb2.Outcome.ValueType(outcome)
+
+
 @dataclass(frozen=True, slots=True)
 class SagaStats:
     started: int
@@ -71,7 +75,10 @@ class SagaService:
         self.sagas: dict[str, Saga] = {}
         self.sent: dict[str, int] = {}  # client order id -> intent time (µs)
         self._opportunities: dict[str, opportunity_pb2.Opportunity] = {}
-        self._replayed_fills: list[tuple[str, dict[str, Any]]] = []
+        # fills risk may not have counted yet (it also counts them off the bus): told to risk
+        # before a compensation check of their saga, and all of them after a restart
+        self._unreported: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+        self._fill_seq = 0  # keeps the order fills arrived in across sagas, for risk's monitors
         self._active: set[str] = set()  # sagas not yet terminal, so periodic work stays O(active)
         self.expired = 0
         self.fills = 0
@@ -138,6 +145,9 @@ class SagaService:
                             fee=report.fee_micros)
                 saga.on_fill(coid, trade, report.price_micros, report.qty_micros,
                              report.fee_micros)
+                self._unreport(saga.saga_id, {
+                    "coid": coid, "trade": trade, "price": report.price_micros,
+                    "qty": report.qty_micros, "fee": report.fee_micros})
                 self.fills += 1
                 self.metrics.fill(report.venue, report.price_micros, report.qty_micros)
                 if (sent := self._walls.pop(coid, None)) is not None:
@@ -231,7 +241,7 @@ class SagaService:
             self.sent[data["coid"]] = data["created"]
         elif entry.kind == saga_log.FILL:
             saga.on_fill(data["coid"], data["trade"], data["price"], data["qty"], data["fee"])
-            self._replayed_fills.append((entry.saga_id, data))
+            self._unreport(entry.saga_id, data)
             self.fills += 1
         elif entry.kind == saga_log.DONE:
             saga.on_order_done(data["coid"], data["canceled"], data["reason"])
@@ -245,14 +255,24 @@ class SagaService:
                 opp = self._opportunities[saga.saga_id]
                 await self.risk.CheckRisk(risk_pb2.RiskCheckRequest(
                     tenant=self.tenant, saga_id=saga.saga_id, opportunity=opp))
-        for saga_id, fill in self._replayed_fills:
-            command = self.sagas[saga_id].orders[fill["coid"]].command
-            await self.risk.RecordFill(risk_pb2.FillRecord(
-                tenant=self.tenant, saga_id=saga_id, venue=command.venue,
-                market_id=command.market_id, outcome=int(command.outcome),
-                qty_micros=fill["qty"], price_micros=fill["price"], fee_micros=fill["fee"],
-                trade_id=fill["trade"].split(":", 1)[1]))  # the venue's own trade id
-        self._replayed_fills.clear()
+        fills = sorted((seq, saga_id, fill) for saga_id, fills in self._unreported.items()
+                       for seq, fill in fills)
+        self._unreported.clear()
+        for _, saga_id, fill in fills:
+            await self._report_fill(saga_id, fill)
+
+    def _unreport(self, saga_id: str, fill: dict[str, Any]) -> None:
+        self._fill_seq += 1
+        self._unreported[saga_id].append((self._fill_seq, fill))
+
+    async def _report_fill(self, saga_id: str, fill: dict[str, Any]) -> None:
+        """Tell risk of one fill it may not have counted (it counts each trade once)."""
+        command = self.sagas[saga_id].orders[fill["coid"]].command
+        await self.risk.RecordFill(risk_pb2.FillRecord(
+            tenant=self.tenant, saga_id=saga_id, venue=command.venue,
+            market_id=command.market_id, outcome=_outcome(command.outcome),
+            qty_micros=fill["qty"], price_micros=fill["price"], fee_micros=fill["fee"],
+            trade_id=fill["trade"].split(":", 1)[1]))  # the venue's own trade id
 
     async def reconcile_stale(self, older_than_micros: int) -> int:
         """Look up orders whose outcome has not arrived in time (lost replies, dropped
@@ -271,8 +291,21 @@ class SagaService:
 
     # -- outputs ---------------------------------------------------------------------
     async def _execute(self, saga: Saga, commands: list[PlaceOrder]) -> None:
-        for command in commands:
+        pending = list(commands)
+        while pending:
+            command = pending.pop(0)
             created = self.clock.now_micros()
+            request = self._request(saga, command, created)
+            if saga.orders[command.client_order_id].strategy is not None:
+                refusal = await self._refused_compensation(saga, request)
+                if refusal:
+                    # never sent: the ladder moves on to its next step, or the saga is held
+                    await self._write(saga.saga_id, saga_log.DONE,
+                                      coid=command.client_order_id, canceled=None,
+                                      reason=refusal)
+                    saga.on_order_done(command.client_order_id, None, refusal)
+                    pending += saga.progress()
+                    continue
             await self._write(saga.saga_id, saga_log.SENT, coid=command.client_order_id,
                               created=created)
             self.sent[command.client_order_id] = created
@@ -283,13 +316,28 @@ class SagaService:
             self.metrics.order_sent(command.venue)
             if (decided := self._walls.pop(saga.saga_id, None)) is not None:
                 self.metrics.stage("order_sent", self._source(saga), decided, sent)
-            await self._gateway(command.venue).PlaceOrder(self._request(saga, command, created))
+            await self._gateway(command.venue).PlaceOrder(request)
             # business time, so that a lock-stepped (embedded) run stays reproducible
             self.legs.observe_ack(command.venue, self.clock.now_micros() - created)
             self.metrics.stage("ack", self._source(saga), sent, wall_micros())
             self._walls[command.client_order_id] = sent
         if saga.terminal and saga.saga_id in self._active:
             await self._finish(saga)
+
+    async def _refused_compensation(self, saga: Saga,
+                                    request: execution_pb2.OrderRequest) -> str:
+        """Risk's reduce-only check of a compensation order, after telling risk every fill of
+        the saga it decides from; the refusal's reason, or "" when it may go."""
+        for _, fill in self._unreported.pop(saga.saga_id, ()):
+            await self._report_fill(saga.saga_id, fill)
+        decision = await self.risk.CheckRisk(risk_pb2.RiskCheckRequest(
+            tenant=self.tenant, saga_id=saga.saga_id, reduce_only=True, order=request,
+            opportunity=self._opportunities[saga.saga_id]))
+        if decision.approved:
+            return ""
+        log.error("ALERT saga %s: risk refused compensation order %s: %s: %s", saga.saga_id,
+                  request.client_order_id, decision.gate, decision.reason)
+        return f"risk refused compensation: {decision.gate}: {decision.reason}"
 
     def _request(self, saga: Saga, command: PlaceOrder, created: int) -> execution_pb2.OrderRequest:
         record = saga.orders[command.client_order_id]
@@ -298,7 +346,7 @@ class SagaService:
             client_order_id=command.client_order_id,
             venue=command.venue,
             market_id=command.market_id,
-            outcome=int(command.outcome),
+            outcome=_outcome(command.outcome),
             limit_price_micros=command.limit_price,
             qty_micros=command.qty,
             tif=execution_pb2.TIME_IN_FORCE_IOC,
@@ -315,6 +363,7 @@ class SagaService:
 
     async def _finish(self, saga: Saga) -> None:
         self._active.discard(saga.saga_id)
+        self._unreported.pop(saga.saga_id, None)  # risk has them off the bus by now
         self._walls.pop(saga.saga_id, None)
         for coid in saga.orders:
             self._walls.pop(coid, None)
