@@ -8,20 +8,26 @@ per trade id and rejects once per order either way.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import time
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import grpc
 
 from arbiter.core.instruments import Outcome, Venue
+from arbiter.core.units import money_from_decimal, qty_from_decimal
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
-from arbiter.platform.config import ConfigError
+from arbiter.platform.config import ConfigError, RiskConfig
 from arbiter.platform.rpc import require_tenant
 from arbiter.platform.telemetry import metrics
 from arbiter.platform.tenancy import tenant_scoped
-from arbiter.risk.gates import LegIntent, RiskState, SagaLegs
+from arbiter.risk.gates import LegIntent, SagaLegs
 from arbiter.risk.latch import LatchView
+from arbiter.risk.limits import RiskLimits
 from arbiter.risk.readiness import Aspect
+from arbiter.risk.state import RiskState
 from arbiter.v1 import execution_pb2, opportunity_pb2, risk_pb2, risk_pb2_grpc
 
 _MAX_PRICE = 1_000_000
@@ -31,6 +37,40 @@ class Context(Protocol):
     """What the servicer uses of a gRPC context (`grpc.aio` or the in-process one)."""
 
     async def abort(self, code: grpc.StatusCode, details: str) -> None: ...
+
+
+def limits_from_config(config: RiskConfig) -> RiskLimits:
+    """The operator's limits (decimal contracts and dollars) as the gates' integers."""
+    hours, minutes = (int(part) for part in config.trading_day_start.split(":"))
+    return RiskLimits(
+        max_position_per_market=qty_from_decimal(config.max_position_per_market),
+        max_position_total=qty_from_decimal(config.max_position_total),
+        max_exposure=money_from_decimal(config.max_exposure_usd),
+        max_open_sagas=config.max_open_sagas,
+        orders_per_second=config.orders_per_second,
+        order_burst=config.order_burst,
+        max_cumulative_loss=money_from_decimal(config.max_cumulative_loss_usd),
+        max_daily_loss=money_from_decimal(config.max_daily_loss_usd),
+        max_consecutive_losses=config.max_consecutive_losses,
+        max_failed_unwinds=config.max_failed_unwinds,
+        max_rejections_per_hour=config.max_rejections_per_hour,
+        slippage_threshold=money_from_decimal(config.slippage_threshold_usd),
+        max_slippage_streak=config.max_slippage_streak,
+        day_start=time(hours, minutes),
+        day_zone=ZoneInfo(config.trading_day_timezone),
+    )
+
+
+def update_limits(state: RiskState, config: RiskConfig, changes: Mapping[str, str],
+                  actor: str, reason: str = "") -> RiskConfig:
+    """Apply limit changes validated like the config file (`ConfigError` on bad input,
+    nothing applied); returns the limits now in force, in the operator's units."""
+    new = config.updated(changes)
+    old_values, new_values = config.model_dump(), new.model_dump()
+    diff = tuple((name, str(old_values[name]), str(new_values[name]))
+                 for name in new_values if old_values[name] != new_values[name])
+    state.update_limits(limits_from_config(new), diff, actor, reason)
+    return new
 
 
 def _actor(actor: str, context: Any) -> str:
@@ -61,8 +101,10 @@ def _view(view: LatchView) -> risk_pb2.HardStopState:
 
 
 class RiskServicer(risk_pb2_grpc.RiskServicer):
-    def __init__(self, state: RiskState, tenant_id: str, bus: Bus | None = None) -> None:
+    def __init__(self, state: RiskState, config: RiskConfig, tenant_id: str,
+                 bus: Bus | None = None) -> None:
         self.state = state
+        self.config = config  # the limits in force, as the operator set them
         self.tenant_id = tenant_id
         self.checks = 0
         self.rejections: dict[str, int] = {}
@@ -184,15 +226,14 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
         """Change limits at runtime (validated like the config file, audited); an empty
         `set` only reads them."""
         await require_tenant(request.tenant, self.tenant_id, context)
-        config = self.state.config
         if request.set:
             try:
-                config = self.state.update_limits(dict(request.set),
-                                                  _actor(request.actor, context), request.reason)
+                self.config = update_limits(self.state, self.config, dict(request.set),
+                                            _actor(request.actor, context), request.reason)
             except ConfigError as exc:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         return risk_pb2.RiskLimitsState(
-            limits={k: str(v) for k, v in config.model_dump().items()})
+            limits={k: str(v) for k, v in self.config.model_dump().items()})
 
     async def on_report(self, envelope: Envelope[execution_pb2.ExecutionReport]) -> None:
         report = envelope.value

@@ -29,8 +29,8 @@ from arbiter.platform.clock import Clock
 from arbiter.platform.config import ArbiterConfig, SagaConfig
 from arbiter.platform.ports import OrderEntryPort, RiskPort
 from arbiter.platform.transport import VenueTransport
-from arbiter.risk.gates import RiskState
-from arbiter.risk.service import RiskServicer
+from arbiter.risk.service import RiskServicer, limits_from_config
+from arbiter.risk.state import RiskState
 from arbiter.saga.log import SagaLog
 from arbiter.saga.machine import HedgeStep, HedgeStrategy, Policy
 from arbiter.saga.service import SagaService
@@ -76,8 +76,9 @@ def build_detector(plane: Plane) -> DetectorService:
 
 
 def build_risk(plane: Plane) -> RiskServicer:
-    state = RiskState(plane.config.risk, plane.clock, plane.universe.venues)
-    return RiskServicer(state, plane.config.tenant.id, plane.bus)
+    config = plane.config.risk
+    state = RiskState(limits_from_config(config), plane.clock, plane.universe.venues)
+    return RiskServicer(state, config, plane.config.tenant.id, plane.bus)
 
 
 def build_saga(plane: Plane, risk: RiskPort, gateways: Mapping[Venue, OrderEntryPort],

@@ -9,7 +9,16 @@ from hypothesis import strategies as st
 
 from arbiter.core.instruments import Outcome
 from arbiter.platform.clock import ManualClock
-from arbiter.risk.gates import Decision, Gate, LegIntent, SagaLegs, check_compensation
+from arbiter.risk.gates import (
+    Decision,
+    Gate,
+    LegIntent,
+    NewSaga,
+    RiskView,
+    SagaLegs,
+    check_compensation,
+    check_new,
+)
 from arbiter.risk.readiness import Aspect
 
 from .helpers import T0, C, legs, state
@@ -231,3 +240,16 @@ def test_exposure_fit_never_overshoots_with_rounding(qty: int) -> None:
     decision = risk.check("s1", "p1", legs(qty=qty, yes_price=333_333, no_price=333_334))
     if decision.approved:
         assert risk.ledger.at_risk <= 3
+
+
+def test_the_gate_chain_is_a_pure_function_of_limits_state_and_request() -> None:
+    """Asking twice gives the same answer and changes nothing: no budget spent, nothing
+    reserved; only `RiskState.check` applies an approval."""
+    risk = state(orders_per_second=1, order_burst=2)
+    request = NewSaga("s1", "p1", legs())
+    view = RiskView(risk.ledger, risk.latch, risk.readiness, risk._budget)
+    first = check_new(risk.limits, view, request, T0)
+    assert first == check_new(risk.limits, view, request, T0) == Decision(True, qty=10 * C)
+    assert risk.ledger.open_sagas == 0 and risk._budget.wait(2, T0) == 0
+    assert risk.check("s1", "p1", legs()) == first
+    assert risk.ledger.open_sagas == 1 and risk._budget.wait(2, T0) > 0

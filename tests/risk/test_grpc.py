@@ -13,11 +13,11 @@ from arbiter.core.instruments import Outcome
 from arbiter.platform.bus import Envelope
 from arbiter.platform.clock import ManualClock
 from arbiter.risk.audit import AuditAction
-from arbiter.risk.gates import RiskState
 from arbiter.risk.service import RiskServicer
+from arbiter.risk.state import RiskState
 from arbiter.v1 import common_pb2, execution_pb2, opportunity_pb2, risk_pb2, risk_pb2_grpc
 
-from .helpers import T0, C, state
+from .helpers import T0, C, config_of, state
 
 TENANT = common_pb2.TenantContext(tenant_id="acme")
 
@@ -30,7 +30,7 @@ class Served:
 
 
 async def _serve(risk: RiskState) -> AsyncIterator[Served]:
-    servicer = RiskServicer(risk, "acme")
+    servicer = RiskServicer(risk, config_of(risk), "acme")
     server = grpc.aio.server()
     risk_pb2_grpc.add_RiskServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")

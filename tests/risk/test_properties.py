@@ -14,7 +14,7 @@ from arbiter.risk.audit import AuditAction
 from arbiter.risk.gates import Gate, LegIntent, SagaLegs
 from arbiter.risk.monitors import HOUR_MICROS
 
-from .helpers import T0, C, legs, state
+from .helpers import T0, C, legs, retune, state
 
 RATE, BURST = 4, 12
 
@@ -108,7 +108,7 @@ def test_no_sequence_breaks_a_limit_or_the_latch(sequence: list[tuple]) -> None:
             decision = risk.check_compensation(saga, SagaLegs(yes.key, no.key), hedge)
             assert decision.approved == (0 < op[2] * C <= net), decision
         elif kind == "limits":
-            risk.update_limits(op[1], "prop")
+            retune(risk, op[1], "prop")
         after = risk.hard_stop()
         new = risk.audit.records[audited:]
         if before.latched and after.latched and after.reason != before.reason:

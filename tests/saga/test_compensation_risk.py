@@ -18,8 +18,9 @@ from arbiter.platform.bus.memory import MemoryBus
 from arbiter.platform.clock import ManualClock
 from arbiter.platform.config import RiskConfig
 from arbiter.platform.rpc import LocalStub
-from arbiter.risk.gates import Gate, LegIntent, RiskState, SagaLegs, check_compensation
-from arbiter.risk.service import RiskServicer
+from arbiter.risk.gates import Gate, LegIntent, SagaLegs, check_compensation
+from arbiter.risk.service import RiskServicer, limits_from_config
+from arbiter.risk.state import RiskState
 from arbiter.saga.log import SqliteSagaLog
 from arbiter.saga.machine import HedgeStep, HedgeStrategy, LegPlan, LegRole, Policy, Saga, State
 from arbiter.saga.service import SagaService
@@ -30,7 +31,7 @@ T0 = 1_700_000_000_000_000
 
 def state(clock: ManualClock) -> RiskState:
     """Risk with default limits, synced: only what a test does to it can refuse an order."""
-    risk = RiskState(RiskConfig(), clock, ("polymarket", "kalshi"))
+    risk = RiskState(limits_from_config(RiskConfig()), clock, ("polymarket", "kalshi"))
     for venue in ("polymarket", "kalshi"):
         risk.mark_venue_ready(venue, "test")
     return risk
@@ -108,7 +109,7 @@ def _opportunity(clock: ManualClock) -> opportunity_pb2.Opportunity:
 async def test_every_compensation_order_is_checked_and_a_refused_one_is_never_sent() -> None:
     clock, bus = ManualClock(T0), MemoryBus()
     risk_state = state(clock)
-    risk = RiskServicer(risk_state, "t1")  # no bus: risk learns fills only from the saga
+    risk = RiskServicer(risk_state, RiskConfig(), "t1")  # no bus: risk learns fills only from the saga
     gateways = {"polymarket": Gateway(), "kalshi": Gateway()}
     tenant = common_pb2.TenantContext(tenant_id="t1")
     ladder = Policy((HedgeStep(HedgeStrategy.RETRY), HedgeStep(HedgeStrategy.UNWIND)))
@@ -150,7 +151,7 @@ async def test_every_compensation_order_is_checked_and_a_refused_one_is_never_se
 
 async def test_risk_refusing_a_compensation_order_moves_the_ladder_on_and_holds_at_its_end() -> None:
     clock, bus = ManualClock(T0), MemoryBus()
-    risk = RiskServicer(state(clock), "t1")
+    risk = RiskServicer(state(clock), RiskConfig(), "t1")
     gateways = {"polymarket": Gateway(), "kalshi": Gateway()}
     tenant = common_pb2.TenantContext(tenant_id="t1")
     saga = SagaService(bus, tenant, LocalStub(risk), gateways, {("polymarket", "pm"): 10_000,
