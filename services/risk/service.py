@@ -31,6 +31,8 @@ from arbiter.risk.state import RiskState
 from arbiter.v1 import execution_pb2, opportunity_pb2, risk_pb2, risk_pb2_grpc
 
 _MAX_PRICE = 1_000_000
+_OUTCOMES = frozenset(int(o) for o in Outcome)  # what a wire enum may be, as plain ints
+_ASPECTS = frozenset(int(a) for a in Aspect)
 
 
 class Context(Protocol):
@@ -86,7 +88,7 @@ def _leg_problem(name: str, leg: opportunity_pb2.Leg, venues: frozenset[Venue]) 
         return f"{name}.venue={leg.venue!r} is not a venue this tenant trades"
     if not leg.market_id:
         return f"{name}.market_id is empty"
-    if leg.outcome not in tuple(Outcome):
+    if leg.outcome not in _OUTCOMES:
         return f"{name}.outcome={leg.outcome} is not YES or NO"
     if leg.qty_micros <= 0:
         return f"{name}.qty_micros={leg.qty_micros} must be positive"
@@ -167,9 +169,9 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
         return LegIntent(order.venue, order.market_id, Outcome(order.outcome),
                          order.qty_micros, order.limit_price_micros)
 
-    async def RecordFill(self, request: risk_pb2.FillRecord, context) -> risk_pb2.Empty:
+    async def RecordFill(self, request: risk_pb2.FillRecord, context: Context) -> risk_pb2.Empty:
         await require_tenant(request.tenant, self.tenant_id, context)
-        if not request.trade_id or request.outcome not in tuple(Outcome):
+        if not request.trade_id or request.outcome not in _OUTCOMES:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"a fill needs a trade_id and an outcome (trade_id="
                                 f"{request.trade_id!r}, outcome={request.outcome})")
@@ -179,12 +181,12 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
                                request.expected_price_micros)
         return risk_pb2.Empty()
 
-    async def CloseSaga(self, request: risk_pb2.SagaClosed, context) -> risk_pb2.Empty:
+    async def CloseSaga(self, request: risk_pb2.SagaClosed, context: Context) -> risk_pb2.Empty:
         await require_tenant(request.tenant, self.tenant_id, context)
         self.state.close_saga(request.saga_id, request.realized_pnl_micros, request.held)
         return risk_pb2.Empty()
 
-    async def HardStop(self, request: risk_pb2.HardStopRequest, context) -> risk_pb2.HardStopState:
+    async def HardStop(self, request: risk_pb2.HardStopRequest, context: Context) -> risk_pb2.HardStopState:
         """Reset (operator), latch with a reason, or, with neither, report the latch."""
         await require_tenant(request.tenant, self.tenant_id, context)
         if request.reset:
@@ -194,9 +196,9 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
                                                    _actor(request.actor, context)))
         return _view(self.state.hard_stop())
 
-    async def MarkReady(self, request: risk_pb2.ReadinessRequest, context) -> risk_pb2.ReadinessState:
+    async def MarkReady(self, request: risk_pb2.ReadinessRequest, context: Context) -> risk_pb2.ReadinessState:
         await require_tenant(request.tenant, self.tenant_id, context)
-        if request.venue not in self.state.venues or request.aspect not in tuple(Aspect):
+        if request.venue not in self.state.venues or request.aspect not in _ASPECTS:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"venue={request.venue!r} and aspect={request.aspect} must both "
                                 "be set to known values")
@@ -204,12 +206,12 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
                                         _actor(request.actor, context), ready=not request.lost)
         return risk_pb2.ReadinessState(ready=not missing, missing=missing)
 
-    async def SeedPositions(self, request: risk_pb2.PositionsSeed, context) -> risk_pb2.PositionsSeedResult:
+    async def SeedPositions(self, request: risk_pb2.PositionsSeed, context: Context) -> risk_pb2.PositionsSeedResult:
         await require_tenant(request.tenant, self.tenant_id, context)
         snapshot = request.snapshot
         problems = [f"positions[{i}]: outcome={p.outcome} qty_micros={p.qty_micros}"
                     for i, p in enumerate(snapshot.positions)
-                    if p.outcome not in tuple(Outcome) or p.qty_micros < 0 or not p.market_id]
+                    if p.outcome not in _OUTCOMES or p.qty_micros < 0 or not p.market_id]
         if snapshot.venue not in self.state.venues or problems:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"bad positions snapshot for venue={snapshot.venue!r}: "
@@ -222,7 +224,7 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
                                           _actor(request.actor, context), snapshot.netted)
         return risk_pb2.PositionsSeedResult(discrepancies=found)
 
-    async def UpdateLimits(self, request: risk_pb2.UpdateLimitsRequest, context) -> risk_pb2.RiskLimitsState:
+    async def UpdateLimits(self, request: risk_pb2.UpdateLimitsRequest, context: Context) -> risk_pb2.RiskLimitsState:
         """Change limits at runtime (validated like the config file, audited); an empty
         `set` only reads them."""
         await require_tenant(request.tenant, self.tenant_id, context)

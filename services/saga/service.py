@@ -385,7 +385,7 @@ class SagaService:
             tenant_id=self.tenant.tenant_id,
             saga_id=saga.saga_id,
             version=saga.version,
-            state=int(saga.state),
+            state=saga_pb2.SagaState.ValueType(saga.state),
             detail=saga.detail,
             ts_micros=self.clock.now_micros(),
             leg1_filled_micros=saga.filled(LegRole.FIRST),
