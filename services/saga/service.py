@@ -328,11 +328,20 @@ class SagaService:
                                     request: execution_pb2.OrderRequest) -> str:
         """Risk's reduce-only check of a compensation order, after telling risk every fill of
         the saga it decides from; the refusal's reason, or "" when it may go."""
-        for _, fill in self._unreported.pop(saga.saga_id, ()):
-            await self._report_fill(saga.saga_id, fill)
-        decision = await self.risk.CheckRisk(risk_pb2.RiskCheckRequest(
-            tenant=self.tenant, saga_id=saga.saga_id, reduce_only=True, order=request,
-            opportunity=self._opportunities[saga.saga_id]))
+        try:
+            for _, fill in self._unreported.pop(saga.saga_id, ()):
+                await self._report_fill(saga.saga_id, fill)
+            decision = await self.risk.CheckRisk(risk_pb2.RiskCheckRequest(
+                tenant=self.tenant, saga_id=saga.saga_id, reduce_only=True, order=request,
+                opportunity=self._opportunities[saga.saga_id]))
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the hedge must not wait
+            # The machine sizes every compensation order to what is unhedged, on the short
+            # side; an unreachable risk service must not leave the leg open, as it would
+            # not block a cancel. (Risk still counts the fills off the bus.)
+            log.error("ALERT saga %s: risk unreachable (%s: %s); compensation order %s sent "
+                      "unchecked", saga.saga_id, type(exc).__name__, exc,
+                      request.client_order_id)
+            return ""
         if decision.approved:
             return ""
         log.error("ALERT saga %s: risk refused compensation order %s: %s: %s", saga.saga_id,

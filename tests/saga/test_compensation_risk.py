@@ -177,3 +177,42 @@ async def test_risk_refusing_a_compensation_order_moves_the_ladder_on_and_holds_
     assert [r.strategy for r in refused] == [HedgeStrategy.RETRY, HedgeStrategy.UNWIND]
     assert all(r.closed and r.filled == 0 for r in refused)
     assert risk.rejections == {Gate.INCREASES_EXPOSURE: 2}
+
+
+class Unreachable:
+    """A risk port whose compensation checks fail in transport (risk down, partitioned)."""
+
+    def __init__(self, risk: RiskServicer) -> None:
+        self._risk = LocalStub(risk)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._risk, name)
+
+    async def CheckRisk(self, request: Any) -> Any:
+        if request.reduce_only:
+            raise ConnectionError("risk is unreachable")
+        return await self._risk.CheckRisk(request)
+
+
+async def test_an_unreachable_risk_service_does_not_leave_the_leg_open() -> None:
+    clock = ManualClock(T0)
+    gateways = {"polymarket": Gateway(), "kalshi": Gateway()}
+    saga = SagaService(MemoryBus(), common_pb2.TenantContext(tenant_id="t1"),
+                       Unreachable(RiskServicer(state(clock), RiskConfig(), "t1")), gateways,
+                       {("polymarket", "pm"): 10_000, ("kalshi", "ks"): 10_000}, clock,
+                       Policy((HedgeStep(HedgeStrategy.UNWIND),)), SqliteSagaLog(tenant_id="t1"))
+    await saga.on_opportunity(Envelope("opportunities", "o1", _opportunity(clock)))
+    kind = execution_pb2.ExecutionReport
+    for venue, filled in (("polymarket", 3 * LOT), ("kalshi", 0)):
+        request = gateways[venue].sent[-1]
+        if filled:
+            await saga.on_report(Envelope("x", "k", kind(
+                tenant_id="t1", saga_id=request.saga_id, client_order_id=request.client_order_id,
+                venue=venue, trade_id="T1", qty_micros=filled, price_micros=420_000,
+                kind=execution_pb2.REPORT_KIND_FILL)))
+        await saga.on_report(Envelope("x", "k", kind(
+            tenant_id="t1", saga_id=request.saga_id, client_order_id=request.client_order_id,
+            venue=venue, qty_micros=request.qty_micros - filled,
+            kind=execution_pb2.REPORT_KIND_CANCELED)))
+    unwind = gateways["polymarket"].sent[-1]
+    assert unwind.strategy == execution_pb2.HEDGE_STRATEGY_UNWIND and unwind.qty_micros == 3 * LOT
