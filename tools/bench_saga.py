@@ -34,8 +34,9 @@ from arbiter.core.instruments import Outcome
 from arbiter.platform.clock import SystemClock
 from arbiter.platform.config import RiskConfig, load_config
 from arbiter.platform.tenancy import TIERS
-from arbiter.risk.gates import LegIntent, RiskState
-from arbiter.risk.service import RiskServicer
+from arbiter.risk.gates import LegIntent
+from arbiter.risk.service import RiskServicer, limits_from_config
+from arbiter.risk.state import RiskState
 from arbiter.topology.embedded import EmbeddedMesh
 from arbiter.v1 import common_pb2, opportunity_pb2, risk_pb2, risk_pb2_grpc
 
@@ -49,7 +50,7 @@ LEGS = (LegIntent(VENUES[0], "pm", Outcome.YES, 1_000_000, 400_000),
 
 
 def _ready_state() -> RiskState:
-    state = RiskState(UNBOUND, SystemClock(), VENUES)
+    state = RiskState(limits_from_config(UNBOUND), SystemClock(), VENUES)
     for venue in VENUES:
         state.mark_venue_ready(venue, "bench")
     return state
@@ -78,7 +79,7 @@ def _request(i: int) -> risk_pb2.RiskCheckRequest:
 async def _serve() -> None:
     """The server process: prints its port, serves until stdin closes."""
     server = grpc.aio.server()
-    risk_pb2_grpc.add_RiskServicer_to_server(RiskServicer(_ready_state(), TENANT), server)
+    risk_pb2_grpc.add_RiskServicer_to_server(RiskServicer(_ready_state(), UNBOUND, TENANT), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     print(port, flush=True)

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from arbiter.core.book import L2Book
 from arbiter.core.units import to_decimal
-from arbiter.saga.machine import State
+from arbiter.saga.machine import LegRole, State
 from arbiter.topology.embedded import EmbeddedMesh
 
 SAGA_ROWS = 6
@@ -62,8 +62,8 @@ def render(mesh: EmbeddedMesh) -> Group:
     for saga in executed[-SAGA_ROWS:]:
         style = _STYLE.get(saga.state, "cyan")
         sagas.add_row(saga.saga_id.split(":", 1)[-1], f"[{style}]{saga.state.name}[/]",
-                      f"{to_decimal(saga.filled('leg1')):,.2f}",
-                      f"{to_decimal(saga.filled('leg2')):,.2f}",
+                      f"{to_decimal(saga.filled(LegRole.FIRST)):,.2f}",
+                      f"{to_decimal(saga.filled(LegRole.SECOND)):,.2f}",
                       f"{to_decimal(saga.realized_pnl()):+,.4f}", saga.detail)
 
     positions = Table(title="Largest positions (engine view)", expand=True)

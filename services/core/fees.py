@@ -41,11 +41,13 @@ class FeeModel:
 
     @property
     def denominator(self) -> int:
-        return self.coefficient.denominator * (_ONE * _ONE) ** self.exponent
+        scale: int = (_ONE * _ONE) ** self.exponent  # int ** int is typed Any (could be float)
+        return self.coefficient.denominator * scale
 
     def scaled_fee(self, price: int, qty: int) -> int:
         """Raw fee x `denominator`, in micro-dollars, for `qty` micro-contracts at `price`."""
-        return self.coefficient.numerator * qty * (price * (_ONE - price)) ** self.exponent
+        power: int = (price * (_ONE - price)) ** self.exponent  # exponent >= 1: an int
+        return self.coefficient.numerator * qty * power
 
     def raw_fee(self, price: int, qty: int) -> Fraction:
         """Unrounded fee in micro-dollars for `qty` micro-contracts at `price` micro-dollars."""

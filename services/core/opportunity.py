@@ -7,7 +7,7 @@ per-tick path); only when it passes do the ladders get walked by `size_opportuni
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from arbiter.core.fees import FeeModel
@@ -74,7 +74,8 @@ class PairEvaluator:
 
     def __post_init__(self) -> None:
         # (outcome on A, outcome on B) that together pay exactly $1 whatever happens.
-        pairs_with = (lambda o: o) if self.pair.b_inverted else (lambda o: o.other)
+        pairs_with: Callable[[Outcome], Outcome] = (
+            (lambda o: o) if self.pair.b_inverted else (lambda o: o.other))
         self._directions = tuple((o, pairs_with(o)) for o in (Outcome.YES, Outcome.NO))
 
     def _edges(self, a: BookTop, b: BookTop) -> list[tuple[int, Outcome, Outcome]]:

@@ -278,14 +278,57 @@ class RiskConfig(_Section):
             raise ConfigError("; ".join(_describe(e) for e in exc.errors())) from None
 
 
+class HedgeStepConfig(_Section):
+    """One step of the hedge ladder: what the saga sends when leg 2 is still short.
+
+    `retry` resends leg 2 at its limit, `chase` resends it `ticks` ticks worse (never past
+    break-even), `unwind` buys leg 1's complement on leg 1's own market.
+    """
+
+    strategy: Literal["retry", "chase", "unwind"]
+    ticks: int = Field(0, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _ticks_only_for_a_chase(self) -> HedgeStepConfig:
+        if self.strategy == "chase" and self.ticks < 1:
+            raise ValueError("a chase step needs ticks >= 1 (a resend at the limit is 'retry')")
+        if self.strategy != "chase" and self.ticks:
+            raise ValueError(f"ticks={self.ticks} is only for a chase step, not "
+                             f"{self.strategy!r}")
+        return self
+
+
+def _default_ladder() -> list[HedgeStepConfig]:
+    return [HedgeStepConfig(strategy="retry"), HedgeStepConfig(strategy="chase", ticks=1),
+            HedgeStepConfig(strategy="chase", ticks=2), HedgeStepConfig(strategy="unwind")]
+
+
 class SagaConfig(_Section):
     # An order whose outcome has not arrived after this long is looked up at the venue.
     leg_timeout_ms: int = Field(2_000, ge=1)
+    # Compensation, one order per step while leg 2 is short of leg 1 (see docs/saga.md).
+    # It must end in an unwind, so every saga can end flat; when the unwind too falls
+    # short the saga is held and an alert raised.
+    hedge_ladder: list[HedgeStepConfig] = Field(default_factory=_default_ladder,
+                                                min_length=1, max_length=16)
     # Durable saga log: ':memory:' suits the embedded default, whose venues live in the same
     # process; give a file when the venues outlive the engine (`arbiter emulator`).
     log_path: str = ":memory:"
     # `arbiter serve saga` waits this long for risk and both gateways before recovering.
     peers_timeout_s: float = Field(120.0, gt=0, le=3600)
+
+    @field_validator("hedge_ladder")
+    @classmethod
+    def _ladder_ends_in_an_unwind(cls, v: list[HedgeStepConfig]) -> list[HedgeStepConfig]:
+        steps = [step.strategy if step.strategy != "chase" else f"chase+{step.ticks}"
+                 for step in v]
+        first_unwind = next((i for i, step in enumerate(v) if step.strategy == "unwind"), None)
+        if first_unwind is None:
+            raise ValueError(f"{steps} has no 'unwind' step: a saga whose leg 2 never fills "
+                             "could not end flat")
+        if any(step.strategy != "unwind" for step in v[first_unwind:]):
+            raise ValueError(f"{steps} resends leg 2 after an unwind: the unwind must be last")
+        return v
 
 
 class GrpcConfig(_Section):

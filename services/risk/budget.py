@@ -23,6 +23,14 @@ class TokenBucket:
             self._level = min(self._burst, self._level + (now_micros - self._stamp) * self._rate)
             self._stamp = now_micros
 
+    def wait(self, tokens: int, now_micros: int) -> int:
+        """Micros until `tokens` are banked (0: now); reads only, so a gate may ask."""
+        level = self._level
+        if now_micros > self._stamp:
+            level = min(self._burst, level + (now_micros - self._stamp) * self._rate)
+        need = tokens * _UNIT
+        return 0 if level >= need else -(-(need - level) // self._rate)
+
     def take(self, tokens: int, now_micros: int) -> int:
         """Take `tokens` if banked and return 0; else take nothing and return the micros
         until they will be."""

@@ -45,6 +45,7 @@ class Ledger:
         self._sagas: dict[str, _Reservation] = {}
         self._pairs: dict[str, str] = {}  # pair id -> saga id
         self._trades: set[str] = set()
+        self._saga_held: dict[str, dict[Key, int]] = {}  # open sagas' own fills, by key
         self.total_held = 0  # sum of |position|
         self.total_reserved = 0
         self.held_cost = 0
@@ -81,6 +82,15 @@ class Ledger:
         reservation = self._sagas.get(saga_id)
         return reservation.prices.get(key, 0) if reservation else 0
 
+    def saga_legs(self, saga_id: str) -> tuple[Key, ...]:
+        """The keys an approved saga reserved, YES-event leg first; () when not approved."""
+        reservation = self._sagas.get(saga_id)
+        return tuple(reservation.prices) if reservation else ()
+
+    def saga_held(self, saga_id: str) -> dict[Key, int]:
+        """What one saga's own fills bought, by key (counted once per trade id)."""
+        return dict(self._saga_held.get(saga_id, {}))
+
     def positions(self) -> dict[Key, int]:
         return {k: v for k, v in self._held.items() if v}
 
@@ -95,6 +105,7 @@ class Ledger:
         self._pairs[pair_id] = saga_id
 
     def release(self, saga_id: str) -> None:
+        self._saga_held.pop(saga_id, None)
         reservation = self._sagas.pop(saga_id, None)
         if reservation is None:
             return
@@ -103,11 +114,16 @@ class Ledger:
         for key, left in reservation.remaining.items():
             self._reserve_delta(key, reservation.prices[key], left, 0)
 
-    def fill(self, trade_id: str, saga_id: str, key: Key, qty: int, price: int) -> bool:
-        """Count a fill once (by trade id); returns False for a repeat."""
+    def fill(self, trade_id: str, saga_id: str, key: Key, qty: int, price: int,
+             open_saga: bool = True) -> bool:
+        """Count a fill once (by trade id); returns False for a repeat. `open_saga`: the
+        saga has not closed, so its own fills are kept for its compensation checks."""
         if trade_id in self._trades:
             return False
         self._trades.add(trade_id)
+        if saga_id and open_saga:
+            held = self._saga_held.setdefault(saga_id, {})
+            held[key] = held.get(key, 0) + qty
         before = self._held[key]
         after = before + qty
         if qty > 0:

@@ -8,23 +8,71 @@ per trade id and rejects once per order either way.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from datetime import time
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import grpc
 
 from arbiter.core.instruments import Outcome, Venue
+from arbiter.core.units import money_from_decimal, qty_from_decimal
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
-from arbiter.platform.config import ConfigError
+from arbiter.platform.config import ConfigError, RiskConfig
 from arbiter.platform.rpc import require_tenant
 from arbiter.platform.telemetry import metrics
 from arbiter.platform.tenancy import tenant_scoped
-from arbiter.risk.gates import LegIntent, RiskState
+from arbiter.risk.gates import LegIntent, SagaLegs
 from arbiter.risk.latch import LatchView
+from arbiter.risk.limits import RiskLimits
 from arbiter.risk.readiness import Aspect
+from arbiter.risk.state import RiskState
 from arbiter.v1 import execution_pb2, opportunity_pb2, risk_pb2, risk_pb2_grpc
 
 _MAX_PRICE = 1_000_000
+_OUTCOMES = frozenset(int(o) for o in Outcome)  # what a wire enum may be, as plain ints
+_ASPECTS = frozenset(int(a) for a in Aspect)
+
+
+class Context(Protocol):
+    """What the servicer uses of a gRPC context (`grpc.aio` or the in-process one)."""
+
+    async def abort(self, code: grpc.StatusCode, details: str) -> None: ...
+
+
+def limits_from_config(config: RiskConfig) -> RiskLimits:
+    """The operator's limits (decimal contracts and dollars) as the gates' integers."""
+    hours, minutes = (int(part) for part in config.trading_day_start.split(":"))
+    return RiskLimits(
+        max_position_per_market=qty_from_decimal(config.max_position_per_market),
+        max_position_total=qty_from_decimal(config.max_position_total),
+        max_exposure=money_from_decimal(config.max_exposure_usd),
+        max_open_sagas=config.max_open_sagas,
+        orders_per_second=config.orders_per_second,
+        order_burst=config.order_burst,
+        max_cumulative_loss=money_from_decimal(config.max_cumulative_loss_usd),
+        max_daily_loss=money_from_decimal(config.max_daily_loss_usd),
+        max_consecutive_losses=config.max_consecutive_losses,
+        max_failed_unwinds=config.max_failed_unwinds,
+        max_rejections_per_hour=config.max_rejections_per_hour,
+        slippage_threshold=money_from_decimal(config.slippage_threshold_usd),
+        max_slippage_streak=config.max_slippage_streak,
+        day_start=time(hours, minutes),
+        day_zone=ZoneInfo(config.trading_day_timezone),
+    )
+
+
+def update_limits(state: RiskState, config: RiskConfig, changes: Mapping[str, str],
+                  actor: str, reason: str = "") -> RiskConfig:
+    """Apply limit changes validated like the config file (`ConfigError` on bad input,
+    nothing applied); returns the limits now in force, in the operator's units."""
+    new = config.updated(changes)
+    old_values, new_values = config.model_dump(), new.model_dump()
+    diff = tuple((name, str(old_values[name]), str(new_values[name]))
+                 for name in new_values if old_values[name] != new_values[name])
+    state.update_limits(limits_from_config(new), diff, actor, reason)
+    return new
 
 
 def _actor(actor: str, context: Any) -> str:
@@ -40,7 +88,7 @@ def _leg_problem(name: str, leg: opportunity_pb2.Leg, venues: frozenset[Venue]) 
         return f"{name}.venue={leg.venue!r} is not a venue this tenant trades"
     if not leg.market_id:
         return f"{name}.market_id is empty"
-    if leg.outcome not in tuple(Outcome):
+    if leg.outcome not in _OUTCOMES:
         return f"{name}.outcome={leg.outcome} is not YES or NO"
     if leg.qty_micros <= 0:
         return f"{name}.qty_micros={leg.qty_micros} must be positive"
@@ -55,8 +103,10 @@ def _view(view: LatchView) -> risk_pb2.HardStopState:
 
 
 class RiskServicer(risk_pb2_grpc.RiskServicer):
-    def __init__(self, state: RiskState, tenant_id: str, bus: Bus | None = None) -> None:
+    def __init__(self, state: RiskState, config: RiskConfig, tenant_id: str,
+                 bus: Bus | None = None) -> None:
         self.state = state
+        self.config = config  # the limits in force, as the operator set them
         self.tenant_id = tenant_id
         self.checks = 0
         self.rejections: dict[str, int] = {}
@@ -67,39 +117,61 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
                           tenant_scoped(topics.EXEC_REPORTS, "risk", self.on_report,
                                         serves=tenant_id))
 
-    async def CheckRisk(self, request: risk_pb2.RiskCheckRequest, context) -> risk_pb2.RiskDecision:
+    async def CheckRisk(self, request: risk_pb2.RiskCheckRequest,
+                        context: Context) -> risk_pb2.RiskDecision:
         await require_tenant(request.tenant, self.tenant_id, context)
-        legs = await self._legs(request, context)
+        yes, no = await self._legs(request, context)
         self.checks += 1
-        decision = self.state.check(request.saga_id, request.opportunity.pair_id, legs,
-                                    request.reduce_only)
-        self.metrics.decided(decision.approved, decision.gate)
+        if request.reduce_only:
+            order = await self._compensation_order(request, context)
+            decision = self.state.check_compensation(
+                request.saga_id, SagaLegs(yes.key, no.key), order)
+        else:
+            decision = self.state.check(request.saga_id, request.opportunity.pair_id, (yes, no))
+        gate = decision.gate
+        self.metrics.decided(decision.approved, gate)
         if not decision.approved:
-            self.rejections[decision.gate] = self.rejections.get(decision.gate, 0) + 1
+            self.rejections[gate] = self.rejections.get(gate, 0) + 1
         return risk_pb2.RiskDecision(
-            approved=decision.approved, gate=decision.gate, reason=decision.reason,
+            approved=decision.approved, gate=gate, reason=decision.reason,
             approved_qty_micros=decision.qty,
         )
 
-    async def _legs(self, request: risk_pb2.RiskCheckRequest, context: Any) -> tuple[LegIntent, ...]:
-        """The legs to check; a new-risk check needs both, a reduce-only one those with qty."""
+    async def _legs(self, request: risk_pb2.RiskCheckRequest,
+                    context: Context) -> tuple[LegIntent, LegIntent]:
+        """The saga's two legs: what a new saga would buy, or, for a compensation check,
+        which market pays on which side of the event."""
         opp = request.opportunity
         named = (("opportunity.yes_leg", opp.yes_leg), ("opportunity.no_leg", opp.no_leg))
-        if request.reduce_only:
-            named = tuple((n, leg) for n, leg in named if leg.qty_micros > 0)
         problems = [p for n, leg in named if (p := _leg_problem(n, leg, self.state.venues))]
         if not request.saga_id:
             problems.insert(0, "saga_id is empty")
-        if not named:
-            problems.append("a reduce-only check needs a leg with qty_micros > 0")
         if problems:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "; ".join(problems))
-        return tuple(LegIntent(leg.venue, leg.market_id, Outcome(leg.outcome), leg.qty_micros,
-                               leg.limit_price_micros) for _, leg in named)
+        yes, no = (LegIntent(leg.venue, leg.market_id, Outcome(leg.outcome), leg.qty_micros,
+                             leg.limit_price_micros) for _, leg in named)
+        return yes, no
 
-    async def RecordFill(self, request: risk_pb2.FillRecord, context) -> risk_pb2.Empty:
+    async def _compensation_order(self, request: risk_pb2.RiskCheckRequest,
+                                  context: Context) -> LegIntent:
+        order = request.order
+        problems = [] if request.HasField("order") else ["a reduce-only check needs an order"]
+        if order.saga_id != request.saga_id:
+            problems.append(f"order.saga_id={order.saga_id!r} is not saga_id="
+                            f"{request.saga_id!r}")
+        leg = opportunity_pb2.Leg(venue=order.venue, market_id=order.market_id,
+                                  outcome=order.outcome, qty_micros=order.qty_micros,
+                                  limit_price_micros=order.limit_price_micros)
+        if problem := _leg_problem("order", leg, self.state.venues):
+            problems.append(problem)
+        if problems:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "; ".join(problems))
+        return LegIntent(order.venue, order.market_id, Outcome(order.outcome),
+                         order.qty_micros, order.limit_price_micros)
+
+    async def RecordFill(self, request: risk_pb2.FillRecord, context: Context) -> risk_pb2.Empty:
         await require_tenant(request.tenant, self.tenant_id, context)
-        if not request.trade_id or request.outcome not in tuple(Outcome):
+        if not request.trade_id or request.outcome not in _OUTCOMES:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"a fill needs a trade_id and an outcome (trade_id="
                                 f"{request.trade_id!r}, outcome={request.outcome})")
@@ -109,12 +181,12 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
                                request.expected_price_micros)
         return risk_pb2.Empty()
 
-    async def CloseSaga(self, request: risk_pb2.SagaClosed, context) -> risk_pb2.Empty:
+    async def CloseSaga(self, request: risk_pb2.SagaClosed, context: Context) -> risk_pb2.Empty:
         await require_tenant(request.tenant, self.tenant_id, context)
         self.state.close_saga(request.saga_id, request.realized_pnl_micros, request.held)
         return risk_pb2.Empty()
 
-    async def HardStop(self, request: risk_pb2.HardStopRequest, context) -> risk_pb2.HardStopState:
+    async def HardStop(self, request: risk_pb2.HardStopRequest, context: Context) -> risk_pb2.HardStopState:
         """Reset (operator), latch with a reason, or, with neither, report the latch."""
         await require_tenant(request.tenant, self.tenant_id, context)
         if request.reset:
@@ -124,9 +196,9 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
                                                    _actor(request.actor, context)))
         return _view(self.state.hard_stop())
 
-    async def MarkReady(self, request: risk_pb2.ReadinessRequest, context) -> risk_pb2.ReadinessState:
+    async def MarkReady(self, request: risk_pb2.ReadinessRequest, context: Context) -> risk_pb2.ReadinessState:
         await require_tenant(request.tenant, self.tenant_id, context)
-        if request.venue not in self.state.venues or request.aspect not in tuple(Aspect):
+        if request.venue not in self.state.venues or request.aspect not in _ASPECTS:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"venue={request.venue!r} and aspect={request.aspect} must both "
                                 "be set to known values")
@@ -134,12 +206,12 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
                                         _actor(request.actor, context), ready=not request.lost)
         return risk_pb2.ReadinessState(ready=not missing, missing=missing)
 
-    async def SeedPositions(self, request: risk_pb2.PositionsSeed, context) -> risk_pb2.PositionsSeedResult:
+    async def SeedPositions(self, request: risk_pb2.PositionsSeed, context: Context) -> risk_pb2.PositionsSeedResult:
         await require_tenant(request.tenant, self.tenant_id, context)
         snapshot = request.snapshot
         problems = [f"positions[{i}]: outcome={p.outcome} qty_micros={p.qty_micros}"
                     for i, p in enumerate(snapshot.positions)
-                    if p.outcome not in tuple(Outcome) or p.qty_micros < 0 or not p.market_id]
+                    if p.outcome not in _OUTCOMES or p.qty_micros < 0 or not p.market_id]
         if snapshot.venue not in self.state.venues or problems:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"bad positions snapshot for venue={snapshot.venue!r}: "
@@ -152,19 +224,18 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
                                           _actor(request.actor, context), snapshot.netted)
         return risk_pb2.PositionsSeedResult(discrepancies=found)
 
-    async def UpdateLimits(self, request: risk_pb2.UpdateLimitsRequest, context) -> risk_pb2.RiskLimitsState:
+    async def UpdateLimits(self, request: risk_pb2.UpdateLimitsRequest, context: Context) -> risk_pb2.RiskLimitsState:
         """Change limits at runtime (validated like the config file, audited); an empty
         `set` only reads them."""
         await require_tenant(request.tenant, self.tenant_id, context)
-        config = self.state.config
         if request.set:
             try:
-                config = self.state.update_limits(dict(request.set),
-                                                  _actor(request.actor, context), request.reason)
+                self.config = update_limits(self.state, self.config, dict(request.set),
+                                            _actor(request.actor, context), request.reason)
             except ConfigError as exc:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         return risk_pb2.RiskLimitsState(
-            limits={k: str(v) for k, v in config.model_dump().items()})
+            limits={k: str(v) for k, v in self.config.model_dump().items()})
 
     async def on_report(self, envelope: Envelope[execution_pb2.ExecutionReport]) -> None:
         report = envelope.value

@@ -2,12 +2,15 @@
 
     created -> risk approved -> leg 1 submitted -> leg 1 filled -> leg 2 submitted -> completed
                       \\-> risk rejected   \\-> leg 1 failed (nothing filled, nothing to hedge)
-    leg 2 short of leg 1 -> compensating: retry leg 2, chase its price up to break-even,
-                            then unwind leg 1's excess on its own venue -> compensated | held
+    leg 2 short of leg 1 -> compensating: one order per step of the hedge ladder (retry
+                            leg 2, chase its price up to break-even, unwind leg 1's excess
+                            on its own venue) -> compensated | held
 
-Leg 2 is always sized to what leg 1 actually filled. Every order has its own client order
-id `saga:leg:attempt`, so a resend of the same intent is recognisably the same order.
-Exposure is counted in event units: a YES-event unit and a NO-event unit together pay $1.
+Leg 2 is always sized to what leg 1 actually filled. What an order is for is data on its
+record (`LegRole`, and the ladder step's `HedgeStrategy`), never parsed back out of its id;
+the client order id `saga:role:attempt` is only a key, so that a resend of the same intent
+is recognisably the same order. Exposure is counted in event units: a YES-event unit and a
+NO-event unit together pay $1.
 """
 
 from __future__ import annotations
@@ -17,6 +20,39 @@ from dataclasses import dataclass, field
 
 from arbiter.core.instruments import Outcome, Venue
 from arbiter.core.units import ONE_DOLLAR, notional
+
+
+class LegRole(enum.IntEnum):
+    """What an order is for within its saga. Values match `arbiter.v1.LegRole`."""
+
+    FIRST = 1  # leg 1: fired first, sized by risk
+    SECOND = 2  # leg 2 and its resends: buys the hedge, sized to leg 1's fills
+    UNWIND = 3  # buys leg 1's complement on leg 1's own market
+
+    @property
+    def slug(self) -> str:
+        """The role's part of a client order id (unchanged on the wire: `leg1`, `leg2`)."""
+        return _ROLE_SLUGS[self]
+
+
+_ROLE_SLUGS = {LegRole.FIRST: "leg1", LegRole.SECOND: "leg2", LegRole.UNWIND: "unwind"}
+
+
+class HedgeStrategy(enum.IntEnum):
+    """A step of the hedge ladder. Values match `arbiter.v1.HedgeStrategy`."""
+
+    RETRY = 1  # leg 2 resent at its limit
+    CHASE = 2  # leg 2 resent `ticks` worse, capped at break-even
+    UNWIND = 3  # leg 1's excess bought back as its complement on leg 1's market
+
+    @property
+    def slug(self) -> str:
+        return self.name.lower()
+
+    @property
+    def role(self) -> LegRole:
+        """Which leg a step's order belongs to."""
+        return LegRole.UNWIND if self is HedgeStrategy.UNWIND else LegRole.SECOND
 
 
 class State(enum.IntEnum):
@@ -62,8 +98,9 @@ class PlaceOrder:
 @dataclass(slots=True)
 class OrderRecord:
     command: PlaceOrder
-    role: str  # "leg1" | "leg2" | "unwind"
+    role: LegRole
     event_side: Outcome
+    strategy: HedgeStrategy | None = None  # the ladder step that sent it; None: legs 1 and 2
     filled: int = 0
     canceled: int = 0  # quantity the venue says will never fill
     cost: int = 0
@@ -78,10 +115,21 @@ class OrderRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class HedgeStep:
+    strategy: HedgeStrategy
+    ticks: int = 0  # chase only: how many ticks worse than leg 2's limit
+
+
+DEFAULT_LADDER = (HedgeStep(HedgeStrategy.RETRY), HedgeStep(HedgeStrategy.CHASE, 1),
+                  HedgeStep(HedgeStrategy.CHASE, 2), HedgeStep(HedgeStrategy.UNWIND))
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
-    leg2_retries: int = 1  # resends at the original limit
-    chase_steps: int = 2  # then this many resends, one tick worse each
-    allow_unwind: bool = True
+    """The hedge ladder: compensation order k is sent by step k; past the last, the saga is
+    held. The configuration only accepts ladders that end in an unwind (`SagaConfig`)."""
+
+    ladder: tuple[HedgeStep, ...] = DEFAULT_LADDER
 
 
 @dataclass(slots=True)
@@ -96,7 +144,7 @@ class Saga:
     detail: str = ""
     orders: dict[str, OrderRecord] = field(default_factory=dict)
     _trades: set[str] = field(default_factory=set)
-    _attempts: dict[str, int] = field(default_factory=dict)
+    _attempts: dict[LegRole, int] = field(default_factory=dict)
 
     @property
     def terminal(self) -> bool:
@@ -112,7 +160,7 @@ class Saga:
 
     def approve(self, qty: int) -> list[PlaceOrder]:
         self._to(State.RISK_APPROVED)
-        command = self._order("leg1", self.leg1, self.leg1.limit_price, qty)
+        command = self._order(LegRole.FIRST, self.leg1, self.leg1.limit_price, qty)
         self._to(State.LEG1_SUBMITTED)
         return [command]
 
@@ -156,13 +204,13 @@ class Saga:
     def _advance(self) -> list[PlaceOrder]:
         if any(not o.done for o in self.orders.values()) or self.terminal:
             return []
-        leg1_filled = self.filled("leg1")
+        leg1_filled = self.filled(LegRole.FIRST)
         if self.state is State.LEG1_SUBMITTED:
             if not leg1_filled:
                 self._to(State.LEG1_FAILED, self.detail or "leg 1 did not fill")
                 return []
             self._to(State.LEG1_FILLED)
-            command = self._order("leg2", self.leg2, self.leg2.limit_price, leg1_filled)
+            command = self._order(LegRole.SECOND, self.leg2, self.leg2.limit_price, leg1_filled)
             self._to(State.LEG2_SUBMITTED)
             return [command]
         unhedged = self.unhedged
@@ -174,30 +222,33 @@ class Saga:
         return self._compensate(unhedged)
 
     def _compensate(self, unhedged: int) -> list[PlaceOrder]:
-        tries = self._attempts.get("leg2", 0) - 1  # attempts beyond the first
-        policy = self.policy
-        if tries < policy.leg2_retries + policy.chase_steps:
-            worse = max(0, tries + 1 - policy.leg2_retries) * self.leg2.tick
-            price = min(self.leg2.limit_price + worse, self.break_even_leg2())
-            return [self._order("leg2", self.leg2, price, unhedged)]
-        if policy.allow_unwind and not self._attempts.get("unwind"):
+        """The next ladder step's order, for exactly what is unhedged; held past the end."""
+        sent = sum(1 for o in self.orders.values() if o.strategy is not None)
+        if sent >= len(self.policy.ladder):
+            self._to(State.HELD, f"holding {unhedged} unhedged after compensation; alert raised")
+            return []
+        step = self.policy.ladder[sent]
+        if step.strategy is HedgeStrategy.UNWIND:
             unwind = LegPlan(self.leg1.venue, self.leg1.market_id, self.leg1.outcome.other,
                              ONE_DOLLAR - self.leg1.tick, self.leg1.tick,
                              self.leg1.event_side.other)
-            return [self._order("unwind", unwind, unwind.limit_price, unhedged)]
-        self._to(State.HELD, f"holding {unhedged} unhedged after compensation; alert raised")
-        return []
+            return [self._order(LegRole.UNWIND, unwind, unwind.limit_price, unhedged, step)]
+        worse = step.ticks * self.leg2.tick
+        price = min(self.leg2.limit_price + worse, self.break_even_leg2())
+        return [self._order(LegRole.SECOND, self.leg2, price, unhedged, step)]
 
-    def _order(self, role: str, leg: LegPlan, price: int, qty: int) -> PlaceOrder:
+    def _order(self, role: LegRole, leg: LegPlan, price: int, qty: int,
+               step: HedgeStep | None = None) -> PlaceOrder:
         attempt = self._attempts.get(role, 0) + 1
         self._attempts[role] = attempt
-        command = PlaceOrder(f"{self.saga_id}:{role}:{attempt}", leg.venue, leg.market_id,
+        command = PlaceOrder(f"{self.saga_id}:{role.slug}:{attempt}", leg.venue, leg.market_id,
                              leg.outcome, price, qty)
-        self.orders[command.client_order_id] = OrderRecord(command, role, leg.event_side)
+        self.orders[command.client_order_id] = OrderRecord(
+            command, role, leg.event_side, step.strategy if step else None)
         return command
 
     # -- accounting ------------------------------------------------------------------
-    def filled(self, role: str) -> int:
+    def filled(self, role: LegRole) -> int:
         return sum(o.filled for o in self.orders.values() if o.role == role)
 
     def units(self, side: Outcome) -> int:
@@ -209,7 +260,7 @@ class Saga:
 
     def break_even_leg2(self) -> int:
         """Highest leg-2 price at which leg 1's average cost plus leg 2 still stays <= $1."""
-        leg1 = [o for o in self.orders.values() if o.role == "leg1"]
+        leg1 = [o for o in self.orders.values() if o.role is LegRole.FIRST]
         filled = sum(o.filled for o in leg1)
         average = -(-sum(o.cost for o in leg1) * 1_000_000 // filled) if filled else 0
         ceiling = ONE_DOLLAR - average

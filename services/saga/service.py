@@ -26,7 +26,7 @@ from arbiter.platform.tenancy import tenant_headers, tenant_scoped
 from arbiter.saga import log as saga_log
 from arbiter.saga.legs import LegChooser
 from arbiter.saga.log import LogEntry, SagaLog, SqliteSagaLog
-from arbiter.saga.machine import LegPlan, PlaceOrder, Policy, Saga, State
+from arbiter.saga.machine import LegPlan, LegRole, PlaceOrder, Policy, Saga, State
 from arbiter.v1 import common_pb2, execution_pb2, opportunity_pb2, risk_pb2, saga_pb2
 
 log = logging.getLogger(__name__)
@@ -34,11 +34,8 @@ log = logging.getLogger(__name__)
 _DONE_KINDS = (execution_pb2.REPORT_KIND_CANCELED, execution_pb2.REPORT_KIND_REJECT)
 
 
-def _strategy(saga: Saga, command: PlaceOrder) -> str:
-    """How a compensating order tries to hedge: a resend, a worse price, or an unwind."""
-    if ":unwind:" in command.client_order_id:
-        return "unwind"
-    return "chase" if command.limit_price > saga.leg2.limit_price else "retry"
+def _outcome(outcome: Outcome) -> common_pb2.Outcome.ValueType:
+    return common_pb2.Outcome.ValueType(outcome)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +75,10 @@ class SagaService:
         self.sagas: dict[str, Saga] = {}
         self.sent: dict[str, int] = {}  # client order id -> intent time (µs)
         self._opportunities: dict[str, opportunity_pb2.Opportunity] = {}
-        self._replayed_fills: list[tuple[str, dict[str, Any]]] = []
+        # fills risk may not have counted yet (it also counts them off the bus): told to risk
+        # before a compensation check of their saga, and all of them after a restart
+        self._unreported: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+        self._fill_seq = 0  # keeps the order fills arrived in across sagas, for risk's monitors
         self._active: set[str] = set()  # sagas not yet terminal, so periodic work stays O(active)
         self.expired = 0
         self.fills = 0
@@ -145,6 +145,9 @@ class SagaService:
                             fee=report.fee_micros)
                 saga.on_fill(coid, trade, report.price_micros, report.qty_micros,
                              report.fee_micros)
+                self._unreport(saga.saga_id, {
+                    "coid": coid, "trade": trade, "price": report.price_micros,
+                    "qty": report.qty_micros, "fee": report.fee_micros})
                 self.fills += 1
                 self.metrics.fill(report.venue, report.price_micros, report.qty_micros)
                 if (sent := self._walls.pop(coid, None)) is not None:
@@ -238,7 +241,7 @@ class SagaService:
             self.sent[data["coid"]] = data["created"]
         elif entry.kind == saga_log.FILL:
             saga.on_fill(data["coid"], data["trade"], data["price"], data["qty"], data["fee"])
-            self._replayed_fills.append((entry.saga_id, data))
+            self._unreport(entry.saga_id, data)
             self.fills += 1
         elif entry.kind == saga_log.DONE:
             saga.on_order_done(data["coid"], data["canceled"], data["reason"])
@@ -252,14 +255,24 @@ class SagaService:
                 opp = self._opportunities[saga.saga_id]
                 await self.risk.CheckRisk(risk_pb2.RiskCheckRequest(
                     tenant=self.tenant, saga_id=saga.saga_id, opportunity=opp))
-        for saga_id, fill in self._replayed_fills:
-            command = self.sagas[saga_id].orders[fill["coid"]].command
-            await self.risk.RecordFill(risk_pb2.FillRecord(
-                tenant=self.tenant, saga_id=saga_id, venue=command.venue,
-                market_id=command.market_id, outcome=int(command.outcome),
-                qty_micros=fill["qty"], price_micros=fill["price"], fee_micros=fill["fee"],
-                trade_id=fill["trade"].split(":", 1)[1]))  # the venue's own trade id
-        self._replayed_fills.clear()
+        fills = sorted((seq, saga_id, fill) for saga_id, fills in self._unreported.items()
+                       for seq, fill in fills)
+        self._unreported.clear()
+        for _, saga_id, fill in fills:
+            await self._report_fill(saga_id, fill)
+
+    def _unreport(self, saga_id: str, fill: dict[str, Any]) -> None:
+        self._fill_seq += 1
+        self._unreported[saga_id].append((self._fill_seq, fill))
+
+    async def _report_fill(self, saga_id: str, fill: dict[str, Any]) -> None:
+        """Tell risk of one fill it may not have counted (it counts each trade once)."""
+        command = self.sagas[saga_id].orders[fill["coid"]].command
+        await self.risk.RecordFill(risk_pb2.FillRecord(
+            tenant=self.tenant, saga_id=saga_id, venue=command.venue,
+            market_id=command.market_id, outcome=_outcome(command.outcome),
+            qty_micros=fill["qty"], price_micros=fill["price"], fee_micros=fill["fee"],
+            trade_id=fill["trade"].split(":", 1)[1]))  # the venue's own trade id
 
     async def reconcile_stale(self, older_than_micros: int) -> int:
         """Look up orders whose outcome has not arrived in time (lost replies, dropped
@@ -278,19 +291,32 @@ class SagaService:
 
     # -- outputs ---------------------------------------------------------------------
     async def _execute(self, saga: Saga, commands: list[PlaceOrder]) -> None:
-        for command in commands:
+        pending = list(commands)
+        while pending:
+            command = pending.pop(0)
             created = self.clock.now_micros()
+            request = self._request(saga, command, created)
+            if saga.orders[command.client_order_id].strategy is not None:
+                refusal = await self._refused_compensation(saga, request)
+                if refusal:
+                    # never sent: the ladder moves on to its next step, or the saga is held
+                    await self._write(saga.saga_id, saga_log.DONE,
+                                      coid=command.client_order_id, canceled=None,
+                                      reason=refusal)
+                    saga.on_order_done(command.client_order_id, None, refusal)
+                    pending += saga.progress()
+                    continue
             await self._write(saga.saga_id, saga_log.SENT, coid=command.client_order_id,
                               created=created)
             self.sent[command.client_order_id] = created
             await self._publish(saga)
-            if saga.state is State.COMPENSATING:
-                self.metrics.compensation(_strategy(saga, command))
+            if (strategy := saga.orders[command.client_order_id].strategy) is not None:
+                self.metrics.compensation(strategy.slug)
             sent = wall_micros()
             self.metrics.order_sent(command.venue)
             if (decided := self._walls.pop(saga.saga_id, None)) is not None:
                 self.metrics.stage("order_sent", self._source(saga), decided, sent)
-            await self._gateway(command.venue).PlaceOrder(self._request(saga, command, created))
+            await self._gateway(command.venue).PlaceOrder(request)
             # business time, so that a lock-stepped (embedded) run stays reproducible
             self.legs.observe_ack(command.venue, self.clock.now_micros() - created)
             self.metrics.stage("ack", self._source(saga), sent, wall_micros())
@@ -298,19 +324,47 @@ class SagaService:
         if saga.terminal and saga.saga_id in self._active:
             await self._finish(saga)
 
+    async def _refused_compensation(self, saga: Saga,
+                                    request: execution_pb2.OrderRequest) -> str:
+        """Risk's reduce-only check of a compensation order, after telling risk every fill of
+        the saga it decides from; the refusal's reason, or "" when it may go."""
+        try:
+            for _, fill in self._unreported.pop(saga.saga_id, ()):
+                await self._report_fill(saga.saga_id, fill)
+            decision = await self.risk.CheckRisk(risk_pb2.RiskCheckRequest(
+                tenant=self.tenant, saga_id=saga.saga_id, reduce_only=True, order=request,
+                opportunity=self._opportunities[saga.saga_id]))
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the hedge must not wait
+            # The machine sizes every compensation order to what is unhedged, on the short
+            # side; an unreachable risk service must not leave the leg open, as it would
+            # not block a cancel. (Risk still counts the fills off the bus.)
+            log.error("ALERT saga %s: risk unreachable (%s: %s); compensation order %s sent "
+                      "unchecked", saga.saga_id, type(exc).__name__, exc,
+                      request.client_order_id)
+            return ""
+        if decision.approved:
+            return ""
+        log.error("ALERT saga %s: risk refused compensation order %s: %s: %s", saga.saga_id,
+                  request.client_order_id, decision.gate, decision.reason)
+        return f"risk refused compensation: {decision.gate}: {decision.reason}"
+
     def _request(self, saga: Saga, command: PlaceOrder, created: int) -> execution_pb2.OrderRequest:
+        record = saga.orders[command.client_order_id]
         return execution_pb2.OrderRequest(
             tenant=self.tenant,
             client_order_id=command.client_order_id,
             venue=command.venue,
             market_id=command.market_id,
-            outcome=int(command.outcome),
+            outcome=_outcome(command.outcome),
             limit_price_micros=command.limit_price,
             qty_micros=command.qty,
             tif=execution_pb2.TIME_IN_FORCE_IOC,
             saga_id=saga.saga_id,
             created_micros=created,
-            reduce_only=saga.orders[command.client_order_id].role == "unwind",
+            # at the venue only an unwind shrinks a position (leg 2 opens one on its venue)
+            reduce_only=record.role is LegRole.UNWIND,
+            role=execution_pb2.LegRole.ValueType(record.role),
+            strategy=execution_pb2.HedgeStrategy.ValueType(record.strategy or 0),
         )
 
     def _gateway(self, venue: Venue) -> OrderEntryPort:
@@ -318,6 +372,7 @@ class SagaService:
 
     async def _finish(self, saga: Saga) -> None:
         self._active.discard(saga.saga_id)
+        self._unreported.pop(saga.saga_id, None)  # risk has them off the bus by now
         self._walls.pop(saga.saga_id, None)
         for coid in saga.orders:
             self._walls.pop(coid, None)
@@ -339,11 +394,11 @@ class SagaService:
             tenant_id=self.tenant.tenant_id,
             saga_id=saga.saga_id,
             version=saga.version,
-            state=int(saga.state),
+            state=saga_pb2.SagaState.ValueType(saga.state),
             detail=saga.detail,
             ts_micros=self.clock.now_micros(),
-            leg1_filled_micros=saga.filled("leg1"),
-            leg2_filled_micros=saga.filled("leg2"),
+            leg1_filled_micros=saga.filled(LegRole.FIRST),
+            leg2_filled_micros=saga.filled(LegRole.SECOND),
             realized_pnl_micros=saga.realized_pnl() if saga.terminal else 0,
         )
         if opportunity is not None:

@@ -19,7 +19,7 @@ from arbiter.emulators.link import InProcessLink
 from arbiter.platform.clock import ManualClock
 from arbiter.platform.config import DEFAULT_PAIRS, ArbiterConfig, load_config
 from arbiter.saga.log import SqliteSagaLog
-from arbiter.saga.machine import State
+from arbiter.saga.machine import LegRole, State
 from arbiter.simulation.chaos import ChaosLink, Faults
 from arbiter.topology.builders import venue_credentials
 from arbiter.topology.embedded import EmbeddedMesh, EmulatedVenues
@@ -150,7 +150,7 @@ class RaceSimulator:
             elif saga.state in (State.COMPLETED, State.COMPENSATED) and saga.unhedged:
                 problems.append(f"{saga.saga_id} ended {saga.state.name} with "
                                 f"{saga.unhedged} unhedged")
-            elif saga.state is State.LEG1_FAILED and saga.filled("leg1"):
+            elif saga.state is State.LEG1_FAILED and saga.filled(LegRole.FIRST):
                 problems.append(f"{saga.saga_id} LEG1_FAILED but leg 1 filled")
         for venue, link in self.links.items():
             for key, count in link.accepted.items():

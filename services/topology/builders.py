@@ -26,12 +26,13 @@ from arbiter.gateways.service import BusSinks
 from arbiter.orderbook.service import OrderBookService
 from arbiter.platform.bus import Bus
 from arbiter.platform.clock import Clock
-from arbiter.platform.config import ArbiterConfig
+from arbiter.platform.config import ArbiterConfig, SagaConfig
 from arbiter.platform.ports import OrderEntryPort, RiskPort
 from arbiter.platform.transport import VenueTransport
-from arbiter.risk.gates import RiskState
-from arbiter.risk.service import RiskServicer
+from arbiter.risk.service import RiskServicer, limits_from_config
+from arbiter.risk.state import RiskState
 from arbiter.saga.log import SagaLog
+from arbiter.saga.machine import HedgeStep, HedgeStrategy, Policy
 from arbiter.saga.service import SagaService
 from arbiter.topology.universe import TradingUniverse
 from arbiter.v1 import common_pb2, risk_pb2
@@ -75,14 +76,21 @@ def build_detector(plane: Plane) -> DetectorService:
 
 
 def build_risk(plane: Plane) -> RiskServicer:
-    state = RiskState(plane.config.risk, plane.clock, plane.universe.venues)
-    return RiskServicer(state, plane.config.tenant.id, plane.bus)
+    config = plane.config.risk
+    state = RiskState(limits_from_config(config), plane.clock, plane.universe.venues)
+    return RiskServicer(state, config, plane.config.tenant.id, plane.bus)
 
 
 def build_saga(plane: Plane, risk: RiskPort, gateways: Mapping[Venue, OrderEntryPort],
                journal: SagaLog) -> SagaService:
     return SagaService(plane.bus, plane.tenant, risk, gateways, plane.universe.ticks(),
-                       plane.clock, journal=journal)
+                       plane.clock, saga_policy(plane.config.saga), journal=journal)
+
+
+def saga_policy(config: SagaConfig) -> Policy:
+    """The hedge ladder as the saga's state machine takes it (validated by the config)."""
+    return Policy(tuple(HedgeStep(HedgeStrategy[step.strategy.upper()], step.ticks)
+                        for step in config.hedge_ladder))
 
 
 def build_control(plane: Plane, risk: RiskPort,

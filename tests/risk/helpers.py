@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Mapping
 from typing import Any
 
 from arbiter.core.instruments import Outcome
 from arbiter.platform.clock import ManualClock
 from arbiter.platform.config import RiskConfig
-from arbiter.risk.gates import LegIntent, RiskState
+from arbiter.risk.gates import LegIntent
+from arbiter.risk.service import limits_from_config, update_limits
+from arbiter.risk.state import RiskState
 
 C = 1_000_000  # one contract in micro-contracts / one dollar in micro-dollars
 # 2023-11-14 22:13:20 UTC, the ManualClock default; tests that care about days set their own.
@@ -28,12 +32,29 @@ def config(**changes: Any) -> RiskConfig:
     return RiskConfig.model_validate({**base, **changes})
 
 
+# what each state's limits are in the operator's units, as the risk service keeps them
+_CONFIGS: weakref.WeakKeyDictionary[RiskState, RiskConfig] = weakref.WeakKeyDictionary()
+
+
 def state(clock: ManualClock | None = None, ready: bool = True, **changes: Any) -> RiskState:
-    risk = RiskState(config(**changes), clock or ManualClock(T0), VENUES)
+    limits = config(**changes)
+    risk = RiskState(limits_from_config(limits), clock or ManualClock(T0), VENUES)
+    _CONFIGS[risk] = limits
     if ready:
         for venue in VENUES:
             risk.mark_venue_ready(venue, "test")
     return risk
+
+
+def config_of(risk: RiskState) -> RiskConfig:
+    return _CONFIGS[risk]
+
+
+def retune(risk: RiskState, changes: Mapping[str, str], actor: str,
+           reason: str = "") -> RiskConfig:
+    """A limit change as the risk service applies one (`ConfigError`: nothing applied)."""
+    _CONFIGS[risk] = update_limits(risk, _CONFIGS[risk], changes, actor, reason)
+    return _CONFIGS[risk]
 
 
 def legs(qty: int = 10 * C, yes_price: int = 400_000, no_price: int = 500_000,

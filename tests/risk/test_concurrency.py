@@ -17,10 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arbiter.risk import gates
+from arbiter.risk import state as risk_state
 from arbiter.risk.budget import TokenBucket
-from arbiter.risk.gates import Gate, RiskState
+from arbiter.risk.gates import Gate
 from arbiter.risk.ledger import Ledger
+from arbiter.risk.state import RiskState
 
 from .helpers import legs, state
 
@@ -45,8 +46,8 @@ class YieldingLedger(Ledger):
 
 @pytest.fixture(autouse=True)
 def _yielding(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(gates, "TokenBucket", YieldingBucket)
-    monkeypatch.setattr(gates, "Ledger", YieldingLedger)
+    monkeypatch.setattr(risk_state, "TokenBucket", YieldingBucket)
+    monkeypatch.setattr(risk_state, "Ledger", YieldingLedger)
     yield
 
 

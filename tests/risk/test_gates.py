@@ -1,12 +1,24 @@
-"""The gate chain: order, reasons, sizing, reservations, readiness and reduce-only."""
+"""The gate chain: order, reasons, sizing, reservations, readiness, and the hedge-aware
+reduce-only check of compensation orders."""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from arbiter.core.instruments import Outcome
 from arbiter.platform.clock import ManualClock
-from arbiter.risk.gates import Gate, LegIntent
+from arbiter.risk.gates import (
+    Decision,
+    Gate,
+    LegIntent,
+    NewSaga,
+    RiskView,
+    SagaLegs,
+    check_compensation,
+    check_new,
+)
 from arbiter.risk.readiness import Aspect
 
 from .helpers import T0, C, legs, state
@@ -123,20 +135,103 @@ def test_a_rejected_check_spends_no_budget_and_reserves_nothing() -> None:
     assert risk.ledger.open_sagas == 1 and risk.ledger.committed_total == 20 * C
 
 
-def test_reduce_only_passes_the_latch_but_only_to_offset_what_is_held() -> None:
+def _saga_legs(yes: LegIntent, no: LegIntent) -> SagaLegs:
+    return SagaLegs(yes.key, no.key)
+
+
+def test_compensation_passes_the_latch_limits_and_budget_when_it_hedges() -> None:
+    risk = state(orders_per_second=1, order_burst=2, max_position_per_market="10",
+                 max_position_total="20")
+    yes, no = legs()
+    assert risk.check("s1", "p1", (yes, no)).approved  # spends the whole budget
+    _fill(risk, "s1", yes, 6 * C, "t1")
+    risk.latch_operator("kill switch: test", "ops")
+    risk.mark_ready("kalshi", Aspect.POSITIONS, "feed", ready=False)
+    assert risk.check("s2", "p2", legs(market="B")).gate == Gate.HARD_STOP
+    hedge = LegIntent(no.venue, no.market_id, no.outcome, 6 * C, 520_000)
+    assert risk.check_compensation("s1", _saga_legs(yes, no), hedge) == Decision(True, qty=6 * C)
+    unwind = LegIntent(yes.venue, yes.market_id, Outcome.NO, 6 * C, 990_000)
+    assert risk.check_compensation("s1", _saga_legs(yes, no), unwind).approved
+
+
+@pytest.mark.parametrize(("order", "gate", "reason"), [
+    (LegIntent("kalshi", "ks-M1", Outcome.NO, 7 * C, 500_000), Gate.INCREASES_EXPOSURE,
+     "7 kalshi:ks-M1:NO exceeds the 6 unhedged: the excess would open 1 on the NO side"),
+    (LegIntent("polymarket", "pm-M1", Outcome.YES, C, 500_000), Gate.INCREASES_EXPOSURE,
+     "buying polymarket:pm-M1:YES adds to the saga's long YES side (6 unhedged)"),
+    (LegIntent("kalshi", "ks-M1", Outcome.YES, C, 500_000), Gate.INCREASES_EXPOSURE,
+     "buying kalshi:ks-M1:YES adds to the saga's long YES side"),
+    (LegIntent("kalshi", "ks-OTHER", Outcome.NO, C, 500_000), Gate.NOT_SAGA_MARKET,
+     "kalshi:ks-OTHER:NO is on neither market of the saga"),
+])
+def test_compensation_that_would_add_exposure_is_refused_with_the_reason(
+    order: LegIntent, gate: Gate, reason: str
+) -> None:
     risk = state()
     yes, no = legs()
     risk.check("s1", "p1", (yes, no))
     _fill(risk, "s1", yes, 6 * C, "t1")
-    risk.latch_operator("kill switch: test", "ops")
-    unwind = LegIntent(yes.venue, yes.market_id, Outcome.NO, 10 * C, 650_000)
-    decision = risk.check("s1-unwind", "p1", (unwind,), reduce_only=True)
-    assert decision.approved and decision.qty == 6 * C
-    assert risk.check("s2", "p2", legs(market="B")).gate == Gate.HARD_STOP
-    wrong_way = LegIntent(yes.venue, yes.market_id, Outcome.YES, C, 650_000)
-    assert risk.check("x", "p1", (wrong_way,), reduce_only=True).gate == Gate.REDUCE_ONLY
-    risk.mark_ready("kalshi", Aspect.POSITIONS, "feed", ready=False)
-    assert risk.check("y", "p1", (unwind,), reduce_only=True).gate == Gate.NOT_READY
+    decision = risk.check_compensation("s1", _saga_legs(yes, no), order)
+    assert (decision.approved, decision.gate) == (False, gate)
+    assert decision.reason.startswith(reason)
+
+
+def test_compensation_counts_only_the_sagas_own_fills_and_a_flat_saga_hedges_nothing() -> None:
+    risk = state()
+    yes, no = legs()
+    risk.check("s1", "p1", (yes, no))
+    _fill(risk, "other", yes, 9 * C, "t0")  # the tenant holds YES, but not through s1
+    hedge = LegIntent(no.venue, no.market_id, no.outcome, C, no.price)
+    assert risk.check_compensation("s1", _saga_legs(yes, no), hedge).reason.startswith(
+        "the saga is flat")
+    _fill(risk, "s1", yes, 3 * C, "t1")
+    _fill(risk, "s1", yes, 3 * C, "t1")  # a repeat counts once
+    _fill(risk, "s1", no, 2 * C, "t2")
+    assert risk.check_compensation("s1", _saga_legs(yes, no), hedge).approved
+    too_much = LegIntent(no.venue, no.market_id, no.outcome, 2 * C, no.price)
+    assert not risk.check_compensation("s1", _saga_legs(yes, no), too_much).approved
+
+
+def test_compensation_for_legs_other_than_the_approved_ones_is_refused() -> None:
+    risk = state()
+    yes, no = legs()
+    risk.check("s1", "p1", (yes, no))
+    _fill(risk, "s1", yes, 3 * C, "t1")
+    other = legs(market="B")[1]
+    decision = risk.check_compensation("s1", _saga_legs(yes, other), other)
+    assert decision.gate == Gate.SAGA_MISMATCH
+
+
+@settings(max_examples=200, deadline=None)
+@given(yes_side=st.sampled_from(Outcome), no_side=st.sampled_from(Outcome),
+       same_market=st.booleans(), held=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 50)),
+                                                max_size=6),
+       order_at=st.integers(0, 3), qty=st.integers(1, 60))
+def test_an_approved_compensation_never_leaves_the_saga_more_exposed(
+    yes_side: Outcome, no_side: Outcome, same_market: bool, held: list[tuple[int, int]],
+    order_at: int, qty: int
+) -> None:
+    """Whatever the pair's shape (inverted, same market) and the saga's fills: an order it
+    approves, filled in full, leaves |net| smaller and never flips the saga's side."""
+    yes_key = ("polymarket", "M", yes_side)
+    no_key = ("polymarket" if same_market else "kalshi", "M" if same_market else "N",
+              yes_side.other if same_market else no_side)
+    saga = SagaLegs(yes_key, no_key)
+    keys = [yes_key, (*yes_key[:2], yes_key[2].other), no_key, (*no_key[:2], no_key[2].other)]
+    fills: dict = {}
+    for at, units in held:
+        fills[keys[at]] = fills.get(keys[at], 0) + units
+    order = LegIntent(*keys[order_at], qty, 500_000)
+    decision = check_compensation(saga, (yes_key, no_key), fills, order)
+    after = dict(fills)
+    after[order.key] = after.get(order.key, 0) + qty
+    before_net, after_net = saga.net(fills), saga.net(after)
+    if decision.approved:
+        assert abs(after_net) < abs(before_net)
+        assert before_net * after_net >= 0  # no flip to the other side
+    else:
+        assert decision.gate == Gate.INCREASES_EXPOSURE
+        assert abs(after_net) >= abs(before_net) or before_net * after_net < 0
 
 
 @pytest.mark.parametrize("qty", [1, 3, 999_999])
@@ -145,3 +240,16 @@ def test_exposure_fit_never_overshoots_with_rounding(qty: int) -> None:
     decision = risk.check("s1", "p1", legs(qty=qty, yes_price=333_333, no_price=333_334))
     if decision.approved:
         assert risk.ledger.at_risk <= 3
+
+
+def test_the_gate_chain_is_a_pure_function_of_limits_state_and_request() -> None:
+    """Asking twice gives the same answer and changes nothing: no budget spent, nothing
+    reserved; only `RiskState.check` applies an approval."""
+    risk = state(orders_per_second=1, order_burst=2)
+    request = NewSaga("s1", "p1", legs())
+    view = RiskView(risk.ledger, risk.latch, risk.readiness, risk._budget)
+    first = check_new(risk.limits, view, request, T0)
+    assert first == check_new(risk.limits, view, request, T0) == Decision(True, qty=10 * C)
+    assert risk.ledger.open_sagas == 0 and risk._budget.wait(2, T0) == 0
+    assert risk.check("s1", "p1", legs()) == first
+    assert risk.ledger.open_sagas == 1 and risk._budget.wait(2, T0) > 0

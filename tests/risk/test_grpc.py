@@ -13,11 +13,11 @@ from arbiter.core.instruments import Outcome
 from arbiter.platform.bus import Envelope
 from arbiter.platform.clock import ManualClock
 from arbiter.risk.audit import AuditAction
-from arbiter.risk.gates import RiskState
 from arbiter.risk.service import RiskServicer
+from arbiter.risk.state import RiskState
 from arbiter.v1 import common_pb2, execution_pb2, opportunity_pb2, risk_pb2, risk_pb2_grpc
 
-from .helpers import T0, C, state
+from .helpers import T0, C, config_of, state
 
 TENANT = common_pb2.TenantContext(tenant_id="acme")
 
@@ -30,7 +30,7 @@ class Served:
 
 
 async def _serve(risk: RiskState) -> AsyncIterator[Served]:
-    servicer = RiskServicer(risk, "acme")
+    servicer = RiskServicer(risk, config_of(risk), "acme")
     server = grpc.aio.server()
     risk_pb2_grpc.add_RiskServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -92,10 +92,19 @@ async def test_hard_stop_latch_reduce_only_and_audited_reset(served: Served) -> 
     assert latched.latched and latched.reason == "kill switch: drill"
     blocked = await served.stub.CheckRisk(_check("s2", "p2"))
     assert blocked.gate == "hard_stop"
-    unwind = _check("s1-unwind", "p1", qty=9 * C, reduce_only=True, outcome=2)
-    unwind.opportunity.no_leg.Clear()
+    unwind = _check("s1", "p1", reduce_only=True)
+    unwind.order.CopyFrom(execution_pb2.OrderRequest(
+        saga_id="s1", venue="polymarket", market_id="pm-1", outcome=2, qty_micros=4 * C,
+        limit_price_micros=990_000))
     passed = await served.stub.CheckRisk(unwind)
     assert passed.approved and passed.approved_qty_micros == 4 * C
+    unwind.order.qty_micros = 5 * C
+    refused = await served.stub.CheckRisk(unwind)
+    assert (refused.approved, refused.gate) == (False, "increases_exposure")
+    unwind.order.saga_id = "s9"
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await served.stub.CheckRisk(unwind)
+    assert "order.saga_id='s9' is not saga_id='s1'" in bad.value.details()
     cleared = await served.stub.HardStop(risk_pb2.HardStopRequest(
         tenant=TENANT, reset=True, actor="bob"))
     assert not cleared.latched

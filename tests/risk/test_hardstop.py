@@ -13,7 +13,7 @@ from arbiter.risk.gates import Gate
 from arbiter.risk.latch import Trigger
 from arbiter.risk.monitors import HOUR_MICROS
 
-from .helpers import T0, C, legs, state
+from .helpers import T0, C, config_of, legs, retune, state
 
 
 def _at(text: str) -> int:
@@ -99,7 +99,7 @@ def test_reset_is_audited_clears_streaks_but_money_limits_trip_again() -> None:
     assert [t.split(":")[0] for t in view.triggers] == ["cumulative_loss"]  # streak cleared
     reset = next(r for r in risk.audit.records if r.action == AuditAction.RESET)
     assert reset.actor == "bob" and "consecutive_losses" in reset.detail
-    risk.update_limits({"max_cumulative_loss_usd": "5"}, "bob", "approved by risk desk")
+    retune(risk, {"max_cumulative_loss_usd": "5"}, "bob", "approved by risk desk")
     assert not risk.reset("bob").latched
     assert risk.check("b", "p", legs()).approved
 
@@ -133,11 +133,11 @@ def test_daily_latch_does_not_clear_by_itself_once_anything_else_tripped() -> No
 def test_limit_updates_are_validated_audited_and_apply_at_once() -> None:
     risk = state(max_open_sagas=5)
     with pytest.raises(ConfigError, match="max_open_sagas='0'"):
-        risk.update_limits({"max_open_sagas": "0"}, "eve")
+        retune(risk, {"max_open_sagas": "0"}, "eve")
     with pytest.raises(ConfigError, match="unknown risk limits"):
-        risk.update_limits({"max_open_saga": "1"}, "eve")
-    assert risk.config.max_open_sagas == 5
-    risk.update_limits({"max_open_sagas": "1", "max_daily_loss_usd": "250.5"}, "eve", "tighten")
+        retune(risk, {"max_open_saga": "1"}, "eve")
+    assert config_of(risk).max_open_sagas == 5
+    retune(risk, {"max_open_sagas": "1", "max_daily_loss_usd": "250.5"}, "eve", "tighten")
     record = risk.audit.records[-1]
     assert record.action == AuditAction.LIMITS_UPDATED and record.actor == "eve"
     assert set(record.changes) == {("max_open_sagas", "5", "1"),
@@ -146,14 +146,14 @@ def test_limit_updates_are_validated_audited_and_apply_at_once() -> None:
     risk.check("a", "p1", legs())
     assert risk.check("b", "p2", legs()).gate == Gate.MAX_OPEN_SAGAS
     count = len(risk.audit.records)
-    risk.update_limits({"max_open_sagas": "1"}, "eve")  # no change: nothing to audit
+    retune(risk, {"max_open_sagas": "1"}, "eve")  # no change: nothing to audit
     assert len(risk.audit.records) == count
 
 
 def test_lowering_a_loss_limit_below_the_current_loss_latches_now() -> None:
     risk = state()
     risk.close_saga("a", -50 * C)
-    risk.update_limits({"max_daily_loss_usd": "40"}, "eve")
+    retune(risk, {"max_daily_loss_usd": "40"}, "eve")
     assert risk.hard_stop().reason.startswith("daily loss $50")
 
 

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from arbiter.platform.clock import ManualClock
 from arbiter.risk.audit import AuditAction
-from arbiter.risk.gates import Gate, LegIntent
+from arbiter.risk.gates import Gate, LegIntent, SagaLegs
 from arbiter.risk.monitors import HOUR_MICROS
 
-from .helpers import T0, C, legs, state
+from .helpers import T0, C, legs, retune, state
 
 RATE, BURST = 4, 12
 
@@ -100,15 +100,15 @@ def test_no_sequence_breaks_a_limit_or_the_latch(sequence: list[tuple]) -> None:
             risk.latch_operator(op[1], "prop")
         elif kind == "reset":
             risk.reset("prop")
-        elif kind == "reduce":
-            yes = legs(market=str(op[1]))[0]
-            unwind = LegIntent(yes.venue, yes.market_id, yes.outcome.other, op[2] * C, 500_000)
-            offset = risk.ledger.held(yes.key) - risk.ledger.held(unwind.key)
-            decision = risk.check(f"u{step}", "any", (unwind,), reduce_only=True)
-            assert decision.approved == (offset > 0), decision
-            assert decision.qty == (min(op[2] * C, offset) if offset > 0 else 0)
+        elif kind == "reduce" and open_sagas:
+            saga = sorted(open_sagas)[op[1] % len(open_sagas)]
+            (yes, no), left = open_sagas[saga]
+            hedge = LegIntent(no.venue, no.market_id, no.outcome, op[2] * C, 500_000)
+            net = left[1] - left[0]  # YES filled less NO filled: both legs started equal
+            decision = risk.check_compensation(saga, SagaLegs(yes.key, no.key), hedge)
+            assert decision.approved == (0 < op[2] * C <= net), decision
         elif kind == "limits":
-            risk.update_limits(op[1], "prop")
+            retune(risk, op[1], "prop")
         after = risk.hard_stop()
         new = risk.audit.records[audited:]
         if before.latched and after.latched and after.reason != before.reason:

@@ -6,11 +6,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arbiter.core.instruments import Outcome
-from arbiter.saga.machine import LegPlan, PlaceOrder, Policy, Saga, State
+from arbiter.saga.machine import (
+    HedgeStep,
+    HedgeStrategy,
+    LegPlan,
+    LegRole,
+    PlaceOrder,
+    Policy,
+    Saga,
+    State,
+)
 
 LOT = 1_000_000
 LEG1 = LegPlan(1, "pm", Outcome.YES, 420_000, 10_000, Outcome.YES)
 LEG2 = LegPlan(2, "ks", Outcome.NO, 540_000, 10_000, Outcome.NO)
+RETRY, UNWIND = HedgeStep(HedgeStrategy.RETRY), HedgeStep(HedgeStrategy.UNWIND)
 
 
 def _new(policy: Policy = Policy()) -> Saga:
@@ -39,18 +49,19 @@ def _run(saga: Saga, qty: int, fill_fractions: list[int]) -> list[PlaceOrder]:
 @given(
     lots=st.integers(1, 50),
     fractions=st.lists(st.integers(0, 100), max_size=8),
-    allow_unwind=st.booleans(),
+    ladder=st.lists(st.sampled_from([RETRY, UNWIND, *(HedgeStep(HedgeStrategy.CHASE, t)
+                                                      for t in range(1, 4))]), max_size=6),
 )
 def test_every_run_terminates_in_a_consistent_state(
-    lots: int, fractions: list[int], allow_unwind: bool
+    lots: int, fractions: list[int], ladder: list[HedgeStep]
 ) -> None:
-    saga = _new(Policy(allow_unwind=allow_unwind))
+    saga = _new(Policy(tuple(ladder)))
     sent = _run(saga, lots * LOT, fractions)
 
     assert saga.terminal
     assert len({c.client_order_id for c in sent}) == len(sent)
     assert sent[0].qty == lots * LOT
-    leg1_filled = saga.filled("leg1")
+    leg1_filled = saga.filled(LegRole.FIRST)
     if leg1_filled:
         assert sent[1].qty == leg1_filled  # leg 2 sized to leg 1's actual fill
     else:
@@ -63,9 +74,14 @@ def test_every_run_terminates_in_a_consistent_state(
         assert saga.unhedged > 0
     if saga.state is State.COMPLETED:
         assert len(sent) == 2
-    leg2_prices = [c.limit_price for c in sent if ":leg2:" in c.client_order_id]
-    assert leg2_prices == sorted(leg2_prices)
-    assert all(p <= max(LEG2.limit_price, saga.break_even_leg2()) for p in leg2_prices)
+    compensation = [saga.orders[c.client_order_id] for c in sent[2:]]
+    assert [o.strategy for o in compensation] == [s.strategy for s in ladder[:len(compensation)]]
+    for order, step in zip(compensation, ladder, strict=False):
+        assert order.role is step.strategy.role
+        if order.role is LegRole.SECOND:
+            assert order.command.limit_price == min(LEG2.limit_price + step.ticks * LEG2.tick,
+                                                    max(LEG2.limit_price,
+                                                        saga.break_even_leg2()))
 
 
 def test_full_fills_complete_with_two_orders_and_lock_in_the_edge() -> None:
@@ -78,16 +94,17 @@ def test_full_fills_complete_with_two_orders_and_lock_in_the_edge() -> None:
 
 
 def test_short_leg2_is_retried_then_chased_one_tick_at_a_time() -> None:
-    saga = _new(Policy(leg2_retries=1, chase_steps=2, allow_unwind=False))
+    chases = (HedgeStep(HedgeStrategy.CHASE, 1), HedgeStep(HedgeStrategy.CHASE, 2))
+    saga = _new(Policy((RETRY, *chases)))
     sent = _run(saga, 10 * LOT, [100, 0, 0, 0, 0])
-    leg2 = [c for c in sent if ":leg2:" in c.client_order_id]
+    leg2 = [c for c in sent if saga.orders[c.client_order_id].role is LegRole.SECOND]
     assert [c.limit_price for c in leg2] == [540_000, 540_000, 550_000, 560_000]
     assert saga.state is State.HELD
     assert saga.unhedged == 10 * LOT
 
 
 def test_unwind_buys_the_complement_on_leg1_venue_when_leg2_cannot_fill() -> None:
-    saga = _new(Policy(leg2_retries=0, chase_steps=0, allow_unwind=True))
+    saga = _new(Policy((UNWIND,)))
     sent = _run(saga, 4 * LOT, [100, 50, 100])
     unwind = sent[-1]
     assert unwind.client_order_id == "t:s1:unwind:1"
@@ -103,7 +120,7 @@ def test_a_repeated_fill_is_counted_once() -> None:
     assert saga.on_fill(leg1.client_order_id, "T1", 420_000, 5 * LOT, 0)
     assert not saga.on_fill(leg1.client_order_id, "T1", 420_000, 5 * LOT, 0)
     assert not saga.on_fill("someone-else", "T2", 420_000, LOT, 0)
-    assert saga.filled("leg1") == 5 * LOT
+    assert saga.filled(LegRole.FIRST) == 5 * LOT
 
 
 def test_a_late_done_for_a_finished_order_is_ignored() -> None:
@@ -124,3 +141,26 @@ def test_a_fill_delayed_behind_the_cancel_still_counts_before_leg2_is_sized() ->
     (leg2,) = saga.progress()
     assert leg2.qty == 7 * LOT
     assert saga.state is State.LEG2_SUBMITTED
+
+
+def test_the_default_ladder_is_retry_then_two_chases_then_unwind() -> None:
+    saga = _new()
+    sent = _run(saga, 10 * LOT, [100, 0, 0, 0, 0, 100])
+    records = [saga.orders[c.client_order_id] for c in sent]
+    assert [(r.role, r.strategy) for r in records] == [
+        (LegRole.FIRST, None), (LegRole.SECOND, None), (LegRole.SECOND, HedgeStrategy.RETRY),
+        (LegRole.SECOND, HedgeStrategy.CHASE), (LegRole.SECOND, HedgeStrategy.CHASE),
+        (LegRole.UNWIND, HedgeStrategy.UNWIND)]
+    # the client order ids are what the venues saw before roles were data
+    assert [c.client_order_id for c in sent] == [
+        "t:s1:leg1:1", "t:s1:leg2:1", "t:s1:leg2:2", "t:s1:leg2:3", "t:s1:leg2:4",
+        "t:s1:unwind:1"]
+    assert [c.limit_price for c in sent[1:5]] == [540_000, 540_000, 550_000, 560_000]
+    assert saga.state is State.COMPENSATED
+
+
+def test_a_chase_never_pays_past_break_even() -> None:
+    saga = _new(Policy((HedgeStep(HedgeStrategy.CHASE, 100), UNWIND)))
+    sent = _run(saga, 10 * LOT, [100, 0, 0, 100])
+    chase = sent[2]
+    assert chase.limit_price == saga.break_even_leg2() == 580_000  # $1 - 0.42 leg 1
