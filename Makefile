@@ -30,10 +30,12 @@ run: protos
 test: protos
 	$(BIN)/python -m pytest $(ARGS)
 
-# What CI checks besides the tests: ruff, the import-layering contracts (.importlinter).
+# What CI checks besides the tests: ruff, the import-layering contracts (.importlinter) and
+# mypy (strict for the packages pyproject.toml names).
 lint: protos
 	$(BIN)/ruff check services tools tests
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: protos
 	$(BIN)/python tools/bench_hotpath.py
