@@ -3,10 +3,11 @@ a venue from the test tree with no edit of their own."""
 
 from __future__ import annotations
 
+from venue_plugin.noncex.demo import demo_pairs
+
 from arbiter.core.instruments import Outcome
 from arbiter.platform.config import load_config
 from arbiter.topology.embedded import EmbeddedMesh
-from venue_plugin.noncex.demo import demo_pairs
 
 
 async def test_polymarket_by_noncex_finds_and_completes_sagas() -> None:
