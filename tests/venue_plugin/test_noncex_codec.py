@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from arbiter.platform.telemetry import metrics
+
 from .noncex.codec import (
     ErrorCode,
     OrderBody,
@@ -78,3 +80,17 @@ def test_an_unknown_error_code_is_kept_as_text_not_guessed() -> None:
         ErrorCode.NONCE_REUSED, "m")
     assert parse_error({"error": {"code": "brand_new", "message": "m"}}) == (None, "m")
     assert parse_error([1])[0] is None
+
+
+
+def test_a_forgotten_venue_leaves_no_metric_series_behind() -> None:
+    """What `registered()` does on the way out, so the venue label stays bounded."""
+    def venues() -> set[str]:
+        return {s.labels["venue"] for family in metrics.SEQUENCE_GAPS.collect()
+                for s in family.samples}
+
+    metrics.VenueMetrics("ghost").gaps.inc()
+    metrics.VenueMetrics("kalshi").gaps.inc(0)
+    assert {"ghost", "kalshi"} <= venues()
+    metrics.forget_venue("ghost")
+    assert "ghost" not in venues() and "kalshi" in venues()

@@ -27,6 +27,7 @@ from arbiter.gateways.connectivity import (
 from arbiter.gateways.dry_run import DRY_RUN_REASON, DryRunRules
 from arbiter.gateways.http_transport import SocketEndpoints
 from arbiter.platform.config import VenuesConfig
+from arbiter.platform.telemetry.metrics import forget_venue
 from arbiter.platform.transport import RequestTimeout, VenueTransport
 from arbiter.platform.venues import VENUES
 from arbiter.venues.plugin import CredentialContext, GatewayContext, VenuePlugin
@@ -124,9 +125,11 @@ PLUGIN = NoncexPlugin()
 
 @contextlib.contextmanager
 def registered() -> Iterator[NoncexPlugin]:
-    """NonceX in the venue registry for the block, as an installed plugin would be."""
+    """NonceX in the venue registry for the block, as an installed plugin would be; after
+    it, neither the registry nor the metrics know the venue."""
     VENUES.register(PLUGIN)
     try:
         yield PLUGIN
     finally:
         VENUES.unregister(VENUE)
+        forget_venue(VENUE)
