@@ -112,6 +112,7 @@ async def test_the_connectivity_check_passes_against_the_emulator(harness: Harne
     result = await plugin(harness.venue).check(harness.transport, credentials)
     assert result.ok, result.detail
     assert result.reachable and result.auth_ok
+    assert result.balance_micros is not None and result.balance_micros > 0
 
 
 async def test_a_dry_run_signs_and_holds_back_the_order(harness: Harness) -> None:

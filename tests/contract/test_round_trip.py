@@ -92,11 +92,14 @@ async def test_a_cut_socket_reconnects_and_rebuilds_every_book(harness: Harness)
     assert harness.mirror.errors == [] and harness.gateway.rejected_messages == 0
 
 
-async def test_positions_are_what_the_venue_says_we_hold(harness: Harness) -> None:
+async def test_positions_and_cash_are_what_the_venue_says_we_hold(harness: Harness) -> None:
     await eventually(harness.all_books_match)
     _, asks = harness.engine(harness.market_ids[0]).snapshot()
+    before = (await harness.gateway.balance()).cash
     ack = await harness.gateway.place(harness.ioc_buy_yes("rt-pos", asks[0][0], ONE))
     assert ack.accepted, ack.reject_reason
+    fill = next(r for r in harness.reports if r.kind == FILL)
+    assert before - (await harness.gateway.balance()).cash == asks[0][0] + fill.fee_micros
     snapshot = await harness.gateway.positions()
     held = {(p.market_id, p.outcome): p.qty_micros for p in snapshot.positions}
     assert held == {(harness.market_ids[0], 1): ONE}

@@ -185,6 +185,8 @@ class NoncexEmulator(EmulatedVenue):
                 return HttpResponse.json(200, {"fills": [
                     f.to_json() for f in self.fills
                     if query.get("order_id") in (None, f.order_id)]})
+            if (method, path) == ("GET", f"{API}/balance"):
+                return HttpResponse.json(200, {"cash": dollars(self.account.balance)})
             if (method, path) == ("GET", f"{API}/positions"):
                 return HttpResponse.json(200, {"positions": [
                     {"market": key.rsplit(":", 1)[0], "outcome": key.rsplit(":", 1)[1],

@@ -25,6 +25,7 @@ from arbiter.gateways.base import (
     BookSink,
     CancelOutcome,
     ReportSink,
+    VenueBalance,
     VenueGateway,
     VenueMessageError,
     check_order_options,
@@ -68,6 +69,7 @@ _TIF = {execution_pb2.TIME_IN_FORCE_GTC: Tif.GTC, execution_pb2.TIME_IN_FORCE_IO
 
 class NoncexGateway(VenueGateway):
     venue = VENUE
+    book_channel = "ws"
 
     def __init__(self, transport: VenueTransport, markets: Sequence[Market],
                  fees: dict[str, FeeModel], credentials: NoncexCredentials,
@@ -181,6 +183,13 @@ class NoncexGateway(VenueGateway):
                                           seq=self.next_seq(market))
         (delta.bid_changes if side == "bid" else delta.ask_changes).append(change)
         await self.on_book(market_data_pb2.BookEvent(delta=delta, received_micros=received))
+
+    async def books_lost(self) -> None:
+        """The stream dropped: forget the ladders and sequences with the books; the
+        resubscribe's snapshots start them again."""
+        self._books.clear()
+        self._venue_seq.clear()
+        await super().books_lost()
 
     async def _gap(self, market: str, expected: int, got: int) -> None:
         """A lost level: the book is invalid (published empty, so nothing trades on it)
@@ -320,6 +329,10 @@ class NoncexGateway(VenueGateway):
         return [(o.order_id, o.client_id) for o in await self._orders(**query)
                 if o.market in self.markets]
 
+    async def balance(self) -> VenueBalance:
+        """``GET /v1/balance``: the venue holds the cash, so there is no allowance."""
+        return VenueBalance(cash_of(await self._get(f"{API}/balance", {})))
+
     async def _positions(self) -> dict[tuple[str, Outcome], int]:
         reply = await self._get(f"{API}/positions", {})
         held: dict[tuple[str, Outcome], int] = {}
@@ -331,6 +344,14 @@ class NoncexGateway(VenueGateway):
         except (KeyError, TypeError, ValueError) as exc:
             raise self.bad_reply("GET /v1/positions", orjson.dumps(reply), exc) from None
         return held
+
+
+def cash_of(reply: dict[str, Any]) -> int:
+    """The free cash of a `GET /v1/balance` reply, in micro-dollars."""
+    cash = reply.get("cash")
+    if not isinstance(cash, str):
+        raise VenueMessageError(f"balance 'cash' must be a decimal string, was {cash!r:.60}")
+    return parse_micros(cash, "cash")
 
 
 def _json(raw: bytes) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from arbiter.gateways.connectivity import (
     NowMs,
     error_text,
     guarded,
+    judge_balance,
     obtain,
     skew_from_server_ms,
     unreachable,
@@ -36,7 +37,7 @@ from .codec import API, NONCE_AHEAD, NX_SIGN, ErrorCode, error_body
 from .config import VENUE, NoncexMarket, NoncexSettings
 from .credentials import CREDENTIAL_KIND, NoncexCredentials, auth_headers, noncex_credentials
 from .emulator import NoncexEmulator
-from .gateway import NoncexGateway
+from .gateway import NoncexGateway, cash_of
 
 TAKER_FEE = FeeModel("noncex-taker", Fraction(2, 100))
 """2% of p(1-p) per contract, rounded up to the cent per order (the Kalshi formula)."""
@@ -95,7 +96,7 @@ class NoncexPlugin(VenuePlugin[NoncexSettings, NoncexMarket, NoncexCredentials])
 async def _check(transport: VenueTransport,
                  credentials: Callable[[], Awaitable[NoncexCredentials]] | None,
                  now_ms: NowMs) -> CheckResult:
-    """GET /v1/time (reach, skew), then a signed GET /v1/nonce (auth)."""
+    """GET /v1/time (reach, skew), then a signed GET /v1/balance (auth, and the cash)."""
     result = CheckResult(VENUE, protocol="noncex v1")
     sent = now_ms()
     try:
@@ -111,12 +112,17 @@ async def _check(transport: VenueTransport,
         result.warnings.append(f"GET /v1/time: HTTP {status}: {error_text(raw)}")
     creds = await obtain(credentials, result)
     if creds is not None:
-        path = f"{API}/nonce"
+        path = f"{API}/balance"
         status, raw = await transport.request(
             "GET", path, headers=await auth_headers(creds, int(now_ms()), "GET", path))
         result.auth_ok = status == 200
         if not result.auth_ok:
             result.failures.append(f"auth failed: GET {path} HTTP {status}: {error_text(raw)}")
+        else:
+            try:
+                judge_balance(result, cash_of(orjson.loads(raw)))
+            except (orjson.JSONDecodeError, AttributeError, ValueError) as exc:
+                result.failures.append(f"GET {path}: unreadable balance: {exc}")
     return result
 
 
