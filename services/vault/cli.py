@@ -91,8 +91,8 @@ def put(
     tenant: Annotated[str, typer.Argument(help="Tenant id.")],
     credential_id: Annotated[str, typer.Argument(help="Credential id within the tenant.")],
     kind: Annotated[str, typer.Option(
-        help="What the secret is: a kind a venue declares (polymarket-eoa, polymarket-api, "
-             "kalshi-rsa, ...; an unknown one lists them).")],
+        help="What the secret is: a credential kind a registered venue declares "
+             "(an unknown kind is refused with the declared ones listed).")],
     source: Annotated[str, typer.Option("--from", help="File holding the secret, or - for stdin.")],
     key_id: Annotated[str | None, typer.Option(
         help="The venue's API key id, for kinds that need one (kalshi-rsa).")] = None,
