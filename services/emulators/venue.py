@@ -131,10 +131,12 @@ ACCOUNT = "arbiter"
 @dataclass(frozen=True)
 class EmulatorSurface:
     """What the socket server needs beyond the shared handlers: where the venue's
-    WebSockets live, which POSTs place orders (scripted order faults hit those), the
-    venue's own error bodies for a faulted status, and its usual port."""
+    WebSockets live and which of their channels carries the books (frame faults aim at
+    it), which POSTs place orders (scripted order faults hit those), the venue's own error
+    bodies for a faulted status, and its usual port."""
 
     ws_routes: Mapping[str, str]  # WebSocket path -> emulator channel
+    book_channel: str
     order_paths: frozenset[str]
     error_bodies: Mapping[int, object]
     default_port: int

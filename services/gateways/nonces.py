@@ -2,17 +2,18 @@
 
 Two designs, each proven on a venue:
 
-* :class:`SequentialNonceAllocator`: per ``(account, api_key)`` counters fetched from the venue
-  once and then incremented locally (optimistic), as Lighter-style venues require. Allocations
-  may run at most ``skip_window`` ahead of the last nonce the venue confirmed; the latest
-  allocation can be rolled back when its request failed before reaching the venue; ``refresh``
-  re-reads the venue's next nonce after an invalid-nonce error.
+* :class:`SequentialNonceAllocator`: per ``(account, api_key)`` counters seeded from the venue's
+  next nonce and then incremented locally (optimistic), as Lighter-style venues require.
+  Allocations may run at most ``skip_window`` ahead of the last nonce the venue confirmed; the
+  latest allocation can be rolled back when its request failed before reaching the venue (an
+  older one cannot: it stays a gap, which a skip-window venue accepts); ``seed`` restarts a key
+  from the venue's next nonce after an invalid-nonce reply or a restart. The allocator does no
+  I/O: the gateway reads the venue and seeds it, so the arithmetic stays pure and testable.
 * :class:`TimeNonceAllocator`: ``max(now_ms + server_offset, last + 1)`` per signer, as
   Hyperliquid-style venues require, with the offset synchronised to the venue clock and
   warnings / errors when allocations or the clock drift too far.
 
-Both are thread-safe: one lock per allocator, held only for arithmetic (never during I/O
-except the venue fetch that seeds an unknown key, which must not race a second fetch).
+Both are thread-safe: one lock per allocator, held only for arithmetic, never during I/O.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ class NonceWindowExhausted(NonceError):
     """Too many allocations are unconfirmed; wait for confirmations or refresh."""
 
 
+class NonceNotSeeded(NonceError):
+    """A key the venue's next nonce was never read for: seed it first."""
+
+
 class NonceDriftError(NonceError):
     """Allocations or the local clock moved further from the venue clock than allowed."""
 
@@ -42,43 +47,57 @@ class NonceDriftError(NonceError):
 class _KeyState:
     next_nonce: int
     confirmed_below: int
-    """Every nonce below this one is known to the venue (the refresh base or a confirmation)."""
+    """Every nonce below this one is known to the venue (the seed or a confirmation)."""
+    issued_below: int
+    """Every nonce ever handed out for this key is below this one, across seeds."""
 
 
 class SequentialNonceAllocator:
-    """Optimistic sequential nonces per key, seeded and re-seeded by ``fetch_next(key)``.
+    """Optimistic sequential nonces per key, seeded (and re-seeded) with the venue's next one.
 
     Rolling back is allowed only for the most recent allocation of a key: returning an older
     nonce would leave a gap behind later, already-sent nonces, so it raises :class:`NonceError`
     instead of silently corrupting the sequence.
     """
 
-    def __init__(self, fetch_next: Callable[[Hashable], int], skip_window: int = 64) -> None:
+    def __init__(self, skip_window: int = 64) -> None:
         if skip_window < 1:
             raise ValueError(f"skip_window {skip_window} must be >= 1")
-        self._fetch_next = fetch_next
-        self._skip_window = skip_window
+        self.skip_window = skip_window
         self._state: dict[Hashable, _KeyState] = {}
         self._lock = threading.Lock()
 
-    def _key_state(self, key: Hashable) -> _KeyState:
+    def seeded(self, key: Hashable) -> bool:
+        return key in self._state
+
+    def seed(self, key: Hashable, next_nonce: int) -> None:
+        """Start ``key`` at the venue's next nonce (at start, after a restart, or after an
+        invalid-nonce reply); nonces still in flight from before stay known as issued."""
+        if next_nonce < 0:
+            raise NonceError(f"{key!r}: the venue's next nonce {next_nonce} is negative")
+        with self._lock:
+            old = self._state.get(key)
+            issued = max(next_nonce, old.issued_below if old else 0)
+            self._state[key] = _KeyState(next_nonce, next_nonce, issued)
+
+    def _seeded_state(self, key: Hashable) -> _KeyState:
         state = self._state.get(key)
         if state is None:
-            first = self._fetch_next(key)
-            state = self._state[key] = _KeyState(first, first)
+            raise NonceNotSeeded(f"{key!r}: no nonce read from the venue yet")
         return state
 
     def allocate(self, key: Hashable) -> int:
         """The next nonce for ``key``; raises once ``skip_window`` nonces are unconfirmed."""
         with self._lock:
-            state = self._key_state(key)
-            if state.next_nonce - state.confirmed_below >= self._skip_window:
+            state = self._seeded_state(key)
+            if state.next_nonce - state.confirmed_below >= self.skip_window:
                 raise NonceWindowExhausted(
                     f"{key!r}: {state.next_nonce - state.confirmed_below} nonces unconfirmed "
-                    f"(window {self._skip_window})"
+                    f"(window {self.skip_window})"
                 )
             nonce = state.next_nonce
             state.next_nonce += 1
+            state.issued_below = max(state.issued_below, state.next_nonce)
             return nonce
 
     def rollback(self, key: Hashable, nonce: int) -> None:
@@ -93,19 +112,21 @@ class SequentialNonceAllocator:
             state.next_nonce = nonce
 
     def confirm(self, key: Hashable, nonce: int) -> None:
-        """Record that the venue accepted ``nonce`` (and so every nonce before it)."""
+        """Record that the venue accepted ``nonce`` (and so every nonce before it). A nonce
+        at or past ``next`` was sent before the last ``seed`` and landed after the venue was
+        read: the venue took it, so the sequence moves past it."""
         with self._lock:
             state = self._state.get(key)
-            if state is None or nonce >= state.next_nonce:
+            if state is None or nonce >= state.issued_below:
                 raise NonceError(f"{key!r}: nonce {nonce} was never allocated")
             state.confirmed_below = max(state.confirmed_below, nonce + 1)
+            state.next_nonce = max(state.next_nonce, nonce + 1)
 
-    def refresh(self, key: Hashable) -> int:
-        """Re-read the venue's next nonce (after an invalid-nonce reply) and restart from it."""
-        first = self._fetch_next(key)
+    def unconfirmed(self, key: Hashable) -> int:
+        """Nonces handed out for ``key`` that the venue has not confirmed (0 when unseeded)."""
         with self._lock:
-            self._state[key] = _KeyState(first, first)
-        return first
+            state = self._state.get(key)
+            return 0 if state is None else state.next_nonce - state.confirmed_below
 
 
 class TimeNonceAllocator:

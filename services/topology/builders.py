@@ -121,7 +121,7 @@ async def build_gateway(
     sinks = BusSinks(plane.bus, venue, plane.config.tenant.tier)
     gateway = venue_plugin.gateway(GatewayContext(
         trading, plane.universe.listed[venue], credentials, venues.settings(venue), venues,
-        plane.clock, sinks.book, sinks.report))
+        plane.clock, sinks.book, sinks.report, nonces=venue_plugin.nonce_allocator()))
     stack.push_async_callback(gateway.close)
     return gateway
 

@@ -5,7 +5,7 @@ See docs/vault.md. `build_vault_service` is the entry point for `arbiter serve v
 """
 
 from arbiter.vault.bootstrap import VaultService, build_vault_service
-from arbiter.vault.credentials import CredentialKind
+from arbiter.vault.credentials import CredentialKind, CredentialKindSpec, credential_kinds
 from arbiter.vault.rotation import Rotation, RotationReport
 from arbiter.vault.signer import Eip712Digest, HmacMessage, RsaPssMessage, Signature, Signer
 from arbiter.vault.transit import TransitSettings
@@ -13,6 +13,7 @@ from arbiter.vault.vault import CredentialVault
 
 __all__ = [
     "CredentialKind",
+    "CredentialKindSpec",
     "CredentialVault",
     "Eip712Digest",
     "HmacMessage",
@@ -24,4 +25,5 @@ __all__ = [
     "TransitSettings",
     "VaultService",
     "build_vault_service",
+    "credential_kinds",
 ]

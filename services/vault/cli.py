@@ -20,7 +20,6 @@ from psycopg.conninfo import conninfo_to_dict
 
 from arbiter.platform.store import StoreError
 from arbiter.vault.bootstrap import BackendKind, VaultService, build_vault_service
-from arbiter.vault.credentials import CredentialKind
 from arbiter.vault.errors import VaultError
 from arbiter.vault.transit import TransitSettings
 
@@ -91,9 +90,12 @@ def put(
     ctx: typer.Context,
     tenant: Annotated[str, typer.Argument(help="Tenant id.")],
     credential_id: Annotated[str, typer.Argument(help="Credential id within the tenant.")],
-    kind: Annotated[CredentialKind, typer.Option(help="What the secret is.")],
+    kind: Annotated[str, typer.Option(
+        help="What the secret is: a credential kind a registered venue declares "
+             "(an unknown kind is refused with the declared ones listed).")],
     source: Annotated[str, typer.Option("--from", help="File holding the secret, or - for stdin.")],
-    key_id: Annotated[str | None, typer.Option(help="Kalshi API key id (kalshi-rsa).")] = None,
+    key_id: Annotated[str | None, typer.Option(
+        help="The venue's API key id, for kinds that need one (kalshi-rsa).")] = None,
     passphrase_from: Annotated[Path | None, typer.Option(
         help="File holding the passphrase of an encrypted PEM (first line).")] = None,
 ) -> None:

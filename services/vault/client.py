@@ -1,12 +1,12 @@
 """Gateway-side signers that keep venue keys in the vault: each signature is one gRPC call.
 
-The classes match, by shape only, what the gateways sign with (a Polymarket EIP-712 signer
-with `address` and `sign_digest`, a Kalshi request signer with `sign`), so a gateway swaps its
+The classes match, by shape only, what the gateways sign with (an EIP-712 signer with
+`address` and `sign_digest`, a request signer with `sign`), so a gateway swaps its
 in-process key for the vault without importing this module's types. They work over a
-`grpc.aio` `SignerStub` and over `arbiter.platform.rpc.LocalStub` alike. `vault_digest_signer` and
-`vault_request_signer` ask the vault once for a credential's public side (address, Kalshi key
-id) and check it is of the kind they sign with, so a misconfigured credential id fails at
-gateway start, not at the first order.
+`grpc.aio` `SignerStub` and over `arbiter.platform.rpc.LocalStub` alike. Each factory asks the
+vault once for a credential's public side (address, key id) and checks it is of the kind the
+venue asked for (kinds are declared by the venue plugins), so a misconfigured credential id
+fails at gateway start, not at the first order.
 
 Polymarket's L2 HMAC is computed in the gateway: the venue's user WebSocket demands the L2
 secret in clear anyway, and that secret, derived at start with a vault-signed L1 request,
@@ -21,7 +21,7 @@ import grpc
 
 from arbiter.platform.tenancy import METADATA_TENANT, METADATA_TIER
 from arbiter.v1 import common_pb2, signing_pb2
-from arbiter.vault.credentials import CredentialKind
+from arbiter.vault.credentials import CredentialKind, credential_kind
 
 EIP712_SIGNATURE_LENGTH = 65
 
@@ -95,8 +95,29 @@ class VaultDigestSigner(_VaultCredential):
         return signature
 
 
+_MESSAGE_FIELDS = {"sign:rsa-pss": "rsa_pss_message", "sign:hmac": "hmac_message"}
+"""The `SignRequest` payload field of each action that signs request pre-sign bytes."""
+
+
+class VaultMessageSigner(_VaultCredential):
+    """Request auth over pre-sign bytes (`action`: sign:hmac or sign:rsa-pss) with a vault
+    key; `public_info` is what the vault told about it (its key id, say)."""
+
+    def __init__(self, stub: SignerStubLike, tenant: common_pb2.TenantContext,
+                 credential_id: str, action: str, public_info: dict[str, str],
+                 key_version: int = 0) -> None:
+        if action not in _MESSAGE_FIELDS:
+            raise ValueError(f"{action!r} does not sign messages; one of {sorted(_MESSAGE_FIELDS)}")
+        super().__init__(stub, tenant, credential_id, key_version)
+        self.action = action
+        self.public_info = public_info
+
+    async def sign(self, message: bytes) -> bytes:
+        return await self._sign(self.action, **{_MESSAGE_FIELDS[self.action]: message})
+
+
 class VaultRequestSigner(_VaultCredential):
-    """Kalshi request auth (RSA-PSS, SHA-256) with a `kalshi-rsa` key in the vault."""
+    """RSA-PSS request auth (SHA-256) with a `kalshi-rsa`-shaped key in the vault."""
 
     def __init__(self, stub: SignerStubLike, tenant: common_pb2.TenantContext,
                  credential_id: str, key_id: str, public_key_pem: str,
@@ -111,29 +132,34 @@ class VaultRequestSigner(_VaultCredential):
 
 
 async def vault_digest_signer(
-    stub: SignerStubLike, tenant: common_pb2.TenantContext, credential_id: str
+    stub: SignerStubLike, tenant: common_pb2.TenantContext, credential_id: str, *,
+    kind: CredentialKind,
 ) -> VaultDigestSigner:
-    """An EIP-712 digest signer over a `polymarket-eoa` key in the vault; one
-    `GetCredentialInfo` call. `VaultCredentialError` names the credential if the vault does
-    not let this tenant use it, or if it is another kind of key."""
-    version, info = await _info(stub, tenant, credential_id, CredentialKind.POLYMARKET_EOA)
+    """An EIP-712 digest signer over a vault key of `kind` (whose public side has an
+    `address`); one `GetCredentialInfo` call. `VaultCredentialError` names the credential if
+    the vault does not let this tenant use it, or if it is another kind of key."""
+    version, info = await _info(stub, tenant, credential_id, kind)
     return VaultDigestSigner(stub, tenant, credential_id, info["address"], version)
 
 
 async def vault_request_signer(
-    stub: SignerStubLike, tenant: common_pb2.TenantContext, credential_id: str
+    stub: SignerStubLike, tenant: common_pb2.TenantContext, credential_id: str, *,
+    kind: CredentialKind,
 ) -> VaultRequestSigner:
-    """A request signer over a `kalshi-rsa` key in the vault (see `vault_digest_signer`)."""
-    version, info = await _info(stub, tenant, credential_id, CredentialKind.KALSHI_RSA)
+    """An RSA-PSS request signer over a vault key of `kind` (see `vault_digest_signer`)."""
+    version, info = await _info(stub, tenant, credential_id, kind)
     return VaultRequestSigner(stub, tenant, credential_id, info["key_id"],
                               info["public_key_pem"], version)
 
 
-_PUBLIC_FIELDS = {
-    CredentialKind.POLYMARKET_EOA: ("address",),
-    CredentialKind.POLYMARKET_API: ("api_key", "passphrase"),
-    CredentialKind.KALSHI_RSA: ("key_id", "public_key_pem"),
-}
+async def vault_message_signer(
+    stub: SignerStubLike, tenant: common_pb2.TenantContext, credential_id: str,
+    kind: CredentialKind, action: str = "sign:hmac",
+) -> VaultMessageSigner:
+    """A signer of request pre-sign bytes over a vault key of `kind` (see
+    `vault_digest_signer`); its `public_info` holds the kind's public fields."""
+    version, info = await _info(stub, tenant, credential_id, kind)
+    return VaultMessageSigner(stub, tenant, credential_id, action, info, version)
 
 
 async def _info(stub: SignerStubLike, tenant: common_pb2.TenantContext, credential_id: str,
@@ -148,7 +174,7 @@ async def _info(stub: SignerStubLike, tenant: common_pb2.TenantContext, credenti
                                    f"it is a {info.kind or 'unknown'} credential, "
                                    f"this signer needs a {kind} credential")
     public = dict(info.public_info)
-    missing = [name for name in _PUBLIC_FIELDS[kind] if not public.get(name)]
+    missing = [name for name in credential_kind(kind).public_fields if not public.get(name)]
     if missing:
         raise VaultCredentialError(tenant.tenant_id, credential_id, "info",
                                    f"vault answered no {', '.join(missing)}")

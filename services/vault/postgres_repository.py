@@ -28,7 +28,6 @@ from psycopg_pool import ConnectionPool
 from arbiter.platform.store import StoreError
 from arbiter.platform.store.init import describe
 from arbiter.platform.store.pool import ROLE_CHECK, SET_TENANT, refuse_unsafe_role
-from arbiter.vault.credentials import CredentialKind
 from arbiter.vault.errors import StoreUnavailable
 from arbiter.vault.ids import validate_tenant_id
 from arbiter.vault.repository import AuditEvent, CredentialMetadata, StoredCredential
@@ -62,7 +61,7 @@ def _from_db(at: datetime) -> str:
 
 def _metadata(row: tuple[Any, ...]) -> CredentialMetadata:
     tenant, cred, kind, public_id, version, revision, created, rotated = row
-    return CredentialMetadata(tenant, cred, CredentialKind(kind), public_id, version, revision,
+    return CredentialMetadata(tenant, cred, kind, public_id, version, revision,
                               _from_db(created), _from_db(rotated))
 
 
@@ -151,7 +150,7 @@ class PostgresCredentialRepository:
                 " public_id = excluded.public_id, key_version = excluded.key_version,"
                 " revision = m.revision + 1, rotated_at = excluded.rotated_at"
                 " RETURNING revision, created_at, rotated_at",
-                (metadata.tenant_id, metadata.credential_id, metadata.kind.value,
+                (metadata.tenant_id, metadata.credential_id, metadata.kind,
                  metadata.public_id, metadata.key_version, _to_db(metadata.created_at),
                  _to_db(metadata.rotated_at))).fetchone()
             assert row is not None  # INSERT ... RETURNING always returns the row

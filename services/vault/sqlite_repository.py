@@ -8,7 +8,6 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from arbiter.vault.credentials import CredentialKind
 from arbiter.vault.repository import AuditEvent, CredentialMetadata, StoredCredential
 
 _SCHEMA = """
@@ -52,7 +51,7 @@ _META_COLUMNS = (
 
 def _metadata(row: tuple) -> CredentialMetadata:
     tenant, cred, kind, public_id, version, revision, created, rotated = row
-    return CredentialMetadata(tenant, cred, CredentialKind(kind), public_id, version, revision,
+    return CredentialMetadata(tenant, cred, kind, public_id, version, revision,
                               created, rotated)
 
 
@@ -92,7 +91,7 @@ class SqliteCredentialRepository:
                 created = metadata.created_at if row is None else row[1]
                 self._conn.execute(
                     "INSERT OR REPLACE INTO credential_metadata VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (metadata.tenant_id, metadata.credential_id, metadata.kind.value,
+                    (metadata.tenant_id, metadata.credential_id, metadata.kind,
                      metadata.public_id, metadata.key_version, revision, created,
                      metadata.rotated_at),
                 )

@@ -9,7 +9,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from arbiter.vault.credentials import CredentialKind, parse_credential, public_info
+from arbiter.vault.credentials import (
+    CredentialKind,
+    credential_kind,
+    parse_credential,
+    public_info,
+)
 from arbiter.vault.envelope import Binding, open_sealed, parse, seal, wipe
 from arbiter.vault.errors import (
     CredentialNotFound,
@@ -105,10 +110,11 @@ class CredentialVault:
 
     @contextmanager
     def unsealed(self, actor: str, action: str, tenant_id: str, credential_id: str,
-                 kind: CredentialKind | None = None
+                 kind: CredentialKind | None = None, *, signing: bool = False,
                  ) -> Iterator[tuple[CredentialMetadata, bytearray]]:
         """Yield a credential's plaintext material for the duration of the block, then wipe it.
-        With `kind`, a credential of another kind is refused before it is opened.
+        With `kind`, a credential of another kind is refused before it is opened; with
+        `signing`, one whose kind does not perform `action`.
 
         A rotation may re-seal the row between our read and our unwrap, then retire the old
         key; one re-read of a changed row covers that race without any lock on the hot path.
@@ -118,11 +124,13 @@ class CredentialVault:
         binding = Binding(tenant_id, credential_id)
         with self._audited(actor, action, tenant_id, credential_id):
             stored = self._get(tenant_id, credential_id)
-            if kind is not None and stored.metadata.kind is not kind:
-                raise PayloadMismatch(
-                    f"credential {credential_id!r} is a {stored.metadata.kind} key; "
-                    f"{action} needs a {kind} key"
-                )
+            stored_kind = stored.metadata.kind
+            if kind is not None and stored_kind != kind:
+                raise PayloadMismatch(f"credential {credential_id!r} is a {stored_kind} key; "
+                                      f"{action} needs a {kind} key")
+            if signing and action not in credential_kind(stored_kind).signs:
+                raise PayloadMismatch(f"credential {credential_id!r} is a {stored_kind} key; "
+                                      f"{action} needs a key of a kind that performs it")
             try:
                 material = open_sealed(self.backend, binding, stored.ciphertext)
             except (RetiredKeyVersion, UnknownKeyVersion):

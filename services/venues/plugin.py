@@ -17,7 +17,7 @@ in the vault service, which signs for the gateway).
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
@@ -30,6 +30,7 @@ from arbiter.gateways.base import BookSink, ReportSink, VenueGateway
 from arbiter.gateways.connectivity import CheckResult, NowMs, wall_ms
 from arbiter.gateways.dry_run import DryRunRules
 from arbiter.gateways.http_transport import SocketEndpoints
+from arbiter.gateways.nonces import SequentialNonceAllocator
 from arbiter.gateways.scheduler import Timer
 from arbiter.platform.clock import Clock
 from arbiter.platform.config import MarketLeg, VenuesConfig, VenueSettings
@@ -37,6 +38,7 @@ from arbiter.platform.transport import VenueTransport
 from arbiter.platform.venues import VENUES
 from arbiter.v1 import common_pb2
 from arbiter.vault.client import SignerStubLike
+from arbiter.vault.credentials import CredentialKindSpec
 
 S = TypeVar("S", bound=VenueSettings)
 L = TypeVar("L", bound=MarketLeg)
@@ -85,6 +87,8 @@ class GatewayContext(Generic[S, L, C]):
     on_book: BookSink
     on_report: ReportSink
     timer: Timer | None = None
+    nonces: SequentialNonceAllocator | None = None
+    """The order-nonce allocator, for a venue that opts in (`VenuePlugin.nonce_window`)."""
 
 
 class VenuePlugin(abc.ABC, Generic[S, L, C]):
@@ -99,6 +103,13 @@ class VenuePlugin(abc.ABC, Generic[S, L, C]):
     nets_positions: ClassVar[bool] = False
     """Whether the venue nets YES against NO per market (Kalshi), or holds both (tokens)."""
     dry_run: ClassVar[DryRunRules]
+    credential_kinds: ClassVar[Sequence[CredentialKindSpec]] = ()
+    """The vault credential kinds of this venue (`arbiter vault put --kind <name>`): how
+    each one's secret is checked and normalised, its public side, and what it signs."""
+    nonce_window: ClassVar[int | None] = None
+    """A venue whose orders carry a per-key sequential nonce opts in with how many nonces it
+    accepts ahead of the last one it saw; its gateway then gets an optimistic allocator of
+    that skip window in `GatewayContext.nonces` (`nonce_allocator`)."""
 
     # -- markets ---------------------------------------------------------------------------
     @abc.abstractmethod
@@ -112,6 +123,12 @@ class VenuePlugin(abc.ABC, Generic[S, L, C]):
     def listed(self, leg: L) -> ListedMarket[L]:
         return ListedMarket(self.market(leg), leg, self.fee_model(leg))
 
+    def nonce_allocator(self) -> SequentialNonceAllocator | None:
+        """A fresh allocator for one gateway of a venue that opted in (None otherwise); the
+        gateway seeds it from the venue, so a restart resyncs."""
+        window = self.nonce_window
+        return None if window is None else SequentialNonceAllocator(window)
+
     # -- the emulated venue ----------------------------------------------------------------
     @abc.abstractmethod
     def emulator(self) -> EmulatedVenue:
@@ -121,6 +138,11 @@ class VenuePlugin(abc.ABC, Generic[S, L, C]):
     @abc.abstractmethod
     def endpoints(self, settings: S, venues: VenuesConfig) -> SocketEndpoints:
         """Where the venue's REST API and WebSocket channels are, and how they keep alive."""
+
+    @abc.abstractmethod
+    def served_at(self, url: str, ws_urls: Mapping[str, str]) -> dict[str, Any]:
+        """The `venues.<slug>` section that points this venue at its emulator served at
+        `url`, with `ws_urls` by emulator channel (`VenueServer.ws_urls`)."""
 
     @abc.abstractmethod
     async def credentials(self, context: CredentialContext[S]) -> C:

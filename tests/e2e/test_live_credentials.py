@@ -30,8 +30,10 @@ from arbiter.topology.builders import Plane
 from arbiter.topology.distributed import socket_gateway
 from arbiter.topology.embedded import EmulatedVenues
 from arbiter.v1 import common_pb2, execution_pb2
-from arbiter.vault import CredentialKind, build_vault_service
+from arbiter.vault import build_vault_service
 from arbiter.vault.client import VaultCredentialError, VaultDigestSigner, VaultRequestSigner
+from arbiter.venues.kalshi.credentials import KALSHI_RSA
+from arbiter.venues.polymarket.credentials import POLYMARKET_EOA
 
 LIVE_EOA = "0x" + "5a" * 32
 KALSHI_KEY_ID = "kid-live"
@@ -49,8 +51,8 @@ async def _venues_and_vault(tmp_path: Path) -> AsyncIterator[tuple[dict, Emulate
     secret.write_bytes(os.urandom(32))
     secret.chmod(0o600)
     vault = build_vault_service(":memory:", secret, "local")
-    vault.vault.put("ops", "acme", "polymarket", CredentialKind.POLYMARKET_EOA, LIVE_EOA.encode())
-    vault.vault.put("ops", "acme", "production-kalshi", CredentialKind.KALSHI_RSA, pem,
+    vault.vault.put("ops", "acme", "polymarket", POLYMARKET_EOA, LIVE_EOA.encode())
+    vault.vault.put("ops", "acme", "production-kalshi", KALSHI_RSA, pem,
                     KALSHI_KEY_ID)
     venues = EmulatedVenues.create(load_config(environ={}), open_registration=False)
     venues["kalshi"].register_key(KALSHI_KEY_ID, kalshi_key.public_key())

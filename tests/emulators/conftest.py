@@ -148,24 +148,33 @@ class Harness:
         )
 
 
-BOOK_CHANNELS = {"polymarket": "market", "kalshi": "ws"}
+QUIET: dict[Venue, dict[str, Any]] = {"polymarket": {"heartbeat_s": 0}}
+"""Per-venue settings that keep a test's request log to what it does itself (no order
+heartbeats unless a test asks)."""
 
 
-def socket_config(venue: Venue, server: VenueServer, **venue_settings: Any) -> ArbiterConfig:
-    """A configuration pointing `venue` at a socket-served emulator, keep-alives fast."""
-    ws_url = (server.ws_urls["market"].removesuffix("/ws/market") if venue == "polymarket"
-              else server.ws_urls["ws"])
-    extra = {"heartbeat_s": 0} if venue == "polymarket" else {}
-    return load_config(environ={}, overrides={"market.seed": 7, "venues": {
+def socket_config(venue: Venue, server: VenueServer, *, pairs: list[dict[str, Any]] | None = None,
+                  **venue_settings: Any) -> ArbiterConfig:
+    """A configuration pointing `venue` at a socket-served emulator, keep-alives fast;
+    `pairs` replace the default demo pairs (a venue they do not list trades nothing)."""
+    section = plugin(venue).served_at(server.url, server.ws_urls)
+    return load_config(environ={}, overrides={"market.seed": 7, **market_pairs(pairs), "venues": {
         "ws_ping_interval_s": 0.5,
-        venue: {"url": server.url, "ws_url": ws_url, **extra, **venue_settings}}})
+        venue: {**section, **QUIET.get(venue, {}), **venue_settings}}})
+
+
+def market_pairs(pairs: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """Config overrides for `pairs` (none: the default demo pairs)."""
+    return {} if pairs is None else {"market.pairs": pairs}
 
 
 @contextlib.asynccontextmanager
-async def open_harness(venue: Venue, *, timer: Timer | None = None) -> AsyncIterator[Harness]:
+async def open_harness(venue: Venue, *, timer: Timer | None = None,
+                       pairs: list[dict[str, Any]] | None = None) -> AsyncIterator[Harness]:
     """The venue's gateway as `arbiter serve gateway-<venue>` builds it, over real sockets;
-    `timer` drives the gateway's request scheduler (default: real time)."""
-    config = load_config(environ={}, overrides={"market.seed": 7})
+    `timer` drives the gateway's request scheduler (default: real time); `pairs` replace the
+    demo pairs (they must list `venue`)."""
+    config = load_config(environ={}, overrides={"market.seed": 7, **market_pairs(pairs)})
     venues = EmulatedVenues.create(config)
     emulator = venues[venue]
     listed = TradingUniverse.from_config(config.market).listed[venue]
@@ -176,7 +185,7 @@ async def open_harness(venue: Venue, *, timer: Timer | None = None) -> AsyncIter
         reports.append(report)
 
     async with VenueServer(emulator) as server:
-        config = socket_config(venue, server)
+        config = socket_config(venue, server, pairs=pairs)
         settings = config.venues.settings(venue)
         transport = plugin(venue).endpoints(settings, config.venues).transport()
         transport.backoff = FAST_BACKOFF
@@ -184,10 +193,10 @@ async def open_harness(venue: Venue, *, timer: Timer | None = None) -> AsyncIter
             credentials = await venue_credentials(config, venue, transport, None)
             gateway = plugin(venue).gateway(GatewayContext(
                 transport, listed, credentials, settings, config.venues, SystemClock(), mirror,
-                on_report, timer))
+                on_report, timer, nonces=plugin(venue).nonce_allocator()))
             yield await _started(Harness(venue, emulator, server, transport, gateway,
                                          credentials, venues.market, mirror, reports,
-                                         BOOK_CHANNELS[venue]))
+                                         emulator.surface.book_channel))
 
 
 async def _started(harness: Harness) -> Harness:

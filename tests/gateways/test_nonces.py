@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from arbiter.gateways.nonces import (
     NonceDriftError,
     NonceError,
+    NonceNotSeeded,
     NonceWindowExhausted,
     SequentialNonceAllocator,
     TimeNonceAllocator,
@@ -19,21 +20,24 @@ from arbiter.gateways.nonces import (
 KEY = ("account-7", 3)
 
 
+def seeded(first: int, skip_window: int = 64) -> SequentialNonceAllocator:
+    alloc = SequentialNonceAllocator(skip_window)
+    alloc.seed(KEY, first)
+    return alloc
+
+
 def test_sequential_seeds_from_venue_and_counts_up() -> None:
-    fetched: list[object] = []
-
-    def fetch(key: object) -> int:
-        fetched.append(key)
-        return 100
-
-    alloc = SequentialNonceAllocator(fetch, skip_window=10)
+    alloc = seeded(100, skip_window=10)
     assert [alloc.allocate(KEY) for _ in range(3)] == [100, 101, 102]
+    with pytest.raises(NonceNotSeeded, match="no nonce read from the venue"):
+        alloc.allocate(("account-7", 4))
+    alloc.seed(("account-7", 4), 100)
     assert alloc.allocate(("account-7", 4)) == 100  # independent stream per (account, key)
-    assert fetched == [KEY, ("account-7", 4)]
+    assert alloc.seeded(KEY) and not alloc.seeded(("account-7", 5))
 
 
 def test_rollback_only_latest() -> None:
-    alloc = SequentialNonceAllocator(lambda _: 0)
+    alloc = seeded(0)
     first, second = alloc.allocate(KEY), alloc.allocate(KEY)
     with pytest.raises(NonceError, match="only roll back the latest unconfirmed nonce 1, not 0"):
         alloc.rollback(KEY, first)
@@ -47,20 +51,32 @@ def test_rollback_only_latest() -> None:
 
 
 def test_skip_window_and_refresh() -> None:
-    venue_next = [0]
-    alloc = SequentialNonceAllocator(lambda _: venue_next[0], skip_window=3)
+    alloc = seeded(0, skip_window=3)
     assert [alloc.allocate(KEY) for _ in range(3)] == [0, 1, 2]
     with pytest.raises(NonceWindowExhausted, match="3 nonces unconfirmed"):
         alloc.allocate(KEY)
     alloc.confirm(KEY, 1)
     assert alloc.allocate(KEY) == 3
-    venue_next[0] = 50  # e.g. after an invalid-nonce reply
-    assert alloc.refresh(KEY) == 50
+    alloc.seed(KEY, 50)  # e.g. after an invalid-nonce reply
+    assert alloc.unconfirmed(KEY) == 0
     assert alloc.allocate(KEY) == 50
 
 
+def test_late_confirmation_after_a_reseed_moves_past_it() -> None:
+    """A request sent before a re-seed that the venue took afterwards: its nonce is used."""
+    alloc = seeded(10)
+    sent = [alloc.allocate(KEY) for _ in range(3)]  # 10, 11, 12 in flight
+    alloc.seed(KEY, 11)  # the venue had seen 10 only when it was read
+    alloc.confirm(KEY, sent[2])  # 12 lands later
+    assert alloc.allocate(KEY) == 13
+    with pytest.raises(NonceError, match="never allocated"):
+        alloc.confirm(KEY, 14)
+    with pytest.raises(NonceError, match="negative"):
+        alloc.seed(KEY, -1)
+
+
 def test_sequential_threads_no_duplicate_no_gap() -> None:
-    alloc = SequentialNonceAllocator(lambda _: 1_000, skip_window=10**6)
+    alloc = seeded(1_000, skip_window=10**6)
     with ThreadPoolExecutor(max_workers=16) as pool:
         nonces = list(pool.map(lambda _: alloc.allocate(KEY), range(20_000)))
     assert sorted(nonces) == list(range(1_000, 21_000))
@@ -69,7 +85,7 @@ def test_sequential_threads_no_duplicate_no_gap() -> None:
 @given(st.lists(st.sampled_from(["alloc", "rollback", "confirm"]), max_size=60))
 def test_sequential_model(ops: list[str]) -> None:
     """Against a model: outstanding nonces always form the contiguous range [base, next)."""
-    alloc = SequentialNonceAllocator(lambda _: 0, skip_window=1_000)
+    alloc = seeded(0, skip_window=1_000)
     issued: list[int] = []
     for op in ops:
         if op == "alloc":

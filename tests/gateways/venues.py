@@ -8,6 +8,8 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulators.conftest import QUIET, market_pairs
+
 from arbiter.core.instruments import Outcome, Venue
 from arbiter.emulators.link import InProcessLink
 from arbiter.gateways.base import VenueGateway
@@ -96,15 +98,16 @@ class Setup:
             await asyncio.sleep(0)
 
 
-async def open_venue(venue: Venue, settings: dict[str, Any] | None = None,
+async def open_venue(venue: Venue, settings: dict[str, Any] | None = None, *,
+                     pairs: list[dict[str, Any]] | None = None,
                      **emulator_kwargs: Any) -> Setup:
     """A started gateway on `venue`, built by its plugin exactly as the composition root
     builds it, against a fresh emulator with the synthetic market's liquidity. `settings`
-    override the venue's config section (heartbeats are off unless asked for);
-    `emulator_kwargs` go to the emulator's constructor (page sizes)."""
-    overrides: dict[str, Any] = {"market.seed": 11}
-    overrides[f"venues.{venue}"] = {"heartbeat_s": 0, **(settings or {})} \
-        if venue == "polymarket" else dict(settings or {})
+    override the venue's config section (heartbeats are off unless asked for); `pairs`
+    replace the demo pairs (they must list `venue`); `emulator_kwargs` go to the emulator's
+    constructor (page sizes)."""
+    overrides: dict[str, Any] = {"market.seed": 11, **market_pairs(pairs)}
+    overrides[f"venues.{venue}"] = {**QUIET.get(venue, {}), **(settings or {})}
     config = load_config(environ={}, overrides=overrides)
     venues = EmulatedVenues.create(config)
     if emulator_kwargs:  # the one venue rebuilt with its options
@@ -129,7 +132,8 @@ async def open_venue(venue: Venue, settings: dict[str, Any] | None = None,
     credentials = await venue_credentials(config, venue, InProcessLink(target), None)
     gateway: VenueGateway = plugin(venue).gateway(GatewayContext(
         link, TradingUniverse.from_config(config.market).listed[venue], credentials,
-        config.venues.settings(venue), config.venues, clock, on_book, on_report, timer))
+        config.venues.settings(venue), config.venues, clock, on_book, on_report, timer,
+        nonces=plugin(venue).nonce_allocator()))
     await gateway.start()
     setup = Setup(venue, target, link, gateway, clock, timer, setup_reports)
     await setup.settle()

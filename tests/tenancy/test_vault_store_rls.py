@@ -13,10 +13,10 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from arbiter.vault.credentials import CredentialKind
 from arbiter.vault.postgres_repository import PostgresCredentialRepository
 from arbiter.vault.repository import AuditEvent, CredentialMetadata
 from arbiter.vault.vault import ANY
+from arbiter.venues.polymarket.credentials import POLYMARKET_EOA
 
 from .conftest import Postgres
 
@@ -39,7 +39,7 @@ def sealed(postgres: Postgres) -> Iterator[PostgresCredentialRepository]:
         conn.execute("TRUNCATE credentials_meta, credential_ciphertext, audit")
     repo = PostgresCredentialRepository.open(postgres.dsn("arbiter_vault"), max_size=2)
     for tenant in ("tenant-a", "tenant-b"):
-        repo.put(CredentialMetadata(tenant, "poly", CredentialKind.POLYMARKET_EOA, "0xabc", 1, 0,
+        repo.put(CredentialMetadata(tenant, "poly", POLYMARKET_EOA, "0xabc", 1, 0,
                                     AT, AT), f"sealed-{tenant}".encode())
         repo.append_audit(AuditEvent(AT, "ops", "put", tenant, "poly", "ok"))
     repo.append_audit(AuditEvent(AT, "ops", "rotate:add-version", ANY, ANY, "ok:v2"))

@@ -23,7 +23,7 @@ from eth_account.messages import _hash_eip191_message, encode_typed_data
 from arbiter.platform import rpc
 from arbiter.platform.rpc import LocalStub, start_server
 from arbiter.v1 import common_pb2, signing_pb2, signing_pb2_grpc
-from arbiter.vault import CredentialKind, VaultService, build_vault_service
+from arbiter.vault import VaultService, build_vault_service
 from arbiter.vault.client import (
     SignerStubLike,
     VaultCredentialError,
@@ -32,7 +32,8 @@ from arbiter.vault.client import (
     vault_digest_signer,
     vault_request_signer,
 )
-from arbiter.vault.signer import KALSHI_PSS
+from arbiter.venues.kalshi.credentials import KALSHI_PSS, KALSHI_RSA
+from arbiter.venues.polymarket.credentials import POLYMARKET_API, POLYMARKET_EOA
 
 from .conftest import API_SECRET, HARDHAT_ADDRESS, HARDHAT_KEY, api_creds_json
 
@@ -52,17 +53,18 @@ async def vault_signers(stub: SignerStubLike, tenant: common_pb2.TenantContext, 
                         kalshi_key: str | None = None) -> VaultSigners:
     """What the two venues' live credentials ask the vault for, one signer each."""
     return VaultSigners(
-        None if polymarket_key is None else await vault_digest_signer(stub, tenant,
-                                                                       polymarket_key),
-        None if kalshi_key is None else await vault_request_signer(stub, tenant, kalshi_key))
+        None if polymarket_key is None else await vault_digest_signer(
+            stub, tenant, polymarket_key, kind=POLYMARKET_EOA),
+        None if kalshi_key is None else await vault_request_signer(
+            stub, tenant, kalshi_key, kind=KALSHI_RSA))
 
 
 @pytest.fixture
 def service(master_secret: Path, rsa_pem: bytes) -> AsyncIterator[VaultService]:
     built = build_vault_service(":memory:", master_secret, "local")
-    built.vault.put("ops", "acme", "poly", CredentialKind.POLYMARKET_EOA, HARDHAT_KEY.encode())
-    built.vault.put("ops", "acme", "poly-api", CredentialKind.POLYMARKET_API, api_creds_json())
-    built.vault.put("ops", "acme", "kalshi", CredentialKind.KALSHI_RSA, rsa_pem, "kid-1")
+    built.vault.put("ops", "acme", "poly", POLYMARKET_EOA, HARDHAT_KEY.encode())
+    built.vault.put("ops", "acme", "poly-api", POLYMARKET_API, api_creds_json())
+    built.vault.put("ops", "acme", "kalshi", KALSHI_RSA, rsa_pem, "kid-1")
     yield built
     built.close()
 

@@ -10,8 +10,10 @@ import grpc
 import pytest
 
 from arbiter.v1 import common_pb2, signing_pb2, signing_pb2_grpc
-from arbiter.vault import CredentialKind, VaultService, build_vault_service
+from arbiter.vault import VaultService, build_vault_service
 from arbiter.vault.transit import TransitSettings
+from arbiter.venues.kalshi.credentials import KALSHI_RSA
+from arbiter.venues.polymarket.credentials import POLYMARKET_API, POLYMARKET_EOA
 
 from .conftest import HARDHAT_KEY, api_creds_json
 from .test_signer import CLOB_AUTH_SIGNATURE, clob_auth_digest
@@ -38,9 +40,9 @@ def service(
         settings = TransitSettings(url=env["VAULT_ADDR"], token=env["VAULT_TOKEN"],
                                    key_name=f"arbiter-test-{uuid.uuid4().hex[:12]}")
         built = build_vault_service(":memory:", backend="transit", transit=settings)
-    built.vault.put("ops", "acme", "poly", CredentialKind.POLYMARKET_EOA, HARDHAT_KEY.encode())
-    built.vault.put("ops", "acme", "poly-api", CredentialKind.POLYMARKET_API, api_creds_json())
-    built.vault.put("ops", "acme", "kalshi", CredentialKind.KALSHI_RSA, rsa_pem, "kid-1")
+    built.vault.put("ops", "acme", "poly", POLYMARKET_EOA, HARDHAT_KEY.encode())
+    built.vault.put("ops", "acme", "poly-api", POLYMARKET_API, api_creds_json())
+    built.vault.put("ops", "acme", "kalshi", KALSHI_RSA, rsa_pem, "kid-1")
     yield built
     built.close()
 
@@ -118,7 +120,7 @@ async def test_full_rotations_under_continuous_signing_lose_and_stall_nothing(
     stub: signing_pb2_grpc.SignerStub, service: VaultService
 ) -> None:
     for n in range(60):
-        service.vault.put("ops", f"tenant-{n % 3}", f"poly-{n}", CredentialKind.POLYMARKET_API,
+        service.vault.put("ops", f"tenant-{n % 3}", f"poly-{n}", POLYMARKET_API,
                           api_creds_json())
     requests = [
         signing_pb2.SignRequest(tenant=tenant("acme"), credential_id="poly",

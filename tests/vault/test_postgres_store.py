@@ -18,10 +18,10 @@ from arbiter.platform.store import StoreError, UnsafeRole
 from arbiter.topology.distributed import build_vault
 from arbiter.v1 import common_pb2, signing_pb2, signing_pb2_grpc
 from arbiter.vault.bootstrap import build_vault_service
-from arbiter.vault.credentials import CredentialKind
 from arbiter.vault.errors import StoreUnavailable
 from arbiter.vault.postgres_repository import PostgresCredentialRepository
 from arbiter.vault.repository import CredentialMetadata
+from arbiter.venues.polymarket.credentials import POLYMARKET_EOA
 
 from .conftest import HARDHAT_ADDRESS, HARDHAT_KEY
 
@@ -63,7 +63,7 @@ def test_a_concurrent_put_wins_over_a_reseal(postgres: Postgres, vault_dsn: str)
     """The reseal's UPDATE waits for the put's row lock, then re-checks the revision."""
     repo = PostgresCredentialRepository.open(vault_dsn)
     try:
-        put = repo.put(CredentialMetadata("acme", "poly", CredentialKind.POLYMARKET_EOA, "pub",
+        put = repo.put(CredentialMetadata("acme", "poly", POLYMARKET_EOA, "pub",
                                           1, 0, T1, T1), b"v1")
         results: list[bool] = []
         with psycopg.connect(vault_dsn) as writer:
@@ -92,7 +92,7 @@ def test_a_concurrent_put_wins_over_a_reseal(postgres: Postgres, vault_dsn: str)
 def test_build_vault_service_uses_the_dsn(master_secret: Path, vault_dsn: str) -> None:
     service = build_vault_service(None, master_secret, "local", store_dsn=vault_dsn)
     try:
-        service.vault.put("ops", "acme", "poly", CredentialKind.POLYMARKET_EOA,
+        service.vault.put("ops", "acme", "poly", POLYMARKET_EOA,
                           HARDHAT_KEY.encode())
     finally:
         service.close()
@@ -114,7 +114,7 @@ async def test_serve_vault_signs_from_the_postgres_store(
     """`arbiter serve vault` wiring: `vault.store_dsn` (and `store.migrate_dsn`) from config."""
     # Prepare: a key put by the CLI's code path into the shared store
     seeding = build_vault_service(None, master_secret, "local", store_dsn=vault_dsn)
-    seeding.vault.put("ops", "acme", "poly", CredentialKind.POLYMARKET_EOA, HARDHAT_KEY.encode())
+    seeding.vault.put("ops", "acme", "poly", POLYMARKET_EOA, HARDHAT_KEY.encode())
     seeding.close()
     port = free_port()
     config = load_config(environ={}, overrides={

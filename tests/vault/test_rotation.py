@@ -2,16 +2,16 @@
 
 import pytest
 
-from arbiter.vault.credentials import CredentialKind
 from arbiter.vault.errors import RotationIncomplete, UnknownKeyVersion
 from arbiter.vault.keybackend import VersionState
 from arbiter.vault.rotation import Rotation
 from arbiter.vault.signer import Eip712Digest, Signer
 from arbiter.vault.vault import CredentialVault
+from arbiter.venues.polymarket.credentials import POLYMARKET_EOA
 
 from .conftest import HARDHAT_KEY
 
-EOA = CredentialKind.POLYMARKET_EOA
+EOA = POLYMARKET_EOA
 
 
 @pytest.fixture

@@ -9,10 +9,11 @@ from eth_account import Account
 from eth_account.messages import hash_domain, hash_eip712_message
 from eth_utils import keccak
 
-from arbiter.vault.credentials import CredentialKind
 from arbiter.vault.errors import PayloadMismatch
-from arbiter.vault.signer import KALSHI_PSS, Eip712Digest, HmacMessage, RsaPssMessage, Signer
+from arbiter.vault.signer import Eip712Digest, HmacMessage, RsaPssMessage, Signer
 from arbiter.vault.vault import CredentialVault
+from arbiter.venues.kalshi.credentials import KALSHI_PSS, KALSHI_RSA
+from arbiter.venues.polymarket.credentials import POLYMARKET_API, POLYMARKET_EOA
 
 from .conftest import HARDHAT_ADDRESS, HARDHAT_KEY, api_creds_json
 
@@ -37,9 +38,9 @@ def clob_auth_digest(chain_id: int, timestamp: int, nonce: int) -> bytes:
 
 @pytest.fixture
 def loaded(vault: CredentialVault, rsa_pem: bytes) -> CredentialVault:
-    vault.put("ops", "acme", "poly", CredentialKind.POLYMARKET_EOA, HARDHAT_KEY.encode())
-    vault.put("ops", "acme", "poly-api", CredentialKind.POLYMARKET_API, api_creds_json())
-    vault.put("ops", "acme", "kalshi", CredentialKind.KALSHI_RSA, rsa_pem, "kid-1")
+    vault.put("ops", "acme", "poly", POLYMARKET_EOA, HARDHAT_KEY.encode())
+    vault.put("ops", "acme", "poly-api", POLYMARKET_API, api_creds_json())
+    vault.put("ops", "acme", "kalshi", KALSHI_RSA, rsa_pem, "kid-1")
     return vault
 
 

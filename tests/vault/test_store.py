@@ -6,7 +6,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from arbiter.vault.credentials import CredentialKind
 from arbiter.vault.errors import (
     CredentialNotFound,
     IdentifierPathCharacters,
@@ -21,10 +20,12 @@ from arbiter.vault.ids import validate_tenant_id
 from arbiter.vault.local_keyring import LocalKeyring
 from arbiter.vault.sqlite_repository import SqliteCredentialRepository
 from arbiter.vault.vault import CredentialVault
+from arbiter.venues.kalshi.credentials import KALSHI_RSA
+from arbiter.venues.polymarket.credentials import POLYMARKET_API, POLYMARKET_EOA
 
 from .conftest import API_SECRET, HARDHAT_ADDRESS, HARDHAT_KEY, api_creds_json, pem
 
-EOA = CredentialKind.POLYMARKET_EOA
+EOA = POLYMARKET_EOA
 
 
 @pytest.mark.parametrize("tenant", ["../etc", "a/b", "a\\b", "acme..x", "x\x00"])
@@ -76,9 +77,9 @@ def test_replacing_a_credential_bumps_the_revision_and_keeps_created_at(
 
 
 def test_audit_records_who_what_outcome_and_never_the_secret(vault: CredentialVault) -> None:
-    vault.put("alice", "acme", "poly-api", CredentialKind.POLYMARKET_API, api_creds_json())
+    vault.put("alice", "acme", "poly-api", POLYMARKET_API, api_creds_json())
     with pytest.raises(MalformedPem):
-        vault.put("bob", "acme", "kalshi", CredentialKind.KALSHI_RSA, b"-----BEGIN junk", "kid")
+        vault.put("bob", "acme", "kalshi", KALSHI_RSA, b"-----BEGIN junk", "kid")
     events = vault.audit("acme")
     assert [(e.actor, e.action, e.credential_id, e.outcome) for e in events] == [
         ("bob", "put", "kalshi", "error:MalformedPem"),
@@ -102,18 +103,18 @@ def _secp256r1_pem() -> bytes:
         (EOA, _secp256r1_pem(), None, WrongKeyType, "needs curve secp256k1, was secp256r1"),
         (EOA, b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----", None,
          MalformedPem, "not a valid PEM"),
-        (CredentialKind.KALSHI_RSA, b"-----BEGIN RSA PRIVATE KEY-----\nnope\n", "kid",
+        (KALSHI_RSA, b"-----BEGIN RSA PRIVATE KEY-----\nnope\n", "kid",
          MalformedPem, "not a valid PEM"),
-        (CredentialKind.KALSHI_RSA, _secp256r1_pem(), "kid", WrongKeyType, "needs an RSA key"),
-        (CredentialKind.POLYMARKET_API, b"[1]", None, InvalidCredential, "JSON object"),
-        (CredentialKind.POLYMARKET_API, b'{"apiKey": "k", "secret": "s"}', None,
+        (KALSHI_RSA, _secp256r1_pem(), "kid", WrongKeyType, "needs an RSA key"),
+        (POLYMARKET_API, b"[1]", None, InvalidCredential, "JSON object"),
+        (POLYMARKET_API, b'{"apiKey": "k", "secret": "s"}', None,
          InvalidCredential, "'passphrase' is missing"),
-        (CredentialKind.POLYMARKET_API, api_creds_json("not base64!"), None, InvalidCredential,
+        (POLYMARKET_API, api_creds_json("not base64!"), None, InvalidCredential,
          "not URL-safe base64"),
     ],
 )
 def test_bad_credential_input_gets_a_specific_error_and_changes_nothing(
-    vault: CredentialVault, kind: CredentialKind, raw: bytes, key_id: str | None,
+    vault: CredentialVault, kind: str, raw: bytes, key_id: str | None,
     error: type[Exception], message: str,
 ) -> None:
     vault.put("alice", "acme", "existing", EOA, HARDHAT_KEY.encode())
@@ -126,11 +127,11 @@ def test_bad_credential_input_gets_a_specific_error_and_changes_nothing(
 
 def test_kalshi_key_needs_a_key_id_and_2048_bits(vault: CredentialVault, rsa_pem: bytes) -> None:
     with pytest.raises(InvalidCredential, match="--key-id"):
-        vault.put("alice", "acme", "kalshi", CredentialKind.KALSHI_RSA, rsa_pem, None)
+        vault.put("alice", "acme", "kalshi", KALSHI_RSA, rsa_pem, None)
     small = pem(rsa.generate_private_key(public_exponent=65537, key_size=1024))
     with pytest.raises(InvalidKeyLength, match="1024 bits"):
-        vault.put("alice", "acme", "kalshi", CredentialKind.KALSHI_RSA, small, "kid")
-    meta = vault.put("alice", "acme", "kalshi", CredentialKind.KALSHI_RSA, rsa_pem, "kid-1")
+        vault.put("alice", "acme", "kalshi", KALSHI_RSA, small, "kid")
+    meta = vault.put("alice", "acme", "kalshi", KALSHI_RSA, rsa_pem, "kid-1")
     assert meta.public_id == "kid-1"
 
 
@@ -159,7 +160,7 @@ def test_an_encrypted_pem_needs_its_passphrase_and_a_wrong_one_changes_nothing(
     vault: CredentialVault, rsa_key: rsa.RSAPrivateKey, rsa_pem: bytes,
 ) -> None:
     locked = _encrypted(rsa_key, b"correct horse")
-    kalshi = CredentialKind.KALSHI_RSA
+    kalshi = KALSHI_RSA
     before = vault.list_credentials()
     for passphrase, message in [(None, "PEM is encrypted: give its passphrase"),
                                 (b"wrong", "wrong passphrase for the encrypted kalshi-rsa PEM")]:

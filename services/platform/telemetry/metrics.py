@@ -277,3 +277,17 @@ def render(accept: str = "") -> tuple[bytes, str]:
     encoder, content_type = choose_encoder(accept)
     return encoder(REGISTRY), content_type
 
+
+
+def forget_venue(venue: Venue) -> None:
+    """Drop every series labelled with `venue`: a venue taken out of the registry (a test
+    venue, an unloaded plugin) leaves none behind, so the venue label stays bounded by the
+    registered venues."""
+    labelled = [m for m in globals().values() if isinstance(m, (Counter, Gauge, Histogram))
+                and "venue" in m._labelnames]  # prometheus_client has no public accessor
+    for metric in labelled:
+        names = metric._labelnames
+        series = {tuple(s.labels[n] for n in names) for family in metric.collect()
+                  for s in family.samples if s.labels.get("venue") == venue}
+        for values in series:
+            metric.remove(*values)

@@ -154,7 +154,7 @@ Route = Callable[[str, dict[str, str], bytes], Awaitable[HttpResponse]]
 class KalshiEmulator(EmulatedVenue):
     venue = VENUE
     surface = EmulatorSurface(
-        ws_routes={WS_PATH: "ws"},
+        ws_routes={WS_PATH: "ws"}, book_channel="ws",
         order_paths=frozenset({f"{API}/portfolio/events/orders",
                                f"{API}/portfolio/events/orders/batched",
                                f"{API}/portfolio/orders", f"{API}/portfolio/orders/batched"}),

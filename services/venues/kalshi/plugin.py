@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
+from typing import Any
 
 import orjson
 import typer
@@ -22,7 +23,11 @@ from arbiter.venues.kalshi.auth import API_PATH_PREFIX, KALSHI_ACCESS_SIGNATURE
 from arbiter.venues.kalshi.config import KalshiMarket, KalshiSettings
 from arbiter.venues.kalshi.connectivity import check_kalshi
 from arbiter.venues.kalshi.constants import VENUE
-from arbiter.venues.kalshi.credentials import KalshiCredentials, kalshi_credentials
+from arbiter.venues.kalshi.credentials import (
+    CREDENTIAL_KINDS,
+    KalshiCredentials,
+    kalshi_credentials,
+)
 from arbiter.venues.kalshi.emulator import KalshiEmulator
 from arbiter.venues.kalshi.gateway import KalshiGateway
 from arbiter.venues.kalshi.orders import MarketRules, PriceLevelStructure
@@ -48,6 +53,7 @@ class KalshiPlugin(VenuePlugin[KalshiSettings, KalshiMarket, KalshiCredentials])
     settings_model = KalshiSettings
     market_model = KalshiMarket
     nets_positions = True
+    credential_kinds = CREDENTIAL_KINDS
     dry_run = DryRunRules(
         secret_headers=frozenset({KALSHI_ACCESS_SIGNATURE}),
         pass_through_writes=frozenset({("POST", f"{API_PATH_PREFIX}v2/api_keys")}),  # paper
@@ -71,6 +77,9 @@ class KalshiPlugin(VenuePlugin[KalshiSettings, KalshiMarket, KalshiCredentials])
         return SocketEndpoints(settings.url, {"ws": settings.ws_url},
                                heartbeat_s=venues.ws_ping_interval_s, replay=subscribe_commands,
                                request_timeout_s=venues.request_timeout_s)
+
+    def served_at(self, url: str, ws_urls: Mapping[str, str]) -> dict[str, Any]:
+        return {"url": url, "ws_url": ws_urls["ws"]}
 
     async def credentials(self, context: CredentialContext[KalshiSettings]) -> KalshiCredentials:
         return await kalshi_credentials(context)

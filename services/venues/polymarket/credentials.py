@@ -9,9 +9,19 @@ orders) lives only in the gateway's memory.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
+import json
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.asymmetric import ec
+from eth_account import Account
+
 from arbiter.vault.client import vault_digest_signer
+from arbiter.vault.credentials import CredentialKindSpec, ParsedCredential, load_pem
+from arbiter.vault.errors import InvalidCredential, InvalidKeyLength, PassphraseError, WrongKeyType
 from arbiter.venues.plugin import CredentialContext
 from arbiter.venues.polymarket.auth import ApiCreds
 from arbiter.venues.polymarket.config import PolymarketSettings
@@ -60,7 +70,99 @@ async def polymarket_credentials(
         if context.vault is None:
             raise ValueError("live Polymarket credentials need the vault service")
         signer = await vault_digest_signer(context.vault.stub, context.vault.tenant,
-                                           settings.credential)
+                                           settings.credential, kind=POLYMARKET_EOA)
     api = await derive_polymarket_creds(context.transport, signer)
     return PolymarketCredentials(signer, api, signature_type=signature_type(settings),
                                  funder=settings.funder or None)
+
+
+# -- the credential kinds the vault keeps for Polymarket ------------------------------------
+POLYMARKET_EOA = "polymarket-eoa"
+POLYMARKET_API = "polymarket-api"
+SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+"""A secp256k1 private key is an integer in [1, n-1]."""
+_API_FIELDS = ("apiKey", "secret", "passphrase")
+
+
+def _parse_eoa(raw: bytes, key_id: str | None, passphrase: bytes | None) -> ParsedCredential:
+    """64 hex digits (0x optional) or a secp256k1 PEM -> the 32-byte scalar, its address."""
+    text = raw.strip()
+    if text.startswith(b"-----BEGIN"):
+        key = load_pem(text, POLYMARKET_EOA, passphrase)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise WrongKeyType(
+                f"polymarket-eoa needs an EC secp256k1 key, was {type(key).__name__}"
+            )
+        if not isinstance(key.curve, ec.SECP256K1):
+            raise WrongKeyType(f"polymarket-eoa needs curve secp256k1, was {key.curve.name}")
+        scalar = key.private_numbers().private_value
+    else:
+        if passphrase is not None:
+            raise PassphraseError("a passphrase was given but the polymarket-eoa key is hex, "
+                                  "not an encrypted PEM")
+        digits = text[2:] if text[:2].lower() == b"0x" else text
+        try:
+            key_bytes = binascii.unhexlify(digits)
+        except (binascii.Error, ValueError):
+            raise InvalidCredential(
+                "polymarket-eoa key must be 64 hex digits (optionally 0x-prefixed) or a PEM"
+            ) from None
+        if len(key_bytes) != 32:
+            raise InvalidKeyLength(
+                f"polymarket-eoa private key must be 32 bytes, was {len(key_bytes)} bytes"
+            )
+        scalar = int.from_bytes(key_bytes, "big")
+    if not 0 < scalar < SECP256K1_ORDER:
+        raise InvalidKeyLength("polymarket-eoa private key is outside the secp256k1 range [1, n-1]")
+    material = bytearray(scalar.to_bytes(32, "big"))
+    return ParsedCredential(material, Account.from_key(bytes(material)).address)
+
+
+def _parse_api_creds(raw: bytes, key_id: str | None,
+                     passphrase: bytes | None) -> ParsedCredential:
+    """L2 API credentials as JSON -> compact JSON of the three fields, the API key."""
+    if passphrase is not None:
+        raise PassphraseError("polymarket-api credentials are JSON, not an encrypted PEM: "
+                              "drop the passphrase")
+    try:
+        creds = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidCredential(
+            'polymarket-api input must be JSON {"apiKey", "secret", "passphrase"}'
+        ) from None
+    if not isinstance(creds, dict):
+        raise InvalidCredential("polymarket-api input must be a JSON object")
+    for field in _API_FIELDS:
+        if not isinstance(creds.get(field), str) or not creds[field]:
+            raise InvalidCredential(f"polymarket-api field {field!r} is missing or empty")
+    try:
+        base64.urlsafe_b64decode(creds["secret"].encode())
+    except (binascii.Error, ValueError):
+        raise InvalidCredential("polymarket-api field 'secret' is not URL-safe base64") from None
+    normalised = json.dumps({f: creds[f] for f in _API_FIELDS}, separators=(",", ":"))
+    return ParsedCredential(bytearray(normalised.encode()), creds["apiKey"])
+
+
+def _sign_eip712(material: bytearray, digest: bytes) -> bytes:
+    """65 bytes r||s||v (v = 27/28) over a 32-byte EIP-712 digest."""
+    return bytes(Account.unsafe_sign_hash(digest, bytes(material)).signature)
+
+
+def _sign_hmac(material: bytearray, message: bytes) -> bytes:
+    """L2 request auth: HMAC-SHA256 keyed by urlsafe_b64decode(secret), as the
+    POLY_SIGNATURE value (URL-safe base64 with padding, ASCII bytes)."""
+    secret = base64.urlsafe_b64decode(json.loads(material)["secret"])
+    return base64.urlsafe_b64encode(hmac.new(secret, message, hashlib.sha256).digest())
+
+
+CREDENTIAL_KINDS = (
+    CredentialKindSpec(POLYMARKET_EOA, _parse_eoa,
+                       lambda material, public_id: {"address": public_id},
+                       ("address",), {"sign:eip712": _sign_eip712}),
+    # The passphrase is sent in clear on every L2 request, so it is public; the secret is not.
+    CredentialKindSpec(POLYMARKET_API, _parse_api_creds,
+                       lambda material, public_id: {
+                           "api_key": public_id, "passphrase": json.loads(material)["passphrase"]},
+                       ("api_key", "passphrase"), {"sign:hmac": _sign_hmac}),
+)
+"""The order-signing EOA key and the L2 API credentials."""

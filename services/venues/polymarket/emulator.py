@@ -135,7 +135,7 @@ Handler = Callable[[_Caller, dict[str, str], bytes], Awaitable[HttpResponse]]
 class PolymarketEmulator(EmulatedVenue):
     venue = VENUE
     surface = EmulatorSurface(
-        ws_routes={"/ws/market": "market", "/ws/user": "user"},
+        ws_routes={"/ws/market": "market", "/ws/user": "user"}, book_channel="market",
         order_paths=frozenset({"/order", "/orders"}),
         error_bodies={
             # the insert error for an order the venue refuses to fund (docs/venues/polymarket.md)

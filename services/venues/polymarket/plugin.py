@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import orjson
 import typer
@@ -22,7 +23,11 @@ from arbiter.venues.polymarket.auth import POLY_API_KEY, POLY_PASSPHRASE, POLY_S
 from arbiter.venues.polymarket.config import PolymarketMarket, PolymarketSettings
 from arbiter.venues.polymarket.connectivity import check_polymarket
 from arbiter.venues.polymarket.constants import DATA_API_PREFIX, VENUE
-from arbiter.venues.polymarket.credentials import PolymarketCredentials, polymarket_credentials
+from arbiter.venues.polymarket.credentials import (
+    CREDENTIAL_KINDS,
+    PolymarketCredentials,
+    polymarket_credentials,
+)
 from arbiter.venues.polymarket.emulator import PolymarketEmulator
 from arbiter.venues.polymarket.gateway import PolymarketGateway
 
@@ -36,6 +41,7 @@ class PolymarketPlugin(VenuePlugin[PolymarketSettings, PolymarketMarket, Polymar
     settings_model = PolymarketSettings
     market_model = PolymarketMarket
     nets_positions = False
+    credential_kinds = CREDENTIAL_KINDS
     dry_run = DryRunRules(
         secret_headers=frozenset({POLY_API_KEY, POLY_PASSPHRASE, POLY_SIGNATURE}),
         pass_through_writes=frozenset({
@@ -65,6 +71,9 @@ class PolymarketPlugin(VenuePlugin[PolymarketSettings, PolymarketMarket, Polymar
                                rest_routes={DATA_API_PREFIX: settings.data_api},
                                ping=TextPing(venues.ws_ping_interval_s),
                                request_timeout_s=venues.request_timeout_s)
+
+    def served_at(self, url: str, ws_urls: Mapping[str, str]) -> dict[str, Any]:
+        return {"url": url, "ws_url": ws_urls["market"].removesuffix("/ws/market")}
 
     async def credentials(
         self, context: CredentialContext[PolymarketSettings]
