@@ -145,8 +145,8 @@ class BookFeed:
             result = Applied.REGRIDDED
         try:
             book.apply_snapshot(
-                ((lv.price_micros, lv.qty_micros) for lv in snapshot.bids),
-                ((lv.price_micros, lv.qty_micros) for lv in snapshot.asks),
+                [(lv.price_micros, lv.qty_micros) for lv in snapshot.bids],
+                [(lv.price_micros, lv.qty_micros) for lv in snapshot.asks],
                 snapshot.seq, snapshot.ts_micros)
         except BookError as exc:
             return self._reject(key, exc, Applied.REJECTED)
@@ -162,8 +162,8 @@ class BookFeed:
             return Applied.REDELIVERED
         try:
             book.apply_delta(
-                ((lv.price_micros, lv.qty_micros) for lv in delta.bid_changes),
-                ((lv.price_micros, lv.qty_micros) for lv in delta.ask_changes),
+                [(lv.price_micros, lv.qty_micros) for lv in delta.bid_changes],
+                [(lv.price_micros, lv.qty_micros) for lv in delta.ask_changes],
                 delta.seq, delta.ts_micros)
         except SequenceGap as gap:
             self.gaps += 1
