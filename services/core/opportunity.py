@@ -3,12 +3,17 @@
 Two directions are checked on every evaluation: YES on A + its complement on B, and NO on
 A + its complement on B. A cheap top-of-book test with fee lower bounds runs first (the
 per-tick path); only when it passes do the ladders get walked by `size_opportunity`.
+
+The evaluator reads books through `Quotes`, which the detector's live `L2Book`s satisfy:
+the per-tick test reads two best prices off the tick arrays and copies nothing; only a
+positive edge pays for the ladders, `depth_levels` deep.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from arbiter.core.fees import FeeModel
 from arbiter.core.instruments import Market, MarketPair, Outcome
@@ -43,19 +48,44 @@ class Opportunity:
         return now < self.expires
 
 
+class Quotes(Protocol):
+    """What the evaluator reads of one market's YES book (`L2Book` is one)."""
+
+    def best_bid_price(self) -> int | None: ...
+
+    def best_ask_price(self) -> int | None: ...
+
+    def depth(self, levels: int) -> tuple[Levels, Levels]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class BookTop:
-    """What the detector knows of one market: best-first bids and asks."""
+    """A fixed view of one market: best-first bids and asks (`Quotes` for tests, benches
+    and the empty book a stale market reads as)."""
 
     bids: Levels
     asks: Levels
 
+    def best_bid_price(self) -> int | None:
+        return self.bids[0][0] if self.bids else None
 
-def buy_ladder(top: BookTop, outcome: Outcome) -> list[tuple[int, int]]:
-    """Levels to buy `outcome`, cheapest first: YES lifts asks, NO hits YES bids at 1 - p."""
+    def best_ask_price(self) -> int | None:
+        return self.asks[0][0] if self.asks else None
+
+    def depth(self, levels: int) -> tuple[Levels, Levels]:
+        return self.bids[:levels], self.asks[:levels]
+
+
+EMPTY = BookTop((), ())
+
+
+def buy_ladder(quotes: Quotes, outcome: Outcome, levels: int) -> list[tuple[int, int]]:
+    """Up to `levels` levels to buy `outcome`, cheapest first: YES lifts asks, NO hits YES
+    bids at 1 - p."""
+    bids, asks = quotes.depth(levels)
     if outcome is Outcome.YES:
-        return list(top.asks)
-    return [(ONE_DOLLAR - price, qty) for price, qty in top.bids]
+        return list(asks)
+    return [(ONE_DOLLAR - price, qty) for price, qty in bids]
 
 
 @dataclass(slots=True)
@@ -68,6 +98,7 @@ class PairEvaluator:
     max_qty: int
     min_profit: int
     ttl_micros: int
+    depth_levels: int  # how deep a ladder is sized: the detector's configured depth
     _count: int = 0
     _directions: tuple[tuple[Outcome, Outcome], ...] = ()
     last_edge: int = -ONE_DOLLAR  # best-level edge seen by the latest `evaluate`
@@ -78,7 +109,7 @@ class PairEvaluator:
             (lambda o: o) if self.pair.b_inverted else (lambda o: o.other))
         self._directions = tuple((o, pairs_with(o)) for o in (Outcome.YES, Outcome.NO))
 
-    def _edges(self, a: BookTop, b: BookTop) -> list[tuple[int, Outcome, Outcome]]:
+    def _edges(self, a: Quotes, b: Quotes) -> list[tuple[int, Outcome, Outcome]]:
         """Best-level edge per contract of each direction, with fee lower bounds."""
         edges = []
         for out_a, out_b in self._directions:
@@ -90,11 +121,11 @@ class PairEvaluator:
             edges.append((edge, out_a, out_b))
         return edges
 
-    def quick_edge(self, a: BookTop, b: BookTop) -> int:
+    def quick_edge(self, a: Quotes, b: Quotes) -> int:
         """Best-level edge per contract in micro-dollars with fee lower bounds (may be < 0)."""
         return max((edge for edge, _, _ in self._edges(a, b)), default=-ONE_DOLLAR)
 
-    def evaluate(self, a: BookTop, b: BookTop, now: int) -> Opportunity | None:
+    def evaluate(self, a: Quotes, b: Quotes, now: int) -> Opportunity | None:
         """The most profitable sized opportunity across both directions, if any.
 
         Only directions with a positive best-level edge are sized: deeper levels cost more
@@ -107,7 +138,8 @@ class PairEvaluator:
             if edge <= 0:
                 continue
             sizing = size_opportunity(
-                buy_ladder(a, out_a), self.fee_a, buy_ladder(b, out_b), self.fee_b,
+                buy_ladder(a, out_a, self.depth_levels), self.fee_a,
+                buy_ladder(b, out_b, self.depth_levels), self.fee_b,
                 self.pair.lot_micros, self.max_qty,
             )
             if sizing and (best is None or sizing.profit > best[0].profit):
@@ -135,8 +167,9 @@ class PairEvaluator:
         )
 
 
-def buy_ladder_top(top: BookTop, outcome: Outcome) -> int | None:
+def buy_ladder_top(quotes: Quotes, outcome: Outcome) -> int | None:
     """Best price to buy `outcome`, without building the ladder."""
     if outcome is Outcome.YES:
-        return top.asks[0][0] if top.asks else None
-    return ONE_DOLLAR - top.bids[0][0] if top.bids else None
+        return quotes.best_ask_price()
+    bid = quotes.best_bid_price()
+    return None if bid is None else ONE_DOLLAR - bid

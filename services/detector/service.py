@@ -1,30 +1,39 @@
-"""Detector service: evaluates every pair touched by a depth update.
+"""Detector service: keeps its own books from the book events, evaluates every pair they touch.
+
+The trading path has no other hop: the gateways' `BookEvent`s are applied here by the same
+`BookFeed` the order book service uses (so a sequence gap, a rejected update or a book not
+yet snapshotted stops trading that market until the gateway's snapshot resyncs it), and the
+pairs on that market are evaluated against the live `L2Book`s directly — nothing is copied
+on a tick that finds no opportunity. A stale book reads as empty, so nothing is found on it.
 
 An opportunity is published when it first appears and again only when its direction or
 size changes or the previous one has expired, so a standing dislocation does not flood the
 saga with duplicates.
 
 Metrics, for published opportunities only (the no-opportunity tick pays nothing): the
-book-applied -> opportunity hop (from the depth update's publish time), venue-received ->
-opportunity, the count seen and each one's edge per contract.
+book-event -> opportunity hop (from the book event's publish time), venue-received ->
+opportunity, the count seen and each one's edge per contract; and the sequence gaps this
+service's books saw.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from arbiter.core.books import Applied, BookFeed
 from arbiter.core.fees import FeeModel
-from arbiter.core.instruments import MarketPair
-from arbiter.core.opportunity import BookTop, Leg, Opportunity, PairEvaluator
+from arbiter.core.instruments import Market, MarketPair
+from arbiter.core.opportunity import EMPTY, Leg, Opportunity, PairEvaluator, Quotes
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
 from arbiter.platform.clock import Clock, wall_micros
 from arbiter.platform.telemetry import metrics
 from arbiter.v1 import market_data_pb2, opportunity_pb2
 
-EMPTY = BookTop((), ())
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +41,7 @@ class DetectorSettings:
     max_qty: int
     min_profit: int
     ttl_micros: int
+    depth_levels: int  # levels per side a ladder is sized against
 
 
 class DetectorService:
@@ -45,11 +55,15 @@ class DetectorService:
     ) -> None:
         self.bus = bus
         self.clock = clock
-        self.tops: dict[str, BookTop] = {}
+        markets: dict[str, Market] = {}
+        for pair in pairs:
+            markets.setdefault(pair.a.key, pair.a)
+            markets.setdefault(pair.b.key, pair.b)
+        self.feed = BookFeed(markets.values())
         self.evaluators = {
             p.pair_id: PairEvaluator(
                 p, fees[p.a.key], fees[p.b.key], settings.max_qty, settings.min_profit,
-                settings.ttl_micros,
+                settings.ttl_micros, settings.depth_levels,
             )
             for p in pairs
         }
@@ -63,25 +77,43 @@ class DetectorService:
         self.edges: dict[str, int] = {}  # pair -> latest best-level edge after fees
         self._hop = metrics.hop("opportunity")
         self._tick = metrics.tick("opportunity")
-        bus.subscribe(topics.DEPTH, "detector", market_data_pb2.DepthUpdate, self.on_depth)
+        self._gap_counters = {
+            m.key: metrics.SEQUENCE_GAPS.labels(venue=m.venue, service="detector")
+            for m in markets.values()}
+        bus.subscribe(topics.BOOKS, "detector", market_data_pb2.BookEvent, self.on_book_event)
 
-    async def on_depth(self, envelope: Envelope[market_data_pb2.DepthUpdate]) -> None:
-        depth = envelope.value
-        key = f"{depth.venue}:{depth.market_id}"
-        self.tops[key] = EMPTY if depth.stale else BookTop(
-            tuple((lv.price_micros, lv.qty_micros) for lv in depth.bids),
-            tuple((lv.price_micros, lv.qty_micros) for lv in depth.asks),
-        )
+    async def on_book_event(self, envelope: Envelope[market_data_pb2.BookEvent]) -> None:
+        event = envelope.value
+        kind = event.WhichOneof("event")
+        key = envelope.key
+        if kind == "delta":
+            result = self.feed.apply_delta(key, event.delta)
+        elif kind == "snapshot":
+            result = self.feed.apply_snapshot(key, event.snapshot)
+        else:
+            return  # a venue ticker is the order book service's cross-check, not a book
+        if not result.changed:
+            return
+        if result is Applied.GAP:
+            self._gap_counters[key].inc()
+            log.warning("detector: %s; not trading it until a snapshot", self.feed.rejection)
+        elif result is Applied.REJECTED:
+            log.error("detector: book %s rejected an update: %s", key, self.feed.rejection)
         now = self.clock.now_micros()
-        for pair in self.pairs_by_market.get(key, ()):
+        for pair in self.pairs_by_market[key]:
             opportunity = self.evaluate(pair, now)
             if opportunity is not None:
-                self.observe(opportunity, envelope.published_micros, depth.received_micros)
+                self.observe(opportunity, envelope.published_micros, event.received_micros)
                 await self.bus.publish(
                     topics.OPPORTUNITIES,
                     pair.pair_id,
-                    to_proto(opportunity, depth.received_micros),
+                    to_proto(opportunity, event.received_micros),
                 )
+
+    def quotes(self, market: Market) -> Quotes:
+        """The market's live book, or an empty one while it is stale (nothing trades)."""
+        book = self.feed.live(market.key)
+        return EMPTY if book is None else book
 
     def observe(self, opportunity: Opportunity, depth_published: int, received: int) -> None:
         wall = wall_micros()
@@ -92,7 +124,7 @@ class DetectorService:
 
     def evaluate(self, pair: MarketPair, now: int) -> Opportunity | None:
         """Evaluate one pair; return an opportunity only if it is new or changed."""
-        a, b = self.tops.get(pair.a.key, EMPTY), self.tops.get(pair.b.key, EMPTY)
+        a, b = self.quotes(pair.a), self.quotes(pair.b)
         evaluator = self.evaluators[pair.pair_id]
         self.evaluations += 1
         found = evaluator.evaluate(a, b, now)

@@ -1,13 +1,13 @@
-"""Order book service: applies gateways' book events, publishes depth after each one.
+"""Order book service: every instrument's L2 book, for depth queries, staleness and the UI.
 
-Sequence handling: a delta that repeats an applied seq is a redelivery and is ignored
-(at-least-once bus); a delta that skips ahead marks the book stale until the gateway's next
-snapshot, and stale books are published as such so the detector stops trading on them.
-A snapshot carrying a different `tick_micros` (the venue changed the market's tick) rebuilds
-that market's book on the new grid; deltas never pay for the check. A venue ticker (Kalshi)
-is the venue's own top of book: when ours disagrees with it `DIVERGENT_TICKERS` tickers in a
-row (one ticker may race a delta), the divergence is counted and logged once, an alert for a
-book that is silently wrong (a lost delta no sequence number caught).
+It is off the trading path: the detector keeps its own books from the same book events
+(`arbiter.core.books.BookFeed`, the one applier both use, so they agree on sequence gaps,
+redeliveries, rejected updates and tick-grid changes). What this service adds is what
+nobody trades on: the last-update age and stale count per venue (metrics), the live view's
+books, `depth` for queries, and the venue-ticker cross-check. A venue ticker (Kalshi) is
+the venue's own top of book: when ours disagrees with it `DIVERGENT_TICKERS` tickers in a
+row (one ticker may race a delta), the divergence is counted and logged once, an alert for
+a book that is silently wrong (a lost delta no sequence number caught).
 
 Metrics: the venue-received -> book-applied hop per event; book age and stale counts per
 venue are computed at scrape time from `updated_micros` and `stale`.
@@ -18,7 +18,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from arbiter.core.book import BookError, L2Book, SequenceGap
+from arbiter.core.book import L2Book
+from arbiter.core.books import Applied, BookFeed
 from arbiter.core.instruments import Market
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
@@ -30,118 +31,99 @@ log = logging.getLogger(__name__)
 
 DIVERGENT_TICKERS = 3
 
+Depth = tuple[list[tuple[int, int]], list[tuple[int, int]]]
+
 
 class OrderBookService:
     def __init__(self, bus: Bus, markets: Sequence[Market], depth_levels: int = 10) -> None:
-        self.bus = bus
         self.depth_levels = depth_levels
-        self.books = {m.key: L2Book(m.key, m.tick_micros) for m in markets}
-        self.stale: set[str] = {m.key for m in markets}  # until the first snapshot
+        self.feed = BookFeed(markets)
         self.updates = 0
-        self.gaps = 0
-        self.updated_micros = {key: wall_micros() for key in self.books}  # last applied, wall
+        self.updated_micros = {key: wall_micros() for key in self.feed.books}  # wall time
         self._applied = metrics.hop("book_applied")  # the first hop: also its tick latency
         self._divergent: dict[str, int] = {}  # key -> tickers in a row that disagreed
         venues = sorted({m.venue for m in markets})
+        self._venue_of = {m.key: m.venue for m in markets}
         self._divergences = {v: metrics.BOOK_DIVERGENCES.labels(venue=v) for v in venues}
         self._gap_counters = {
             v: metrics.SEQUENCE_GAPS.labels(venue=v, service="orderbook") for v in venues
         }
         for venue in venues:
             metrics.watch_books(venue, lambda v=venue: self.oldest_age_seconds(v),
-                                lambda v=venue: sum(k.startswith(f"{v}:") for k in self.stale))
+                                lambda v=venue: self.stale_count(v))
         bus.subscribe(topics.BOOKS, "orderbook", market_data_pb2.BookEvent, self.on_book_event)
+
+    @property
+    def books(self) -> dict[str, L2Book]:
+        return self.feed.books
+
+    @property
+    def stale(self) -> set[str]:
+        """Keys of books not to be trusted until their next snapshot."""
+        return self.feed.stale
+
+    @property
+    def gaps(self) -> int:
+        return self.feed.gaps
+
+    def stale_count(self, venue: str) -> int:
+        return sum(self._venue_of[key] == venue for key in self.feed.stale)
 
     def oldest_age_seconds(self, venue: str) -> float:
         """Seconds since the venue's least recently updated book changed."""
-        prefix = f"{venue}:"
-        oldest = min((t for k, t in self.updated_micros.items() if k.startswith(prefix)),
+        oldest = min((t for k, t in self.updated_micros.items() if self._venue_of[k] == venue),
                      default=wall_micros())
         return (wall_micros() - oldest) / 1e6
+
+    def depth(self, key: str, levels: int | None = None) -> tuple[Depth, bool] | None:
+        """Up to `levels` (default: the configured depth) bids and asks of one book, best
+        first, and whether it is stale; None for an instrument this service does not hold."""
+        book = self.feed.books.get(key)
+        if book is None:
+            return None
+        return book.depth(levels or self.depth_levels), key in self.feed.stale
 
     async def on_book_event(self, envelope: Envelope[market_data_pb2.BookEvent]) -> None:
         event = envelope.value
         kind = event.WhichOneof("event")
+        key = envelope.key
         if kind == "ticker":
-            self._check_ticker(event.ticker)
+            self._check_ticker(key, event.ticker)
             return
-        body = event.snapshot if kind == "snapshot" else event.delta
-        key = f"{body.venue}:{body.market_id}"
-        book = self.books.get(key)
-        if book is None:
-            log.warning("book event for unknown instrument %s dropped", key)
+        if kind == "snapshot":
+            result = self.feed.apply_snapshot(key, event.snapshot)
+        elif kind == "delta":
+            result = self.feed.apply_delta(key, event.delta)
+        else:
+            log.warning("book event under %s carries nothing; dropped", key)
             return
-        try:
-            if kind == "snapshot":
-                if body.tick_micros and body.tick_micros != book.tick:
-                    book = self._regrid(key, body.tick_micros)
-                book.apply_snapshot(
-                    ((lv.price_micros, lv.qty_micros) for lv in body.bids),
-                    ((lv.price_micros, lv.qty_micros) for lv in body.asks),
-                    body.seq,
-                    body.ts_micros,
-                )
-                self.stale.discard(key)
-            else:
-                if body.seq <= book.seq and key not in self.stale:
-                    return  # redelivered
-                book.apply_delta(
-                    ((lv.price_micros, lv.qty_micros) for lv in body.bid_changes),
-                    ((lv.price_micros, lv.qty_micros) for lv in body.ask_changes),
-                    body.seq,
-                    body.ts_micros,
-                )
-        except SequenceGap as gap:
-            self.gaps += 1
-            self._gap_counters[key.split(":", 1)[0]].inc()
-            self.stale.add(key)
-            log.warning("%s", gap)
-        except BookError as exc:
-            self.stale.add(key)
-            log.error("book %s rejected an update: %s", key, exc)
+        if result is Applied.REDELIVERED:
+            return
+        if result is Applied.UNKNOWN:
+            log.warning("%s; dropped", self.feed.rejection)
+            return
+        if result is Applied.GAP:
+            self._gap_counters[self._venue_of[key]].inc()
+            log.warning("%s", self.feed.rejection)
+        elif result is Applied.REJECTED:
+            log.error("book %s rejected an update: %s", key, self.feed.rejection)
+        elif result is Applied.REGRIDDED:
+            log.warning("book %s: rebuilt on the new grid of %d", key, self.feed.books[key].tick)
         self.updates += 1
         now = wall_micros()
         self.updated_micros[key] = now
         self._applied.observe(max(0, now - event.received_micros) / 1e6)
-        await self.publish_depth(key, book, event.received_micros)
 
-    def _check_ticker(self, ticker: market_data_pb2.Ticker) -> None:
-        key = f"{ticker.venue}:{ticker.market_id}"
-        book = self.books.get(key)
-        if book is None or key in self.stale:
-            return
+    def _check_ticker(self, key: str, ticker: market_data_pb2.Ticker) -> None:
+        book = self.feed.live(key)
+        market = self.feed.markets.get(key)
+        if book is None or market is None or ticker.market_id != market.market_id:
+            return  # stale, unknown, or a ticker under another market's key
         ours = (book.best_bid_price() or 0, book.best_ask_price() or 0)
         theirs = (ticker.yes_bid_micros, ticker.yes_ask_micros)
         streak = self._divergent.get(key, 0) + 1 if ours != theirs else 0
         self._divergent[key] = streak
         if streak == DIVERGENT_TICKERS:
-            self._divergences[ticker.venue].inc()
+            self._divergences[self._venue_of[key]].inc()
             log.warning("book %s: top %s differs from the venue's ticker %s for %d tickers",
                         key, ours, theirs, streak)
-
-    def _regrid(self, key: str, tick_micros: int) -> L2Book:
-        """The venue changed the market's tick: the fixed-array book is indexed by tick, so
-        it is rebuilt on the new grid (the snapshot that announced it fills it). Stale
-        until then; a grid that does not divide $1 is refused and the old book kept."""
-        if tick_micros <= 0 or 1_000_000 % tick_micros:
-            raise BookError(f"book {key}: tick {tick_micros} does not divide 1_000_000")
-        log.warning("book %s: tick %d -> %d, rebuilt on the new grid", key,
-                    self.books[key].tick, tick_micros)
-        self.stale.add(key)
-        book = self.books[key] = L2Book(key, tick_micros)
-        return book
-
-    async def publish_depth(self, key: str, book: L2Book, received: int) -> None:
-        bids, asks = book.depth(self.depth_levels)
-        venue, market_id = key.split(":", 1)
-        update = market_data_pb2.DepthUpdate(
-            venue=venue,
-            market_id=market_id,
-            seq=book.seq,
-            ts_micros=book.ts,
-            bids=[market_data_pb2.PriceLevel(price_micros=p, qty_micros=q) for p, q in bids],
-            asks=[market_data_pb2.PriceLevel(price_micros=p, qty_micros=q) for p, q in asks],
-            received_micros=received,
-            stale=key in self.stale,
-        )
-        await self.bus.publish(topics.DEPTH, key, update)

@@ -1,9 +1,8 @@
 """Bus topic names and their keys (one place, so producers and consumers agree)."""
 
-BOOKS = "md.books"  # BookEvent, key venue:market — gateways -> orderbook
-DEPTH = "md.depth"  # DepthUpdate, key venue:market — orderbook -> detector
+BOOKS = "md.books"  # BookEvent, key venue:market — gateways -> detector, orderbook
 OPPORTUNITIES = "opportunities"  # Opportunity, key pair id — detector -> saga
 EXEC_REPORTS = "exec.reports"  # ExecutionReport, key saga id — gateways -> saga, risk
 SAGA_EVENTS = "saga.events"  # SagaEvent, key saga id — saga -> control
 
-ALL = (BOOKS, DEPTH, OPPORTUNITIES, EXEC_REPORTS, SAGA_EVENTS)
+ALL = (BOOKS, OPPORTUNITIES, EXEC_REPORTS, SAGA_EVENTS)

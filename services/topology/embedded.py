@@ -147,8 +147,11 @@ class EmbeddedMesh:
         risk = builders.build_risk(plane)
         journal = journal or SqliteSagaLog(config.saga.log_path, config.tenant.id)
         saga = builders.build_saga(plane, LocalStub(risk), order_entry, journal)  # type: ignore[arg-type]
+        # The detector subscribes to the book events first, so on the one event loop its
+        # consumer wakes before the order book's: the off-path service never delays a tick.
+        detector = builders.build_detector(plane)
         return cls(config, plane, venues, gateways, builders.build_orderbook(plane),
-                   builders.build_detector(plane), risk, saga, lockstep, _stack=stack)
+                   detector, risk, saga, lockstep, _stack=stack)
 
     async def start(self) -> None:
         await self.bus.start()

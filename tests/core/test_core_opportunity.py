@@ -32,13 +32,14 @@ def top(bids, asks, size=TEN):
 
 def evaluator(pair=PAIR, fee_a=NO_FEE, fee_b=NO_FEE, max_qty=5_000_000, min_profit=1,
               ttl=1_000_000):
-    return PairEvaluator(pair, fee_a, fee_b, max_qty, min_profit, ttl)
+    return PairEvaluator(pair, fee_a, fee_b, max_qty, min_profit, ttl, 10)
 
 
 def test_buy_ladder_maps_no_to_yes_bids():
     t = top([55, 50], [60, 65])
-    assert buy_ladder(t, Outcome.YES) == [(600_000, TEN), (650_000, TEN)]
-    assert buy_ladder(t, Outcome.NO) == [(450_000, TEN), (500_000, TEN)]
+    assert buy_ladder(t, Outcome.YES, 10) == [(600_000, TEN), (650_000, TEN)]
+    assert buy_ladder(t, Outcome.NO, 10) == [(450_000, TEN), (500_000, TEN)]
+    assert buy_ladder(t, Outcome.NO, 1) == [(450_000, TEN)]  # only as deep as configured
 
 
 def test_yes_on_a_no_on_b():
@@ -182,7 +183,7 @@ def test_evaluate_matches_brute_force(data, inverted, fees, max_lots, min_profit
     mid_b = max(1, min(99, mid_b))
     a, b = data.draw(book_top(mid_a)), data.draw(book_top(mid_b))
     pair = PAIR_INV if inverted else PAIR
-    ev = PairEvaluator(pair, fa, fb, max_lots * 1_000_000, min_profit, 1_000)
+    ev = PairEvaluator(pair, fa, fb, max_lots * 1_000_000, min_profit, 1_000, 10)
     opp = ev.evaluate(a, b, now=5)
 
     # Pairings that pay exactly $1 in every world: YES_A pays iff event; B's YES pays iff
@@ -229,7 +230,7 @@ def test_evaluate_matches_brute_force(data, inverted, fees, max_lots, min_profit
 def test_quick_edge_is_an_upper_bound_on_the_first_contract(inverted):
     # quick_edge uses fee floors, so it can only overstate the best-level edge.
     pair = PAIR_INV if inverted else PAIR
-    ev = PairEvaluator(pair, KALSHI_TAKER, polymarket_fee("0.04"), 10**7, 1, 1)
+    ev = PairEvaluator(pair, KALSHI_TAKER, polymarket_fee("0.04"), 10**7, 1, 1, 10)
     a, b = top([45], [47]), top([50, 49], [53])
     edge = ev.quick_edge(a, b)
     combos = [(47, 50), (55, 53)] if not inverted else [(47, 53), (55, 50)]

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("telemetry_reset")
 BOUNDED = {
     "hop": set(metrics.HOPS),
     "venue": set(VENUES.slugs()),
-    "service": {"gateway", "orderbook"},
+    "service": {"gateway", "orderbook", "detector"},
     "state": set(metrics.SAGA_END_STATES),
     "strategy": set(metrics.STRATEGIES),
 }

@@ -13,7 +13,7 @@ Labels take values from sets fixed by code or by configuration, never from traff
 
 * `hop`      — the pipeline stage reached (`HOPS`, fixed by code);
 * `venue`    — venue slugs (the registered venues);
-* `service`  — the Arbiter service that saw it (gateway, orderbook: fixed by code);
+* `service`  — the Arbiter service that saw it (gateway, orderbook, detector: fixed by code);
 * `tenant`   — tenant ids: one per `Tenant` resource, created by an operator, not by traffic;
 * `gate`     — risk gate names (fixed by the gate chain);
 * `state`    — saga terminal states (fixed by the saga machine);
