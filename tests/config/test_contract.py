@@ -142,3 +142,15 @@ def test_a_missing_public_key_file_names_the_field() -> None:
     with pytest.raises(ConfigError, match=r"auth\.rs256_public_key_path='/nonexistent\.pem'"):
         config.auth.public_key()
     assert load_config(environ={}).auth.public_key() is None
+
+
+def test_the_reference_in_the_docs_is_generated_from_the_models() -> None:
+    from arbiter.platform.config_docs import reference, updated
+
+    doc = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
+    assert reference() in doc and updated(doc) == doc, "run python tools/gen_config_docs.py"
+    for section, info in ArbiterConfig.model_fields.items():
+        for name, field in info.annotation.model_fields.items():  # type: ignore[union-attr]
+            if name != "sections":
+                assert f"| `{section}.{name}` |" in doc
+                assert field.description, f"{section}.{name} has no description"
