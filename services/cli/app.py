@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import signal
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,9 +28,21 @@ def _load(config: Path | None, overrides: dict[str, Any]) -> ArbiterConfig:
         raise typer.Exit(2) from None
 
 
+MAX_DURATION_S = 366 * 24 * 3600  # a run longer than a year is a typo, not a plan
+
+
+def _duration(value: float | None) -> float | None:
+    """`--duration`: finite seconds in (0, a year]; NaN and infinity parse as floats but
+    would make the run end at once or never."""
+    if value is not None and not (math.isfinite(value) and 0 < value <= MAX_DURATION_S):
+        raise typer.BadParameter(f"{value} is not a number of seconds in (0, {MAX_DURATION_S}]")
+    return value
+
+
 @app.command()
 def run(
-    duration: Annotated[float | None, typer.Option(help="Seconds to run; default until Ctrl-C.")] = None,
+    duration: Annotated[float | None, typer.Option(
+        help="Seconds to run; default until Ctrl-C.", callback=_duration)] = None,
     summary_json: Annotated[Path | None, typer.Option(help="Write the run summary here.")] = None,
     seed: Annotated[int | None, typer.Option(help="Synthetic market seed.")] = None,
     headless: Annotated[bool, typer.Option(help="No live view.")] = False,
@@ -38,7 +51,8 @@ def run(
         str | None, typer.Option(help="HOST:PORT of a Kafka broker; default: start tansu.")
     ] = None,
     metrics_port: Annotated[
-        int | None, typer.Option(help="Serve /metrics and health here (0: any free port).")
+        int | None, typer.Option(help="Serve /metrics and health here (0: any free port).",
+                                 min=0, max=65535)
     ] = None,
     dry_run: Annotated[
         bool, typer.Option(help="Build, sign, log and count every order; send none.")
@@ -56,9 +70,6 @@ def run(
     cfg = _load(config, {"market.seed": seed, "bus.kind": bus,
                          "bus.kafka_bootstrap": kafka_bootstrap,
                          "venues.dry_run": True if dry_run else None})
-    if duration is not None and duration <= 0:
-        typer.secho(f"error: --duration must be > 0, was {duration}", fg="red", err=True)
-        raise typer.Exit(2)
     summary = asyncio.run(run_embedded(cfg, duration, view=None if headless else LiveView,
                                        metrics_port=metrics_port,
                                        external_venues=external_venues))
@@ -95,19 +106,20 @@ def _ports(values: list[str]) -> dict[str, int]:
     """`--port VENUE=PORT` options as a mapping; a typer error names a bad one."""
     from arbiter.platform.venues import VENUES, UnknownVenue
 
-    ports = {}
+    ports: dict[str, int] = {}
     for value in values:
         venue, sep, number = value.partition("=")
         try:
             if not sep:
                 raise ValueError("expected VENUE=PORT")
             VENUES.get(venue)
-            port = int(number)
-            if not 0 <= port <= 65535:
-                raise ValueError(f"port {port} is outside 0..65535")
+            if venue in ports:
+                raise ValueError(f"{venue} is given twice")
+            if not number.isdigit() or not 0 <= int(number) <= 65535:
+                raise ValueError(f"port {number!r} is not a number in 0..65535")
         except (UnknownVenue, ValueError) as exc:
             raise typer.BadParameter(f"{value!r}: {exc}", param_hint="--port") from None
-        ports[venue] = port
+        ports[venue] = int(number)
     return ports
 
 

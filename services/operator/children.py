@@ -7,7 +7,6 @@ can compare them with what is live, and tests can assert on them without a clust
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,17 +45,18 @@ def vault_role(tenant: str) -> str:
     return f"arbiter-tenant-{tenant}"
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def _snake_keys(value: Any) -> Any:
-    """camelCase CRD fields -> the snake_case keys of Arbiter's config file."""
+def _plain(value: Any) -> Any:
+    """A kopf Body/Spec view as plain dicts and lists, for YAML."""
     if isinstance(value, Mapping):
-        return {_snake(k): _snake_keys(v) for k, v in value.items()}
+        return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_snake_keys(v) for v in value]
+        return [_plain(v) for v in value]
     return value
+
+
+def venues_traded(spec: Mapping[str, Any]) -> list[str]:
+    """Every venue a leg of the spec's pairs is on: one order-entry gateway each."""
+    return sorted({pair[leg]["venue"] for pair in spec["market"]["pairs"] for leg in "ab"})
 
 
 def _labels(tenant: str, component: str | None = None) -> dict[str, str]:
@@ -81,31 +81,28 @@ def _meta(kind: str, name: str, labels: dict[str, str]) -> Manifest:
 
 
 def _config_yaml(tenant: str, spec: Mapping[str, Any]) -> str:
+    """The tenant's config file: its spec's sections as written (the CRD has the config's
+    names and units), plus what the operator owns. `paused` is not configuration."""
     config = {
-        "tenant": {"id": tenant, "tier": spec["tier"], "paused": bool(spec.get("paused"))},
+        "tenant": {"id": tenant, "tier": spec["tenant"]["tier"]},
+        "market": {"pairs": _plain(spec["market"]["pairs"])},
         "bus": {"topic_prefix": topic_prefix(tenant)},
         "vault": {"role": vault_role(tenant)},
-        "venues": _snake_keys(spec["venues"]),
-        "markets": _snake_keys(spec.get("markets") or []),
-        "risk": _snake_keys(spec["risk"]),
+        **{section: _plain(spec[section]) for section in ("risk", "venues") if section in spec},
     }
     return yaml.safe_dump(config, sort_keys=True)
 
 
 def _env(tenant: str, spec: Mapping[str, Any], platform: Platform) -> list[Manifest]:
+    """The platform's shared settings and where this tenant's own services are."""
     values = {
         **platform.env,
         "ARBITER_CONFIG": f"{CONFIG_DIR}/config.yaml",
-        "ARBITER__TENANT__ID": tenant,
-        "ARBITER__TENANT__TIER": spec["tier"],
-        "ARBITER__BUS__TOPIC_PREFIX": topic_prefix(tenant),
-        "ARBITER__VAULT__ROLE": vault_role(tenant),
         "ARBITER__GRPC__RISK_ADDR": f"{tenant}-risk:{GRPC_PORT}",
     }
-    for venue in spec["venues"]:
-        values[f"ARBITER__GRPC__GATEWAY_{venue.upper()}_ADDR"] = (
-            f"{tenant}-gateway-{venue}:{GRPC_PORT}"
-        )
+    for venue in venues_traded(spec):
+        values[f"ARBITER__GRPC__GATEWAY_ADDRS__{venue.upper()}"] = (
+            f"{tenant}-gateway-{venue}:{GRPC_PORT}")
     env: list[Manifest] = [{"name": k, "value": v} for k, v in sorted(values.items())]
     if platform.store_secret:
         ref = {"name": platform.store_secret["name"], "key": platform.store_secret["key"]}
@@ -158,7 +155,7 @@ def _deployment(
     platform: Platform,
     config_sha: str,
 ) -> Manifest:
-    tier = platform.tiers[spec["tier"]]
+    tier = platform.tiers[spec["tenant"]["tier"]]
     sizing = tier.components[component]
     pinned = tier.pinned and component in LATENCY_CRITICAL
     name = f"{tenant}-{service}"
@@ -171,8 +168,7 @@ def _deployment(
             {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
             {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
         ],
-        "env": _env(tenant, spec, platform)
-        + ([{"name": "ARBITER__GATEWAY__ROLE", "value": "order-entry"}] if component == "gateway" else []),
+        "env": _env(tenant, spec, platform),
         "resources": _resources(sizing, pinned),
         "livenessProbe": {
             "httpGet": {"path": "/healthz", "port": "http"},
@@ -262,7 +258,7 @@ def build_children(tenant: Mapping[str, Any], platform: Platform) -> list[Manife
     children: list[Manifest] = [account, config_map]
 
     components = [("saga", "saga"), ("risk", "risk")]
-    components += [("gateway", f"gateway-{venue}") for venue in sorted(spec["venues"])]
+    components += [("gateway", f"gateway-{venue}") for venue in venues_traded(spec)]
     for component, service in components:
         deployment = _deployment(name, component, service, spec, platform, config_sha)
         children += [deployment, _service(name, service)]

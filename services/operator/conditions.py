@@ -17,13 +17,14 @@ class Outcome:
     """The result of one reconciliation, mapped onto conditions by `conditions()`."""
 
     ready: bool
-    reason: str  # CamelCase, e.g. Converged, Paused, InvalidSpec, ApplyFailed
+    reason: str  # CamelCase, e.g. Converged, Paused, InvalidSpec, InvalidConfig, ApplyFailed
     message: str
 
 
 CONVERGED = "Converged"
 PAUSED = "Paused"
 INVALID_SPEC = "InvalidSpec"
+INVALID_CONFIG = "InvalidConfig"  # the spec is well-formed, but a pod would refuse its config
 APPLY_FAILED = "ApplyFailed"
 
 

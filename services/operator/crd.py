@@ -1,137 +1,141 @@
-"""The Tenant CustomResourceDefinition, kept as Python data so there is one source of truth.
+"""The Tenant CustomResourceDefinition, its spec schema generated from the config models.
 
-The API server enforces this schema on `kubectl apply`, and the operator validates every spec
-against the very same schema (see `validation.py`) before it touches a child object, so a
-cluster with an outdated CRD still never half-applies a bad Tenant. The chart ships the rendered
-YAML in `charts/arbiter/crds/`; regenerate it with::
+`TenantSpec` (spec.py) is made of the configuration's own pydantic models, so the CRD has
+the config's names, units and ranges: change a config field and the generated CRD changes
+with it. Kubernetes wants a *structural* OpenAPI v3 schema (no `$ref`, a type on every node,
+`oneOf` only as a constraint on properties declared beside it), so `structural` rewrites
+pydantic's JSON schema into one. The chart ships the rendered YAML in `charts/arbiter/crds/`;
+regenerate it with::
 
-    python -m arbiter.operator.crd > charts/arbiter/crds/tenants.arbiter.dev.yaml
+    python tools/gen_crd.py
 
-and a test fails when the committed file and this module disagree.
+and a test fails when the committed file and the models disagree.
 """
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
+
+from arbiter.operator.spec import TenantSpec
+from arbiter.platform.tenancy import TIERS as TIER_TABLE
 
 GROUP = "arbiter.dev"
 VERSION = "v1alpha1"
 PLURAL = "tenants"
 KIND = "Tenant"
-TIERS = ("paper", "standard", "pro")
-VENUES = ("polymarket", "kalshi")
+TIERS = tuple(TIER_TABLE)
+CRD_PATH = "charts/arbiter/crds/tenants.arbiter.dev.yaml"
 
 # Children are named "<tenant>-<component>"; the longest component suffix is
 # "-gateway-polymarket" (19 chars), so 40 keeps every child name a valid 63-char DNS label
 # with room for ReplicaSet/Pod hash suffixes.
 MAX_TENANT_NAME = 40
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-SECRET_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
-SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
-VAULT_PATH = r"^[a-z0-9][-a-z0-9_/]*[a-z0-9]$"
-POLYMARKET_CONDITION_ID = r"^0x[0-9a-fA-F]{64}$"
-KALSHI_TICKER = r"^[A-Z0-9][A-Z0-9.-]{0,63}$"
+# What a Decimal field takes as a string at the API server; the config load checks places
+# and range (pydantic's own pattern uses a look-ahead, which Kubernetes' RE2 cannot run).
+DECIMAL_PATTERN = r"^[+-]?[0-9]+(\.[0-9]+)?$"
 
-_COUNT = {"type": "integer", "format": "int64", "minimum": 0, "maximum": 1_000_000_000}
-_CENTS = {"type": "integer", "format": "int64", "minimum": 0, "maximum": 100_000_000_000}
+_KEPT = ("type", "description", "enum", "pattern", "format", "minimum", "maximum",
+         "minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
 
-_CREDENTIALS: dict[str, Any] = {
-    "type": "object",
-    "description": "Where the venue keys live. A reference only: key material never "
-    "appears in a Tenant.",
-    "properties": {
-        "secretRef": {
-            "type": "object",
-            "required": ["name", "key"],
-            "properties": {
-                "name": {"type": "string", "maxLength": 253, "pattern": SECRET_NAME},
-                "key": {"type": "string", "maxLength": 253, "pattern": SECRET_KEY},
-            },
-        },
-        "vaultPath": {"type": "string", "maxLength": 256, "pattern": VAULT_PATH},
-    },
-    "oneOf": [{"required": ["secretRef"]}, {"required": ["vaultPath"]}],
-}
 
-_VENUE: dict[str, Any] = {
-    "type": "object",
-    "required": ["credentials"],
-    "properties": {"credentials": _CREDENTIALS},
-}
+def _bounds(node: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """JSON Schema 2020 numeric bounds as OpenAPI v3.0 ones (exclusive bounds are flags)."""
+    for key, flag in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if key in node:
+            out[flag], out[key] = node[key], True
 
-SPEC_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["tier", "venues", "risk"],
-    "properties": {
-        "tier": {
-            "type": "string",
-            "enum": list(TIERS),
-            "description": "Service level: sizes and pins the execution plane (see chart "
-            "values operator.tiers).",
-        },
-        "paused": {
-            "type": "boolean",
-            "default": False,
-            "description": "Scale the execution plane to zero; config and identity stay.",
-        },
-        "venues": {
-            "type": "object",
-            "minProperties": 1,
-            "properties": {venue: _VENUE for venue in VENUES},
-        },
-        "markets": {
-            "type": "array",
-            "maxItems": 500,
-            "description": "Market pairs: the same event listed on both venues.",
-            "items": {
-                "type": "object",
-                "required": ["id", "polymarketConditionId", "kalshiTicker"],
-                "properties": {
-                    "id": {"type": "string", "maxLength": 63, "pattern": DNS_LABEL},
-                    "polymarketConditionId": {
-                        "type": "string",
-                        "pattern": POLYMARKET_CONDITION_ID,
-                    },
-                    "kalshiTicker": {"type": "string", "pattern": KALSHI_TICKER},
-                },
-            },
-            "x-kubernetes-list-type": "map",
-            "x-kubernetes-list-map-keys": ["id"],
-        },
-        "risk": {
-            "type": "object",
-            "required": [
-                "maxPositionPerMarket",
-                "maxTotalPosition",
-                "maxExposureCents",
-                "dailyLossLimitCents",
-            ],
-            "properties": {
-                "maxPositionPerMarket": {**_COUNT, "description": "Contracts per market."},
-                "maxTotalPosition": {**_COUNT, "description": "Contracts over all markets."},
-                "maxExposureCents": {**_CENTS, "description": "Capital at risk, USD cents."},
-                "dailyLossLimitCents": {**_CENTS, "description": "Loss that latches HardStop."},
-                "maxOrdersPerSecond": {"type": "integer", "minimum": 1, "maximum": 1000},
-            },
-            "x-kubernetes-validations": [
-                {
-                    "rule": "self.maxPositionPerMarket <= self.maxTotalPosition",
-                    "message": "maxPositionPerMarket must not exceed maxTotalPosition",
-                }
-            ],
-        },
-    },
-    "x-kubernetes-validations": [
-        {
-            "rule": "!has(self.markets) || self.markets.size() == 0 || "
-            "(has(self.venues.polymarket) && has(self.venues.kalshi))",
-            "message": "market pairs need both venues configured",
-        }
-    ],
-}
+
+def _scalar(node: Mapping[str, Any]) -> dict[str, Any]:
+    out = {key: node[key] for key in _KEPT if key in node}
+    if "description" in out:  # docstrings wrap; `kubectl explain` rewraps
+        out["description"] = " ".join(out["description"].split())
+    if "const" in node:
+        out["enum"] = [node["const"]]
+    if out.get("type") == "integer":
+        out["format"] = "int64"
+    _bounds(node, out)
+    return out
+
+
+class _Structural:
+    """Rewrites one pydantic JSON schema (with its `$defs`) into a structural schema."""
+
+    def __init__(self, root: Mapping[str, Any]) -> None:
+        self.defs: Mapping[str, Any] = root.get("$defs", {})
+
+    def _resolve(self, node: Mapping[str, Any]) -> Mapping[str, Any]:
+        if "$ref" in node:
+            target = self.defs[node["$ref"].rsplit("/", 1)[-1]]
+            return {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return node
+
+    def convert(self, node: Mapping[str, Any]) -> dict[str, Any]:
+        node = self._resolve(node)
+        branches = node.get("anyOf") or node.get("oneOf")
+        if branches:
+            return self._union(node, [self._resolve(b) for b in branches])
+        kind = node.get("type")
+        out = _scalar(node)
+        if kind == "object":
+            if "properties" in node:
+                out["properties"] = {k: self.convert(v) for k, v in node["properties"].items()}
+            extra = node.get("additionalProperties")
+            if isinstance(extra, Mapping):
+                out["additionalProperties"] = self.convert(extra)
+            if node.get("required"):
+                out["required"] = list(node["required"])
+        elif kind == "array":
+            out["items"] = self.convert(node["items"])
+        elif kind not in ("string", "integer", "number", "boolean"):
+            raise TypeError(f"no structural form for schema {dict(node)!r:.200}")
+        return out
+
+    def _union(self, node: Mapping[str, Any], branches: list[Mapping[str, Any]]) -> dict[str, Any]:
+        kinds = {b.get("type") for b in branches}
+        if kinds == {"number", "string"}:  # a Decimal: a number or a decimal string
+            number = next(b for b in branches if b.get("type") == "number")
+            out = {"x-kubernetes-int-or-string": True, "pattern": DECIMAL_PATTERN}
+            out.update({k: v for k, v in _scalar({**number, **node}).items() if k != "type"})
+            return out
+        if kinds == {"object"}:
+            return self._tagged(node, branches)
+        raise TypeError(f"no structural form for the union {sorted(map(str, kinds))}")
+
+    def _tagged(self, node: Mapping[str, Any], branches: list[Mapping[str, Any]]) -> dict[str, Any]:
+        """Objects told apart by a `const` field (a pair leg by `venue`): one object with
+        every branch's properties, and a `oneOf` saying which are required for which tag."""
+        tags = [next(k for k, v in b["properties"].items() if "const" in v) for b in branches]
+        if len(set(tags)) != 1:
+            raise TypeError(f"the union's branches have no common tag field: {tags}")
+        tag = tags[0]
+        properties: dict[str, Any] = {}
+        choices = []
+        for branch in branches:
+            for key, value in branch["properties"].items():
+                if key != tag:
+                    properties.setdefault(key, self.convert(value))
+            value = branch["properties"][tag]["const"]
+            required = [k for k in branch.get("required", []) if k != tag]
+            choices.append({"properties": {tag: {"enum": [value]}},
+                            **({"required": required} if required else {})})
+        values = [c["properties"][tag]["enum"][0] for c in choices]
+        out: dict[str, Any] = {"type": "object", **_scalar(node), "required": [tag],
+                               "properties": {tag: {"type": "string", "enum": values},
+                                              **properties},
+                               "oneOf": choices}
+        return out
+
+
+def structural(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A pydantic model's JSON schema as a Kubernetes structural schema."""
+    return _Structural(schema).convert(schema)
+
+
+SPEC_SCHEMA: dict[str, Any] = structural(TenantSpec.model_json_schema())
 
 _CONDITION: dict[str, Any] = {
     "type": "object",
@@ -189,7 +193,7 @@ def tenant_crd() -> dict[str, Any]:
                     "storage": True,
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": [
-                        {"name": "Tier", "type": "string", "jsonPath": ".spec.tier"},
+                        {"name": "Tier", "type": "string", "jsonPath": ".spec.tenant.tier"},
                         {"name": "Paused", "type": "boolean", "jsonPath": ".spec.paused"},
                         {
                             "name": "Ready",
@@ -229,11 +233,15 @@ def tenant_crd() -> dict[str, Any]:
     }
 
 
+class _NoAliases(yaml.SafeDumper):
+    """Repeated sub-schemas (a leg's a and b) written out in full: kubectl users read it."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def tenant_crd_yaml() -> str:
     """The CRD as the YAML document committed in the chart."""
-    header = "# Generated by `python -m arbiter.operator.crd`; edit services/operator/crd.py instead.\n"
-    return header + yaml.safe_dump(tenant_crd(), sort_keys=False, width=100)
-
-
-if __name__ == "__main__":
-    sys.stdout.write(tenant_crd_yaml())
+    header = ("# Generated from the config models by `python tools/gen_crd.py`; edit "
+              "services/platform/config.py\n# or services/operator/spec.py instead.\n")
+    return header + yaml.dump(tenant_crd(), Dumper=_NoAliases, sort_keys=False, width=100)

@@ -28,6 +28,7 @@ from arbiter.operator.children import (
 from arbiter.operator.conditions import (
     APPLY_FAILED,
     CONVERGED,
+    INVALID_CONFIG,
     INVALID_SPEC,
     PAUSED,
     Outcome,
@@ -37,7 +38,8 @@ from arbiter.operator.crd import GROUP, PLURAL, VERSION
 from arbiter.operator.kube import KubeClient, KubeError, resource_path
 from arbiter.operator.platform import PlatformError, load_platform
 from arbiter.operator.reconcile import apply, converge, delete_all
-from arbiter.operator.validation import validate_tenant
+from arbiter.operator.validation import pod_configs, validate_tenant
+from arbiter.platform.config import ConfigError
 
 TENANTS = (GROUP, VERSION, PLURAL)
 RETRY_DELAY = 10  # seconds between retries of a failed apply
@@ -115,6 +117,13 @@ async def reconcile(
         return
     desired = build_children(body, memo.platform)
     try:
+        pod_configs(desired)
+    except ConfigError as exc:
+        # Rolling these out would crash-loop every pod: keep what runs, say why.
+        logger.error(f"Tenant config does not load: {exc}")
+        _report(patch, status, meta, Outcome(False, INVALID_CONFIG, str(exc)))
+        return
+    try:
         counts = await converge(memo.kube, namespace, name, desired)
     except KubeError as exc:
         _report(patch, status, meta, Outcome(False, APPLY_FAILED, str(exc)[:1024]))
@@ -166,8 +175,13 @@ async def restore_drift(
         return  # the tenant is going away: its children are supposed to go too
     if validate_tenant(tenant["metadata"]["name"], tenant.get("spec") or {}):
         return  # reported on the Tenant; keep what runs
+    desired = build_children(tenant, memo.platform)
+    try:
+        pod_configs(desired)
+    except ConfigError:
+        return  # reported on the Tenant; keep what runs
     kind = next(k for k, (_, plural) in CHILD_KINDS.items() if plural == resource.plural)
-    for manifest in build_children(tenant, memo.platform):
+    for manifest in desired:
         if manifest["kind"] == kind and manifest["metadata"]["name"] == name:
             action = await apply(memo.kube, manifest)
             if action != "unchanged":

@@ -1,22 +1,26 @@
 """Validate a Tenant completely before anything is created, naming the offending field.
 
-The API server already enforces the CRD schema, but the operator checks again because a
-cluster may run an older CRD, CEL rules are skipped on old API servers, and a half-applied
-execution plane (say, a saga without its risk gate) is worse than none. Structural checks reuse
-the CRD's own schema; the cross-field rules mirror the CRD's CEL rules in Python.
+Two checks, both pure. `validate_tenant` checks the spec against `TenantSpec`, the very
+models the CRD schema is generated from (the API server already enforced that schema, but a
+cluster may run an older CRD, and a half-applied execution plane, say a saga without its
+risk gate, is worse than none). `pod_configs` then loads, with the real `load_config` rules,
+what every pod of the built children would load: its ConfigMap file plus its environment.
+A Tenant whose pods would refuse their configuration is reported, and not rolled out.
 """
 
 from __future__ import annotations
 
-import copy
+import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
+from pydantic import ValidationError
 
-from arbiter.operator.crd import DNS_LABEL, MAX_TENANT_NAME, SPEC_SCHEMA
+from arbiter.operator.crd import DNS_LABEL, MAX_TENANT_NAME
+from arbiter.operator.spec import TenantSpec
+from arbiter.platform.config import ArbiterConfig, ConfigError, config_from_text
 
 
 @dataclass(frozen=True)
@@ -30,70 +34,70 @@ class SpecError:
         return f"{self.field}: {self.message}"
 
 
-def _strict(schema: Any) -> Any:
-    """Forbid unknown fields, as `kubectl apply` does with server-side strict validation.
+def _path(parts: Iterable[Any]) -> str:
+    """Render a pydantic location as `spec.risk.max_exposure_usd` / `spec.market.pairs[2].a`.
 
-    Structural CRD schemas may not say `additionalProperties: false` (the API server prunes or
-    rejects unknown fields itself), so the strictness is added here for local validation.
+    A venue's section is validated under `venues.sections.<slug>` but written `venues.<slug>`.
     """
-    if isinstance(schema, dict):
-        strict = {key: _strict(value) for key, value in schema.items()}
-        if "properties" in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
-            strict["additionalProperties"] = False
-        return strict
-    if isinstance(schema, list):
-        return [_strict(item) for item in schema]
-    return schema
-
-
-_VALIDATOR = jsonschema.Draft7Validator(_strict(copy.deepcopy(SPEC_SCHEMA)))
-
-
-def _path(parts: Any) -> str:
-    """Render a jsonschema path as `spec.risk.maxTotalPosition` / `spec.markets[2].id`."""
-    text = "spec"
+    text, previous = "spec", None
     for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+        if not (part == "sections" and previous == "venues"):
+            text += f"[{part}]" if isinstance(part, int) else f".{part}"
+        previous = part
     return text
 
 
-def _schema_errors(spec: Mapping[str, Any]) -> list[SpecError]:
-    errors = sorted(_VALIDATOR.iter_errors(dict(spec)), key=lambda e: list(map(str, e.path)))
-    return [SpecError(_path(error.path), error.message) for error in errors]
-
-
-def _cross_field_errors(spec: Mapping[str, Any]) -> list[SpecError]:
+def validate_tenant(name: str, spec: Mapping[str, Any]) -> list[SpecError]:
+    """Return every problem with a Tenant's name and spec (empty when it may be built)."""
     errors: list[SpecError] = []
-    risk = spec["risk"]
-    if risk["maxPositionPerMarket"] > risk["maxTotalPosition"]:
-        errors.append(
-            SpecError(
-                "spec.risk.maxPositionPerMarket",
-                f"{risk['maxPositionPerMarket']} exceeds maxTotalPosition "
-                f"{risk['maxTotalPosition']}",
-            )
-        )
-    markets = spec.get("markets") or []
-    if markets and not {"polymarket", "kalshi"} <= set(spec["venues"]):
-        errors.append(SpecError("spec.markets", "market pairs need both venues configured"))
-    seen: set[str] = set()
-    for index, market in enumerate(markets):
-        if market["id"] in seen:
-            errors.append(SpecError(f"spec.markets[{index}].id", f"duplicate id {market['id']!r}"))
-        seen.add(market["id"])
+    if len(name) > MAX_TENANT_NAME or not re.match(DNS_LABEL, name):
+        errors.append(SpecError(
+            "metadata.name", f"{name!r} must be a DNS label of at most {MAX_TENANT_NAME} "
+            "characters"))
+    try:
+        TenantSpec.model_validate(dict(spec))
+    except ValidationError as exc:
+        for error in exc.errors():
+            given = f" (got {error['input']!r:.80})" if error["loc"] else ""
+            errors.append(SpecError(_path(error["loc"]),
+                                    " ".join(f"{error['msg']}{given}".split())))
     return errors
 
 
-def validate_tenant(name: str, spec: Mapping[str, Any]) -> list[SpecError]:
-    """Return every problem with a Tenant (empty when it may be applied)."""
-    errors: list[SpecError] = []
-    if len(name) > MAX_TENANT_NAME or not re.match(DNS_LABEL, name):
-        errors.append(
-            SpecError(
-                "metadata.name",
-                f"{name!r} must be a DNS label of at most {MAX_TENANT_NAME} characters",
-            )
-        )
-    schema_errors = _schema_errors(spec)
-    # Cross-field rules assume a structurally valid spec, like CEL rules do.
-    return errors + (schema_errors or _cross_field_errors(spec))
+def _config_text(pod: Mapping[str, Any], container: Mapping[str, Any], path: str,
+                 config_maps: Mapping[str, Mapping[str, str]]) -> str:
+    """The text of the file `path` as the container sees it through its ConfigMap mounts."""
+    directory, key = posixpath.split(path)
+    mounts = {m["mountPath"].rstrip("/"): m["name"] for m in container.get("volumeMounts", [])}
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    volume = volumes.get(mounts.get(directory, ""), {})
+    data = config_maps.get(volume.get("configMap", {}).get("name", ""), {})
+    if key not in data:
+        raise ConfigError(f"{path} is not in a ConfigMap mounted into the container")
+    return data[key]
+
+
+def pod_configs(manifests: Iterable[Mapping[str, Any]]) -> dict[str, ArbiterConfig]:
+    """What each `arbiter serve` container among `manifests` loads at start, by
+    `<Deployment>/<container>`; `ConfigError` names the container and the bad key.
+
+    Variables from Secrets (`valueFrom`) cannot be read here and are left unset; the
+    config's own defaults stand in for them, as the file does not set them either."""
+    manifests = list(manifests)
+    config_maps = {m["metadata"]["name"]: m.get("data", {}) for m in manifests
+                   if m["kind"] == "ConfigMap"}
+    configs: dict[str, ArbiterConfig] = {}
+    for workload in (m for m in manifests if m["kind"] == "Deployment"):
+        pod = workload["spec"]["template"]["spec"]
+        for container in pod["containers"]:
+            if container.get("args", [None])[0] != "serve":
+                continue
+            where = f"{workload['metadata']['name']}/{container['name']}"
+            env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+            path = env.pop("ARBITER_CONFIG", "")
+            try:
+                text = _config_text(pod, container, path, config_maps) if path else ""
+                configs[where] = config_from_text(text, env, where=path or "config")
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+    return configs

@@ -1,15 +1,21 @@
 """One typed configuration for every service and topology.
 
-Loaded from an optional YAML file (`--config` or `ARBITER_CONFIG`) and then environment
-overrides `ARBITER__SECTION__KEY=value` (double underscore nests). Validation happens once
-at start; a bad value stops the process with `ConfigError` naming the key, the value given
-and what is allowed. Money is given in dollars/contracts as decimal strings and converted
-to integer micro-units here, so no float ever reaches a decision path.
+Loaded from an optional YAML file (`--config` or `ARBITER_CONFIG`), then environment
+overrides `ARBITER__SECTION__KEY=value` (double underscore nests; parsed by pydantic-settings
+as `ArbiterConfig.model_config` declares), then command-line flags. Validation happens once
+at start; a bad value stops the process with a one-line `ConfigError` naming the key, the
+value given and what is allowed. Every number has a range, booleans are not numbers, NaN and
+infinity are refused. Money is given in dollars/contracts as decimal strings and converted
+to integer micro-units, so no float ever reaches a decision path.
+
+These models are the one configuration contract: the Tenant CRD (`tools/gen_crd.py`) and
+the reference in docs/configuration.md are generated from them.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +25,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
@@ -32,6 +40,13 @@ from pydantic import (
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.exceptions import SettingsError
 
 from arbiter.core.units import money_from_decimal, qty_from_decimal
 from arbiter.platform.tenancy import (
@@ -81,24 +96,72 @@ def check_ws_url(cls: type, value: str) -> str:
     return _url(value, ("ws", "wss"))
 
 
+def _not_bool(value: Any) -> Any:
+    """YAML and pydantic both take `true` for 1; a count or an amount given as a bool is a
+    mistake (`max_open_sagas: true`), so it is refused instead."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("bool_not_number", "is a boolean, not a number")
+    return value
+
+
+_HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})$")
+
+
+def _host_port(value: str) -> str:
+    match = _HOST_PORT.match(value)
+    if match is None or int(match.group(2)) > 65535:
+        raise ValueError("is not HOST:PORT with a port in 0..65535")
+    return value
+
+
+def _host_ports(value: str) -> str:
+    for address in filter(None, value.split(",")):
+        _host_port(address.strip())
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_bool)]
+"""An integer field: lax about `"9"` from the environment, strict about booleans."""
+Seconds = Annotated[float, BeforeValidator(_not_bool)]
+"""A duration in seconds (finite: sections refuse NaN and infinity)."""
+Amount = Annotated[Decimal, BeforeValidator(_not_bool), Field(decimal_places=6,
+                                                              allow_inf_nan=False)]
+"""Dollars or contracts as a decimal with at most 6 places: converted once to integer
+micro-units, so the micro-unit conversion can never fail later on the trading path."""
+Address = Annotated[str, AfterValidator(_host_port)]
+"""A gRPC peer, HOST:PORT."""
+TierName = Literal["paper", "standard", "pro"]
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class BusConfig(_Section):
-    kind: Literal["memory", "kafka"] = "memory"
-    kafka_bootstrap: str = ""
-    topic_prefix: str = Field("", pattern=r"^[a-z0-9.-]*$")
-    # tansu answers a fetch only when this wait expires; 10 ms keeps p99 near 20 ms.
-    fetch_max_wait_ms: int = Field(10, ge=2, le=1000)
-    # tansu joins a consumer group in about half this; real Kafka's floor is 6000 by default.
-    session_timeout_ms: int = Field(10_000, ge=1000, le=300_000)
-    partitions: int = Field(4, ge=1, le=64)
+    """The message bus: in-process for the embedded topology, Kafka (or tansu) otherwise."""
+
+    kind: Literal["memory", "kafka"] = Field("memory", description="memory: in-process; "
+                                             "kafka: a Kafka-compatible broker.")
+    kafka_bootstrap: Annotated[str, AfterValidator(_host_ports)] = Field(
+        "", description="HOST:PORT[,HOST:PORT...] of the brokers; empty with `arbiter run "
+        "--bus kafka` starts a tansu broker.")
+    topic_prefix: str = Field("", pattern=r"^[a-z0-9.-]*$", description="Prefix of every topic "
+                              "(the operator isolates tenants with `tenant-<name>.`).")
+    fetch_max_wait_ms: Int = Field(10, ge=2, le=1000, description="Consumer fetch wait, ms: "
+                                   "tansu answers a fetch only when it expires; 10 ms keeps "
+                                   "p99 near 20 ms.")
+    session_timeout_ms: Int = Field(10_000, ge=1000, le=300_000, description="Consumer group "
+                                    "session timeout, ms (tansu joins in about half of it).")
+    partitions: Int = Field(4, ge=1, le=64, description="Partitions per topic created.")
 
 
 class TenantConfig(_Section):
-    id: str = Field("default", pattern=TENANT_ID_PATTERN)
-    tier: Literal["paper", "standard", "pro"] = "paper"
+    """Whose execution plane this is, and the subscription tier that caps its limits."""
+
+    id: str = Field("default", pattern=TENANT_ID_PATTERN, description="Tenant id: lower-case "
+                    "letters, digits and hyphens, 1-63 characters (the Tenant's name).")
+    tier: TierName = Field("paper", description="Subscription tier; caps pairs, orders per "
+                           "second, exposure and open sagas (docs/multi-tenancy.md).")
 
 
 class VenueSettings(_Section):
@@ -165,11 +228,13 @@ VenueSection = Annotated[VenueSettings, _PluginModel("settings_model", VenueSett
 class PairConfig(_Section):
     """The same event on two markets, each on any venue (the same venue too)."""
 
-    pair_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
-    a: Leg
-    b: Leg
-    # True when B's YES pays out exactly when A's NO does.
-    inverted: bool = False
+    pair_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="Unique name of "
+                         "the pair (a DNS label).")
+    a: Leg = Field(description="Leg A: a market on any registered venue (`venue: <slug>` and "
+                   "that venue's market fields).")
+    b: Leg = Field(description="Leg B: a market on any registered venue, the same one too.")
+    inverted: bool = Field(False, description="True when B's YES pays out exactly when A's "
+                           "NO does.")
 
 
 DEFAULT_PAIRS: tuple[dict[str, Any], ...] = tuple(
@@ -190,18 +255,26 @@ def _default_pairs() -> list[PairConfig]:
 
 
 class MarketConfig(_Section):
-    """The emulated market used by the embedded topology and `arbiter emulator`."""
+    """The market pairs traded, and the emulated market of the embedded topology and
+    `arbiter emulator`."""
 
-    seed: int = 7
-    step_ms: int = Field(50, ge=1, le=60_000)
-    pairs: list[PairConfig] = Field(default_factory=_default_pairs, min_length=1)
+    seed: Int = Field(7, ge=0, le=2**63 - 1, description="Seed of the synthetic market.")
+    step_ms: Int = Field(50, ge=1, le=60_000, description="Synthetic market step, ms.")
+    pairs: list[PairConfig] = Field(default_factory=_default_pairs, min_length=1,
+                                    max_length=500, description="The approved market pairs "
+                                    "(default: a four-pair demo market on both venues).")
 
 
 class DetectorConfig(_Section):
-    max_qty: Decimal = Field(Decimal(200), gt=0)
-    min_profit_usd: Decimal = Field(Decimal("0.05"), ge=0)
-    ttl_ms: int = Field(500, ge=1)
-    depth_levels: int = Field(10, ge=1, le=100)
+    """Opportunity detection: sizing against depth and the profit an opportunity must clear."""
+
+    max_qty: Amount = Field(Decimal(200), gt=0, le=1_000_000, description="Largest size of "
+                            "one opportunity, contracts.")
+    min_profit_usd: Amount = Field(Decimal("0.05"), ge=0, le=1_000_000, description="Least "
+                                   "profit after fees an opportunity must lock in, dollars.")
+    ttl_ms: Int = Field(500, ge=1, le=60_000, description="How long an opportunity may be "
+                        "acted on after detection, ms.")
+    depth_levels: Int = Field(10, ge=1, le=100, description="Book levels sizing walks.")
 
     @property
     def max_qty_micros(self) -> int:
@@ -212,6 +285,10 @@ class DetectorConfig(_Section):
         return money_from_decimal(self.min_profit_usd)
 
 
+_CONTRACTS = 1_000_000_000  # the largest position any limit may allow, contracts
+_DOLLARS = 1_000_000_000  # the largest amount any money limit may allow, dollars
+
+
 class RiskConfig(_Section):
     """One tenant's risk limits and HardStop thresholds (see docs/risk.md).
 
@@ -220,34 +297,40 @@ class RiskConfig(_Section):
     `updated`, so a change is validated exactly like the file.
     """
 
-    max_position_per_market: Decimal = Field(Decimal(2000), gt=0)  # per market outcome
-    max_position_total: Decimal = Field(Decimal(8000), gt=0)  # all markets together
-    max_exposure_usd: Decimal = Field(Decimal(5000), gt=0)  # capital at risk
-    max_open_sagas: int = Field(4, ge=1)
-    orders_per_second: int = Field(20, ge=1)  # order-rate budget refill
-    order_burst: int = Field(40, ge=2)  # budget depth; a saga takes one order per leg
-    max_cumulative_loss_usd: Decimal = Field(Decimal(1000), gt=0)
-    max_daily_loss_usd: Decimal = Field(Decimal(250), gt=0)
-    max_consecutive_losses: int = Field(5, ge=1)
-    max_failed_unwinds: int = Field(1, ge=1)  # sagas that end HELD
-    max_rejections_per_hour: int = Field(60, ge=0)  # venue order rejections
-    slippage_threshold_usd: Decimal = Field(Decimal("0.02"), ge=0)  # per contract
-    max_slippage_streak: int = Field(3, ge=1)
-    trading_day_start: str = Field("00:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
-    trading_day_timezone: str = "UTC"
-
-    @field_validator("max_position_per_market", "max_position_total")
-    @classmethod
-    def _contracts(cls, v: Decimal) -> Decimal:
-        qty_from_decimal(v)
-        return v
-
-    @field_validator("max_exposure_usd", "max_cumulative_loss_usd", "max_daily_loss_usd",
-                     "slippage_threshold_usd")
-    @classmethod
-    def _dollars(cls, v: Decimal) -> Decimal:
-        money_from_decimal(v)
-        return v
+    max_position_per_market: Amount = Field(Decimal(2000), gt=0, le=_CONTRACTS, description=
+                                            "Position per market outcome, contracts.")
+    max_position_total: Amount = Field(Decimal(8000), gt=0, le=_CONTRACTS, description=
+                                       "Position over all markets, contracts; at least "
+                                       "max_position_per_market.")
+    max_exposure_usd: Amount = Field(Decimal(5000), gt=0, le=_DOLLARS, description="Capital "
+                                     "at risk, dollars.")
+    max_open_sagas: Int = Field(4, ge=1, le=1000, description="Sagas in flight at once.")
+    orders_per_second: Int = Field(20, ge=1, le=1000, description="Order-rate budget refill, "
+                                   "orders per second.")
+    order_burst: Int = Field(40, ge=2, le=100_000, description="Order-rate budget depth, "
+                             "orders; a saga takes one order per leg.")
+    max_cumulative_loss_usd: Amount = Field(Decimal(1000), gt=0, le=_DOLLARS, description=
+                                            "Realized loss since start that latches HardStop, "
+                                            "dollars.")
+    max_daily_loss_usd: Amount = Field(Decimal(250), gt=0, le=_DOLLARS, description="Realized "
+                                       "loss in one trading day that latches HardStop, "
+                                       "dollars.")
+    max_consecutive_losses: Int = Field(5, ge=1, le=1000, description="Losing sagas in a row "
+                                        "that latch HardStop.")
+    max_failed_unwinds: Int = Field(1, ge=1, le=1000, description="Sagas ending HELD that "
+                                    "latch HardStop.")
+    max_rejections_per_hour: Int = Field(60, ge=0, le=100_000, description="Venue order "
+                                         "rejections per hour that latch HardStop.")
+    slippage_threshold_usd: Amount = Field(Decimal("0.02"), ge=0, le=1, description="Fill "
+                                           "price worse than expected by more than this, "
+                                           "dollars per contract, counts as slippage.")
+    max_slippage_streak: Int = Field(3, ge=1, le=1000, description="Slipped fills in a row "
+                                     "that latch HardStop.")
+    trading_day_start: str = Field("00:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+                                   description="When the trading day (daily loss) starts, "
+                                   "HH:MM.")
+    trading_day_timezone: str = Field("UTC", description="IANA time zone of "
+                                      "trading_day_start.")
 
     @field_validator("trading_day_timezone")
     @classmethod
@@ -285,8 +368,10 @@ class HedgeStepConfig(_Section):
     break-even), `unwind` buys leg 1's complement on leg 1's own market.
     """
 
-    strategy: Literal["retry", "chase", "unwind"]
-    ticks: int = Field(0, ge=0, le=100)
+    strategy: Literal["retry", "chase", "unwind"] = Field(
+        description="retry, chase (`ticks` worse) or unwind.")
+    ticks: Int = Field(0, ge=0, le=100, description="How many ticks worse a chase resends "
+                       "leg 2 (chase only).")
 
     @model_validator(mode="after")
     def _ticks_only_for_a_chase(self) -> HedgeStepConfig:
@@ -304,18 +389,22 @@ def _default_ladder() -> list[HedgeStepConfig]:
 
 
 class SagaConfig(_Section):
-    # An order whose outcome has not arrived after this long is looked up at the venue.
-    leg_timeout_ms: int = Field(2_000, ge=1)
-    # Compensation, one order per step while leg 2 is short of leg 1 (see docs/saga.md).
-    # It must end in an unwind, so every saga can end flat; when the unwind too falls
-    # short the saga is held and an alert raised.
-    hedge_ladder: list[HedgeStepConfig] = Field(default_factory=_default_ladder,
-                                                min_length=1, max_length=16)
-    # Durable saga log: ':memory:' suits the embedded default, whose venues live in the same
-    # process; give a file when the venues outlive the engine (`arbiter emulator`).
-    log_path: str = ":memory:"
-    # `arbiter serve saga` waits this long for risk and both gateways before recovering.
-    peers_timeout_s: float = Field(120.0, gt=0, le=3600)
+    """The two-leg execution orchestrator."""
+
+    leg_timeout_ms: Int = Field(2_000, ge=1, le=600_000, description="An order whose outcome "
+                                "has not arrived after this long, ms, is looked up at the "
+                                "venue.")
+    hedge_ladder: list[HedgeStepConfig] = Field(
+        default_factory=_default_ladder, min_length=1, max_length=16,
+        description="Compensation, one order per step while leg 2 is short of leg 1 (see "
+                    "docs/saga.md). It must end in an unwind, so every saga can end flat; when "
+                    "the unwind too falls short the saga is held and an alert raised.")
+    log_path: str = Field(":memory:", description="SQLite saga log: ':memory:' suits the "
+                          "embedded default, whose venues live in the same process; give a "
+                          "file when the venues outlive the engine (`arbiter emulator`).")
+    peers_timeout_s: Seconds = Field(120.0, gt=0, le=3600, description="`arbiter serve saga` "
+                                     "waits this long, seconds, for risk and the gateways "
+                                     "before recovering.")
 
     @field_validator("hedge_ladder")
     @classmethod
@@ -332,13 +421,19 @@ class SagaConfig(_Section):
 
 
 class GrpcConfig(_Section):
-    port: int = Field(50051, ge=0, le=65535)
-    risk_addr: str = "127.0.0.1:50051"
-    # each venue's gateway by venue slug; a venue not listed is at `default_gateway_addr`
-    gateway_addrs: dict[str, str] = Field(default_factory=dict)
-    default_gateway_addr: str = "127.0.0.1:50051"
-    vault_addr: str = "127.0.0.1:50051"
-    control_addr: str = "127.0.0.1:50051"
+    """Where this process serves gRPC and where its peers are."""
+
+    port: Int = Field(50051, ge=0, le=65535, description="Port this process serves gRPC on "
+                      "(0: any free port).")
+    risk_addr: Address = Field("127.0.0.1:50051", description="The risk service, HOST:PORT.")
+    gateway_addrs: dict[str, Address] = Field(default_factory=dict, description="Each venue's "
+                                              "gateway by venue slug, HOST:PORT; a venue not "
+                                              "listed is at default_gateway_addr.")
+    default_gateway_addr: Address = Field("127.0.0.1:50051", description="A gateway not in "
+                                          "gateway_addrs, HOST:PORT.")
+    vault_addr: Address = Field("127.0.0.1:50051", description="The vault service, HOST:PORT.")
+    control_addr: Address = Field("127.0.0.1:50051", description="The control service, "
+                                  "HOST:PORT.")
 
     @field_validator("gateway_addrs")
     @classmethod
@@ -352,26 +447,48 @@ class GrpcConfig(_Section):
 
 
 class HealthConfig(_Section):
-    host: str = "0.0.0.0"
-    port: int = Field(8080, ge=0, le=65535)
+    """The HTTP endpoint with /healthz, /readyz and /metrics."""
+
+    host: str = Field("0.0.0.0", description="Interface to listen on.")
+    port: Int = Field(8080, ge=0, le=65535, description="Port (0: any free port).")
 
 
 class StoreConfig(_Section):
     """PostgreSQL for the distributed topology: `dsn` connects as the application role (row-
     level security applies), `migrate_dsn` as the owner that runs migrations at start."""
 
-    dsn: SecretStr = SecretStr("")
-    migrate_dsn: SecretStr = SecretStr("")
-    pool_min: int = Field(1, ge=0, le=64)
-    pool_max: int = Field(8, ge=1, le=256)
+    dsn: SecretStr = Field(SecretStr(""), description="Application-role DSN; empty: SQLite.")
+    migrate_dsn: SecretStr = Field(SecretStr(""), description="Owner-role DSN for migrations.")
+    pool_min: Int = Field(1, ge=0, le=64, description="Connections kept open.")
+    pool_max: Int = Field(8, ge=1, le=256, description="Connections at most; at least "
+                          "pool_min.")
+
+    @model_validator(mode="after")
+    def _pool_order(self) -> StoreConfig:
+        if self.pool_min > self.pool_max:
+            raise ValueError(f"store.pool_min={self.pool_min} exceeds store.pool_max="
+                             f"{self.pool_max}")
+        return self
 
 
 class AuthConfig(_Section):
     """How the control API verifies callers' JWTs (HS256 secret and/or RS256 public key)."""
 
-    hs256_secret: SecretStr = SecretStr("")
-    rs256_public_key_path: str = ""
-    leeway_seconds: int = Field(0, ge=0, le=300)
+    hs256_secret: SecretStr = Field(SecretStr(""), description="HS256 shared secret.")
+    rs256_public_key_path: str = Field("", description="PEM file of the RS256 public key.")
+    leeway_seconds: Int = Field(0, ge=0, le=300, description="Clock skew allowed on exp/nbf, "
+                                "seconds.")
+
+    def public_key(self) -> bytes | None:
+        """The RS256 public key's bytes (None when not configured); `ConfigError` names the
+        field when the file cannot be read, instead of a traceback at start."""
+        if not self.rs256_public_key_path:
+            return None
+        try:
+            return Path(self.rs256_public_key_path).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"auth.rs256_public_key_path={self.rs256_public_key_path!r}: "
+                              f"cannot read the key file ({exc.strerror})") from None
 
 
 class VaultConfig(_Section):
@@ -381,16 +498,31 @@ class VaultConfig(_Section):
     replica shares it, row-level security per tenant); empty keeps the SQLite file
     `store_path`. It is not `store.dsn`: the app role may not read sealed credentials."""
 
-    backend: Literal["local", "transit"] = "local"
-    store_path: str = "arbiter-vault.db"
-    store_dsn: SecretStr = SecretStr("")
-    master_secret_path: str = ""  # local backend: a 0600 file of 32+ random bytes
-    # transit backend: the HashiCorp Vault (or OpenBao) server, its Kubernetes-auth role and
-    # the Transit key; the token, for development only, comes from VAULT_TOKEN alone
-    addr: str = ""
-    role: str = ""
-    transit_key: str = "arbiter-credentials"
-    transit_mount: str = "transit"
+    backend: Literal["local", "transit"] = Field("local", description="local: a keyring "
+                                                 "file; transit: HashiCorp Vault Transit.")
+    store_path: str = Field("arbiter-vault.db", description="SQLite credential store.")
+    store_dsn: SecretStr = Field(SecretStr(""), description="PostgreSQL DSN as arbiter_vault.")
+    master_secret_path: str = Field("", description="local backend: a 0600 file of 32+ "
+                                    "random bytes.")
+    addr: str = Field("", description="transit backend: the Vault (or OpenBao) server URL; "
+                      "the token, for development only, comes from VAULT_TOKEN alone.")
+    role: str = Field("", description="transit backend: the Kubernetes-auth role.")
+    transit_key: str = Field("arbiter-credentials", description="transit backend: the key.")
+    transit_mount: str = Field("transit", description="transit backend: the mount.")
+
+
+def _venue_sections_schema(schema: dict[str, Any]) -> None:
+    """A venue's section is written `venues.<slug>` (see `_collect_sections`), so the JSON
+    schema shows one property per registered venue, from its plugin, instead of `sections`."""
+    properties = schema["properties"]
+    properties.pop("sections", None)
+    for plugin in VENUES:
+        section = plugin.settings_model.model_json_schema()
+        if "$defs" in section:
+            raise TypeError(f"{plugin.slug}: a venue section must be flat (no nested models)")
+        section["properties"].pop("venue", None)
+        section["required"] = [k for k in section.get("required", []) if k != "venue"]
+        properties[plugin.slug] = section
 
 
 class VenuesConfig(_Section):
@@ -402,11 +534,18 @@ class VenuesConfig(_Section):
     in the vault service (`grpc.vault_addr`), which signs for the gateways. `dry_run` builds,
     signs, logs and counts every order and sends none (the venue answers a reject)."""
 
-    mode: Literal["paper", "live"] = "paper"
-    dry_run: bool = False
-    ws_ping_interval_s: float = Field(10.0, gt=0, le=60)
-    request_timeout_s: float = Field(5.0, gt=0, le=60)
-    sections: dict[str, VenueSection] = Field(default_factory=dict)
+    model_config = ConfigDict(json_schema_extra=_venue_sections_schema)
+
+    mode: Literal["paper", "live"] = Field("paper", description="paper: throwaway keys "
+                                           "against emulators; live: keys in the vault.")
+    dry_run: bool = Field(False, description="Build, sign, log and count every order; send "
+                          "none.")
+    ws_ping_interval_s: Seconds = Field(10.0, gt=0, le=60, description="WebSocket ping "
+                                        "interval, seconds.")
+    request_timeout_s: Seconds = Field(5.0, gt=0, le=60, description="Venue HTTP request "
+                                       "timeout, seconds.")
+    sections: dict[str, VenueSection] = Field(default_factory=dict, description="Each "
+                                              "venue's section, written venues.<slug>.")
 
     @model_validator(mode="before")
     @classmethod
@@ -441,7 +580,16 @@ class VenuesConfig(_Section):
         return self.mode == "paper"
 
 
-class ArbiterConfig(_Section):
+class ArbiterConfig(BaseSettings):
+    """The whole configuration. Its `model_config` is the environment contract
+    (`ARBITER__SECTION__KEY`, nested by `__`, any case), read by `load_config`; building the
+    model directly (`ArbiterConfig()`, `model_validate`) reads no environment at all, so
+    defaults stay defaults in tests."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False,
+        extra="forbid", frozen=True, allow_inf_nan=False)
+
     bus: BusConfig = Field(default_factory=BusConfig)
     tenant: TenantConfig = Field(default_factory=TenantConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)
@@ -455,6 +603,16 @@ class ArbiterConfig(_Section):
     store: StoreConfig = Field(default_factory=StoreConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
 
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the arguments: the file and environment come in through `load_config`, which
+        layers them strictly (see `_merge`)."""
+        return (init_settings,)
+
     @model_validator(mode="after")
     def _within_tier(self) -> ArbiterConfig:
         """A tenant's configuration may not ask for more than its subscription tier allows."""
@@ -462,37 +620,143 @@ class ArbiterConfig(_Section):
             tier_named(self.tenant.tier).check(self.tenant.id, TenantLimits(
                 pairs=len(self.market.pairs),
                 orders_per_second=self.risk.orders_per_second,
-                max_exposure_micros=money_from_decimal(self.risk.max_exposure_usd),
+                max_exposure_usd=self.risk.max_exposure_usd,
                 max_open_sagas=self.risk.max_open_sagas,
             ))
         except TierLimitExceeded as exc:
-            raise ValueError(str(exc)) from None
+            path = _TIER_LIMITS[exc.limit]
+            given = f"{exc.value} pairs" if exc.limit == "pairs" else exc.value
+            raise ValueError(f"tenant {exc.tenant_id!r} on tier {exc.tier!r}: {path}={given} "
+                             f"exceeds the tier's cap of {exc.cap}") from None
         return self
 
 
-def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX):
-            continue
-        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
-        node = data
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"{name}: cannot set a key below the scalar {'.'.join(path)}")
-        node[path[-1]] = value
-    return data
+_TIER_LIMITS = {"pairs": "market.pairs", "orders_per_second": "risk.orders_per_second",
+                "max_exposure_usd": "risk.max_exposure_usd",
+                "max_open_sagas": "risk.max_open_sagas"}
+"""Where each `TenantLimits` field is set in the config, to name it in a tier error."""
 
 
-def _describe(error: dict[str, Any]) -> str:
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping instead of `os.environ`,
+    so tests and the operator can load a pod's environment without being that pod."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._given = environ
+        super().__init__(ArbiterConfig)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name.lower(): value for name, value in self._given.items()}
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The `ARBITER__…` variables as nested data; a name that names no setting is refused
+    here, since pydantic-settings would skip it silently."""
+    ours = {k: v for k, v in environ.items() if k.upper().startswith(ENV_PREFIX)}
+    sections = sorted(ArbiterConfig.model_fields)
+    for name in ours:
+        parts = name[len(ENV_PREFIX):].split("__")
+        if not all(parts):
+            raise ConfigError(f"environment variable {name} names no setting (write "
+                              f"{ENV_PREFIX}<SECTION>__<KEY>, sections: {', '.join(sections)})")
+        if parts[0].lower() not in ArbiterConfig.model_fields:
+            raise ConfigError(f"environment variable {name}: {parts[0].lower()!r} is not a "
+                              f"section (sections: {', '.join(sections)})")
+    if not ours:  # the common case in tests and simulations; the source costs ~0.4 ms
+        return {}
+    try:
+        return _Environment(ours)()
+    except SettingsError as exc:
+        raise ConfigError(f"environment: {_one_line(exc)} (a section or list set by one "
+                          "variable takes JSON)") from None
+
+
+def _nested(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`{"bus.kind": "kafka"}` as `{"bus": {"kind": "kafka"}}`, refusing contradictions."""
+    result: dict[str, Any] = {}
+    for dotted, value in overrides.items():
+        node: Any = value
+        for part in reversed(dotted.split(".")):
+            node = {part: node}
+        _merge(result, node, "the command line")
+    return result
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any], source: str,
+           path: tuple[str, ...] = ()) -> None:
+    """Lay `top` over `base` in place. A mapping set below a key that `base` holds as a
+    scalar (`bus: 5` in the file, then `--bus kafka`) is a `ConfigError` naming that key:
+    replacing the scalar silently would hide the file's mistake."""
+    for key, value in top.items():
+        here = (*path, str(key))
+        current = base.get(key)
+        if isinstance(value, Mapping) and current is not None:
+            if not isinstance(current, dict):
+                below = ", ".join(f"{'.'.join(here)}.{k}" for k in value)
+                raise ConfigError(f"{'.'.join(here)}={current!r} is not a section, so "
+                                  f"{source} cannot set {below}")
+            _merge(current, value, source, here)
+        elif isinstance(value, Mapping):
+            base[key] = {}
+            _merge(base[key], value, source, here)
+        else:
+            base[key] = value
+
+
+def _describe(error: Mapping[str, Any]) -> str:
     if not error["loc"]:  # a whole-config rule (the tier check): its message names the keys
-        return str(error["msg"]).removeprefix("Value error, ")
+        return _one_line(str(error["msg"]).removeprefix("Value error, "))
     # a venue's section is validated under `venues.sections.<slug>`, but written `venues.<slug>`
     loc = [p for i, p in enumerate(error["loc"])
            if not (p == "sections" and i and error["loc"][i - 1] == "venues")]
     key = ".".join(str(p) for p in loc)
     given = error.get("input")
-    return f"{key}={given!r}: {error['msg']}"
+    return _one_line(f"{key}={given!r:.200}: {error['msg']}")
+
+
+def _parse(text: str, where: str) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where} is not valid YAML: {_one_line(exc)}") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"{where} must hold a mapping, not {type(loaded).__name__}")
+    return loaded or {}
+
+
+def _read(path: str | Path) -> dict[str, Any]:
+    where = f"config file {path}"
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{where} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{where} is a directory, not a file") from None
+    except OSError as exc:
+        raise ConfigError(f"{where} cannot be read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{where} is not UTF-8 text (byte {exc.start}): is it a binary "
+                          "file?") from None
+    return _parse(text, where)
+
+
+def _validated(document: dict[str, Any], environ: Mapping[str, str],
+               overrides: Mapping[str, Any] | None) -> ArbiterConfig:
+    data: dict[str, Any] = {}
+    _merge(data, document, "the config file")
+    _merge(data, _environment(environ), "the environment")
+    _merge(data, _nested(overrides or {}), "the command line")
+    try:
+        return ArbiterConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(f"invalid configuration: {problems}") from None
 
 
 def load_config(
@@ -500,29 +764,16 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> ArbiterConfig:
-    """Build and validate the configuration; raise `ConfigError` naming every bad key."""
+    """Build and validate the configuration: the YAML file (`path`, else `$ARBITER_CONFIG`),
+    then `ARBITER__…` variables of `environ` (default `os.environ`), then `overrides`
+    (dotted keys, the command line), each over the one before. Raise `ConfigError`, one line
+    naming every bad key, for anything that does not validate."""
     environ = os.environ if environ is None else environ
     path = path or environ.get("ARBITER_CONFIG") or None
-    data: dict[str, Any] = {}
-    if path:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path} must hold a mapping, not {type(loaded).__name__}")
-        data = loaded or {}
-    data = _apply_env(data, environ)
-    for dotted, value in (overrides or {}).items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    try:
-        return ArbiterConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(_describe(e) for e in exc.errors())
-        raise ConfigError(f"invalid configuration: {problems}") from None
+    return _validated(_read(path) if path else {}, environ, overrides)
+
+
+def config_from_text(text: str, environ: Mapping[str, str], where: str = "config") -> ArbiterConfig:
+    """`load_config` for a config file's text already in hand (the operator checks what its
+    ConfigMap and Deployments would give a pod without writing files)."""
+    return _validated(_parse(text, where), environ, None)

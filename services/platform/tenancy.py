@@ -18,6 +18,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
+from decimal import Decimal
 from typing import Any
 
 import grpc
@@ -60,7 +61,8 @@ class UnknownTier(InvalidTenant):
 class TierLimitExceeded(TenantError):
     """A tenant's configuration asks for more than its tier allows."""
 
-    def __init__(self, tenant_id: str, tier: str, limit: str, value: int, cap: int) -> None:
+    def __init__(self, tenant_id: str, tier: str, limit: str, value: int | Decimal,
+                 cap: int | Decimal) -> None:
         super().__init__(
             f"tenant {tenant_id!r} on tier {tier!r}: {limit}={value} exceeds the tier's cap of {cap}")
         self.tenant_id = tenant_id
@@ -90,11 +92,13 @@ def tenant(tenant_id: str, tier: str) -> common_pb2.TenantContext:
 
 @dataclass(frozen=True, slots=True)
 class TenantLimits:
-    """What a tenant's configuration asks for, in the tier table's units."""
+    """What a tenant's configuration asks for, by the names and in the units of the config:
+    `market.pairs` (counted), `risk.orders_per_second`, `risk.max_exposure_usd` (dollars)
+    and `risk.max_open_sagas`."""
 
     pairs: int
     orders_per_second: int
-    max_exposure_micros: int  # micro-dollars
+    max_exposure_usd: Decimal
     max_open_sagas: int
 
 
@@ -112,16 +116,14 @@ class Tier:
                 raise TierLimitExceeded(tenant_id, self.name, limit, value, cap)
 
 
-_USD = 1_000_000  # micro-dollars per dollar
-
 TIERS: Mapping[str, Tier] = {
     t.name: t for t in (
         Tier("paper", TenantLimits(pairs=10, orders_per_second=20,
-                                   max_exposure_micros=10_000 * _USD, max_open_sagas=4)),
+                                   max_exposure_usd=Decimal(10_000), max_open_sagas=4)),
         Tier("standard", TenantLimits(pairs=50, orders_per_second=50,
-                                      max_exposure_micros=100_000 * _USD, max_open_sagas=16)),
+                                      max_exposure_usd=Decimal(100_000), max_open_sagas=16)),
         Tier("pro", TenantLimits(pairs=500, orders_per_second=200,
-                                 max_exposure_micros=2_000_000 * _USD, max_open_sagas=64)),
+                                 max_exposure_usd=Decimal(2_000_000), max_open_sagas=64)),
     )
 }
 

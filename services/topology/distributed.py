@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import grpc
 
@@ -187,7 +186,7 @@ async def build_control(config: ArbiterConfig, stack: contextlib.AsyncExitStack)
 def _token_verifier(config: ArbiterConfig) -> TokenVerifier:
     """The control API authenticates every caller: no verification key, no start."""
     auth = config.auth
-    public_key = Path(auth.rs256_public_key_path).read_bytes() if auth.rs256_public_key_path else None
+    public_key = auth.public_key()
     try:
         return TokenVerifier(auth.hs256_secret.get_secret_value() or None, public_key,
                              auth.leeway_seconds)

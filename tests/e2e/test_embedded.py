@@ -90,7 +90,7 @@ def test_cli_run_headless_writes_the_summary(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--duration", "0"], "--duration must be > 0"),
+        (["--duration", "0"], "0.0 is not a number of seconds"),
         (["--bus", "rabbit"], "bus.kind='rabbit'"),
         (["--seed", "x"], "Invalid value"),
     ],

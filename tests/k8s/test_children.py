@@ -47,6 +47,14 @@ def test_standard_tenant_builds_its_execution_plane(platform: Platform) -> None:
         assert (owner["kind"], owner["uid"], owner["controller"]) == ("Tenant", "uid-acme", True)
 
 
+def test_a_same_venue_tenant_gets_one_gateway(platform: Platform) -> None:
+    body = tenant()
+    body["spec"]["market"]["pairs"][0]["b"] = dict(body["spec"]["market"]["pairs"][0]["a"],
+                                                   condition_id="0x" + "cd" * 32)
+    deployments = by_name(build_children(body, platform), "Deployment")
+    assert sorted(deployments) == ["acme-gateway-polymarket", "acme-risk", "acme-saga"]
+
+
 def test_builders_are_deterministic(platform: Platform) -> None:
     assert build_children(tenant(), platform) == build_children(tenant(), platform)
 
@@ -58,12 +66,12 @@ def test_pinning_follows_tier_and_component(platform: Platform) -> None:
         pod = d["spec"]["template"]["spec"]
         assert pod_violations(pod) == [], name
         assert is_guaranteed_pinned(pod, label) == (name != "acme-risk"), name
-    paper = by_name(build_children(tenant(tier="paper"), platform), "Deployment")
+    paper = by_name(build_children(tenant(tenant={"tier": "paper"}), platform), "Deployment")
     assert not any("affinity" in d["spec"]["template"]["spec"] for d in paper.values())
 
 
 def test_pro_tier_replicates_and_protects_with_pdbs(platform: Platform) -> None:
-    children = build_children(tenant(tier="pro"), platform)
+    children = build_children(tenant(tenant={"tier": "pro"}), platform)
     deployments = by_name(children, "Deployment")
     assert deployments["acme-gateway-kalshi"]["spec"]["replicas"] == 2
     assert deployments["acme-saga"]["spec"]["replicas"] == 1
@@ -73,10 +81,11 @@ def test_pro_tier_replicates_and_protects_with_pdbs(platform: Platform) -> None:
 
 
 def test_paused_scales_to_zero_and_drops_pdbs(platform: Platform) -> None:
-    children = build_children(tenant(tier="pro", paused=True), platform)
+    children = build_children(tenant(tenant={"tier": "pro"}, paused=True), platform)
     assert {d["spec"]["replicas"] for d in by_name(children, "Deployment").values()} == {0}
     assert by_name(children, "PodDisruptionBudget") == {}
-    assert "paused: true" in by_name(children, "ConfigMap")["acme-config"]["data"]["config.yaml"]
+    config = yaml.safe_load(by_name(children, "ConfigMap")["acme-config"]["data"]["config.yaml"])
+    assert "paused" not in str(config)  # not configuration: the pods never see it
 
 
 def test_env_wires_the_tenant_identity_and_peers(platform: Platform) -> None:
@@ -84,17 +93,18 @@ def test_env_wires_the_tenant_identity_and_peers(platform: Platform) -> None:
     container = saga["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
     assert container["args"] == ["serve", "saga"]
-    assert env["ARBITER__TENANT__ID"] == "acme"
-    assert env["ARBITER__TENANT__TIER"] == "standard"
-    assert env["ARBITER__BUS__TOPIC_PREFIX"] == "tenant-acme."
-    assert env["ARBITER__VAULT__ROLE"] == "arbiter-tenant-acme"
     assert env["ARBITER__GRPC__RISK_ADDR"] == "acme-risk:50051"
-    assert env["ARBITER__GRPC__GATEWAY_KALSHI_ADDR"] == "acme-gateway-kalshi:50051"
+    assert env["ARBITER__GRPC__GATEWAY_ADDRS__KALSHI"] == "acme-gateway-kalshi:50051"
+    assert env["ARBITER__GRPC__GATEWAY_ADDRS__POLYMARKET"] == "acme-gateway-polymarket:50051"
     assert env["ARBITER__BUS__KAFKA_BOOTSTRAP"] == platform.env["ARBITER__BUS__KAFKA_BOOTSTRAP"]
     assert env["ARBITER__STORE__DSN"] == {"secretKeyRef": dict(platform.store_secret or {})}
     config = yaml.safe_load(by_name(build_children(tenant(), platform), "ConfigMap")["acme-config"]["data"]["config.yaml"])
-    assert config["risk"]["max_exposure_cents"] == 250000
-    assert config["venues"]["kalshi"]["credentials"]["secret_ref"]["name"] == "acme-kalshi"
+    assert config["tenant"] == {"id": "acme", "tier": "standard"}
+    assert config["bus"] == {"topic_prefix": "tenant-acme."}
+    assert config["vault"] == {"role": "arbiter-tenant-acme"}
+    assert config["risk"] == EXAMPLE["spec"]["risk"]  # as written: the CRD is the config
+    assert config["venues"] == EXAMPLE["spec"]["venues"]
+    assert config["market"] == EXAMPLE["spec"]["market"]
 
 
 def test_a_spec_change_rolls_the_pods_through_the_config_hash(platform: Platform) -> None:
@@ -103,7 +113,7 @@ def test_a_spec_change_rolls_the_pods_through_the_config_hash(platform: Platform
         return str(saga["spec"]["template"]["metadata"]["annotations"]["arbiter.dev/config-sha256"])
 
     changed = tenant()
-    changed["spec"]["risk"]["dailyLossLimitCents"] = 1
+    changed["spec"]["risk"]["max_daily_loss_usd"] = 1
     assert sha(tenant()) != sha(changed)
 
 

@@ -163,9 +163,12 @@ async def test_tenant_lifecycle_create_update_drift_delete(cluster: Cluster) -> 
     assert saga["metadata"]["ownerReferences"][0]["uid"] == "uid-acme"
     assert saga["spec"]["replicas"] == 1
 
-    # 2nd stage: a spec edit (pause, drop a venue, move to pro) is rolled out and pruned.
-    await cluster.update_spec("acme", {"paused": True, "markets": None, "tier": "pro",
-                                       "venues": {"kalshi": None}})
+    # 2nd stage: a spec edit (pause, trade Polymarket only, move to pro) is rolled out and
+    # pruned: no pair has a Kalshi leg any more, so its gateway goes.
+    pair = copy.deepcopy(EXAMPLE["spec"]["market"]["pairs"][0])
+    pair["b"] = {**pair["a"], "condition_id": "0x" + "cd" * 32}
+    await cluster.update_spec("acme", {"paused": True, "market": {"pairs": [pair]},
+                                       "tenant": {"tier": "pro"}, "venues": {"kalshi": None}})
     await eventually(lambda: cluster.live("arbiter.dev/v1alpha1/tenants", "acme")
                      .get("status", {}).get("observedGeneration") == 2)
     assert cluster.condition("acme", "Ready")["reason"] == "Paused"
@@ -201,22 +204,45 @@ async def test_invalid_tenant_is_degraded_naming_the_field_and_creates_nothing(
     cluster: Cluster,
 ) -> None:
     spec = copy.deepcopy(EXAMPLE["spec"])
-    spec["risk"]["maxPositionPerMarket"] = spec["risk"]["maxTotalPosition"] + 1
+    spec["risk"]["max_position_per_market"] = spec["risk"]["max_position_total"] + 1
     await cluster.create_tenant("bad", spec)
     degraded = await eventually(lambda: cluster.condition("bad", "Degraded"))
     assert degraded["status"] == "True"
     assert degraded["reason"] == "InvalidSpec"
-    assert "spec.risk.maxPositionPerMarket" in degraded["message"]
+    assert "spec.risk.max_position_total" in degraded["message"]
     assert cluster.condition("bad", "Ready")["status"] == "False"
     for resource in RESOURCES:
         if resource not in ("arbiter.dev/v1alpha1/tenants", "v1/events"):
             assert cluster.names(resource) == set(), resource
 
     # Fixing the spec converges it; the Degraded condition clears.
-    await cluster.update_spec("bad", {"risk": {"maxPositionPerMarket": 1}})
+    await cluster.update_spec("bad", {"risk": {"max_position_per_market": 1}})
     await eventually(lambda: cluster.condition("bad", "Ready").get("status") == "True")
     assert cluster.condition("bad", "Degraded")["status"] == "False"
     assert "bad-saga" in cluster.names("apps/v1/deployments")
+
+
+async def test_a_tenant_whose_config_would_not_load_is_not_ready_and_not_rolled_out(
+    cluster: Cluster,
+) -> None:
+    """Well-formed, but beyond its tier: every pod would stop at start on the ConfigError."""
+    spec = copy.deepcopy(EXAMPLE["spec"])
+    spec["tenant"] = {"tier": "paper"}
+    spec["risk"].update(max_open_sagas=9, max_exposure_usd=100)
+    await cluster.create_tenant("greedy", spec)
+    ready = await eventually(lambda: cluster.condition("greedy", "Ready"))
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidConfig")
+    assert ("greedy-saga/saga: invalid configuration: tenant 'greedy' on tier 'paper': "
+            "risk.max_open_sagas=9 exceeds the tier's cap of 4") in ready["message"]
+    assert cluster.condition("greedy", "Degraded")["status"] == "True"
+    for resource in RESOURCES:
+        if resource not in ("arbiter.dev/v1alpha1/tenants", "v1/events"):
+            assert cluster.names(resource) == set(), resource
+
+    # Within the tier it converges.
+    await cluster.update_spec("greedy", {"risk": {"max_open_sagas": 4}})
+    await eventually(lambda: cluster.condition("greedy", "Ready").get("status") == "True")
+    assert "greedy-saga" in cluster.names("apps/v1/deployments")
 
 
 async def test_tenants_coexist_and_deleting_one_keeps_the_other(cluster: Cluster) -> None:

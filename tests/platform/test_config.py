@@ -71,7 +71,7 @@ def test_missing_file_is_reported() -> None:
 
 
 def test_a_tenant_cannot_configure_more_than_its_tier_allows() -> None:
-    with pytest.raises(ConfigError, match=r"tenant 'acme' on tier 'paper': max_open_sagas=9 "
+    with pytest.raises(ConfigError, match=r"tenant 'acme' on tier 'paper': risk\.max_open_sagas=9 "
                                           r"exceeds the tier's cap of 4"):
         load_config(environ={"ARBITER__TENANT__ID": "acme", "ARBITER__RISK__MAX_OPEN_SAGAS": "9"})
     assert load_config(environ={"ARBITER__TENANT__TIER": "pro",

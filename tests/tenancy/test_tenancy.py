@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import fields, replace
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from arbiter.core.units import money_from_decimal
 from arbiter.platform import topics
 from arbiter.platform.bus import Envelope, MemoryBus
 from arbiter.platform.bus.base import HEADER_TENANT
@@ -117,7 +117,7 @@ def limits_of_default_config() -> TenantLimits:
     config = load_config(environ={})
     return TenantLimits(pairs=len(config.market.pairs),
                         orders_per_second=config.risk.orders_per_second,
-                        max_exposure_micros=money_from_decimal(config.risk.max_exposure_usd),
+                        max_exposure_usd=config.risk.max_exposure_usd,
                         max_open_sagas=config.risk.max_open_sagas)
 
 
@@ -129,10 +129,11 @@ def test_default_config_fits_the_default_tier() -> None:
 @pytest.mark.parametrize(("limit", "value", "cap"), [
     ("pairs", 11, 10),
     ("orders_per_second", 21, 20),
-    ("max_exposure_micros", 10_000_000_001, 10_000_000_000),
+    ("max_exposure_usd", Decimal("10000.000001"), Decimal(10_000)),
     ("max_open_sagas", 5, 4),
 ])
-def test_exceeding_a_tier_cap_names_everything(limit: str, value: int, cap: int) -> None:
+def test_exceeding_a_tier_cap_names_everything(limit: str, value: int | Decimal,
+                                               cap: int | Decimal) -> None:
     wanted = replace(TIERS["paper"].caps, **{limit: value})
     TIERS["standard"].check("acme", wanted)  # fits the next tier up
     with pytest.raises(TierLimitExceeded) as caught:

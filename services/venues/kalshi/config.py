@@ -7,7 +7,13 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from arbiter.platform.config import MarketLeg, VenueSettings, check_http_url, check_ws_url
+from arbiter.platform.config import (
+    Amount,
+    MarketLeg,
+    VenueSettings,
+    check_http_url,
+    check_ws_url,
+)
 from arbiter.venues.kalshi.constants import VENUE
 
 ENVIRONMENTS = {
@@ -59,7 +65,7 @@ class KalshiMarket(MarketLeg):
 
     venue: Literal["kalshi"] = VENUE
     ticker: str = Field(pattern=r"^[A-Z0-9][A-Z0-9._-]{0,63}$")
-    tick: Decimal = Decimal("0.01")
+    tick: Amount = Field(Decimal("0.01"), gt=0, lt=1)
     fractional: bool = False
 
     @field_validator("tick")

@@ -7,7 +7,15 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from arbiter.platform.config import MarketLeg, VenueSettings, check_http_url, check_ws_url
+from arbiter.platform.config import (
+    Amount,
+    Int,
+    MarketLeg,
+    Seconds,
+    VenueSettings,
+    check_http_url,
+    check_ws_url,
+)
 from arbiter.venues.polymarket.amounts import TICK_SIZES
 from arbiter.venues.polymarket.constants import (
     DATA_API_PREFIX,
@@ -36,7 +44,7 @@ class PolymarketSettings(VenueSettings):
     credential: str = Field("polymarket", pattern=r"^[a-z0-9][a-z0-9._-]{0,127}$")
     signature_type: Literal["eoa", "poly-proxy", "poly-gnosis-safe", "poly-1271"] = "eoa"
     funder: str = Field("", pattern=r"^(0x[0-9a-fA-F]{40})?$")
-    heartbeat_s: float = Field(5.0, ge=0, le=9)
+    heartbeat_s: Seconds = Field(5.0, ge=0, le=9)
 
     _url = field_validator("url")(check_http_url)
     _ws_url = field_validator("ws_url")(check_ws_url)
@@ -70,10 +78,10 @@ class PolymarketMarket(MarketLeg):
     condition_id: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
     yes_token: str = Field(pattern=r"^[0-9]{1,78}$")
     no_token: str = Field(pattern=r"^[0-9]{1,78}$")
-    tick: Decimal = Decimal("0.01")
-    fee_rate: Decimal = Field(Decimal("0.04"), ge=0, le=1)
-    fee_exponent: int = Field(1, ge=1, le=4)
-    min_size: Decimal = Field(Decimal(1), gt=0, le=1_000_000)
+    tick: Amount = Field(Decimal("0.01"), gt=0, lt=1)
+    fee_rate: Amount = Field(Decimal("0.04"), ge=0, le=1)
+    fee_exponent: Int = Field(1, ge=1, le=4)
+    min_size: Amount = Field(Decimal(1), gt=0, le=1_000_000)
 
     @field_validator("tick")
     @classmethod

@@ -1,0 +1,153 @@
+"""One configuration contract: what the operator and the chart hand a pod, `load_config`
+loads, carrying the values the Tenant or values file asked for; the CRD is the config's."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import Field
+
+from arbiter.operator.children import build_children
+from arbiter.operator.crd import SPEC_SCHEMA, structural, tenant_crd_yaml
+from arbiter.operator.platform import Platform
+from arbiter.operator.spec import TenantSpec
+from arbiter.operator.validation import pod_configs, validate_tenant
+from arbiter.platform.config import ArbiterConfig, ConfigError, Int, RiskConfig
+
+from .conftest import CHART, ROOT, render, render_ci
+
+EXAMPLES = sorted((ROOT / "services" / "operator" / "examples").glob("*.yaml"))
+VALUES = sorted(CHART.glob("values*.yaml")) + sorted((CHART / "ci").glob("*.yaml"))
+
+
+def _tenant(path: Path) -> dict[str, Any]:
+    body = yaml.safe_load(path.read_text())
+    body["metadata"]["uid"] = f"uid-{body['metadata']['name']}"
+    return body
+
+
+def _expected_legs(spec: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(spec["market"]["pairs"][i][leg]["venue"], leg) for i in
+            range(len(spec["market"]["pairs"])) for leg in "ab"]
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_example_tenant_yields_pods_that_load_its_values(
+    example: Path, platform: Platform
+) -> None:
+    body = _tenant(example)
+    name, spec = body["metadata"]["name"], body["spec"]
+    assert validate_tenant(name, spec) == []
+    configs = pod_configs(build_children(body, platform))
+    venues = sorted({venue for venue, _ in _expected_legs(spec)})
+    assert sorted(configs) == sorted(
+        [f"{name}-saga/saga", f"{name}-risk/risk"]
+        + [f"{name}-gateway-{v}/gateway-{v}" for v in venues])
+    for where, config in configs.items():
+        assert (config.tenant.id, config.tenant.tier) == (name, spec["tenant"]["tier"]), where
+        assert [p.pair_id for p in config.market.pairs] == [
+            p["pair_id"] for p in spec["market"]["pairs"]]
+        assert [(p.a.venue, p.b.venue, p.inverted) for p in config.market.pairs] == [
+            (p["a"]["venue"], p["b"]["venue"], p.get("inverted", False))
+            for p in spec["market"]["pairs"]]
+        for key, value in spec.get("risk", {}).items():
+            assert getattr(config.risk, key) == Decimal(str(value)), (where, key)
+        assert config.venues.mode == spec.get("venues", {}).get("mode", "paper")
+        assert config.venues.dry_run == spec.get("venues", {}).get("dry_run", False)
+        assert config.grpc.risk_addr == f"{name}-risk:50051"
+        assert config.grpc.gateway_addrs == {v: f"{name}-gateway-{v}:50051" for v in venues}
+        assert config.bus.topic_prefix == f"tenant-{name}."
+        assert config.bus.kafka_bootstrap == platform.env["ARBITER__BUS__KAFKA_BOOTSTRAP"]
+        assert config.vault.role == f"arbiter-tenant-{name}"
+
+
+def test_venue_sections_of_a_tenant_reach_its_gateways(platform: Platform) -> None:
+    body = _tenant(EXAMPLES[[p.name for p in EXAMPLES].index("tenant.yaml")])
+    configs = pod_configs(build_children(body, platform))
+    kalshi = configs["acme-gateway-kalshi/gateway-kalshi"].venues.settings("kalshi")
+    assert (kalshi.environment, kalshi.vault_credential) == (  # type: ignore[attr-defined]
+        "production", "production-kalshi")
+
+
+@pytest.mark.parametrize("values_file", VALUES, ids=[p.name for p in VALUES])
+def test_every_chart_values_file_yields_pods_that_load_their_values(values_file: Path) -> None:
+    values = yaml.safe_load(values_file.read_text()) or {}
+    manifests = render_ci(values_file) if values_file.parent.name == "ci" else render(values)
+    configs = pod_configs(manifests)
+    merged = {**yaml.safe_load((CHART / "values.yaml").read_text())["config"],
+              **values.get("config", {})}
+    assert len(configs) >= (1 if "market-data-only" in values_file.stem else 5)
+    for where, config in configs.items():
+        assert config.bus.kind == merged["bus"]["kind"] == "kafka", where
+        assert config.bus.fetch_max_wait_ms == merged["bus"]["fetch_max_wait_ms"]
+        bootstrap = values.get("kafka", {}).get("external", {}).get("bootstrap")
+        if bootstrap:
+            assert config.bus.kafka_bootstrap == bootstrap
+        service = where.split("/")[1]
+        for key, value in values.get("services", {}).get(service, {}).get("env", {}).items():
+            section, field = key.removeprefix("ARBITER__").lower().split("__")
+            assert str(getattr(getattr(config, section), field)) == value, (where, key)
+
+
+def _rejected(platform: Platform, **spec: Any) -> str:
+    body = _tenant(EXAMPLES[[p.name for p in EXAMPLES].index("tenant.yaml")])
+    body["spec"] = {**copy.deepcopy(body["spec"]), **spec}
+    assert validate_tenant(body["metadata"]["name"], body["spec"]) == []
+    with pytest.raises(ConfigError) as caught:
+        pod_configs(build_children(body, platform))
+    return str(caught.value)
+
+
+def test_a_spec_beyond_its_tier_is_well_formed_but_its_pods_would_refuse_it(
+    platform: Platform,
+) -> None:
+    message = _rejected(platform, tenant={"tier": "paper"},
+                        risk={"max_open_sagas": 9, "max_exposure_usd": 100})
+    assert "acme-saga/saga" in message
+    assert "risk.max_open_sagas=9 exceeds the tier's cap of 4" in message
+
+
+def test_a_pod_env_the_config_does_not_know_is_refused(platform: Platform) -> None:
+    broken = Platform(**{**platform.__dict__, "env": {**platform.env,
+                                                      "ARBITER__GATEWAY__ROLE": "x"}})
+    body = _tenant(EXAMPLES[0])
+    with pytest.raises(ConfigError, match="'gateway' is not a section"):
+        pod_configs(build_children(body, broken))
+
+
+def test_the_crd_has_the_config_names_units_and_ranges() -> None:
+    crd = yaml.safe_load(tenant_crd_yaml())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    risk = spec["properties"]["risk"]["properties"]
+    assert set(risk) == set(ArbiterConfig.model_fields["risk"].annotation.model_fields)  # type: ignore[union-attr]
+    exposure = risk["max_exposure_usd"]
+    assert exposure["x-kubernetes-int-or-string"] and exposure["maximum"] == 1_000_000_000
+    assert "dollars" in exposure["description"]
+    assert risk["max_open_sagas"] == {"type": "integer", "format": "int64", "minimum": 1,
+                                      "maximum": 1000, "description": "Sagas in flight at once."}
+    venues = spec["properties"]["venues"]["properties"]
+    assert {"mode", "dry_run", "polymarket", "kalshi"} <= set(venues)
+    leg = spec["properties"]["market"]["properties"]["pairs"]["items"]["properties"]["a"]
+    assert leg["properties"]["venue"]["enum"] == ["kalshi", "polymarket"]
+    assert {"condition_id", "ticker"} <= set(leg["properties"])
+
+
+def test_a_changed_config_field_shows_up_in_the_generated_crd() -> None:
+    """A field a saga/risk change adds to RiskConfig reaches the CRD with its range."""
+
+    class WiderRisk(RiskConfig):
+        max_hedges: Int = Field(3, ge=0, le=9, description="Hedge attempts.")
+
+    class WiderSpec(TenantSpec):
+        risk: WiderRisk = Field(default_factory=WiderRisk)
+
+    generated = structural(WiderSpec.model_json_schema())
+    assert generated["properties"]["risk"]["properties"]["max_hedges"] == {
+        "type": "integer", "format": "int64", "minimum": 0, "maximum": 9,
+        "description": "Hedge attempts."}
+    assert "max_hedges" not in SPEC_SCHEMA["properties"]["risk"]["properties"]
