@@ -40,8 +40,8 @@ class Level(Protocol):
     def qty_micros(self) -> int: ...
 
 
-class SnapshotMessage(Protocol):
-    """A full replacement of one market's book (`arbiter.v1.BookSnapshot`)."""
+class BookMessage(Protocol):
+    """What every book message carries: whose book, and where it stands in the stream."""
 
     @property
     def venue(self) -> str: ...
@@ -54,6 +54,10 @@ class SnapshotMessage(Protocol):
 
     @property
     def ts_micros(self) -> int: ...
+
+
+class SnapshotMessage(BookMessage, Protocol):
+    """A full replacement of one market's book (`arbiter.v1.BookSnapshot`)."""
 
     @property
     def tick_micros(self) -> int: ...
@@ -65,20 +69,8 @@ class SnapshotMessage(Protocol):
     def asks(self) -> Iterable[Level]: ...
 
 
-class DeltaMessage(Protocol):
+class DeltaMessage(BookMessage, Protocol):
     """Absolute new sizes at the changed levels of one book (`arbiter.v1.BookDelta`)."""
-
-    @property
-    def venue(self) -> str: ...
-
-    @property
-    def market_id(self) -> str: ...
-
-    @property
-    def seq(self) -> int: ...
-
-    @property
-    def ts_micros(self) -> int: ...
 
     @property
     def bid_changes(self) -> Iterable[Level]: ...
