@@ -48,6 +48,14 @@ def parse_micros(text: str, field: str = "value") -> int:
     return _scaled(text, field)
 
 
+def parse_amount(text: str, field: str = "value") -> int:
+    """`parse_micros` for what cannot be negative: a size, a balance, a matched amount."""
+    micros = parse_micros(text, field)
+    if micros < 0:
+        raise ValueError(f"{field} {text!r:.40} is negative")
+    return micros
+
+
 def price_from_decimal(value: Decimal | str) -> int:
     """Convert a dollar price to micro-dollars; reject values that are not exact or in [0, 1]."""
     result = _scaled(value, "price")

@@ -267,8 +267,12 @@ class VenueGateway(abc.ABC):
         after the resubscribe, so each is published empty (nothing trades on it). Venues
         extend this to forget their own per-stream state."""
         log.warning("%s: book stream down; every book dark until fresh snapshots", self.venue)
-        received = wall_micros()
-        for market_id in self.markets:
+        await self.darken(self.markets, wall_micros())
+
+    async def darken(self, market_ids: Iterable[str], received: int) -> None:
+        """Publish these books empty, with their sequence restarted: nothing trades on them
+        until the venue's next snapshot."""
+        for market_id in market_ids:
             await self.on_book(market_data_pb2.BookEvent(snapshot=market_data_pb2.BookSnapshot(
                 venue=self.venue, market_id=market_id, seq=self.next_seq(market_id, reset=True),
                 tick_micros=self.tick_micros(market_id)), received_micros=received))

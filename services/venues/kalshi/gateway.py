@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -232,17 +232,19 @@ class KalshiGateway(VenueGateway):
         if self._channel.get(sid) != "orderbook_delta" or sid in self._awaiting_snapshot:
             return
         self._awaiting_snapshot.add(sid)
-        await self.books_lost()
+        await self.darken(self.markets, wall_micros())
         assert self._ws is not None
         self._cmd_id += 1
         await self._ws.send(orjson.dumps({"id": self._cmd_id, "cmd": "update_subscription",
                                           "params": {"sids": [sid], "action": "get_snapshot",
                                                      "market_tickers": list(self.markets)}}))
 
-    async def books_lost(self) -> None:
+    async def darken(self, market_ids: Iterable[str], received: int) -> None:
         """The relative ladders are forgotten with the books: only a snapshot restarts them."""
-        self._ladders.clear()
-        await super().books_lost()
+        market_ids = list(market_ids)
+        for ticker in market_ids:
+            self._ladders.pop(ticker, None)
+        await super().darken(market_ids, received)
 
     def _snapshot(self, msg: dict, received: int) -> market_data_pb2.BookEvent:
         ticker = msg["market_ticker"]

@@ -7,9 +7,19 @@ the dollar string wins when present, since it is exact below a cent.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from typing import Annotated
 
-from arbiter.core.units import CENT, parse_micros
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+
+from arbiter.core.units import CENT, parse_amount
+
+
+def _dollars(value: object) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"must be a dollar string, was {type(value).__name__}")
+    return parse_amount(value, "balance_dollars")
 
 
 class Balance(BaseModel):
@@ -18,17 +28,8 @@ class Balance(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     balance: StrictInt = Field(ge=0, le=10**15)  # cents
-    balance_dollars: str | None = None
-
-    @field_validator("balance_dollars")
-    @classmethod
-    def _dollars(cls, value: str | None) -> str | None:
-        if value is not None and parse_micros(value, "balance_dollars") < 0:
-            raise ValueError(f"{value!r} is negative")
-        return value
+    balance_dollars: Annotated[int | None, BeforeValidator(_dollars)] = None  # as micros
 
     @property
     def micros(self) -> int:
-        if self.balance_dollars is not None:
-            return parse_micros(self.balance_dollars, "balance_dollars")
-        return self.balance * CENT
+        return self.balance * CENT if self.balance_dollars is None else self.balance_dollars

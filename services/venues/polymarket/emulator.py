@@ -27,7 +27,7 @@ from eth_utils import to_checksum_address
 
 from arbiter.core.fees import FeeModel
 from arbiter.core.instruments import Market, Outcome
-from arbiter.core.units import ONE_DOLLAR, QTY_SCALE, notional, parse_micros
+from arbiter.core.units import ONE_DOLLAR, QTY_SCALE, notional, parse_amount
 from arbiter.emulators.matching import BookSide, SubmitResult, Tif, Trade
 from arbiter.emulators.venue import (
     ACCOUNT,
@@ -778,13 +778,13 @@ class PolymarketEmulator(EmulatedVenue):
         if not re.fullmatch(r"0x[0-9a-fA-F]{40}", query.get("user", "")):
             return HttpResponse.json(400, {"error": "user must be a 0x address"})
         try:
-            threshold = parse_micros(query.get("sizeThreshold", "1"), "sizeThreshold")
+            threshold = parse_amount(query.get("sizeThreshold", "1"), "sizeThreshold")
             limit = int(query.get("limit", "100"))
             offset = int(query.get("offset", "0"))
         except ValueError as exc:
             return HttpResponse.json(400, {"error": str(exc)})
-        if threshold < 0 or not 0 <= limit <= 500 or not 0 <= offset <= 10_000:
-            return HttpResponse.json(400, {"error": "sizeThreshold, limit or offset out of range"})
+        if not 0 <= limit <= 500 or not 0 <= offset <= 10_000:
+            return HttpResponse.json(400, {"error": "limit or offset out of range"})
         markets = set(filter(None, query.get("market", "").split(",")))
         rows = []
         for token, qty in sorted(self.account.positions.items()):

@@ -344,11 +344,8 @@ class PolymarketGateway(VenueGateway):
                         if m.market_id not in self._awaiting_book}.items())
         if not fresh:
             return
-        for market_id, _ in fresh:
-            self._awaiting_book.add(market_id)
-            await self.on_book(market_data_pb2.BookEvent(snapshot=market_data_pb2.BookSnapshot(
-                venue=self.venue, market_id=market_id, seq=self.next_seq(market_id, reset=True),
-                tick_micros=self.tick_micros(market_id)), received_micros=received))
+        self._awaiting_book.update(market_id for market_id, _ in fresh)
+        await self.darken([market_id for market_id, _ in fresh], received)
         assert self._market_ws is not None
         await self._market_ws.send(orjson.dumps(
             {"assets_ids": [m.yes_token for _, m in fresh], "operation": "subscribe"}))

@@ -21,7 +21,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from arbiter.core.units import parse_micros
+from arbiter.core.units import parse_amount
 from arbiter.venues.polymarket.amounts import Side
 
 
@@ -40,10 +40,7 @@ def _micros(value: object) -> int:
         return 0
     if not isinstance(value, str):
         raise ValueError(f"must be a decimal string, was {type(value).__name__}")
-    micros = parse_micros(value, "amount")
-    if micros < 0:
-        raise ValueError(f"{value!r} is negative")
-    return micros
+    return parse_amount(value, "amount")
 
 
 Amount = Annotated[int, BeforeValidator(_micros)]
@@ -54,10 +51,7 @@ def _number_micros(value: object) -> int:
     written: the float's shortest repr is the decimal the venue sent."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"must be a number, was {type(value).__name__}")
-    micros = parse_micros(str(value), "size")
-    if micros < 0:
-        raise ValueError(f"{value!r} is negative")
-    return micros
+    return parse_amount(str(value), "size")
 
 
 class PositionRow(BaseModel):
