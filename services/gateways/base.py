@@ -330,6 +330,17 @@ class VenueGateway(abc.ABC):
         self.scheduler.record(priority, status, retry_after_s(reply_headers))
         return status, raw
 
+    async def read_object(self, path: str, query: dict[str, str]) -> dict[str, Any]:
+        """A GET whose 200 reply must be a JSON object; anything else is a bad reply."""
+        status, raw = await self.send(Priority.READ, "GET", path, query=query)
+        try:
+            reply = json_object(raw)
+            if status != 200:
+                raise ValueError(f"HTTP {status}")
+        except ValueError as exc:
+            raise self.bad_reply(f"GET {path} {query}", raw, exc) from None
+        return reply
+
     async def read_all(
         self, path: str, query: dict[str, str], items_key: str, scheme: CursorScheme
     ) -> list[dict[str, Any]]:
@@ -353,7 +364,7 @@ class VenueGateway(abc.ABC):
             if not cursor or cursor in scheme.end:
                 return items
             if cursor in seen:
-                raise self.bad_reply(f"GET {path}", raw, ValueError(f"cursor {cursor!r} repeats"))
+                raise self.bad_reply(f"GET {path}", raw, ValueError(f"cursor {cursor!r} repeated"))
             seen.add(cursor)
 
     async def place(self, request: execution_pb2.OrderRequest) -> execution_pb2.OrderAck:

@@ -30,7 +30,6 @@ from arbiter.gateways.base import (
     VenueGateway,
     VenueMessageError,
     check_order_options,
-    json_object,
     parse_enum,
     priority_of,
 )
@@ -391,16 +390,6 @@ class KalshiGateway(VenueGateway):
             return await self._reconcile(market, request, missing=_reason(status, reply))
         return await self.rejected(request, _reason(status, reply))
 
-    async def _get(self, path: str, query: dict[str, str]) -> dict:
-        status, raw = await self.send(Priority.READ, "GET", path, query=query)
-        try:
-            reply = json_object(raw)
-            if status != 200:
-                raise ValueError(f"HTTP {status}")
-        except ValueError as exc:
-            raise self.bad_reply(f"GET {path} {query}", raw, exc) from None
-        return reply
-
     # -- cancels ---------------------------------------------------------------------
     async def _cancel(self, venue_order_ids: list[str]) -> dict[str, CancelOutcome]:
         """DELETE .../orders/{id} for one, DELETE .../orders/batched for several."""
@@ -434,28 +423,19 @@ class KalshiGateway(VenueGateway):
         return {order_id: CancelOutcome(True) for order_id, _ in resting}
 
     async def _venue_filled(self, venue_order_id: str) -> int | None:
-        order = (await self._get(f"{API}/portfolio/orders/{venue_order_id}", {}))["order"]
+        order = (await self.read_object(f"{API}/portfolio/orders/{venue_order_id}", {}))["order"]
         return parse_micros(str(order["fill_count_fp"]), "fill_count_fp")
 
     async def _positions(self) -> dict[tuple[str, Outcome], int]:
         """``GET /portfolio/positions``: Kalshi nets each market, + YES and - NO contracts."""
         held: dict[tuple[str, Outcome], int] = {}
-        query = {"limit": "1000"}
-        cursors: set[str] = set()
-        while True:
-            page = await self._get(f"{API}/portfolio/positions", query)
-            for row in page["market_positions"]:
-                if row["ticker"] not in self.markets:
-                    continue
-                net = parse_micros(str(row["position_fp"]), "position_fp")
-                held[(row["ticker"], Outcome.YES if net > 0 else Outcome.NO)] = abs(net)
-            if not page.get("cursor"):
-                return held
-            cursor = str(page["cursor"])
-            if cursor in cursors:  # a venue bug would page forever, restart after restart
-                raise VenueMessageError(f"positions: cursor {cursor!r:.60} repeated")
-            cursors.add(cursor)
-            query = {**query, "cursor": cursor}
+        for row in await self.read_all(f"{API}/portfolio/positions", {"limit": "1000"},
+                                       "market_positions", CURSOR):
+            if row["ticker"] not in self.markets:
+                continue
+            net = parse_micros(str(row["position_fp"]), "position_fp")
+            held[(row["ticker"], Outcome.YES if net > 0 else Outcome.NO)] = abs(net)
+        return held
 
     async def balance(self) -> VenueBalance:
         """``GET /portfolio/balance``: Kalshi holds the cash, so there is no allowance."""

@@ -97,7 +97,7 @@ class NoncexGateway(VenueGateway):
     async def resync_nonce(self) -> int:
         """Seed the allocator with the venue's next nonce for our key (start, or after an
         invalid-nonce reply)."""
-        reply = await self._get(f"{API}/nonce", {})
+        reply = await self.read_object(f"{API}/nonce", {})
         next_nonce = reply.get("next_nonce")
         if not isinstance(next_nonce, int) or isinstance(next_nonce, bool):
             raise self.bad_reply("GET /v1/nonce", orjson.dumps(reply),
@@ -275,18 +275,8 @@ class NoncexGateway(VenueGateway):
             [VenueFill(f.order_id, f.trade_id, f.price, f.size, f.fee) for f in fills],
             done=order.status is not OrderStatus.OPEN, venue_filled=order.filled)
 
-    async def _get(self, path: str, query: dict[str, str]) -> dict[str, Any]:
-        status, raw = await self.send(Priority.READ, "GET", path, query=query)
-        try:
-            reply = json_object(raw)
-            if status != 200:
-                raise ValueError(f"HTTP {status}")
-        except ValueError as exc:
-            raise self.bad_reply(f"GET {path} {query}", raw, exc) from None
-        return reply
-
     async def _orders(self, **query: str) -> list[OrderRecord]:
-        reply = await self._get(ORDERS_PATH, query)
+        reply = await self.read_object(ORDERS_PATH, query)
         try:
             return [OrderRecord.from_json(o) for o in reply["orders"]]
         except (KeyError, TypeError, WireError) as exc:
@@ -298,7 +288,7 @@ class NoncexGateway(VenueGateway):
         if not found:
             return await self.rejected(request, NEVER_RECEIVED)
         order = found[0]
-        reply = await self._get(f"{API}/fills", {"order_id": order.order_id})
+        reply = await self.read_object(f"{API}/fills", {"order_id": order.order_id})
         try:
             fills = [FillRecord.from_json(f) for f in reply["fills"]]
         except (KeyError, TypeError, WireError) as exc:
@@ -331,10 +321,10 @@ class NoncexGateway(VenueGateway):
 
     async def balance(self) -> VenueBalance:
         """``GET /v1/balance``: the venue holds the cash, so there is no allowance."""
-        return VenueBalance(cash_of(await self._get(f"{API}/balance", {})))
+        return VenueBalance(cash_of(await self.read_object(f"{API}/balance", {})))
 
     async def _positions(self) -> dict[tuple[str, Outcome], int]:
-        reply = await self._get(f"{API}/positions", {})
+        reply = await self.read_object(f"{API}/positions", {})
         held: dict[tuple[str, Outcome], int] = {}
         try:
             for row in reply["positions"]:
