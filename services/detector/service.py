@@ -107,7 +107,7 @@ class DetectorService:
                 await self.bus.publish(
                     topics.OPPORTUNITIES,
                     pair.pair_id,
-                    to_proto(opportunity, event.received_micros),
+                    to_proto(opportunity, event.received_micros, pair.lot_micros),
                 )
 
     def quotes(self, market: Market) -> Quotes:
@@ -145,7 +145,8 @@ def _same_trade(a: Opportunity, b: Opportunity) -> bool:
         b.first.market, b.first.limit_price, b.second.limit_price, b.qty)
 
 
-def to_proto(opportunity: Opportunity, received: int) -> opportunity_pb2.Opportunity:
+def to_proto(opportunity: Opportunity, received: int,
+             lot: int) -> opportunity_pb2.Opportunity:
     def leg(item: Leg) -> opportunity_pb2.Leg:
         return opportunity_pb2.Leg(
             venue=item.market.venue,
@@ -167,4 +168,5 @@ def to_proto(opportunity: Opportunity, received: int) -> opportunity_pb2.Opportu
         created_micros=opportunity.created,
         expires_micros=opportunity.expires,
         source_received_micros=received,
+        lot_micros=lot,
     )

@@ -249,6 +249,9 @@ class VenueGateway(abc.ABC):
         self.clock = clock
         self.on_book = on_book
         self.on_report = on_report
+        self.on_market_data: Callable[[bool], None] | None = None
+        """Told True when every book has a fresh snapshot, False when one goes dark."""
+        self._dark: set[str] = set(self.markets)  # books not to trade on: no snapshot yet
         self.tracker = OrderTracker()
         self._seq: dict[str, int] = defaultdict(int)
         self.rejected_messages = 0
@@ -257,6 +260,24 @@ class VenueGateway(abc.ABC):
         """Our own per-market sequence: snapshots restart it, deltas follow it."""
         self._seq[market_id] = 1 if reset else self._seq[market_id] + 1
         return self._seq[market_id]
+
+    @property
+    def books_live(self) -> bool:
+        """Every book has had a snapshot since it last went dark."""
+        return not self._dark
+
+    async def publish(self, event: market_data_pb2.BookEvent, dark: bool = False) -> None:
+        """Hand one book event to the sink; a snapshot brings its book back to life (a
+        `dark` one, from `darken`, takes it out), and the market-data readiness follows."""
+        if event.HasField("snapshot") and event.snapshot.market_id in self.markets:
+            before = not self._dark
+            if dark:
+                self._dark.add(event.snapshot.market_id)
+            else:
+                self._dark.discard(event.snapshot.market_id)
+            if before != (not self._dark) and self.on_market_data is not None:
+                self.on_market_data(not self._dark)
+        await self.on_book(event)
 
     async def _on_link(self, channel: str, up: bool) -> None:
         if channel == self.book_channel and not up:
@@ -273,9 +294,9 @@ class VenueGateway(abc.ABC):
         """Publish these books empty, with their sequence restarted: nothing trades on them
         until the venue's next snapshot."""
         for market_id in market_ids:
-            await self.on_book(market_data_pb2.BookEvent(snapshot=market_data_pb2.BookSnapshot(
+            await self.publish(market_data_pb2.BookEvent(snapshot=market_data_pb2.BookSnapshot(
                 venue=self.venue, market_id=market_id, seq=self.next_seq(market_id, reset=True),
-                tick_micros=self.tick_micros(market_id)), received_micros=received))
+                tick_micros=self.tick_micros(market_id)), received_micros=received), dark=True)
 
     def tick_micros(self, market_id: str) -> int:
         """The market's price grid now (a venue may move it at run time)."""

@@ -326,6 +326,9 @@ class RiskConfig(_Section):
                                            "dollars per contract, counts as slippage.")
     max_slippage_streak: Int = Field(3, ge=1, le=1000, description="Slipped fills in a row "
                                      "that latch HardStop.")
+    min_free_balance_usd: Amount = Field(Decimal(0), ge=0, le=_DOLLARS, description="Cash "
+                                         "every venue keeps free: no saga spends it, and a "
+                                         "balance under it drops trading readiness.")
     trading_day_start: str = Field("00:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
                                    description="When the trading day (daily loss) starts, "
                                    "HH:MM.")
@@ -542,6 +545,9 @@ class VenuesConfig(_Section):
                           "none.")
     ws_ping_interval_s: Seconds = Field(10.0, gt=0, le=60, description="WebSocket ping "
                                         "interval, seconds.")
+    balance_refresh_s: Seconds = Field(30.0, ge=1, le=3600, description="How often each "
+                                       "gateway re-reads its venue balance for risk "
+                                       "(besides at start and shortly after our fills).")
     request_timeout_s: Seconds = Field(5.0, gt=0, le=60, description="Venue HTTP request "
                                        "timeout, seconds.")
     sections: dict[str, VenueSection] = Field(default_factory=dict, description="Each "

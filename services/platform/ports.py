@@ -41,6 +41,10 @@ class RiskPort(Protocol):
         self, request: risk_pb2.UpdateLimitsRequest, /
     ) -> Awaitable[risk_pb2.RiskLimitsState]: ...
 
+    def ReportBalance(
+        self, request: risk_pb2.BalanceReport, /
+    ) -> Awaitable[risk_pb2.FundsState]: ...
+
 
 class OrderEntryPort(Protocol):
     """What the saga and control services ask of one venue's gateway."""

@@ -2,8 +2,9 @@
 
 A new saga runs the chain in a fixed order and the first gate that objects names itself and
 its reason: HardStop -> trading-ready -> max position per market -> max position total ->
-max exposure -> pending saga on the pair (and the open-saga slots) -> order-rate budget. The
-sizing gates shrink the quantity to what fits and reject only when nothing does. A
+max exposure -> capital on every leg's venue -> pending saga on the pair (and the open-saga
+slots) -> order-rate budget. The sizing gates shrink the quantity to what fits and reject
+only when nothing does: no leg 1 is approved that leg 2's venue cannot pay for. A
 compensation order has its own, hedge-aware check (`check_compensation`).
 
 Nothing here reads a clock, takes a lock or changes state: `RiskState` (risk/state.py) reads
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from arbiter.core.instruments import Outcome
 from arbiter.core.units import to_decimal
 from arbiter.risk.budget import TokenBucket
+from arbiter.risk.funds import Funds, FundsView
 from arbiter.risk.latch import HardStopLatch
 from arbiter.risk.ledger import Key, Ledger, LegIntent
 from arbiter.risk.limits import RiskLimits
@@ -36,6 +38,7 @@ class Gate(enum.StrEnum):
     MAX_POSITION_MARKET = "max_position_market"
     MAX_POSITION_TOTAL = "max_position_total"
     MAX_EXPOSURE = "max_exposure"
+    CAPITAL = "capital"
     PENDING_PAIR = "pending_pair"
     MAX_OPEN_SAGAS = "max_open_sagas"
     ORDER_RATE = "order_rate"
@@ -65,6 +68,15 @@ class RiskView:
     latch: HardStopLatch
     readiness: Readiness
     budget: TokenBucket
+    funds: Funds
+
+    def funds_view(self, limits: RiskLimits, venue: str) -> FundsView | None:
+        """The venue's capital; None before its balance was first read."""
+        spendable = self.funds.spendable(venue)
+        if spendable is None:
+            return None
+        return FundsView(venue, spendable, self.ledger.reserved_funds(venue),
+                         limits.min_free_balance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +84,7 @@ class NewSaga:
     saga_id: str
     pair_id: str
     legs: tuple[LegIntent, ...]
+    lot: int = 1  # approved sizes are whole multiples (both venues' order lot)
 
 
 def _contracts(micros: int) -> str:
@@ -156,27 +169,33 @@ def check_new(limits: RiskLimits, view: RiskView, request: NewSaga, now: int) ->
         return _reject(Gate.HARD_STOP, f"HardStop latched: {view.latch.reason}")
     if not view.readiness.ready:
         return _reject(Gate.NOT_READY, f"not synced: {', '.join(view.readiness.missing())}")
+    lot = max(request.lot, 1)
     qty = min(leg.qty for leg in legs)
     for leg in legs:
         committed = ledger.committed(leg.key)
         room = limits.max_position_per_market - committed
-        if room <= 0:
+        if _lots(room, lot) <= 0:
             return _reject(Gate.MAX_POSITION_MARKET,
                            f"{_name(leg.key)} has {_contracts(committed)} held or reserved, "
                            f"limit {_contracts(limits.max_position_per_market)}")
         qty = min(qty, room)
     total = ledger.committed_total
-    qty = min(qty, (limits.max_position_total - total) // len(legs))
+    qty = _lots(min(qty, (limits.max_position_total - total) // len(legs)), lot)
     if qty <= 0:
         return _reject(Gate.MAX_POSITION_TOTAL,
                        f"{_contracts(total)} contracts held or reserved leave no room for "
                        f"{len(legs)} legs under {_contracts(limits.max_position_total)}")
-    qty = _fit_exposure(limits, ledger, legs, qty)
+    qty = _lots(_fit_exposure(limits, ledger, legs, qty), lot)
     if qty <= 0:
         return _reject(Gate.MAX_EXPOSURE,
                        f"{usd(ledger.at_risk)} at risk leaves no room under "
                        f"{usd(limits.max_exposure)} at a worst case of "
                        f"{usd(sum(leg.price for leg in legs))} per contract")
+    qty, short = _fit_funds(limits, view, legs, qty)
+    qty = _lots(qty, lot)
+    if qty <= 0:
+        return _reject(Gate.CAPITAL, short or f"the funds fit less than one lot of "
+                                              f"{_contracts(lot)} contracts")
     pending = ledger.saga_on_pair(request.pair_id)
     if pending is not None:
         return _reject(Gate.PENDING_PAIR,
@@ -193,6 +212,11 @@ def check_new(limits: RiskLimits, view: RiskView, request: NewSaga, now: int) ->
     return Decision(True, qty=qty)
 
 
+def _lots(qty: int, lot: int) -> int:
+    """`qty` rounded down to whole lots (what the venues accept)."""
+    return qty - qty % lot if qty > 0 else qty
+
+
 def _fit_exposure(limits: RiskLimits, ledger: Ledger, legs: tuple[LegIntent, ...],
                   qty: int) -> int:
     """Largest qty <= `qty` whose worst-case cost (sum of per-leg notionals, each rounded
@@ -202,3 +226,23 @@ def _fit_exposure(limits: RiskLimits, ledger: Ledger, legs: tuple[LegIntent, ...
     if room <= 0:
         return 0
     return min(qty, room * 1_000_000 // per_contract) if per_contract else qty
+
+
+def _fit_funds(limits: RiskLimits, view: RiskView, legs: tuple[LegIntent, ...],
+               qty: int) -> tuple[int, str]:
+    """Largest qty <= `qty` that every leg's venue can pay for at the legs' worst cost
+    (fees included) and still keep its minimum free; with the reason when none fits."""
+    per_venue: dict[str, int] = {}
+    for leg in legs:
+        per_venue[leg.venue] = per_venue.get(leg.venue, 0) + leg.unit_cost
+    for venue, per_contract in sorted(per_venue.items()):
+        funds = view.funds_view(limits, venue)
+        if funds is None:
+            return 0, f"{venue} balance not read yet"
+        fits = max(0, funds.free) * 1_000_000 // per_contract
+        if fits <= 0:
+            return 0, (f"{venue} can fund nothing: {usd(funds.spendable)} spendable, "
+                       f"{usd(funds.reserved)} reserved by open sagas, {usd(funds.minimum)} "
+                       f"kept free, {usd(per_contract)} needed per contract")
+        qty = min(qty, fits)
+    return qty, ""

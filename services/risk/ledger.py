@@ -24,10 +24,13 @@ class LegIntent:
     outcome: Outcome
     qty: int  # micro-contracts
     price: int  # limit, micro-dollars per contract
+    # Worst cash per contract the leg may take from the venue, fees included; 0: the limit.
+    unit_cost: int = 0
     key: Key = field(init=False, repr=False, compare=False)  # built once: the gates reuse it
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", (self.venue, self.market_id, self.outcome))
+        object.__setattr__(self, "unit_cost", max(self.unit_cost, self.price))
 
 
 @dataclass(slots=True)
@@ -35,6 +38,7 @@ class _Reservation:
     pair_id: str
     remaining: dict[Key, int]  # reserved micro-contracts not yet filled
     prices: dict[Key, int]
+    unit_costs: dict[Key, int]  # worst cash per contract, fees included
 
 
 class Ledger:
@@ -42,6 +46,7 @@ class Ledger:
         self._held: dict[Key, int] = defaultdict(int)
         self._cost: dict[Key, int] = defaultdict(int)
         self._reserved: dict[Key, int] = defaultdict(int)
+        self._reserved_funds: dict[Venue, int] = defaultdict(int)
         self._sagas: dict[str, _Reservation] = {}
         self._pairs: dict[str, str] = {}  # pair id -> saga id
         self._trades: set[str] = set()
@@ -61,6 +66,10 @@ class Ledger:
     @property
     def committed_total(self) -> int:
         return self.total_held + self.total_reserved
+
+    def reserved_funds(self, venue: Venue) -> int:
+        """Cash the open sagas' unfilled legs on `venue` may still take, at worst cost."""
+        return self._reserved_funds.get(venue, 0)
 
     @property
     def at_risk(self) -> int:
@@ -96,11 +105,12 @@ class Ledger:
 
     # -- writes ----------------------------------------------------------------------
     def reserve(self, saga_id: str, pair_id: str, legs: tuple[LegIntent, ...], qty: int) -> None:
-        reservation = _Reservation(pair_id, {}, {})
+        reservation = _Reservation(pair_id, {}, {}, {})
         for leg in legs:
             reservation.remaining[leg.key] = qty
             reservation.prices[leg.key] = leg.price
-            self._reserve_delta(leg.key, leg.price, 0, qty)
+            reservation.unit_costs[leg.key] = leg.unit_cost
+            self._reserve_delta(reservation, leg.key, 0, qty)
         self._sagas[saga_id] = reservation
         self._pairs[pair_id] = saga_id
 
@@ -112,7 +122,7 @@ class Ledger:
         if self._pairs.get(reservation.pair_id) == saga_id:
             del self._pairs[reservation.pair_id]
         for key, left in reservation.remaining.items():
-            self._reserve_delta(key, reservation.prices[key], left, 0)
+            self._reserve_delta(reservation, key, left, 0)
 
     def fill(self, trade_id: str, saga_id: str, key: Key, qty: int, price: int,
              open_saga: bool = True) -> bool:
@@ -142,7 +152,7 @@ class Ledger:
             left = reservation.remaining[key]
             now_left = max(0, left - qty)
             reservation.remaining[key] = now_left
-            self._reserve_delta(key, reservation.prices[key], left, now_left)
+            self._reserve_delta(reservation, key, left, now_left)
         return True
 
     def seed(self, venue: Venue, truth: dict[tuple[str, Outcome], int],
@@ -175,10 +185,13 @@ class Ledger:
             self.total_held += abs(after) - abs(before)
         return changed
 
-    def _reserve_delta(self, key: Key, price: int, before: int, after: int) -> None:
+    def _reserve_delta(self, reservation: _Reservation, key: Key, before: int,
+                       after: int) -> None:
+        price, unit_cost = reservation.prices[key], reservation.unit_costs[key]
         self._reserved[key] += after - before
         self.total_reserved += after - before
         self.reserved_cost += notional(price, after) - notional(price, before)
+        self._reserved_funds[key[0]] += notional(unit_cost, after) - notional(unit_cost, before)
 
 
 def _net(held: dict[tuple[str, Outcome], int], market_id: str) -> int:

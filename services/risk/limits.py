@@ -27,5 +27,6 @@ class RiskLimits:
     max_rejections_per_hour: int
     slippage_threshold: int  # micro-dollars per contract
     max_slippage_streak: int
+    min_free_balance: int  # micro-dollars every venue keeps free
     day_start: time
     day_zone: ZoneInfo

@@ -1,7 +1,8 @@
 """Trading readiness: what must be synced per venue before any new risk is taken.
 
-Reconciliation (or, until it exists, the topology once gateways are up) marks each aspect
-ready; a disconnect or sequence gap marks it lost again. Until every aspect of every venue
+Reconciliation marks the order, fill and position snapshots ready, the gateway its market
+data (lost again on a disconnect) and its balance reads the funds (lost while the balance is
+under the tenant's minimum). Until every aspect of every venue
 is ready, the gate chain rejects new risk and says which aspects are missing.
 """
 
@@ -19,6 +20,7 @@ class Aspect(enum.IntEnum):
     ORDER_SNAPSHOT = 2
     FILL_SNAPSHOT = 3
     POSITIONS = 4
+    FUNDS = 5  # the balance was read and is not under the minimum free balance
 
     @property
     def slug(self) -> str:

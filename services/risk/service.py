@@ -8,7 +8,7 @@ per trade id and rejects once per order either way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import time
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -16,13 +16,14 @@ from zoneinfo import ZoneInfo
 import grpc
 
 from arbiter.core.instruments import Outcome, Venue
-from arbiter.core.units import money_from_decimal, qty_from_decimal
+from arbiter.core.units import money_from_decimal, qty_from_decimal, to_decimal
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
 from arbiter.platform.config import ConfigError, RiskConfig
 from arbiter.platform.rpc import require_tenant
 from arbiter.platform.telemetry import metrics
 from arbiter.platform.tenancy import tenant_scoped
+from arbiter.risk.funds import FundsView
 from arbiter.risk.gates import LegIntent, SagaLegs
 from arbiter.risk.latch import LatchView
 from arbiter.risk.limits import RiskLimits
@@ -58,6 +59,7 @@ def limits_from_config(config: RiskConfig) -> RiskLimits:
         max_rejections_per_hour=config.max_rejections_per_hour,
         slippage_threshold=money_from_decimal(config.slippage_threshold_usd),
         max_slippage_streak=config.max_slippage_streak,
+        min_free_balance=money_from_decimal(config.min_free_balance_usd),
         day_start=time(hours, minutes),
         day_zone=ZoneInfo(config.trading_day_timezone),
     )
@@ -97,6 +99,18 @@ def _leg_problem(name: str, leg: opportunity_pb2.Leg, venues: frozenset[Venue]) 
     return ""
 
 
+def _unit_cost(leg: opportunity_pb2.Leg) -> int:
+    """The leg's expected cash per contract, fees included, rounded up (the ledger never
+    reserves less than the limit price)."""
+    return -(-max(leg.expected_cost_micros, 0) * 1_000_000 // leg.qty_micros)
+
+
+def _funds(view: FundsView) -> risk_pb2.FundsState:
+    return risk_pb2.FundsState(venue=view.venue, spendable_micros=view.spendable,
+                               reserved_micros=view.reserved, free_micros=view.free,
+                               low=view.low)
+
+
 def _view(view: LatchView) -> risk_pb2.HardStopState:
     return risk_pb2.HardStopState(latched=view.latched, reason=view.reason,
                                   triggers=view.triggers, clears_at_micros=view.clears_at_micros)
@@ -112,10 +126,22 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
         self.rejections: dict[str, int] = {}
         self.metrics = metrics.RiskMetrics(tenant_id)
         self.metrics.watch_hard_stop(lambda: self.state.hard_stop().latched)
+        for venue in sorted(state.venues):
+            self.metrics.watch_funds(venue, *self._funds_gauges(venue))
         if bus is not None:
             bus.subscribe(topics.EXEC_REPORTS, "risk", execution_pb2.ExecutionReport,
                           tenant_scoped(topics.EXEC_REPORTS, "risk", self.on_report,
                                         serves=tenant_id))
+
+    def _funds_gauges(self, venue: Venue) -> tuple[Callable[[], float], Callable[[], bool]]:
+        """What the venue's free-cash and funds-low gauges read when scraped."""
+        def free() -> float:
+            return float(to_decimal(self.state.funds_view(venue).free))
+
+        def low() -> bool:
+            return not self.state.funds.known(venue) or self.state.funds_view(venue).low
+
+        return free, low
 
     async def CheckRisk(self, request: risk_pb2.RiskCheckRequest,
                         context: Context) -> risk_pb2.RiskDecision:
@@ -127,7 +153,8 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
             decision = self.state.check_compensation(
                 request.saga_id, SagaLegs(yes.key, no.key), order)
         else:
-            decision = self.state.check(request.saga_id, request.opportunity.pair_id, (yes, no))
+            decision = self.state.check(request.saga_id, request.opportunity.pair_id, (yes, no),
+                                        max(request.opportunity.lot_micros, 1))
         gate = decision.gate
         self.metrics.decided(decision.approved, gate)
         if not decision.approved:
@@ -149,7 +176,7 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
         if problems:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "; ".join(problems))
         yes, no = (LegIntent(leg.venue, leg.market_id, Outcome(leg.outcome), leg.qty_micros,
-                             leg.limit_price_micros) for _, leg in named)
+                             leg.limit_price_micros, _unit_cost(leg)) for _, leg in named)
         return yes, no
 
     async def _compensation_order(self, request: risk_pb2.RiskCheckRequest,
@@ -178,7 +205,7 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
         self.state.record_fill(f"{request.venue}:{request.trade_id}", request.venue,
                                request.market_id, Outcome(request.outcome), request.qty_micros,
                                request.price_micros, request.saga_id,
-                               request.expected_price_micros)
+                               request.expected_price_micros, request.fee_micros)
         return risk_pb2.Empty()
 
     async def CloseSaga(self, request: risk_pb2.SagaClosed, context: Context) -> risk_pb2.Empty:
@@ -224,6 +251,24 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
                                           _actor(request.actor, context), snapshot.netted)
         return risk_pb2.PositionsSeedResult(discrepancies=found)
 
+    async def ReportBalance(self, request: risk_pb2.BalanceReport,
+                            context: Context) -> risk_pb2.FundsState:
+        """A gateway's read of its venue balance: new sagas are sized to it from now on."""
+        await require_tenant(request.tenant, self.tenant_id, context)
+        allowance = request.allowance_micros if request.HasField("allowance_micros") else None
+        problems = [f"{name}={value} is negative" for name, value in
+                    (("cash_micros", request.cash_micros), ("allowance_micros", allowance))
+                    if value is not None and value < 0]
+        if request.venue not in self.state.venues:
+            problems.insert(0, f"venue={request.venue!r} is not a venue this tenant trades")
+        if problems:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "; ".join(problems))
+        spendable = request.cash_micros if allowance is None else min(request.cash_micros,
+                                                                     allowance)
+        view = self.state.report_balance(request.venue, spendable,
+                                         _actor(request.actor, context))
+        return _funds(view)
+
     async def UpdateLimits(self, request: risk_pb2.UpdateLimitsRequest, context: Context) -> risk_pb2.RiskLimitsState:
         """Change limits at runtime (validated like the config file, audited); an empty
         `set` only reads them."""
@@ -244,6 +289,7 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
         if report.kind == execution_pb2.REPORT_KIND_FILL:
             self.state.record_fill(f"{report.venue}:{report.trade_id}", report.venue,
                                    report.market_id, Outcome(report.outcome), report.qty_micros,
-                                   report.price_micros, report.saga_id)
+                                   report.price_micros, report.saga_id,
+                                   fee=report.fee_micros)
         elif report.kind == execution_pb2.REPORT_KIND_REJECT:
             self.state.record_rejection(f"{report.venue}:{report.client_order_id}")

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 
 from arbiter.core.clock import Clock
 from arbiter.core.instruments import Outcome, Venue
+from arbiter.core.units import notional
 from arbiter.risk.audit import AuditAction, AuditLog, AuditRecord
 from arbiter.risk.budget import TokenBucket
+from arbiter.risk.funds import Funds, FundsView
 from arbiter.risk.gates import (
     Decision,
     LegIntent,
@@ -27,7 +29,7 @@ from arbiter.risk.gates import (
 from arbiter.risk.latch import HardStopLatch, LatchView, Trigger, Trip
 from arbiter.risk.ledger import Ledger
 from arbiter.risk.limits import RiskLimits
-from arbiter.risk.monitors import Monitors
+from arbiter.risk.monitors import Monitors, usd
 from arbiter.risk.readiness import Aspect, Readiness
 from arbiter.risk.tradingday import next_day_start, trading_day
 
@@ -42,20 +44,23 @@ class RiskState:
         self.ledger = Ledger()
         self.venues = frozenset(venues)
         self.readiness = Readiness(tuple(venues))
+        self.funds = Funds(tuple(venues))
         self.latch = HardStopLatch()
         self.monitors = Monitors()
         self._closed: set[str] = set()
         self._day_ends = 0  # when the current trading day ends; 0 = not yet known
         self._budget = TokenBucket(self.limits.orders_per_second, self.limits.order_burst,
                                    clock.now_micros())
-        self._view = RiskView(self.ledger, self.latch, self.readiness, self._budget)
+        self._view = RiskView(self.ledger, self.latch, self.readiness, self._budget, self.funds)
 
     # -- the gate chain ----------------------------------------------------------------
-    def check(self, saga_id: str, pair_id: str, legs: tuple[LegIntent, ...]) -> Decision:
+    def check(self, saga_id: str, pair_id: str, legs: tuple[LegIntent, ...],
+              lot: int = 1) -> Decision:
         """Run the chain; on approval spend the budget and reserve the saga, atomically."""
         with self._lock:
             now = self._observe()
-            decision = check_new(self.limits, self._view, NewSaga(saga_id, pair_id, legs), now)
+            decision = check_new(self.limits, self._view,
+                                 NewSaga(saga_id, pair_id, legs, lot), now)
             if decision.approved:
                 self._budget.take(len(legs), now)
                 self.ledger.reserve(saga_id, pair_id, legs, decision.qty)
@@ -71,8 +76,10 @@ class RiskState:
 
     # -- events --------------------------------------------------------------------------
     def record_fill(self, trade_id: str, venue: Venue, market_id: str, outcome: Outcome,
-                    qty: int, price: int, saga_id: str = "", expected_price: int = 0) -> bool:
-        """Count a fill once (by trade id) and watch its slippage; False for a repeat."""
+                    qty: int, price: int, saga_id: str = "", expected_price: int = 0,
+                    fee: int = 0) -> bool:
+        """Count a fill once (by trade id), spend a buy's cash on its venue and watch its
+        slippage; False for a repeat."""
         with self._lock:
             now = self._observe()
             key = (venue, market_id, outcome)
@@ -80,6 +87,9 @@ class RiskState:
             if not self.ledger.fill(trade_id, saga_id, key, qty, price,
                                     open_saga=saga_id not in self._closed):
                 return False
+            if qty > 0 and venue in self.venues:
+                self.funds.spend(venue, notional(price, qty) + max(fee, 0))
+                self._judge_funds(venue, "fill", now)
             if qty > 0 and price and expected:
                 self.monitors.on_fill_slippage(price - expected, self.limits.slippage_threshold)
                 self._evaluate(now)
@@ -154,10 +164,24 @@ class RiskState:
         return found
 
     def mark_venue_ready(self, venue: Venue, actor: str) -> list[str]:
-        """Every aspect of one venue synced at once (what a finished reconciliation says)."""
+        """Every synced aspect of one venue at once (what a finished reconciliation says);
+        its funds only a balance read can vouch for (`report_balance`)."""
         for aspect in Aspect:
-            missing = self.mark_ready(venue, aspect, actor)
+            if aspect is not Aspect.FUNDS:
+                missing = self.mark_ready(venue, aspect, actor)
         return missing
+
+    def report_balance(self, venue: Venue, spendable: int, actor: str) -> FundsView:
+        """A fresh read of what the venue lets us spend; funds readiness follows it."""
+        with self._lock:
+            now = self._observe()
+            self.funds.read(venue, spendable)
+            self._judge_funds(venue, actor, now)
+            return self.funds_view(venue)
+
+    def funds_view(self, venue: Venue) -> FundsView:
+        view = self._view.funds_view(self.limits, venue)
+        return view if view is not None else FundsView(venue, 0, 0, self.limits.min_free_balance)
 
     def update_limits(self, limits: RiskLimits, changes: Sequence[tuple[str, str, str]],
                       actor: str, reason: str = "") -> None:
@@ -175,6 +199,15 @@ class RiskState:
             self._evaluate(now)
 
     # -- internals -------------------------------------------------------------------------
+    def _judge_funds(self, venue: Venue, actor: str, now: int) -> None:
+        """Funds readiness: up while the venue's spendable cash covers the minimum."""
+        view = self.funds_view(venue)
+        if self.readiness.set(venue, Aspect.FUNDS, not view.low):
+            state = (f"low: {usd(view.spendable)} spendable, under the {usd(view.minimum)} "
+                     "minimum" if view.low else "ready")
+            self.audit.append(AuditRecord(now, actor, AuditAction.READINESS,
+                                          f"{venue}:funds {state}"))
+
     def _observe(self) -> int:
         """Read the clock, roll the trading day and end a daily-loss cooldown that is due."""
         now = self.clock.now_micros()

@@ -10,9 +10,7 @@ service trades can only differ by configuration, never by topology.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +20,7 @@ from arbiter.core.instruments import Venue
 from arbiter.detector.service import DetectorService, DetectorSettings
 from arbiter.gateways.base import VenueGateway
 from arbiter.gateways.dry_run import DryRunTransport
+from arbiter.gateways.risk_link import RiskLink
 from arbiter.gateways.service import BusSinks
 from arbiter.orderbook.service import OrderBookService
 from arbiter.platform.bus import Bus
@@ -35,12 +34,8 @@ from arbiter.saga.log import SagaLog
 from arbiter.saga.machine import HedgeStep, HedgeStrategy, Policy
 from arbiter.saga.service import SagaService
 from arbiter.topology.universe import TradingUniverse
-from arbiter.v1 import common_pb2, risk_pb2
+from arbiter.v1 import common_pb2
 from arbiter.venues.plugin import CredentialContext, GatewayContext, VaultAccess, plugin
-
-log = logging.getLogger(__name__)
-
-READY_RETRY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -126,16 +121,11 @@ async def build_gateway(
     return gateway
 
 
-async def report_market_data(plane: Plane, venue: Venue, risk: RiskPort) -> None:
-    """Tell risk that `venue`'s books are subscribed (its market-data readiness), retrying
-    until risk answers: the gateway may start before risk does."""
-    request = risk_pb2.ReadinessRequest(
-        tenant=plane.tenant, venue=venue, aspect=risk_pb2.READINESS_ASPECT_MARKET_DATA,
-        actor=f"gateway-{venue}")
-    while True:
-        try:
-            await risk.MarkReady(request)
-            return
-        except Exception as exc:  # noqa: BLE001 - any failure to reach risk is retried
-            log.warning("gateway-%s: risk not reachable yet (%s); retrying", venue, exc)
-            await asyncio.sleep(READY_RETRY_S)
+def link_to_risk(plane: Plane, gateway: VenueGateway, risk: RiskPort,
+                       stack: contextlib.AsyncExitStack) -> RiskLink:
+    """Keep risk told of `gateway`'s market-data readiness and venue balance, in the
+    background; stopped with `stack`."""
+    link = RiskLink(gateway, risk, plane.tenant, plane.config.venues.balance_refresh_s)
+    link.start()
+    stack.push_async_callback(link.close)
+    return link

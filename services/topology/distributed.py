@@ -241,9 +241,8 @@ def _gateway_builder(venue: Venue) -> Builder:
                           lambda s: execution_pb2_grpc.add_OrderEntryServicer_to_server(
                               servicer, s))
         await _run_bus(plane.bus, stack)
+        builders.link_to_risk(plane, gateway, await _risk(plane, stack), stack)
         await gateway.start()
-        stack.push_async_callback(_cancel, asyncio.create_task(
-            builders.report_market_data(plane, venue, await _risk(plane, stack))))
 
     return build
 

@@ -25,6 +25,7 @@ from arbiter.emulators.synthetic import SyntheticMarket
 from arbiter.emulators.venue import EmulatedVenue
 from arbiter.gateways.base import VenueGateway
 from arbiter.gateways.dry_run import DryRunTransport
+from arbiter.gateways.risk_link import RiskLink
 from arbiter.gateways.service import OrderEntryServicer
 from arbiter.orderbook.service import OrderBookService
 from arbiter.platform.bus import Bus, MemoryBus
@@ -85,6 +86,7 @@ class EmbeddedMesh:
     saga: SagaService
     lockstep: bool
     steps: int = 0
+    risk_links: list[RiskLink] = field(default_factory=list)
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     @property
@@ -156,10 +158,10 @@ class EmbeddedMesh:
     async def start(self) -> None:
         await self.bus.start()
         risk = LocalStub(self.risk)
-        for venue, gateway in self.gateways.items():
+        for gateway in self.gateways.values():
+            self.risk_links.append(builders.link_to_risk(
+                self.plane, gateway, risk, self._stack))  # type: ignore[arg-type]
             await gateway.start()
-            # A started gateway has subscribed its books; the rest is synced by recovery.
-            await builders.report_market_data(self.plane, venue, risk)  # type: ignore[arg-type]
         await self.saga.recover()
         await self.settle()
 
@@ -181,6 +183,8 @@ class EmbeddedMesh:
     async def settle(self) -> None:
         if self.lockstep:
             await self.bus.drained()
+            for link in self.risk_links:
+                await link.flush()
 
     async def wait_for_sagas(self, timeout: float = 10.0) -> None:
         """Let in-flight sagas finish (the Kafka bus has no drain)."""

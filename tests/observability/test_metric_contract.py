@@ -21,7 +21,7 @@ from .conftest import (
 UNIT_SUFFIXES = ("_seconds", "_dollars", "_contracts", "_messages")
 # Gauges that are counts or 0/1 states: no unit to name.
 UNITLESS = {"arbiter_sagas_in_flight", "arbiter_sagas_held", "arbiter_books_stale",
-            "arbiter_venue_connected", "arbiter_hard_stop_latched"}
+            "arbiter_venue_connected", "arbiter_hard_stop_latched", "arbiter_funds_low"}
 
 
 def test_there_are_the_four_dashboards() -> None:
@@ -72,7 +72,8 @@ def test_alert_rules_name_exported_metrics_and_cover_every_required_alert() -> N
     alerts = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
     assert set(alerts) == {"ArbiterTickToTradeSlow", "ArbiterHardStopLatched",
                            "ArbiterUnhedgedExposureHeld", "ArbiterVenueDown",
-                           "ArbiterBooksStale", "ArbiterBookDiverges", "ArbiterConsumerLag"}
+                           "ArbiterBooksStale", "ArbiterBookDiverges", "ArbiterConsumerLag",
+                           "ArbiterFundsLow"}
     exported = exported_names()
     for name, expr in alerts.items():
         assert names_in(expr) and names_in(expr) <= exported, (name, expr)

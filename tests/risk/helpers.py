@@ -36,13 +36,18 @@ def config(**changes: Any) -> RiskConfig:
 _CONFIGS: weakref.WeakKeyDictionary[RiskState, RiskConfig] = weakref.WeakKeyDictionary()
 
 
+FUNDED = 10_000_000 * 1_000_000  # micro-dollars: more than any limit here lets a saga spend
+
+
 def state(clock: ManualClock | None = None, ready: bool = True, **changes: Any) -> RiskState:
+    """Risk on `config(**changes)`; `ready`: every venue synced and funded with `FUNDED`."""
     limits = config(**changes)
     risk = RiskState(limits_from_config(limits), clock or ManualClock(T0), VENUES)
     _CONFIGS[risk] = limits
     if ready:
         for venue in VENUES:
             risk.mark_venue_ready(venue, "test")
+            risk.report_balance(venue, FUNDED, "test")
     return risk
 
 

@@ -21,7 +21,7 @@ from arbiter.risk.gates import (
 )
 from arbiter.risk.readiness import Aspect
 
-from .helpers import T0, C, legs, state
+from .helpers import FUNDED, T0, C, legs, state
 
 
 def _fill(risk, saga_id: str, leg: LegIntent, qty: int, trade: str,
@@ -49,8 +49,11 @@ def test_not_ready_names_every_missing_aspect_until_all_are_set() -> None:
     for aspect in (Aspect.MARKET_DATA, Aspect.ORDER_SNAPSHOT, Aspect.FILL_SNAPSHOT):
         risk.mark_ready("kalshi", aspect, "recon")
     decision = risk.check("s1", "p1", legs())
-    assert (decision.gate, decision.reason) == (Gate.NOT_READY, "not synced: kalshi:positions")
+    assert (decision.gate, decision.reason) == (
+        Gate.NOT_READY, "not synced: kalshi:positions, kalshi:funds, polymarket:funds")
     risk.mark_ready("kalshi", Aspect.POSITIONS, "recon")
+    for venue in ("polymarket", "kalshi"):  # only a balance read vouches for the funds
+        risk.report_balance(venue, FUNDED, "gateway")
     assert risk.check("s1", "p1", legs()).approved
     risk.mark_ready("kalshi", Aspect.MARKET_DATA, "feed", ready=False)
     assert risk.check("s2", "p2", legs()).reason == "not synced: kalshi:market_data"
@@ -247,7 +250,7 @@ def test_the_gate_chain_is_a_pure_function_of_limits_state_and_request() -> None
     reserved; only `RiskState.check` applies an approval."""
     risk = state(orders_per_second=1, order_burst=2)
     request = NewSaga("s1", "p1", legs())
-    view = RiskView(risk.ledger, risk.latch, risk.readiness, risk._budget)
+    view = RiskView(risk.ledger, risk.latch, risk.readiness, risk._budget, risk.funds)
     first = check_new(risk.limits, view, request, T0)
     assert first == check_new(risk.limits, view, request, T0) == Decision(True, qty=10 * C)
     assert risk.ledger.open_sagas == 0 and risk._budget.wait(2, T0) == 0

@@ -34,6 +34,7 @@ def state(clock: ManualClock) -> RiskState:
     risk = RiskState(limits_from_config(RiskConfig()), clock, ("polymarket", "kalshi"))
     for venue in ("polymarket", "kalshi"):
         risk.mark_venue_ready(venue, "test")
+        risk.report_balance(venue, 10**12, "test")
     return risk
 
 LOT = 1_000_000

@@ -107,6 +107,13 @@ RISK_REJECTIONS = Counter(
     "arbiter_risk_rejections_total", "Risk checks refused, by the gate that refused.",
     ["tenant", "gate"])
 HARD_STOP = Gauge("arbiter_hard_stop_latched", "1 while the HardStop latch is set.", ["tenant"])
+FUNDS_FREE = Gauge(
+    "arbiter_funds_free_dollars", "Cash a new saga may still spend on the venue: its balance "
+    "less our buys since the read, open sagas' reservations and the minimum kept free.",
+    ["tenant", "venue"])
+FUNDS_LOW = Gauge(
+    "arbiter_funds_low", "1 while the venue balance is unread or under the minimum free "
+    "balance (trading readiness is down).", ["tenant", "venue"])
 
 # -- venues and books ------------------------------------------------------------------
 VENUE_CONNECTED = Gauge(
@@ -260,6 +267,12 @@ class RiskMetrics:
     def watch_hard_stop(self, latched: Callable[[], bool]) -> None:
         """The latch gauge reads the risk state when scraped (monitors latch it too)."""
         self.hard_stop.set_function(lambda: float(latched()))
+
+    def watch_funds(self, venue: Venue, free: Callable[[], float], low: Callable[[], bool]
+                    ) -> None:
+        """The funds gauges read the risk state when scraped."""
+        FUNDS_FREE.labels(tenant=self.tenant, venue=venue).set_function(free)
+        FUNDS_LOW.labels(tenant=self.tenant, venue=venue).set_function(lambda: float(low()))
 
     def decided(self, approved: bool, gate: str) -> None:
         self.checks.inc()

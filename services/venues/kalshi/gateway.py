@@ -172,7 +172,7 @@ class KalshiGateway(VenueGateway):
             self.bad_message(frame, exc)
             return
         if ticker is not None:  # no sequence: each is a complete summary of its market
-            await self.on_book(market_data_pb2.BookEvent(ticker=ticker, received_micros=received))
+            await self.publish(market_data_pb2.BookEvent(ticker=ticker, received_micros=received))
             return
         expected = self._last_seq.get(sid, 0) + 1
         if kind == "fill":
@@ -196,9 +196,9 @@ class KalshiGateway(VenueGateway):
         self._last_seq[sid] = seq
         try:
             if kind == "orderbook_snapshot":
-                await self.on_book(self._snapshot(msg["msg"], received))
+                await self.publish(self._snapshot(msg["msg"], received))
             elif kind == "orderbook_delta":
-                await self.on_book(self._delta(msg["msg"], received))
+                await self.publish(self._delta(msg["msg"], received))
             else:  # fill
                 await self.emit(self.fill_reports([_fill(msg["msg"])]))
         except (KeyError, TypeError, ValueError) as exc:

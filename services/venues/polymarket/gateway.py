@@ -263,7 +263,7 @@ class PolymarketGateway(VenueGateway):
             elif event is not None:
                 if self._awaiting_book and event.HasField("snapshot"):
                     self._awaiting_book.discard(event.snapshot.market_id)
-                await self.on_book(event)
+                await self.publish(event)
 
     def _parse_market_event(
         self, event: dict, received: int
@@ -335,7 +335,7 @@ class PolymarketGateway(VenueGateway):
                       "venue sends one", market_id, exc)
             await self._go_dark([change.market], received)
             return
-        await self.on_book(event)
+        await self.publish(event)
 
     async def _go_dark(self, markets: Sequence[Market], received: int) -> None:
         """These books cannot be trusted: publish them empty (nothing trades on them), drop

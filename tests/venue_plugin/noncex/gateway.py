@@ -127,7 +127,7 @@ class NoncexGateway(VenueGateway):
             msg = json_object(frame)
             kind = msg.get("type")
             if kind == "book":
-                await self.on_book(self._snapshot(msg, received))
+                await self.publish(self._snapshot(msg, received))
             elif kind == "level":
                 await self._level(msg, received)
             elif kind == "fill":
@@ -182,7 +182,7 @@ class NoncexGateway(VenueGateway):
         delta = market_data_pb2.BookDelta(venue=self.venue, market_id=market,
                                           seq=self.next_seq(market))
         (delta.bid_changes if side == "bid" else delta.ask_changes).append(change)
-        await self.on_book(market_data_pb2.BookEvent(delta=delta, received_micros=received))
+        await self.publish(market_data_pb2.BookEvent(delta=delta, received_micros=received))
 
     async def books_lost(self) -> None:
         """The stream dropped: forget the ladders and sequences with the books; the
@@ -197,7 +197,7 @@ class NoncexGateway(VenueGateway):
         self.metrics.gaps.inc()
         log.warning("noncex %s: expected seq %d, got %d", market, expected, got)
         del self._books[market]
-        await self.on_book(market_data_pb2.BookEvent(snapshot=market_data_pb2.BookSnapshot(
+        await self.publish(market_data_pb2.BookEvent(snapshot=market_data_pb2.BookSnapshot(
             venue=self.venue, market_id=market, seq=self.next_seq(market, reset=True))))
         assert self._ws is not None
         await self._ws.send(orjson.dumps({"op": "subscribe", "markets": [market]}))
