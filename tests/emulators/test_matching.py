@@ -39,7 +39,7 @@ def test_reduce_keeps_the_place_in_the_queue_and_refuses_growth() -> None:
 
 
 def test_an_order_re_entered_under_its_id_goes_to_the_back() -> None:
-    engine, first, mine, last = _book()
+    engine, _, mine, _ = _book()
 
     engine.cancel(mine)
     again = engine.submit("me", BookSide.BID, 450_000, 4, order_id=mine)
