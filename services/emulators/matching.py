@@ -95,10 +95,12 @@ class MatchingEngine:
         tif: Tif = Tif.GTC,
         client_order_id: str = "",
         post_only: bool = False,
+        order_id: str = "",
     ) -> SubmitResult:
         """Match an incoming order; rest (GTC) or cancel (IOC/FOK) what is left. A post-only
-        order that would match is refused whole: it may only add liquidity."""
-        order_id = self._next_order_id()
+        order that would match is refused whole: it may only add liquidity. `order_id`
+        re-enters an order the venue already numbered (an amend that loses its place)."""
+        order_id = order_id or self._next_order_id()
         if qty <= 0:
             return SubmitResult(order_id, rejected=f"size {qty} must be positive")
         if price % self.tick or not 0 < price < 1_000_000:
@@ -164,6 +166,29 @@ class MatchingEngine:
             del self._levels[order.side][order.price]
         self._changed.add((order.side, order.price))
         return order
+
+    def reduce(self, order_id: str, qty: int) -> RestingOrder | None:
+        """Shrink a resting order to `qty` (0 < qty <= its remaining) where it stands in the
+        queue: a decrease keeps time priority. None if it is unknown or already done."""
+        order = self.orders.get(order_id)
+        if order is None:
+            return None
+        if not 0 < qty <= order.qty:
+            raise ValueError(f"order {order_id}: {qty} is not a reduction of {order.qty}")
+        order.qty = qty
+        self._changed.add((order.side, order.price))
+        return order
+
+    def queue_ahead(self, order_id: str) -> int:
+        """Quantity resting before a resting order at its price: what must trade before it
+        fills (price-time priority). KeyError names an order that is not resting."""
+        order = self.orders[order_id]
+        ahead = 0
+        for other in self._levels[order.side][order.price]:
+            if other is order:
+                return ahead
+            ahead += other.qty
+        raise KeyError(order_id)
 
     def cancel_owner(self, owner: str) -> int:
         """Cancel every resting order of `owner` (a liquidity provider re-quoting)."""

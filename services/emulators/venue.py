@@ -208,6 +208,10 @@ class EmulatedVenue(abc.ABC):
         """A resting order the venue cancels by itself at `at_ms` (GTD / expiration_time)."""
         self._expiries[order_id] = at_ms
 
+    def clear_expiry(self, order_id: str) -> None:
+        """The order no longer expires by itself (an amend removed its expiry)."""
+        self._expiries.pop(order_id, None)
+
     @abc.abstractmethod
     def expire(self, order_id: str) -> None:
         """Cancel an order whose time is up (already gone: nothing to do)."""

@@ -224,3 +224,75 @@ async def test_crossing_our_own_resting_order_books_a_taker_and_a_maker_fill(
     assert fills[0]["fill_id"] != fills[1]["fill_id"]
     assert venue.account.positions[TICKER] == 0
     assert venue.orders[resting].status == "executed"
+
+
+async def test_amend_to_a_crossing_price_trades_and_keeps_the_order_id(
+    venue: KalshiEmulator, trader: KalshiTrader,
+) -> None:
+    placed = await trader.place("bid", "0.4500", "4.00")
+    order_id = placed["order_id"]
+
+    status, reply = await trader.call("POST", f"{EVENTS}/{order_id}/amend", {
+        "ticker": TICKER, "side": "bid", "price": "0.6000", "count": "4.00"})
+
+    assert status == 200
+    assert (reply["order_id"], reply["fill_count"], reply["remaining_count"],
+            reply["average_fill_price"]) == (order_id, "4.00", "0.00", "0.6000")
+    assert venue.orders[order_id]["status"] == "executed"
+    assert venue.engines[TICKER].snapshot()[1] == [(600_000, shares(6))]
+
+
+@pytest.mark.parametrize(("path_tail", "body", "status", "code"), [
+    ("amend", {"ticker": TICKER, "side": "ask", "price": "0.4500", "count": "4.00"}, 400,
+     "invalid_parameters"),  # an amend cannot flip the side
+    ("amend", {"ticker": TICKER, "side": "bid", "price": "0.4550", "count": "4.00"}, 400,
+     "invalid_order"),  # off the cent grid
+    ("amend", {"ticker": TICKER, "side": "bid", "price": "0.4500"}, 400,
+     "invalid_parameters"),  # no count
+    ("decrease", {"reduce_by": "1.00", "reduce_to": "2.00"}, 400, "invalid_parameters"),
+    ("decrease", {"reduce_by": "9.00"}, 400, "invalid_parameters"),  # more than remains
+])
+async def test_bad_amends_and_decreases_get_the_venue_error_and_change_nothing(
+    venue: KalshiEmulator, trader: KalshiTrader, path_tail: str, body: dict, status: int,
+    code: str,
+) -> None:
+    order_id = (await trader.place("bid", "0.4500", "4.00"))["order_id"]
+
+    got, reply = await trader.call("POST", f"{EVENTS}/{order_id}/{path_tail}", body)
+
+    assert (got, reply["error"]["code"]) == (status, code)
+    assert venue.orders[order_id]["remaining_count_fp"] == "4.00"
+    assert venue.engines[TICKER].snapshot()[0][0] == (450_000, shares(4))
+
+
+async def test_decrease_to_nothing_cancels_and_unknown_orders_are_not_found(
+    venue: KalshiEmulator, trader: KalshiTrader,
+) -> None:
+    order_id = (await trader.place("bid", "0.4500", "4.00"))["order_id"]
+
+    status, reply = await trader.call("POST", f"{EVENTS}/{order_id}/decrease",
+                                      {"reduce_to": "0"})
+    missing = await trader.call("GET", "/portfolio/orders/nope/queue_position")
+
+    assert (status, reply["remaining_count"]) == (200, "0.00")
+    assert venue.orders[order_id]["status"] == "canceled"
+    assert (missing[0], missing[1]["error"]["code"]) == (404, "not_found")
+
+
+async def test_a_settled_market_pays_the_winners_and_refuses_new_orders(
+    venue: KalshiEmulator, trader: KalshiTrader,
+) -> None:
+    await trader.place("ask", "0.4000", "3.00", "immediate_or_cancel")  # 3 NO at 0.60
+    cash = venue.account.balance
+
+    venue.settle_market(TICKER, "no")
+    status, reply = await trader.call("POST", EVENTS, v2_order("bid", "0.4500", "1.00"))
+    _, settlements = await trader.call("GET", "/portfolio/settlements")
+
+    assert venue.account.balance == cash + shares(3)  # $1 a winning contract
+    assert (status, reply["error"]["code"]) == (400, "market_closed")
+    [row] = settlements["settlements"]
+    assert (row["no_count_fp"], row["yes_count_fp"], row["revenue"], row["value"]) == (
+        "3.00", "0.00", 300, 0)
+    with pytest.raises(ValueError):
+        venue.settle_market(TICKER, "yes")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from arbiter.venues.polymarket.amounts import OrderAmounts
 from arbiter.venues.polymarket.emulator import HEARTBEAT_TIMEOUT_MS, PolymarketEmulator
 from arbiter.venues.polymarket.signing import POLYGON_CHAIN_ID, ExchangeDomain
 
@@ -284,3 +285,52 @@ async def test_crossing_our_own_resting_order_reports_both_sides_in_one_trade(
     for trader in (alice, bob):
         assert [t["id"] for t in (await trader.call("GET", "/data/trades"))[1]["data"]] \
             == taking["tradeIDs"]
+
+
+@pytest.mark.parametrize(("path", "query", "status", "error"), [
+    ("/price", {"token_id": YES_TOKEN, "side": "HOLD"}, 400, "Invalid side"),
+    ("/price", {"token_id": "999"}, 404, "No orderbook exists for the requested token id"),
+    ("/midpoint", {}, 404, "No orderbook exists for the requested token id"),
+    ("/markets/0xnope", {}, 404, "market not found"),
+    ("/clob-markets/0xnope", {}, 404, "market not found"),
+    ("/markets-by-token/999", {}, 404, "market not found"),
+    ("/markets", {"next_cursor": "bm90LWEtbnVtYmVy"}, 400, None),  # not a cursor we gave
+])
+async def test_bad_public_reads_get_the_venue_error(
+    venue: PolymarketEmulator, path: str, query: dict[str, str], status: int,
+    error: str | None,
+) -> None:
+    response = await venue.handle_http("GET", path, query, {}, b"")
+
+    body = orjson.loads(response.body)
+    assert response.status == status
+    assert error is None or body == {"error": error}
+
+
+async def test_price_reads_follow_the_book_and_empty_sides_have_no_price(
+    venue: PolymarketEmulator,
+) -> None:
+    async def read(path: str, **query: str) -> tuple[int, object]:
+        response = await venue.handle_http("GET", path, query, {}, b"")
+        return response.status, orjson.loads(response.body)
+
+    assert await read("/price", token_id=NO_TOKEN, side="BUY") == (200, {"price": "0.4"})
+    assert await read("/midpoint", token_id=NO_TOKEN) == (200, {"mid": "0.5"})
+    venue.quote(CONDITION, LP, bids=[(420_000, shares(1))], asks=[])
+
+    assert await read("/price", token_id=YES_TOKEN, side="SELL") == (
+        404, {"error": "No orderbook exists for the requested token id"})
+    assert await read("/price", token_id=YES_TOKEN, side="BUY") == (200, {"price": "0.42"})
+    assert (await read("/spread", token_id=YES_TOKEN))[0] == 404
+
+
+async def test_an_order_under_the_minimum_size_is_refused(
+    venue: PolymarketEmulator, alice: PolymarketTrader,
+) -> None:
+    tiny = OrderAmounts(maker_amount=450, taker_amount=1_000)  # 0.001 share at 0.45
+    status, reply = await alice.call("POST", "/order", alice.order(YES_TOKEN, "BUY", 450_000,
+                                                                    1_000, amounts=tiny))
+
+    assert status == 400
+    assert reply["errorMsg"].startswith("INVALID_ORDER_MIN_SIZE")
+    assert venue.orders == {}

@@ -25,7 +25,12 @@ from arbiter.venues.kalshi.auth import (
     signing_string,
 )
 from arbiter.venues.kalshi.emulator import API, KalshiEmulator
-from arbiter.venues.polymarket.amounts import Side, limit_order_amounts, tick_size
+from arbiter.venues.polymarket.amounts import (
+    OrderAmounts,
+    Side,
+    limit_order_amounts,
+    tick_size,
+)
 from arbiter.venues.polymarket.auth import ApiCreds, l2_headers
 from arbiter.venues.polymarket.emulator import PolymarketEmulator
 from arbiter.venues.polymarket.order_builder import (
@@ -95,10 +100,12 @@ class PolymarketTrader:
         self._salt = 0
 
     def order(self, token: str, side: str, price: int, size: int, order_type: str = "GTC",
-              domain: ExchangeDomain | None = None) -> dict[str, Any]:
-        """A signed POST /order wrapper (for the venue's current domain unless given)."""
+              domain: ExchangeDomain | None = None,
+              amounts: OrderAmounts | None = None) -> dict[str, Any]:
+        """A signed POST /order wrapper (for the venue's current domain unless given);
+        `amounts` signs raw amounts the SDK rounding would refuse to make."""
         self._salt += 1
-        amounts = limit_order_amounts(Side[side], price, size, tick_size("0.01"))
+        amounts = amounts or limit_order_amounts(Side[side], price, size, tick_size("0.01"))
         order = build_order(token_id=int(token), side=Side[side], amounts=amounts,
                             signer_address=self.address, salt=self._salt,
                             timestamp_ms=1_700_000_000_000)

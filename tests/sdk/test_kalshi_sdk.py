@@ -12,13 +12,16 @@ it is missing this module is skipped.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from emulators.venue_clients import LP, TICKER, kalshi_venue, shares
+from emulators.venue_clients import LP, TICKER, KalshiTrader, kalshi_venue, shares
 
+from arbiter.emulators.matching import BookSide
 from arbiter.venues.kalshi.emulator import KalshiEmulator
 
 from .conftest import ThreadedVenue
@@ -133,3 +136,107 @@ def test_sdk_cancel_all_empties_the_book_of_our_orders(
 
     assert _all_pages(client.get_orders, "orders", status="resting") == [[]]
     assert served.call(venue.engines[TICKER].snapshot)[0] == [(400_000, shares(50))]
+
+
+def test_a_trading_day_through_the_sdk(
+    served: ThreadedVenue, client: kalshi.KalshiClient,
+) -> None:
+    """What a trader runs in a day, every call the SDK's own: find markets, read the book
+    and balance, rest an order and watch its queue position through a decrease and an
+    amend, cancel, take liquidity, find the fill by time, read the position, cancel all,
+    and collect the settlement."""
+    venue: KalshiEmulator = served.venue  # type: ignore[assignment]
+    now_s = int(time.time())
+    served.call(setattr, venue, "now_ms", now_s * 1000)  # the venue's clock is Unix time
+    for ticker in ("KX-OTHER", "KXB-1"):
+        served.call(venue.add_market, ticker, 10_000)
+    served.call(venue.quote, TICKER, LP, [(450_000, shares(20)), (400_000, shares(50))],
+                [(600_000, shares(50))])
+
+    in_event = _all_pages(client.get_markets, "markets", event_ticker="KX", status="open",
+                          limit=1)
+    assert [[m.ticker for m in page] for page in in_event] == [[TICKER], ["KX-OTHER"]]
+    assert [m.ticker for m in client.get_markets(tickers="KXB-1").markets] == ["KXB-1"]
+    market = client.get_market(TICKER).market
+    assert (market.status, market.yes_bid_dollars, market.yes_ask_dollars) == (
+        "active", "0.4500", "0.6000")
+    assert [(r.start, r.end, r.step) for r in market.price_ranges] == [
+        ("0.0000", "1.0000", "0.0100")]
+    book = client.get_market_orderbook(TICKER).orderbook_fp
+    assert (book.yes_dollars, book.no_dollars) == (
+        [["0.4000", "50.00"], ["0.4500", "20.00"]], [["0.4000", "50.00"]])
+    assert client.get_balance().balance_dollars == "100000.0000"
+
+    order = client.create_order_v2(**_order("bid", "0.4500", "10.00", client_order_id="day"))
+    served.call(venue.engines[TICKER].submit, "other", BookSide.BID, 450_000, shares(5))
+    [resting] = client.get_orders(status="resting", min_ts=now_s - 60,
+                                  max_ts=now_s + 60).orders
+    assert (resting.order_id, resting.yes_price_dollars) == (order.order_id, "0.4500")
+    assert client.get_orders(min_ts=now_s + 60).orders == []
+    assert client.get_order_queue_position(order.order_id).queue_position_fp == "20.00"
+
+    decreased = client.decrease_order_v2(order.order_id, reduce_by="4.00")
+    kept = client.get_order_queue_position(order.order_id).queue_position_fp
+    amended = client.amend_order_v2(order.order_id, ticker=TICKER, side="bid",
+                                    price="0.4500", count="8.00")
+    assert (decreased.remaining_count, kept) == ("6.00", "20.00")  # a decrease keeps its place
+    assert (amended.order_id, amended.remaining_count, amended.fill_count) == (
+        order.order_id, "8.00", "0.00")
+    [queued] = client.get_order_queue_positions(market_tickers=TICKER).queue_positions
+    assert (queued.order_id, queued.queue_position_fp) == (order.order_id, "25.00")  # back
+    assert client.cancel_order_v2(order.order_id).reduced_by == "8.00"
+
+    taken = client.create_order_v2(**_order("bid", "0.6000", "10.00", "immediate_or_cancel"))
+    assert (taken.fill_count, taken.average_fill_price, taken.average_fee_paid) == (
+        "10.00", "0.6000", "0.1700")  # 0.07 x 10 x 0.6 x 0.4, up to the cent
+    [fill] = client.get_fills(ticker=TICKER, min_ts=now_s - 60, max_ts=now_s + 60).fills
+    assert (fill.order_id, fill.count_fp, fill.yes_price_dollars, fill.is_taker) == (
+        taken.order_id, "10.00", "0.6000", True)
+    assert client.get_fills(min_ts=now_s + 60).fills == []
+    [position] = client.get_positions().market_positions
+    assert (position.ticker, position.position_fp) == (TICKER, "10.00")
+
+    for price in ("0.3000", "0.3100"):
+        client.create_order_v2(**_order("bid", price, "1.00"))
+    client.cancel_all_orders()
+    assert client.get_orders(status="resting").orders == []
+
+    served.call(venue.settle_market, TICKER, "yes")
+    [settlement] = client.get_settlements(min_ts=now_s - 60).settlements
+    assert (settlement.ticker, settlement.market_result, settlement.yes_count_fp,
+            settlement.revenue, settlement.fee_cost) == (TICKER, "yes", "10.00", 1000, "0.1700")
+    assert client.get_positions().market_positions == []
+    assert [m.ticker for m in client.get_markets(status="settled").markets] == [TICKER]
+    assert client.get_balance().balance_dollars == "100003.8300"  # - 6.00 - 0.17 + 10
+
+
+def test_legacy_amend_and_decrease_replies_parse_as_the_sdk_models() -> None:
+    """The SDK has no calls for the legacy amend/decrease paths, so their replies go through
+    its models directly: a shape drift fails here."""
+    models = pytest.importorskip("kalshi_python_sync.models")
+    venue = kalshi_venue()
+    trader = KalshiTrader(venue)
+
+    async def run() -> tuple[dict, dict, dict]:
+        placed = await trader.call("POST", "/portfolio/orders", {
+            "ticker": TICKER, "side": "yes", "action": "buy", "count": 5,
+            "yes_price_dollars": "0.4000", "client_order_id": "legacy"})
+        order_id = placed[1]["order"]["order_id"]
+        amended = await trader.call("POST", f"/portfolio/orders/{order_id}/amend", {
+            "ticker": TICKER, "side": "yes", "action": "buy", "yes_price": 41, "count": 7,
+            "updated_client_order_id": "legacy-2"})
+        decreased = await trader.call("POST", f"/portfolio/orders/{order_id}/decrease",
+                                      {"reduce_to_fp": "3.00"})
+        market = await trader.call("GET", f"/markets/{TICKER}")
+        assert amended[0] == decreased[0] == market[0] == 200
+        return amended[1], decreased[1], market[1]
+
+    amended, decreased, market = asyncio.run(run())
+    parsed = models.AmendOrderResponse.from_dict(amended)
+    assert (parsed.old_order.yes_price_dollars, parsed.old_order.remaining_count_fp) == (
+        "0.4000", "5.00")
+    assert (parsed.order.yes_price_dollars, parsed.order.remaining_count_fp,
+            parsed.order.client_order_id) == ("0.4100", "7.00", "legacy-2")
+    assert models.Order.from_dict(decreased["order"]).remaining_count_fp == "3.00"
+    assert models.GetMarketResponse.from_dict(market).market.price_level_structure == \
+        "linear_cent"

@@ -8,11 +8,13 @@ exchange from GET /neg-risk), HMACs every private call, and pages with its own c
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 from emulators.venue_clients import CONDITION, LP, NO_TOKEN, YES_TOKEN, polymarket_venue, shares
 
+from arbiter.core.fees import NO_FEE
 from arbiter.venues.polymarket.emulator import PolymarketEmulator
 
 from .conftest import ThreadedVenue
@@ -119,3 +121,72 @@ def test_sdk_gets_the_version_mismatch_error_then_a_fresh_client_signs_for_the_n
     assert refused.value.error_msg == {"error": "order_version_mismatch"}
     assert fresh["success"] and fresh["status"] == "live"
     assert list(venue.orders) == [fresh["orderID"]]
+
+
+def test_a_trading_day_through_the_sdk(served: ThreadedVenue) -> None:
+    """What a trader runs in a day, every call the SDK's own: find the market, read its
+    prices and parameters, check funds, rest and cancel an order, take liquidity with a
+    market order, find the fill by time, read the position, cancel what is left."""
+    venue: PolymarketEmulator = served.venue  # type: ignore[assignment]
+    now_s = int(time.time())
+    served.call(setattr, venue, "now_ms", now_s * 1000)  # the venue's clock is Unix time
+    for n in (2, 3):  # three markets at page size 2: the market listing pages
+        served.call(venue.add_binary_market, f"0xc0nd{n}", f"{n}001", f"{n}002", 10_000,
+                    NO_FEE)
+    client = _client(served.url)
+
+    listed, cursor = [], "MA=="
+    while cursor != "LTE=":
+        listing = client.get_markets(next_cursor=cursor)
+        listed += [m["condition_id"] for m in listing["data"]]
+        cursor = listing["next_cursor"]
+    market = client.get_market(CONDITION)
+
+    assert listed == [CONDITION, "0xc0nd2", "0xc0nd3"]
+    assert [(t["token_id"], t["outcome"]) for t in market["tokens"]] == [
+        (YES_TOKEN, "Yes"), (NO_TOKEN, "No")]
+    assert (market["minimum_tick_size"], market["accepting_orders"]) == (0.01, True)
+    book = client.get_order_book(YES_TOKEN)
+    assert (book["bids"], book["asks"]) == (
+        [{"price": "0.4", "size": "50"}], [{"price": "0.6", "size": "50"}])
+    assert client.get_order_book_hash(dict(book)) == book["hash"]  # the SDK's own recipe
+    assert client.get_price(YES_TOKEN, "BUY") == {"price": "0.4"}
+    assert client.get_price(NO_TOKEN, "SELL") == {"price": "0.6"}  # 1 - the YES bid
+    assert client.get_midpoint(YES_TOKEN) == {"mid": "0.5"}
+    assert client.get_spread(NO_TOKEN) == {"spread": "0.2"}
+    assert (client.get_tick_size(YES_TOKEN), client.get_neg_risk(YES_TOKEN)) == ("0.01", False)
+    assert client.get_fee_rate_bps(YES_TOKEN) == 0
+    assert client.get_api_keys() == {"apiKeys": [client.creds.api_key]}
+    funds = client.get_balance_allowance(
+        types.BalanceAllowanceParams(asset_type=types.AssetType.COLLATERAL))
+    assert funds["balance"] == str(100_000 * 10**6) and int(funds["allowance"]) > 0
+
+    resting = client.create_and_post_order(_limit(YES_TOKEN, "BUY", 0.45, 10))
+    [listed_order] = client.get_open_orders(types.OpenOrderParams(market=CONDITION))
+    assert (listed_order["id"], listed_order["price"], listed_order["original_size"]) == (
+        resting["orderID"], "0.45", "10")
+    assert client.cancel_order(types.OrderPayload(orderID=resting["orderID"]))[
+        "canceled"] == [resting["orderID"]]
+    assert client.get_order(resting["orderID"])["status"] == "CANCELED"
+
+    # $6 of YES at the book's 0.60 ask: the SDK prices it from /book and signs it with
+    # the parameters of /markets-by-token and /clob-markets
+    taken = client.create_and_post_market_order(
+        types.MarketOrderArgsV2(token_id=YES_TOKEN, amount=6, side="BUY"))
+    assert (taken["status"], taken["takingAmount"], taken["makingAmount"]) == (
+        "matched", "10", "6")
+    [fill] = client.get_trades(types.TradeParams(market=CONDITION, after=now_s - 60,
+                                                 before=now_s + 60))
+    assert (fill["id"], fill["side"], fill["size"], fill["price"]) == (
+        taken["tradeIDs"][0], "BUY", "10", "0.6")
+    assert client.get_trades(types.TradeParams(after=now_s + 60)) == []
+    held = client.get_balance_allowance(types.BalanceAllowanceParams(
+        asset_type=types.AssetType.CONDITIONAL, token_id=YES_TOKEN))
+    assert held["balance"] == str(10 * 10**6)
+    assert client.get_balance_allowance(types.BalanceAllowanceParams(
+        asset_type=types.AssetType.COLLATERAL))["balance"] == str((100_000 - 6) * 10**6)
+
+    later = [client.create_and_post_order(_limit(token, "BUY", 0.30, 5))["orderID"]
+             for token in (YES_TOKEN, NO_TOKEN)]
+    assert sorted(client.cancel_all()["canceled"]) == sorted(later)
+    assert client.get_open_orders() == []

@@ -6,8 +6,11 @@ per-subscription `seq`) and `fill` channels.
 Kalshi publishes bids only: YES bids are the YES book's bids and a NO bid at q is a YES ask
 at 1 - q. V2 orders are `side: bid|ask` on the YES book with a dollar `price` and an fp
 `count` string; legacy orders (`side` yes|no + `action` buy|sell) are translated onto the
-same book. Every authenticated key trades for the one emulated account. Not emulated:
-self-trade prevention, subaccount balances, amend/decrease, order groups.
+same book. Every authenticated key trades for the one emulated account. Markets are listed
+(GET /markets, /markets/{ticker}) and settle when a test says so (`settle_market`); orders can
+be amended and decreased (V2 and legacy paths) with the venue's queue rules, and their queue
+position read. Not emulated: self-trade prevention, subaccount balances, order groups,
+open interest and previous-day prices in market records (always zero).
 """
 
 from __future__ import annotations
@@ -64,6 +67,10 @@ _TIF = {"good_till_canceled": Tif.GTC, "immediate_or_cancel": Tif.IOC, "fill_or_
 DEFAULT_PAGE_LIMIT = 100  # SDK 3.34 get_orders: "Number of results per page. Defaults to 100."
 MAX_PAGE_LIMIT = 1000  # SDK 3.34 get_orders: limit le=1000
 LEGACY_BATCH_LIMIT = 20  # facts B3.2: "up to 20 orders per batch" on the legacy path
+MARKET_LIFETIME_MS = 30 * 24 * 3600 * 1000  # our choice: a listed market closes in 30 days
+_PRICE_LEVELS = {CENT: "linear_cent", CENT // 10: "deci_cent"}  # facts B4: tick -> structure
+_STATUS_FILTERS = {"unopened": "initialized", "open": "active", "closed": "closed",
+                   "settled": "finalized"}  # GET /markets ?status= -> the record's status
 
 
 class OrderError(ValueError):
@@ -141,6 +148,22 @@ class _KalshiOrder(WireRecord):
 
 
 @dataclass(slots=True)
+class _Listing:
+    """A market's lifecycle as GET /markets reports it."""
+
+    ticker: str
+    event_ticker: str
+    listed_ms: int
+    status: str = "active"  # the Market model's lifecycle values: active, then finalized
+    result: str = ""  # yes | no once settled
+    settled_ms: int = 0
+
+    @property
+    def series_ticker(self) -> str:
+        return self.event_ticker.split("-", 1)[0]
+
+
+@dataclass(slots=True)
 class _PositionStats:
     traded: int = 0  # notional of every fill
     cost: int = 0  # cash paid for contracts (no netting of YES against NO)
@@ -184,6 +207,8 @@ class KalshiEmulator(EmulatedVenue):
         self._by_client_id: dict[str, str] = {}
         self.fills: list[dict[str, object]] = []  # our fills, oldest first
         self._stats: dict[str, _PositionStats] = {}
+        self.listings: dict[str, _Listing] = {}
+        self.settlements: list[dict[str, object]] = []  # ours, oldest first
         # (method, path below /portfolio) -> handler(sub-path, query, body)
         self._routes: dict[tuple[str, str], Route] = {
             ("POST", "/events/orders"): self._create_v2,
@@ -197,15 +222,62 @@ class KalshiEmulator(EmulatedVenue):
             ("GET", "/fills"): self._fills_page,
             ("GET", "/positions"): self._positions_page,
             ("GET", "/balance"): self._balance,
+            ("GET", "/orders/queue_positions"): self._queue_positions,
+            ("GET", "/settlements"): self._settlements_page,
         }
-        self._prefix_routes: dict[tuple[str, str], Route] = {
-            ("DELETE", "/events/orders/"): self._cancel_v2,
-            ("DELETE", "/orders/"): self._cancel_legacy,
-            ("GET", "/orders/"): self._get_order,
+        # (method, prefix, suffix) around one order id -> handler(order id, query, body)
+        self._order_routes: dict[tuple[str, str, str], Route] = {
+            ("DELETE", "/events/orders/", ""): self._cancel_v2,
+            ("DELETE", "/orders/", ""): self._cancel_legacy,
+            ("GET", "/orders/", ""): self._get_order,
+            ("GET", "/orders/", "/queue_position"): self._queue_position,
+            ("POST", "/events/orders/", "/amend"): self._amend_v2,
+            ("POST", "/orders/", "/amend"): self._amend_legacy,
+            ("POST", "/events/orders/", "/decrease"): self._decrease_v2,
+            ("POST", "/orders/", "/decrease"): self._decrease_legacy,
         }
 
     def list_market(self, market: Market, fees: FeeModel) -> None:
         self.add_market(market.market_id, market.tick_micros)
+
+    def add_market(self, market_id: str, tick: int, *, event_ticker: str = "") -> None:
+        """A market opens now. Its event defaults to the ticker less its last `-` part, as
+        Kalshi names markets (event KXHIGHNY-25JAN01, market KXHIGHNY-25JAN01-T40)."""
+        if tick not in _PRICE_LEVELS:
+            raise ValueError(f"tick {tick} has no Kalshi price level structure "
+                             f"(known: {sorted(_PRICE_LEVELS)})")
+        super().add_market(market_id, tick)
+        self.listings[market_id] = _Listing(
+            market_id, event_ticker or market_id.rsplit("-", 1)[0], self.now_ms)
+
+    def settle_market(self, ticker: str, result: str) -> None:
+        """Scripted venue event: the market determines `result` (yes | no) and settles at
+        once. Our resting orders in it are canceled, each winning contract pays $1, the
+        position closes (GET /portfolio/positions no longer lists it) and GET
+        /portfolio/settlements reports it. The market's cost is booked to the side held."""
+        if result not in ("yes", "no"):
+            raise ValueError(f"result must be yes or no, was {result!r}")
+        listing = self.listings[ticker]
+        if listing.status != "active":
+            raise ValueError(f"market {ticker} is already {listing.status}")
+        for order in list(self.orders.values()):
+            if order.ticker == ticker and order.status == "resting":
+                self._take_off_book(order.order_id)
+        position = self.account.positions.pop(ticker, 0)
+        stats = self._stats.pop(ticker, _PositionStats())
+        yes_count, no_count = max(position, 0), max(-position, 0)
+        payout = notional(ONE_DOLLAR, yes_count if result == "yes" else no_count)
+        self.account.cash += payout
+        listing.status, listing.result, listing.settled_ms = "finalized", result, self.now_ms
+        self.settlements.append({
+            "ticker": ticker, "exchange_index": 0, "event_ticker": listing.event_ticker,
+            "market_result": result, "yes_count_fp": size_text(yes_count, 2),
+            "yes_total_cost_dollars": dollars(stats.cost if position > 0 else 0, 4),
+            "no_count_fp": size_text(no_count, 2),
+            "no_total_cost_dollars": dollars(stats.cost if position < 0 else 0, 4),
+            "revenue": payout // CENT, "settled_time": _iso(self.now_ms),
+            "fee_cost": dollars(stats.fees, 4), "value": 100 if result == "yes" else 0,
+        })
 
     def intent_key(self, method: str, path: str, body: bytes) -> str | None:
         """An order's intent is its client order id."""
@@ -367,21 +439,32 @@ class KalshiEmulator(EmulatedVenue):
             return self._create_api_key(method, path, headers, body)
         if method == "GET" and path == f"{API}/exchange/status":  # public health check
             return HttpResponse.json(200, {"exchange_active": True, "trading_active": True})
-        if method == "GET" and path.startswith(f"{API}/markets/") and path.endswith("/orderbook"):
-            return self._orderbook(path[len(f"{API}/markets/"):-len("/orderbook")])
+        markets = f"{API}/markets"
+        if method == "GET" and (path == markets or path.startswith(markets + "/")):
+            ticker, _, tail = path[len(markets) + 1:].partition("/")
+            try:
+                if not ticker:
+                    return self._markets_page(query)
+                if tail == "orderbook":
+                    return self._orderbook(ticker)
+                if not tail:
+                    return self._market_reply(ticker)
+            except OrderError as exc:
+                return exc.response()
         portfolio = f"{API}/portfolio"
         if path.startswith(portfolio + "/"):
             if not self._authenticated(method, path, headers):
                 return _error(401, "unauthorized", "invalid or missing KALSHI-ACCESS signature")
             sub = path[len(portfolio):]
-            route = self._routes.get((method, sub))
-            if route is None:
-                route = next((r for (m, prefix), r in self._prefix_routes.items()
-                              if m == method and sub.startswith(prefix)
-                              and "/" not in sub[len(prefix):]), None)
+            route, arg = self._routes.get((method, sub)), sub
+            for (m, prefix, suffix), candidate in self._order_routes.items():
+                order_id = sub[len(prefix):len(sub) - len(suffix)]
+                if (route is None and m == method and sub.startswith(prefix)
+                        and sub.endswith(suffix) and order_id and "/" not in order_id):
+                    route, arg = candidate, order_id
             if route is not None:
                 try:
-                    return await route(sub, query, body)
+                    return await route(arg, query, body)
                 except OrderError as exc:
                     return exc.response()
         return HttpResponse.json(404, {"error": {"code": "not_found",
@@ -395,6 +478,63 @@ class KalshiEmulator(EmulatedVenue):
         return HttpResponse.json(200, {"orderbook_fp": {
             "yes_dollars": snap.get("yes_dollars_fp", []),
             "no_dollars": snap.get("no_dollars_fp", [])}})
+
+    def _market(self, ticker: str) -> dict[str, object]:
+        """One Market record (the SDK's `Market` model lists every field and its type)."""
+        listing = self.listings[ticker]
+        engine = self.engines[ticker]
+        bids, asks = engine.snapshot()
+        yes_bid, bid_size = bids[0] if bids else (0, 0)
+        yes_ask, ask_size = asks[0] if asks else (0, 0)
+        closes = _iso(listing.listed_ms + MARKET_LIFETIME_MS)
+        settled = listing.status == "finalized"
+        structure, step = _PRICE_LEVELS[engine.tick], dollars(engine.tick, 4)
+        return {
+            "ticker": ticker, "event_ticker": listing.event_ticker, "market_type": "binary",
+            "title": f"Emulated market {ticker}", "yes_sub_title": "Yes", "no_sub_title": "No",
+            "created_time": _iso(listing.listed_ms), "updated_time": _iso(listing.listed_ms),
+            "open_time": _iso(listing.listed_ms), "close_time": closes,
+            "expected_expiration_time": closes, "latest_expiration_time": closes,
+            "settlement_timer_seconds": 0, "status": listing.status,
+            "yes_bid_dollars": dollars(yes_bid, 4), "yes_bid_size_fp": size_text(bid_size, 2),
+            "yes_ask_dollars": dollars(yes_ask, 4), "yes_ask_size_fp": size_text(ask_size, 2),
+            "no_bid_dollars": dollars(ONE_DOLLAR - yes_ask if asks else 0, 4),
+            "no_ask_dollars": dollars(ONE_DOLLAR - yes_bid if bids else 0, 4),
+            "last_price_dollars": dollars(engine.last_price, 4),
+            "volume_fp": size_text(engine.volume, 2), "volume_24h_fp": size_text(engine.volume, 2),
+            "result": listing.result, "can_close_early": False, "open_interest_fp": "0.00",
+            "notional_value_dollars": dollars(ONE_DOLLAR, 4),
+            "previous_yes_bid_dollars": dollars(0, 4), "previous_yes_ask_dollars": dollars(0, 4),
+            "previous_price_dollars": dollars(0, 4),
+            "settlement_value_dollars": dollars(ONE_DOLLAR if listing.result == "yes" else 0, 4)
+            if settled else None,
+            "settlement_ts": _iso(listing.settled_ms) if settled else None,
+            "settlement_bounds_type": "default", "expiration_value": "",
+            "rules_primary": f"Pays $1 a contract if {ticker} resolves Yes.",
+            "rules_secondary": "", "price_level_structure": structure,
+            "price_ranges": [{"start": dollars(0, 4), "end": dollars(ONE_DOLLAR, 4),
+                              "step": step}],
+            "exchange_index": 0,
+        }
+
+    def _market_reply(self, ticker: str) -> HttpResponse:
+        if ticker not in self.listings:
+            raise OrderError(404, "not_found", f"market {ticker} not found")
+        return HttpResponse.json(200, {"market": self._market(ticker)})
+
+    def _markets_page(self, query: dict[str, str]) -> HttpResponse:
+        """GET /markets?event_ticker=&series_ticker=&status=&tickers=&cursor=&limit=."""
+        status = query.get("status")
+        if status is not None and status not in _STATUS_FILTERS:
+            raise OrderError(400, "invalid_parameters",
+                             f"status must be one of {sorted(_STATUS_FILTERS)}, was {status!r}")
+        tickers = set(filter(None, query.get("tickers", "").split(",")))
+        found = [self._market(t) for t, listing in self.listings.items()
+                 if query.get("event_ticker", listing.event_ticker) == listing.event_ticker
+                 and query.get("series_ticker", listing.series_ticker) == listing.series_ticker
+                 and (status is None or _STATUS_FILTERS[status] == listing.status)
+                 and (not tickers or t in tickers)]
+        return self._paged("markets", found, query)
 
     # -- order entry -----------------------------------------------------------------
     async def _create_v2(self, sub: str, query: dict[str, str], body: bytes) -> HttpResponse:
@@ -429,9 +569,14 @@ class KalshiEmulator(EmulatedVenue):
         if side not in ("bid", "ask"):
             raise OrderError(400, "invalid_parameters", f"side {side!r} must be bid or ask")
         order, fee = await self._submit(intent)
-        filled_cost = order.taker_cost
-        avg = (filled_cost * ONE_DOLLAR // order.filled) if order.filled else 0
-        if order.filled and side == "ask":  # the average in YES terms, as the price was given
+        return self._fill_summary(order, fee)
+
+    def _fill_summary(self, order: _KalshiOrder, fee: int) -> dict[str, object]:
+        """What the V2 create and amend replies say of an order's fills so far (`fee`: paid
+        by this request)."""
+        cost = order.taker_cost + order.maker_cost
+        avg = (cost * ONE_DOLLAR // order.filled) if order.filled else 0
+        if order.filled and order.book_side == "ask":  # in YES terms, as the price was given
             avg = ONE_DOLLAR - avg
         return {
             "order_id": order.order_id,
@@ -471,6 +616,8 @@ class KalshiEmulator(EmulatedVenue):
         """Match one order for our account; the order and the taker fee it paid."""
         if intent.ticker not in self.engines:
             raise OrderError(404, "market_not_found", f"market {intent.ticker} not found")
+        if self.listings[intent.ticker].status != "active":  # the code is our choice
+            raise OrderError(400, "market_closed", f"market {intent.ticker} is not open")
         if intent.count % QTY_SCALE:
             raise OrderError(400, "invalid_parameters", "fractional counts are not enabled")
         if not 0 <= intent.subaccount <= 63:
@@ -499,18 +646,23 @@ class KalshiEmulator(EmulatedVenue):
             self._by_client_id[cid] = order.order_id
         if result.resting and intent.expiration_s:
             self.expire_at(order.order_id, intent.expiration_s * 1000)
-        fee = KALSHI_TAKER.fee([(_paid(order, t), t.qty) for t in result.trades]) \
-            if result.trades else 0
-        for index, trade in enumerate(result.trades):
-            last = index == len(result.trades) - 1
-            await self._fill(order, trade, is_taker=True, fee=fee if last else 0)
-            maker = self.orders.get(trade.maker_order_id) if trade.maker_owner == ACCOUNT else None
-            if maker is not None:
-                await self._fill(maker, trade, is_taker=False, fee=0)
+        fee = await self._taker_fills(order, result.trades)
         order.remaining = result.resting
         order.status = "resting" if result.resting else (
             "canceled" if result.canceled else "executed")
         return order, fee
+
+    async def _taker_fills(self, order: _KalshiOrder, trades: list[Trade]) -> int:
+        """Book `order`'s taker fills (and the maker side of any of our own orders it hit);
+        the taker fee, charged once on the last fill."""
+        fee = KALSHI_TAKER.fee([(_paid(order, t), t.qty) for t in trades]) if trades else 0
+        for index, trade in enumerate(trades):
+            last = index == len(trades) - 1
+            await self._fill(order, trade, is_taker=True, fee=fee if last else 0)
+            maker = self.orders.get(trade.maker_order_id) if trade.maker_owner == ACCOUNT else None
+            if maker is not None:
+                await self._fill(maker, trade, is_taker=False, fee=0)
+        return fee
 
     async def settle_maker_fill(self, market_id: str, trade: Trade) -> None:
         maker = self.orders.get(trade.maker_order_id)
@@ -592,13 +744,168 @@ class KalshiEmulator(EmulatedVenue):
         order, reduced = self._take_off_book(order_id)
         return {"order": order.to_json(), "reduced_by_fp": size_text(reduced, 2)}
 
-    async def _cancel_v2(self, sub: str, query: dict[str, str], body: bytes) -> HttpResponse:
+    async def _cancel_v2(self, order_id: str, query: dict[str, str],
+                         body: bytes) -> HttpResponse:
         """DELETE /portfolio/events/orders/{id}: what was taken off the book."""
-        return HttpResponse.json(200, self._canceled_v2(sub.rsplit("/", 1)[1]))
+        return HttpResponse.json(200, self._canceled_v2(order_id))
 
-    async def _cancel_legacy(self, sub: str, query: dict[str, str], body: bytes) -> HttpResponse:
+    async def _cancel_legacy(self, order_id: str, query: dict[str, str],
+                             body: bytes) -> HttpResponse:
         """DELETE /portfolio/orders/{id}: the zeroed order."""
-        return HttpResponse.json(200, self._canceled_legacy(sub.rsplit("/", 1)[1]))
+        return HttpResponse.json(200, self._canceled_legacy(order_id))
+
+    # -- amend and decrease ------------------------------------------------------------
+    def _resting(self, order_id: str) -> _KalshiOrder:
+        order = self.orders.get(order_id)
+        if order is None or order.status != "resting":
+            raise OrderError(404, "not_found", f"order {order_id} is not resting")
+        return order
+
+    async def _amend(self, order_id: str, intent: _Intent, updated_client_order_id: str,
+                     expiration_s: int | None) -> tuple[_KalshiOrder, int]:
+        """Amend a resting order to `intent.price` and a total of `intent.count` (filled +
+        the remaining wanted). As the venue documents, only a size decrease at the same
+        price keeps the order's place in the queue; any other change sends it to the back,
+        and at a crossing price it trades first. The order keeps its id. `expiration_s`:
+        None keeps the expiry, 0 removes it. The taker fee of any fills comes back."""
+        order = self._resting(order_id)
+        engine = self.engines[order.ticker]
+        if (intent.ticker, intent.book_side) != (order.ticker, order.book_side):
+            raise OrderError(400, "invalid_parameters", "an amend keeps the order's market "
+                             f"and side ({order.ticker} {order.book_side})")
+        if intent.client_order_id not in ("", order.client_order_id):
+            raise OrderError(400, "invalid_parameters",
+                             f"client_order_id {intent.client_order_id} is not this order's")
+        remaining = intent.count - order.filled
+        if remaining <= 0 or intent.count % QTY_SCALE:
+            raise OrderError(400, "invalid_parameters", f"count must be a whole number above "
+                             f"the {size_text(order.filled, 2)} already filled")
+        if intent.price % engine.tick or not 0 < intent.price < ONE_DOLLAR:
+            raise OrderError(400, "invalid_order", f"price {dollars(intent.price, 4)} is off "
+                             f"the {dollars(engine.tick, 4)} grid")
+        if expiration_s and expiration_s <= self.now_ms // 1000:
+            raise OrderError(400, "invalid_parameters", "expiration_time must be in the future")
+        cid = updated_client_order_id
+        if cid and self._by_client_id.get(cid, order_id) != order_id:
+            raise OrderError(409, "order_already_exists", f"client_order_id {cid} was already used")
+        fee = 0
+        if intent.price == order.price and remaining <= order.remaining:
+            engine.reduce(order_id, remaining)
+            order.remaining = remaining
+        else:
+            engine.cancel(order_id)
+            side = BookSide.BID if order.book_side == "bid" else BookSide.ASK
+            result = engine.submit(ACCOUNT, side, intent.price, remaining,
+                                   order_id=order_id)
+            order.price, order.remaining = intent.price, remaining
+            fee = await self._taker_fills(order, result.trades)
+            order.remaining = result.resting
+            if not result.resting:
+                order.status = "executed"
+        if cid:
+            self._by_client_id.pop(order.client_order_id, None)
+            order.client_order_id, self._by_client_id[cid] = cid, order_id
+        if expiration_s == 0:
+            self.clear_expiry(order_id)
+        elif expiration_s is not None:
+            self.expire_at(order_id, expiration_s * 1000)
+        order.updated_ms = self.now_ms
+        return order, fee
+
+    async def _amend_v2(self, order_id: str, query: dict[str, str], body: bytes) -> HttpResponse:
+        """POST /portfolio/events/orders/{id}/amend -> AmendOrderV2Response."""
+        req = _json_object(body)
+        try:
+            intent = _Intent(
+                ticker=str(req["ticker"]), book_side=str(req["side"]),
+                price=price_from_decimal(Decimal(req["price"])),
+                count=qty_from_decimal(Decimal(req["count"])), tif=Tif.GTC,
+                client_order_id=_client_id(req), subaccount=0)
+            expiration = req.get("expiration_time")
+            expiration_s = None if expiration is None else int(expiration)
+        except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+            raise OrderError(400, "invalid_parameters", f"invalid amend: {exc!r}") from None
+        order, fee = await self._amend(order_id, intent,
+                                       str(req.get("updated_client_order_id") or ""),
+                                       expiration_s)
+        return HttpResponse.json(200, self._fill_summary(order, fee))
+
+    async def _amend_legacy(self, order_id: str, query: dict[str, str],
+                            body: bytes) -> HttpResponse:
+        """POST /portfolio/orders/{id}/amend (side yes|no + action, cents or dollar prices,
+        count or count_fp) -> {"old_order", "order"}."""
+        req = _json_object(body)
+        old = self._resting(order_id).to_json()
+        order, _ = await self._amend(order_id, _legacy_intent(req),
+                                     str(req.get("updated_client_order_id") or ""), None)
+        return HttpResponse.json(200, {"old_order": old, "order": order.to_json()})
+
+    def _decrease(self, order_id: str, reduce_by: int | None,
+                  reduce_to: int | None) -> _KalshiOrder:
+        """Cut a resting order's remaining count in place (it keeps its queue position);
+        down to nothing it is canceled. Exactly one of `reduce_by` / `reduce_to`."""
+        if (reduce_by is None) == (reduce_to is None):
+            raise OrderError(400, "invalid_parameters",
+                             "give exactly one of reduce_by or reduce_to")
+        order = self._resting(order_id)
+        target = order.remaining - reduce_by if reduce_by is not None else reduce_to
+        assert target is not None
+        if not 0 <= target < order.remaining:
+            raise OrderError(400, "invalid_parameters", f"cannot decrease "
+                             f"{size_text(order.remaining, 2)} remaining to {size_text(target, 2)}")
+        if target:
+            self.engines[order.ticker].reduce(order_id, target)
+            order.remaining, order.updated_ms = target, self.now_ms
+        else:
+            self._take_off_book(order_id)
+        return order
+
+    async def _decrease_v2(self, order_id: str, query: dict[str, str],
+                           body: bytes) -> HttpResponse:
+        """POST /portfolio/events/orders/{id}/decrease {reduce_by | reduce_to} (fp strings)."""
+        req = _json_object(body)
+        try:
+            by, to = (None if req.get(k) is None else qty_from_decimal(Decimal(str(req[k])))
+                      for k in ("reduce_by", "reduce_to"))
+        except (ValueError, InvalidOperation) as exc:
+            raise OrderError(400, "invalid_parameters", f"invalid decrease: {exc}") from None
+        order = self._decrease(order_id, by, to)
+        return HttpResponse.json(200, {
+            "order_id": order_id, "client_order_id": order.client_order_id,
+            "remaining_count": size_text(order.remaining, 2), "ts_ms": self.now_ms})
+
+    async def _decrease_legacy(self, order_id: str, query: dict[str, str],
+                               body: bytes) -> HttpResponse:
+        """POST /portfolio/orders/{id}/decrease {reduce_by(_fp) | reduce_to(_fp)} -> {"order"}."""
+        req = _json_object(body)
+        by, to = (_legacy_amount(req, key, f"{key}_fp", QTY_SCALE, qty_from_decimal)
+                  if req.get(key) is not None or req.get(f"{key}_fp") is not None else None
+                  for key in ("reduce_by", "reduce_to"))
+        return HttpResponse.json(200, {"order": self._decrease(order_id, by, to).to_json()})
+
+    # -- queue positions ---------------------------------------------------------------
+    def _queue_entry(self, order: _KalshiOrder) -> dict[str, object]:
+        ahead = self.engines[order.ticker].queue_ahead(order.order_id)
+        return {"order_id": order.order_id, "market_ticker": order.ticker,
+                "queue_position_fp": size_text(ahead, 2)}
+
+    async def _queue_position(self, order_id: str, query: dict[str, str],
+                              body: bytes) -> HttpResponse:
+        """GET /portfolio/orders/{id}/queue_position: contracts ahead of it at its price."""
+        entry = self._queue_entry(self._resting(order_id))
+        return HttpResponse.json(200, {"queue_position_fp": entry["queue_position_fp"]})
+
+    async def _queue_positions(self, sub: str, query: dict[str, str],
+                               body: bytes) -> HttpResponse:
+        """GET /portfolio/orders/queue_positions?market_tickers=&event_ticker=&subaccount=."""
+        tickers = set(filter(None, query.get("market_tickers", "").split(",")))
+        subaccount = _int_param(query, "subaccount") or 0
+        entries = [self._queue_entry(o) for o in self.orders.values()
+                   if o.status == "resting" and o.subaccount == subaccount
+                   and (not tickers or o.ticker in tickers)
+                   and query.get("event_ticker", self.listings[o.ticker].event_ticker)
+                   == self.listings[o.ticker].event_ticker]
+        return HttpResponse.json(200, {"queue_positions": entries})
 
     async def _batch_cancel_v2(self, sub: str, query: dict[str, str], body: bytes) -> HttpResponse:
         """DELETE /portfolio/events/orders/batched {"orders": [{"order_id", ...}]}."""
@@ -641,30 +948,45 @@ class KalshiEmulator(EmulatedVenue):
         return HttpResponse(204, b"")
 
     # -- reads -----------------------------------------------------------------------
-    async def _get_order(self, sub: str, query: dict[str, str], body: bytes) -> HttpResponse:
-        order = self.orders.get(sub.rsplit("/", 1)[1])
+    async def _get_order(self, order_id: str, query: dict[str, str],
+                         body: bytes) -> HttpResponse:
+        order = self.orders.get(order_id)
         if order is None:
-            raise OrderError(404, "not_found", f"order {sub.rsplit('/', 1)[1]} not found")
+            raise OrderError(404, "not_found", f"order {order_id} not found")
         return HttpResponse.json(200, {"order": order.to_json()})
 
     async def _orders_page(self, sub: str, query: dict[str, str], body: bytes) -> HttpResponse:
-        """GET /portfolio/orders?ticker=&status=&subaccount=&cursor=&limit=."""
+        """GET /portfolio/orders?ticker=&event_ticker=&status=&min_ts=&max_ts=&subaccount=
+        &cursor=&limit=; the times bound the order's creation (Unix seconds, inclusive)."""
         subaccount = _int_param(query, "subaccount")
+        in_time = _time_filter(query)
+        events = set(filter(None, query.get("event_ticker", "").split(",")))
         orders = [o.to_json() for o in self.orders.values()
                   if query.get("ticker", o.ticker) == o.ticker
+                  and (not events or self.listings[o.ticker].event_ticker in events)
                   and query.get("status", o.status) == o.status
-                  and subaccount in (None, o.subaccount)]
+                  and subaccount in (None, o.subaccount) and in_time(o.created_ms // 1000)]
         return self._paged("orders", orders, query)
 
     async def _fills_page(self, sub: str, query: dict[str, str], body: bytes) -> HttpResponse:
-        """GET /portfolio/fills?ticker=&order_id=&min_ts=&max_ts=&cursor=&limit=."""
-        min_ts, max_ts = _int_param(query, "min_ts"), _int_param(query, "max_ts")
+        """GET /portfolio/fills?ticker=(comma list)&order_id=&min_ts=&max_ts=&cursor=&limit=."""
+        in_time = _time_filter(query)
+        tickers = set(filter(None, query.get("ticker", "").split(",")))
         fills = [f for f in self.fills
-                 if query.get("ticker", f["ticker"]) == f["ticker"]
+                 if (not tickers or f["ticker"] in tickers)
                  and query.get("order_id", f["order_id"]) == f["order_id"]
-                 and (min_ts is None or int(str(f["ts"])) >= min_ts)
-                 and (max_ts is None or int(str(f["ts"])) <= max_ts)]
+                 and in_time(int(str(f["ts"])))]
         return self._paged("fills", fills, query)
+
+    async def _settlements_page(self, sub: str, query: dict[str, str],
+                                body: bytes) -> HttpResponse:
+        """GET /portfolio/settlements?ticker=&event_ticker=&min_ts=&max_ts=&cursor=&limit=."""
+        in_time = _time_filter(query)
+        found = [s for s in self.settlements
+                 if query.get("ticker", s["ticker"]) == s["ticker"]
+                 and query.get("event_ticker", s["event_ticker"]) == s["event_ticker"]
+                 and in_time(self.listings[str(s["ticker"])].settled_ms // 1000)]
+        return self._paged("settlements", found, query)
 
     async def _balance(self, sub: str, query: dict[str, str], body: bytes) -> HttpResponse:
         """GET /portfolio/balance: free cash as integer cents (kept for old clients) and
@@ -799,6 +1121,12 @@ def _int_param(query: dict[str, str], name: str) -> int | None:
     except ValueError:
         raise OrderError(400, "invalid_parameters",
                          f"{name} must be an integer, was {query[name]!r}") from None
+
+
+def _time_filter(query: dict[str, str]) -> Callable[[int], bool]:
+    """`min_ts` / `max_ts` (Unix seconds, inclusive) as a test of one item's time."""
+    min_ts, max_ts = _int_param(query, "min_ts"), _int_param(query, "max_ts")
+    return lambda ts: (min_ts is None or ts >= min_ts) and (max_ts is None or ts <= max_ts)
 
 
 def _iso(ms: int) -> str:

@@ -27,7 +27,7 @@ from eth_utils import to_checksum_address
 
 from arbiter.core.fees import FeeModel
 from arbiter.core.instruments import Market, Outcome
-from arbiter.core.units import ONE_DOLLAR, QTY_SCALE, notional, parse_amount
+from arbiter.core.units import ONE_DOLLAR, QTY_SCALE, notional, parse_amount, to_decimal
 from arbiter.emulators.matching import BookSide, SubmitResult, Tif, Trade
 from arbiter.emulators.venue import (
     ACCOUNT,
@@ -79,6 +79,10 @@ HEARTBEAT_TIMEOUT_MS = 10_000  # facts A13: one missed for 10 s cancels every op
 ORDER_VERSION_MISMATCH = "order_version_mismatch"  # facts A2/A9 (the V2 SDK's constant)
 NOT_CANCELABLE = "order not found or already matched/canceled"
 LIVE, MATCHED, CANCELED = "LIVE", "MATCHED", "CANCELED"
+NO_ORDERBOOK = "No orderbook exists for the requested token id"  # facts A9
+MARKET_NOT_FOUND = "market not found"  # not in the facts: our text for an unknown market
+MIN_ORDER_SIZE = QTY_SCALE // 100
+"""The emulator's minimum order: the 0.01-share size grid, which every market reports."""
 _TICK_MICROS = frozenset(t.tick_micros for t in TICK_SIZES.values())
 
 
@@ -182,6 +186,7 @@ class PolymarketEmulator(EmulatedVenue):
             ("GET", "/data/trades"): self._trades_page,
             ("POST", "/v1/heartbeats"): self._heartbeat,
             ("GET", "/balance-allowance"): self._balance_allowance,
+            ("GET", "/auth/api-keys"): self._api_keys,
         }
 
     def register_api_key(self, creds: ApiCreds, address: str) -> None:
@@ -324,20 +329,145 @@ class PolymarketEmulator(EmulatedVenue):
             return HttpResponse(200, str(self.now_ms // 1000).encode())
         if path == "/version":
             return HttpResponse.json(200, {"version": self.exchange_version})
-        if path not in ("/book", "/tick-size", "/neg-risk"):
+        if path == "/markets":
+            return self._paged([self._market(c) for c in self.token_ids], query)
+        for prefix, read in (("/markets/", self._market_reply),
+                             ("/clob-markets/", self._clob_market),
+                             ("/markets-by-token/", self._market_by_token)):
+            if path.startswith(prefix) and "/" not in path[len(prefix):]:
+                return read(path[len(prefix):])
+        by_token = self._token_reads.get(path)
+        if by_token is None:
             return HttpResponse.json(404, {"error": f"no route GET {path}"})
         token = query.get("token_id", "")
         if token not in self.tokens:
-            return HttpResponse.json(404, {
-                "error": "No orderbook exists for the requested token id"})
-        if path == "/tick-size":  # a JSON number (facts A2), written from the integer tick
-            tick = self.engines[self.tokens[token].condition_id].tick
-            return HttpResponse(200, b'{"minimum_tick_size":' + dollars(tick).encode() + b"}")
-        if path == "/neg-risk":
-            return HttpResponse.json(200, {"neg_risk": False})  # all on the standard exchange
-        book = {k: v for k, v in self._book_event(token).items() if k != "event_type"}
+            return HttpResponse.json(404, {"error": NO_ORDERBOOK})
+        return by_token(token, query)
+
+    @property
+    def _token_reads(self) -> dict[str, Callable[[str, dict[str, str]], HttpResponse]]:
+        """The public GETs keyed by `?token_id=`."""
+        return {"/book": self._book, "/tick-size": self._tick_size, "/neg-risk": self._neg_risk,
+                "/fee-rate": self._fee_rate, "/price": self._price, "/midpoint": self._midpoint,
+                "/spread": self._spread}
+
+    def _book(self, token: str, query: dict[str, str]) -> HttpResponse:
+        """GET /book: the levels worst to best (best last, as the venue sends them), and the
+        SHA-1 of the compact JSON with `hash` blank, so a client can tell books apart."""
+        event = self._book_event(token)
+        engine = self.engines[self.tokens[token].condition_id]
+        # the venue's key order, which its hash covers (facts A10)
+        book: dict[str, object] = {
+            "market": event["market"], "asset_id": token, "timestamp": event["timestamp"],
+            "hash": "", "bids": event["bids"], "asks": event["asks"],
+            "min_order_size": size_text(MIN_ORDER_SIZE), "tick_size": dollars(engine.tick),
+            "neg_risk": False, "last_trade_price": dollars(self._last_trade(token))}
+        book["hash"] = hashlib.sha1(orjson.dumps(book), usedforsecurity=False).hexdigest()
+        return HttpResponse.json(200, book)
+
+    def _tick_size(self, token: str, query: dict[str, str]) -> HttpResponse:
+        """GET /tick-size: a JSON number (facts A2), written from the integer tick."""
         tick = self.engines[self.tokens[token].condition_id].tick
-        return HttpResponse.json(200, {**book, "tick_size": dollars(tick), "neg_risk": False})
+        return HttpResponse(200, b'{"minimum_tick_size":' + dollars(tick).encode() + b"}")
+
+    def _neg_risk(self, token: str, query: dict[str, str]) -> HttpResponse:
+        return HttpResponse.json(200, {"neg_risk": False})  # all on the standard exchange
+
+    def _fee_rate(self, token: str, query: dict[str, str]) -> HttpResponse:
+        """GET /fee-rate: the V1 base fee in bps. V2 fees are not in the order (facts A14),
+        so every market's base fee is 0 (the fee curve is in GET /clob-markets `fd`)."""
+        return HttpResponse.json(200, {"base_fee": 0})
+
+    def _price(self, token: str, query: dict[str, str]) -> HttpResponse:
+        """GET /price?side=: the best bid for BUY, the best ask for SELL (the CLOB OpenAPI's
+        wording), as a decimal string."""
+        side = query.get("side", "").upper()
+        if side not in ("BUY", "SELL"):
+            return HttpResponse.json(400, {"error": "Invalid side"})
+        bid, ask = self._touch(token)
+        best = bid if side == "BUY" else ask
+        if best is None:
+            return HttpResponse.json(404, {"error": NO_ORDERBOOK})
+        return HttpResponse.json(200, {"price": dollars(best)})
+
+    def _midpoint(self, token: str, query: dict[str, str]) -> HttpResponse:
+        """GET /midpoint: `{"mid": "<decimal>"}` (the live key; the OpenAPI's `mid_price`
+        is never sent), which needs both sides of the book."""
+        bid, ask = self._touch(token)
+        if bid is None or ask is None:
+            return HttpResponse.json(404, {"error": NO_ORDERBOOK})
+        return HttpResponse.json(200, {"mid": dollars((bid + ask) // 2)})
+
+    def _spread(self, token: str, query: dict[str, str]) -> HttpResponse:
+        bid, ask = self._touch(token)
+        if bid is None or ask is None:
+            return HttpResponse.json(404, {"error": NO_ORDERBOOK})
+        return HttpResponse.json(200, {"spread": dollars(ask - bid)})
+
+    def _touch(self, token: str) -> tuple[int | None, int | None]:
+        """(best bid, best ask) of one token, in its own price terms."""
+        ref = self.tokens[token]
+        bids, asks = self.engines[ref.condition_id].snapshot()
+        if ref.outcome is Outcome.NO:
+            bids, asks = _mirror(asks), _mirror(bids)
+        return (bids[0][0] if bids else None), (asks[0][0] if asks else None)
+
+    def _last_trade(self, token: str) -> int:
+        """The last trade's price in the token's terms; 0 before the market's first trade."""
+        ref = self.tokens[token]
+        engine = self.engines[ref.condition_id]
+        return _token_price(ref.outcome, engine.last_price) if engine.volume else 0
+
+    def _market(self, condition_id: str) -> dict[str, object]:
+        """A CLOB market record (GET /markets, /markets/{condition_id}); ticks and sizes are
+        JSON numbers there, unlike the book's strings."""
+        engine = self.engines[condition_id]
+        tokens = [{"token_id": token, "outcome": label,
+                   "price": float(to_decimal(self._last_trade(token))), "winner": False}
+                  for token, label in zip(self.token_ids[condition_id], ("Yes", "No"),
+                                          strict=True)]
+        return {
+            "enable_order_book": True, "active": True, "closed": False, "archived": False,
+            "accepting_orders": True, "accepting_order_timestamp": None,
+            "minimum_order_size": float(to_decimal(MIN_ORDER_SIZE)),
+            "minimum_tick_size": float(to_decimal(engine.tick)),
+            "condition_id": condition_id, "question_id": _question_id(condition_id),
+            "question": f"Emulated market {condition_id}", "description": "",
+            "market_slug": f"emulated-{condition_id.lower()}", "end_date_iso": None,
+            "game_start_time": None, "seconds_delay": 0, "fpmm": "",
+            "maker_base_fee": 0, "taker_base_fee": 0, "notifications_enabled": False,
+            "neg_risk": False, "neg_risk_market_id": "", "neg_risk_request_id": "",
+            "icon": "", "image": "", "rewards": {"rates": None, "min_size": 0, "max_spread": 0},
+            "is_50_50_outcome": False, "tokens": tokens, "tags": [],
+        }
+
+    def _market_reply(self, condition_id: str) -> HttpResponse:
+        if condition_id not in self.token_ids:
+            return HttpResponse.json(404, {"error": MARKET_NOT_FOUND})
+        return HttpResponse.json(200, self._market(condition_id))
+
+    def _clob_market(self, condition_id: str) -> HttpResponse:
+        """GET /clob-markets/{condition_id}: the compact market parameters the V2 SDK signs
+        market orders with (`t` tokens, `mts` tick, `mos` minimum size, `nr` neg risk, `fd`
+        the taker fee curve: rate x (p(1-p))^exponent)."""
+        if condition_id not in self.token_ids:
+            return HttpResponse.json(404, {"error": MARKET_NOT_FOUND})
+        fee = self.fees[condition_id]
+        yes, no = self.token_ids[condition_id]
+        return HttpResponse.json(200, {
+            "gst": None, "r": {}, "t": [{"t": yes, "o": "Yes"}, {"t": no, "o": "No"}],
+            "mos": float(to_decimal(MIN_ORDER_SIZE)),
+            "mts": float(to_decimal(self.engines[condition_id].tick)),
+            "mbf": 0, "tbf": 0, "rfqe": False, "ibce": False, "nr": False, "oas": 0,
+            "fd": {"r": float(fee.coefficient), "e": fee.exponent, "to": True}})
+
+    def _market_by_token(self, token: str) -> HttpResponse:
+        ref = self.tokens.get(token)
+        if ref is None:
+            return HttpResponse.json(404, {"error": MARKET_NOT_FOUND})
+        yes, no = self.token_ids[ref.condition_id]
+        return HttpResponse.json(200, {"condition_id": ref.condition_id,
+                                       "primary_token_id": yes, "secondary_token_id": no})
 
     def _check_l2(
         self, method: str, path: str, headers: dict[str, str], body: bytes
@@ -439,6 +569,9 @@ class PolymarketEmulator(EmulatedVenue):
         if side not in ("BUY", "SELL") or maker <= 0 or taker <= 0:
             return 400, {"error": "Invalid side"}
         collateral, shares = (maker, taker) if side == "BUY" else (taker, maker)
+        if shares < MIN_ORDER_SIZE:
+            return _insert_error("INVALID_ORDER_MIN_SIZE",
+                                 "order is invalid. Size lower than the minimum")
         price, rem = divmod(collateral * ONE_DOLLAR, shares)
         engine = self.engines[ref.condition_id]
         if rem or price % engine.tick:
@@ -754,6 +887,12 @@ class PolymarketEmulator(EmulatedVenue):
             return HttpResponse.json(404, {"error": "order not found"})
         return HttpResponse.json(200, order.to_json())
 
+    async def _api_keys(self, caller: _Caller, query: dict[str, str],
+                        body: bytes) -> HttpResponse:
+        """GET /auth/api-keys: every API key of the caller's signer address."""
+        keys = [key for key, (_, address) in self.api_keys.items() if address == caller.address]
+        return HttpResponse.json(200, {"apiKeys": keys})
+
     async def _balance_allowance(self, caller: _Caller, query: dict[str, str],
                                  body: bytes) -> HttpResponse:
         """GET /balance-allowance: pUSD collateral (or one outcome token's balance, with
@@ -813,6 +952,11 @@ def _derived_creds(address: str, nonce: int) -> ApiCreds:
         secret=base64.urlsafe_b64encode(part("secret")).decode(),
         passphrase=part("passphrase").hex(),
     )
+
+
+def _question_id(condition_id: str) -> str:
+    """A stand-in question id (the venue's is the UMA question's hash)."""
+    return "0x" + hashlib.sha256(f"arbiter-emulator:question:{condition_id}".encode()).hexdigest()
 
 
 def _amount(micros: int) -> str:
