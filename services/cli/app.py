@@ -69,6 +69,7 @@ def _arm_live(cfg: ArbiterConfig, live: bool, armed: bool, headless: bool) -> No
     try:
         typed = typer.prompt("Type the tenant id to arm live trading", err=True)
     except typer.Abort:
+        typer.echo(err=True)  # the prompt's line was never ended
         raise _error("live trading is not armed: no confirmation was typed") from None
     if typed.strip() != tenant:
         raise _error(f"live trading is not armed: {typed.strip()!r} is not the tenant id")

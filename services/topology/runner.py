@@ -17,12 +17,13 @@ from typing import Any, Protocol, TypeVar
 import aiohttp
 
 from arbiter.core.instruments import Venue
+from arbiter.gateways.onboarding import OnboardingError
 from arbiter.platform.bus import Bus, BusUnavailable
 from arbiter.platform.clock import SystemClock
 from arbiter.platform.config import ArbiterConfig
 from arbiter.platform.rpc import LocalStub
 from arbiter.platform.telemetry.serve import serve_telemetry
-from arbiter.platform.transport import VenueTransport
+from arbiter.platform.transport import RequestTimeout, VenueTransport
 from arbiter.topology import builders
 from arbiter.topology.connectivity import check_configured
 from arbiter.topology.embedded import EmbeddedMesh
@@ -175,7 +176,7 @@ async def _start(
         raise StartupError(str(exc)) from None
     except VaultCredentialError as exc:
         raise StartupError(str(exc)) from None
-    except (aiohttp.ClientError, OSError) as exc:
+    except (aiohttp.ClientError, OSError, RequestTimeout, OnboardingError) as exc:
         raise StartupError(f"cannot reach a venue: {type(exc).__name__}: {exc}") from None
     return mesh
 
