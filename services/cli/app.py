@@ -29,6 +29,7 @@ def _load(config: Path | None, overrides: dict[str, Any]) -> ArbiterConfig:
 
 
 MAX_DURATION_S = 366 * 24 * 3600  # a run longer than a year is a typo, not a plan
+MAX_STEPS = 10**9  # a year and more of 50 ms steps
 
 
 def _duration(value: float | None) -> float | None:
@@ -39,10 +40,55 @@ def _duration(value: float | None) -> float | None:
     return value
 
 
+def _error(message: str) -> typer.Exit:
+    """Print each line of `message` as an error; the caller raises the returned exit 2."""
+    for line in message.splitlines():
+        typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
+    return typer.Exit(2)
+
+
+def _arm_live(cfg: ArbiterConfig, live: bool, armed: bool, headless: bool) -> None:
+    """Live trading spends real money: it needs `--live` and then either
+    `--yes-i-mean-live` or, in an interactive run, the tenant id typed back. A config that
+    says `venues.mode: live` is not enough on its own, so a copied file cannot arm a run."""
+    if not live:
+        if not cfg.venues.paper:
+            raise _error("venues.mode is live in the configuration; pass --live to arm a "
+                         "live run")
+        if armed:
+            raise _error("--yes-i-mean-live arms a live run; it needs --live")
+        return
+    if armed:
+        return
+    tenant = cfg.tenant.id
+    if headless:
+        raise _error("live trading is not armed: a headless run needs --yes-i-mean-live")
+    typer.secho(f"LIVE: real orders for tenant {tenant!r} at "
+                f"{', '.join(cfg.venues.settings(v).url for v in _traded(cfg))}",
+                fg=typer.colors.RED, bold=True, err=True)
+    try:
+        typed = typer.prompt("Type the tenant id to arm live trading", err=True)
+    except typer.Abort:
+        typer.echo(err=True)  # the prompt's line was never ended
+        raise _error("live trading is not armed: no confirmation was typed") from None
+    if typed.strip() != tenant:
+        raise _error(f"live trading is not armed: {typed.strip()!r} is not the tenant id")
+
+
+def _traded(cfg: ArbiterConfig) -> tuple[str, ...]:
+    from arbiter.topology.universe import TradingUniverse
+
+    return TradingUniverse.from_config(cfg.market).venues
+
+
 @app.command()
 def run(
     duration: Annotated[float | None, typer.Option(
-        help="Seconds to run; default until Ctrl-C.", callback=_duration)] = None,
+        help="Wall-clock seconds to run; default until Ctrl-C/SIGTERM.",
+        callback=_duration)] = None,
+    steps: Annotated[int | None, typer.Option(
+        help="Market steps to run (one per market.step_ms); on the memory bus a seed gives "
+             "the same numbers.", min=1, max=MAX_STEPS)] = None,
     summary_json: Annotated[Path | None, typer.Option(help="Write the run summary here.")] = None,
     seed: Annotated[int | None, typer.Option(help="Synthetic market seed.")] = None,
     headless: Annotated[bool, typer.Option(help="No live view.")] = False,
@@ -54,6 +100,9 @@ def run(
         int | None, typer.Option(help="Serve /metrics and health here (0: any free port).",
                                  min=0, max=65535)
     ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Interface the metrics endpoint listens on.")
+    ] = "127.0.0.1",
     dry_run: Annotated[
         bool, typer.Option(help="Build, sign, log and count every order; send none.")
     ] = False,
@@ -61,18 +110,34 @@ def run(
         bool, typer.Option(help="Trade with the venues at venues.*_url (arbiter emulator) "
                                 "instead of in-process emulators.")
     ] = False,
+    live: Annotated[
+        bool, typer.Option(help="Trade live (venues.mode=live) at venues.*_url with the "
+                                "tenant's keys from the vault store; must be armed.")
+    ] = False,
+    yes_i_mean_live: Annotated[
+        bool, typer.Option("--yes-i-mean-live", help="Arm --live without the typed "
+                                                      "confirmation (headless runs).")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Run every service in one process against the emulated venues."""
+    """Run every service in one process against the emulated (or, --live, the real) venues;
+    SIGINT/SIGTERM stop trading, cancel resting orders and write the summary."""
     from arbiter.cli.view import LiveView
-    from arbiter.topology.runner import run_embedded
+    from arbiter.topology.runner import RunLimits, StartupError, run_embedded
 
     cfg = _load(config, {"market.seed": seed, "bus.kind": bus,
                          "bus.kafka_bootstrap": kafka_bootstrap,
-                         "venues.dry_run": True if dry_run else None})
-    summary = asyncio.run(run_embedded(cfg, duration, view=None if headless else LiveView,
-                                       metrics_port=metrics_port,
-                                       external_venues=external_venues))
+                         "venues.dry_run": True if dry_run else None,
+                         "venues.mode": "live" if live else None})
+    _arm_live(cfg, live, yes_i_mean_live, headless)
+    try:
+        summary = asyncio.run(run_embedded(
+            cfg, RunLimits(steps, duration), view=None if headless else LiveView,
+            metrics_port=metrics_port, metrics_host=metrics_host,
+            external_venues=external_venues, stop_signal=_stop_signal,
+            announce=lambda line: typer.echo(line, err=True)))
+    except (StartupError, ConfigError) as exc:
+        raise _error(str(exc)) from None
     text = json.dumps(summary, indent=2)
     if summary_json is not None:
         summary_json.write_text(text + "\n")
@@ -123,6 +188,28 @@ def _ports(values: list[str]) -> dict[str, int]:
     return ports
 
 
+def _register_key(emulated: Any, value: str) -> None:
+    """One `--register-key VENUE:KEY_ID=PUBLIC_PEM_FILE`, through the venue's plugin; a typer
+    error names what was wrong."""
+    from arbiter.venues.plugin import plugin
+
+    venue, _, rest = value.partition(":")
+    key_id, sep, path = rest.partition("=")
+    try:
+        if not sep or not key_id or not path:
+            raise ValueError("expected VENUE:KEY_ID=PUBLIC_PEM_FILE")
+        if venue not in emulated.venues:
+            raise ValueError(f"{venue!r} is not an emulated venue "
+                             f"({', '.join(sorted(emulated.venues))})")
+        try:
+            pem = Path(path).read_bytes()
+        except OSError as exc:
+            raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+        plugin(venue).register_emulator_key(emulated[venue], key_id, pem)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r}: {exc}", param_hint="--register-key") from None
+
+
 @app.command()
 def emulator(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -132,6 +219,9 @@ def emulator(
     open_registration: Annotated[
         bool, typer.Option(help="Let paper gateways onboard keys the venue was not told of.")
     ] = False,
+    register_key: Annotated[list[str] | None, typer.Option(
+        help="VENUE:KEY_ID=PUBLIC_PEM_FILE, repeatable: an API key the venue knows, as a live "
+             "key created in its UI (kalshi).")] = None,
     seed: Annotated[int | None, typer.Option(help="Synthetic market seed.")] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -143,6 +233,8 @@ def emulator(
     ports = _ports(port or [])
     cfg = _load(config, {"market.seed": seed})
     emulated = EmulatedVenues.create(cfg, open_registration=open_registration)
+    for value in register_key or []:
+        _register_key(emulated, value)
     emulator_command(emulated.venues, emulated.market, host, ports)
 
 

@@ -75,7 +75,11 @@ def render(mesh: EmbeddedMesh) -> Group:
     held.sort(key=lambda row: -Decimal(row[2]))
     for venue, instrument, qty in held[:POSITION_ROWS]:
         positions.add_row(venue, instrument[-28:], f"{Decimal(qty):,.2f}")
-    return Group(pairs, totals, sagas, positions)
+    if mesh.config.venues.paper:
+        return Group(pairs, totals, sagas, positions)
+    banner = Text(f" LIVE  real orders for tenant {mesh.config.tenant.id} ", justify="center",
+                  style="bold white on red")
+    return Group(banner, pairs, totals, sagas, positions)
 
 
 class LiveView:

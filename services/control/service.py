@@ -63,13 +63,13 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
         await require_tenant(request.tenant, self.tenant.tenant_id, context)
         await self.risk.HardStop(risk_pb2.HardStopRequest(
             tenant=self.tenant, reason=f"kill switch: {request.reason or 'no reason given'}"))
-        canceled, failures = await self._cancel_everything()
+        canceled, failures = await self.cancel_everything()
         reply = await self._status()
         reply.canceled_venue_order_ids.extend(canceled)
         reply.cancel_failures.extend(failures)
         return reply
 
-    async def _cancel_everything(self) -> tuple[list[str], list[str]]:
+    async def cancel_everything(self) -> tuple[list[str], list[str]]:
         """After the latch (nothing new can start): every resting order at every venue.
         One venue failing does not stop the others; the failure is reported by name."""
         canceled: list[str] = []

@@ -10,10 +10,12 @@ service trades can only differ by configuration, never by topology.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arbiter.control.service import ControlServicer
 from arbiter.core.instruments import Venue
@@ -36,6 +38,9 @@ from arbiter.saga.service import SagaService
 from arbiter.topology.universe import TradingUniverse
 from arbiter.v1 import common_pb2
 from arbiter.venues.plugin import CredentialContext, GatewayContext, VaultAccess, plugin
+
+if TYPE_CHECKING:
+    from arbiter.vault.bootstrap import VaultService
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,31 @@ def saga_policy(config: SagaConfig) -> Policy:
 def build_control(plane: Plane, risk: RiskPort,
                   gateways: Mapping[Venue, OrderEntryPort]) -> ControlServicer:
     return ControlServicer(plane.bus, plane.tenant, risk, gateways)
+
+
+async def build_vault(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> VaultService:
+    """The Signer service on PostgreSQL (`vault.store_dsn`, the vault role; with
+    `store.migrate_dsn` pending migrations run first) or else the SQLite `vault.store_path`;
+    closed with `stack`. `arbiter serve vault` serves it over gRPC, `arbiter run --live`
+    calls it in process. Imported here: the store and key-backend drivers load only when a
+    vault is built."""
+    from arbiter.platform.store import migrate
+    from arbiter.vault.bootstrap import build_vault_service
+    from arbiter.vault.transit import TransitSettings
+
+    vault = config.vault
+    transit = TransitSettings.from_env(
+        os.environ, url=vault.addr, role=vault.role, key_name=vault.transit_key,
+        mount_point=vault.transit_mount) if vault.backend == "transit" else None
+    store_dsn = vault.store_dsn.get_secret_value()
+    if store_dsn and (owner_dsn := config.store.migrate_dsn.get_secret_value()):
+        await migrate(owner_dsn)
+    # Opening waits for the database and the key backend: off the event loop.
+    service = await asyncio.to_thread(
+        build_vault_service, vault.store_path, vault.master_secret_path or None,
+        vault.backend, transit=transit, store_dsn=store_dsn)
+    stack.callback(service.close)
+    return service
 
 
 async def venue_credentials(config: ArbiterConfig, venue: Venue, transport: VenueTransport,

@@ -19,17 +19,18 @@ from arbiter.venues.plugin import VaultAccess, plugin
 
 
 async def check_configured(
-    config: ArbiterConfig, only: Sequence[Venue] | None = None
+    config: ArbiterConfig, only: Sequence[Venue] | None = None,
+    vault: VaultAccess | None = None,
 ) -> list[CheckResult]:
     """Check `only` these venues (default: every venue the pairs trade); never raises for a
-    venue's fault."""
+    venue's fault. Live, the keys are reached through `vault` if given (`arbiter run --live`
+    holds the vault in process), else through the vault service at `grpc.vault_addr`."""
     venues = list(only) if only is not None else list(
         TradingUniverse.from_config(config.market).venues)
     tenant = common_pb2.TenantContext(tenant_id=config.tenant.id, tier=config.tenant.tier)
     results = []
     async with contextlib.AsyncExitStack() as stack:
-        vault = None
-        if not config.venues.paper:
+        if vault is None and not config.venues.paper:
             channel = rpc.insecure_channel(config.grpc.vault_addr, tenant)
             stack.push_async_callback(channel.close)
             vault = VaultAccess(signing_pb2_grpc.SignerStub(channel), tenant)

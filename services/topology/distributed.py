@@ -196,23 +196,8 @@ def _token_verifier(config: ArbiterConfig) -> TokenVerifier:
 
 
 async def build_vault(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
-    """The Signer service on PostgreSQL (`vault.store_dsn`, the vault role; with
-    `store.migrate_dsn` pending migrations run first) or else the SQLite `vault.store_path`."""
-    from arbiter.vault.bootstrap import build_vault_service
-    from arbiter.vault.transit import TransitSettings
-
-    vault = config.vault
-    transit = TransitSettings.from_env(
-        os.environ, url=vault.addr, role=vault.role, key_name=vault.transit_key,
-        mount_point=vault.transit_mount) if vault.backend == "transit" else None
-    store_dsn = config.vault.store_dsn.get_secret_value()
-    if store_dsn and (owner_dsn := config.store.migrate_dsn.get_secret_value()):
-        await migrate(owner_dsn)
-    # Opening waits for the database and the key backend: off the event loop.
-    service = await asyncio.to_thread(
-        build_vault_service, config.vault.store_path, config.vault.master_secret_path or None,
-        config.vault.backend, transit=transit, store_dsn=store_dsn)
-    stack.callback(service.close)
+    """The Signer service (`builders.build_vault`) over gRPC."""
+    service = await builders.build_vault(config, stack)
     await _serve_grpc(config, stack, service.add_to_server)
 
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from arbiter.control.service import ControlServicer
 from arbiter.core.instruments import Outcome, Venue
 from arbiter.core.units import to_decimal
 from arbiter.detector.service import DetectorService
@@ -40,7 +41,8 @@ from arbiter.saga.service import SagaService
 from arbiter.topology import builders
 from arbiter.topology.builders import Plane
 from arbiter.topology.universe import TradingUniverse
-from arbiter.venues.plugin import plugin
+from arbiter.v1 import risk_pb2
+from arbiter.venues.plugin import VaultAccess, plugin
 
 
 @dataclass
@@ -84,9 +86,12 @@ class EmbeddedMesh:
     detector: DetectorService
     risk: RiskServicer
     saga: SagaService
+    control: ControlServicer
     lockstep: bool
     steps: int = 0
     risk_links: list[RiskLink] = field(default_factory=list)
+    canceled_at_stop: list[str] = field(default_factory=list)
+    cancel_failures: list[str] = field(default_factory=list)
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     @property
@@ -123,12 +128,13 @@ class EmbeddedMesh:
         links: Mapping[Venue, VenueTransport] | None = None,
         journal: SagaLog | None = None,
         credentials: Mapping[Venue, Any] | None = None,
+        vault: VaultAccess | None = None,
     ) -> EmbeddedMesh:
         """Wire every service with the shared builders. Pass `venues`/`links`/`journal`/
         `credentials` to reuse what survives a crash (the race simulator does), `bus`/`clock`
         to run free on Kafka, and `links` without `venues` to trade with venues in another
         process. Gateways get their credentials over their links unless `credentials` has
-        them."""
+        them; live (`venues.mode: live`) they sign through `vault`."""
         bus = bus or MemoryBus(partitions=config.bus.partitions)
         lockstep = isinstance(bus, MemoryBus) and (clock is None or isinstance(clock, ManualClock))
         plane = Plane.of(config, bus, clock or ManualClock())
@@ -141,7 +147,7 @@ class EmbeddedMesh:
         gateways = {
             venue: await builders.build_gateway(
                 plane, venue, links[venue], stack,
-                credentials=(credentials or {}).get(venue))
+                credentials=(credentials or {}).get(venue), vault=vault)
             for venue in plane.universe.venues}
         order_entry: dict[Venue, OrderEntryPort] = {
             venue: LocalStub(OrderEntryServicer(gateway, config.tenant.id))  # type: ignore[misc]
@@ -152,8 +158,9 @@ class EmbeddedMesh:
         # The detector subscribes to the book events first, so on the one event loop its
         # consumer wakes before the order book's: the off-path service never delays a tick.
         detector = builders.build_detector(plane)
+        control = builders.build_control(plane, LocalStub(risk), order_entry)  # type: ignore[arg-type]
         return cls(config, plane, venues, gateways, builders.build_orderbook(plane),
-                   detector, risk, saga, lockstep, _stack=stack)
+                   detector, risk, saga, control, lockstep, _stack=stack)
 
     async def start(self) -> None:
         await self.bus.start()
@@ -163,6 +170,18 @@ class EmbeddedMesh:
                 self.plane, gateway, risk, self._stack))  # type: ignore[arg-type]
             await gateway.start()
         await self.saga.recover()
+        await self.settle()
+
+    async def stop_trading(self, reason: str) -> None:
+        """The orderly end of a run: latch risk's HardStop (no new saga; hedges and cancels
+        still flow), let the sagas in flight finish, then cancel whatever still rests at
+        every venue (control's kill-switch sweep), so nothing is left working."""
+        await LocalStub(self.risk).HardStop(risk_pb2.HardStopRequest(
+            tenant=self.plane.tenant, reason=f"stopping: {reason}", actor="arbiter-run"))
+        await self.wait_for_sagas()
+        canceled, failures = await self.control.cancel_everything()
+        self.canceled_at_stop += canceled
+        self.cancel_failures += failures
         await self.settle()
 
     async def stop(self) -> None:
@@ -206,13 +225,15 @@ class EmbeddedMesh:
         return held
 
     def summary(self) -> dict[str, Any]:
+        """The run's numbers; a live run also says so and what its stop canceled (a paper
+        summary keeps its shape, so seeded runs compare across versions)."""
         stats = self.saga.stats()
         positions: dict[str, dict[str, str]] = {}
         for (venue, market_id, outcome), qty in sorted(self.saga.positions.items()):
             if qty:
                 positions.setdefault(venue, {})[f"{market_id}:{outcome.name}"] = str(
                     to_decimal(qty))
-        return {
+        summary = {
             "seed": self.config.market.seed,
             "steps": self.steps,
             "bus": "memory" if isinstance(self.bus, MemoryBus) else "kafka",
@@ -239,3 +260,7 @@ class EmbeddedMesh:
                 g.transport.inner.would_have_sent for g in self.gateways.values()
                 if isinstance(g.transport.inner, DryRunTransport)),
         }
+        if not self.config.venues.paper:
+            summary.update(mode="live", orders_canceled_at_stop=len(self.canceled_at_stop),
+                           cancel_failures=self.cancel_failures)
+        return summary

@@ -134,6 +134,13 @@ class VenuePlugin(abc.ABC, Generic[S, L, C]):
     def emulator(self) -> EmulatedVenue:
         """A fresh emulated venue with no markets; `EmulatedVenue.list_market` adds them."""
 
+    def register_emulator_key(self, emulator: EmulatedVenue, key_id: str,
+                              public_pem: bytes) -> None:
+        """Tell this venue's emulator of a live API key, as the venue learns of one created
+        in its UI (`arbiter emulator --register-key`). A `ValueError` says why not: by
+        default the venue has no registered keys (its keys are derived, not registered)."""
+        raise ValueError(f"{self.slug} keys are not registered with the venue")
+
     # -- reaching the venue ----------------------------------------------------------------
     @abc.abstractmethod
     def endpoints(self, settings: S, venues: VenuesConfig) -> SocketEndpoints:

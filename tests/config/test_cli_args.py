@@ -28,6 +28,8 @@ CASES = [
     (["run", "--duration", "0"], "--duration"),
     (["run", "--duration", "1e12"], "--duration"),
     (["run", "--metrics-port", "70000"], "--metrics-port"),
+    (["run", "--steps", "0"], "--steps"),
+    (["run", "--steps", "1e3"], "--steps"),
     (["run", "--seed", "-1", "--duration", "1"], "market.seed"),
     (["emulator", "--port", "polymarket=70000"], "--port"),
     (["emulator", "--port", "ftx=8601"], "ftx"),

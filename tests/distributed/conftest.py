@@ -65,3 +65,27 @@ async def listening(*ports: int) -> bool:
         writer.close()
         await writer.wait_closed()
     return True
+
+
+def run_arbiter(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`arbiter ARGS` with its stdout (the run summary) on a pipe and its log in `log`."""
+    return subprocess.Popen([*ARBITER, *args], stdout=subprocess.PIPE, stderr=log.open("wb"),
+                            env=env)
+
+
+async def announced_metrics(log: Path, process: subprocess.Popen[bytes]) -> str | None:
+    """The metrics URL `arbiter run` printed to `log` (the port `--metrics-port 0` chose),
+    None until it has; an exited process fails with its log."""
+    for line in log.read_text().splitlines():
+        if line.startswith("metrics on "):
+            return line.removeprefix("metrics on ").strip()
+    assert process.poll() is None, f"arbiter exited: {log.read_text()[-2000:]}"
+    return None
+
+
+async def metric_total(url: str, name: str) -> float:
+    """The sum of one metric over all its label sets, scraped from `url`."""
+    async with aiohttp.ClientSession() as http, http.get(url) as reply:
+        text = await reply.text()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from arbiter.platform.bus.base import (
     Bus,
+    BusUnavailable,
     Deduplicator,
     Envelope,
     Handler,
@@ -26,6 +27,7 @@ from arbiter.platform.bus.tansu import TansuBroker
 
 __all__ = [
     "Bus",
+    "BusUnavailable",
     "Deduplicator",
     "Envelope",
     "Handler",

@@ -26,6 +26,11 @@ HEADER_TENANT = "arbiter-tenant"
 HEADER_PUBLISHED = "arbiter-published-micros"
 
 
+class BusUnavailable(ConnectionError):
+    """The bus cannot be reached at start (no broker at the bootstrap address); the message
+    names the address and the client's reason."""
+
+
 @dataclass(frozen=True, slots=True)
 class Envelope(Generic[M]):
     """A delivered message: decoded value plus its routing metadata."""

@@ -39,7 +39,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from google.protobuf.message import DecodeError, Message
 
-from arbiter.platform.bus.base import Bus, Envelope, Subscription
+from arbiter.platform.bus.base import Bus, BusUnavailable, Envelope, Subscription
 from arbiter.platform.telemetry import metrics
 
 log = logging.getLogger(__name__)
@@ -155,6 +155,9 @@ class KafkaBus(Bus):
                     self._consume(member), name=f"kafka-consume-{member.group}"
                 )
             await self.wait_until_assigned()
+        except KafkaError as exc:
+            await self.stop()
+            raise BusUnavailable(f"Kafka broker at {self.bootstrap} unreachable: {exc}") from exc
         except BaseException:
             await self.stop()
             raise

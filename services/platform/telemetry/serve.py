@@ -18,11 +18,13 @@ from arbiter.platform.telemetry.tracing import setup_tracing, shutdown_tracing
 
 @contextlib.asynccontextmanager
 async def serve_telemetry(
-    service: str, metrics_port: int | None, host: str = "0.0.0.0",
+    service: str, metrics_port: int | None, host: str = "127.0.0.1",
     log_level: int | str = logging.WARNING,
 ) -> AsyncIterator[HealthServer | None]:
     """Logs and tracing for the block; metrics on `metrics_port` (0: any free port, None:
-    not served). Yields the server (its `.port` is the bound one) once it is ready."""
+    not served), on loopback unless `host` says otherwise: a laptop run should not expose
+    its metrics to the network. Yields the server (its `.port` is the bound one) once it
+    is ready."""
     configure_logging(log_level)
     setup_tracing(service)
     server = None

@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 import typer
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from arbiter.core.fees import KALSHI_TAKER, FeeModel
 from arbiter.core.instruments import Market
@@ -72,6 +74,22 @@ class KalshiPlugin(VenuePlugin[KalshiSettings, KalshiMarket, KalshiCredentials])
         emulator = KalshiEmulator()
         emulator.open_registration = True  # in process: paper gateways onboard themselves
         return emulator
+
+    def register_emulator_key(self, emulator: EmulatedVenue, key_id: str,
+                              public_pem: bytes) -> None:
+        """A Kalshi API key is created in the UI from a public key (RSA or Ed25519, as the
+        emulator's `/api_keys` takes); the emulator then accepts requests signed with it."""
+        if not key_id:
+            raise ValueError("the key id is empty")
+        try:
+            key = serialization.load_pem_public_key(public_pem)
+        except ValueError as exc:
+            raise ValueError(f"not a PEM public key ({exc})") from None
+        if not isinstance(key, (rsa.RSAPublicKey, ed25519.Ed25519PublicKey)):
+            raise ValueError(f"a {type(key).__name__}; Kalshi keys are RSA or Ed25519")
+        if not isinstance(emulator, KalshiEmulator):
+            raise TypeError(f"{type(emulator).__name__} is not the Kalshi emulator")
+        emulator.register_key(key_id, key)
 
     def endpoints(self, settings: KalshiSettings, venues: VenuesConfig) -> SocketEndpoints:
         return SocketEndpoints(settings.url, {"ws": settings.ws_url},
