@@ -165,7 +165,7 @@ async def test_a_live_run_trades_only_once_synced_and_cancels_what_rests_at_stop
               if r.action is AuditAction.READINESS and r.detail.endswith(" ready")]
     assert {r.detail for r in synced} == {f"{venue}:{aspect} ready" for venue in ("kalshi",
                                           "polymarket") for aspect in (
-        "market_data", "order_snapshot", "fill_snapshot", "positions")}
+        "market_data", "order_snapshot", "fill_snapshot", "positions", "funds")}
     assert min(mesh.saga.sent.values()) >= max(r.at_micros for r in synced)
 
 
