@@ -6,7 +6,10 @@ plus a best-price check, and reading the top is two attribute loads. This is the
 (see tools/bench_hotpath.py); keep it allocation-free.
 
 The book never crosses: a positive bid at or above the best ask (or an ask at or below the
-best bid) is the newer information, so the stale levels it crosses are removed.
+best bid) is the newer information, so the stale levels it crosses are removed. The update
+that did so leaves the book `crossed` until the next one: venues publish briefly crossed
+books in the middle of a burst of changes, and a level that crossed is as likely to be
+matched away a moment later as to stand, so nothing may trade on that state.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ class SequenceGap(BookError):
 class L2Book:
     """Bids and asks of one YES-referenced market, sizes in micro-contracts."""
 
-    __slots__ = ("asks", "best_ask", "best_bid", "bids", "key", "seq", "tick", "top", "ts")
+    __slots__ = ("asks", "best_ask", "best_bid", "bids", "crossed", "key", "seq", "tick", "top",
+                 "ts")
 
     def __init__(self, key: str, tick_micros: int) -> None:
         self.key = key
@@ -43,6 +47,7 @@ class L2Book:
         self.best_ask = self.top + 1  # tick index; top+1 when there are no asks
         self.seq = 0
         self.ts = 0
+        self.crossed = False  # the latest update crossed the book: not a settled state
 
     # -- updates ---------------------------------------------------------------------
     def set_bid(self, price: int, qty: int) -> None:
@@ -86,6 +91,7 @@ class L2Book:
         raise BookError(f"book {self.key}: price {price} is off the {self.tick} grid")
 
     def _clear_asks_through(self, idx: int) -> None:
+        self.crossed = True
         asks = self.asks
         for i in range(self.best_ask, idx + 1):
             asks[i] = 0
@@ -95,6 +101,7 @@ class L2Book:
         self.best_ask = i
 
     def _clear_bids_through(self, idx: int) -> None:
+        self.crossed = True
         bids = self.bids
         for i in range(idx, self.best_bid + 1):
             bids[i] = 0
@@ -121,6 +128,7 @@ class L2Book:
     ) -> None:
         """Replace the whole book and reset the sequence to `seq`."""
         new_bids, new_asks = self._validated(bids), self._validated(asks)
+        self.crossed = False
         self.bids = [0] * (self.top + 1)
         self.asks = [0] * (self.top + 1)
         self.best_bid, self.best_ask = -1, self.top + 1
@@ -144,6 +152,7 @@ class L2Book:
         if seq != self.seq + 1:
             raise SequenceGap(self.key, self.seq + 1, seq)
         new_bids, new_asks = self._validated(bid_changes), self._validated(ask_changes)
+        self.crossed = False
         for price, qty in new_asks:
             self.set_ask(price, qty)
         for price, qty in new_bids:

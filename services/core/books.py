@@ -108,8 +108,12 @@ class BookFeed:
         self.rejection: BookError | None = None  # why the latest GAP/REJECTED/UNKNOWN
 
     def live(self, key: str) -> L2Book | None:
-        """The book under `key` if it may be traded (known, synced, not stale), else None."""
-        return None if key in self.stale else self.books.get(key)
+        """The book under `key` if it may be traded (known, synced, not stale, not left
+        crossed by its latest update), else None."""
+        if key in self.stale:
+            return None
+        book = self.books.get(key)
+        return None if book is None or book.crossed else book
 
     def _book(self, key: str, body: SnapshotMessage | DeltaMessage) -> L2Book | None:
         """The book `body` updates: the key routes it, the body must name the same market

@@ -2,7 +2,9 @@
 
 The trading path has no other hop: the gateways' `BookEvent`s are applied here by the same
 `BookFeed` the order book service uses (so a sequence gap, a rejected update or a book not
-yet snapshotted stops trading that market until the gateway's snapshot resyncs it), and the
+yet snapshotted stops trading that market until the gateway's snapshot resyncs it; so does
+an update that left the book crossed, until the next, and a book the venue has sent nothing
+for in `max_book_age`), and the
 pairs on that market are evaluated against the live `L2Book`s directly — nothing is copied
 on a tick that finds no opportunity. A stale book reads as empty, so nothing is found on it.
 
@@ -42,6 +44,7 @@ class DetectorSettings:
     min_profit: int
     ttl_micros: int
     depth_levels: int  # levels per side a ladder is sized against
+    max_book_age_micros: int = 0  # a book not heard from for longer is not traded; 0: no limit
 
 
 class DetectorService:
@@ -60,6 +63,9 @@ class DetectorService:
             markets.setdefault(pair.a.key, pair.a)
             markets.setdefault(pair.b.key, pair.b)
         self.feed = BookFeed(markets.values())
+        self.max_book_age = settings.max_book_age_micros
+        self.heard: dict[str, int] = {}  # book key -> when its venue last sent anything
+        self.aged_out = 0  # evaluations that found a book too old to trade
         self.evaluators = {
             p.pair_id: PairEvaluator(
                 p, fees[p.a.key], fees[p.b.key], settings.max_qty, settings.min_profit,
@@ -92,6 +98,9 @@ class DetectorService:
             result = self.feed.apply_snapshot(key, event.snapshot)
         else:
             return  # a venue ticker is the order book service's cross-check, not a book
+        now = self.clock.now_micros()
+        if result is not Applied.UNKNOWN:
+            self.heard[key] = now
         if not result.changed:
             return
         if result is Applied.GAP:
@@ -99,7 +108,6 @@ class DetectorService:
             log.warning("detector: %s; not trading it until a snapshot", self.feed.rejection)
         elif result is Applied.REJECTED:
             log.error("detector: book %s rejected an update: %s", key, self.feed.rejection)
-        now = self.clock.now_micros()
         for pair in self.pairs_by_market[key]:
             opportunity = self.evaluate(pair, now)
             if opportunity is not None:
@@ -110,10 +118,16 @@ class DetectorService:
                     to_proto(opportunity, event.received_micros, pair.lot_micros),
                 )
 
-    def quotes(self, market: Market) -> Quotes:
-        """The market's live book, or an empty one while it is stale (nothing trades)."""
+    def quotes(self, market: Market, now: int) -> Quotes:
+        """The market's live book, or an empty one (nothing trades) while it is stale,
+        unsettled, or older than the age limit."""
         book = self.feed.live(market.key)
-        return EMPTY if book is None else book
+        if book is None:
+            return EMPTY
+        if self.max_book_age and now - self.heard.get(market.key, now) > self.max_book_age:
+            self.aged_out += 1
+            return EMPTY
+        return book
 
     def observe(self, opportunity: Opportunity, depth_published: int, received: int) -> None:
         wall = wall_micros()
@@ -124,7 +138,7 @@ class DetectorService:
 
     def evaluate(self, pair: MarketPair, now: int) -> Opportunity | None:
         """Evaluate one pair; return an opportunity only if it is new or changed."""
-        a, b = self.quotes(pair.a), self.quotes(pair.b)
+        a, b = self.quotes(pair.a, now), self.quotes(pair.b, now)
         evaluator = self.evaluators[pair.pair_id]
         self.evaluations += 1
         found = evaluator.evaluate(a, b, now)

@@ -275,6 +275,10 @@ class DetectorConfig(_Section):
     ttl_ms: Int = Field(500, ge=1, le=60_000, description="How long an opportunity may be "
                         "acted on after detection, ms.")
     depth_levels: Int = Field(10, ge=1, le=100, description="Book levels sizing walks.")
+    max_book_age_ms: Int = Field(120_000, ge=0, le=86_400_000, description="A book the "
+                                 "venue sent nothing for in this long is not traded on "
+                                 "until it does (a silently lost subscription); 0: no "
+                                 "limit. Raise it for quiet markets.")
 
     @property
     def max_qty_micros(self) -> int:

@@ -70,7 +70,8 @@ def build_orderbook(plane: Plane) -> OrderBookService:
 def build_detector(plane: Plane) -> DetectorService:
     detector = plane.config.detector
     settings = DetectorSettings(detector.max_qty_micros, detector.min_profit_micros,
-                                detector.ttl_ms * 1000, detector.depth_levels)
+                                detector.ttl_ms * 1000, detector.depth_levels,
+                                detector.max_book_age_ms * 1000)
     return DetectorService(plane.bus, plane.universe.pairs, plane.universe.fees, settings,
                            plane.clock)
 

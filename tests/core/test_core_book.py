@@ -307,3 +307,15 @@ def test_invalid_snapshot_leaves_book_unchanged():
     with pytest.raises(BookError):
         book.apply_snapshot([(450_000, 1), (455_000, 1)], [(700_000, 1)], seq=100)
     assert state(book) == before
+
+
+def test_an_update_that_crosses_leaves_the_book_crossed_until_the_next() -> None:
+    book = L2Book("m", 10_000)
+    book.apply_snapshot([(450_000, 5)], [(550_000, 5)], 1)
+    assert not book.crossed
+    book.apply_delta([], [(400_000, 5)], 2)  # an ask under the bid
+    assert book.crossed and book.best_bid_price() is None
+    book.apply_delta([(300_000, 5)], [], 3)
+    assert not book.crossed
+    book.apply_snapshot([(600_000, 5)], [(550_000, 5)], 1)  # a snapshot that crosses itself
+    assert book.crossed

@@ -47,13 +47,14 @@ def delta(market: Market, seq: int, bids: Levels, asks: Levels) -> market_data_p
 class Harness:
     """A detector on a bus, with the opportunities it publishes collected off the bus."""
 
-    def __init__(self, depth_levels: int = 10) -> None:
+    def __init__(self, depth_levels: int = 10, max_book_age_micros: int = 0) -> None:
         self.bus = MemoryBus()
         self.clock = ManualClock()
         self.detector = DetectorService(
             self.bus, [PAIR], {A.key: NO_FEE, B.key: NO_FEE},
             DetectorSettings(max_qty=200_000_000, min_profit=1, ttl_micros=1_000_000,
-                             depth_levels=depth_levels), self.clock)
+                             depth_levels=depth_levels,
+                             max_book_age_micros=max_book_age_micros), self.clock)
         self.seen: list[opportunity_pb2.Opportunity] = []
         self.bus.subscribe(topics.OPPORTUNITIES, "saga", opportunity_pb2.Opportunity,
                            self._collect)
@@ -128,15 +129,15 @@ async def test_a_duplicate_is_ignored_and_trading_goes_on(harness: Harness) -> N
     evaluations = harness.detector.evaluations
     assert await harness.send(A, opening) == 0  # redelivered: not even evaluated
     assert harness.detector.evaluations == evaluations
-    assert await harness.send(A, delta(A, 3, [], [(46, TEN)])) == 1  # still live
-    assert harness.seen[-1].yes_leg.limit_price_micros == 46 * CENT
+    assert await harness.send(A, delta(A, 3, [(45, TEN)], [(46, 0)])) == 1  # still live
+    assert harness.seen[-1].yes_leg.limit_price_micros == 47 * CENT
 
 
 async def test_a_dark_book_after_a_dropped_stream_is_not_traded(harness: Harness) -> None:
     # A gateway whose stream dropped publishes each book empty (`books_lost`), then the
     # venue's fresh snapshots on resubscribe.
     assert await harness.send(A, snapshot(A, 1, [], [])) == 0
-    assert await harness.send(B, delta(B, 2, [(53, TEN)], [])) == 0
+    assert await harness.send(B, delta(B, 2, [(51, TEN)], [])) == 0
     assert await harness.send(A, snapshot(A, 1, [], [(45, TEN)])) == 1
 
 
@@ -147,3 +148,33 @@ async def test_a_ladder_is_sized_only_as_deep_as_configured() -> None:
     assert await deep.send(A, snapshot(A, 1, [], [(45, TEN), (46, TEN)])) == 1
     assert deep.seen[-1].qty_micros == TEN  # the second level, though it pays, is not seen
     await deep.bus.stop()
+
+
+async def test_no_opportunity_is_taken_from_a_book_an_update_left_crossed(
+    harness: Harness,
+) -> None:
+    """Mid-burst a venue may publish an ask under the best bid (a match in progress): the
+    book drops the bids it crossed but trades on nothing until the next update settles it."""
+    assert await harness.send(A, delta(A, 2, [], [(40, TEN)])) == 0  # 40c crosses the 46c bid
+    assert harness.detector.feed.books[A.key].crossed
+    assert await harness.send(A, delta(A, 3, [(30, TEN)], [])) == 1  # settled: 40c stands
+    assert harness.seen[-1].yes_leg.limit_price_micros == 40 * CENT
+
+
+async def test_a_crossing_level_matched_away_by_the_next_update_never_trades(
+    harness: Harness,
+) -> None:
+    assert await harness.send(A, delta(A, 2, [], [(40, TEN)])) == 0
+    assert await harness.send(A, delta(A, 3, [], [(40, 0)])) == 0  # gone: it never settled
+    assert harness.detector.feed.books[A.key].best_ask_price() == 55 * CENT
+
+
+async def test_a_book_the_venue_went_quiet_on_is_not_traded_until_it_speaks() -> None:
+    h = Harness(max_book_age_micros=3_000_000)  # each send moves the clock 2 s
+    await h.bus.start()
+    await h.send(B, snapshot(B, 1, [(50, TEN)], [(52, TEN)]))
+    await h.send(A, snapshot(A, 1, [(46, TEN)], [(55, TEN)]))
+    assert await h.send(A, delta(A, 2, [], [(47, TEN)])) == 0  # B last heard 4 s ago
+    assert h.detector.aged_out == 1
+    assert await h.send(B, delta(B, 2, [], [(53, TEN)])) == 1  # B speaks; A is 2 s old
+    await h.bus.stop()
