@@ -56,6 +56,7 @@ from arbiter.venues.polymarket.auth import (
 )
 from arbiter.venues.polymarket.constants import DATA_API_PREFIX, VENUE
 from arbiter.venues.polymarket.order_builder import MAX_BATCH_ORDERS
+from arbiter.venues.polymarket.schemas import book_hash
 from arbiter.venues.polymarket.signing import (
     CTF_EXCHANGE_V3,
     EXCHANGE_DOMAIN_VERSION,
@@ -362,7 +363,7 @@ class PolymarketEmulator(EmulatedVenue):
             "hash": "", "bids": event["bids"], "asks": event["asks"],
             "min_order_size": size_text(MIN_ORDER_SIZE), "tick_size": dollars(engine.tick),
             "neg_risk": False, "last_trade_price": dollars(self._last_trade(token))}
-        book["hash"] = hashlib.sha1(orjson.dumps(book), usedforsecurity=False).hexdigest()
+        book["hash"] = book_hash(book)
         return HttpResponse.json(200, book)
 
     def _tick_size(self, token: str, query: dict[str, str]) -> HttpResponse:

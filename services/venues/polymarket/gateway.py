@@ -73,6 +73,7 @@ from arbiter.venues.polymarket.schemas import (
     OrderReply,
     PositionRow,
     PostStatus,
+    book_hash,
 )
 from arbiter.venues.polymarket.signing import (
     EXCHANGES_BY_VERSION,
@@ -370,6 +371,9 @@ class PolymarketGateway(VenueGateway):
         book = json_object(raw)
         if status != 200:
             raise ValueError(f"GET /book HTTP {status}: {_reason(status, book)}")
+        if book.get("hash") and book_hash(book) != book["hash"]:  # torn or tampered in transit
+            raise self.bad_reply("GET /book", raw, ValueError(
+                f"hash {str(book['hash'])[:40]!r} is not the book's {book_hash(book)!r}"))
         if book.get("tick_size") is not None:
             self._set_tick(market.market_id, tick_size(str(book["tick_size"])))
         return self._snapshot(market, book, int(book.get("timestamp") or 0) * 1000, received)

@@ -16,9 +16,11 @@ and dollars — not 6-decimal base units: a 5-share BUY at 0.53 that matched ans
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
 from typing import Annotated
 
+import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from arbiter.core.units import parse_amount
@@ -115,3 +117,21 @@ class OrderReply(BaseModel):
         """Micro-shares the order filled at once: the taking side of a BUY, the making side
         of a SELL."""
         return self.taking if side is Side.BUY else self.making
+
+
+BOOK_HASH_KEYS = ("market", "asset_id", "timestamp", "hash", "bids", "asks", "min_order_size",
+                  "tick_size", "neg_risk", "last_trade_price")
+"""What GET /book's `hash` covers, in this order (facts A10)."""
+
+
+def book_hash(book: dict[str, object]) -> str:
+    """The venue's hash of a GET /book reply: SHA-1 hex of its compact JSON with `hash`
+    blank and the keys in `BOOK_HASH_KEYS` order (the levels as sent, `price`/`size`
+    only). A missing key raises KeyError: such a book cannot be checked."""
+    payload = {key: "" if key == "hash" else book[key] for key in BOOK_HASH_KEYS}
+    for side in ("bids", "asks"):
+        levels = payload[side]
+        if not isinstance(levels, list):
+            raise TypeError(f"book {side} is not a list")
+        payload[side] = [{"price": lv["price"], "size": lv["size"]} for lv in levels]
+    return hashlib.sha1(orjson.dumps(payload), usedforsecurity=False).hexdigest()
