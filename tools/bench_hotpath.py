@@ -159,9 +159,9 @@ async def bench_tick_to_intent(samples: int) -> list[int]:
         "risk.max_position_per_market": "100000000", "risk.max_position_total": "100000000",
         "risk.max_exposure_usd": "2000000", "risk.max_open_sagas": 64,
         "risk.orders_per_second": 200, "risk.order_burst": 100000,
-        "risk.max_consecutive_losses": 100000, "risk.max_cumulative_loss_usd": "100000000",
-        "risk.max_daily_loss_usd": "100000000", "risk.max_slippage_streak": 100000,
-        "risk.max_failed_unwinds": 100000, "risk.max_rejections_per_hour": 100000})
+        "risk.max_consecutive_losses": 1000, "risk.max_cumulative_loss_usd": "100000000",
+        "risk.max_daily_loss_usd": "100000000", "risk.max_slippage_streak": 1000,
+        "risk.max_failed_unwinds": 1000, "risk.max_rejections_per_hour": 100000})
     mesh = await EmbeddedMesh.build(config)
     await mesh.start()
     for _ in range(20):
