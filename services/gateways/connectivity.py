@@ -201,10 +201,14 @@ async def obtain(
         return None
     try:
         return await source()
-    except (OnboardingError, RequestTimeout) as exc:
+    except (OnboardingError, CredentialsUnavailable, RequestTimeout) as exc:
         result.auth_ok = False
         result.failures.append(f"auth failed: could not obtain credentials: {exc}")
         return None
+
+
+class CredentialsUnavailable(Exception):
+    """The credentials could not be had (the vault refused or is down): failed auth."""
 
 
 class Remembered(Generic[C]):

@@ -30,6 +30,7 @@ from arbiter.gateways.base import BookSink, ReportSink, VenueGateway
 from arbiter.gateways.connectivity import (
     ChannelProbe,
     CheckResult,
+    CredentialsUnavailable,
     Listing,
     NowMs,
     Remembered,
@@ -47,7 +48,7 @@ from arbiter.platform.config import MarketLeg, VenuesConfig, VenueSettings
 from arbiter.platform.transport import RequestTimeout, VenueTransport
 from arbiter.platform.venues import VENUES
 from arbiter.v1 import common_pb2
-from arbiter.vault.client import SignerStubLike
+from arbiter.vault.client import SignerStubLike, VaultCredentialError
 from arbiter.vault.credentials import CredentialKindSpec
 
 S = TypeVar("S", bound=VenueSettings)
@@ -190,7 +191,17 @@ class VenuePlugin(abc.ABC, Generic[S, L, C]):
         balance), then the balance against `min_balance_micros`, each of `legs` as the venue
         lists it, and each WebSocket channel answering within `deadline_s`, with the same
         credentials. Never raises for the venue's fault."""
-        remembered = Remembered(credentials) if credentials is not None else None
+        remembered = None
+        if credentials is not None:
+            source = credentials
+
+            async def obtained() -> C:
+                try:
+                    return await source()
+                except VaultCredentialError as exc:  # the vault's refusal is failed auth
+                    raise CredentialsUnavailable(str(exc)) from exc
+
+            remembered = Remembered(obtained)
         result = await self.check(transport, remembered, now_ms)
         if not result.reachable:
             return result
