@@ -21,6 +21,7 @@ from arbiter.cli.app import app
 from arbiter.core.units import ONE_DOLLAR
 from arbiter.emulators.server import VenueServer
 from arbiter.emulators.venue import DEFAULT_FUNDS, HttpResponse
+from arbiter.emulators.wire import dollars
 from arbiter.gateways.connectivity import SKEW_FAIL_MS, CheckResult, judge_balance, render_table
 from arbiter.gateways.http_transport import HttpVenueTransport
 from arbiter.platform.config import ArbiterConfig, load_config
@@ -41,6 +42,48 @@ class PolymarketV1(PolymarketEmulator):
                           headers: dict[str, str], body: bytes) -> HttpResponse:
         if (method, path) == ("GET", "/version"):
             return HttpResponse.json(200, {"version": 1})
+        return await super().handle_http(method, path, query, headers, body)
+
+
+class PolymarketWithMarkets(PolymarketEmulator):
+    """The CLOB's market endpoints the emulator lacks, in their documented shapes (facts
+    A2): `/markets/{condition_id}` (accepting_orders, closed, minimum_tick_size) and the V2
+    `/clob-markets/{condition_id}` (`fd` = fee rate and exponent)."""
+
+    closed: frozenset[str] = frozenset()
+    fee_rate = "0.04"
+
+    async def handle_http(self, method: str, path: str, query: dict[str, str],
+                          headers: dict[str, str], body: bytes) -> HttpResponse:
+        condition = path.rsplit("/", 1)[-1]
+        if method == "GET" and condition in self.token_ids:
+            tick = dollars(self.engines[condition].tick)
+            if path == f"/markets/{condition}":
+                shut = condition in self.closed
+                return HttpResponse.json(200, {"condition_id": condition, "closed": shut,
+                                               "accepting_orders": not shut,
+                                               "minimum_tick_size": float(tick)})
+            if path == f"/clob-markets/{condition}":
+                return HttpResponse.json(200, {"t": [{"t": t} for t in self.token_ids[condition]],
+                                               "mts": float(tick), "nr": False,
+                                               "fd": {"r": float(self.fee_rate), "e": 1}})
+        return await super().handle_http(method, path, query, headers, body)
+
+
+class KalshiWithMarkets(KalshiEmulator):
+    """GET /trade-api/v2/markets/{ticker} as Kalshi documents it (facts B4), which the
+    emulator lacks."""
+
+    status = "active"
+    structure = "linear_cent"
+
+    async def handle_http(self, method: str, path: str, query: dict[str, str],
+                          headers: dict[str, str], body: bytes) -> HttpResponse:
+        ticker = path.removeprefix("/trade-api/v2/markets/")
+        if method == "GET" and ticker in self.engines:
+            return HttpResponse.json(200, {"market": {
+                "ticker": ticker, "status": self.status,
+                "price_level_structure": self.structure, "fractional_trading_enabled": False}})
         return await super().handle_http(method, path, query, headers, body)
 
 
@@ -70,8 +113,9 @@ class Venues:
         return load_config(environ={}, overrides={"venues": self.sections(**changes)})
 
 
-async def _serve(polymarket: PolymarketEmulator) -> AsyncIterator[Venues]:
-    kalshi = KalshiEmulator()
+async def _serve(polymarket: PolymarketEmulator,
+                 kalshi: KalshiEmulator | None = None) -> AsyncIterator[Venues]:
+    kalshi = kalshi or KalshiEmulator()
     kalshi.open_registration = True
     universe = TradingUniverse.from_config(load_config(environ={}).market)
     for emulator in (polymarket, kalshi):
@@ -173,6 +217,31 @@ async def test_a_tick_the_venue_disagrees_with_fails(venues: Venues) -> None:
     [polymarket] = await check_configured(venues.config(), ["polymarket"])
     assert not polymarket.ok
     assert polymarket.failures == [f"market {condition}: tick configured 0.01, venue says 0.001"]
+
+
+async def test_venues_with_market_endpoints_are_checked_in_full() -> None:
+    polymarket, kalshi = PolymarketWithMarkets(), KalshiWithMarkets()
+    async for served in _serve(polymarket, kalshi):
+        good = await check_configured(served.config())
+        for result in good:
+            markets = {c.name: (c.status, c.value) for c in result.checks if c.of_market}
+            assert {status for status, _ in markets.values()} == {"ok"}, result.detail
+        values = [c.value for c in good[0].checks if c.of_market]
+        assert len(values) == 4 and all(
+            v.startswith("accepting orders") and "fee_rate 0.04" in v for v in values), values
+        condition = f"0x{2:064x}"
+        polymarket.closed = frozenset({condition})
+        polymarket.fee_rate = "0.05"
+        kalshi.status, kalshi.structure = "closed", "deci_cent"
+        bad = await check_configured(served.config())
+    pm, ks = bad
+    assert f"market {condition}: not accepting orders (closed=True accepting_orders=False)" \
+        in pm.failures
+    assert f"market {condition}: fee_rate configured 0.04, venue says 0.05" in pm.failures
+    ticker = TradingUniverse.from_config(load_config(environ={}).market).listed["kalshi"][0]
+    ticker_id = ticker.market.market_id
+    assert f"market {ticker_id}: not accepting orders (closed)" in ks.failures
+    assert f"market {ticker_id}: tick configured 0.01, venue says 0.001" in ks.failures
 
 
 async def test_a_balance_below_the_minimum_fails(venues: Venues) -> None:
