@@ -383,7 +383,7 @@ def _yes_no(value: bool | None) -> str:
 def _problems(result: CheckResult) -> list[str]:
     """Failures first, then warnings; one line for a cause several markets share."""
     from_checks = {f"{c.name}: {c.cause}" for c in result.checks}
-    grouped: dict[tuple[str, str], list[str]] = {}
+    grouped: dict[tuple[str, str, bool], list[str]] = {}
     for check in sorted(result.checks, key=lambda c: c.status != "fail"):
         if check.status != "ok":
             grouped.setdefault((check.status, check.cause, check.of_market), []).append(

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import aiohttp
 import orjson
@@ -129,7 +130,8 @@ def _answer(frame: bytes, kind: str, subject: str) -> str | None:
     msg = frame_object(frame)
     if msg is None:
         return None
-    body = msg.get("msg") if isinstance(msg.get("msg"), dict) else {}
+    inner = msg.get("msg")
+    body: dict[str, Any] = inner if isinstance(inner, dict) else {}
     if msg.get("type") == "error":
         raise ProbeRefused(f"venue error {body.get('code')}: {str(body.get('msg'))[:200]}")
     if msg.get("type") != kind:
