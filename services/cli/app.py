@@ -243,26 +243,48 @@ def check_connectivity(
     venue: Annotated[
         str | None, typer.Option(help="One registered venue; default: every venue traded.")
     ] = None,
+    min_balance: Annotated[
+        str, typer.Option("--min-balance", help="Least spendable balance per venue, dollars.")
+    ] = "0",
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON list, one object per venue.")
+                       ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Reach each configured venue; check auth, clock skew and protocol; exit 1 on failure."""
+    """Prove each venue ready to trade: reach, protocol, clock skew, auth, balance, the
+    configured markets and every WebSocket channel; exit 1 on any failure, 2 on bad config."""
+    from decimal import Decimal, InvalidOperation
+
     from rich.console import Console
 
+    from arbiter.core.units import money_from_decimal
+    from arbiter.gateways.connectivity import as_json as result_json
     from arbiter.gateways.connectivity import render_table
     from arbiter.platform.venues import UnknownVenue
     from arbiter.topology.connectivity import check_configured
 
+    try:
+        min_micros = money_from_decimal(Decimal(min_balance))
+        if min_micros < 0:
+            raise ValueError("is negative")
+    except (InvalidOperation, ValueError) as exc:
+        typer.secho(f"error: --min-balance {min_balance!r}: not a dollar amount >= 0 with at "
+                    f"most 6 decimals ({exc})", fg="red", err=True)
+        raise typer.Exit(2) from None
     cfg = _load(config, {})
     try:
-        results = asyncio.run(check_configured(cfg, [venue] if venue else None))
+        results = asyncio.run(check_configured(cfg, [venue] if venue else None,
+                                               min_balance_micros=min_micros))
     except UnknownVenue as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
-    Console(width=160).print(render_table(results))
-    failed = [r for r in results if not r.ok]
-    for result in failed:
-        typer.secho(f"{result.venue}: {'; '.join(result.failures)}", fg="red", err=True)
-    if failed:
+    if as_json:
+        typer.echo(json.dumps([result_json(r) for r in results], indent=2))
+    else:
+        Console(width=160).print(render_table(results))
+    for result in results:
+        for failure in result.failures:
+            typer.secho(f"{result.venue}: {failure}", fg="red", err=True)
+    if any(not r.ok for r in results):
         raise typer.Exit(1)
 
 

@@ -1,6 +1,9 @@
-"""`arbiter check-connectivity` from the configuration: each venue's checks at its configured
-URLs, with the credentials its gateway would use (paper keys onboarded as `arbiter serve
-gateway-<venue>` does, or live keys through the vault service at `grpc.vault_addr`)."""
+"""`arbiter check-connectivity` from the configuration: each venue's readiness at its
+configured URLs (`VenuePlugin.readiness`: reach, protocol, skew, auth, balance, the markets
+the pairs trade and every WebSocket channel), with the credentials its gateway would use
+(paper keys onboarded as `arbiter serve gateway-<venue>` does, or live keys through the
+vault service at `grpc.vault_addr`). `arbiter run --live` calls `check_configured` and
+refuses to start on any failure."""
 
 from __future__ import annotations
 
@@ -19,14 +22,16 @@ from arbiter.venues.plugin import VaultAccess, plugin
 
 
 async def check_configured(
-    config: ArbiterConfig, only: Sequence[Venue] | None = None,
-    vault: VaultAccess | None = None,
+    config: ArbiterConfig, only: Sequence[Venue] | None = None, *,
+    min_balance_micros: int = 0, vault: VaultAccess | None = None,
 ) -> list[CheckResult]:
-    """Check `only` these venues (default: every venue the pairs trade); never raises for a
+    """Check `only` these venues (default: every venue the pairs trade), each against the
+    markets the pairs list on it and a spendable minimum of `min_balance_micros`; every
+    WebSocket answer is awaited for at most `venues.request_timeout_s`. Never raises for a
     venue's fault. Live, the keys are reached through `vault` if given (`arbiter run --live`
     holds the vault in process), else through the vault service at `grpc.vault_addr`."""
-    venues = list(only) if only is not None else list(
-        TradingUniverse.from_config(config.market).venues)
+    universe = TradingUniverse.from_config(config.market)
+    venues = list(only) if only is not None else list(universe.venues)
     tenant = common_pb2.TenantContext(tenant_id=config.tenant.id, tier=config.tenant.tier)
     results = []
     async with contextlib.AsyncExitStack() as stack:
@@ -42,7 +47,10 @@ async def check_configured(
                 async def credentials(v: Venue = venue, t: Any = transport) -> Any:
                     return await venue_credentials(config, v, t, vault)
 
-                result = await venue_plugin.check(transport, credentials)
+                legs = [entry.leg for entry in universe.listed.get(venue, ())]
+                result = await venue_plugin.readiness(
+                    transport, credentials, legs, min_balance_micros=min_balance_micros,
+                    deadline_s=config.venues.request_timeout_s)
                 result.notes.append(endpoints.base_url)
                 results.append(result)
     return results

@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 import aiohttp
 
 from arbiter.core.instruments import Venue
+from arbiter.core.units import money_from_decimal
 from arbiter.gateways.onboarding import OnboardingError
 from arbiter.platform.bus import Bus, BusUnavailable
 from arbiter.platform.clock import SystemClock
@@ -110,7 +111,9 @@ async def open_vault(config: ArbiterConfig, stack: contextlib.AsyncExitStack) ->
 
 async def preflight(config: ArbiterConfig, vault: VaultAccess) -> None:
     """A live run trades only once every venue passes its connectivity checks."""
-    failed = [r for r in await check_configured(config, vault=vault) if not r.ok]
+    failed = [r for r in await check_configured(
+        config, vault=vault,
+        min_balance_micros=money_from_decimal(config.risk.min_free_balance_usd)) if not r.ok]
     if failed:
         raise StartupError("\n".join(f"{r.venue}: connectivity check failed: "
                                      f"{'; '.join(r.failures)}" for r in failed))

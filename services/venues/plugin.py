@@ -27,17 +27,28 @@ from arbiter.core.fees import FeeModel
 from arbiter.core.instruments import Market
 from arbiter.emulators.venue import EmulatedVenue
 from arbiter.gateways.base import BookSink, ReportSink, VenueGateway
-from arbiter.gateways.connectivity import CheckResult, NowMs, wall_ms
+from arbiter.gateways.connectivity import (
+    ChannelProbe,
+    CheckResult,
+    CredentialsUnavailable,
+    Listing,
+    NowMs,
+    Remembered,
+    judge_listing,
+    judge_minimum,
+    probe_channel,
+    wall_ms,
+)
 from arbiter.gateways.dry_run import DryRunRules
 from arbiter.gateways.http_transport import SocketEndpoints
 from arbiter.gateways.nonces import SequentialNonceAllocator
 from arbiter.gateways.scheduler import Timer
 from arbiter.platform.clock import Clock
 from arbiter.platform.config import MarketLeg, VenuesConfig, VenueSettings
-from arbiter.platform.transport import VenueTransport
+from arbiter.platform.transport import RequestTimeout, VenueTransport
 from arbiter.platform.venues import VENUES
 from arbiter.v1 import common_pb2
-from arbiter.vault.client import SignerStubLike
+from arbiter.vault.client import SignerStubLike, VaultCredentialError
 from arbiter.vault.credentials import CredentialKindSpec
 
 S = TypeVar("S", bound=VenueSettings)
@@ -166,6 +177,55 @@ class VenuePlugin(abc.ABC, Generic[S, L, C]):
     ) -> CheckResult:
         """`check-connectivity`: reach, protocol, clock skew and authenticated calls. Never
         raises for the venue's fault; every problem goes into the result."""
+
+    @abc.abstractmethod
+    def channel_probes(self, legs: Sequence[L], credentials: C) -> Sequence[ChannelProbe]:
+        """Every WebSocket subscription the gateway makes, as a probe that waits for the
+        venue's answer (a book snapshot, a subscription ack) for the first of `legs`."""
+
+    @abc.abstractmethod
+    async def listing(self, transport: VenueTransport, leg: L) -> Listing:
+        """What the venue's market endpoints say of `leg`: listed, accepting orders, and its
+        tick (and fees, where the venue publishes them) beside the configured ones. Raises
+        `RequestTimeout` only; every other answer goes into the `Listing`."""
+
+    async def readiness(
+        self, transport: VenueTransport, credentials: Callable[[], Awaitable[C]] | None,
+        legs: Sequence[L], *, min_balance_micros: int = 0, deadline_s: float = 10.0,
+        now_ms: NowMs = wall_ms,
+    ) -> CheckResult:
+        """What a live start needs to be true: `check` (reach, protocol, skew, auth and
+        balance), then the balance against `min_balance_micros`, each of `legs` as the venue
+        lists it, and each WebSocket channel answering within `deadline_s`, with the same
+        credentials. Never raises for the venue's fault."""
+        remembered = None
+        if credentials is not None:
+            source = credentials
+
+            async def obtained() -> C:
+                try:
+                    return await source()
+                except VaultCredentialError as exc:  # the vault's refusal is failed auth
+                    raise CredentialsUnavailable(str(exc)) from exc
+
+            remembered = Remembered(obtained)
+        result = await self.check(transport, remembered, now_ms)
+        if not result.reachable:
+            return result
+        judge_minimum(result, min_balance_micros)
+        for leg in legs:
+            try:
+                judge_listing(result, await self.listing(transport, leg))
+            except RequestTimeout as exc:
+                result.fail(f"market {self.market(leg).market_id}", f"no reply: {exc}")
+        if not legs:
+            result.not_checked("ws", "the config trades no market on this venue")
+        elif remembered is None or remembered.value is None:
+            result.not_checked("ws", "no credentials to open the channels with")
+        else:
+            for probe in self.channel_probes(legs, remembered.value):
+                await probe_channel(result, transport, probe, deadline_s)
+        return result
 
     # -- tools ------------------------------------------------------------------------------
     def cli(self) -> typer.Typer | None:

@@ -115,6 +115,28 @@ async def test_the_connectivity_check_passes_against_the_emulator(harness: Harne
     assert result.balance_micros is not None and result.balance_micros > 0
 
 
+async def test_readiness_answers_on_every_channel_and_looks_up_every_market(
+        harness: Harness) -> None:
+    """The gateway's own subscriptions are answered within the deadline, and each traded
+    market is looked up (or said plainly not to be checkable)."""
+    async def credentials() -> Any:
+        return harness.credentials
+
+    config = load_config(environ={}, overrides={"market.pairs": pairs_for(harness.venue)}
+                         if pairs_for(harness.venue) else {})
+    legs = [entry.leg for entry in TradingUniverse.from_config(config.market).listed[
+        harness.venue]]
+    result = await plugin(harness.venue).readiness(harness.transport, credentials, legs,
+                                                   deadline_s=5.0)
+    assert result.ok, result.detail
+    channels = [c for c in result.checks if c.of_channel]
+    assert len(channels) >= 2 and {c.status for c in channels} == {"ok"}, result.detail
+    markets = {c.name: c.status for c in result.checks if c.of_market}
+    assert set(markets) == {f"market {plugin(harness.venue).market(leg).market_id}"
+                            for leg in legs}
+    assert set(markets.values()) <= {"ok", "not checked"}
+
+
 async def test_a_dry_run_signs_and_holds_back_the_order(harness: Harness) -> None:
     """The plugin's dry-run rules: the order is built and signed, never sent, and its secret
     headers are redacted in the log."""

@@ -27,6 +27,7 @@ from arbiter.platform.clock import SystemClock
 from arbiter.platform.config import ArbiterConfig, load_config
 from arbiter.platform.rpc import start_server
 from arbiter.topology.builders import Plane
+from arbiter.topology.connectivity import check_configured
 from arbiter.topology.distributed import socket_gateway
 from arbiter.topology.embedded import EmulatedVenues
 from arbiter.v1 import common_pb2, execution_pb2
@@ -143,3 +144,20 @@ async def test_a_demo_run_never_reaches_the_production_key(tmp_path: Path) -> No
         overrides["venues"]["kalshi"]["environment"] = "demo"
         with pytest.raises(VaultCredentialError, match="'demo-kalshi'"):
             await build_gateway("kalshi", _config(overrides, "acme"), stack)
+
+
+async def test_check_connectivity_proves_live_keys_through_the_vault(tmp_path: Path) -> None:
+    """`check_configured` (what `arbiter run --live` calls) authenticates and opens every
+    channel with the vault's signers, as the gateways would; another tenant's check fails
+    auth instead of reporting it unchecked."""
+    async with _venues_and_vault(tmp_path) as (overrides, _):
+        results = await check_configured(_config(overrides, "acme"))
+        intruder = await check_configured(_config(overrides, "intruder"))
+    for result in results:
+        assert result.ok and result.auth_ok, result.detail
+        assert "auth not checked" not in result.detail
+        channels = {c.name: c.status for c in result.checks if c.of_channel}
+        assert len(channels) == 2 and set(channels.values()) == {"ok"}, result.detail
+    for result in intruder:
+        assert result.auth_ok is False and not result.ok
+        assert "auth failed: could not obtain credentials" in result.detail

@@ -87,6 +87,14 @@ _TIF = {
 }
 
 
+def subscribe_command(command_id: int, channels: list[str], tickers: list[str]) -> bytes:
+    """A `subscribe` command (facts B5); no tickers: every market (the fill channel)."""
+    params: dict[str, object] = {"channels": channels}
+    if tickers:
+        params["market_tickers"] = tickers
+    return orjson.dumps({"id": command_id, "cmd": "subscribe", "params": params})
+
+
 class KalshiGateway(VenueGateway):
     venue = VENUE
     book_channel = "ws"
@@ -135,10 +143,7 @@ class KalshiGateway(VenueGateway):
     async def _subscribe(self, channels: list[str], tickers: list[str]) -> None:
         assert self._ws is not None
         self._cmd_id += 1
-        params: dict[str, object] = {"channels": channels}
-        if tickers:
-            params["market_tickers"] = tickers
-        await self._ws.send(orjson.dumps({"id": self._cmd_id, "cmd": "subscribe", "params": params}))
+        await self._ws.send(subscribe_command(self._cmd_id, channels, tickers))
 
     # -- stream ----------------------------------------------------------------------
     async def _on_frame(self, frame: bytes) -> None:

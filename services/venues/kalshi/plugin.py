@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -16,11 +16,19 @@ from arbiter.core.instruments import Market
 from arbiter.core.units import price_from_decimal, qty_from_decimal
 from arbiter.emulators.venue import EmulatedVenue
 from arbiter.gateways.base import VenueGateway
-from arbiter.gateways.connectivity import CheckResult, NowMs, guarded, wall_ms
+from arbiter.gateways.connectivity import (
+    ChannelProbe,
+    CheckResult,
+    Listing,
+    NowMs,
+    guarded,
+    wall_ms,
+)
 from arbiter.gateways.dry_run import DRY_RUN_REASON, DryRunRules
 from arbiter.gateways.http_transport import SocketEndpoints
 from arbiter.platform.config import VenuesConfig
 from arbiter.platform.transport import VenueTransport
+from arbiter.venues.kalshi import connectivity
 from arbiter.venues.kalshi.auth import API_PATH_PREFIX, KALSHI_ACCESS_SIGNATURE
 from arbiter.venues.kalshi.config import KalshiMarket, KalshiSettings
 from arbiter.venues.kalshi.connectivity import check_kalshi
@@ -120,6 +128,13 @@ class KalshiPlugin(VenuePlugin[KalshiSettings, KalshiMarket, KalshiCredentials])
         now_ms: NowMs = wall_ms,
     ) -> CheckResult:
         return await guarded(VENUE, check_kalshi(transport, credentials, now_ms))
+
+    def channel_probes(self, legs: Sequence[KalshiMarket],
+                       credentials: KalshiCredentials) -> Sequence[ChannelProbe]:
+        return connectivity.channel_probes(legs, credentials)
+
+    async def listing(self, transport: VenueTransport, leg: KalshiMarket) -> Listing:
+        return await connectivity.listing(transport, leg)
 
     def cli(self) -> typer.Typer:
         from arbiter.venues.kalshi.cli import app

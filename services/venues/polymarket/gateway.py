@@ -52,7 +52,7 @@ from arbiter.venues.polymarket.amounts import (
     limit_order_amounts,
     tick_size,
 )
-from arbiter.venues.polymarket.auth import l2_headers
+from arbiter.venues.polymarket.auth import ApiCreds, l2_headers
 from arbiter.venues.polymarket.constants import DATA_API_PREFIX, VENUE
 from arbiter.venues.polymarket.credentials import PolymarketCredentials
 from arbiter.venues.polymarket.order_builder import (
@@ -158,6 +158,20 @@ _ORDER_TYPES = {
 }
 
 
+def market_subscription(tokens: list[str]) -> bytes:
+    """The market-channel subscription (facts A11); the venue answers with `book` events."""
+    return orjson.dumps({"assets_ids": tokens, "type": "market"})
+
+
+def user_subscription(api: ApiCreds, markets: list[str]) -> bytes:
+    """The user-channel subscription (facts A12): the raw API secret, not an HMAC."""
+    return orjson.dumps({
+        "auth": {"apiKey": api.api_key, "secret": api.secret, "passphrase": api.passphrase},
+        "markets": markets,
+        "type": "user",
+    })
+
+
 class PolymarketGateway(VenueGateway):
     venue = VENUE
     book_channel = "market"
@@ -199,15 +213,8 @@ class PolymarketGateway(VenueGateway):
     async def start(self) -> None:
         self._market_ws = await self.transport.connect("market", self._on_market_frame)
         self._user_ws = await self.transport.connect("user", self._on_user_frame)
-        api = self.credentials.api
-        await self._user_ws.send(orjson.dumps({
-            "auth": {"apiKey": api.api_key, "secret": api.secret, "passphrase": api.passphrase},
-            "markets": list(self.markets),
-            "type": "user",
-        }))
-        await self._market_ws.send(
-            orjson.dumps({"assets_ids": list(self._by_token), "type": "market"})
-        )
+        await self._user_ws.send(user_subscription(self.credentials.api, list(self.markets)))
+        await self._market_ws.send(market_subscription(list(self._by_token)))
         if self.heartbeat_interval_s is not None:
             self.start_heartbeats()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -13,12 +13,20 @@ from arbiter.core.instruments import Market
 from arbiter.core.units import price_from_decimal, qty_from_decimal
 from arbiter.emulators.venue import EmulatedVenue
 from arbiter.gateways.base import VenueGateway
-from arbiter.gateways.connectivity import CheckResult, NowMs, guarded, wall_ms
+from arbiter.gateways.connectivity import (
+    ChannelProbe,
+    CheckResult,
+    Listing,
+    NowMs,
+    guarded,
+    wall_ms,
+)
 from arbiter.gateways.dry_run import DRY_RUN_REASON, DryRunRules
 from arbiter.gateways.http_transport import SocketEndpoints, TextPing
 from arbiter.platform.config import VenuesConfig
 from arbiter.platform.transport import VenueTransport
 from arbiter.venues.plugin import CredentialContext, GatewayContext, VenuePlugin
+from arbiter.venues.polymarket import connectivity
 from arbiter.venues.polymarket.auth import POLY_API_KEY, POLY_PASSPHRASE, POLY_SIGNATURE
 from arbiter.venues.polymarket.config import PolymarketMarket, PolymarketSettings
 from arbiter.venues.polymarket.connectivity import check_polymarket
@@ -97,6 +105,13 @@ class PolymarketPlugin(VenuePlugin[PolymarketSettings, PolymarketMarket, Polymar
         now_ms: NowMs = wall_ms,
     ) -> CheckResult:
         return await guarded(VENUE, check_polymarket(transport, credentials, now_ms))
+
+    def channel_probes(self, legs: Sequence[PolymarketMarket],
+                       credentials: PolymarketCredentials) -> Sequence[ChannelProbe]:
+        return connectivity.channel_probes(legs, credentials)
+
+    async def listing(self, transport: VenueTransport, leg: PolymarketMarket) -> Listing:
+        return await connectivity.listing(transport, leg)
 
     def cli(self) -> typer.Typer:
         from arbiter.venues.polymarket.cli import app

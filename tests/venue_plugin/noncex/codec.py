@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac
 
@@ -22,6 +23,14 @@ from arbiter.emulators.wire import dollars, size_text
 API = "/v1"
 ORDERS_PATH = f"{API}/orders"
 WS_PATH = f"{API}/ws"
+FILLS_SUBSCRIPTION = b'{"op":"fills"}'
+"""Our fills on the stream; the venue acks `{"type": "subscribed", "channel": "fills"}`."""
+
+
+def book_subscription(markets: list[str]) -> bytes:
+    """Books of `markets`: an ack naming the known ones, then a `book` snapshot of each."""
+    return orjson.dumps({"op": "subscribe", "markets": markets})
+
 NX_KEY, NX_TS, NX_SIGN = "NX-KEY", "NX-TS", "NX-SIGN"
 NONCE_AHEAD = 16
 """Nonces the venue accepts ahead of the highest it has seen: the gateway's skip window."""

@@ -42,6 +42,7 @@ from arbiter.v1 import execution_pb2, market_data_pb2
 
 from .codec import (
     API,
+    FILLS_SUBSCRIPTION,
     NONCE_ERRORS,
     ORDERS_PATH,
     WS_PATH,
@@ -53,6 +54,7 @@ from .codec import (
     Side,
     Tif,
     WireError,
+    book_subscription,
     parse_error,
 )
 from .config import VENUE
@@ -91,8 +93,8 @@ class NoncexGateway(VenueGateway):
     async def start(self) -> None:
         await self.resync_nonce()
         self._ws = await self.transport.connect("ws", self._on_frame, self._ws_headers)
-        await self._ws.send(orjson.dumps({"op": "fills"}))
-        await self._ws.send(orjson.dumps({"op": "subscribe", "markets": list(self.markets)}))
+        await self._ws.send(FILLS_SUBSCRIPTION)
+        await self._ws.send(book_subscription(list(self.markets)))
 
     async def resync_nonce(self) -> int:
         """Seed the allocator with the venue's next nonce for our key (start, or after an
@@ -200,7 +202,7 @@ class NoncexGateway(VenueGateway):
         await self.publish(market_data_pb2.BookEvent(snapshot=market_data_pb2.BookSnapshot(
             venue=self.venue, market_id=market, seq=self.next_seq(market, reset=True))))
         assert self._ws is not None
-        await self._ws.send(orjson.dumps({"op": "subscribe", "markets": [market]}))
+        await self._ws.send(book_subscription([market]))
 
     # -- orders ----------------------------------------------------------------------
     async def _prepare(self, market: Market, request: execution_pb2.OrderRequest) -> Tif:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -15,9 +15,13 @@ from arbiter.core.units import price_from_decimal
 from arbiter.emulators.venue import EmulatedVenue
 from arbiter.gateways.base import VenueGateway
 from arbiter.gateways.connectivity import (
+    ChannelProbe,
     CheckResult,
+    Listing,
     NowMs,
+    ProbeRefused,
     error_text,
+    frame_object,
     guarded,
     judge_balance,
     obtain,
@@ -33,7 +37,16 @@ from arbiter.platform.transport import RequestTimeout, VenueTransport
 from arbiter.platform.venues import VENUES
 from arbiter.venues.plugin import CredentialContext, GatewayContext, VenuePlugin
 
-from .codec import API, NONCE_AHEAD, NX_SIGN, ErrorCode, error_body
+from .codec import (
+    API,
+    FILLS_SUBSCRIPTION,
+    NONCE_AHEAD,
+    NX_SIGN,
+    WS_PATH,
+    ErrorCode,
+    book_subscription,
+    error_body,
+)
 from .config import VENUE, NoncexMarket, NoncexSettings
 from .credentials import CREDENTIAL_KIND, NoncexCredentials, auth_headers, noncex_credentials
 from .emulator import NoncexEmulator
@@ -91,6 +104,36 @@ class NoncexPlugin(VenuePlugin[NoncexSettings, NoncexMarket, NoncexCredentials])
                     credentials: Callable[[], Awaitable[NoncexCredentials]] | None,
                     now_ms: NowMs = wall_ms) -> CheckResult:
         return await guarded(VENUE, _check(transport, credentials, now_ms))
+
+    def channel_probes(self, legs: Sequence[NoncexMarket],
+                       credentials: NoncexCredentials) -> Sequence[ChannelProbe]:
+        """The book snapshot of the first market and the fills ack, signed like the
+        gateway's upgrade."""
+        symbol = legs[0].symbol
+
+        async def headers() -> dict[str, str]:
+            return await auth_headers(credentials, int(wall_ms()), "GET", WS_PATH)
+
+        return [ChannelProbe("book ws", "ws", [book_subscription([symbol])],
+                             lambda frame: _answer(frame, "book", symbol), headers),
+                ChannelProbe("fill ws", "ws", [FILLS_SUBSCRIPTION],
+                             lambda frame: _answer(frame, "subscribed", "fills"), headers)]
+
+    async def listing(self, transport: VenueTransport, leg: NoncexMarket) -> Listing:
+        """NonceX publishes no market endpoint: say so rather than pass the market."""
+        return Listing(leg.symbol, found=None, not_checked=["venue has no market endpoint"])
+
+
+def _answer(frame: bytes, kind: str, subject: str) -> str | None:
+    """A `book` of `subject` or the `subscribed` ack of channel `subject`."""
+    msg = frame_object(frame)
+    if msg is None:
+        return None
+    if msg.get("type") == "error":
+        raise ProbeRefused(f"venue error {msg.get('code')}: {msg.get('message')}")
+    if msg.get("type") == kind and subject in (msg.get("market"), msg.get("channel")):
+        return f"{kind} {subject}"
+    return None
 
 
 async def _check(transport: VenueTransport,
