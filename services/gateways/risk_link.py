@@ -125,12 +125,16 @@ class BalanceReporter:
 
     async def run(self) -> None:
         """Read now, then after fills (coalesced) and every `refresh_s`; retry a failed
-        read within a second."""
+        read within a second.
+
+        `asyncio.timeout`, not `wait_for`: on Python 3.11 a cancel that lands as a fill sets
+        `_due` is swallowed by `wait_for`, and `close()` then waits on this loop forever."""
         retry = await self.report() is None
         self.first_read.set()
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._due.wait(), RETRY_S if retry else self.refresh_s)
+                async with asyncio.timeout(RETRY_S if retry else self.refresh_s):
+                    await self._due.wait()
                 await asyncio.sleep(self.after_fill_s)
             self._due.clear()
             retry = await self.report() is None
