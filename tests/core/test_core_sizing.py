@@ -190,3 +190,35 @@ def test_take_and_leg_fill():
         take(lad, 6)
     leg = leg_fill([(333_333, 3)], NO_FEE, 3)
     assert (leg.cost, leg.fee, leg.worst_price) == (1, 0, 333_333)
+
+
+@st.composite
+def deep_problems(draw):
+    """A shallow level that pays after fees, then a deep one whose price edge is within a
+    few cents of its fees either way: where a search that stops on price alone walks far past
+    the optimum and, starting from there, finds nothing (or a worse size)."""
+    lot = draw(st.sampled_from([1_000_000, 100_000]))
+    p1 = draw(st.integers(20, 60))
+    p2 = draw(st.integers(max(1, 80 - p1), 90 - p1))  # shallow edge 10-20 cents
+    deep_sum = draw(st.integers(94, 99))  # deep edge 1-6 cents: fees are 0-7 cents
+    d1 = draw(st.integers(p1 + 1, min(99, deep_sum - p2)))
+    l1 = [(p1 * 10_000, draw(st.integers(1, 5)) * lot), (d1 * 10_000,
+                                                           draw(st.integers(50, 300)) * lot)]
+    l2 = [(p2 * 10_000, draw(st.integers(1, 5)) * lot),
+          ((deep_sum - d1) * 10_000, draw(st.integers(50, 300)) * lot)]
+    if l2[1][0] <= l2[0][0]:
+        l2 = [l2[0], (l2[0][0], l2[1][1])]
+    fees = draw(st.sampled_from([(KALSHI_TAKER, KALSHI_TAKER_SPEC),
+                                 (polymarket_fee("0.070", 1), poly_spec("0.070", 1)),
+                                 (polymarket_fee("0.040", 1), poly_spec("0.040", 1))]))
+    return l1, fees, l2, (KALSHI_TAKER, KALSHI_TAKER_SPEC), lot, 10**12
+
+
+@given(deep_problems())
+@settings(max_examples=150, deadline=None)
+# one contract at 40c + 50c pays $0.0657 after Kalshi fees; the 200 below at 48c + 50c make
+# 2 cents before fees and lose 1.5 after them
+@example(([(400_000, 1_000_000), (480_000, 200_000_000)], (KALSHI_TAKER, KALSHI_TAKER_SPEC),
+          [(500_000, 201_000_000)], (KALSHI_TAKER, KALSHI_TAKER_SPEC), 1_000_000, 10**12))
+def test_deep_levels_whose_edge_is_below_their_fees_are_not_bought(problem):
+    check_sizing(*problem)

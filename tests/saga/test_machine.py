@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from fractions import Fraction
+
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from arbiter.core.instruments import Outcome
+from arbiter.core.units import ONE_DOLLAR
 from arbiter.saga.machine import (
     HedgeStep,
     HedgeStrategy,
@@ -164,3 +167,51 @@ def test_a_chase_never_pays_past_break_even() -> None:
     sent = _run(saga, 10 * LOT, [100, 0, 0, 100])
     chase = sent[2]
     assert chase.limit_price == saga.break_even_leg2() == 580_000  # $1 - 0.42 leg 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tick=st.sampled_from([100, 1_000, 10_000]),
+    leg1_fills=st.lists(st.tuples(st.integers(1, 100), st.integers(1, 3_000_000)),
+                        min_size=1, max_size=4),
+    leg2_percent=st.integers(0, 99),
+    chases=st.lists(st.integers(1, 60), min_size=1, max_size=4),
+)
+# an average of $0.4100005 (2 contracts at 0.41, a hundred micro-units at 0.42): read as
+# $0.41 it would allow a chase to 0.59, where the pair costs more than $1
+@example(tick=10_000, leg1_fills=[(2, 2_000_000), (1, 100)], leg2_percent=0, chases=[5])
+def test_no_chase_price_exceeds_the_break_even_of_what_leg_1_paid(
+    tick: int, leg1_fills: list[tuple[int, int]], leg2_percent: int, chases: list[int]
+) -> None:
+    """Leg 1 filled in pieces at or below its limit (fine quantities, so its average price
+    has a fraction of a micro-dollar); leg 2 fills short; every chase is priced at most at
+    the break-even computed here exactly, so the hedged pair never costs more than $1."""
+    leg1 = LegPlan(1, "pm", Outcome.YES, 420_000, tick, Outcome.YES)
+    leg2 = LegPlan(2, "ks", Outcome.NO, 540_000, tick, Outcome.NO)
+    saga = Saga("t:s1", "pair", leg1, leg2,
+                Policy(tuple(HedgeStep(HedgeStrategy.CHASE, t) for t in chases)))
+    prices = [420_000 - (k - 1) * tick for k, _ in leg1_fills]  # at or below the limit
+    filled = sum(q for _, q in leg1_fills)
+    [first] = saga.approve(filled)
+    for n, (price, (_, qty)) in enumerate(zip(prices, leg1_fills, strict=True)):
+        saga.on_fill(first.client_order_id, f"L1-{n}", price, qty, 0)
+    saga.on_order_done(first.client_order_id)
+    average = Fraction(sum(p * q for p, (_, q) in zip(prices, leg1_fills, strict=True)), filled)
+    break_even = (ONE_DOLLAR - average) // tick * tick
+    [second] = saga.progress()
+    assert second.limit_price == leg2.limit_price and second.qty == filled
+    if part := filled * leg2_percent // 100:
+        saga.on_fill(second.client_order_id, "L2", second.limit_price, part, 0)
+    saga.on_order_done(second.client_order_id)
+    chased = []
+    while pending := saga.progress():
+        [order] = pending
+        chased.append(order.limit_price)
+        saga.on_order_done(order.client_order_id)
+    assert len(chased) == len(chases)
+    assert all(leg2.limit_price <= price <= break_even for price in chased), (chased, break_even)
+    # and the cap is reached, not merely respected, once the chase runs far enough (up to
+    # a tick: costs are whole micro-dollars, rounded up, so the average may read high)
+    if filled >= ONE_DOLLAR:
+        worst = leg2.limit_price + max(chases) * tick
+        assert max(chased) >= min(worst, break_even - tick)
