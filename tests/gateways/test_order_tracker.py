@@ -120,3 +120,29 @@ def test_whatever_the_venue_sends_the_reports_describe_a_possible_order(
     assert len({r.trade_id for r in reports}) == len(reports)
     assert filled <= QTY
     assert 0 <= dead.qty_micros <= QTY - filled
+
+
+@given(parts=st.lists(st.tuples(st.integers(1, 99), st.integers(1, 2_500_000)),
+                      min_size=1, max_size=8),
+       repeats=st.lists(st.integers(0, 7), max_size=4),
+       rate=st.sampled_from([Fraction(7, 100), Fraction(2, 100), Fraction(1, 1000)]))
+def test_fees_over_any_split_of_an_order_sum_to_the_fee_of_the_whole(
+        parts: list[tuple[int, int]], repeats: list[int], rate: Fraction) -> None:
+    """A venue rounds its fee once per order: the increments reported per fill add up to the
+    fee of all the order's fills together, however they were split or repeated, never to the
+    sum of each fill's rounded fee (which overcharges by up to a cent a fill)."""
+    fees = FeeModel("test", rate)
+    qty = sum(q for _, q in parts)
+    tracker = OrderTracker()
+    tracker.register(_request(qty), "o1", fees)
+    fills = [VenueFill("o1", f"t{n}", cents * 10_000, q) for n, (cents, q) in enumerate(parts)]
+    sent = fills + [fills[i] for i in repeats if i < len(fills)]  # a replayed frame
+    reported = [r for r in map(tracker.on_fill, sent) if r is not None]
+    assert len(reported) == len(fills)
+    whole = fees.fee([(f.price, f.qty) for f in fills])
+    assert sum(r.fee_micros for r in reported) == whole
+    # and each prefix of the order carries exactly the fee of that prefix
+    running = 0
+    for n, r in enumerate(reported, 1):
+        running += r.fee_micros
+        assert running == fees.fee([(f.price, f.qty) for f in fills[:n]])
