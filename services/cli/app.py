@@ -93,6 +93,10 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Synthetic market seed.")] = None,
     headless: Annotated[bool, typer.Option(help="No live view.")] = False,
     bus: Annotated[str | None, typer.Option(help="memory (default) or kafka.")] = None,
+    clock: Annotated[str | None, typer.Option(
+        help="lockstep (default: each market step fully processed, deterministic) or free "
+             "(the market steps on the wall clock while the engine runs; market.clock).")
+    ] = None,
     kafka_bootstrap: Annotated[
         str | None, typer.Option(help="HOST:PORT of a Kafka broker; default: start tansu.")
     ] = None,
@@ -125,7 +129,7 @@ def run(
     from arbiter.cli.view import LiveView
     from arbiter.topology.runner import RunLimits, StartupError, run_embedded
 
-    cfg = _load(config, {"market.seed": seed, "bus.kind": bus,
+    cfg = _load(config, {"market.seed": seed, "bus.kind": bus, "market.clock": clock,
                          "bus.kafka_bootstrap": kafka_bootstrap,
                          "venues.dry_run": True if dry_run else None,
                          "venues.mode": "live" if live else None})

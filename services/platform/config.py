@@ -254,15 +254,51 @@ def _default_pairs() -> list[PairConfig]:
     return [PairConfig.model_validate(pair) for pair in DEFAULT_PAIRS]
 
 
+Latency = Annotated[int, BeforeValidator(_not_bool), Field(ge=0, le=10_000)]
+"""A venue delay in whole milliseconds (the emulated link, free clock only)."""
+LATENCY_FIELDS = tuple(f"{endpoint}_{part}_ms" for endpoint in ("place", "cancel", "read", "push")
+                       for part in ("latency", "jitter"))
+
+
 class MarketConfig(_Section):
     """The market pairs traded, and the emulated market of the embedded topology and
     `arbiter emulator`."""
 
-    seed: Int = Field(7, ge=0, le=2**63 - 1, description="Seed of the synthetic market.")
+    seed: Int = Field(7, ge=0, le=2**63 - 1, description="Seed of the synthetic market "
+                      "(and of the emulated venues' latency jitter).")
     step_ms: Int = Field(50, ge=1, le=60_000, description="Synthetic market step, ms.")
+    clock: Literal["lockstep", "free"] = Field("lockstep", description="Embedded topology: "
+                                               "lockstep processes each market step fully "
+                                               "before the next on simulated time "
+                                               "(deterministic); free steps the market on the "
+                                               "wall clock while the engine runs concurrently "
+                                               "(see docs/running.md).")
     pairs: list[PairConfig] = Field(default_factory=_default_pairs, min_length=1,
                                     max_length=500, description="The approved market pairs "
                                     "(default: a four-pair demo market on both venues).")
+    place_latency_ms: Latency = Field(0, description="In-process venues, free clock only: "
+                                      "round trip of an order placement, ms (the venue acts "
+                                      "half way).")
+    place_jitter_ms: Latency = Field(0, description="Uniform extra 0..jitter ms on each "
+                                     "placement.")
+    cancel_latency_ms: Latency = Field(0, description="Round trip of a cancel, ms.")
+    cancel_jitter_ms: Latency = Field(0, description="Uniform extra 0..jitter ms on a cancel.")
+    read_latency_ms: Latency = Field(0, description="Round trip of any other REST call "
+                                     "(reads, lookups), ms.")
+    read_jitter_ms: Latency = Field(0, description="Uniform extra 0..jitter ms on a read.")
+    push_latency_ms: Latency = Field(0, description="One-way delay of a WebSocket frame "
+                                     "(books, fills), ms; frames stay in order.")
+    push_jitter_ms: Latency = Field(0, description="Uniform extra 0..jitter ms on a frame.")
+
+    @model_validator(mode="after")
+    def _latency_needs_the_free_clock(self) -> MarketConfig:
+        if self.clock == "lockstep":
+            delayed = [f"market.{name}={getattr(self, name)}" for name in LATENCY_FIELDS
+                       if getattr(self, name)]
+            if delayed:
+                raise ValueError(f"{', '.join(delayed)} needs market.clock=free: a lock-step "
+                                 "step is processed instantly, so a delay cannot apply")
+        return self
 
 
 class DetectorConfig(_Section):
@@ -398,6 +434,10 @@ def _default_ladder() -> list[HedgeStepConfig]:
 class SagaConfig(_Section):
     """The two-leg execution orchestrator."""
 
+    execution: Literal["sequential", "parallel"] = Field(
+        "sequential", description="sequential: leg 2 is sent once leg 1 has filled, sized to "
+        "its fills; parallel: both legs at once at the approved size, the same hedge ladder "
+        "for whichever side fell short (see docs/saga.md).")
     leg_timeout_ms: Int = Field(2_000, ge=1, le=600_000, description="An order whose outcome "
                                 "has not arrived after this long, ms, is looked up at the "
                                 "venue.")

@@ -136,50 +136,12 @@ class RaceSimulator:
 
     # -- invariants ------------------------------------------------------------------
     async def check(self, engine: EmbeddedMesh) -> list[str]:
-        problems: list[str] = []
-        saga_service = engine.saga
-        for saga in saga_service.sagas.values():
-            for coid, record in saga.orders.items():
-                if record.filled > record.command.qty:
-                    problems.append(f"{coid}: filled {record.filled} > size {record.command.qty}")
-                if record.closed and record.filled + record.canceled != record.command.qty:
-                    problems.append(f"{coid}: filled {record.filled} + canceled "
-                                    f"{record.canceled} != size {record.command.qty}")
-            if not saga.terminal:
-                problems.append(f"{saga.saga_id} still in flight in {saga.state.name}")
-            elif saga.state in (State.COMPLETED, State.COMPENSATED) and saga.unhedged:
-                problems.append(f"{saga.saga_id} ended {saga.state.name} with "
-                                f"{saga.unhedged} unhedged")
-            elif saga.state is State.LEG1_FAILED and saga.filled(LegRole.FIRST):
-                problems.append(f"{saga.saga_id} LEG1_FAILED but leg 1 filled")
+        problems = saga_violations(engine)
         for venue, link in self.links.items():
             for key, count in link.accepted.items():
                 if count > 1:
                     problems.append(f"{venue} accepted {count} orders for intent {key}")
-        problems += await self._positions_match(engine)
-        return problems
-
-    async def _positions_match(self, engine: EmbeddedMesh) -> list[str]:
-        """The engine's positions equal what each venue's own API says we hold (one net side
-        per market where the venue nets YES against NO)."""
-        mine = engine.saga.positions
-        problems = []
-        for venue, gateway in sorted(engine.gateways.items()):
-            snapshot = await gateway.positions()
-            theirs: dict[tuple[str, Outcome], int] = defaultdict(int)
-            for p in snapshot.positions:
-                theirs[(p.market_id, Outcome(p.outcome))] += p.qty_micros
-            for market in engine.universe.markets(venue):
-                held = {o: mine.get((venue, market.market_id, o), 0) for o in Outcome}
-                told = {o: theirs.get((market.market_id, o), 0) for o in Outcome}
-                if snapshot.netted:
-                    held = {Outcome.YES: held[Outcome.YES] - held[Outcome.NO]}
-                    told = {Outcome.YES: told[Outcome.YES] - told[Outcome.NO]}
-                for outcome, qty in held.items():
-                    if qty != told[outcome]:
-                        problems.append(f"{venue} {market.market_id} {outcome.name}: engine "
-                                        f"{qty} != venue {told[outcome]}")
-        return problems
+        return problems + await position_mismatches(engine)
 
     def _report(self, engine: EmbeddedMesh) -> RunReport:
         states: dict[str, int] = defaultdict(int)
@@ -191,3 +153,46 @@ class RaceSimulator:
                 faults[name] += count
         return RunReport(self.seed, self.steps, self.crashes, len(engine.saga.sagas),
                          dict(sorted(states.items())), engine.saga.fills, dict(faults))
+
+
+def saga_violations(engine: EmbeddedMesh) -> list[str]:
+    """Every saga over and hedged as its end state says, no order over- or under-counted."""
+    problems: list[str] = []
+    for saga in engine.saga.sagas.values():
+        for coid, record in saga.orders.items():
+            if record.filled > record.command.qty:
+                problems.append(f"{coid}: filled {record.filled} > size {record.command.qty}")
+            if record.closed and record.filled + record.canceled != record.command.qty:
+                problems.append(f"{coid}: filled {record.filled} + canceled "
+                                f"{record.canceled} != size {record.command.qty}")
+        if not saga.terminal:
+            problems.append(f"{saga.saga_id} still in flight in {saga.state.name}")
+        elif saga.state in (State.COMPLETED, State.COMPENSATED) and saga.unhedged:
+            problems.append(f"{saga.saga_id} ended {saga.state.name} with "
+                            f"{saga.unhedged} unhedged")
+        elif saga.state is State.LEG1_FAILED and saga.filled(LegRole.FIRST):
+            problems.append(f"{saga.saga_id} LEG1_FAILED but leg 1 filled")
+    return problems
+
+
+async def position_mismatches(engine: EmbeddedMesh) -> list[str]:
+    """Where the engine's positions differ from what each venue's own API says we hold (one
+    net side per market where the venue nets YES against NO)."""
+    mine = engine.saga.positions
+    problems = []
+    for venue, gateway in sorted(engine.gateways.items()):
+        snapshot = await gateway.positions()
+        theirs: dict[tuple[str, Outcome], int] = defaultdict(int)
+        for p in snapshot.positions:
+            theirs[(p.market_id, Outcome(p.outcome))] += p.qty_micros
+        for market in engine.universe.markets(venue):
+            held = {o: mine.get((venue, market.market_id, o), 0) for o in Outcome}
+            told = {o: theirs.get((market.market_id, o), 0) for o in Outcome}
+            if snapshot.netted:
+                held = {Outcome.YES: held[Outcome.YES] - held[Outcome.NO]}
+                told = {Outcome.YES: told[Outcome.YES] - told[Outcome.NO]}
+            for outcome, qty in held.items():
+                if qty != told[outcome]:
+                    problems.append(f"{venue} {market.market_id} {outcome.name}: engine "
+                                    f"{qty} != venue {told[outcome]}")
+    return problems

@@ -4,15 +4,20 @@
 (`builders.py`) wire the same services, with a `MemoryBus` instead of Kafka, `LocalStub`s
 over the servicers instead of gRPC stubs, and in-process links to the emulators instead of
 sockets (or sockets, to venues in another process). It serves `arbiter run`, the end-to-end
-tests and the benchmarks. On the in-memory bus it runs in lock-step with the synthetic
-market — each market step is fully processed (every message handled, every saga advanced)
-before the next — so a seed reproduces the same numbers. On Kafka the same services run free.
+tests and the benchmarks. On the in-memory bus it runs by default in lock-step with the
+synthetic market — each market step is fully processed (every message handled, every saga
+advanced) before the next, on a `ManualClock` — so a seed reproduces the same numbers. With
+`market.clock: free` (and always on Kafka) the same services run free: the market steps on
+the wall clock, the engine works concurrently on the same event loop, and the in-process
+venues can be given a network's latency (`LatencyLink`), so the market moves while an order
+is in flight, as it does at a real venue.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +26,7 @@ from arbiter.control.service import ControlServicer
 from arbiter.core.instruments import Outcome, Venue
 from arbiter.core.units import to_decimal
 from arbiter.detector.service import DetectorService
-from arbiter.emulators.link import InProcessLink
+from arbiter.emulators.link import NO_LATENCY, InProcessLink, LatencyLink, VenueLatency
 from arbiter.emulators.synthetic import SyntheticMarket
 from arbiter.emulators.venue import EmulatedVenue
 from arbiter.gateways.base import VenueGateway
@@ -30,7 +35,7 @@ from arbiter.gateways.risk_link import RiskLink
 from arbiter.gateways.service import OrderEntryServicer
 from arbiter.orderbook.service import OrderBookService
 from arbiter.platform.bus import Bus, MemoryBus
-from arbiter.platform.clock import Clock, ManualClock, wall_micros
+from arbiter.platform.clock import Clock, ManualClock, SystemClock, wall_micros
 from arbiter.platform.config import ArbiterConfig
 from arbiter.platform.ports import OrderEntryPort
 from arbiter.platform.rpc import LocalStub
@@ -72,8 +77,14 @@ class EmulatedVenues:
     def __getitem__(self, venue: Venue) -> EmulatedVenue:
         return self.venues[venue]
 
-    def links(self) -> dict[Venue, VenueTransport]:
-        return {venue: InProcessLink(emulator) for venue, emulator in self.venues.items()}
+    def links(self, latency: VenueLatency = NO_LATENCY,
+              seed: int = 0) -> dict[Venue, InProcessLink]:
+        """One in-process link per venue; with a `latency`, each is a `LatencyLink` whose
+        jitter is seeded by `seed` and the venue's name."""
+        if latency.zero:
+            return {venue: InProcessLink(emulator) for venue, emulator in self.venues.items()}
+        return {venue: LatencyLink(emulator, latency, random.Random(f"{seed}:{venue}"))
+                for venue, emulator in self.venues.items()}
 
 
 @dataclass
@@ -134,16 +145,23 @@ class EmbeddedMesh:
         `credentials` to reuse what survives a crash (the race simulator does), `bus`/`clock`
         to run free on Kafka, and `links` without `venues` to trade with venues in another
         process. Gateways get their credentials over their links unless `credentials` has
-        them; live (`venues.mode: live`) they sign through `vault`."""
+        them; live (`venues.mode: live`) they sign through `vault`. Without a `clock`,
+        `market.clock` picks simulated time (lock-step) or the wall clock (free)."""
         bus = bus or MemoryBus(partitions=config.bus.partitions)
-        lockstep = isinstance(bus, MemoryBus) and (clock is None or isinstance(clock, ManualClock))
-        plane = Plane.of(config, bus, clock or ManualClock())
+        if clock is None:
+            clock = SystemClock() if config.market.clock == "free" else ManualClock()
+        lockstep = isinstance(bus, MemoryBus) and isinstance(clock, ManualClock)
+        plane = Plane.of(config, bus, clock)
         if venues is None and links is None:
             venues = EmulatedVenues.create(config, epoch_ms=plane.clock.now_micros() // 1000)
+        stack = contextlib.AsyncExitStack()
         if links is None:
             assert venues is not None
-            links = venues.links()
-        stack = contextlib.AsyncExitStack()
+            own = venues.links(VenueLatency.from_config(config.market), config.market.seed)
+            for link in own.values():
+                if isinstance(link, LatencyLink):
+                    stack.push_async_callback(link.close)
+            links = own
         gateways = {
             venue: await builders.build_gateway(
                 plane, venue, links[venue], stack,

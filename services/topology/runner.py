@@ -142,7 +142,7 @@ async def run_embedded(
         mesh = await _unless_stopped(stop, _start(
             config, stack, metrics_port, metrics_host, external_venues or live, announce))
         try:
-            await _drive(mesh, limits, stop, view)
+            await drive(mesh, limits, stop, view)
         finally:
             await mesh.stop_trading("signal" if stop.is_set() else "run ended")
             summary = mesh.summary()
@@ -201,9 +201,11 @@ async def _unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> T:
     return task.result()
 
 
-async def _drive(mesh: EmbeddedMesh, limits: RunLimits, stop: asyncio.Event,
-                 view: Callable[[EmbeddedMesh], View] | None) -> None:
-    """Step the market every `market.step_ms` of wall time until the limits or the signal."""
+async def drive(mesh: EmbeddedMesh, limits: RunLimits, stop: asyncio.Event | None = None,
+                view: Callable[[EmbeddedMesh], View] | None = None) -> None:
+    """Step the market every `market.step_ms` of wall time until the limits or the signal
+    (lock-step: each step processed whole; free: the engine keeps working in between)."""
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     step_s = mesh.config.market.step_ms / 1000
     live = view(mesh) if view is not None else None

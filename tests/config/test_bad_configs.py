@@ -93,6 +93,10 @@ PROBES = [
           text="risk: {slippage_threshold_usd: 5000}\n"),
     Probe("slippage streak 1e23", "risk.max_slippage_streak", text="risk: {max_slippage_streak: 1e23}\n"),
     Probe("seed 2**70", "market.seed", text=f"market: {{seed: {2**70}}}\n"),
+    Probe("latency in lock-step", "market.place_latency_ms=30 needs market.clock=free",
+          text="market: {place_latency_ms: 30}\n"),
+    Probe("unknown clock", "market.clock", text="market: {clock: wall}\n"),
+    Probe("unknown execution", "saga.execution", text="saga: {execution: both}\n"),
     # bools are not counts
     Probe("max_open_sagas true", "risk.max_open_sagas", text="risk: {max_open_sagas: true}\n"),
     Probe("orders_per_second true", "risk.orders_per_second", text="risk: {orders_per_second: true}\n"),

@@ -31,6 +31,7 @@ CASES = [
     (["run", "--steps", "0"], "--steps"),
     (["run", "--steps", "1e3"], "--steps"),
     (["run", "--seed", "-1", "--duration", "1"], "market.seed"),
+    (["run", "--clock", "wall", "--duration", "1"], "market.clock"),
     (["emulator", "--port", "polymarket=70000"], "--port"),
     (["emulator", "--port", "ftx=8601"], "ftx"),
     (["emulator", "--port", "polymarket:8601"], "VENUE=PORT"),
