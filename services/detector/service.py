@@ -27,8 +27,15 @@ from dataclasses import dataclass
 
 from arbiter.core.books import Applied, BookFeed
 from arbiter.core.fees import FeeModel
-from arbiter.core.instruments import Market, MarketPair
-from arbiter.core.opportunity import EMPTY, Leg, Opportunity, PairEvaluator, Quotes
+from arbiter.core.instruments import Market, MarketPair, Outcome
+from arbiter.core.opportunity import (
+    EMPTY,
+    Leg,
+    Opportunity,
+    PairEvaluator,
+    Quotes,
+    buy_ladder_top,
+)
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
 from arbiter.platform.clock import Clock, wall_micros
@@ -63,6 +70,8 @@ class DetectorService:
             markets.setdefault(pair.a.key, pair.a)
             markets.setdefault(pair.b.key, pair.b)
         self.feed = BookFeed(markets.values())
+        self.markets = markets
+        self.fees = fees
         self.max_book_age = settings.max_book_age_micros
         self.heard: dict[str, int] = {}  # book key -> when its venue last sent anything
         self.aged_out = 0  # evaluations that found a book too old to trade
@@ -128,6 +137,16 @@ class DetectorService:
             self.aged_out += 1
             return EMPTY
         return book
+
+    def buy_price(self, venue: str, market_id: str, outcome: Outcome) -> int | None:
+        """What one contract of `outcome` costs on this detector's live book now, fee floor
+        included (None: an unknown market, or nothing offered): the saga's report re-prices
+        a leg with it."""
+        market = self.markets.get(f"{venue}:{market_id}")
+        if market is None:
+            return None
+        price = buy_ladder_top(self.quotes(market, self.clock.now_micros()), outcome)
+        return None if price is None else price + self.fees[market.key].floor_per_contract(price)
 
     def observe(self, opportunity: Opportunity, depth_published: int, received: int) -> None:
         wall = wall_micros()

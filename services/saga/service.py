@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from arbiter.core.instruments import Outcome, Venue
+from arbiter.core.units import ONE_DOLLAR, QTY_SCALE
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
 from arbiter.platform.clock import Clock, wall_micros
@@ -26,12 +27,25 @@ from arbiter.platform.tenancy import tenant_headers, tenant_scoped
 from arbiter.saga import log as saga_log
 from arbiter.saga.legs import LegChooser
 from arbiter.saga.log import LogEntry, SagaLog, SqliteSagaLog
-from arbiter.saga.machine import LegPlan, LegRole, PlaceOrder, Policy, Saga, State
+from arbiter.saga.machine import (
+    LegPlan,
+    LegRole,
+    OrderRecord,
+    PlaceOrder,
+    Policy,
+    Saga,
+    State,
+)
+from arbiter.saga.timeline import SagaTimeline, per_contract
 from arbiter.v1 import common_pb2, execution_pb2, opportunity_pb2, risk_pb2, saga_pb2
 
 log = logging.getLogger(__name__)
 
 _DONE_KINDS = (execution_pb2.REPORT_KIND_CANCELED, execution_pb2.REPORT_KIND_REJECT)
+
+
+Quote = Callable[[Venue, str, Outcome], int | None]
+"""What one contract of an outcome costs on a market's book now, fees in (None: no offer)."""
 
 
 def _outcome(outcome: Outcome) -> common_pb2.Outcome.ValueType:
@@ -63,7 +77,10 @@ class SagaService:
         clock: Clock,
         policy: Policy = Policy(),
         journal: SagaLog | None = None,
+        quote: Quote | None = None,
     ) -> None:
+        """`quote`, where the books are at hand (embedded), re-prices a leg for the sagas'
+        timelines; without it their edges after detection are not measured."""
         self.bus = bus
         self.tenant = tenant
         self.risk = risk
@@ -88,6 +105,8 @@ class SagaService:
         self.metrics = metrics.SagaMetrics(tenant.tenant_id)
         self.metrics.watch(lambda: self.in_flight, self._unhedged_contracts)
         self._walls: dict[str, int] = {}  # saga or order id -> wall time of its last stage
+        self.quote = quote
+        self.timelines: dict[str, SagaTimeline] = {}  # sagas taken since start, for reports
         group = f"saga-{tenant.tenant_id}"
         bus.subscribe(topics.OPPORTUNITIES, group, opportunity_pb2.Opportunity,
                       self.on_opportunity)
@@ -127,6 +146,8 @@ class SagaService:
             return
         await self._write(saga_id, saga_log.APPROVED, qty=decision.approved_qty_micros)
         commands = saga.approve(decision.approved_qty_micros)
+        self.timelines[saga_id] = SagaTimeline(
+            opp.created_micros, per_contract(opp.expected_profit_micros, opp.qty_micros))
         self.metrics.taken.inc()
         self.intent_latencies.append(wall_micros() - opp.source_received_micros)
         await self._execute(saga, commands)
@@ -161,6 +182,7 @@ class SagaService:
             command = saga.orders[coid].command
             self.legs.observe_fill(command.venue, command.qty,
                                    command.qty - saga.orders[coid].canceled)
+        self._stamp_acks(saga)
         await self._execute(saga, saga.progress())
 
     # -- recovery --------------------------------------------------------------------
@@ -312,6 +334,7 @@ class SagaService:
             await self._publish(saga)
             if (strategy := saga.orders[command.client_order_id].strategy) is not None:
                 self.metrics.compensation(strategy.slug)
+            self._stamp_sent(saga, saga.orders[command.client_order_id])
             sent = wall_micros()
             self.metrics.order_sent(command.venue)
             if (decided := self._walls.pop(saga.saga_id, None)) is not None:
@@ -370,8 +393,56 @@ class SagaService:
     def _gateway(self, venue: Venue) -> OrderEntryPort:
         return self.gateways[venue]
 
+    # -- timelines (reporting only) --------------------------------------------------
+    def _stamp_sent(self, saga: Saga, record: OrderRecord) -> None:
+        timeline = self.timelines.get(saga.saga_id)
+        if timeline is None or record.strategy is not None:
+            return
+        now = self.clock.now_micros()
+        if record.role is LegRole.FIRST and timeline.leg1_sent is None:
+            timeline.leg1_sent = now
+        elif record.role is LegRole.SECOND and timeline.leg2_sent is None:
+            timeline.leg2_sent = now
+
+    def _stamp_acks(self, saga: Saga) -> None:
+        """Stamp a leg's ack once its outcome is known, and re-price the edge then."""
+        timeline = self.timelines.get(saga.saga_id)
+        if timeline is None:
+            return
+        now = self.clock.now_micros()
+        for record in saga.orders.values():
+            if record.strategy is not None or not record.done:
+                continue
+            if record.role is LegRole.FIRST and timeline.leg1_ack is None:
+                timeline.leg1_ack = now
+                if record.filled:
+                    timeline.edge_at_leg1_ack = self._edge_to_complete(saga, record)
+            elif record.role is LegRole.SECOND and timeline.leg2_ack is None:
+                timeline.leg2_ack = now
+                hedged = min(saga.units(Outcome.YES), saga.units(Outcome.NO))
+                if hedged:
+                    timeline.edge_at_leg2_ack = per_contract(saga.realized_pnl(), hedged)
+
+    def _edge_to_complete(self, saga: Saga, leg1: OrderRecord) -> int | None:
+        """$1 less what leg 1 paid per contract less leg 2's price on the book now."""
+        other = saga.leg2
+        price = None if self.quote is None else self.quote(other.venue, other.market_id,
+                                                           other.outcome)
+        if price is None:
+            return None
+        return ONE_DOLLAR - per_contract(leg1.cost + leg1.fees, leg1.filled) - price
+
+    def _stamp_end(self, saga: Saga) -> None:
+        """A saga that compensated: what it locked in short of the plan for leg 1's fills."""
+        timeline = self.timelines.get(saga.saga_id)
+        if timeline is None or saga.state not in (State.COMPENSATED, State.HELD):
+            return
+        planned = timeline.edge_at_detection * saga.filled(LegRole.FIRST) // QTY_SCALE
+        timeline.compensation_cost = planned - saga.realized_pnl()
+
     async def _finish(self, saga: Saga) -> None:
         self._active.discard(saga.saga_id)
+        self._stamp_end(saga)
         self._unreported.pop(saga.saga_id, None)  # risk has them off the bus by now
         self._walls.pop(saga.saga_id, None)
         for coid in saga.orders:

@@ -34,7 +34,7 @@ from arbiter.risk.service import RiskServicer, limits_from_config
 from arbiter.risk.state import RiskState
 from arbiter.saga.log import SagaLog
 from arbiter.saga.machine import HedgeStep, HedgeStrategy, Policy
-from arbiter.saga.service import SagaService
+from arbiter.saga.service import Quote, SagaService
 from arbiter.topology.universe import TradingUniverse
 from arbiter.v1 import common_pb2
 from arbiter.venues.plugin import CredentialContext, GatewayContext, VaultAccess, plugin
@@ -83,9 +83,10 @@ def build_risk(plane: Plane) -> RiskServicer:
 
 
 def build_saga(plane: Plane, risk: RiskPort, gateways: Mapping[Venue, OrderEntryPort],
-               journal: SagaLog) -> SagaService:
+               journal: SagaLog, quote: Quote | None = None) -> SagaService:
     return SagaService(plane.bus, plane.tenant, risk, gateways, plane.universe.ticks(),
-                       plane.clock, saga_policy(plane.config.saga), journal=journal)
+                       plane.clock, saga_policy(plane.config.saga), journal=journal,
+                       quote=quote)
 
 
 def saga_policy(config: SagaConfig) -> Policy:

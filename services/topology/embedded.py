@@ -172,7 +172,10 @@ class EmbeddedMesh:
             for venue, gateway in gateways.items()}
         risk = builders.build_risk(plane)
         journal = journal or SqliteSagaLog(config.saga.log_path, config.tenant.id)
-        saga = builders.build_saga(plane, LocalStub(risk), order_entry, journal)  # type: ignore[arg-type]
+        saga = builders.build_saga(
+            plane, LocalStub(risk), order_entry, journal,  # type: ignore[arg-type]
+            quote=lambda venue, market_id, outcome: detector.buy_price(venue, market_id,
+                                                                       outcome))
         # The detector subscribes to the book events first, so on the one event loop its
         # consumer wakes before the order book's: the off-path service never delays a tick.
         detector = builders.build_detector(plane)
