@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 from rich.console import Group
@@ -25,7 +26,30 @@ def _px(book: L2Book, side: str) -> str:
     return "-" if price is None else f"{to_decimal(price):.3f}"
 
 
-def render(mesh: EmbeddedMesh) -> Group:
+def header(mesh: EmbeddedMesh, elapsed_s: float) -> Text:
+    """Mode, seed, bus, time, and whether trading runs: HardStop and its reason, readiness
+    still missing, or the limit that refuses every new saga."""
+    config = mesh.config
+    minutes, seconds = divmod(int(elapsed_s), 60)
+    clock = "lock-step" if mesh.lockstep else "free-running"
+    parts: list[str | tuple[str, str]] = [
+        ("LIVE " if not config.venues.paper else "PAPER ", "bold"),
+        (f"seed {config.market.seed} · bus {mesh.summary_bus} ({clock}) · "
+         f"{minutes:02d}:{seconds:02d} elapsed · step {mesh.steps} · ")]
+    risk = mesh.risk.state
+    stop, missing = risk.hard_stop(), risk.readiness.missing()
+    if stop.latched:
+        parts.append((f"HardStop: {stop.reason}", "bold red"))
+    elif missing:
+        parts.append((f"not ready: {', '.join(missing)}", "yellow"))
+    elif mesh.risk.limited_by:
+        parts.append((f"limit reached: {mesh.risk.limited_by}", "bold yellow"))
+    else:
+        parts.append(("trading", "green"))
+    return Text.assemble(*parts)
+
+
+def render(mesh: EmbeddedMesh, elapsed_s: float = 0.0) -> Group:
     books = mesh.orderbook.books
     pairs = Table(title="Pairs (YES book of each leg)", expand=True)
     for column in ("pair", "leg A", "A bid", "A ask", "leg B", "B bid", "B ask", "edge/contract"):
@@ -75,22 +99,24 @@ def render(mesh: EmbeddedMesh) -> Group:
     held.sort(key=lambda row: -Decimal(row[2]))
     for venue, instrument, qty in held[:POSITION_ROWS]:
         positions.add_row(venue, instrument[-28:], f"{Decimal(qty):,.2f}")
+    top = header(mesh, elapsed_s)
     if mesh.config.venues.paper:
-        return Group(pairs, totals, sagas, positions)
+        return Group(top, pairs, totals, sagas, positions)
     banner = Text(f" LIVE  real orders for tenant {mesh.config.tenant.id} ", justify="center",
                   style="bold white on red")
-    return Group(banner, pairs, totals, sagas, positions)
+    return Group(banner, top, pairs, totals, sagas, positions)
 
 
 class LiveView:
     """The terminal view `arbiter run` shows (a `topology.runner.View`)."""
 
     def __init__(self, mesh: EmbeddedMesh) -> None:
+        self._started = time.monotonic()
         self._live = Live(render(mesh), refresh_per_second=4, screen=False)
         self._live.start()
 
     def update(self, mesh: EmbeddedMesh) -> None:
-        self._live.update(render(mesh))
+        self._live.update(render(mesh, time.monotonic() - self._started))
 
     def close(self) -> None:
         self._live.stop()

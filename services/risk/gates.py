@@ -48,6 +48,13 @@ class Gate(enum.StrEnum):
     INCREASES_EXPOSURE = "increases_exposure"
 
 
+LIMIT_GATES = frozenset(g.value for g in (
+    Gate.MAX_POSITION_MARKET, Gate.MAX_POSITION_TOTAL, Gate.MAX_EXPOSURE, Gate.CAPITAL,
+    Gate.MAX_OPEN_SAGAS))
+"""Gates that refuse a trade because a configured limit or the capital is used up, not
+because of a transient state (a pending saga, the order rate) or a stop."""
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     approved: bool

@@ -24,7 +24,7 @@ from arbiter.platform.rpc import require_tenant
 from arbiter.platform.telemetry import metrics
 from arbiter.platform.tenancy import tenant_scoped
 from arbiter.risk.funds import FundsView
-from arbiter.risk.gates import LegIntent, SagaLegs
+from arbiter.risk.gates import LIMIT_GATES, LegIntent, SagaLegs
 from arbiter.risk.latch import LatchView
 from arbiter.risk.limits import RiskLimits
 from arbiter.risk.readiness import Aspect
@@ -124,6 +124,9 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
         self.tenant_id = tenant_id
         self.checks = 0
         self.rejections: dict[str, int] = {}
+        self.limited_by = ""
+        """Why the latest new-saga check was refused, when a limit refused it ("" after an
+        approval or any other refusal): a limit that stops trading, for the live view."""
         self.metrics = metrics.RiskMetrics(tenant_id)
         self.metrics.watch_hard_stop(lambda: self.state.hard_stop().latched)
         for venue in sorted(state.venues):
@@ -159,6 +162,9 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
         self.metrics.decided(decision.approved, gate)
         if not decision.approved:
             self.rejections[gate] = self.rejections.get(gate, 0) + 1
+        if not request.reduce_only:
+            self.limited_by = (f"{gate}: {decision.reason}"
+                               if gate in LIMIT_GATES and not decision.approved else "")
         return risk_pb2.RiskDecision(
             approved=decision.approved, gate=gate, reason=decision.reason,
             approved_qty_micros=decision.qty,

@@ -213,6 +213,11 @@ class EmbeddedMesh:
             await asyncio.sleep(0.05)
 
     # -- reporting -------------------------------------------------------------------
+    @property
+    def summary_bus(self) -> str:
+        """The bus the services talk over, as the summary and the view name it."""
+        return "memory" if isinstance(self.bus, MemoryBus) else "kafka"
+
     async def venue_positions(self) -> dict[str, dict[str, str]]:
         """What each venue says we hold, through its own API (in-process or over sockets),
         keyed like the summary's `open_positions`; a netting venue reports one net side per
@@ -236,7 +241,7 @@ class EmbeddedMesh:
         summary = {
             "seed": self.config.market.seed,
             "steps": self.steps,
-            "bus": "memory" if isinstance(self.bus, MemoryBus) else "kafka",
+            "bus": self.summary_bus,
             "book_updates": self.orderbook.updates,
             "book_gaps": self.orderbook.gaps,
             "detector_evaluations": self.detector.evaluations,

@@ -279,6 +279,23 @@ async def test_decrease_to_nothing_cancels_and_unknown_orders_are_not_found(
     assert (missing[0], missing[1]["error"]["code"]) == (404, "not_found")
 
 
+async def test_selling_what_we_hold_pays_its_price_and_buying_it_back_costs_only_the_spread(
+    venue: KalshiEmulator, trader: KalshiTrader,
+) -> None:
+    """Kalshi nets YES against NO in one position: an ask against a long YES position sells
+    it (we receive the YES price), it does not also pay 1 - p for NO contracts that cancel
+    against the YES ones. Round trip: 3 bought at $0.60, 3 sold at $0.40 = $0.60 lost plus
+    the taker fees, and the position is flat."""
+    start = venue.account.balance
+    await trader.place("bid", "0.6000", "3.00", "immediate_or_cancel")
+    after_buy = venue.account.balance
+    await trader.place("ask", "0.4000", "3.00", "immediate_or_cancel")
+
+    assert after_buy == start - shares(3) * 6 // 10 - 60_000  # 3 x $0.60; fee 0.0504 -> $0.06
+    assert venue.account.balance == start - shares(3) * 2 // 10 - venue.account.fees
+    assert venue.account.positions[TICKER] == 0
+
+
 async def test_a_settled_market_pays_the_winners_and_refuses_new_orders(
     venue: KalshiEmulator, trader: KalshiTrader,
 ) -> None:

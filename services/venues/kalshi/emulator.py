@@ -677,8 +677,12 @@ class KalshiEmulator(EmulatedVenue):
         the default `quadratic` fee type (facts B6)."""
         cost = notional(_paid(order, trade), trade.qty)
         position = self.account.positions
+        before = position[order.ticker]
         position[order.ticker] += trade.qty if order.book_side == "bid" else -trade.qty
-        self.account.cash -= cost + fee
+        # contracts that closed an opposite position: each YES + NO pair pays out $1 at
+        # once, so selling held YES receives p instead of paying 1 - p for NO
+        closed = (abs(before) - abs(position[order.ticker]) + trade.qty) // 2
+        self.account.cash += notional(ONE_DOLLAR, closed) - cost - fee
         self.account.fees += fee
         stats = self._stats.setdefault(order.ticker, _PositionStats())
         stats.traded += notional(trade.price, trade.qty)
