@@ -74,8 +74,13 @@ def render(mesh: EmbeddedMesh, elapsed_s: float = 0.0) -> Group:
         (f"{stats['sagas_compensated']} compensated", "yellow"), ", ",
         (f"{stats['sagas_held']} held", "bold red" if stats["sagas_held"] else ""),
         f", {stats['sagas_in_flight']} in flight · orders {stats['orders_sent']} · "
-        f"fills {stats['fills']} · ",
-        (f"PnL ${Decimal(stats['realized_pnl_usd']):,.2f}", "bold green"),
+        f"fills {stats['fills']}\n",
+        ("PnL     ", "bold"),
+        (f"locked-in ${Decimal(stats['locked_in_pnl_usd']):,.2f}", "bold green"),
+        f" · realized ${Decimal(stats['realized_pnl_usd']):,.2f}"
+        f" · unrealized ${Decimal(stats['unrealized_pnl_usd']):,.2f}"
+        f" (marked: {stats['mark_rule']})"
+        f" · fees ${Decimal(stats['fees_paid_usd']):,.2f}",
     )
 
     rejected = stats["risk_rejections"]

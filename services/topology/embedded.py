@@ -40,6 +40,7 @@ from arbiter.saga.log import SagaLog, SqliteSagaLog
 from arbiter.saga.service import SagaService
 from arbiter.topology import builders
 from arbiter.topology.builders import Plane
+from arbiter.topology.portfolio import Portfolio
 from arbiter.topology.universe import TradingUniverse
 from arbiter.v1 import risk_pb2
 from arbiter.venues.plugin import VaultAccess, plugin
@@ -90,6 +91,7 @@ class EmbeddedMesh:
     lockstep: bool
     steps: int = 0
     risk_links: list[RiskLink] = field(default_factory=list)
+    portfolio: Portfolio | None = None  # from `start`: balances are read over the links
     canceled_at_stop: list[str] = field(default_factory=list)
     cancel_failures: list[str] = field(default_factory=list)
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
@@ -171,6 +173,8 @@ class EmbeddedMesh:
             await gateway.start()
         await self.saga.recover()
         await self.settle()
+        self.portfolio = await Portfolio.open(self.config.tenant.id, self.saga, self.orderbook,
+                                              self.gateways, self.universe.markets())
 
     async def stop_trading(self, reason: str) -> None:
         """The orderly end of a run: latch risk's HardStop (no new saga; hedges and cancels
@@ -231,7 +235,9 @@ class EmbeddedMesh:
 
     def summary(self) -> dict[str, Any]:
         """The run's numbers; a live run also says so and what its stop canceled (a paper
-        summary keeps its shape, so seeded runs compare across versions)."""
+        summary keeps its shape, so seeded runs compare across versions). `locked_in_pnl_usd`
+        is what the terminal sagas' hedges pay at resolution; realized and unrealized PnL
+        are the portfolio's (`topology/portfolio.py`)."""
         stats = self.saga.stats()
         positions: dict[str, dict[str, str]] = {}
         for (venue, market_id, outcome), qty in sorted(self.saga.positions.items()):
@@ -257,9 +263,8 @@ class EmbeddedMesh:
             "orders_sent": stats.orders_sent,
             "orphans_canceled": self.saga.orphans_canceled,
             "fills": stats.fills,
-            "realized_pnl_usd": str(to_decimal(stats.realized_pnl)),
-            "fees_paid_usd": str(to_decimal(sum(
-                o.fees for saga in self.saga.sagas.values() for o in saga.orders.values()))),
+            "locked_in_pnl_usd": str(to_decimal(stats.realized_pnl)),
+            **(self.portfolio.summary() if self.portfolio is not None else {}),
             "open_positions": positions,
             "dry_run_orders_not_sent": sum(
                 g.transport.inner.would_have_sent for g in self.gateways.values()
