@@ -27,8 +27,9 @@ def _px(book: L2Book, side: str) -> str:
 
 
 def header(mesh: EmbeddedMesh, elapsed_s: float) -> Text:
-    """Mode, seed, bus, time, and whether trading runs: HardStop and its reason, readiness
-    still missing, or the limit that refuses every new saga."""
+    """Mode, seed, bus, time, markets settled, and whether trading runs: HardStop and its
+    reason, readiness still missing, every market resolved, or the limit that refuses every
+    new saga."""
     config = mesh.config
     minutes, seconds = divmod(int(elapsed_s), 60)
     clock = "lock-step" if mesh.lockstep else "free-running"
@@ -36,12 +37,18 @@ def header(mesh: EmbeddedMesh, elapsed_s: float) -> Text:
         ("LIVE " if not config.venues.paper else "PAPER ", "bold"),
         (f"seed {config.market.seed} · bus {mesh.summary_bus} ({clock}) · "
          f"{minutes:02d}:{seconds:02d} elapsed · step {mesh.steps} · ")]
+    settled = mesh.lifecycle.settled if mesh.lifecycle is not None else {}
+    markets = mesh.universe.markets()
+    if settled:
+        parts.append(f"{len(settled)}/{len(markets)} markets settled · ")
     risk = mesh.risk.state
     stop, missing = risk.hard_stop(), risk.readiness.missing()
     if stop.latched:
         parts.append((f"HardStop: {stop.reason}", "bold red"))
     elif missing:
         parts.append((f"not ready: {', '.join(missing)}", "yellow"))
+    elif all((m.venue, m.market_id) in settled for m in markets):
+        parts.append(("every market has resolved: nothing left to trade", "bold yellow"))
     elif mesh.risk.limited_by:
         parts.append((f"limit reached: {mesh.risk.limited_by}", "bold yellow"))
     else:

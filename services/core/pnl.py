@@ -8,7 +8,9 @@ market and pays $1 at once for every YES contract that a NO contract cancels. So
 - open = what is left, marked (`MARK_RULE`): a complete YES + NO set on a venue that does not
   net (Polymarket) at $1, what merging it returns; otherwise YES at the best YES bid and NO
   at 1 - the best YES ask (what selling it now would fetch), rounded down; no bid: 0;
-- unrealized = mark value - the open contracts' cost and fees.
+- unrealized = mark value - the open contracts' cost and fees;
+- once the market settles (one YES contract paying `p`, NO 1 - p), everything is realized:
+  the netted pairs' $1 plus each side still held at its payout, less all that was spent.
 
 realized + unrealized = cash the venue paid back + mark value - everything spent, which is the
 identity a reconciliation checks against the venue's own balance and positions. Integer
@@ -21,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from arbiter.core.instruments import Outcome, Venue
-from arbiter.core.units import ONE_DOLLAR, QTY_SCALE
+from arbiter.core.units import ONE_DOLLAR, QTY_SCALE, notional
 
 MARK_RULE = ("complete YES+NO sets at $1 (mergeable); YES at the best YES bid, NO at 1 - the "
              "best YES ask; an empty side: 0")
@@ -72,8 +74,9 @@ def _share(amount: int, part: int, whole: int) -> int:
 
 
 def market_pnl(yes: Holding | None, no: Holding | None, quote: Quote,
-               netting: bool) -> MarketPnl:
-    """One market's PnL from the engine's gross holdings of each outcome."""
+               netting: bool, settled: int | None = None) -> MarketPnl:
+    """One market's PnL from the engine's gross holdings of each outcome; `settled`: what
+    one YES contract paid at settlement (None while the market is open)."""
     held = {o: h for o, h in ((Outcome.YES, yes), (Outcome.NO, no)) if h is not None}
     first = next(iter(held.values()))
     qty = {o: held[o].qty if o in held else 0 for o in Outcome}
@@ -85,6 +88,12 @@ def market_pnl(yes: Holding | None, no: Holding | None, quote: Quote,
     mark_value = sets * ONE_DOLLAR // QTY_SCALE + sum(
         (q - sets) * quote.mark(o) // QTY_SCALE for o, q in open_qty.items())
     total = sum(spent.values())
+    if settled is not None:  # paid out as the venues pay it: each side's value, rounded up
+        pays = {Outcome.YES: settled, Outcome.NO: ONE_DOLLAR - settled}
+        paid = netted * ONE_DOLLAR // QTY_SCALE + sum(
+            notional(pays[o], q) for o, q in open_qty.items())
+        return MarketPnl(first.venue, first.market_id, {}, netted, total,
+                         sum(h.fees for h in held.values()), paid - total, 0, 0)
     realized = netted * ONE_DOLLAR // QTY_SCALE - closed_cost
     return MarketPnl(
         first.venue, first.market_id, open_qty, netted, total,
@@ -93,9 +102,11 @@ def market_pnl(yes: Holding | None, no: Holding | None, quote: Quote,
 
 
 def portfolio_pnl(holdings: Iterable[Holding], quotes: Mapping[tuple[Venue, str], Quote],
-                  netting: frozenset[Venue]) -> list[MarketPnl]:
+                  netting: frozenset[Venue],
+                  settled: Mapping[tuple[Venue, str], int] | None = None) -> list[MarketPnl]:
     """Every held market's PnL, sorted by venue and market; a market without a quote is
-    marked as an empty book (open contracts at 0)."""
+    marked as an empty book (open contracts at 0); `settled`: the settled markets' YES
+    payouts."""
     by_market: dict[tuple[Venue, str], dict[Outcome, Holding]] = {}
     for holding in holdings:
         if holding.qty:
@@ -105,5 +116,6 @@ def portfolio_pnl(holdings: Iterable[Holding], quotes: Mapping[tuple[Venue, str]
                                  f"{holding.outcome.name} is held twice")
             sides[holding.outcome] = holding
     return [market_pnl(sides.get(Outcome.YES), sides.get(Outcome.NO),
-                       quotes.get(key, Quote(None, None)), key[0] in netting)
+                       quotes.get(key, Quote(None, None)), key[0] in netting,
+                       (settled or {}).get(key))
             for key, sides in sorted(by_market.items())]

@@ -260,6 +260,9 @@ class MarketConfig(_Section):
 
     seed: Int = Field(7, ge=0, le=2**63 - 1, description="Seed of the synthetic market.")
     step_ms: Int = Field(50, ge=1, le=60_000, description="Synthetic market step, ms.")
+    lifetime_steps: Int = Field(0, ge=0, le=10**9, description="Synthetic market: the steps "
+                                "until the last pair's markets close and resolve, the pairs "
+                                "resolving one after another before it (0: they never do).")
     pairs: list[PairConfig] = Field(default_factory=_default_pairs, min_length=1,
                                     max_length=500, description="The approved market pairs "
                                     "(default: a four-pair demo market on both venues).")

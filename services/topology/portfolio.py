@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from arbiter.core.instruments import Market, Outcome, Venue
@@ -65,6 +65,7 @@ class Portfolio:
     markets: tuple[Market, ...]
     opening_cash: dict[Venue, int]
     opening_positions: dict[Venue, dict[tuple[str, Outcome], int]]
+    settled: dict[tuple[Venue, str], int] = field(default_factory=dict)  # YES payouts
 
     @classmethod
     async def open(cls, tenant: str, saga: SagaService, orderbook: OrderBookService,
@@ -81,7 +82,7 @@ class Portfolio:
 
     def markets_pnl(self, sagas: Iterable[Saga] | None = None) -> list[MarketPnl]:
         return portfolio_pnl(holdings(self.saga.sagas.values() if sagas is None else sagas),
-                             quotes(self.orderbook, self.markets), self.netting)
+                             quotes(self.orderbook, self.markets), self.netting, self.settled)
 
     def summary(self) -> dict[str, Any]:
         """Realized, unrealized, fees and mark value: in total, per venue and per pair. The
@@ -112,7 +113,8 @@ class Portfolio:
 
     async def reconcile(self) -> dict[str, dict[str, str]]:
         """Per venue: the engine's realized + unrealized against the venue's balance change
-        plus its own positions marked by the same rule (`difference_usd` should be 0)."""
+        plus its own positions marked by the same rule, a settled market's at its payout
+        (`difference_usd` should be 0)."""
         marks = quotes(self.orderbook, self.markets)
         engine = {venue: sum(m.realized + m.unrealized for m in markets)
                   for venue, markets in _by_venue(self.markets_pnl()).items()}
@@ -123,7 +125,9 @@ class Portfolio:
             held = [Holding(venue, market_id, outcome,
                             now.get((market_id, outcome), 0) - before.get((market_id, outcome), 0),
                             0, 0) for market_id, outcome in sorted(now.keys() | before.keys())]
-            marked = sum(m.mark_value for m in portfolio_pnl(held, marks, frozenset()))
+            # a settled market's tokens not yet redeemed are worth their payout
+            marked = sum(m.mark_value + m.realized
+                         for m in portfolio_pnl(held, marks, frozenset(), self.settled))
             ours = engine.get(venue, 0)
             report[venue] = {"cash_change_usd": _usd(cash_change),
                              "marked_positions_usd": _usd(marked),

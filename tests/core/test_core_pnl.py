@@ -106,3 +106,22 @@ def test_a_complete_set_on_polymarket_is_marked_at_what_merging_returns() -> Non
     no = Holding("polymarket", "M", Outcome.NO, QTY_SCALE, 55 * CENT, 0)
     pnl = market_pnl(yes, no, Quote(None, None), netting=False)
     assert (pnl.realized, pnl.mark_value, pnl.unrealized) == (0, ONE_DOLLAR, 5 * CENT)
+
+
+@given(fills, st.integers(0, 100).map(lambda c: c * CENT), st.booleans())
+def test_at_settlement_everything_is_realized_and_equals_the_venues_cash(
+        fills: list[tuple[Outcome, int, int, int]], payout: int, netting: bool) -> None:
+    """The venue pays each contract it still holds its side's value (YES `payout`, NO the
+    rest of $1) on top of the fills' cash; the engine's realized PnL is that, from its
+    gross totals alone, and nothing is left open or marked."""
+    cash, _ = venue_replay(fills, netting, Quote(None, None))
+    signed = sum(q if o is Outcome.YES else -q for o, _, q, _ in fills)
+    if netting:
+        side = Outcome.YES if signed > 0 else Outcome.NO
+        cash += notional(payout if side is Outcome.YES else ONE_DOLLAR - payout, abs(signed))
+    else:
+        for outcome, pays in ((Outcome.YES, payout), (Outcome.NO, ONE_DOLLAR - payout)):
+            cash += notional(pays, sum(q for o, _, q, _ in fills if o is outcome))
+    [pnl] = portfolio_pnl(holdings_of("v", fills), {}, frozenset({"v"}) if netting
+                          else frozenset(), {("v", "M"): payout})
+    assert (pnl.realized, pnl.unrealized, pnl.mark_value, pnl.open) == (cash, 0, 0, {})

@@ -70,6 +70,7 @@ from arbiter.venues.polymarket.schemas import (
     POSITIONS_MAX_OFFSET,
     POSITIONS_PAGE,
     BalanceAllowance,
+    MarketRecord,
     OrderReply,
     PositionRow,
     PostStatus,
@@ -628,6 +629,23 @@ class PolymarketGateway(VenueGateway):
         except (KeyError, ValueError) as exc:
             self.bad_message(raw, exc)
             return None
+
+    async def settlements(self) -> dict[str, int]:
+        """GET /markets/{condition_id} of each of our markets: those resolved, at their
+        payout. (Redeeming the tokens for collateral is an on-chain CTF call the venue's
+        API does not take; until it is made the tokens stay in the positions.)"""
+        settled = {}
+        for market in self.markets.values():
+            status, raw = await self.send(Priority.READ, "GET", f"/markets/{market.market_id}")
+            try:
+                if status != 200:
+                    raise ValueError(f"HTTP {status}")
+                payout = MarketRecord.model_validate_json(raw).yes_payout(market.yes_token)
+            except ValueError as exc:  # ValidationError included
+                raise self.bad_reply("market", raw, exc) from None
+            if payout is not None:
+                settled[market.market_id] = payout
+        return settled
 
     async def balance(self) -> VenueBalance:
         """GET /balance-allowance for the collateral: the funder's (or signer's) pUSD and
