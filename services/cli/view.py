@@ -27,8 +27,9 @@ def _px(book: L2Book, side: str) -> str:
 
 
 def header(mesh: EmbeddedMesh, elapsed_s: float) -> Text:
-    """Mode, seed, bus, time, and whether trading runs: HardStop and its reason, readiness
-    still missing, or the limit that refuses every new saga."""
+    """Mode, seed, bus, time, markets settled, and whether trading runs: HardStop and its
+    reason, readiness still missing, every market resolved, or the limit that refuses every
+    new saga."""
     config = mesh.config
     minutes, seconds = divmod(int(elapsed_s), 60)
     clock = "lock-step" if mesh.lockstep else "free-running"
@@ -36,12 +37,18 @@ def header(mesh: EmbeddedMesh, elapsed_s: float) -> Text:
         ("LIVE " if not config.venues.paper else "PAPER ", "bold"),
         (f"seed {config.market.seed} · bus {mesh.summary_bus} ({clock}) · "
          f"{minutes:02d}:{seconds:02d} elapsed · step {mesh.steps} · ")]
+    settled = mesh.lifecycle.settled if mesh.lifecycle is not None else {}
+    markets = mesh.universe.markets()
+    if settled:
+        parts.append(f"{len(settled)}/{len(markets)} markets settled · ")
     risk = mesh.risk.state
     stop, missing = risk.hard_stop(), risk.readiness.missing()
     if stop.latched:
         parts.append((f"HardStop: {stop.reason}", "bold red"))
     elif missing:
         parts.append((f"not ready: {', '.join(missing)}", "yellow"))
+    elif all((m.venue, m.market_id) in settled for m in markets):
+        parts.append(("every market has resolved: nothing left to trade", "bold yellow"))
     elif mesh.risk.limited_by:
         parts.append((f"limit reached: {mesh.risk.limited_by}", "bold yellow"))
     else:
@@ -74,8 +81,13 @@ def render(mesh: EmbeddedMesh, elapsed_s: float = 0.0) -> Group:
         (f"{stats['sagas_compensated']} compensated", "yellow"), ", ",
         (f"{stats['sagas_held']} held", "bold red" if stats["sagas_held"] else ""),
         f", {stats['sagas_in_flight']} in flight · orders {stats['orders_sent']} · "
-        f"fills {stats['fills']} · ",
-        (f"PnL ${Decimal(stats['realized_pnl_usd']):,.2f}", "bold green"),
+        f"fills {stats['fills']}\n",
+        ("PnL     ", "bold"),
+        (f"locked-in ${Decimal(stats['locked_in_pnl_usd']):,.2f}", "bold green"),
+        f" · realized ${Decimal(stats['realized_pnl_usd']):,.2f}"
+        f" · unrealized ${Decimal(stats['unrealized_pnl_usd']):,.2f}"
+        f" (marked: {stats['mark_rule']})"
+        f" · fees ${Decimal(stats['fees_paid_usd']):,.2f}",
     )
 
     rejected = stats["risk_rejections"]

@@ -28,6 +28,8 @@ class _PairState:
     shift_leg: int = 0  # 0 none, 1 leg A, 2 leg B
     shift: int = 0
     shift_steps: int = 0
+    resolves_at: int = 0  # the step its markets close and resolve; 0: never
+    resolved: bool = False
 
 
 class SyntheticMarket:
@@ -35,10 +37,12 @@ class SyntheticMarket:
 
     def __init__(
         self, seed: int, step_ms: int, pairs: Sequence[MarketPair],
-        venues: Mapping[Venue, EmulatedVenue], epoch_ms: int = 0,
+        venues: Mapping[Venue, EmulatedVenue], epoch_ms: int = 0, lifetime_steps: int = 0,
     ) -> None:
         """`epoch_ms` is step 0's Unix time on every venue's clock (their `/time`, trade and
-        order timestamps), so clients that filter by time see the emulated day as now."""
+        order timestamps), so clients that filter by time see the emulated day as now.
+        `lifetime_steps` > 0: the pairs resolve one after another, the last at that step
+        (the k-th of n at k x lifetime / n), each YES with its latent probability."""
         self.step_ms = step_ms
         self.epoch_ms = epoch_ms
         for venue in venues.values():
@@ -47,6 +51,10 @@ class SyntheticMarket:
         self.rng = random.Random(seed)
         self.step_count = 0
         self.pairs = [_PairState(pair, fair=self.rng.randrange(30, 71) * CENT) for pair in pairs]
+        for k, state in enumerate(self.pairs, start=1):
+            state.resolves_at = lifetime_steps * k // len(self.pairs) if lifetime_steps else 0
+        self.outcomes = random.Random(seed ^ 0x5E771E)  # apart from `rng`: quotes do not change
+        self.resolutions: list[tuple[str, int, int]] = []  # (pair id, A's, B's YES payout)
         # every venue once, in the order the pairs first name them (the replay order)
         self._order = list(dict.fromkeys(m.venue for p in pairs for m in (p.a, p.b)))
 
@@ -60,6 +68,12 @@ class SyntheticMarket:
         for venue in self._order:
             await self.venues[venue].advance_clock(self.now_ms)
         for state in self.pairs:
+            if state.resolved:
+                continue
+            if state.resolves_at and self.step_count >= state.resolves_at:
+                a_wins = self.outcomes.randrange(ONE_DOLLAR) < state.fair
+                await self.resolve(state.pair.pair_id, ONE_DOLLAR if a_wins else 0)
+                continue
             self._move(state)
             a_fair = state.fair + (state.shift if state.shift_leg == 1 else 0)
             b_fair = state.fair + (state.shift if state.shift_leg == 2 else 0)
@@ -69,6 +83,25 @@ class SyntheticMarket:
             self._quote(state.pair.b, b_fair)
         for venue in self._order:
             await self.venues[venue].publish()
+
+    async def resolve(self, pair_id: str, a_payout: int, b_payout: int | None = None) -> None:
+        """Close both markets of a pair (the liquidity leaves) and resolve them: leg A's YES
+        pays `a_payout`, leg B's what the pair's terms say (the same event) unless
+        `b_payout` makes the venues disagree (one voids at a fair price, the other
+        resolves), the risk a settlement-equivalence check exists for."""
+        state = next(s for s in self.pairs if s.pair.pair_id == pair_id)
+        if state.resolved:
+            raise ValueError(f"pair {pair_id} is already resolved")
+        state.resolved = True
+        pair = state.pair
+        if b_payout is None:
+            b_payout = ONE_DOLLAR - a_payout if pair.b_inverted else a_payout
+        for market, payout in ((pair.a, a_payout), (pair.b, b_payout)):
+            venue = self.venues[market.venue]
+            venue.quote(market.market_id, LP_OWNER, [], [])
+            await venue.publish()
+            await venue.resolve(market.market_id, payout)
+        self.resolutions.append((pair_id, a_payout, b_payout))
 
     def _move(self, state: _PairState) -> None:
         rng = self.rng

@@ -165,6 +165,12 @@ class EmulatedVenue(abc.ABC):
     def list_market(self, market: Market, fees: FeeModel) -> None:
         """List a market (its identifiers, tick and fees) so it trades and streams."""
 
+    @abc.abstractmethod
+    async def resolve(self, market_id: str, yes_payout: int) -> None:
+        """Scripted venue event: the market closes and resolves, one YES contract paying
+        `yes_payout` micro-dollars and one NO the rest of $1 (all or nothing, or a fair-price
+        or 50-50 settlement), settled as the venue settles it."""
+
     def ws_authorized(self, headers: Mapping[str, str]) -> bool:
         """Whether a WebSocket handshake with these headers is let in (all, by default)."""
         return True

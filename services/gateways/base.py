@@ -626,6 +626,12 @@ class VenueGateway(abc.ABC):
         """Contracts held per (market id, outcome) on our markets, from the venue's API."""
 
     @abc.abstractmethod
+    async def settlements(self) -> dict[str, int]:
+        """Our markets the venue has settled, each to what one YES contract paid out in
+        micro-dollars (NO paid the rest of $1): $1 or $0, or between for a fair-price or
+        50-50 settlement. A market still open is absent."""
+
+    @abc.abstractmethod
     async def balance(self) -> VenueBalance:
         """Free cash at the venue, and what its exchange may spend of it, from its API: a
         leg the venue cannot fund must never be sent."""

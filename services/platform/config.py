@@ -273,6 +273,9 @@ class MarketConfig(_Section):
                                                "(deterministic); free steps the market on the "
                                                "wall clock while the engine runs concurrently "
                                                "(see docs/running.md).")
+    lifetime_steps: Int = Field(0, ge=0, le=10**9, description="Synthetic market: the steps "
+                                "until the last pair's markets close and resolve, the pairs "
+                                "resolving one after another before it (0: they never do).")
     pairs: list[PairConfig] = Field(default_factory=_default_pairs, min_length=1,
                                     max_length=500, description="The approved market pairs "
                                     "(default: a four-pair demo market on both venues).")

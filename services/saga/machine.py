@@ -259,10 +259,12 @@ class Saga:
         return abs(self.units(Outcome.YES) - self.units(Outcome.NO))
 
     def break_even_leg2(self) -> int:
-        """Highest leg-2 price at which leg 1's average cost plus leg 2 still stays <= $1."""
+        """Highest leg-2 price at which leg 1's average cost, its fees included (a chase
+        that ignored them would lock in their loss), plus leg 2 still stays <= $1."""
         leg1 = [o for o in self.orders.values() if o.role is LegRole.FIRST]
         filled = sum(o.filled for o in leg1)
-        average = -(-sum(o.cost for o in leg1) * 1_000_000 // filled) if filled else 0
+        spent = sum(o.cost + o.fees for o in leg1)
+        average = -(-spent * 1_000_000 // filled) if filled else 0
         ceiling = ONE_DOLLAR - average
         return max(self.leg2.limit_price, ceiling - ceiling % self.leg2.tick)
 

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from arbiter.core.instruments import Outcome, Venue
+from arbiter.core.units import ONE_DOLLAR, QTY_SCALE, notional, parse_micros
 from arbiter.emulators.link import InProcessLink
 from arbiter.platform.clock import ManualClock
 from arbiter.platform.config import DEFAULT_PAIRS, ArbiterConfig, load_config
+from arbiter.saga import log as saga_log
 from arbiter.saga.log import SqliteSagaLog
-from arbiter.saga.machine import LegRole, State
+from arbiter.saga.machine import LegRole, Saga, State
 from arbiter.simulation.chaos import ChaosLink, Faults
 from arbiter.topology.builders import venue_credentials
 from arbiter.topology.embedded import EmbeddedMesh, EmulatedVenues
@@ -53,6 +55,21 @@ def sim_config(seed: int) -> ArbiterConfig:
     })
 
 
+@dataclass(frozen=True, slots=True)
+class LoggedFill:
+    """One fill as the saga log recorded it: the engine's durable account of its money."""
+
+    trade: str  # the gateway's trade id: the venue's, suffixed with the order id if a maker
+    price: int
+    qty: int
+    fee: int
+    engine: int  # which engine (0: the first, n: after the n-th crash) booked it
+
+    @property
+    def spent(self) -> int:
+        return notional(self.price, self.qty) + self.fee
+
+
 class RaceSimulator:
     def __init__(self, seed: int, steps: int = 40, faults: Faults = Faults(),
                  crash_per_mille: int = 60) -> None:
@@ -68,6 +85,7 @@ class RaceSimulator:
         self.journal = SqliteSagaLog(":memory:", self.config.tenant.id)
         self.credentials: dict[Venue, Any] = {}
         self.crashes = 0
+        self.restarts: list[int] = []  # saga log length at each crash: where an engine died
 
     async def _engine(self) -> EmbeddedMesh:
         """Everything a crash destroys, rebuilt around the surviving venues, saga log and
@@ -114,6 +132,7 @@ class RaceSimulator:
             await asyncio.sleep(0)
         self.crashes += 1
         await engine.stop()
+        self.restarts.append(len([e async for e in self.journal.replay()]))
         for link in self.links.values():
             link.sever()
         fresh = await self._engine()
@@ -141,7 +160,82 @@ class RaceSimulator:
             for key, count in link.accepted.items():
                 if count > 1:
                     problems.append(f"{venue} accepted {count} orders for intent {key}")
-        return problems + await position_mismatches(engine)
+        problems += await position_mismatches(engine)
+        fills = await self._logged_fills()
+        problems += self._prices_hold(engine, fills)
+        problems += self._money_matches(engine, fills)
+        return problems
+
+    async def _logged_fills(self) -> dict[str, list[LoggedFill]]:
+        """Every fill the saga log holds, by client order id: what survived the crashes."""
+        fills: dict[str, list[LoggedFill]] = defaultdict(list)
+        seq = 0
+        async for entry in self.journal.replay():
+            if entry.kind == saga_log.FILL:
+                data = entry.data
+                engine = sum(1 for restart in self.restarts if restart <= seq)
+                fills[data["coid"]].append(LoggedFill(
+                    data["trade"].split(":", 1)[1], data["price"], data["qty"], data["fee"],
+                    engine))
+            seq += 1
+        return fills
+
+    def _prices_hold(self, engine: EmbeddedMesh,
+                     fills: dict[str, list[LoggedFill]]) -> list[str]:
+        """Every fill is at or under its BUY limit, and no leg-2 order may lock in a loss
+        against what leg 1 really paid. Prices are compared in the order's own micro-units:
+        Polymarket signs amounts whose implied price is the limit exactly (amounts.py; the
+        gateway only rounds a limit down), and both venues fill on the tick grid."""
+        problems = []
+        for saga in engine.saga.sagas.values():
+            leg1 = [f for coid, record in saga.orders.items() if record.role is LegRole.FIRST
+                    for f in fills.get(coid, [])]
+            bought = sum(f.qty for f in leg1)
+            spent = sum(f.spent for f in leg1)
+            for coid, record in saga.orders.items():
+                limit = record.command.limit_price
+                problems += [f"{coid}: filled at {f.price} above its limit {limit}"
+                             for f in fills.get(coid, []) if f.price > limit]
+                # break-even: leg 1's units plus as many at `limit` pay out no less than
+                # leg 1's cost and fees plus theirs, i.e. limit x bought + spent <= bought
+                if record.role is LegRole.SECOND and limit * bought > (bought - spent) * QTY_SCALE:
+                    problems.append(f"{coid}: leg-2 limit {limit} above break-even: leg 1 "
+                                    f"bought {bought} for {spent}")
+        return problems
+
+    def _money_matches(self, engine: EmbeddedMesh,
+                       fills: dict[str, list[LoggedFill]]) -> list[str]:
+        """Every fill the engine booked is one the venue made, at the venue's price and
+        size; each order's fees are what the venue charged for it; per venue, the engine's
+        fill costs and those fees are all the account was charged (the engine only buys, so
+        every micro-dollar the account moved is a fill's cost or fee); each saga's PnL
+        follows from the log."""
+        problems = []
+        ledgers = {venue: _ledger(venue, emulator)
+                   for venue, emulator in self.venues.venues.items()}
+        costs: dict[Venue, int] = defaultdict(int)
+        for saga in engine.saga.sagas.values():
+            for coid, record in saga.orders.items():
+                logged = fills.get(coid, [])
+                ledger = ledgers[record.command.venue]
+                costs[record.command.venue] += sum(f.spent - f.fee for f in logged)
+                if (record.cost + record.fees != sum(f.spent for f in logged)
+                        or record.filled != sum(f.qty for f in logged)):
+                    problems.append(f"{coid}: saga counts {record.filled} for "
+                                    f"{record.cost} + {record.fees}, its log says otherwise")
+                problems += _fill_problems(coid, logged, ledger)
+            problems += _pnl_problems(saga, fills)
+        for venue, ledger in sorted(ledgers.items()):
+            account = self.venues.venues[venue].account
+            # fees are checked order by order above; a netting venue pays each closed pair
+            charged = -account.cash - account.fees + ledger.payouts
+            if costs[venue] != charged:
+                problems.append(f"{venue}: engine's fills cost {costs[venue]} != venue "
+                                f"{charged}")
+            if sum(ledger.order_fees.values()) != account.fees:  # the check's own reading
+                problems.append(f"{venue}: order fees {sum(ledger.order_fees.values())} do "
+                                f"not add up to the account's {account.fees}")
+        return problems
 
     def _report(self, engine: EmbeddedMesh) -> RunReport:
         states: dict[str, int] = defaultdict(int)
@@ -195,4 +289,108 @@ async def position_mismatches(engine: EmbeddedMesh) -> list[str]:
                 if qty != told[outcome]:
                     problems.append(f"{venue} {market.market_id} {outcome.name}: engine "
                                     f"{qty} != venue {told[outcome]}")
+    return problems
+
+
+def _pnl_problems(saga: Saga, fills: dict[str, list[LoggedFill]]) -> list[str]:
+    """A saga's realized PnL against its logged fills: exactly $1 per hedged unit less all
+    that was spent when nothing is left unhedged; otherwise between that and $1 per hedged
+    unit, since the unhedged units' share of the spend is not realized."""
+    units: dict[Outcome, int] = defaultdict(int)
+    spent = 0
+    for coid, record in saga.orders.items():
+        for fill in fills.get(coid, []):
+            units[record.event_side] += fill.qty
+            spent += fill.spent
+    hedged = min(units[Outcome.YES], units[Outcome.NO])
+    pnl = saga.realized_pnl()
+    if units[Outcome.YES] == units[Outcome.NO]:
+        if pnl != hedged - spent:
+            return [f"{saga.saga_id}: PnL {pnl} != {hedged} hedged - {spent} spent"]
+    elif hedged and not hedged - spent <= pnl <= hedged:
+        return [f"{saga.saga_id}: PnL {pnl} outside [{hedged} - {spent}, {hedged}]"]
+    return []
+
+
+@dataclass(frozen=True, slots=True)
+class VenueTrade:
+    order_id: str
+    price: int  # in the bought outcome's own terms, as the venue itself priced it
+    qty: int
+
+
+@dataclass(slots=True)
+class Ledger:
+    """One venue's own record of our fills (keyed as the gateways name them) and of the fee
+    it charged each order; `step` is its fee rounding when our gateway must model the fee
+    (Polymarket reports none), 0 when the venue states it on every fill (Kalshi)."""
+
+    trades: dict[str, VenueTrade] = field(default_factory=dict)
+    order_fees: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    step: int = 0
+    payouts: int = 0  # $1 per YES + NO pair a netting venue (Kalshi) closed at once
+
+
+def _ledger(venue: Venue, emulator: Any) -> Ledger:
+    ledger = Ledger()
+    if venue == "polymarket":
+        taker_fills: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for trade_id, trade in emulator.trades.items():
+            order_id = trade["taker_order_id"]
+            if order_id in emulator.orders:
+                price, qty = parse_micros(trade["price"]), parse_micros(trade["size"])
+                ledger.trades[trade_id] = VenueTrade(order_id, price, qty)
+                taker_fills[order_id].append((price, qty))
+            for maker in trade["maker_orders"]:
+                if maker["order_id"] in emulator.orders:  # makers pay no fee
+                    ledger.trades[f"{trade_id}:{maker['order_id']}"] = VenueTrade(
+                        maker["order_id"], parse_micros(maker["price"]),
+                        parse_micros(maker["matched_amount"]))
+        for order_id, taker in taker_fills.items():  # charged once per order, on its match
+            model = emulator.fees[emulator.orders[order_id].market]
+            ledger.order_fees[order_id] = model.fee(taker)
+            ledger.step = max(ledger.step, model.rounding_micros)
+        return ledger
+    held: dict[str, int] = defaultdict(int)  # signed: YES long > 0, NO long < 0
+    for fill in emulator.fills:
+        qty = parse_micros(fill["count_fp"])
+        signed = qty if fill["outcome_side"] == "yes" else -qty
+        opposite = held[fill["ticker"]]
+        if opposite * signed < 0:
+            ledger.payouts += notional(ONE_DOLLAR, min(qty, abs(opposite)))
+        held[fill["ticker"]] += signed
+        key = fill["trade_id"] if fill["is_taker"] else f"{fill['trade_id']}:{fill['order_id']}"
+        side = "yes_price_dollars" if fill["outcome_side"] == "yes" else "no_price_dollars"
+        ledger.trades[key] = VenueTrade(fill["order_id"], parse_micros(fill[side]),
+                                        parse_micros(fill["count_fp"]))
+        ledger.order_fees[fill["order_id"]] += parse_micros(fill["fee_cost"])
+    return ledger
+
+
+def _fill_problems(coid: str, logged: list[LoggedFill], ledger: Ledger) -> list[str]:
+    """One order's logged fills against the venue's: the same trades, prices and sizes,
+    and the fee the venue charged the order. Where the gateway models a per-order rounded
+    fee it books it in increments over the fills it has seen; fills booked by two engines
+    (a crash between them) were split by two such running totals, each increment off the
+    raw fee by less than a rounding step, so only there the order's fees may be off by up
+    to one step per fill. Everywhere else they must be exact."""
+    problems = []
+    orders = set()
+    for fill in logged:
+        trade = ledger.trades.get(fill.trade)
+        if trade is None:
+            problems.append(f"{coid}: booked trade {fill.trade}, which the venue never made")
+        elif (fill.price, fill.qty) != (trade.price, trade.qty):
+            problems.append(f"{coid}: trade {fill.trade} booked {fill.qty} at {fill.price}, "
+                            f"venue made {trade.qty} at {trade.price}")
+        else:
+            orders.add(trade.order_id)
+    if len(orders) > 1:
+        return [*problems, f"{coid}: fills of venue orders {sorted(orders)}"]
+    if orders and not problems:
+        charged = ledger.order_fees.get(orders.pop(), 0)
+        booked = sum(f.fee for f in logged)
+        split = len({f.engine for f in logged}) > 1
+        if abs(booked - charged) > (ledger.step * len(logged) if split else 0):
+            problems.append(f"{coid}: booked fees {booked}, venue charged {charged}")
     return problems

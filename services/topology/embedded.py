@@ -45,9 +45,15 @@ from arbiter.saga.log import SagaLog, SqliteSagaLog
 from arbiter.saga.service import SagaService
 from arbiter.topology import builders
 from arbiter.topology.builders import Plane
+from arbiter.topology.lifecycle import Lifecycle
+from arbiter.topology.portfolio import Portfolio
 from arbiter.topology.universe import TradingUniverse
 from arbiter.v1 import risk_pb2
 from arbiter.venues.plugin import VaultAccess, plugin
+
+SETTLEMENT_POLL_MS = 1_000
+"""How often the venues' settlements are read (each read is one REST call per venue, one
+per market on Polymarket)."""
 
 
 @dataclass
@@ -71,7 +77,8 @@ class EmulatedVenues:
             for entry in listed:
                 venues[venue].list_market(entry.market, entry.fees)
         market = SyntheticMarket(config.market.seed, config.market.step_ms, universe.pairs,
-                                 venues, wall_micros() // 1000 if epoch_ms is None else epoch_ms)
+                                 venues, wall_micros() // 1000 if epoch_ms is None else epoch_ms,
+                                 config.market.lifetime_steps)
         return cls(venues, market)
 
     def __getitem__(self, venue: Venue) -> EmulatedVenue:
@@ -101,6 +108,8 @@ class EmbeddedMesh:
     lockstep: bool
     steps: int = 0
     risk_links: list[RiskLink] = field(default_factory=list)
+    portfolio: Portfolio | None = None  # from `start`: balances are read over the links
+    lifecycle: Lifecycle | None = None
     canceled_at_stop: list[str] = field(default_factory=list)
     cancel_failures: list[str] = field(default_factory=list)
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
@@ -192,6 +201,10 @@ class EmbeddedMesh:
             await gateway.start()
         await self.saga.recover()
         await self.settle()
+        self.portfolio = await Portfolio.open(self.config.tenant.id, self.saga, self.orderbook,
+                                              self.gateways, self.universe.markets())
+        self.lifecycle = Lifecycle(self.plane.tenant, self.gateways, LocalStub(self.risk),  # type: ignore[arg-type]
+                                   self.saga, self.portfolio, self.universe.pairs)
 
     async def stop_trading(self, reason: str) -> None:
         """The orderly end of a run: latch risk's HardStop (no new saga; hedges and cancels
@@ -204,6 +217,13 @@ class EmbeddedMesh:
         self.canceled_at_stop += canceled
         self.cancel_failures += failures
         await self.settle()
+        await self.read_settlements()
+
+    async def read_settlements(self) -> None:
+        """Book what the venues settled since the last read (the summary counts it)."""
+        if self.lifecycle is not None:
+            await self.lifecycle.poll()
+            await self.settle()
 
     async def stop(self) -> None:
         await self._stack.aclose()  # the gateways' background tasks (heartbeats)
@@ -219,6 +239,8 @@ class EmbeddedMesh:
         await self.settle()
         if await self.saga.reconcile_stale(self.config.saga.leg_timeout_ms * 1000):
             await self.settle()
+        if self.steps % max(1, SETTLEMENT_POLL_MS // self.config.market.step_ms) == 0:
+            await self.read_settlements()
 
     async def settle(self) -> None:
         if self.lockstep:
@@ -252,11 +274,14 @@ class EmbeddedMesh:
 
     def summary(self) -> dict[str, Any]:
         """The run's numbers; a live run also says so and what its stop canceled (a paper
-        summary keeps its shape, so seeded runs compare across versions)."""
+        summary keeps its shape, so seeded runs compare across versions). `locked_in_pnl_usd`
+        is what the terminal sagas' hedges pay at resolution; realized and unrealized PnL
+        are the portfolio's (`topology/portfolio.py`)."""
         stats = self.saga.stats()
         positions: dict[str, dict[str, str]] = {}
+        settled = self.portfolio.settled if self.portfolio is not None else {}
         for (venue, market_id, outcome), qty in sorted(self.saga.positions.items()):
-            if qty:
+            if qty and (venue, market_id) not in settled:
                 positions.setdefault(venue, {})[f"{market_id}:{outcome.name}"] = str(
                     to_decimal(qty))
         summary = {
@@ -278,10 +303,10 @@ class EmbeddedMesh:
             "orders_sent": stats.orders_sent,
             "orphans_canceled": self.saga.orphans_canceled,
             "fills": stats.fills,
-            "realized_pnl_usd": str(to_decimal(stats.realized_pnl)),
-            "fees_paid_usd": str(to_decimal(sum(
-                o.fees for saga in self.saga.sagas.values() for o in saga.orders.values()))),
+            "locked_in_pnl_usd": str(to_decimal(stats.realized_pnl)),
+            **(self.portfolio.summary() if self.portfolio is not None else {}),
             "open_positions": positions,
+            **(self.lifecycle.summary() if self.lifecycle is not None else {}),
             "dry_run_orders_not_sent": sum(
                 g.transport.inner.would_have_sent for g in self.gateways.values()
                 if isinstance(g.transport.inner, DryRunTransport)),

@@ -135,7 +135,8 @@ async def run_embedded(
     at `config.venues`; the saga log (`saga.log_path`) then lets a killed run resume where
     it stopped. Trading starts only after reconciliation (risk's readiness gate); the stop
     latches risk's HardStop, lets sagas finish and cancels what still rests. The summary's
-    `venue_positions` always come from the venues' own APIs."""
+    `venue_positions` and `venue_reconciliation` (the engine's PnL against each venue's
+    balance change and marked positions) always come from the venues' own APIs."""
     stop = stop_signal()
     live = not config.venues.paper
     async with contextlib.AsyncExitStack() as stack:
@@ -147,6 +148,8 @@ async def run_embedded(
             await mesh.stop_trading("signal" if stop.is_set() else "run ended")
             summary = mesh.summary()
             summary["venue_positions"] = await mesh.venue_positions()
+            if mesh.portfolio is not None:
+                summary["venue_reconciliation"] = await mesh.portfolio.reconcile()
     return summary
 
 
@@ -217,8 +220,11 @@ async def drive(mesh: EmbeddedMesh, limits: RunLimits, stop: asyncio.Event | Non
             await mesh.step()
             count += 1
             now = loop.time()
-            if live is not None and now - last_render > VIEW_REFRESH_S:
-                live.update(mesh)
+            if now - last_render > VIEW_REFRESH_S:  # the view's summary publishes PnL too
+                if live is not None:
+                    live.update(mesh)
+                elif mesh.portfolio is not None:
+                    mesh.portfolio.publish()
                 last_render = now
             wake = start + count * step_s if end is None else min(start + count * step_s, end)
             with contextlib.suppress(TimeoutError):

@@ -37,3 +37,20 @@ async def test_the_header_names_mode_seed_bus_and_why_trading_stopped() -> None:
     console.print(render(mesh, 1.0))
     assert "HardStop" in console.export_text()
     await mesh.stop()
+
+
+async def test_the_header_counts_settled_markets_and_says_when_nothing_is_left() -> None:
+    mesh = await EmbeddedMesh.build(load_config(environ={}, overrides={
+        "market.seed": 5, "market.lifetime_steps": 40}))
+    await mesh.start()
+    for _ in range(20):
+        await mesh.step()
+    assert "4/8 markets settled · trading" in _text(mesh)
+    for _ in range(20):
+        await mesh.step()
+    assert _text(mesh).endswith("8/8 markets settled · every market has resolved: nothing "
+                                "left to trade")
+    console = Console(width=200, record=True)
+    console.print(render(mesh, 1.0))
+    assert "realized $" in console.export_text()
+    await mesh.stop()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
+from prometheus_client import REGISTRY
 from typer.testing import CliRunner
 
 from arbiter.cli.app import app
@@ -12,7 +14,9 @@ from arbiter.platform.config import load_config
 from arbiter.topology.embedded import EmbeddedMesh
 
 REQUIRED = ("book_updates", "opportunities", "sagas_started", "sagas_completed",
-            "sagas_compensated", "orders_sent", "fills", "realized_pnl_usd", "open_positions")
+            "sagas_compensated", "orders_sent", "fills", "locked_in_pnl_usd", "realized_pnl_usd",
+            "unrealized_pnl_usd", "mark_value_usd", "fees_paid_usd", "pnl_by_venue",
+            "pnl_by_pair", "open_positions")
 
 
 async def _run(seed: int, steps: int) -> tuple[dict, EmbeddedMesh]:
@@ -42,6 +46,37 @@ async def test_default_seed_finds_and_completes_sagas() -> None:
     assert summary["fills"] >= 2 * summary["sagas_completed"]
     assert summary["sagas_in_flight"] == 0
     assert mesh.venue("polymarket").engines and mesh.venue("kalshi").engines
+
+
+async def test_realized_plus_unrealized_is_each_venues_balance_change_plus_marked_positions(
+) -> None:
+    """The venues' own balances and positions (read over their APIs) against the engine's
+    PnL from its fills: equal to the micro-dollar, per venue, with Kalshi netting YES
+    against NO along the way (so some PnL is realized before any market resolves)."""
+    mesh = await EmbeddedMesh.build(load_config(environ={}, overrides={"market.seed": 7}))
+    await mesh.start()
+    for _ in range(300):
+        await mesh.step()
+    assert mesh.portfolio is not None
+    summary, report = mesh.summary(), await mesh.portfolio.reconcile()
+    await mesh.stop()
+    assert summary["sagas_completed"] > 0
+    assert set(report) == {"kalshi", "polymarket"}
+    for venue, numbers in report.items():
+        assert Decimal(numbers["difference_usd"]) == 0, (venue, numbers)
+        assert Decimal(numbers["cash_change_usd"]) < 0  # it bought something
+        assert Decimal(numbers["engine_pnl_usd"]) == (
+            Decimal(summary["pnl_by_venue"][venue]["realized_pnl_usd"])
+            + Decimal(summary["pnl_by_venue"][venue]["unrealized_pnl_usd"]))
+        for kind in ("realized", "unrealized"):  # the metrics say what the summary does
+            gauge = REGISTRY.get_sample_value(f"arbiter_{kind}_pnl_dollars", {
+                "tenant": mesh.config.tenant.id, "venue": venue})
+            assert gauge == pytest.approx(float(summary["pnl_by_venue"][venue][f"{kind}_pnl_usd"]))
+    assert Decimal(summary["pnl_by_venue"]["kalshi"]["realized_pnl_usd"]) != 0
+    assert Decimal(summary["pnl_by_venue"]["polymarket"]["realized_pnl_usd"]) == 0
+    assert sum(Decimal(p["realized_pnl_usd"]) + Decimal(p["unrealized_pnl_usd"])
+               for p in summary["pnl_by_pair"].values()) == (
+        Decimal(summary["realized_pnl_usd"]) + Decimal(summary["unrealized_pnl_usd"]))
 
 
 async def test_engine_positions_equal_what_the_venues_report() -> None:

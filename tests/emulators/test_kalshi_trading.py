@@ -313,3 +313,21 @@ async def test_a_settled_market_pays_the_winners_and_refuses_new_orders(
         "3.00", "0.00", 300, 0)
     with pytest.raises(ValueError):
         venue.settle_market(TICKER, "yes")
+
+
+async def test_a_scalar_settlement_pays_each_side_its_value(
+    venue: KalshiEmulator, trader: KalshiTrader,
+) -> None:
+    """Kalshi's answer to an event it will not resolve YES or NO: a `scalar` result at a
+    fair `value` (cents a YES contract pays; NO gets the rest)."""
+    await trader.place("ask", "0.4000", "3.00", "immediate_or_cancel")  # 3 NO at 0.60
+    cash = venue.account.balance
+
+    await venue.resolve(TICKER, 45 * 10_000)  # 45 cents
+    _, settlements = await trader.call("GET", "/portfolio/settlements")
+
+    assert venue.account.balance == cash + shares(3) * 55 // 100
+    [row] = settlements["settlements"]
+    assert (row["market_result"], row["value"], row["revenue"]) == ("scalar", 45, 165)
+    with pytest.raises(ValueError):
+        await venue.resolve(TICKER, 45 * 10_000)

@@ -334,3 +334,52 @@ async def test_an_order_under_the_minimum_size_is_refused(
     assert status == 400
     assert reply["errorMsg"].startswith("INVALID_ORDER_MIN_SIZE")
     assert venue.orders == {}
+
+
+async def test_a_resolved_market_is_closed_announced_and_its_tokens_redeem_at_the_payout(
+    venue: PolymarketEmulator, alice: PolymarketTrader,
+) -> None:
+    """Resolution (facts A11's `market_resolved`, the CLOB market record's `closed` and
+    token `winner`), then the wallet's on-chain redemption of the tokens for collateral."""
+    await alice.place(YES_TOKEN, "BUY", 600_000, shares(3), order_type="FAK")
+    resting = (await alice.place(YES_TOKEN, "BUY", 300_000, shares(1)))["orderID"]
+    custom = await open_session(venue, "market", {"assets_ids": [YES_TOKEN], "type": "market",
+                                                  "custom_feature_enabled": True})
+    plain = await open_session(venue, "market", {"assets_ids": [YES_TOKEN], "type": "market"})
+    venue.auto_redeem = False
+    cash = venue.account.cash
+
+    await venue.resolve(CONDITION, 1_000_000)
+    _, record = await alice.call("GET", f"/markets/{CONDITION}")
+    _, refused = await alice.call("POST", "/order",
+                                  alice.order(YES_TOKEN, "BUY", 500_000, shares(1)))
+
+    [event] = custom.events("market_resolved")
+    assert (event["market"], event["winning_asset_id"], event["winning_outcome"]) == (
+        CONDITION, YES_TOKEN, "Yes")
+    assert sorted(event["assets_ids"]) == sorted([YES_TOKEN, NO_TOKEN])
+    assert plain.events("market_resolved") == []  # custom features only
+    assert (record["closed"], record["accepting_orders"]) == (True, False)
+    assert [(t["token_id"], t["winner"], t["price"]) for t in record["tokens"]] == [
+        (YES_TOKEN, True, 1.0), (NO_TOKEN, False, 0.0)]
+    assert venue.orders[resting].status == "CANCELED" and not refused["success"]
+    assert venue.account.cash == cash and venue.account.positions[YES_TOKEN] == shares(3)
+
+    assert venue.redeem(CONDITION) == shares(3)  # $1 a winning share
+    assert venue.account.cash == cash + shares(3)
+    assert venue.account.positions.get(YES_TOKEN, 0) == 0
+    with pytest.raises(ValueError):
+        await venue.resolve(CONDITION, 0)
+
+
+async def test_a_fifty_fifty_resolution_pays_half_a_dollar_a_token_and_names_no_winner(
+    venue: PolymarketEmulator, alice: PolymarketTrader,
+) -> None:
+    await alice.place(NO_TOKEN, "BUY", 600_000, shares(2), order_type="FAK")
+    cash = venue.account.cash
+
+    await venue.resolve(CONDITION, 500_000)
+    _, record = await alice.call("GET", f"/markets/{CONDITION}")
+
+    assert [(t["winner"], t["price"]) for t in record["tokens"]] == [(False, 0.5), (False, 0.5)]
+    assert venue.account.cash == cash + shares(1)  # auto-redeemed: 2 x $0.50

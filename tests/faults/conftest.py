@@ -14,7 +14,7 @@ import pytest
 from emulators.conftest import Harness, eventually, open_harness
 
 from arbiter.core.instruments import Venue
-from arbiter.core.units import parse_micros
+from arbiter.core.units import notional, parse_micros
 from arbiter.gateways.scheduler import Timer
 from arbiter.v1 import execution_pb2
 
@@ -103,29 +103,66 @@ def venue_orders(harness: Harness) -> dict[str, VenueOrder]:
     return {i: VenueOrder(o.initial, o.filled, o.status == "resting") for i, o in orders.items()}
 
 
-def venue_fills(harness: Harness) -> dict[tuple[str, str], int]:
+@dataclass(frozen=True)
+class VenueFill:
+    """One fill of ours as the emulator made it: quantity and price in the bought token's
+    (Polymarket) or the bought side's (Kalshi) own terms."""
+
+    qty: int
+    price: int
+
+
+def venue_fills(harness: Harness) -> dict[tuple[str, str], VenueFill]:
     """Every fill of ours the venue made, keyed as the gateways name them (order id, trade
-    id; a maker fill's trade id is suffixed with its order id), to its quantity."""
-    fills: dict[tuple[str, str], int] = {}
+    id; a maker fill's trade id is suffixed with its order id). Kalshi's price is its own
+    `no_price_dollars` for a NO fill, not 1 - the YES price worked out here."""
+    fills: dict[tuple[str, str], VenueFill] = {}
     if harness.venue == "polymarket":
         ours = harness.emulator.orders  # type: ignore[attr-defined]
         for trade_id, trade in harness.emulator.trades.items():  # type: ignore[attr-defined]
             if trade["taker_order_id"] in ours:
-                fills[(trade["taker_order_id"], trade_id)] = parse_micros(trade["size"])
+                fills[(trade["taker_order_id"], trade_id)] = VenueFill(
+                    parse_micros(trade["size"]), parse_micros(trade["price"]))
             for maker in trade["maker_orders"]:
                 if maker["order_id"] in ours:
-                    fills[(maker["order_id"], f"{trade_id}:{maker['order_id']}")] = \
-                        parse_micros(maker["matched_amount"])
+                    fills[(maker["order_id"], f"{trade_id}:{maker['order_id']}")] = VenueFill(
+                        parse_micros(maker["matched_amount"]), parse_micros(maker["price"]))
         return fills
     for fill in harness.emulator.fills:  # type: ignore[attr-defined]
         trade_id = fill["trade_id"] if fill["is_taker"] else f"{fill['trade_id']}:{fill['order_id']}"
-        fills[(fill["order_id"], trade_id)] = parse_micros(fill["count_fp"])
+        price = fill["yes_price_dollars" if fill["outcome_side"] == "yes" else "no_price_dollars"]
+        fills[(fill["order_id"], trade_id)] = VenueFill(parse_micros(fill["count_fp"]),
+                                                        parse_micros(price))
     return fills
 
 
+def cash_violations(harness: Harness) -> list[str]:
+    """The fees the gateway reported, and the cost plus fees of its fills, equal what the
+    emulator's account was charged: these tests only buy, so every micro-dollar the account
+    moved is a fill's cost or fee. Per order where the venue says (Kalshi), in total where
+    it only keeps the account (Polymarket charges each order's fee once, on its taker
+    fills)."""
+    fills = [r for r in harness.reports if r.kind == FILL]
+    fees = sum(r.fee_micros for r in fills)
+    spent = sum(notional(r.price_micros, r.qty_micros) + r.fee_micros for r in fills)
+    account = harness.emulator.account  # type: ignore[attr-defined]
+    problems = []
+    if (spent, fees) != (-account.cash, account.fees):
+        problems.append(f"reported spend {spent} with fees {fees} != venue's "
+                        f"{-account.cash} with fees {account.fees}")
+    if harness.venue == "kalshi":
+        for order_id, order in harness.emulator.orders.items():  # type: ignore[attr-defined]
+            reported = sum(r.fee_micros for r in fills if r.venue_order_id == order_id)
+            if reported != order.taker_fees + order.maker_fees:
+                problems.append(f"order {order_id}: fees reported {reported} != venue's "
+                                f"{order.taker_fees + order.maker_fees}")
+    return problems
+
+
 def money_violations(harness: Harness) -> list[str]:
-    """What breaks "no order lost or duplicated, every fill counted exactly once, every
-    order's quantity accounted for", comparing the gateway's reports with the venue."""
+    """What breaks "no order lost or duplicated, every fill counted exactly once at the
+    venue's price and fee, every order's quantity accounted for", comparing the gateway's
+    reports with the venue."""
     problems: list[str] = []
     reports = harness.reports
     acked: dict[str, set[str]] = {}  # client order id -> venue order ids it was ACKed as
@@ -146,12 +183,14 @@ def money_violations(harness: Harness) -> list[str]:
     problems += [f"ACKed order {o} is not at the venue" for o in sorted(set(owners) - set(orders))]
     counted = Counter((r.venue_order_id, r.trade_id) for r in reports if r.kind == FILL)
     problems += [f"fill {key} counted {n} times" for key, n in counted.items() if n > 1]
-    reported = {(r.venue_order_id, r.trade_id): r.qty_micros for r in reports if r.kind == FILL}
+    reported = {(r.venue_order_id, r.trade_id): VenueFill(r.qty_micros, r.price_micros)
+                for r in reports if r.kind == FILL}
     made = venue_fills(harness)
     if reported != made:
         problems.append(f"fills reported {sorted(reported.items())} != made {sorted(made.items())}")
+    problems += cash_violations(harness)
     for order_id, order in orders.items():
-        if sum(q for (o, _), q in made.items() if o == order_id) != order.filled:
+        if sum(f.qty for (o, _), f in made.items() if o == order_id) != order.filled:
             problems.append(f"emulator: order {order_id} fills do not add up to {order.filled}")
         closed = [r.qty_micros for r in reports
                   if r.kind == CANCELED and r.venue_order_id == order_id]

@@ -166,37 +166,46 @@ def test_a_chase_never_pays_past_break_even() -> None:
     saga = _new(Policy((HedgeStep(HedgeStrategy.CHASE, 100), UNWIND)))
     sent = _run(saga, 10 * LOT, [100, 0, 0, 100])
     chase = sent[2]
-    assert chase.limit_price == saga.break_even_leg2() == 580_000  # $1 - 0.42 leg 1
+    # $1 less leg 1's 0.42 and its $0.001 fee on 10 contracts, down to the tick: at 0.58
+    # the pair would cost $1.0001 a unit
+    assert chase.limit_price == saga.break_even_leg2() == 570_000
 
 
 @settings(max_examples=300, deadline=None)
 @given(
     tick=st.sampled_from([100, 1_000, 10_000]),
-    leg1_fills=st.lists(st.tuples(st.integers(1, 100), st.integers(1, 3_000_000)),
-                        min_size=1, max_size=4),
+    leg1_fills=st.lists(st.tuples(st.integers(1, 100), st.integers(1, 3_000_000),
+                                  st.integers(0, 30_000)), min_size=1, max_size=4),
     leg2_percent=st.integers(0, 99),
     chases=st.lists(st.integers(1, 60), min_size=1, max_size=4),
 )
 # an average of $0.4100005 (2 contracts at 0.41, a hundred micro-units at 0.42): read as
 # $0.41 it would allow a chase to 0.59, where the pair costs more than $1
-@example(tick=10_000, leg1_fills=[(2, 2_000_000), (1, 100)], leg2_percent=0, chases=[5])
+@example(tick=10_000, leg1_fills=[(2, 2_000_000, 0), (1, 100, 0)], leg2_percent=0, chases=[5])
+# 0.42 and a cent of fee on one contract: a chase to 0.58 would ignore the fee and lose it
+@example(tick=10_000, leg1_fills=[(1, 1_000_000, 10_000)], leg2_percent=0, chases=[50])
 def test_no_chase_price_exceeds_the_break_even_of_what_leg_1_paid(
-    tick: int, leg1_fills: list[tuple[int, int]], leg2_percent: int, chases: list[int]
+    tick: int, leg1_fills: list[tuple[int, int, int]], leg2_percent: int, chases: list[int]
 ) -> None:
     """Leg 1 filled in pieces at or below its limit (fine quantities, so its average price
-    has a fraction of a micro-dollar); leg 2 fills short; every chase is priced at most at
-    the break-even computed here exactly, so the hedged pair never costs more than $1."""
+    has a fraction of a micro-dollar) and paid fees (up to 3 cents a contract, so the pair
+    still has an edge); leg 2 fills short; every chase is
+    priced at most at the break-even computed here exactly, so the hedged pair never costs
+    more than $1 with leg 1's fees."""
     leg1 = LegPlan(1, "pm", Outcome.YES, 420_000, tick, Outcome.YES)
     leg2 = LegPlan(2, "ks", Outcome.NO, 540_000, tick, Outcome.NO)
     saga = Saga("t:s1", "pair", leg1, leg2,
                 Policy(tuple(HedgeStep(HedgeStrategy.CHASE, t) for t in chases)))
-    prices = [420_000 - (k - 1) * tick for k, _ in leg1_fills]  # at or below the limit
-    filled = sum(q for _, q in leg1_fills)
+    prices = [420_000 - (k - 1) * tick for k, _, _ in leg1_fills]  # at or below the limit
+    filled = sum(q for _, q, _ in leg1_fills)
     [first] = saga.approve(filled)
-    for n, (price, (_, qty)) in enumerate(zip(prices, leg1_fills, strict=True)):
-        saga.on_fill(first.client_order_id, f"L1-{n}", price, qty, 0)
+    fees = [rate * qty // ONE_DOLLAR for _, qty, rate in leg1_fills]
+    for n, (price, (_, qty, _), fee) in enumerate(zip(prices, leg1_fills, fees, strict=True)):
+        saga.on_fill(first.client_order_id, f"L1-{n}", price, qty, fee)
     saga.on_order_done(first.client_order_id)
-    average = Fraction(sum(p * q for p, (_, q) in zip(prices, leg1_fills, strict=True)), filled)
+    paid = sum(Fraction(p * q, ONE_DOLLAR) + fee
+               for p, (_, q, _), fee in zip(prices, leg1_fills, fees, strict=True))
+    average = paid * ONE_DOLLAR / filled
     break_even = (ONE_DOLLAR - average) // tick * tick
     [second] = saga.progress()
     assert second.limit_price == leg2.limit_price and second.qty == filled

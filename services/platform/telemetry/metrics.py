@@ -96,8 +96,16 @@ UNHEDGED_EXPOSURE = Gauge(
     "Contracts bought on one leg with no matching opposite leg.", ["tenant"])
 EXPOSURE = Gauge(
     "arbiter_exposure_dollars", "Cost basis of positions held until resolution.", ["tenant"])
+LOCKED_IN_PNL = Gauge(
+    "arbiter_locked_in_pnl_dollars",
+    "What terminal sagas' hedges pay at resolution, less their cost and fees.", ["tenant"])
 REALIZED_PNL = Gauge(
-    "arbiter_realized_pnl_dollars", "Locked-in profit of terminal sagas, after fees.", ["tenant"])
+    "arbiter_realized_pnl_dollars", "Realized PnL per venue: pairs netted or settled, less "
+    "their cost and fees.", ["tenant", "venue"])
+UNREALIZED_PNL = Gauge(
+    "arbiter_unrealized_pnl_dollars", "Open positions marked to the book (core/pnl.py "
+    "MARK_RULE), less their cost and fees.", ["tenant", "venue"])
+FEES_PAID = Gauge("arbiter_fees_paid_dollars", "Fees paid per venue.", ["tenant", "venue"])
 ORDERS_SENT = Counter("arbiter_orders_sent_total", "Orders sent to a venue.", ["tenant", "venue"])
 FILLS = Counter("arbiter_fills_total", "Fills counted (once per trade).", ["tenant", "venue"])
 
@@ -207,7 +215,7 @@ class SagaMetrics:
         self.held = SAGAS_HELD.labels(tenant=tenant)
         self.unhedged = UNHEDGED_EXPOSURE.labels(tenant=tenant)
         self.exposure = EXPOSURE.labels(tenant=tenant)
-        self.realized_pnl = REALIZED_PNL.labels(tenant=tenant)
+        self.locked_in_pnl = LOCKED_IN_PNL.labels(tenant=tenant)
         self._hops = {name: hop(name) for name in HOPS[2:]}
         self._ticks = {name: tick(name) for name in HOPS[2:]}
         self._finished = {s: SAGAS_FINISHED.labels(tenant=tenant, state=s) for s in SAGA_END_STATES}
@@ -245,7 +253,7 @@ class SagaMetrics:
         """A saga reached terminal `state` (lower-case State name)."""
         self._finished[state].inc()
         self._durations[state].observe(duration_seconds, tracing.exemplar())
-        self.realized_pnl.inc(realized_pnl_micros / 1e6)
+        self.locked_in_pnl.inc(realized_pnl_micros / 1e6)
         if state == "held":
             self.held.inc()
 

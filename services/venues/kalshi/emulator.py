@@ -155,7 +155,7 @@ class _Listing:
     event_ticker: str
     listed_ms: int
     status: str = "active"  # the Market model's lifecycle values: active, then finalized
-    result: str = ""  # yes | no once settled
+    result: str = ""  # yes | no | scalar once settled
     settled_ms: int = 0
 
     @property
@@ -251,32 +251,45 @@ class KalshiEmulator(EmulatedVenue):
             market_id, event_ticker or market_id.rsplit("-", 1)[0], self.now_ms)
 
     def settle_market(self, ticker: str, result: str) -> None:
-        """Scripted venue event: the market determines `result` (yes | no) and settles at
-        once. Our resting orders in it are canceled, each winning contract pays $1, the
-        position closes (GET /portfolio/positions no longer lists it) and GET
-        /portfolio/settlements reports it. The market's cost is booked to the side held."""
+        """Scripted venue event: the market determines `result` (yes | no) and settles."""
         if result not in ("yes", "no"):
             raise ValueError(f"result must be yes or no, was {result!r}")
-        listing = self.listings[ticker]
+        self._settle(ticker, ONE_DOLLAR if result == "yes" else 0)
+
+    async def resolve(self, market_id: str, yes_payout: int) -> None:
+        self._settle(market_id, yes_payout)
+
+    def _settle(self, market_id: str, yes_payout: int) -> None:
+        """The market determines and settles at once: $1 or $0 a YES contract is a `yes` or
+        `no` result, anything between a `scalar` one at that `value` (how Kalshi settles a
+        market at a fair price instead of voiding it). Our resting orders in it are
+        canceled, each contract pays its side's value, the position closes (GET
+        /portfolio/positions no longer lists it) and GET /portfolio/settlements reports it.
+        The market's cost is booked to the side held."""
+        if not 0 <= yes_payout <= ONE_DOLLAR or yes_payout % CENT:
+            raise ValueError(f"a Kalshi settlement pays whole cents of $1, not {yes_payout}")
+        listing = self.listings[market_id]
         if listing.status != "active":
-            raise ValueError(f"market {ticker} is already {listing.status}")
+            raise ValueError(f"market {market_id} is already {listing.status}")
+        result = {ONE_DOLLAR: "yes", 0: "no"}.get(yes_payout, "scalar")
         for order in list(self.orders.values()):
-            if order.ticker == ticker and order.status == "resting":
+            if order.ticker == market_id and order.status == "resting":
                 self._take_off_book(order.order_id)
-        position = self.account.positions.pop(ticker, 0)
-        stats = self._stats.pop(ticker, _PositionStats())
+        position = self.account.positions.pop(market_id, 0)
+        stats = self._stats.pop(market_id, _PositionStats())
         yes_count, no_count = max(position, 0), max(-position, 0)
-        payout = notional(ONE_DOLLAR, yes_count if result == "yes" else no_count)
+        payout = (notional(yes_payout, yes_count)
+                  + notional(ONE_DOLLAR - yes_payout, no_count))
         self.account.cash += payout
         listing.status, listing.result, listing.settled_ms = "finalized", result, self.now_ms
         self.settlements.append({
-            "ticker": ticker, "exchange_index": 0, "event_ticker": listing.event_ticker,
+            "ticker": market_id, "exchange_index": 0, "event_ticker": listing.event_ticker,
             "market_result": result, "yes_count_fp": size_text(yes_count, 2),
             "yes_total_cost_dollars": dollars(stats.cost if position > 0 else 0, 4),
             "no_count_fp": size_text(no_count, 2),
             "no_total_cost_dollars": dollars(stats.cost if position < 0 else 0, 4),
             "revenue": payout // CENT, "settled_time": _iso(self.now_ms),
-            "fee_cost": dollars(stats.fees, 4), "value": 100 if result == "yes" else 0,
+            "fee_cost": dollars(stats.fees, 4), "value": yes_payout // CENT,
         })
 
     def intent_key(self, method: str, path: str, body: bytes) -> str | None:

@@ -57,7 +57,7 @@ from arbiter.venues.kalshi.ratelimit import (
     kalshi_endpoint_class,
     kalshi_policy,
 )
-from arbiter.venues.kalshi.schemas import Balance
+from arbiter.venues.kalshi.schemas import Balance, Settlement
 
 log = logging.getLogger(__name__)
 
@@ -441,6 +441,19 @@ class KalshiGateway(VenueGateway):
             net = parse_micros(str(row["position_fp"]), "position_fp")
             held[(row["ticker"], Outcome.YES if net > 0 else Outcome.NO)] = abs(net)
         return held
+
+    async def settlements(self) -> dict[str, int]:
+        """``GET /portfolio/settlements``: every market we held at its settlement."""
+        settled = {}
+        for row in await self.read_all(f"{API}/portfolio/settlements", {"limit": "1000"},
+                                       "settlements", CURSOR):
+            try:
+                settlement = Settlement.model_validate(row)
+                if settlement.ticker in self.markets:
+                    settled[settlement.ticker] = settlement.yes_payout
+            except ValueError as exc:  # ValidationError included
+                raise self.bad_reply("settlement", orjson.dumps(row), exc) from None
+        return settled
 
     async def balance(self) -> VenueBalance:
         """``GET /portfolio/balance``: Kalshi holds the cash, so there is no allowance."""

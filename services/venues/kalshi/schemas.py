@@ -7,7 +7,7 @@ the dollar string wins when present, since it is exact below a cent.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
@@ -33,3 +33,26 @@ class Balance(BaseModel):
     @property
     def micros(self) -> int:
         return self.balance * CENT if self.balance_dollars is None else self.balance_dollars
+
+
+class Settlement(BaseModel):
+    """One row of GET /portfolio/settlements: how a market we held settled. `value` is what
+    one YES contract paid, in cents: 100 or 0 for a `yes` or `no` result, the settlement
+    price for a `scalar` (or `void`) one."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    ticker: str = Field(min_length=1)
+    market_result: Literal["yes", "no", "scalar", "void"]
+    value: StrictInt | None = Field(None, ge=0, le=100)
+
+    @property
+    def yes_payout(self) -> int:
+        """Micro-dollars one YES contract paid; a scalar or void row must say its value."""
+        if self.market_result == "yes":
+            return 100 * CENT
+        if self.market_result == "no":
+            return 0
+        if self.value is None:
+            raise ValueError(f"{self.ticker}: a {self.market_result} settlement without its value")
+        return self.value * CENT

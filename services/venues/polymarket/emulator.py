@@ -166,6 +166,11 @@ class PolymarketEmulator(EmulatedVenue):
         self.tokens: dict[str, TokenRef] = {}
         self.token_ids: dict[str, tuple[str, str]] = {}  # condition -> (yes, no)
         self.fees: dict[str, FeeModel] = {}
+        self.resolved: dict[str, int] = {}  # condition -> what one YES token pays out
+        # paper: the wallet redeems each market as it resolves (what a redeeming relayer
+        # does); Arbiter itself sends no CTF transaction yet
+        self.auto_redeem = True
+        self._custom_features: set[int] = set()  # ids of sessions that asked for them
         self.api_keys: dict[str, tuple[ApiCreds, str]] = {}  # api key -> (creds, signer address)
         self.exchange_version = int(EXCHANGE_DOMAIN_VERSION)
         self._v2_domain = ExchangeDomain.for_market(POLYGON_CHAIN_ID, neg_risk=False)
@@ -248,6 +253,44 @@ class PolymarketEmulator(EmulatedVenue):
                         "market": condition_id, "old_tick_size": dollars(old),
                         "new_tick_size": dollars(tick), "timestamp": str(self.now_ms)})
 
+    async def resolve(self, market_id: str, yes_payout: int) -> None:
+        """Scripted venue event: the market closes and the oracle reports its payout (a
+        YES token pays `yes_payout`, NO the rest of $1; UMA's 50-50 for an unresolvable
+        question is half each). Our resting orders are canceled, new ones refused, GET
+        /markets reports it `closed` with its winner and payout prices, and market-channel
+        subscribers that enabled custom features get `market_resolved` (facts A11). The
+        tokens stay in the wallet until redeemed (`redeem`), at once with `auto_redeem`."""
+        if market_id in self.resolved:
+            raise ValueError(f"market {market_id} is already resolved")
+        if not 0 <= yes_payout <= ONE_DOLLAR:
+            raise ValueError(f"a payout is $0 to $1 a token, not {yes_payout}")
+        self.resolved[market_id] = yes_payout
+        for order_id, order in list(self.orders.items()):
+            if order.market == market_id and order.status == LIVE:
+                self._cancel_one(order.address, order_id)
+        yes, no = self.token_ids[market_id]
+        winner = {ONE_DOLLAR: (yes, "Yes"), 0: (no, "No")}.get(yes_payout, ("", ""))
+        event = {"event_type": "market_resolved", "id": market_id, "market": market_id,
+                 "assets_ids": [yes, no], "winning_asset_id": winner[0],
+                 "winning_outcome": winner[1], "timestamp": str(self.now_ms)}
+        for session in list(self.sessions):
+            subscribed = session.subscriptions.get(MARKET_SID, set())
+            if id(session) in self._custom_features and subscribed & {yes, no}:
+                await session.push(event)
+        if self.auto_redeem:
+            self.redeem(market_id)
+
+    def redeem(self, market_id: str) -> int:
+        """The wallet redeems a resolved market's tokens for collateral (on chain, the CTF
+        contract's `redeemPositions`; no CLOB endpoint): every token held pays its payout.
+        Returns the collateral credited."""
+        payout = self.resolved[market_id]
+        yes, no = self.token_ids[market_id]
+        held = {token: self.account.positions.pop(token, 0) for token in (yes, no)}
+        credited = notional(payout, held[yes]) + notional(ONE_DOLLAR - payout, held[no])
+        self.account.cash += credited
+        return credited
+
     # -- WebSocket -------------------------------------------------------------------
     async def on_ws_frame(self, session: WsSession, frame: bytes) -> None:
         if frame == b"PING":
@@ -258,6 +301,8 @@ class PolymarketEmulator(EmulatedVenue):
             assets = [a for a in msg.get("assets_ids", []) if a in self.tokens]
             session.subscriptions[MARKET_SID] = session.subscriptions.get(MARKET_SID, set()) | set(assets)
             session.channels[MARKET_SID] = "market"
+            if msg.get("custom_feature_enabled") is True:
+                self._custom_features.add(id(session))
             for asset in assets:
                 await session.push([self._book_event(asset)])
         elif msg.get("type") == "user":
@@ -423,13 +468,18 @@ class PolymarketEmulator(EmulatedVenue):
         """A CLOB market record (GET /markets, /markets/{condition_id}); ticks and sizes are
         JSON numbers there, unlike the book's strings."""
         engine = self.engines[condition_id]
+        payout = self.resolved.get(condition_id)
+        pays = (None if payout is None else {0: payout, 1: ONE_DOLLAR - payout})
         tokens = [{"token_id": token, "outcome": label,
-                   "price": float(to_decimal(self._last_trade(token))), "winner": False}
-                  for token, label in zip(self.token_ids[condition_id], ("Yes", "No"),
-                                          strict=True)]
+                   "price": float(to_decimal(self._last_trade(token) if pays is None
+                                             else pays[index])),
+                   "winner": pays is not None and pays[index] == ONE_DOLLAR}
+                  for index, (token, label) in enumerate(zip(
+                      self.token_ids[condition_id], ("Yes", "No"), strict=True))]
+        closed = payout is not None
         return {
-            "enable_order_book": True, "active": True, "closed": False, "archived": False,
-            "accepting_orders": True, "accepting_order_timestamp": None,
+            "enable_order_book": True, "active": True, "closed": closed, "archived": False,
+            "accepting_orders": not closed, "accepting_order_timestamp": None,
             "minimum_order_size": float(to_decimal(MIN_ORDER_SIZE)),
             "minimum_tick_size": float(to_decimal(engine.tick)),
             "condition_id": condition_id, "question_id": _question_id(condition_id),
@@ -560,6 +610,8 @@ class PolymarketEmulator(EmulatedVenue):
         ref = self.tokens.get(token)
         if ref is None:
             return 400, {"error": "Invalid token id"}
+        if ref.condition_id in self.resolved:  # not in the facts: our text for a closed market
+            return _insert_error("INVALID_ORDER_ERROR", "market is closed: not accepting orders")
         signed, problem = self._verified_order(payload, caller)
         if signed is None:
             return 400, {"error": problem}

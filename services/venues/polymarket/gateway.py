@@ -70,6 +70,7 @@ from arbiter.venues.polymarket.schemas import (
     POSITIONS_MAX_OFFSET,
     POSITIONS_PAGE,
     BalanceAllowance,
+    MarketRecord,
     OrderReply,
     PositionRow,
     PostStatus,
@@ -202,6 +203,7 @@ class PolymarketGateway(VenueGateway):
         self.heartbeats_sent = 0
         self.heartbeat_failures = 0
         self._by_token = {m.yes_token: m for m in markets}
+        self._resolved: dict[str, int] = {}  # condition id -> YES payout, once resolved
         self._twins = {m.no_token for m in markets}  # the NO side repeats each YES change
         # each market's current grid, and every grid it has had (see `_limit_price`)
         self._ticks = {m.market_id: _TICKS_BY_MICROS[m.tick_micros] for m in markets}
@@ -628,6 +630,25 @@ class PolymarketGateway(VenueGateway):
         except (KeyError, ValueError) as exc:
             self.bad_message(raw, exc)
             return None
+
+    async def settlements(self) -> dict[str, int]:
+        """GET /markets/{condition_id} of each of our markets: those resolved, at their
+        payout. (Redeeming the tokens for collateral is an on-chain CTF call the venue's
+        API does not take; until it is made the tokens stay in the positions.)"""
+        settled = self._resolved  # a resolution is final: never read again
+        for market in self.markets.values():
+            if market.market_id in settled:
+                continue
+            status, raw = await self.send(Priority.READ, "GET", f"/markets/{market.market_id}")
+            try:
+                if status != 200:
+                    raise ValueError(f"HTTP {status}")
+                payout = MarketRecord.model_validate_json(raw).yes_payout(market.yes_token)
+            except ValueError as exc:  # ValidationError included
+                raise self.bad_reply("market", raw, exc) from None
+            if payout is not None:
+                settled[market.market_id] = payout
+        return dict(settled)
 
     async def balance(self) -> VenueBalance:
         """GET /balance-allowance for the collateral: the funder's (or signer's) pUSD and

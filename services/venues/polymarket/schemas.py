@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Annotated
 
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
 from arbiter.core.units import parse_amount
 from arbiter.venues.polymarket.amounts import Side
@@ -80,6 +80,36 @@ class BalanceAllowance(BaseModel):
 
     balance: Annotated[int, BeforeValidator(_base_units)]
     allowance: Annotated[int, BeforeValidator(_base_units)]
+
+
+class MarketToken(BaseModel):
+    token_id: str = Field(pattern=r"^[0-9]{1,78}$")
+    price: Annotated[int, BeforeValidator(_number_micros)] = Field(ge=0, le=1_000_000)
+    winner: StrictBool = False
+
+
+class MarketRecord(BaseModel):
+    """GET /markets/{condition_id}, what settlement reads: `closed`, and per token its
+    `price` and `winner` flag, which resolution sets (the winner's price 1, the loser's 0;
+    UMA's 50-50 for a question that cannot be resolved leaves both at 0.5 and no winner)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    condition_id: str
+    closed: StrictBool
+    tokens: list[MarketToken] = Field(min_length=2, max_length=2)
+
+    def yes_payout(self, yes_token: str) -> int | None:
+        """What one YES token pays out once resolved; None while it is not (a closed market
+        waits for its oracle, and then shows no winner and not a 50-50)."""
+        yes = next((t for t in self.tokens if t.token_id == yes_token), None)
+        if yes is None:
+            raise ValueError(f"market {self.condition_id} does not list token {yes_token}")
+        if not self.closed:
+            return None
+        if any(t.winner for t in self.tokens):
+            return 1_000_000 if yes.winner else 0
+        return 500_000 if all(t.price == 500_000 for t in self.tokens) else None
 
 
 POSITIONS_PAGE = 500  # the Data API's largest `limit`

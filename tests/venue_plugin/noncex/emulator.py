@@ -132,11 +132,19 @@ class NoncexEmulator(EmulatedVenue):
         self._by_client: dict[str, str] = {}
         self.fills: list[FillRecord] = []
         self._index: dict[str, int] = {}  # market -> its `WsSession.seq` slot
+        self.settled: dict[str, int] = {}  # market -> what one YES contract paid
 
     def list_market(self, market: Market, fees: FeeModel) -> None:
         self.add_market(market.market_id, market.tick_micros)
         self.fees[market.market_id] = fees
         self._index[market.market_id] = len(self._index) + 1
+
+    async def resolve(self, market_id: str, yes_payout: int) -> None:
+        """Settle at once: every contract pays its side's value and the position closes."""
+        self.settled[market_id] = yes_payout
+        for outcome, pays in (("yes", yes_payout), ("no", ONE_DOLLAR - yes_payout)):
+            self.account.cash += notional(pays, self.account.positions.pop(
+                f"{market_id}:{outcome}", 0))
 
     def intent_key(self, method: str, path: str, body: bytes) -> str | None:
         if method != "POST" or path != ORDERS_PATH:
@@ -187,6 +195,10 @@ class NoncexEmulator(EmulatedVenue):
                     if query.get("order_id") in (None, f.order_id)]})
             if (method, path) == ("GET", f"{API}/balance"):
                 return HttpResponse.json(200, {"cash": dollars(self.account.balance)})
+            if (method, path) == ("GET", f"{API}/settlements"):
+                return HttpResponse.json(200, {"settlements": [
+                    {"market": market, "yes_payout": dollars(pays)}
+                    for market, pays in sorted(self.settled.items())]})
             if (method, path) == ("GET", f"{API}/positions"):
                 return HttpResponse.json(200, {"positions": [
                     {"market": key.rsplit(":", 1)[0], "outcome": key.rsplit(":", 1)[1],

@@ -325,6 +325,22 @@ class NoncexGateway(VenueGateway):
         """``GET /v1/balance``: the venue holds the cash, so there is no allowance."""
         return VenueBalance(cash_of(await self.read_object(f"{API}/balance", {})))
 
+    async def settlements(self) -> dict[str, int]:
+        """``GET /v1/settlements``: each settled market at what its YES contract paid."""
+        rows = (await self.read_object(f"{API}/settlements", {})).get("settlements")
+        if not isinstance(rows, list):
+            raise VenueMessageError(f"'settlements' must be a list, was {rows!r:.60}")
+        settled = {}
+        for row in rows:
+            if not isinstance(row, dict):
+                raise VenueMessageError(f"a settlement must be an object, was {row!r:.60}")
+            market, pays = row.get("market"), row.get("yes_payout")
+            if not isinstance(market, str) or not isinstance(pays, str):
+                raise VenueMessageError(f"bad settlement row {row!r:.80}")
+            if market in self.markets:
+                settled[market] = parse_micros(pays, "yes_payout")
+        return settled
+
     async def _positions(self) -> dict[tuple[str, Outcome], int]:
         reply = await self.read_object(f"{API}/positions", {})
         held: dict[tuple[str, Outcome], int] = {}

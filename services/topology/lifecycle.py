@@ -1,0 +1,91 @@
+"""Markets that settle: each venue's settlements read from its API and booked once.
+
+A settled market pays what it pays and is gone: the portfolio realizes it (`core.pnl`),
+risk drops its positions and their cost (booked as a sale of everything held at the
+payout, under one trade id per market and outcome, so a repeated read changes nothing),
+and the capital comes back through the venue's balance, which risk already reads. A pair
+whose two markets settled on different terms (one venue resolved, the other settled at a
+fair price or 50-50) is a hedge that did not hold: reported with what each hedged unit
+paid instead of $1, never netted away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from arbiter.core.instruments import MarketPair, Outcome, Venue
+from arbiter.core.units import ONE_DOLLAR, to_decimal
+from arbiter.gateways.base import VenueGateway
+from arbiter.platform.ports import RiskPort
+from arbiter.saga.service import SagaService
+from arbiter.topology.portfolio import Portfolio
+from arbiter.v1 import common_pb2, risk_pb2
+
+
+@dataclass
+class Lifecycle:
+    tenant: common_pb2.TenantContext
+    gateways: Mapping[Venue, VenueGateway]
+    risk: RiskPort
+    saga: SagaService
+    portfolio: Portfolio
+    pairs: tuple[MarketPair, ...]
+    disagreements: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def settled(self) -> dict[tuple[Venue, str], int]:
+        return self.portfolio.settled
+
+    async def poll(self) -> list[tuple[Venue, str]]:
+        """Read every venue's settlements; book the new ones. Returns what was booked."""
+        booked = []
+        for venue, gateway in sorted(self.gateways.items()):
+            for market_id, payout in sorted((await gateway.settlements()).items()):
+                if (venue, market_id) not in self.settled:
+                    await self._book(venue, market_id, payout)
+                    booked.append((venue, market_id))
+        if booked:
+            self._check_pairs(booked)
+        return booked
+
+    async def _book(self, venue: Venue, market_id: str, payout: int) -> None:
+        held = self.saga.positions
+        for outcome, pays in ((Outcome.YES, payout), (Outcome.NO, ONE_DOLLAR - payout)):
+            qty = held.get((venue, market_id, outcome), 0)
+            if qty:
+                await self.risk.RecordFill(risk_pb2.FillRecord(
+                    tenant=self.tenant, venue=venue, market_id=market_id,
+                    outcome=common_pb2.Outcome.ValueType(outcome), qty_micros=-qty,
+                    price_micros=pays, trade_id=f"settlement:{market_id}:{outcome.name}"))
+        self.settled[(venue, market_id)] = payout
+
+    def _check_pairs(self, booked: Iterable[tuple[Venue, str]]) -> None:
+        new = set(booked)
+        for pair in self.pairs:
+            a, b = (pair.a.venue, pair.a.market_id), (pair.b.venue, pair.b.market_id)
+            if a not in self.settled or b not in self.settled or not {a, b} & new:
+                continue
+            a_pays, b_pays = self.settled[a], self.settled[b]
+            expected = ONE_DOLLAR - a_pays if pair.b_inverted else a_pays
+            if b_pays != expected:
+                # a hedged unit holds A's YES with B's NO (B's YES if inverted), or the reverse
+                one = a_pays + (b_pays if pair.b_inverted else ONE_DOLLAR - b_pays)
+                sagas = [x for x in self.saga.sagas.values() if x.pair_id == pair.pair_id]
+                locked = sum(x.realized_pnl() for x in sagas if x.terminal)
+                paid = sum(m.realized + m.unrealized for m in self.portfolio.markets_pnl(sagas))
+                self.disagreements.append({
+                    "pair": pair.pair_id, "a_yes_paid_usd": str(to_decimal(a_pays)),
+                    "b_yes_paid_usd": str(to_decimal(b_pays)),
+                    "b_yes_should_pay_usd": str(to_decimal(expected)),
+                    "hedged_unit_paid_usd": {"yes_on_a": str(to_decimal(one)),
+                                             "no_on_a": str(to_decimal(2 * ONE_DOLLAR - one))},
+                    # what the pair's hedges were to lock in, and what they made instead
+                    "locked_in_usd": str(to_decimal(locked)),
+                    "pnl_usd": str(to_decimal(paid)),
+                })
+
+    def summary(self) -> dict[str, Any]:
+        return {"markets_settled": sorted(f"{v}:{m}" for v, m in self.settled),
+                "settlement_disagreements": self.disagreements}
