@@ -37,7 +37,8 @@ from arbiter.saga.timeline import summarize
 from arbiter.topology.embedded import EmbeddedMesh
 from arbiter.topology.runner import RunLimits, drive
 
-RUNS = {"lockstep": ("lockstep", "sequential"), "free_sequential": ("free", "sequential")}
+RUNS = {"lockstep": ("lockstep", "sequential"), "free_sequential": ("free", "sequential"),
+        "free_parallel": ("free", "parallel")}
 
 
 def _usd(micros: int | None) -> str | None:
@@ -47,7 +48,7 @@ def _usd(micros: int | None) -> str | None:
 async def run(mode: str, execution: str, seed: int, seconds: float,
               overrides: dict[str, Any]) -> dict[str, Any]:
     config = load_config(environ={}, overrides={
-        **overrides, "market.seed": seed, "market.clock": mode})
+        **overrides, "market.seed": seed, "market.clock": mode, "saga.execution": execution})
     mesh = await EmbeddedMesh.build(config)
     await mesh.start()
     try:

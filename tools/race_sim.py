@@ -23,18 +23,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, help="run exactly this seed")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--workers", type=int, default=0, help="processes (0: one per CPU)")
+    parser.add_argument("--execution", choices=("sequential", "parallel"), default="sequential",
+                        help="saga.execution of the engine under test")
     parser.add_argument("--verbose", action="store_true", help="print every seed's report")
     args = parser.parse_args()
     seeds = [args.seed] if args.seed is not None else list(range(args.first, args.first + args.seeds))
-    result = sweep(seeds, args.steps, args.workers)
+    result = sweep(seeds, args.steps, args.workers, args.execution)
     if args.verbose:
         for report in result.reports:
             print(json.dumps(report.__dict__), file=sys.stderr)
     for seed, violations in result.failures.items():
         print(f"seed {seed} FAILED: {violations[:5]}\n"
               f"  replay: .venv/bin/python tools/race_sim.py --seed {seed} --steps {args.steps}"
-              " --verbose", file=sys.stderr)
-    print(json.dumps({"seeds": len(seeds), "failed": len(result.failures),
+              f" --execution {args.execution} --verbose", file=sys.stderr)
+    print(json.dumps({"seeds": len(seeds), "execution": args.execution,
+                      "failed": len(result.failures),
                       "steps_per_seed": args.steps, "seconds": round(result.seconds, 1),
                       "seeds_per_s": round(len(seeds) / result.seconds, 1),
                       "totals": dict(result.totals()), "saga_end_states": dict(result.end_states())}))

@@ -90,6 +90,9 @@ def run(
         help="Market steps to run (one per market.step_ms); on the memory bus a seed gives "
              "the same numbers.", min=1, max=MAX_STEPS)] = None,
     summary_json: Annotated[Path | None, typer.Option(help="Write the run summary here.")] = None,
+    execution: Annotated[str | None, typer.Option(
+        help="sequential (default: leg 2 after leg 1 filled) or parallel (both legs at once; "
+             "saga.execution).")] = None,
     seed: Annotated[int | None, typer.Option(help="Synthetic market seed.")] = None,
     headless: Annotated[bool, typer.Option(help="No live view.")] = False,
     bus: Annotated[str | None, typer.Option(help="memory (default) or kafka.")] = None,
@@ -130,6 +133,7 @@ def run(
     from arbiter.topology.runner import RunLimits, StartupError, run_embedded
 
     cfg = _load(config, {"market.seed": seed, "bus.kind": bus, "market.clock": clock,
+                         "saga.execution": execution,
                          "bus.kafka_bootstrap": kafka_bootstrap,
                          "venues.dry_run": True if dry_run else None,
                          "venues.mode": "live" if live else None})

@@ -437,6 +437,10 @@ def _default_ladder() -> list[HedgeStepConfig]:
 class SagaConfig(_Section):
     """The two-leg execution orchestrator."""
 
+    execution: Literal["sequential", "parallel"] = Field(
+        "sequential", description="sequential: leg 2 is sent once leg 1 has filled, sized to "
+        "its fills; parallel: both legs at once at the approved size, the same hedge ladder "
+        "for whichever side fell short (see docs/saga.md).")
     leg_timeout_ms: Int = Field(2_000, ge=1, le=600_000, description="An order whose outcome "
                                 "has not arrived after this long, ms, is looked up at the "
                                 "venue.")

@@ -6,7 +6,11 @@
                             leg 2, chase its price up to break-even, unwind leg 1's excess
                             on its own venue) -> compensated | held
 
-Leg 2 is always sized to what leg 1 actually filled. What an order is for is data on its
+Sequentially (the default) leg 2 is sized to what leg 1 actually filled. With
+`Policy.parallel` both legs go at once at the approved size (leg 1 submitted -> leg 2
+submitted, no leg-1-filled step): neither filling is a leg-1 failure, and whichever leg
+fell short is compensated exactly as leg 2 is sequentially — resent, chased up to
+break-even against the long leg's cost, then the long leg's excess unwound on its venue. What an order is for is data on its
 record (`LegRole`, and the ladder step's `HedgeStrategy`), never parsed back out of its id;
 the client order id `saga:role:attempt` is only a key, so that a resend of the same intent
 is recognisably the same order. Exposure is counted in event units: a YES-event unit and a
@@ -51,7 +55,8 @@ class HedgeStrategy(enum.IntEnum):
 
     @property
     def role(self) -> LegRole:
-        """Which leg a step's order belongs to."""
+        """Which leg a step's order belongs to when leg 2 is the short leg (always, in
+        sequential execution)."""
         return LegRole.UNWIND if self is HedgeStrategy.UNWIND else LegRole.SECOND
 
 
@@ -130,6 +135,7 @@ class Policy:
     held. The configuration only accepts ladders that end in an unwind (`SagaConfig`)."""
 
     ladder: tuple[HedgeStep, ...] = DEFAULT_LADDER
+    parallel: bool = False  # both legs at once (`saga.execution: parallel`)
 
 
 @dataclass(slots=True)
@@ -160,9 +166,12 @@ class Saga:
 
     def approve(self, qty: int) -> list[PlaceOrder]:
         self._to(State.RISK_APPROVED)
-        command = self._order(LegRole.FIRST, self.leg1, self.leg1.limit_price, qty)
+        commands = [self._order(LegRole.FIRST, self.leg1, self.leg1.limit_price, qty)]
         self._to(State.LEG1_SUBMITTED)
-        return [command]
+        if self.policy.parallel:
+            commands.append(self._order(LegRole.SECOND, self.leg2, self.leg2.limit_price, qty))
+            self._to(State.LEG2_SUBMITTED)
+        return commands
 
     def accepts_fill(self, client_order_id: str, trade_id: str) -> bool:
         """Whether a fill is new for this saga (so worth logging before applying)."""
@@ -214,6 +223,10 @@ class Saga:
             self._to(State.LEG2_SUBMITTED)
             return [command]
         unhedged = self.unhedged
+        if self.state is State.LEG2_SUBMITTED and not self.units(Outcome.YES) + self.units(
+                Outcome.NO):  # only in parallel: sequentially leg 1 has filled by now
+            self._to(State.LEG1_FAILED, self.detail or "neither leg filled")
+            return []
         if not unhedged:
             self._to(State.COMPLETED if self.state is State.LEG2_SUBMITTED else State.COMPENSATED)
             return []
@@ -228,14 +241,23 @@ class Saga:
             self._to(State.HELD, f"holding {unhedged} unhedged after compensation; alert raised")
             return []
         step = self.policy.ladder[sent]
+        (long, _), (short, short_role) = self._long_and_short()
         if step.strategy is HedgeStrategy.UNWIND:
-            unwind = LegPlan(self.leg1.venue, self.leg1.market_id, self.leg1.outcome.other,
-                             ONE_DOLLAR - self.leg1.tick, self.leg1.tick,
-                             self.leg1.event_side.other)
+            unwind = LegPlan(long.venue, long.market_id, long.outcome.other,
+                             ONE_DOLLAR - long.tick, long.tick, long.event_side.other)
             return [self._order(LegRole.UNWIND, unwind, unwind.limit_price, unhedged, step)]
-        worse = step.ticks * self.leg2.tick
-        price = min(self.leg2.limit_price + worse, self.break_even_leg2())
-        return [self._order(LegRole.SECOND, self.leg2, price, unhedged, step)]
+        worse = step.ticks * short.tick
+        price = min(short.limit_price + worse, self.break_even(short_role))
+        return [self._order(short_role, short, price, unhedged, step)]
+
+    def _long_and_short(self) -> tuple[tuple[LegPlan, LegRole], tuple[LegPlan, LegRole]]:
+        """The leg holding more event units and the one to bring up to it. Leg 1, unless
+        (in parallel) leg 2 filled more; an unwind adds to the short side, and every order
+        is sized to what is unhedged, so the long leg never changes once compensating."""
+        first, second = (self.leg1, LegRole.FIRST), (self.leg2, LegRole.SECOND)
+        if self.units(self.leg2.event_side) > self.units(self.leg1.event_side):
+            return second, first
+        return first, second
 
     def _order(self, role: LegRole, leg: LegPlan, price: int, qty: int,
                step: HedgeStep | None = None) -> PlaceOrder:
@@ -258,15 +280,18 @@ class Saga:
     def unhedged(self) -> int:
         return abs(self.units(Outcome.YES) - self.units(Outcome.NO))
 
-    def break_even_leg2(self) -> int:
-        """Highest leg-2 price at which leg 1's average cost, its fees included (a chase
-        that ignored them would lock in their loss), plus leg 2 still stays <= $1."""
-        leg1 = [o for o in self.orders.values() if o.role is LegRole.FIRST]
-        filled = sum(o.filled for o in leg1)
-        spent = sum(o.cost + o.fees for o in leg1)
+    def break_even(self, short_role: LegRole = LegRole.SECOND) -> int:
+        """Highest price for the short leg (leg 2 unless stated) at which the long leg's
+        average cost, its fees included (a chase that ignored them would lock in their
+        loss), plus the short leg still stays <= $1."""
+        short = self.leg2 if short_role is LegRole.SECOND else self.leg1
+        long_role = LegRole.FIRST if short_role is LegRole.SECOND else LegRole.SECOND
+        long = [o for o in self.orders.values() if o.role is long_role]
+        filled = sum(o.filled for o in long)
+        spent = sum(o.cost + o.fees for o in long)
         average = -(-spent * 1_000_000 // filled) if filled else 0
         ceiling = ONE_DOLLAR - average
-        return max(self.leg2.limit_price, ceiling - ceiling % self.leg2.tick)
+        return max(short.limit_price, ceiling - ceiling % short.tick)
 
     def realized_pnl(self) -> int:
         """Locked-in profit of the hedged units: $1 each, less their share of costs and fees."""

@@ -10,6 +10,7 @@ looked up at the venue (never blindly re-sent).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
@@ -146,8 +147,9 @@ class SagaService:
             return
         await self._write(saga_id, saga_log.APPROVED, qty=decision.approved_qty_micros)
         commands = saga.approve(decision.approved_qty_micros)
-        self.timelines[saga_id] = SagaTimeline(
-            opp.created_micros, per_contract(opp.expected_profit_micros, opp.qty_micros))
+        if opp.qty_micros:
+            self.timelines[saga_id] = SagaTimeline(
+                opp.created_micros, per_contract(opp.expected_profit_micros, opp.qty_micros))
         self.metrics.taken.inc()
         self.intent_latencies.append(wall_micros() - opp.source_received_micros)
         await self._execute(saga, commands)
@@ -313,39 +315,57 @@ class SagaService:
 
     # -- outputs ---------------------------------------------------------------------
     async def _execute(self, saga: Saga, commands: list[PlaceOrder]) -> None:
+        """Log and send the machine's orders; those it gives together (both legs, in
+        parallel execution) go out together, each logged before any is sent."""
         pending = list(commands)
         while pending:
-            command = pending.pop(0)
-            created = self.clock.now_micros()
-            request = self._request(saga, command, created)
-            if saga.orders[command.client_order_id].strategy is not None:
-                refusal = await self._refused_compensation(saga, request)
-                if refusal:
-                    # never sent: the ladder moves on to its next step, or the saga is held
-                    await self._write(saga.saga_id, saga_log.DONE,
-                                      coid=command.client_order_id, canceled=None,
-                                      reason=refusal)
-                    saga.on_order_done(command.client_order_id, None, refusal)
-                    pending += saga.progress()
-                    continue
-            await self._write(saga.saga_id, saga_log.SENT, coid=command.client_order_id,
-                              created=created)
-            self.sent[command.client_order_id] = created
-            await self._publish(saga)
-            if (strategy := saga.orders[command.client_order_id].strategy) is not None:
-                self.metrics.compensation(strategy.slug)
-            self._stamp_sent(saga, saga.orders[command.client_order_id])
-            sent = wall_micros()
-            self.metrics.order_sent(command.venue)
-            if (decided := self._walls.pop(saga.saga_id, None)) is not None:
-                self.metrics.stage("order_sent", self._source(saga), decided, sent)
-            await self._gateway(command.venue).PlaceOrder(request)
-            # business time, so that a lock-stepped (embedded) run stays reproducible
-            self.legs.observe_ack(command.venue, self.clock.now_micros() - created)
-            self.metrics.stage("ack", self._source(saga), sent, wall_micros())
-            self._walls[command.client_order_id] = sent
+            batch, pending, ready = pending, [], []
+            for command in batch:
+                created = self.clock.now_micros()
+                request = self._request(saga, command, created)
+                if saga.orders[command.client_order_id].strategy is not None:
+                    refusal = await self._refused_compensation(saga, request)
+                    if refusal:
+                        # never sent: the ladder moves on to its next step, or the saga is held
+                        await self._write(saga.saga_id, saga_log.DONE,
+                                          coid=command.client_order_id, canceled=None,
+                                          reason=refusal)
+                        saga.on_order_done(command.client_order_id, None, refusal)
+                        pending += saga.progress()
+                        continue
+                await self._write(saga.saga_id, saga_log.SENT, coid=command.client_order_id,
+                                  created=created)
+                self.sent[command.client_order_id] = created
+                ready.append((command, request))
+            if ready:
+                await self._publish(saga)
+            if len(ready) == 1:  # one order at a time: no task between it and its ack
+                await self._send(saga, *ready[0])
+            elif ready:
+                outcomes = await asyncio.gather(
+                    *(self._send(saga, command, request) for command, request in ready),
+                    return_exceptions=True)
+                for outcome in outcomes:
+                    if isinstance(outcome, BaseException):
+                        raise outcome
         if saga.terminal and saga.saga_id in self._active:
             await self._finish(saga)
+
+    async def _send(self, saga: Saga, command: PlaceOrder,
+                    request: execution_pb2.OrderRequest) -> None:
+        record = saga.orders[command.client_order_id]
+        if record.strategy is not None:
+            self.metrics.compensation(record.strategy.slug)
+        self._stamp_sent(saga, record)
+        sent = wall_micros()
+        self.metrics.order_sent(command.venue)
+        if (decided := self._walls.pop(saga.saga_id, None)) is not None:
+            self.metrics.stage("order_sent", self._source(saga), decided, sent)
+        await self._gateway(command.venue).PlaceOrder(request)
+        # business time, so that a lock-stepped (embedded) run stays reproducible
+        self.legs.observe_ack(command.venue, self.clock.now_micros() - request.created_micros)
+        self.metrics.stage("ack", self._source(saga), sent, wall_micros())
+        self._walls[command.client_order_id] = sent
 
     async def _refused_compensation(self, saga: Saga,
                                     request: execution_pb2.OrderRequest) -> str:

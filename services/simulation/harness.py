@@ -43,10 +43,11 @@ class RunReport:
     violations: list[str] = field(default_factory=list)
 
 
-def sim_config(seed: int) -> ArbiterConfig:
+def sim_config(seed: int, execution: str = "sequential") -> ArbiterConfig:
     """Two pairs (one of them inverted) and loose limits: many sagas in a short run."""
     return load_config(environ={}, overrides={
         "market.seed": seed,
+        "saga.execution": execution,
         "tenant.tier": "standard",
         "market.pairs": [DEFAULT_PAIRS[0], DEFAULT_PAIRS[-1]],
         "risk.max_position_per_market": "100000",
@@ -72,12 +73,12 @@ class LoggedFill:
 
 class RaceSimulator:
     def __init__(self, seed: int, steps: int = 40, faults: Faults = Faults(),
-                 crash_per_mille: int = 60) -> None:
+                 crash_per_mille: int = 60, execution: str = "sequential") -> None:
         self.seed = seed
         self.steps = steps
         self.crash_per_mille = crash_per_mille
         self.rng = random.Random(seed)
-        self.config = sim_config(seed)
+        self.config = sim_config(seed, execution)
         self.clock = ManualClock()
         self.venues = EmulatedVenues.create(self.config)
         self.links = {venue: ChaosLink(emulator, self.rng, faults)
@@ -182,25 +183,34 @@ class RaceSimulator:
 
     def _prices_hold(self, engine: EmbeddedMesh,
                      fills: dict[str, list[LoggedFill]]) -> list[str]:
-        """Every fill is at or under its BUY limit, and no leg-2 order may lock in a loss
-        against what leg 1 really paid. Prices are compared in the order's own micro-units:
-        Polymarket signs amounts whose implied price is the limit exactly (amounts.py; the
-        gateway only rounds a limit down), and both venues fill on the tick grid."""
+        """Every fill is at or under its BUY limit, and no hedge order may lock in a loss
+        against what the other leg really paid: sequentially that is every leg-2 order
+        against leg 1; in parallel both first orders go out together at the detected prices,
+        so it is each chase or resend of the short leg against the long one. Prices are
+        compared in the order's own micro-units: Polymarket signs amounts whose implied price
+        is the limit exactly (amounts.py; the gateway only rounds a limit down), and both
+        venues fill on the tick grid."""
+        parallel = self.config.saga.execution == "parallel"
         problems = []
         for saga in engine.saga.sagas.values():
-            leg1 = [f for coid, record in saga.orders.items() if record.role is LegRole.FIRST
-                    for f in fills.get(coid, [])]
-            bought = sum(f.qty for f in leg1)
-            spent = sum(f.spent for f in leg1)
+            paid = {role: [f for coid, record in saga.orders.items() if record.role is role
+                           for f in fills.get(coid, [])]
+                    for role in (LegRole.FIRST, LegRole.SECOND)}
             for coid, record in saga.orders.items():
                 limit = record.command.limit_price
                 problems += [f"{coid}: filled at {f.price} above its limit {limit}"
                              for f in fills.get(coid, []) if f.price > limit]
-                # break-even: leg 1's units plus as many at `limit` pay out no less than
-                # leg 1's cost and fees plus theirs, i.e. limit x bought + spent <= bought
-                if record.role is LegRole.SECOND and limit * bought > (bought - spent) * QTY_SCALE:
-                    problems.append(f"{coid}: leg-2 limit {limit} above break-even: leg 1 "
-                                    f"bought {bought} for {spent}")
+                if record.role is LegRole.UNWIND or (parallel and record.strategy is None):
+                    continue
+                if record.role is LegRole.FIRST and not parallel:
+                    continue
+                other = paid[LegRole.SECOND if record.role is LegRole.FIRST else LegRole.FIRST]
+                bought, spent = sum(f.qty for f in other), sum(f.spent for f in other)
+                # break-even: the other leg's units plus as many at `limit` pay out no less
+                # than its cost and fees plus theirs, i.e. limit x bought + spent <= bought
+                if limit * bought > (bought - spent) * QTY_SCALE:
+                    problems.append(f"{coid}: hedge limit {limit} above break-even: the "
+                                    f"other leg bought {bought} for {spent}")
         return problems
 
     def _money_matches(self, engine: EmbeddedMesh,

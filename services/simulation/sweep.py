@@ -46,25 +46,27 @@ class SweepResult:
         return states
 
 
-def sweep(seeds: Sequence[int], steps: int, workers: int = 0) -> SweepResult:
-    """Run every seed for `steps` steps; `workers` 0 means one per CPU."""
+def sweep(seeds: Sequence[int], steps: int, workers: int = 0,
+          execution: str = "sequential") -> SweepResult:
+    """Run every seed for `steps` steps with `saga.execution`; `workers` 0 means one per
+    CPU."""
     workers = max(1, min(workers or os.cpu_count() or 1, len(seeds)))
     start = time.perf_counter()
     if workers == 1:
-        reports = _run_chunk(list(seeds), steps)
+        reports = _run_chunk(list(seeds), steps, execution)
     else:
         chunks = [list(seeds[i::workers]) for i in range(workers)]
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            done = pool.map(_run_chunk, chunks, [steps] * workers)
+            done = pool.map(_run_chunk, chunks, [steps] * workers, [execution] * workers)
             reports = sorted((r for chunk in done for r in chunk), key=lambda r: r.seed)
     return SweepResult(reports, time.perf_counter() - start)
 
 
-def _run_chunk(seeds: list[int], steps: int) -> list[RunReport]:
+def _run_chunk(seeds: list[int], steps: int, execution: str) -> list[RunReport]:
     logging.disable(logging.CRITICAL)  # held sagas alert by design under injected faults
-    return asyncio.run(_run_seeds(seeds, steps))
+    return asyncio.run(_run_seeds(seeds, steps, execution))
 
 
-async def _run_seeds(seeds: list[int], steps: int) -> list[RunReport]:
-    return [await RaceSimulator(seed, steps).run() for seed in seeds]
+async def _run_seeds(seeds: list[int], steps: int, execution: str) -> list[RunReport]:
+    return [await RaceSimulator(seed, steps, execution=execution).run() for seed in seeds]

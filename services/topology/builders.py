@@ -90,9 +90,11 @@ def build_saga(plane: Plane, risk: RiskPort, gateways: Mapping[Venue, OrderEntry
 
 
 def saga_policy(config: SagaConfig) -> Policy:
-    """The hedge ladder as the saga's state machine takes it (validated by the config)."""
+    """The hedge ladder and execution as the saga's state machine takes them (validated by
+    the config)."""
     return Policy(tuple(HedgeStep(HedgeStrategy[step.strategy.upper()], step.ticks)
-                        for step in config.hedge_ladder))
+                        for step in config.hedge_ladder),
+                  parallel=config.execution == "parallel")
 
 
 def build_control(plane: Plane, risk: RiskPort,

@@ -96,6 +96,7 @@ PROBES = [
     Probe("latency in lock-step", "market.place_latency_ms=30 needs market.clock=free",
           text="market: {place_latency_ms: 30}\n"),
     Probe("unknown clock", "market.clock", text="market: {clock: wall}\n"),
+    Probe("unknown execution", "saga.execution", text="saga: {execution: both}\n"),
     # bools are not counts
     Probe("max_open_sagas true", "risk.max_open_sagas", text="risk: {max_open_sagas: true}\n"),
     Probe("orders_per_second true", "risk.orders_per_second", text="risk: {orders_per_second: true}\n"),

@@ -32,6 +32,7 @@ CASES = [
     (["run", "--steps", "1e3"], "--steps"),
     (["run", "--seed", "-1", "--duration", "1"], "market.seed"),
     (["run", "--clock", "wall", "--duration", "1"], "market.clock"),
+    (["run", "--execution", "both", "--duration", "1"], "saga.execution"),
     (["emulator", "--port", "polymarket=70000"], "--port"),
     (["emulator", "--port", "ftx=8601"], "ftx"),
     (["emulator", "--port", "polymarket:8601"], "VENUE=PORT"),

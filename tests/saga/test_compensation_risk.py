@@ -49,11 +49,14 @@ STEPS = st.sampled_from([HedgeStep(HedgeStrategy.RETRY), HedgeStep(HedgeStrategy
 @settings(max_examples=400, deadline=None)
 @given(lots=st.integers(1, 40), fills=st.lists(st.integers(0, 100), max_size=10),
        ladder=st.lists(STEPS, max_size=4), unwinds=st.integers(1, 2),
-       unwind_fills=st.booleans())
+       unwind_fills=st.booleans(), parallel=st.booleans())
 def test_over_any_fills_no_compensation_adds_exposure_and_the_saga_ends_flat_or_held(
-    lots: int, fills: list[int], ladder: list[HedgeStep], unwinds: int, unwind_fills: bool
+    lots: int, fills: list[int], ladder: list[HedgeStep], unwinds: int, unwind_fills: bool,
+    parallel: bool,
 ) -> None:
-    policy = Policy((*ladder, *[HedgeStep(HedgeStrategy.UNWIND)] * unwinds))
+    """Sequential or parallel: whichever leg falls short, every hedge order passes risk's
+    reduce-only check and never leaves the saga more exposed."""
+    policy = Policy((*ladder, *[HedgeStep(HedgeStrategy.UNWIND)] * unwinds), parallel=parallel)
     saga = Saga("t:s", "pair", LEG1, LEG2, policy)
     held: dict[Any, int] = {}  # risk's own count of the saga's fills, by key
     pending, percents, trade = saga.approve(lots * LOT), iter(fills), 0

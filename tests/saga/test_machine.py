@@ -84,7 +84,7 @@ def test_every_run_terminates_in_a_consistent_state(
         if order.role is LegRole.SECOND:
             assert order.command.limit_price == min(LEG2.limit_price + step.ticks * LEG2.tick,
                                                     max(LEG2.limit_price,
-                                                        saga.break_even_leg2()))
+                                                        saga.break_even()))
 
 
 def test_full_fills_complete_with_two_orders_and_lock_in_the_edge() -> None:
@@ -168,7 +168,7 @@ def test_a_chase_never_pays_past_break_even() -> None:
     chase = sent[2]
     # $1 less leg 1's 0.42 and its $0.001 fee on 10 contracts, down to the tick: at 0.58
     # the pair would cost $1.0001 a unit
-    assert chase.limit_price == saga.break_even_leg2() == 570_000
+    assert chase.limit_price == saga.break_even() == 570_000
 
 
 @settings(max_examples=300, deadline=None)
@@ -224,3 +224,102 @@ def test_no_chase_price_exceeds_the_break_even_of_what_leg_1_paid(
     if filled >= ONE_DOLLAR:
         worst = leg2.limit_price + max(chases) * tick
         assert max(chased) >= min(worst, break_even - tick)
+
+
+# -- parallel execution -------------------------------------------------------------
+PARALLEL = Policy(parallel=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lots=st.integers(1, 50),
+    fractions=st.lists(st.integers(0, 100), max_size=8),
+    ladder=st.lists(st.sampled_from([RETRY, UNWIND, *(HedgeStep(HedgeStrategy.CHASE, t)
+                                                      for t in range(1, 4))]), max_size=6),
+)
+def test_parallel_runs_end_consistent_and_hedge_only_the_short_leg(
+    lots: int, fractions: list[int], ladder: list[HedgeStep]
+) -> None:
+    saga = _new(Policy(tuple(ladder), parallel=True))
+    sent = _run(saga, lots * LOT, fractions)
+
+    assert saga.terminal
+    assert len({c.client_order_id for c in sent}) == len(sent)
+    assert [(c.market_id, c.qty) for c in sent[:2]] == [("pm", lots * LOT), ("ks", lots * LOT)]
+    for record in saga.orders.values():
+        assert 0 <= record.filled <= record.command.qty
+    if saga.state is State.LEG1_FAILED:
+        assert len(sent) == 2 and saga.units(Outcome.YES) == saga.units(Outcome.NO) == 0
+    if saga.state in (State.COMPLETED, State.COMPENSATED):
+        assert saga.unhedged == 0
+    if saga.state is State.HELD:
+        assert saga.unhedged > 0
+    if saga.state in (State.COMPLETED, State.LEG1_FAILED):
+        assert len(sent) == 2
+    compensation = [saga.orders[c.client_order_id] for c in sent[2:]]
+    assert [o.strategy for o in compensation] == [s.strategy for s in ladder[:len(compensation)]]
+    first, second = (saga.orders[c.client_order_id].filled for c in sent[:2])
+    leg1_long = first >= second
+    long, short = (LEG1, LEG2) if leg1_long else (LEG2, LEG1)
+    for order in compensation:
+        command = order.command
+        if order.strategy is HedgeStrategy.UNWIND:
+            assert (command.venue, command.market_id, command.outcome) == (
+                long.venue, long.market_id, long.outcome.other)
+        else:
+            assert (command.venue, command.market_id, command.outcome) == (
+                short.venue, short.market_id, short.outcome)
+            assert short.limit_price <= command.limit_price <= max(
+                short.limit_price, ONE_DOLLAR - long.limit_price)  # fills here at the limit
+
+
+@settings(max_examples=200, deadline=None)
+@given(lots=st.integers(1, 50), fractions=st.lists(st.integers(0, 100), max_size=7))
+def test_when_leg_1_fills_whole_parallel_compensates_exactly_as_sequential(
+    lots: int, fractions: list[int]
+) -> None:
+    """Leg 2 short of a full leg 1 is the sequential case: the same orders follow."""
+    sequential, parallel = _new(), _new(PARALLEL)
+    seq = _run(sequential, lots * LOT, [100, *fractions])
+    par = _run(parallel, lots * LOT, [100, *fractions])
+    assert par == seq
+    assert (parallel.state, parallel.realized_pnl()) == (sequential.state,
+                                                         sequential.realized_pnl())
+
+
+def test_parallel_sends_both_legs_at_the_approved_size() -> None:
+    saga = _new(PARALLEL)
+    first, second = saga.approve(6 * LOT)
+    assert (first.client_order_id, second.client_order_id) == ("t:s1:leg1:1", "t:s1:leg2:1")
+    assert first.qty == second.qty == 6 * LOT
+    assert saga.state is State.LEG2_SUBMITTED
+    saga.on_fill(first.client_order_id, "T1", 420_000, 6 * LOT, 0)
+    saga.on_order_done(first.client_order_id)
+    assert saga.progress() == []  # leg 2 is still open
+    saga.on_fill(second.client_order_id, "T2", 540_000, 6 * LOT, 0)
+    saga.on_order_done(second.client_order_id)
+    assert saga.progress() == [] and saga.state is State.COMPLETED
+
+
+def test_parallel_with_neither_leg_filled_is_a_leg_1_failure_with_nothing_to_hedge() -> None:
+    saga = _new(PARALLEL)
+    sent = _run(saga, 5 * LOT, [0, 0])
+    assert len(sent) == 2 and saga.state is State.LEG1_FAILED
+    assert saga.detail == "neither leg filled"
+
+
+def test_a_short_leg_1_is_resent_chased_to_break_even_then_leg_2_unwound() -> None:
+    saga = _new(Policy((RETRY, HedgeStep(HedgeStrategy.CHASE, 100), UNWIND), parallel=True))
+    sent = _run(saga, 10 * LOT, [40, 100, 0, 0, 100])
+    records = [saga.orders[c.client_order_id] for c in sent]
+    assert [(r.role, r.strategy) for r in records] == [
+        (LegRole.FIRST, None), (LegRole.SECOND, None), (LegRole.FIRST, HedgeStrategy.RETRY),
+        (LegRole.FIRST, HedgeStrategy.CHASE), (LegRole.UNWIND, HedgeStrategy.UNWIND)]
+    assert [c.client_order_id for c in sent[2:]] == ["t:s1:leg1:2", "t:s1:leg1:3",
+                                                     "t:s1:unwind:1"]
+    assert [c.qty for c in sent[2:]] == [6 * LOT] * 3
+    # $1 less leg 2's 0.54 and its fee, down to the tick
+    assert sent[3].limit_price == saga.break_even(LegRole.FIRST) == 450_000
+    unwind = sent[4]
+    assert (unwind.venue, unwind.market_id, unwind.outcome) == (2, "ks", Outcome.YES)
+    assert saga.state is State.COMPENSATED and saga.unhedged == 0

@@ -38,6 +38,22 @@ def test_invariants_hold_for_every_seed() -> None:
     assert totals["dropped"] > 4 * len(SEEDS) and totals["sagas"] > 10 * len(SEEDS)
 
 
+PARALLEL_SEEDS = range(150)  # a smaller sweep of the same faults for parallel execution
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_invariants_hold_for_every_seed_with_parallel_legs() -> None:
+    result = sweep(PARALLEL_SEEDS, STEPS, execution="parallel")
+    failures = {seed: v[:3] for seed, v in result.failures.items()}
+    assert not failures, (f"replay with tools/race_sim.py --seed N --steps {STEPS} "
+                          f"--execution parallel: {failures}")
+    states = result.end_states()
+    # both legs really went out together and were hedged whichever one fell short
+    assert states["COMPLETED"] > len(PARALLEL_SEEDS) and states["COMPENSATED"] > 0
+    assert result.totals()["crashes"] > len(PARALLEL_SEEDS) // 2
+
+
 def test_a_sweep_is_the_same_whatever_the_number_of_workers() -> None:
     seeds = range(300, 306)
     assert sweep(seeds, STEPS, workers=2).reports == sweep(seeds, STEPS, workers=1).reports
