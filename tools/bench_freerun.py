@@ -57,6 +57,7 @@ async def run(mode: str, execution: str, seed: int, seconds: float,
                 await mesh.step()
         else:
             await drive(mesh, RunLimits(duration_s=seconds))
+        latch = mesh.risk.state.hard_stop()  # before the stop's own latch
         await mesh.stop_trading("bench over")
         stats = mesh.saga.stats()
         timing = summarize(mesh.saga.timelines.values())
@@ -71,6 +72,7 @@ async def run(mode: str, execution: str, seed: int, seconds: float,
             "fees_usd": _usd(fees),
             "in_flight_at_stop": mesh.saga.in_flight,
             "risk_rejections": dict(sorted(mesh.risk.rejections.items())),
+            "hard_stop": latch.reason if latch.latched else None,
         }
         for stage in ("detection", "leg1_ack", "leg2_ack"):
             result[f"edge_at_{stage}_usd"] = _usd(timing.pop(f"edge_at_{stage}_micros"))  # type: ignore[arg-type]

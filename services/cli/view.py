@@ -62,7 +62,10 @@ def render(mesh: EmbeddedMesh, elapsed_s: float = 0.0) -> Group:
     for column in ("pair", "leg A", "A bid", "A ask", "leg B", "B bid", "B ask", "edge/contract"):
         pairs.add_column(column, justify="left" if column in ("pair", "leg A", "leg B")
                          else "right")
+    settled = mesh.lifecycle.settled if mesh.lifecycle is not None else {}
     for pair in mesh.universe.pairs:
+        if all((m.venue, m.market_id) in settled for m in (pair.a, pair.b)):
+            continue  # resolved: the successor (if the market relists) has its own row
         a, b = books[pair.a.key], books[pair.b.key]
         edge = mesh.detector.edges.get(pair.pair_id)
         edge_text = "-" if edge is None else f"{to_decimal(edge):+.4f}"

@@ -107,6 +107,14 @@ class BookFeed:
         self.gaps = 0
         self.rejection: BookError | None = None  # why the latest GAP/REJECTED/UNKNOWN
 
+    def add(self, market: Market) -> None:
+        """One more market (listed while running), stale until its first snapshot."""
+        if market.key in self.markets:
+            raise ValueError(f"book {market.key} is already held")
+        self.markets[market.key] = market
+        self.books[market.key] = L2Book(market.key, market.tick_micros)
+        self.stale.add(market.key)
+
     def live(self, key: str) -> L2Book | None:
         """The book under `key` if it may be traded (known, synced, not stale, not left
         crossed by its latest update), else None."""

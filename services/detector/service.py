@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from arbiter.core.books import Applied, BookFeed
 from arbiter.core.fees import FeeModel
@@ -65,37 +66,40 @@ class DetectorService:
     ) -> None:
         self.bus = bus
         self.clock = clock
-        markets: dict[str, Market] = {}
-        for pair in pairs:
-            markets.setdefault(pair.a.key, pair.a)
-            markets.setdefault(pair.b.key, pair.b)
-        self.feed = BookFeed(markets.values())
-        self.markets = markets
-        self.fees = fees
+        self.settings = settings
+        self.feed = BookFeed(())
+        self.fees: dict[str, FeeModel] = {}
         self.max_book_age = settings.max_book_age_micros
         self.heard: dict[str, int] = {}  # book key -> when its venue last sent anything
         self.aged_out = 0  # evaluations that found a book too old to trade
-        self.evaluators = {
-            p.pair_id: PairEvaluator(
-                p, fees[p.a.key], fees[p.b.key], settings.max_qty, settings.min_profit,
-                settings.ttl_micros, settings.depth_levels,
-            )
-            for p in pairs
-        }
+        self.evaluators: dict[str, PairEvaluator] = {}
         self.pairs_by_market: dict[str, list[MarketPair]] = defaultdict(list)
+        self._gap_counters: dict[str, Any] = {}
         for pair in pairs:
-            self.pairs_by_market[pair.a.key].append(pair)
-            self.pairs_by_market[pair.b.key].append(pair)
+            self.add_pair(pair, fees)
         self._last: dict[str, Opportunity] = {}
         self.evaluations = 0
         self.published = 0
         self.edges: dict[str, int] = {}  # pair -> latest best-level edge after fees
         self._hop = metrics.hop("opportunity")
         self._tick = metrics.tick("opportunity")
-        self._gap_counters = {
-            m.key: metrics.SEQUENCE_GAPS.labels(venue=m.venue, service="detector")
-            for m in markets.values()}
         bus.subscribe(topics.BOOKS, "detector", market_data_pb2.BookEvent, self.on_book_event)
+
+    def add_pair(self, pair: MarketPair, fees: Mapping[str, FeeModel]) -> None:
+        """Evaluate one more pair (at start, or listed while running): its books are
+        stale until their first snapshots, so it trades only once both are live."""
+        if pair.pair_id in self.evaluators:
+            raise ValueError(f"pair {pair.pair_id} is already evaluated")
+        for market in (pair.a, pair.b):
+            if market.key not in self.feed.markets:
+                self.feed.add(market)
+                self.fees[market.key] = fees[market.key]
+                self._gap_counters[market.key] = metrics.SEQUENCE_GAPS.labels(
+                    venue=market.venue, service="detector")
+            self.pairs_by_market[market.key].append(pair)
+        self.evaluators[pair.pair_id] = PairEvaluator(
+            pair, self.fees[pair.a.key], self.fees[pair.b.key], self.settings.max_qty,
+            self.settings.min_profit, self.settings.ttl_micros, self.settings.depth_levels)
 
     async def on_book_event(self, envelope: Envelope[market_data_pb2.BookEvent]) -> None:
         event = envelope.value
@@ -142,7 +146,7 @@ class DetectorService:
         """What one contract of `outcome` costs on this detector's live book now, fee floor
         included (None: an unknown market, or nothing offered): the saga's report re-prices
         a leg with it."""
-        market = self.markets.get(f"{venue}:{market_id}")
+        market = self.feed.markets.get(f"{venue}:{market_id}")
         if market is None:
             return None
         price = buy_ladder_top(self.quotes(market, self.clock.now_micros()), outcome)

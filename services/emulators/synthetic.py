@@ -42,9 +42,11 @@ class SyntheticMarket:
         """`epoch_ms` is step 0's Unix time on every venue's clock (their `/time`, trade and
         order timestamps), so clients that filter by time see the emulated day as now.
         `lifetime_steps` > 0: the pairs resolve one after another, the last at that step
-        (the k-th of n at k x lifetime / n), each YES with its latent probability."""
+        (the k-th of n at k x lifetime / n), each YES with its latent probability; a pair
+        added later (`add_pair`) lives that long from its listing."""
         self.step_ms = step_ms
         self.epoch_ms = epoch_ms
+        self.lifetime_steps = lifetime_steps
         for venue in venues.values():
             venue.now_ms = epoch_ms
         self.venues = venues
@@ -83,6 +85,16 @@ class SyntheticMarket:
             self._quote(state.pair.b, b_fair)
         for venue in self._order:
             await self.venues[venue].publish()
+
+    def add_pair(self, pair: MarketPair) -> None:
+        """Quote one more pair from the next step (its markets already listed on their
+        venues): a market listed while the others trade, resolving `lifetime_steps` on."""
+        if any(s.pair.pair_id == pair.pair_id for s in self.pairs):
+            raise ValueError(f"pair {pair.pair_id} is already quoted")
+        self.pairs.append(_PairState(
+            pair, fair=self.rng.randrange(30, 71) * CENT,
+            resolves_at=self.step_count + self.lifetime_steps if self.lifetime_steps else 0))
+        self._order += [v for v in (pair.a.venue, pair.b.venue) if v not in self._order]
 
     async def resolve(self, pair_id: str, a_payout: int, b_payout: int | None = None) -> None:
         """Close both markets of a pair (the liquidity leaves) and resolve them: leg A's YES

@@ -256,6 +256,15 @@ class VenueGateway(abc.ABC):
         self._seq: dict[str, int] = defaultdict(int)
         self.rejected_messages = 0
 
+    def adopt(self, market: Market) -> None:
+        """A market listed while running joins those traded (the venue's `add_market` then
+        subscribes it). Its book is not tradeable until the venue's first snapshot (the
+        books and the detector hold it stale until then), but it does not darken the
+        venue's other books meanwhile: market-data readiness is unchanged."""
+        if market.market_id in self.markets:
+            raise ValueError(f"{self.venue} market {market.market_id} is already traded")
+        self.markets[market.market_id] = market
+
     def next_seq(self, market_id: str, reset: bool = False) -> int:
         """Our own per-market sequence: snapshots restart it, deltas follow it."""
         self._seq[market_id] = 1 if reset else self._seq[market_id] + 1

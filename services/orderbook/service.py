@@ -53,6 +53,17 @@ class OrderBookService:
                                 lambda v=venue: self.stale_count(v))
         bus.subscribe(topics.BOOKS, "orderbook", market_data_pb2.BookEvent, self.on_book_event)
 
+    def add_market(self, market: Market) -> None:
+        """A market listed while running: its book, stale until the venue's snapshot."""
+        self.feed.add(market)
+        self.updated_micros[market.key] = wall_micros()
+        self._venue_of[market.key] = market.venue
+
+    def retire_market(self, key: str) -> None:
+        """A settled market's book is quiet for good: it no longer counts toward its
+        venue's oldest-book age (the stale-book alert). The book stays, for the record."""
+        self.updated_micros.pop(key, None)
+
     @property
     def books(self) -> dict[str, L2Book]:
         return self.feed.books

@@ -273,9 +273,16 @@ class MarketConfig(_Section):
                                                "(deterministic); free steps the market on the "
                                                "wall clock while the engine runs concurrently "
                                                "(see docs/running.md).")
-    lifetime_steps: Int = Field(0, ge=0, le=10**9, description="Synthetic market: the steps "
-                                "until the last pair's markets close and resolve, the pairs "
-                                "resolving one after another before it (0: they never do).")
+    lifetime_steps: Int = Field(2_400, ge=0, le=10**9, description="Synthetic market: how "
+                                "many steps a pair's markets trade before they close and "
+                                "resolve. The configured pairs resolve one after another "
+                                "(the k-th of n at k x lifetime / n); 0: they never do.")
+    relist: bool = Field(True, description="Synthetic market: when a pair resolves, list its "
+                         "successor (the same event's next instance, new market ids on both "
+                         "venues, living lifetime_steps), which the embedded engine starts "
+                         "trading at once; false: once every pair has resolved nothing is "
+                         "left to trade. Venues in another process (`arbiter emulator`) "
+                         "do not relist.")
     pairs: list[PairConfig] = Field(default_factory=_default_pairs, min_length=1,
                                     max_length=500, description="The approved market pairs "
                                     "(default: a four-pair demo market on both venues).")

@@ -129,6 +129,7 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
         approval or any other refusal): a limit that stops trading, for the live view."""
         self.metrics = metrics.RiskMetrics(tenant_id)
         self.metrics.watch_hard_stop(lambda: self.state.hard_stop().latched)
+        self.metrics.watch_exposure(lambda: self.state.ledger.held_cost / 1e6)
         for venue in sorted(state.venues):
             self.metrics.watch_funds(venue, *self._funds_gauges(venue))
         if bus is not None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from arbiter.core.instruments import Outcome, Venue
+from arbiter.core.instruments import Market, Outcome, Venue
 from arbiter.core.units import ONE_DOLLAR, QTY_SCALE
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
@@ -86,7 +86,7 @@ class SagaService:
         self.tenant = tenant
         self.risk = risk
         self.gateways = gateways
-        self.ticks = ticks
+        self.ticks = dict(ticks)
         self.clock = clock
         self.policy = policy
         self.journal = journal or SqliteSagaLog(tenant_id=tenant.tenant_id)
@@ -172,7 +172,7 @@ class SagaService:
                     "coid": coid, "trade": trade, "price": report.price_micros,
                     "qty": report.qty_micros, "fee": report.fee_micros})
                 self.fills += 1
-                self.metrics.fill(report.venue, report.price_micros, report.qty_micros)
+                self.metrics.fill(report.venue)
                 if (sent := self._walls.pop(coid, None)) is not None:
                     self.metrics.stage("fill", self._source(saga), sent, wall_micros())
         elif report.kind in _DONE_KINDS and saga.accepts_done(coid):
@@ -312,6 +312,10 @@ class SagaService:
                     await self._gateway(record.command.venue).ReconcileOrder(
                         self._request(saga, record.command, created))
         return looked
+
+    def add_market(self, market: Market) -> None:
+        """A market listed while running: its tick, for the orders sagas build on it."""
+        self.ticks[(market.venue, market.market_id)] = market.tick_micros
 
     # -- outputs ---------------------------------------------------------------------
     async def _execute(self, saga: Saga, commands: list[PlaceOrder]) -> None:

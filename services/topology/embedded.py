@@ -36,7 +36,7 @@ from arbiter.gateways.service import OrderEntryServicer
 from arbiter.orderbook.service import OrderBookService
 from arbiter.platform.bus import Bus, MemoryBus
 from arbiter.platform.clock import Clock, ManualClock, SystemClock, wall_micros
-from arbiter.platform.config import ArbiterConfig
+from arbiter.platform.config import ArbiterConfig, PairConfig
 from arbiter.platform.ports import OrderEntryPort
 from arbiter.platform.rpc import LocalStub
 from arbiter.platform.transport import VenueTransport
@@ -46,6 +46,7 @@ from arbiter.saga.service import SagaService
 from arbiter.topology import builders
 from arbiter.topology.builders import Plane
 from arbiter.topology.lifecycle import Lifecycle
+from arbiter.topology.listings import Listings
 from arbiter.topology.portfolio import Portfolio
 from arbiter.topology.universe import TradingUniverse
 from arbiter.v1 import risk_pb2
@@ -59,10 +60,12 @@ per market on Polymarket)."""
 @dataclass
 class EmulatedVenues:
     """What outlives an engine crash: the venues (one emulator per venue the pairs trade,
-    every configured market listed) and the synthetic market that quotes them."""
+    every configured market listed) and the synthetic market that quotes them, which with
+    `market.relist` lists each resolved pair's successor (`listings`)."""
 
     venues: dict[Venue, EmulatedVenue]
     market: SyntheticMarket
+    listings: Listings | None = None
 
     @classmethod
     def create(cls, config: ArbiterConfig, *, open_registration: bool = True,
@@ -79,7 +82,26 @@ class EmulatedVenues:
         market = SyntheticMarket(config.market.seed, config.market.step_ms, universe.pairs,
                                  venues, wall_micros() // 1000 if epoch_ms is None else epoch_ms,
                                  config.market.lifetime_steps)
-        return cls(venues, market)
+        relisting = config.market.relist and config.market.lifetime_steps > 0
+        return cls(venues, market,
+                   Listings.of(universe, config.market.pairs) if relisting else None)
+
+    async def step(self) -> list[PairConfig]:
+        """One market step. Each pair that resolved in it is followed by its successor
+        (with `market.relist`), listed on its venues and quoted from the next step; the
+        successors' configs are returned, for the engine to approve."""
+        resolved = len(self.market.resolutions)
+        await self.market.step()
+        if self.listings is None:
+            return []
+        listed = []
+        for pair_id, _, _ in self.market.resolutions[resolved:]:
+            config, pair, fresh = self.listings.successor(pair_id)
+            for entry in fresh:
+                self.venues[entry.market.venue].list_market(entry.market, entry.fees)
+            self.market.add_pair(pair)
+            listed.append(config)
+        return listed
 
     def __getitem__(self, venue: Venue) -> EmulatedVenue:
         return self.venues[venue]
@@ -107,6 +129,7 @@ class EmbeddedMesh:
     control: ControlServicer
     lockstep: bool
     steps: int = 0
+    pairs_listed: int = 0  # approved while running (`approve_pair`)
     risk_links: list[RiskLink] = field(default_factory=list)
     portfolio: Portfolio | None = None  # from `start`: balances are read over the links
     lifecycle: Lifecycle | None = None
@@ -199,12 +222,32 @@ class EmbeddedMesh:
             self.risk_links.append(builders.link_to_risk(
                 self.plane, gateway, risk, self._stack))  # type: ignore[arg-type]
             await gateway.start()
+        if self.venues is not None and self.venues.listings is not None:
+            traded = {pair.pair_id for pair in self.universe.pairs}
+            for listed in self.venues.listings.listed:  # a restart: what the market listed
+                if listed.pair_id not in traded:
+                    await self.approve_pair(listed)
         await self.saga.recover()
         await self.settle()
         self.portfolio = await Portfolio.open(self.config.tenant.id, self.saga, self.orderbook,
-                                              self.gateways, self.universe.markets())
+                                              self.gateways, self.universe)
         self.lifecycle = Lifecycle(self.plane.tenant, self.gateways, LocalStub(self.risk),  # type: ignore[arg-type]
-                                   self.saga, self.portfolio, self.universe.pairs)
+                                   self.saga, self.portfolio, self.universe)
+
+    async def approve_pair(self, pair: PairConfig) -> None:
+        """Trade a pair listed while running (the living synthetic market's successors)
+        with the wiring `build` gives the configured ones: its new markets join the
+        universe, the order book, the saga's ticks and their venues' gateways (which
+        subscribe them), then the detector evaluates it. Its books are stale until their
+        snapshots, so nothing trades on it before."""
+        market_pair, fresh = self.universe.add(pair)
+        for entry in fresh:
+            self.orderbook.add_market(entry.market)
+            self.saga.add_market(entry.market)
+        self.detector.add_pair(market_pair, self.universe.fees)
+        for entry in fresh:
+            await plugin(entry.market.venue).add_market(self.gateways[entry.market.venue], entry)
+        self.pairs_listed += 1
 
     async def stop_trading(self, reason: str) -> None:
         """The orderly end of a run: latch risk's HardStop (no new saga; hedges and cancels
@@ -222,7 +265,8 @@ class EmbeddedMesh:
     async def read_settlements(self) -> None:
         """Book what the venues settled since the last read (the summary counts it)."""
         if self.lifecycle is not None:
-            await self.lifecycle.poll()
+            for venue, market_id in await self.lifecycle.poll():
+                self.orderbook.retire_market(self.universe.market(venue, market_id).key)
             await self.settle()
 
     async def stop(self) -> None:
@@ -234,7 +278,8 @@ class EmbeddedMesh:
         if isinstance(self.clock, ManualClock):
             self.clock.advance(self.config.market.step_ms * 1000)
         if self.venues is not None:
-            await self.venues.market.step()
+            for pair in await self.venues.step():
+                await self.approve_pair(pair)
         self.steps += 1
         await self.settle()
         if await self.saga.reconcile_stale(self.config.saga.leg_timeout_ms * 1000):
@@ -307,6 +352,7 @@ class EmbeddedMesh:
             **(self.portfolio.summary() if self.portfolio is not None else {}),
             "open_positions": positions,
             **(self.lifecycle.summary() if self.lifecycle is not None else {}),
+            "pairs_listed": self.pairs_listed,
             "dry_run_orders_not_sent": sum(
                 g.transport.inner.would_have_sent for g in self.gateways.values()
                 if isinstance(g.transport.inner, DryRunTransport)),

@@ -15,12 +15,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from arbiter.core.instruments import MarketPair, Outcome, Venue
+from arbiter.core.instruments import Outcome, Venue
 from arbiter.core.units import ONE_DOLLAR, to_decimal
 from arbiter.gateways.base import VenueGateway
 from arbiter.platform.ports import RiskPort
 from arbiter.saga.service import SagaService
 from arbiter.topology.portfolio import Portfolio
+from arbiter.topology.universe import TradingUniverse
 from arbiter.v1 import common_pb2, risk_pb2
 
 
@@ -31,7 +32,7 @@ class Lifecycle:
     risk: RiskPort
     saga: SagaService
     portfolio: Portfolio
-    pairs: tuple[MarketPair, ...]
+    universe: TradingUniverse  # the pairs checked: every one traded, listed later too
     disagreements: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -63,7 +64,7 @@ class Lifecycle:
 
     def _check_pairs(self, booked: Iterable[tuple[Venue, str]]) -> None:
         new = set(booked)
-        for pair in self.pairs:
+        for pair in self.universe.pairs:
             a, b = (pair.a.venue, pair.a.market_id), (pair.b.venue, pair.b.market_id)
             if a not in self.settled or b not in self.settled or not {a, b} & new:
                 continue

@@ -23,6 +23,7 @@ from arbiter.orderbook.service import OrderBookService
 from arbiter.platform.telemetry.metrics import FEES_PAID, REALIZED_PNL, UNREALIZED_PNL
 from arbiter.saga.machine import Saga
 from arbiter.saga.service import SagaService
+from arbiter.topology.universe import TradingUniverse
 
 
 def _usd(micros: int) -> str:
@@ -62,19 +63,19 @@ class Portfolio:
     saga: SagaService
     orderbook: OrderBookService
     gateways: Mapping[Venue, VenueGateway]
-    markets: tuple[Market, ...]
+    universe: TradingUniverse  # the markets marked: every one traded, listed later too
     opening_cash: dict[Venue, int]
     opening_positions: dict[Venue, dict[tuple[str, Outcome], int]]
     settled: dict[tuple[Venue, str], int] = field(default_factory=dict)  # YES payouts
 
     @classmethod
     async def open(cls, tenant: str, saga: SagaService, orderbook: OrderBookService,
-                   gateways: Mapping[Venue, VenueGateway], markets: Iterable[Market]) -> Portfolio:
+                   gateways: Mapping[Venue, VenueGateway], universe: TradingUniverse) -> Portfolio:
         """Note each venue's balance and positions now: the run's PnL is measured from
         here (a live account may hold what earlier runs bought)."""
         cash = {venue: (await gateway.balance()).cash for venue, gateway in gateways.items()}
         held = {venue: await _held(gateway) for venue, gateway in gateways.items()}
-        return cls(tenant, saga, orderbook, gateways, tuple(markets), cash, held)
+        return cls(tenant, saga, orderbook, gateways, universe, cash, held)
 
     @property
     def netting(self) -> frozenset[Venue]:
@@ -82,7 +83,7 @@ class Portfolio:
 
     def markets_pnl(self, sagas: Iterable[Saga] | None = None) -> list[MarketPnl]:
         return portfolio_pnl(holdings(self.saga.sagas.values() if sagas is None else sagas),
-                             quotes(self.orderbook, self.markets), self.netting, self.settled)
+                             quotes(self.orderbook, self.universe.markets()), self.netting, self.settled)
 
     def summary(self) -> dict[str, Any]:
         """Realized, unrealized, fees and mark value: in total, per venue and per pair. The
@@ -115,7 +116,7 @@ class Portfolio:
         """Per venue: the engine's realized + unrealized against the venue's balance change
         plus its own positions marked by the same rule, a settled market's at its payout
         (`difference_usd` should be 0)."""
-        marks = quotes(self.orderbook, self.markets)
+        marks = quotes(self.orderbook, self.universe.markets())
         engine = {venue: sum(m.realized + m.unrealized for m in markets)
                   for venue, markets in _by_venue(self.markets_pnl()).items()}
         report = {}

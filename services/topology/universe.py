@@ -8,29 +8,53 @@ from typing import Any
 
 from arbiter.core.fees import FeeModel
 from arbiter.core.instruments import Market, MarketPair, Venue
-from arbiter.platform.config import MarketConfig, MarketLeg
+from arbiter.platform.config import MarketConfig, PairConfig
 from arbiter.venues.plugin import ListedMarket, plugin
 
 
-@dataclass(frozen=True)
+@dataclass
 class TradingUniverse:
     """Every pair, and per venue every market the pairs name (each once, in config order)
-    with its config leg and fee model: what the gateways, books, detector and saga trade."""
+    with its config leg and fee model: what the gateways, books, detector and saga trade.
+    It grows when a pair is approved while running (`add`); nothing is ever removed, so a
+    settled market keeps its record."""
 
     pairs: tuple[MarketPair, ...]
     listed: dict[Venue, tuple[ListedMarket[Any], ...]]
 
     @classmethod
     def from_config(cls, config: MarketConfig) -> TradingUniverse:
-        pairs: list[MarketPair] = []
-        listed: dict[tuple[Venue, str], ListedMarket[Any]] = {}
+        universe = cls((), {})
         for pair in config.pairs:
-            a, b = (_listing(listed, leg) for leg in (pair.a, pair.b))
-            pairs.append(MarketPair(pair.pair_id, a.market, b.market, pair.inverted))
-        by_venue: dict[Venue, list[ListedMarket[Any]]] = {}
-        for (venue, _), entry in listed.items():
-            by_venue.setdefault(venue, []).append(entry)
-        return cls(tuple(pairs), {venue: tuple(found) for venue, found in by_venue.items()})
+            universe.add(pair)
+        return universe
+
+    def add(self, config: PairConfig) -> tuple[MarketPair, list[ListedMarket[Any]]]:
+        """One more pair; returns it and the markets it lists that no pair named before.
+        A `ValueError` names a pair id already taken or a market configured differently."""
+        if any(p.pair_id == config.pair_id for p in self.pairs):
+            raise ValueError(f"pair {config.pair_id} is configured twice")
+        known = {(e.market.venue, e.market.market_id): e
+                 for found in self.listed.values() for e in found}
+        fresh: list[ListedMarket[Any]] = []
+        legs = []
+        for leg in (config.a, config.b):
+            entry = plugin(leg.venue).listed(leg)
+            key = (entry.market.venue, entry.market.market_id)
+            seen = known.get(key) or next(
+                (e for e in fresh if (e.market.venue, e.market.market_id) == key), None)
+            if seen is None:
+                fresh.append(entry)
+            elif seen.leg != leg:
+                raise ValueError(f"market {entry.market.key} is configured twice, "
+                                 f"differently: {seen.leg} and {leg}")
+            legs.append(seen or entry)
+        pair = MarketPair(config.pair_id, legs[0].market, legs[1].market, config.inverted)
+        self.pairs = (*self.pairs, pair)
+        for entry in fresh:
+            venue = entry.market.venue
+            self.listed[venue] = (*self.listed.get(venue, ()), entry)
+        return pair, fresh
 
     @property
     def venues(self) -> tuple[Venue, ...]:
@@ -41,6 +65,13 @@ class TradingUniverse:
         venues: Iterable[Venue] = self.listed if venue is None else (venue,)
         return [entry.market for v in venues for entry in self.listed.get(v, ())]
 
+    def market(self, venue: Venue, market_id: str) -> Market:
+        """One traded market (KeyError names one no pair lists)."""
+        for entry in self.listed.get(venue, ()):
+            if entry.market.market_id == market_id:
+                return entry.market
+        raise KeyError(f"{venue}:{market_id} is not traded")
+
     @property
     def fees(self) -> dict[str, FeeModel]:
         """Fee models by market key (venue:market)."""
@@ -48,14 +79,3 @@ class TradingUniverse:
 
     def ticks(self) -> dict[tuple[Venue, str], int]:
         return {(m.venue, m.market_id): m.tick_micros for m in self.markets()}
-
-
-def _listing(
-    listed: dict[tuple[Venue, str], ListedMarket[Any]], leg: MarketLeg
-) -> ListedMarket[Any]:
-    entry = plugin(leg.venue).listed(leg)
-    known = listed.setdefault((entry.market.venue, entry.market.market_id), entry)
-    if known.leg != leg:
-        raise ValueError(f"market {entry.market.key} is configured twice, differently: "
-                         f"{known.leg} and {leg}")
-    return known

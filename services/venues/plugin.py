@@ -134,6 +134,17 @@ class VenuePlugin(abc.ABC, Generic[S, L, C]):
     def listed(self, leg: L) -> ListedMarket[L]:
         return ListedMarket(self.market(leg), leg, self.fee_model(leg))
 
+    @abc.abstractmethod
+    def successor(self, leg: L, generation: int) -> L:
+        """The `generation`-th next instance of `leg`'s market in the emulated market (new
+        identifiers, same terms), listed when the one before it resolves; generation >= 2.
+        Deterministic, so a seeded run lists the same markets every time."""
+
+    @abc.abstractmethod
+    async def add_market(self, gateway: VenueGateway, listed: ListedMarket[L]) -> None:
+        """Start trading a market listed while the gateway runs: its books, fills and order
+        rules join those it was built with, and its subscriptions survive a reconnect."""
+
     def nonce_allocator(self) -> SequentialNonceAllocator | None:
         """A fresh allocator for one gateway of a venue that opted in (None otherwise); the
         gateway seeds it from the venue, so a restart resyncs."""

@@ -41,7 +41,7 @@ async def test_the_header_names_mode_seed_bus_and_why_trading_stopped() -> None:
 
 async def test_the_header_counts_settled_markets_and_says_when_nothing_is_left() -> None:
     mesh = await EmbeddedMesh.build(load_config(environ={}, overrides={
-        "market.seed": 5, "market.lifetime_steps": 40}))
+        "market.seed": 5, "market.lifetime_steps": 40, "market.relist": False}))
     await mesh.start()
     for _ in range(20):
         await mesh.step()

@@ -25,8 +25,8 @@ async def test_settled_markets_pay_out_free_their_capital_and_realize_the_locked
     resumes once a pair settles (the limit's room comes back); when every pair has settled
     nothing is held, nothing is at risk, realized PnL is exactly the sagas' locked-in
     profit, and each venue's balance moved by exactly the engine's PnL."""
-    mesh = await _mesh(**{"market.lifetime_steps": LIFETIME, "risk.max_position_total": 600,
-                         "risk.max_position_per_market": 600})
+    mesh = await _mesh(**{"market.lifetime_steps": LIFETIME, "market.relist": False,
+                         "risk.max_position_total": 600, "risk.max_position_per_market": 600})
     started_by: dict[int, int] = {}
     for step in range(1, LIFETIME + 1):
         await mesh.step()

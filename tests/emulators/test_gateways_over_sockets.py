@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from arbiter.core.units import QTY_SCALE
+from arbiter.platform.config import load_config
+from arbiter.topology.listings import Listings
+from arbiter.topology.universe import TradingUniverse
 from arbiter.v1 import execution_pb2
+from arbiter.venues.plugin import plugin
 
 from .conftest import Harness, eventually
 
@@ -127,3 +131,43 @@ async def test_junk_from_a_client_never_kills_the_emulators_session(harness: Har
     await eventually(harness.all_books_match)
     assert harness.server.ws_connections == connections
     assert harness.transport.reconnects == 0
+
+
+async def test_a_market_listed_while_running_streams_trades_and_survives_a_reconnect(
+    harness: Harness,
+) -> None:
+    """The living market's successor, as the venue lists it: the gateway subscribes it on
+    the running streams, trades it, and resubscribes it with the others after a drop."""
+    await eventually(harness.all_books_match)
+    config = load_config(environ={}, overrides={"market.seed": 7})
+    listings = Listings.of(TradingUniverse.from_config(config.market), config.market.pairs)
+    _, pair, fresh = listings.successor(config.market.pairs[0].pair_id)
+    for entry in fresh:
+        harness.market.venues[entry.market.venue].list_market(entry.market, entry.fees)
+    harness.market.add_pair(pair)
+    mine = next(entry for entry in fresh if entry.market.venue == harness.venue)
+    new_id = mine.market.market_id
+    harness.mirror.ticks[new_id] = mine.market.tick_micros
+    await harness.step()
+
+    await plugin(harness.venue).add_market(harness.gateway, mine)
+
+    await eventually(lambda: harness.mirror.matches(new_id, harness.engine(new_id)),
+                     between=harness.step)
+    _, asks = harness.engine(new_id).snapshot()
+    request = harness.ioc_buy_yes("listed-1", asks[0][0], ONE_CONTRACT)
+    request.market_id = new_id
+    ack = await harness.gateway.place(request)
+    assert ack.accepted, ack.reject_reason
+    await eventually(lambda: any(r.kind == FILL and r.client_order_id == "listed-1"
+                                 for r in harness.reports))
+    fill = next(r for r in harness.reports if r.kind == FILL)
+    assert (fill.market_id, fill.price_micros, fill.qty_micros) == (
+        new_id, asks[0][0], ONE_CONTRACT)
+
+    snapshots = harness.mirror.snapshots(new_id)
+    harness.server.faults.drop_ws_after(1, channel=harness.book_channel)
+    await eventually(lambda: harness.transport.reconnects >= 1, between=harness.step)
+    await eventually(lambda: harness.mirror.snapshots(new_id) > snapshots, between=harness.step)
+    await eventually(harness.all_books_match, between=harness.step)
+    assert harness.mirror.errors == [] and harness.gateway.rejected_messages == 0

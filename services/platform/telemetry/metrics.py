@@ -214,7 +214,6 @@ class SagaMetrics:
         self.in_flight = SAGAS_IN_FLIGHT.labels(tenant=tenant)
         self.held = SAGAS_HELD.labels(tenant=tenant)
         self.unhedged = UNHEDGED_EXPOSURE.labels(tenant=tenant)
-        self.exposure = EXPOSURE.labels(tenant=tenant)
         self.locked_in_pnl = LOCKED_IN_PNL.labels(tenant=tenant)
         self._hops = {name: hop(name) for name in HOPS[2:]}
         self._ticks = {name: tick(name) for name in HOPS[2:]}
@@ -239,12 +238,11 @@ class SagaMetrics:
                                                              venue=venue)
         child.inc()
 
-    def fill(self, venue: Venue, price_micros: int, qty_micros: int) -> None:
+    def fill(self, venue: Venue) -> None:
         child = self._fills.get(venue)
         if child is None:
             child = self._fills[venue] = FILLS.labels(tenant=self.tenant, venue=venue)
         child.inc()
-        self.exposure.inc(price_micros * qty_micros / 1e12)
 
     def compensation(self, strategy: str) -> None:
         self._strategies[_checked(strategy, STRATEGIES)].inc()
@@ -275,6 +273,11 @@ class RiskMetrics:
     def watch_hard_stop(self, latched: Callable[[], bool]) -> None:
         """The latch gauge reads the risk state when scraped (monitors latch it too)."""
         self.hard_stop.set_function(lambda: float(latched()))
+
+    def watch_exposure(self, held_cost: Callable[[], float]) -> None:
+        """The exposure gauge reads the risk ledger when scraped: it rises with fills and
+        falls when a settlement (or a merge) closes positions."""
+        EXPOSURE.labels(tenant=self.tenant).set_function(held_cost)
 
     def watch_funds(self, venue: Venue, free: Callable[[], float], low: Callable[[], bool]
                     ) -> None:

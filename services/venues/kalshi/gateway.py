@@ -126,6 +126,8 @@ class KalshiGateway(VenueGateway):
         self.signer = signer
         self._ws: Connection | None = None
         self._channel: dict[int, str] = {}
+        self._asked: dict[int, list[str]] = {}  # subscribe command id -> its tickers
+        self._tickers: dict[int, list[str]] = {}  # book sid -> the tickers it carries
         self._last_seq: dict[int, int] = {}
         self._awaiting_snapshot: set[int] = set()
         # market -> side ("yes"/"no") -> price in that side's dollars -> contracts
@@ -140,9 +142,20 @@ class KalshiGateway(VenueGateway):
         await self._subscribe(["ticker"], list(self.markets))
         await self._subscribe(["fill"], [])
 
+    async def add_market(self, market: Market, fees: FeeModel, rules: MarketRules) -> None:
+        """A market listed while running, on book and ticker subscriptions of its own: a
+        `subscribe` is what the transport replays after a reconnect (an `add_markets`
+        update would be lost with its sid). The fill channel already covers every market."""
+        self.adopt(market)
+        self.fees[market.market_id] = fees
+        self.rules[market.market_id] = rules
+        await self._subscribe(["orderbook_delta"], [market.market_id])
+        await self._subscribe(["ticker"], [market.market_id])
+
     async def _subscribe(self, channels: list[str], tickers: list[str]) -> None:
         assert self._ws is not None
         self._cmd_id += 1
+        self._asked[self._cmd_id] = tickers
         await self._ws.send(subscribe_command(self._cmd_id, channels, tickers))
 
     # -- stream ----------------------------------------------------------------------
@@ -159,6 +172,8 @@ class KalshiGateway(VenueGateway):
                     raise VenueMessageError(f"subscribed sid {sid!r:.40} / channel "
                                             f"{channel!r:.40} unreadable")
                 self._channel[sid] = channel
+                # the reply names its command (a replayed one too): the sid's own tickers
+                self._tickers[sid] = self._asked.get(msg.get("id"), []) or list(self.markets)
                 # sids may be reused on a new connection: start its sequence afresh
                 self._last_seq.pop(sid, None)
                 self._awaiting_snapshot.discard(sid)
@@ -236,12 +251,13 @@ class KalshiGateway(VenueGateway):
         if self._channel.get(sid) != "orderbook_delta" or sid in self._awaiting_snapshot:
             return
         self._awaiting_snapshot.add(sid)
-        await self.darken(self.markets, wall_micros())
+        tickers = self._tickers.get(sid) or list(self.markets)
+        await self.darken(tickers, wall_micros())
         assert self._ws is not None
         self._cmd_id += 1
         await self._ws.send(orjson.dumps({"id": self._cmd_id, "cmd": "update_subscription",
                                           "params": {"sids": [sid], "action": "get_snapshot",
-                                                     "market_tickers": list(self.markets)}}))
+                                                     "market_tickers": tickers}}))
 
     async def darken(self, market_ids: Iterable[str], received: int) -> None:
         """The relative ladders are forgotten with the books: only a snapshot restarts them."""

@@ -43,7 +43,7 @@ from arbiter.venues.kalshi.gateway import KalshiGateway
 from arbiter.venues.kalshi.orders import MarketRules, PriceLevelStructure
 from arbiter.venues.kalshi.ratelimit import KalshiTier
 from arbiter.venues.kalshi.transport import subscribe_commands
-from arbiter.venues.plugin import CredentialContext, GatewayContext, VenuePlugin
+from arbiter.venues.plugin import CredentialContext, GatewayContext, ListedMarket, VenuePlugin
 
 CENT_TICK = Decimal("0.01")
 WHOLE = qty_from_decimal(1)
@@ -121,6 +121,17 @@ class KalshiPlugin(VenuePlugin[KalshiSettings, KalshiMarket, KalshiCredentials])
             context.credentials.key_id, context.credentials.signer, context.clock,
             context.on_book, context.on_report, tier=KalshiTier(settings.tier),
             legacy_order_entry=settings.legacy_order_entry, timer=context.timer)
+
+    def successor(self, leg: KalshiMarket, generation: int) -> KalshiMarket:
+        suffix = f"-N{generation}"  # a series' next event, as Kalshi suffixes its tickers
+        return KalshiMarket.model_validate(
+            {**leg.model_dump(), "ticker": leg.ticker[:64 - len(suffix)] + suffix})
+
+    async def add_market(self, gateway: VenueGateway,
+                         listed: ListedMarket[KalshiMarket]) -> None:
+        if not isinstance(gateway, KalshiGateway):
+            raise TypeError(f"not a Kalshi gateway: {type(gateway).__name__}")
+        await gateway.add_market(listed.market, listed.fees, rules(listed.leg))
 
     async def check(
         self, transport: VenueTransport,

@@ -297,9 +297,14 @@ class PolymarketEmulator(EmulatedVenue):
             await session.sink(b"PONG")
             return
         msg = orjson.loads(frame)
+        operation = msg.get("operation")
         if msg.get("type") == "market" or "assets_ids" in msg:
             assets = [a for a in msg.get("assets_ids", []) if a in self.tokens]
-            session.subscriptions[MARKET_SID] = session.subscriptions.get(MARKET_SID, set()) | set(assets)
+            held = session.subscriptions.get(MARKET_SID, set())
+            if operation == "unsubscribe":  # facts A11: a later change of the subscription
+                session.subscriptions[MARKET_SID] = held - set(assets)
+                return
+            session.subscriptions[MARKET_SID] = held | set(assets)
             session.channels[MARKET_SID] = "market"
             if msg.get("custom_feature_enabled") is True:
                 self._custom_features.add(id(session))
@@ -308,6 +313,14 @@ class PolymarketEmulator(EmulatedVenue):
         elif msg.get("type") == "user":
             session.subscriptions[USER_SID] = set(msg.get("markets") or self.engines)
             session.channels[USER_SID] = "user"
+        elif operation in ("subscribe", "unsubscribe") and "markets" in msg:
+            # facts A12: later changes of a user subscription (on the user channel only)
+            if USER_SID not in session.subscriptions:
+                return
+            markets = {m for m in msg["markets"] if m in self.engines}
+            held = session.subscriptions[USER_SID]
+            session.subscriptions[USER_SID] = (held | markets if operation == "subscribe"
+                                               else held - markets)
 
     def _book_event(self, asset: str) -> dict[str, object]:
         ref = self.tokens[asset]

@@ -220,6 +220,22 @@ class PolymarketGateway(VenueGateway):
         if self.heartbeat_interval_s is not None:
             self.start_heartbeats()
 
+    async def add_market(self, market: Market, fees: FeeModel) -> None:
+        """A market listed while running: its YES token joins the market channel and its
+        condition id the user channel (facts A11, A12: `operation: subscribe`); the
+        transport replays both after a reconnect, after the first subscriptions."""
+        self.adopt(market)
+        self.fees[market.market_id] = fees
+        self._by_token[market.yes_token] = market
+        self._twins.add(market.no_token)
+        self._ticks[market.market_id] = _TICKS_BY_MICROS[market.tick_micros]
+        self._grids[market.market_id] = {market.tick_micros}
+        assert self._market_ws is not None and self._user_ws is not None
+        await self._user_ws.send(orjson.dumps(
+            {"operation": "subscribe", "markets": [market.market_id]}))
+        await self._market_ws.send(orjson.dumps(
+            {"assets_ids": [market.yes_token], "operation": "subscribe"}))
+
     def start_heartbeats(self) -> None:
         """Arm the venue's dead-man switch; `close` stops it."""
         if self.heartbeat_interval_s is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -25,7 +26,7 @@ from arbiter.gateways.dry_run import DRY_RUN_REASON, DryRunRules
 from arbiter.gateways.http_transport import SocketEndpoints, TextPing
 from arbiter.platform.config import VenuesConfig
 from arbiter.platform.transport import VenueTransport
-from arbiter.venues.plugin import CredentialContext, GatewayContext, VenuePlugin
+from arbiter.venues.plugin import CredentialContext, GatewayContext, ListedMarket, VenuePlugin
 from arbiter.venues.polymarket import connectivity
 from arbiter.venues.polymarket.auth import POLY_API_KEY, POLY_PASSPHRASE, POLY_SIGNATURE
 from arbiter.venues.polymarket.config import PolymarketMarket, PolymarketSettings
@@ -98,6 +99,20 @@ class PolymarketPlugin(VenuePlugin[PolymarketSettings, PolymarketMarket, Polymar
             context.clock, context.on_book, context.on_report,
             heartbeat_interval_s=context.settings.heartbeat_s or None,
             heartbeat_sleep=context.clock.sleep, timer=context.timer)
+
+    def successor(self, leg: PolymarketMarket, generation: int) -> PolymarketMarket:
+        def derived(value: str) -> int:  # a fresh uint256, the same for the same inputs
+            return int.from_bytes(hashlib.sha256(f"{value}:{generation}".encode()).digest())
+
+        return PolymarketMarket.model_validate({
+            **leg.model_dump(), "condition_id": f"0x{derived(leg.condition_id):064x}",
+            "yes_token": str(derived(leg.yes_token)), "no_token": str(derived(leg.no_token))})
+
+    async def add_market(self, gateway: VenueGateway,
+                         listed: ListedMarket[PolymarketMarket]) -> None:
+        if not isinstance(gateway, PolymarketGateway):
+            raise TypeError(f"not a Polymarket gateway: {type(gateway).__name__}")
+        await gateway.add_market(listed.market, listed.fees)
 
     async def check(
         self, transport: VenueTransport,

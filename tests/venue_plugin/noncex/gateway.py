@@ -90,6 +90,14 @@ class NoncexGateway(VenueGateway):
         """The nonce stream: one per API key."""
         return self.credentials.key_id
 
+    async def add_market(self, market: Market, fees: FeeModel) -> None:
+        """A market listed while running: one more book subscription (replayed on a
+        reconnect like the first)."""
+        self.adopt(market)
+        self.fees[market.market_id] = fees
+        assert self._ws is not None
+        await self._ws.send(book_subscription([market.market_id]))
+
     async def start(self) -> None:
         await self.resync_nonce()
         self._ws = await self.transport.connect("ws", self._on_frame, self._ws_headers)

@@ -35,7 +35,7 @@ from arbiter.platform.config import VenuesConfig
 from arbiter.platform.telemetry.metrics import forget_venue
 from arbiter.platform.transport import RequestTimeout, VenueTransport
 from arbiter.platform.venues import VENUES
-from arbiter.venues.plugin import CredentialContext, GatewayContext, VenuePlugin
+from arbiter.venues.plugin import CredentialContext, GatewayContext, ListedMarket, VenuePlugin
 
 from .codec import (
     API,
@@ -74,6 +74,17 @@ class NoncexPlugin(VenuePlugin[NoncexSettings, NoncexMarket, NoncexCredentials])
 
     def fee_model(self, leg: NoncexMarket) -> FeeModel:
         return TAKER_FEE
+
+    def successor(self, leg: NoncexMarket, generation: int) -> NoncexMarket:
+        suffix = f"N{generation}"
+        return NoncexMarket.model_validate(
+            {**leg.model_dump(), "symbol": leg.symbol[:32 - len(suffix)] + suffix})
+
+    async def add_market(self, gateway: VenueGateway,
+                         listed: ListedMarket[NoncexMarket]) -> None:
+        if not isinstance(gateway, NoncexGateway):
+            raise TypeError(f"not a NonceX gateway: {type(gateway).__name__}")
+        await gateway.add_market(listed.market, listed.fees)
 
     def emulator(self) -> EmulatedVenue:
         emulator = NoncexEmulator()
