@@ -23,6 +23,9 @@ class RiskPort(Protocol):
 
     def RecordFill(self, request: risk_pb2.FillRecord, /) -> Awaitable[risk_pb2.Empty]: ...
 
+    def RecordSettlement(self, request: risk_pb2.SettlementRecord, /
+                         ) -> Awaitable[risk_pb2.Empty]: ...
+
     def CloseSaga(self, request: risk_pb2.SagaClosed, /) -> Awaitable[risk_pb2.Empty]: ...
 
     def HardStop(

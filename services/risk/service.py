@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import grpc
 
 from arbiter.core.instruments import Outcome, Venue
-from arbiter.core.units import money_from_decimal, qty_from_decimal, to_decimal
+from arbiter.core.units import ONE_DOLLAR, money_from_decimal, qty_from_decimal, to_decimal
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
 from arbiter.platform.config import ConfigError, RiskConfig
@@ -213,6 +213,20 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
                                request.market_id, Outcome(request.outcome), request.qty_micros,
                                request.price_micros, request.saga_id,
                                request.expected_price_micros, request.fee_micros)
+        return risk_pb2.Empty()
+
+    async def RecordSettlement(self, request: risk_pb2.SettlementRecord,
+                               context: Context) -> risk_pb2.Empty:
+        await require_tenant(request.tenant, self.tenant_id, context)
+        if not request.venue or not request.market_id or not (
+                0 <= request.yes_payout_micros <= ONE_DOLLAR):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"a settlement needs a venue, a market and a YES payout in "
+                                f"[0, {ONE_DOLLAR}] (venue={request.venue!r}, market_id="
+                                f"{request.market_id!r}, yes_payout_micros="
+                                f"{request.yes_payout_micros})")
+        self.state.record_settlement(request.venue, request.market_id,
+                                     request.yes_payout_micros)
         return risk_pb2.Empty()
 
     async def CloseSaga(self, request: risk_pb2.SagaClosed, context: Context) -> risk_pb2.Empty:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from arbiter.core.clock import Clock
 from arbiter.core.instruments import Outcome, Venue
-from arbiter.core.units import notional
+from arbiter.core.units import ONE_DOLLAR, notional
 from arbiter.risk.audit import AuditAction, AuditLog, AuditRecord
 from arbiter.risk.budget import TokenBucket
 from arbiter.risk.funds import Funds, FundsView
@@ -94,6 +94,24 @@ class RiskState:
                 self.monitors.on_fill_slippage(price - expected, self.limits.slippage_threshold)
                 self._evaluate(now)
             return True
+
+    def record_settlement(self, venue: Venue, market_id: str, yes_payout: int) -> int:
+        """Close what is held in a settled market at its payout (YES pays `yes_payout`, NO
+        the rest of $1), which frees its capital and position room; returns the contracts
+        closed. What is no longer held is not closed again, so a repeat, or a restarted
+        risk seeded from the venue (which lists no settled positions), closes nothing."""
+        with self._lock:
+            self._observe()
+            closed = 0
+            for outcome, pays in ((Outcome.YES, yes_payout),
+                                  (Outcome.NO, ONE_DOLLAR - yes_payout)):
+                key = (venue, market_id, outcome)
+                held = self.ledger.held(key)
+                if held > 0:
+                    self.ledger.fill(f"settlement:{venue}:{market_id}:{outcome.name}", "",
+                                     key, -held, pays)
+                    closed += held
+            return closed
 
     def close_saga(self, saga_id: str, realized_pnl: int = 0, held: bool = False) -> bool:
         """Free the saga's slot and reservation and count its outcome, once per saga."""

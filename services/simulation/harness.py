@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from arbiter.core.instruments import Outcome, Venue
-from arbiter.core.units import ONE_DOLLAR, QTY_SCALE, notional, parse_micros
+from arbiter.core.units import CENT, ONE_DOLLAR, QTY_SCALE, notional, parse_micros
 from arbiter.emulators.link import InProcessLink
 from arbiter.platform.clock import ManualClock
 from arbiter.platform.config import DEFAULT_PAIRS, ArbiterConfig, load_config
@@ -25,6 +25,7 @@ from arbiter.saga.machine import LegRole, Saga, State
 from arbiter.simulation.chaos import ChaosLink, Faults
 from arbiter.topology.builders import venue_credentials
 from arbiter.topology.embedded import EmbeddedMesh, EmulatedVenues
+from arbiter.venues.plugin import plugin
 
 
 class InvariantViolation(AssertionError):
@@ -111,6 +112,7 @@ class RaceSimulator:
             else:
                 await self._settle(engine)
         engine = await self._quiesce(engine)
+        engine = await self._resolve(engine)
         report = self._report(engine)
         report.violations = await self.check(engine)
         await engine.stop()
@@ -154,6 +156,21 @@ class RaceSimulator:
         await engine.bus.drained()
         return engine
 
+    async def _resolve(self, engine: EmbeddedMesh) -> EmbeddedMesh:
+        """End of run: every pair resolves, the first as both venues agree, the second
+        voided by its leg-B venue at a fair 50c while its leg-A venue resolves it; the
+        engine reads the settlements, and (unless crashes are off) may crash just before the
+        read or just after it (a fresh engine reads them all again)."""
+        first, second = (state.pair.pair_id for state in self.venues.market.pairs)
+        await self.venues.market.resolve(first, ONE_DOLLAR * self.rng.randrange(2))
+        await self.venues.market.resolve(second, ONE_DOLLAR * self.rng.randrange(2), 50 * CENT)
+        for _ in range(2):
+            if self.crash_per_mille and self.rng.randrange(1000) < 300:
+                engine = await self._crash_mid_step(engine)
+            await engine.read_settlements()
+            await self._settle(engine)
+        return engine
+
     # -- invariants ------------------------------------------------------------------
     async def check(self, engine: EmbeddedMesh) -> list[str]:
         problems = saga_violations(engine)
@@ -165,7 +182,35 @@ class RaceSimulator:
         fills = await self._logged_fills()
         problems += self._prices_hold(engine, fills)
         problems += self._money_matches(engine, fills)
+        problems += self._settlements_booked(engine)
         return problems
+
+    def _settlements_booked(self, engine: EmbeddedMesh) -> list[str]:
+        """Every market settled is booked at the venue's payout, risk holds nothing in it
+        any more, and the voided pair is reported as the disagreement it is."""
+        assert engine.lifecycle is not None
+        paid = self._payouts()
+        problems = [f"{venue}:{market}: booked {engine.lifecycle.settled.get((venue, market))}"
+                    f", the venue paid {payout}" for (venue, market), payout in paid.items()
+                    if engine.lifecycle.settled.get((venue, market)) != payout]
+        left = {key: qty for key, qty in engine.risk.state.ledger.positions().items()
+                if qty and (key[0], key[1]) in paid}
+        if left:
+            problems.append(f"risk still holds settled positions: {left}")
+        reported = [d["pair"] for d in engine.lifecycle.disagreements]
+        voided = self.venues.market.pairs[1].pair.pair_id
+        if sorted(set(reported)) != [voided]:
+            problems.append(f"disagreements reported {reported}, expected [{voided}]")
+        return problems
+
+    def _payouts(self) -> dict[tuple[Venue, str], int]:
+        """What one YES contract of each resolved market paid, as the sim resolved it."""
+        paid = {}
+        for pair_id, a_payout, b_payout in self.venues.market.resolutions:
+            pair = next(s.pair for s in self.venues.market.pairs if s.pair.pair_id == pair_id)
+            paid[(pair.a.venue, pair.a.market_id)] = a_payout
+            paid[(pair.b.venue, pair.b.market_id)] = b_payout
+        return paid
 
     async def _logged_fills(self) -> dict[str, list[LoggedFill]]:
         """Every fill the saga log holds, by client order id: what survived the crashes."""
@@ -224,11 +269,14 @@ class RaceSimulator:
         ledgers = {venue: _ledger(venue, emulator)
                    for venue, emulator in self.venues.venues.items()}
         costs: dict[Venue, int] = defaultdict(int)
+        bought: dict[tuple[Venue, str, Outcome], int] = defaultdict(int)
         for saga in engine.saga.sagas.values():
             for coid, record in saga.orders.items():
                 logged = fills.get(coid, [])
                 ledger = ledgers[record.command.venue]
                 costs[record.command.venue] += sum(f.spent - f.fee for f in logged)
+                bought[(record.command.venue, record.command.market_id,
+                        record.command.outcome)] += sum(f.qty for f in logged)
                 if (record.cost + record.fees != sum(f.spent for f in logged)
                         or record.filled != sum(f.qty for f in logged)):
                     problems.append(f"{coid}: saga counts {record.filled} for "
@@ -237,8 +285,10 @@ class RaceSimulator:
             problems += _pnl_problems(saga, fills)
         for venue, ledger in sorted(ledgers.items()):
             account = self.venues.venues[venue].account
-            # fees are checked order by order above; a netting venue pays each closed pair
-            charged = -account.cash - account.fees + ledger.payouts
+            # fees are checked order by order above; a netting venue pays each closed pair,
+            # and each settled market pays what the fills left held in it
+            charged = (-account.cash - account.fees + ledger.payouts
+                       + _settlement_cash(venue, bought, self._payouts()))
             if costs[venue] != charged:
                 problems.append(f"{venue}: engine's fills cost {costs[venue]} != venue "
                                 f"{charged}")
@@ -283,6 +333,7 @@ async def position_mismatches(engine: EmbeddedMesh) -> list[str]:
     """Where the engine's positions differ from what each venue's own API says we hold (one
     net side per market where the venue nets YES against NO)."""
     mine = engine.saga.positions
+    settled = engine.portfolio.settled if engine.portfolio is not None else {}
     problems = []
     for venue, gateway in sorted(engine.gateways.items()):
         snapshot = await gateway.positions()
@@ -290,7 +341,8 @@ async def position_mismatches(engine: EmbeddedMesh) -> list[str]:
         for p in snapshot.positions:
             theirs[(p.market_id, Outcome(p.outcome))] += p.qty_micros
         for market in engine.universe.markets(venue):
-            held = {o: mine.get((venue, market.market_id, o), 0) for o in Outcome}
+            gone = (venue, market.market_id) in settled  # paid out: nothing held either side
+            held = {o: 0 if gone else mine.get((venue, market.market_id, o), 0) for o in Outcome}
             told = {o: theirs.get((market.market_id, o), 0) for o in Outcome}
             if snapshot.netted:
                 held = {Outcome.YES: held[Outcome.YES] - held[Outcome.NO]}
@@ -320,6 +372,22 @@ def _pnl_problems(saga: Saga, fills: dict[str, list[LoggedFill]]) -> list[str]:
     elif hedged and not hedged - spent <= pnl <= hedged:
         return [f"{saga.saga_id}: PnL {pnl} outside [{hedged} - {spent}, {hedged}]"]
     return []
+
+
+def _settlement_cash(venue: Venue, bought: dict[tuple[Venue, str, Outcome], int],
+                     paid: dict[tuple[Venue, str], int]) -> int:
+    """What settling `venue`'s resolved markets paid for what the fills bought in them: on
+    a netting venue (Kalshi) the net side's payout (the netted pairs were paid at once);
+    with tokens (Polymarket) each YES its payout and each NO the rest of $1."""
+    total = 0
+    for (where, market_id), payout in paid.items():
+        if where != venue:
+            continue
+        yes, no = bought[(venue, market_id, Outcome.YES)], bought[(venue, market_id, Outcome.NO)]
+        if plugin(venue).nets_positions:
+            yes, no = max(0, yes - no), max(0, no - yes)
+        total += notional(payout, yes) + notional(ONE_DOLLAR - payout, no)
+    return total
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from arbiter.core.instruments import Outcome, Venue
+from arbiter.core.instruments import Venue
 from arbiter.core.units import ONE_DOLLAR, to_decimal
 from arbiter.gateways.base import VenueGateway
 from arbiter.platform.ports import RiskPort
@@ -52,14 +52,8 @@ class Lifecycle:
         return booked
 
     async def _book(self, venue: Venue, market_id: str, payout: int) -> None:
-        held = self.saga.positions
-        for outcome, pays in ((Outcome.YES, payout), (Outcome.NO, ONE_DOLLAR - payout)):
-            qty = held.get((venue, market_id, outcome), 0)
-            if qty:
-                await self.risk.RecordFill(risk_pb2.FillRecord(
-                    tenant=self.tenant, venue=venue, market_id=market_id,
-                    outcome=common_pb2.Outcome.ValueType(outcome), qty_micros=-qty,
-                    price_micros=pays, trade_id=f"settlement:{market_id}:{outcome.name}"))
+        await self.risk.RecordSettlement(risk_pb2.SettlementRecord(
+            tenant=self.tenant, venue=venue, market_id=market_id, yes_payout_micros=payout))
         self.settled[(venue, market_id)] = payout
 
     def _check_pairs(self, booked: Iterable[tuple[Venue, str]]) -> None:

@@ -194,3 +194,29 @@ async def test_bus_fills_and_rejects_feed_positions_and_monitors(served: Served)
         tenant=TENANT, set={"max_rejections_per_hour": "0"}, actor="test"))
     state = await served.stub.HardStop(risk_pb2.HardStopRequest(tenant=TENANT))
     assert state.reason == "1 venue rejections in the last hour (limit 0)"
+
+
+async def test_a_settlement_closes_what_is_held_once_and_a_bad_one_is_refused(
+    served: Served,
+) -> None:
+    for trade, outcome in (("t1", 1), ("t2", 2)):
+        await served.stub.RecordFill(risk_pb2.FillRecord(
+            tenant=TENANT, venue="kalshi", market_id="ks-1", outcome=outcome, qty_micros=4 * C,
+            price_micros=450_000, trade_id=trade))
+    assert served.state.ledger.held_cost == 2 * 4 * 450_000
+    settle = risk_pb2.SettlementRecord(tenant=TENANT, venue="kalshi", market_id="ks-1",
+                                       yes_payout_micros=1_000_000)
+    await served.stub.RecordSettlement(settle)
+    await served.stub.RecordSettlement(settle)  # a repeat (or a restart's re-read) closes nothing
+    ledger = served.state.ledger
+    assert (ledger.held(("kalshi", "ks-1", Outcome.YES)), ledger.held(("kalshi", "ks-1", Outcome.NO)),
+            ledger.held_cost, ledger.total_held) == (0, 0, 0, 0)
+    for field, value in (("yes_payout_micros", 1_000_001), ("yes_payout_micros", -1),
+                         ("market_id", "")):
+        bad = risk_pb2.SettlementRecord()
+        bad.CopyFrom(settle)
+        setattr(bad, field, value)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await served.stub.RecordSettlement(bad)
+        assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert field in refused.value.details()

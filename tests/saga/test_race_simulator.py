@@ -7,10 +7,14 @@ import logging
 
 import pytest
 
+from arbiter.core.instruments import Outcome
+from arbiter.core.units import ONE_DOLLAR
 from arbiter.gateways.base import VenueGateway
 from arbiter.simulation.chaos import Faults
 from arbiter.simulation.harness import RaceSimulator
 from arbiter.simulation.sweep import sweep
+from arbiter.topology.lifecycle import Lifecycle
+from arbiter.v1 import common_pb2, risk_pb2
 from arbiter.venues.kalshi.gateway import KalshiGateway
 from arbiter.venues.polymarket.gateway import PolymarketGateway
 
@@ -85,3 +89,40 @@ async def test_the_checks_catch_a_gateway_that_assumes_a_timed_out_order_was_los
         report = await RaceSimulator(seed, STEPS).run()
         caught += report.violations
     assert any("!= venue" in v for v in caught), caught
+
+
+async def test_the_checks_catch_a_settlement_booked_again_after_a_restart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every run ends with both pairs resolving (one voided on a venue) and the engine
+    reading the settlements, maybe across a crash. Booked as the engine first did (sell
+    what the saga log says was bought, whatever risk holds), a restarted engine books the
+    payout a second time against a risk seeded from the venue: the checks see it."""
+
+    async def book_from_the_log(self: Lifecycle, venue: str, market_id: str,
+                                payout: int) -> None:
+        for outcome, pays in ((Outcome.YES, payout), (Outcome.NO, ONE_DOLLAR - payout)):
+            qty = self.saga.positions.get((venue, market_id, outcome), 0)
+            if qty:
+                await self.risk.RecordFill(risk_pb2.FillRecord(
+                    tenant=self.tenant, venue=venue, market_id=market_id,
+                    outcome=common_pb2.Outcome.ValueType(outcome), qty_micros=-qty,
+                    price_micros=pays, trade_id=f"settlement:{market_id}:{outcome.name}"))
+        self.settled[(venue, market_id)] = payout
+
+    monkeypatch.setattr(Lifecycle, "_book", book_from_the_log)
+    caught = [v for seed in range(12) for v in (await RaceSimulator(seed, STEPS).run()).violations]
+    assert any("risk still holds settled positions" in v for v in caught), caught
+
+
+async def test_the_checks_catch_a_settlement_booked_at_the_wrong_payout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    book = Lifecycle._book
+
+    async def inverted(self: Lifecycle, venue: str, market_id: str, payout: int) -> None:
+        await book(self, venue, market_id, ONE_DOLLAR - payout)
+
+    monkeypatch.setattr(Lifecycle, "_book", inverted)
+    report = await RaceSimulator(5, STEPS).run()
+    assert any("the venue paid" in v for v in report.violations), report.violations
