@@ -448,6 +448,11 @@ class SagaConfig(_Section):
         "sequential", description="sequential: leg 2 is sent once leg 1 has filled, sized to "
         "its fills; parallel: both legs at once at the approved size, the same hedge ladder "
         "for whichever side fell short (see docs/saga.md).")
+    leg2_slack_ticks: Int = Field(0, ge=0, le=100, description="Sequential execution: "
+                                  "leg 2's first order may pay up to this many ticks over "
+                                  "the price it was detected at (capped at break-even against "
+                                  "what leg 1 paid, fees in), for a book that moved while leg "
+                                  "1 was out; an IOC still fills at the book's own price.")
     leg_timeout_ms: Int = Field(2_000, ge=1, le=600_000, description="An order whose outcome "
                                 "has not arrived after this long, ms, is looked up at the "
                                 "venue.")

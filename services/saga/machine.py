@@ -136,6 +136,7 @@ class Policy:
 
     ladder: tuple[HedgeStep, ...] = DEFAULT_LADDER
     parallel: bool = False  # both legs at once (`saga.execution: parallel`)
+    leg2_slack_ticks: int = 0  # sequential leg 2 may pay this much over its detected price
 
 
 @dataclass(slots=True)
@@ -219,7 +220,11 @@ class Saga:
                 self._to(State.LEG1_FAILED, self.detail or "leg 1 did not fill")
                 return []
             self._to(State.LEG1_FILLED)
-            command = self._order(LegRole.SECOND, self.leg2, self.leg2.limit_price, leg1_filled)
+            # the book may have moved while leg 1 was out: leg 2 takes up to `slack` ticks
+            # more (an IOC still fills at the book's price), never past break-even
+            slack = self.policy.leg2_slack_ticks * self.leg2.tick
+            price = min(self.leg2.limit_price + slack, self.break_even())
+            command = self._order(LegRole.SECOND, self.leg2, price, leg1_filled)
             self._to(State.LEG2_SUBMITTED)
             return [command]
         unhedged = self.unhedged

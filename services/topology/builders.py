@@ -94,7 +94,8 @@ def saga_policy(config: SagaConfig) -> Policy:
     the config)."""
     return Policy(tuple(HedgeStep(HedgeStrategy[step.strategy.upper()], step.ticks)
                         for step in config.hedge_ladder),
-                  parallel=config.execution == "parallel")
+                  parallel=config.execution == "parallel",
+                  leg2_slack_ticks=config.leg2_slack_ticks)
 
 
 def build_control(plane: Plane, risk: RiskPort,

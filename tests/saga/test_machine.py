@@ -178,24 +178,29 @@ def test_a_chase_never_pays_past_break_even() -> None:
                                   st.integers(0, 30_000)), min_size=1, max_size=4),
     leg2_percent=st.integers(0, 99),
     chases=st.lists(st.integers(1, 60), min_size=1, max_size=4),
+    slack=st.sampled_from([0, 0, 1, 3, 60]),
 )
 # an average of $0.4100005 (2 contracts at 0.41, a hundred micro-units at 0.42): read as
 # $0.41 it would allow a chase to 0.59, where the pair costs more than $1
-@example(tick=10_000, leg1_fills=[(2, 2_000_000, 0), (1, 100, 0)], leg2_percent=0, chases=[5])
+@example(tick=10_000, leg1_fills=[(2, 2_000_000, 0), (1, 100, 0)], leg2_percent=0, chases=[5],
+         slack=0)
 # 0.42 and a cent of fee on one contract: a chase to 0.58 would ignore the fee and lose it
-@example(tick=10_000, leg1_fills=[(1, 1_000_000, 10_000)], leg2_percent=0, chases=[50])
+@example(tick=10_000, leg1_fills=[(1, 1_000_000, 10_000)], leg2_percent=0, chases=[50],
+         slack=60)
 def test_no_chase_price_exceeds_the_break_even_of_what_leg_1_paid(
-    tick: int, leg1_fills: list[tuple[int, int, int]], leg2_percent: int, chases: list[int]
+    tick: int, leg1_fills: list[tuple[int, int, int]], leg2_percent: int, chases: list[int],
+    slack: int,
 ) -> None:
     """Leg 1 filled in pieces at or below its limit (fine quantities, so its average price
     has a fraction of a micro-dollar) and paid fees (up to 3 cents a contract, so the pair
-    still has an edge); leg 2 fills short; every chase is
-    priced at most at the break-even computed here exactly, so the hedged pair never costs
-    more than $1 with leg 1's fees."""
+    still has an edge); leg 2 goes out with up to `slack` ticks over its detected price and
+    fills short; leg 2 and every chase are priced at most at the break-even computed here
+    exactly, so the hedged pair never costs more than $1 with leg 1's fees."""
     leg1 = LegPlan(1, "pm", Outcome.YES, 420_000, tick, Outcome.YES)
     leg2 = LegPlan(2, "ks", Outcome.NO, 540_000, tick, Outcome.NO)
     saga = Saga("t:s1", "pair", leg1, leg2,
-                Policy(tuple(HedgeStep(HedgeStrategy.CHASE, t) for t in chases)))
+                Policy(tuple(HedgeStep(HedgeStrategy.CHASE, t) for t in chases),
+                       leg2_slack_ticks=slack))
     prices = [420_000 - (k - 1) * tick for k, _, _ in leg1_fills]  # at or below the limit
     filled = sum(q for _, q, _ in leg1_fills)
     [first] = saga.approve(filled)
@@ -208,7 +213,9 @@ def test_no_chase_price_exceeds_the_break_even_of_what_leg_1_paid(
     average = paid * ONE_DOLLAR / filled
     break_even = (ONE_DOLLAR - average) // tick * tick
     [second] = saga.progress()
-    assert second.limit_price == leg2.limit_price and second.qty == filled
+    assert second.qty == filled
+    assert second.limit_price == min(leg2.limit_price + slack * tick, saga.break_even())
+    assert leg2.limit_price <= second.limit_price <= max(leg2.limit_price, break_even)
     if part := filled * leg2_percent // 100:
         saga.on_fill(second.client_order_id, "L2", second.limit_price, part, 0)
     saga.on_order_done(second.client_order_id)
