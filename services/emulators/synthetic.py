@@ -10,7 +10,7 @@ make a run reproducible step for step.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from arbiter.core.instruments import Market, MarketPair, Venue
@@ -57,6 +57,9 @@ class SyntheticMarket:
             state.resolves_at = lifetime_steps * k // len(self.pairs) if lifetime_steps else 0
         self.outcomes = random.Random(seed ^ 0x5E771E)  # apart from `rng`: quotes do not change
         self.resolutions: list[tuple[str, int, int]] = []  # (pair id, A's, B's YES payout)
+        self.successor: Callable[[str], MarketPair] | None = None
+        """Lists the successor of a pair that resolved on schedule (its markets on their
+        venues): set by whoever relists (`topology.listings`); quoted from the same step."""
         # every venue once, in the order the pairs first name them (the replay order)
         self._order = list(dict.fromkeys(m.venue for p in pairs for m in (p.a, p.b)))
 
@@ -69,12 +72,14 @@ class SyntheticMarket:
         self.step_count += 1
         for venue in self._order:
             await self.venues[venue].advance_clock(self.now_ms)
-        for state in self.pairs:
+        for state in list(self.pairs):
             if state.resolved:
                 continue
             if state.resolves_at and self.step_count >= state.resolves_at:
                 a_wins = self.outcomes.randrange(ONE_DOLLAR) < state.fair
                 await self.resolve(state.pair.pair_id, ONE_DOLLAR if a_wins else 0)
+                if self.successor is not None:
+                    self.add_pair(self.successor(state.pair.pair_id))
                 continue
             self._move(state)
             a_fair = state.fair + (state.shift if state.shift_leg == 1 else 0)

@@ -281,8 +281,8 @@ class MarketConfig(_Section):
                          "successor (the same event's next instance, new market ids on both "
                          "venues, living lifetime_steps), which the embedded engine starts "
                          "trading at once; false: once every pair has resolved nothing is "
-                         "left to trade. Venues in another process (`arbiter emulator`) "
-                         "do not relist.")
+                         "left to trade. `arbiter emulator` relists too, but an engine on "
+                         "venues in another process trades only its configured pairs.")
     pairs: list[PairConfig] = Field(default_factory=_default_pairs, min_length=1,
                                     max_length=500, description="The approved market pairs "
                                     "(default: a four-pair demo market on both venues).")

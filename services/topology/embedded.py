@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from arbiter.control.service import ControlServicer
-from arbiter.core.instruments import Outcome, Venue
+from arbiter.core.instruments import MarketPair, Outcome, Venue
 from arbiter.core.units import to_decimal
 from arbiter.detector.service import DetectorService
 from arbiter.emulators.link import NO_LATENCY, InProcessLink, LatencyLink, VenueLatency
@@ -82,26 +82,18 @@ class EmulatedVenues:
         market = SyntheticMarket(config.market.seed, config.market.step_ms, universe.pairs,
                                  venues, wall_micros() // 1000 if epoch_ms is None else epoch_ms,
                                  config.market.lifetime_steps)
-        relisting = config.market.relist and config.market.lifetime_steps > 0
-        return cls(venues, market,
-                   Listings.of(universe, config.market.pairs) if relisting else None)
+        if not (config.market.relist and config.market.lifetime_steps > 0):
+            return cls(venues, market)
+        listings = Listings.of(universe, config.market.pairs)
 
-    async def step(self) -> list[PairConfig]:
-        """One market step. Each pair that resolved in it is followed by its successor
-        (with `market.relist`), listed on its venues and quoted from the next step; the
-        successors' configs are returned, for the engine to approve."""
-        resolved = len(self.market.resolutions)
-        await self.market.step()
-        if self.listings is None:
-            return []
-        listed = []
-        for pair_id, _, _ in self.market.resolutions[resolved:]:
-            config, pair, fresh = self.listings.successor(pair_id)
+        def successor(pair_id: str) -> MarketPair:
+            _, pair, fresh = listings.successor(pair_id)
             for entry in fresh:
-                self.venues[entry.market.venue].list_market(entry.market, entry.fees)
-            self.market.add_pair(pair)
-            listed.append(config)
-        return listed
+                venues[entry.market.venue].list_market(entry.market, entry.fees)
+            return pair
+
+        market.successor = successor
+        return cls(venues, market, listings)
 
     def __getitem__(self, venue: Venue) -> EmulatedVenue:
         return self.venues[venue]
@@ -222,11 +214,7 @@ class EmbeddedMesh:
             self.risk_links.append(builders.link_to_risk(
                 self.plane, gateway, risk, self._stack))  # type: ignore[arg-type]
             await gateway.start()
-        if self.venues is not None and self.venues.listings is not None:
-            traded = {pair.pair_id for pair in self.universe.pairs}
-            for listed in self.venues.listings.listed:  # a restart: what the market listed
-                if listed.pair_id not in traded:
-                    await self.approve_pair(listed)
+        await self._approve_listed()  # after a restart: what the market listed meanwhile
         await self.saga.recover()
         await self.settle()
         self.portfolio = await Portfolio.open(self.config.tenant.id, self.saga, self.orderbook,
@@ -248,6 +236,15 @@ class EmbeddedMesh:
         for entry in fresh:
             await plugin(entry.market.venue).add_market(self.gateways[entry.market.venue], entry)
         self.pairs_listed += 1
+
+    async def _approve_listed(self) -> None:
+        """Approve what the in-process market listed that the engine does not trade yet."""
+        if self.venues is None or self.venues.listings is None:
+            return
+        traded = {pair.pair_id for pair in self.universe.pairs}
+        for listed in self.venues.listings.listed:
+            if listed.pair_id not in traded:
+                await self.approve_pair(listed)
 
     async def stop_trading(self, reason: str) -> None:
         """The orderly end of a run: latch risk's HardStop (no new saga; hedges and cancels
@@ -278,8 +275,8 @@ class EmbeddedMesh:
         if isinstance(self.clock, ManualClock):
             self.clock.advance(self.config.market.step_ms * 1000)
         if self.venues is not None:
-            for pair in await self.venues.step():
-                await self.approve_pair(pair)
+            await self.venues.market.step()
+            await self._approve_listed()
         self.steps += 1
         await self.settle()
         if await self.saga.reconcile_stale(self.config.saga.leg_timeout_ms * 1000):

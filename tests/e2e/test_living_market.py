@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from arbiter.platform.config import DEFAULT_PAIRS, PairConfig, load_config
-from arbiter.topology.embedded import EmbeddedMesh
+from arbiter.topology.embedded import EmbeddedMesh, EmulatedVenues
 from arbiter.topology.listings import successor_pair
 from arbiter.topology.universe import TradingUniverse
 
@@ -85,3 +85,20 @@ def test_a_long_pair_id_stays_a_dns_label_and_a_taken_one_is_refused() -> None:
         universe.add(config.market.pairs[0])
     pair, fresh = universe.add(successor_pair(config.market.pairs[0], 2))
     assert len(fresh) == 2 and universe.pairs[-1] == pair
+
+
+async def test_the_venues_relist_however_the_market_is_stepped() -> None:
+    """`arbiter emulator` steps the synthetic market itself: the successors are listed on
+    the venues there too (an engine on those venues does not learn of them: its pairs come
+    from its configuration), and with relisting off nothing is listed."""
+    for relist in (True, False):
+        venues = EmulatedVenues.create(load_config(environ={}, overrides={
+            "market.lifetime_steps": 20, "market.relist": relist}))
+        for _ in range(20):
+            await venues.market.step()
+        listed = venues.listings.listed if venues.listings is not None else []
+        assert len(venues.market.resolutions) == 4
+        assert len(listed) == (4 if relist else 0)
+        for pair in listed:
+            assert pair.b.ticker in venues["kalshi"].engines  # type: ignore[union-attr]
+            assert pair.a.condition_id in venues["polymarket"].engines  # type: ignore[union-attr]
