@@ -24,6 +24,8 @@ LOT = 1_000_000
 LEG1 = LegPlan(1, "pm", Outcome.YES, 420_000, 10_000, Outcome.YES)
 LEG2 = LegPlan(2, "ks", Outcome.NO, 540_000, 10_000, Outcome.NO)
 RETRY, UNWIND = HedgeStep(HedgeStrategy.RETRY), HedgeStep(HedgeStrategy.UNWIND)
+LADDERS = st.lists(st.sampled_from([RETRY, UNWIND, *(HedgeStep(HedgeStrategy.CHASE, t)
+                                                   for t in range(1, 4))]), max_size=6)
 
 
 def _new(policy: Policy = Policy()) -> Saga:
@@ -52,8 +54,7 @@ def _run(saga: Saga, qty: int, fill_fractions: list[int]) -> list[PlaceOrder]:
 @given(
     lots=st.integers(1, 50),
     fractions=st.lists(st.integers(0, 100), max_size=8),
-    ladder=st.lists(st.sampled_from([RETRY, UNWIND, *(HedgeStep(HedgeStrategy.CHASE, t)
-                                                      for t in range(1, 4))]), max_size=6),
+    ladder=LADDERS,
 )
 def test_every_run_terminates_in_a_consistent_state(
     lots: int, fractions: list[int], ladder: list[HedgeStep]
@@ -241,8 +242,7 @@ PARALLEL = Policy(parallel=True)
 @given(
     lots=st.integers(1, 50),
     fractions=st.lists(st.integers(0, 100), max_size=8),
-    ladder=st.lists(st.sampled_from([RETRY, UNWIND, *(HedgeStep(HedgeStrategy.CHASE, t)
-                                                      for t in range(1, 4))]), max_size=6),
+    ladder=LADDERS,
 )
 def test_parallel_runs_end_consistent_and_hedge_only_the_short_leg(
     lots: int, fractions: list[int], ladder: list[HedgeStep]
