@@ -55,8 +55,14 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
 
     async def SetPaused(self, request: control_pb2.PauseRequest, context) -> control_pb2.StatusReply:
         await require_tenant(request.tenant, self.tenant.tenant_id, context)
-        await self.risk.HardStop(risk_pb2.HardStopRequest(
-            tenant=self.tenant, reason=request.reason or PAUSE_REASON, reset=not request.paused))
+        # a resume lifts the pause only: a kill switch or a monitor's trip stays latched
+        # until an explicit, audited reset
+        if request.paused:
+            change = risk_pb2.HardStopRequest(tenant=self.tenant, pause=True,
+                                              reason=request.reason or PAUSE_REASON)
+        else:
+            change = risk_pb2.HardStopRequest(tenant=self.tenant, resume=True)
+        await self.risk.HardStop(change)
         return await self._status()
 
     async def KillSwitch(self, request: control_pb2.KillSwitchRequest, context) -> control_pb2.StatusReply:
@@ -90,7 +96,7 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
         stop = await self.risk.HardStop(risk_pb2.HardStopRequest(tenant=self.tenant))
         reply = control_pb2.StatusReply(
             tenant_id=self.tenant.tenant_id,
-            paused=stop.reason == PAUSE_REASON,
+            paused=stop.paused,
             hard_stop=stop.latched,
             hard_stop_reason=stop.reason,
         )

@@ -16,6 +16,7 @@ class AuditAction(enum.StrEnum):
     LATCHED = "latched"  # HardStop went from clear to latched
     TRIGGERED = "triggered"  # a further trigger while already latched
     RESET = "reset"  # explicit operator reset
+    RESUMED = "resumed"  # a pause lifted (nothing else: other trips stay)
     AUTO_CLEARED = "auto_cleared"  # daily-loss cooldown ended at the trading-day boundary
     LIMITS_UPDATED = "limits_updated"
     READINESS = "readiness"

@@ -1,9 +1,10 @@
 """The HardStop latch: once tripped, new risk stops until an operator resets it.
 
 The first trip's reason is the latch's reason for its whole life; later trips are kept
-(one per trigger kind) so the operator sees everything that fired. The one exception to
-"only an operator resets it" is a latch tripped by nothing but the daily loss limit: it
-clears by itself when the next trading day starts.
+(one per trigger kind) so the operator sees everything that fired. Two exceptions to "only
+an operator resets it": a latch tripped by nothing but the daily loss limit clears by itself
+when the next trading day starts, and a pause (`Trigger.PAUSE`) is lifted by a resume, which
+takes away the pause and nothing else: a kill switch or a monitor's trip outlives it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 class Trigger(enum.StrEnum):
     OPERATOR = "operator"
+    PAUSE = "pause"  # an operator's pause: the one trip a resume lifts
     CUMULATIVE_LOSS = "cumulative_loss"
     CONSECUTIVE_LOSSES = "consecutive_losses"
     FAILED_UNWIND = "failed_unwind"
@@ -37,6 +39,7 @@ class LatchView:
     reason: str
     triggers: tuple[str, ...]
     clears_at_micros: int  # 0 unless the latch will clear by itself
+    paused: bool = False  # an operator's pause is among the trips
 
 
 class HardStopLatch:
@@ -64,7 +67,7 @@ class HardStopLatch:
     def trip(self, trip: Trip, daily_clears_at: int) -> bool:
         """Record a trip; False for a repeat: the same operator reason, or a monitor whose
         trigger kind has already tripped this latch (its figures move on every event)."""
-        if trip in self.trips or (trip.trigger is not Trigger.OPERATOR
+        if trip in self.trips or (trip.trigger not in (Trigger.OPERATOR, Trigger.PAUSE)
                                   and any(t.trigger is trip.trigger for t in self.trips)):
             return False
         self.trips.append(trip)
@@ -81,6 +84,16 @@ class HardStopLatch:
         self._daily_clears_at = 0
         return cleared
 
+    def lift_pause(self) -> tuple[Trip, ...]:
+        """Take away the pauses, and only them; the latch stays if anything else tripped."""
+        lifted = tuple(t for t in self.trips if t.trigger is Trigger.PAUSE)
+        self.trips = [t for t in self.trips if t.trigger is not Trigger.PAUSE]
+        return lifted
+
+    @property
+    def paused(self) -> bool:
+        return any(t.trigger is Trigger.PAUSE for t in self.trips)
+
     def view(self) -> LatchView:
         return LatchView(self.latched, self.reason, tuple(str(t) for t in self.trips),
-                         self.clears_at)
+                         self.clears_at, self.paused)

@@ -113,7 +113,8 @@ def _funds(view: FundsView) -> risk_pb2.FundsState:
 
 def _view(view: LatchView) -> risk_pb2.HardStopState:
     return risk_pb2.HardStopState(latched=view.latched, reason=view.reason,
-                                  triggers=view.triggers, clears_at_micros=view.clears_at_micros)
+                                  triggers=view.triggers, clears_at_micros=view.clears_at_micros,
+                                  paused=view.paused)
 
 
 class RiskServicer(risk_pb2_grpc.RiskServicer):
@@ -237,8 +238,16 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
     async def HardStop(self, request: risk_pb2.HardStopRequest, context: Context) -> risk_pb2.HardStopState:
         """Reset (operator), latch with a reason, or, with neither, report the latch."""
         await require_tenant(request.tenant, self.tenant_id, context)
+        if sum((request.reset, request.pause, request.resume)) > 1:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                "at most one of reset, pause and resume")
         if request.reset:
             return _view(self.state.reset(_actor(request.actor, context)))
+        if request.resume:
+            return _view(self.state.resume(_actor(request.actor, context)))
+        if request.pause:
+            return _view(self.state.pause(request.reason or "paused",
+                                          _actor(request.actor, context)))
         if request.reason:
             return _view(self.state.latch_operator(request.reason,
                                                    _actor(request.actor, context)))

@@ -139,6 +139,25 @@ class RiskState:
             self._trip(Trip(Trigger.OPERATOR, reason), actor, now)
             return self.latch.view()
 
+    def pause(self, reason: str, actor: str) -> LatchView:
+        """An operator's pause: latched like a kill switch, but a resume lifts it."""
+        with self._lock:
+            now = self._observe()
+            self._trip(Trip(Trigger.PAUSE, reason), actor, now)
+            return self.latch.view()
+
+    def resume(self, actor: str) -> LatchView:
+        """Lift the pause and nothing else: a kill switch, a failed unwind or any monitor's
+        trip keeps the latch, and only an explicit reset clears those."""
+        with self._lock:
+            now = self._observe()
+            lifted = self.latch.lift_pause()
+            left = "; ".join(str(t) for t in self.latch.trips) or "nothing"
+            detail = ("; ".join(str(t) for t in lifted) if lifted else "was not paused")
+            self.audit.append(AuditRecord(now, actor, AuditAction.RESUMED,
+                                          f"{detail} (still latched by: {left})"))
+            return self.latch.view()
+
     def reset(self, actor: str) -> LatchView:
         """Explicit operator reset: clears the latch and the streaks. Money limits still
         exceeded trip it again at once (raise the limit first to trade on)."""

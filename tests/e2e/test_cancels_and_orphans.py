@@ -185,3 +185,31 @@ async def test_order_entry_batches_over_rpc_answer_per_order() -> None:
     assert sorted(swept.canceled_venue_order_ids) == sorted(a.venue_order_id for a in acks
                                                             if a.accepted)
     assert _live_orders(mesh) == 0
+
+
+async def test_a_resume_lifts_a_pause_but_never_a_kill_switch_or_a_monitor_trip() -> None:
+    """SetPaused(false) once reset the whole latch, so a trader's resume undid an admin's
+    kill switch and a failed unwind. It lifts the pause and nothing else now; only an
+    explicit, audited reset clears the rest."""
+    mesh = await EmbeddedMesh.build(load_config(environ={}))
+    await mesh.start()
+    control = LocalStub(ControlServicer(mesh.bus, TENANT, LocalStub(mesh.risk),
+                                        dict(mesh.saga.gateways)))
+    paused = await control.SetPaused(control_pb2.PauseRequest(
+        tenant=TENANT, paused=True, reason="lunch"))
+    assert paused.paused and paused.hard_stop and paused.hard_stop_reason == "lunch"
+    resumed = await control.SetPaused(control_pb2.PauseRequest(tenant=TENANT, paused=False))
+    assert not resumed.paused and not resumed.hard_stop
+
+    await control.SetPaused(control_pb2.PauseRequest(tenant=TENANT, paused=True))
+    await control.KillSwitch(control_pb2.KillSwitchRequest(tenant=TENANT, reason="runaway"))
+    mesh.risk.state.close_saga("default:s-held", held=True)  # a failed unwind trips its monitor
+    resumed = await control.SetPaused(control_pb2.PauseRequest(tenant=TENANT, paused=False))
+    latch = mesh.risk.state.hard_stop()
+    audit = [r.action.value for r in mesh.risk.state.audit.records]
+    await mesh.stop()
+    assert not resumed.paused and resumed.hard_stop
+    assert latch.latched and not latch.paused
+    assert latch.reason == "kill switch: runaway" and len(latch.triggers) == 2
+    assert latch.triggers[1].startswith("failed_unwind: ")
+    assert "resumed" in audit and "reset" not in audit

@@ -220,3 +220,22 @@ async def test_a_settlement_closes_what_is_held_once_and_a_bad_one_is_refused(
             await served.stub.RecordSettlement(bad)
         assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
         assert field in refused.value.details()
+
+
+async def test_a_pause_is_lifted_by_a_resume_other_trips_only_by_a_reset(served: Served) -> None:
+    pause = risk_pb2.HardStopRequest(tenant=TENANT, pause=True, reason="lunch", actor="bob")
+    resume = risk_pb2.HardStopRequest(tenant=TENANT, resume=True, actor="bob")
+    paused = await served.stub.HardStop(pause)
+    assert (paused.latched, paused.paused, paused.reason) == (True, True, "lunch")
+    assert not (await served.stub.HardStop(resume)).latched
+    await served.stub.HardStop(pause)
+    await served.stub.HardStop(risk_pb2.HardStopRequest(tenant=TENANT, reason="kill switch: x"))
+    still = await served.stub.HardStop(resume)
+    assert (still.latched, still.paused, still.reason) == (True, False, "kill switch: x")
+    with pytest.raises(grpc.aio.AioRpcError) as both:
+        await served.stub.HardStop(risk_pb2.HardStopRequest(tenant=TENANT, reset=True,
+                                                            resume=True))
+    assert both.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert (await served.stub.HardStop(risk_pb2.HardStopRequest(tenant=TENANT))).latched
+    assert not (await served.stub.HardStop(risk_pb2.HardStopRequest(
+        tenant=TENANT, reset=True, actor="admin"))).latched
