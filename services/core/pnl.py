@@ -3,7 +3,8 @@
 The engine holds gross positions per outcome; a netting venue (Kalshi) holds one net side per
 market and pays $1 at once for every YES contract that a NO contract cancels. So per market:
 
-- `netted` = min(YES, NO) on a netting venue (0 elsewhere): closed pairs, paid $1 each;
+- `netted` = min(YES, NO) on a netting venue; elsewhere the complete sets merged back to
+  collateral (Polymarket's CTF merge): closed pairs, paid $1 each;
 - realized = netted x $1 - the closed contracts' share of cost and fees (rounded up);
 - open = what is left, marked (`MARK_RULE`): a complete YES + NO set on a venue that does not
   net (Polymarket) at $1, what merging it returns; otherwise YES at the best YES bid and NO
@@ -60,7 +61,7 @@ class MarketPnl:
     venue: Venue
     market_id: str
     open: dict[Outcome, int]  # contracts still held, per outcome (one side when netted)
-    netted: int  # contracts closed against the other outcome (netting venues)
+    netted: int  # contracts closed against the other outcome (netted, or merged)
     spent: int  # cost + fees of everything bought
     fees: int
     realized: int
@@ -74,14 +75,15 @@ def _share(amount: int, part: int, whole: int) -> int:
 
 
 def market_pnl(yes: Holding | None, no: Holding | None, quote: Quote,
-               netting: bool, settled: int | None = None) -> MarketPnl:
+               netting: bool, settled: int | None = None, merged: int = 0) -> MarketPnl:
     """One market's PnL from the engine's gross holdings of each outcome; `settled`: what
-    one YES contract paid at settlement (None while the market is open)."""
+    one YES contract paid at settlement (None while the market is open); `merged`: the
+    complete sets merged back to $1 each on a venue that does not net."""
     held = {o: h for o, h in ((Outcome.YES, yes), (Outcome.NO, no)) if h is not None}
     first = next(iter(held.values()))
     qty = {o: held[o].qty if o in held else 0 for o in Outcome}
     spent = {o: held[o].cost + held[o].fees if o in held else 0 for o in Outcome}
-    netted = min(qty.values()) if netting else 0
+    netted = min(qty.values()) if netting else min(merged, *qty.values())
     closed_cost = sum(_share(spent[o], netted, qty[o]) for o in Outcome)
     open_qty = {o: qty[o] - netted for o in Outcome if qty[o] - netted}
     sets = min(open_qty.get(o, 0) for o in Outcome)  # 0 once netted
@@ -103,10 +105,11 @@ def market_pnl(yes: Holding | None, no: Holding | None, quote: Quote,
 
 def portfolio_pnl(holdings: Iterable[Holding], quotes: Mapping[tuple[Venue, str], Quote],
                   netting: frozenset[Venue],
-                  settled: Mapping[tuple[Venue, str], int] | None = None) -> list[MarketPnl]:
+                  settled: Mapping[tuple[Venue, str], int] | None = None,
+                  merged: Mapping[tuple[Venue, str], int] | None = None) -> list[MarketPnl]:
     """Every held market's PnL, sorted by venue and market; a market without a quote is
     marked as an empty book (open contracts at 0); `settled`: the settled markets' YES
-    payouts."""
+    payouts; `merged`: complete sets merged per market."""
     by_market: dict[tuple[Venue, str], dict[Outcome, Holding]] = {}
     for holding in holdings:
         if holding.qty:
@@ -117,5 +120,5 @@ def portfolio_pnl(holdings: Iterable[Holding], quotes: Mapping[tuple[Venue, str]
             sides[holding.outcome] = holding
     return [market_pnl(sides.get(Outcome.YES), sides.get(Outcome.NO),
                        quotes.get(key, Quote(None, None)), key[0] in netting,
-                       (settled or {}).get(key))
+                       (settled or {}).get(key), (merged or {}).get(key, 0))
             for key, sides in sorted(by_market.items())]

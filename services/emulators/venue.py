@@ -148,6 +148,9 @@ class EmulatedVenue(abc.ABC):
     open_registration = False
     """Paper mode: a gateway may onboard credentials the venue was not told of beforehand
     (as `arbiter emulator --open-registration`); the in-process emulators always allow it."""
+    auto_merge = False
+    """Paper: the wallet merges every complete YES+NO set back to collateral as the venue
+    publishes (a venue whose positions are tokens; one that nets does so at every fill)."""
 
     def __init__(self) -> None:
         self.engines: dict[str, MatchingEngine] = {}

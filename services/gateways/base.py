@@ -640,6 +640,12 @@ class VenueGateway(abc.ABC):
         micro-dollars (NO paid the rest of $1): $1 or $0, or between for a fair-price or
         50-50 settlement. A market still open is absent."""
 
+    async def merges(self) -> dict[str, tuple[str, int]]:
+        """Merges of complete YES+NO sets back to collateral in our markets, by venue
+        transaction: (market id, sets). A venue that nets positions (Kalshi) merges as it
+        fills, which the fills already say; none by default."""
+        return {}
+
     @abc.abstractmethod
     async def balance(self) -> VenueBalance:
         """Free cash at the venue, and what its exchange may spend of it, from its API: a

@@ -277,6 +277,12 @@ class MarketConfig(_Section):
                                 "many steps a pair's markets trade before they close and "
                                 "resolve. The configured pairs resolve one after another "
                                 "(the k-th of n at k x lifetime / n); 0: they never do.")
+    auto_merge: bool = Field(False, description="Emulated venues, paper: the wallet merges "
+                             "every complete YES+NO set back to $1 of collateral as the venue "
+                             "publishes (Polymarket's on-chain CTF merge, as a merging bot "
+                             "sends it); the engine reads the merges from the Data API's "
+                             "activity feed and realizes them. A netting venue (Kalshi) "
+                             "does this at every fill anyway.")
     relist: bool = Field(True, description="Synthetic market: when a pair resolves, list its "
                          "successor (the same event's next instance, new market ids on both "
                          "venues, living lifetime_steps), which the embedded engine starts "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,7 @@ def sim_config(seed: int, execution: str = "sequential") -> ArbiterConfig:
     return load_config(environ={}, overrides={
         "market.seed": seed,
         "saga.execution": execution,
+        "market.auto_merge": True,
         "tenant.tier": "standard",
         "market.pairs": [DEFAULT_PAIRS[0], DEFAULT_PAIRS[-1]],
         "risk.max_position_per_market": "100000",
@@ -112,9 +114,12 @@ class RaceSimulator:
             else:
                 await self._settle(engine)
         engine = await self._quiesce(engine)
+        await engine.read_settlements()  # the wallet's merges so far (nothing has settled)
+        before = [f"before resolution: {problem}"
+                  for problem in await position_mismatches(engine)]
         engine = await self._resolve(engine)
         report = self._report(engine)
-        report.violations = await self.check(engine)
+        report.violations = before + await self.check(engine)
         await engine.stop()
         return report
 
@@ -288,7 +293,7 @@ class RaceSimulator:
             # fees are checked order by order above; a netting venue pays each closed pair,
             # and each settled market pays what the fills left held in it
             charged = (-account.cash - account.fees + ledger.payouts
-                       + _settlement_cash(venue, bought, self._payouts()))
+                       + _settlement_cash(venue, bought, self._payouts(), ledger.merged))
             if costs[venue] != charged:
                 problems.append(f"{venue}: engine's fills cost {costs[venue]} != venue "
                                 f"{charged}")
@@ -334,6 +339,7 @@ async def position_mismatches(engine: EmbeddedMesh) -> list[str]:
     net side per market where the venue nets YES against NO)."""
     mine = engine.saga.positions
     settled = engine.portfolio.settled if engine.portfolio is not None else {}
+    merged = engine.portfolio.merged if engine.portfolio is not None else {}
     problems = []
     for venue, gateway in sorted(engine.gateways.items()):
         snapshot = await gateway.positions()
@@ -342,7 +348,9 @@ async def position_mismatches(engine: EmbeddedMesh) -> list[str]:
             theirs[(p.market_id, Outcome(p.outcome))] += p.qty_micros
         for market in engine.universe.markets(venue):
             gone = (venue, market.market_id) in settled  # paid out: nothing held either side
-            held = {o: 0 if gone else mine.get((venue, market.market_id, o), 0) for o in Outcome}
+            sets = merged.get((venue, market.market_id), 0)  # merged back to collateral
+            held = {o: 0 if gone else mine.get((venue, market.market_id, o), 0) - sets
+                    for o in Outcome}
             told = {o: theirs.get((market.market_id, o), 0) for o in Outcome}
             if snapshot.netted:
                 held = {Outcome.YES: held[Outcome.YES] - held[Outcome.NO]}
@@ -375,15 +383,16 @@ def _pnl_problems(saga: Saga, fills: dict[str, list[LoggedFill]]) -> list[str]:
 
 
 def _settlement_cash(venue: Venue, bought: dict[tuple[Venue, str, Outcome], int],
-                     paid: dict[tuple[Venue, str], int]) -> int:
+                     paid: dict[tuple[Venue, str], int], merged: Mapping[str, int]) -> int:
     """What settling `venue`'s resolved markets paid for what the fills bought in them: on
     a netting venue (Kalshi) the net side's payout (the netted pairs were paid at once);
-    with tokens (Polymarket) each YES its payout and each NO the rest of $1."""
+    with tokens (Polymarket) each YES its payout and each NO the rest of $1, after the
+    complete sets merged (paid at the merge)."""
     total = 0
     for (where, market_id), payout in paid.items():
         if where != venue:
             continue
-        yes, no = bought[(venue, market_id, Outcome.YES)], bought[(venue, market_id, Outcome.NO)]
+        yes, no = (bought[(venue, market_id, o)] - merged.get(market_id, 0) for o in Outcome)
         if plugin(venue).nets_positions:
             yes, no = max(0, yes - no), max(0, no - yes)
         total += notional(payout, yes) + notional(ONE_DOLLAR - payout, no)
@@ -406,7 +415,8 @@ class Ledger:
     trades: dict[str, VenueTrade] = field(default_factory=dict)
     order_fees: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     step: int = 0
-    payouts: int = 0  # $1 per YES + NO pair a netting venue (Kalshi) closed at once
+    payouts: int = 0  # $1 per YES + NO pair netted (Kalshi) or merged (Polymarket)
+    merged: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # sets, by market
 
 
 def _ledger(venue: Venue, emulator: Any) -> Ledger:
@@ -424,6 +434,10 @@ def _ledger(venue: Venue, emulator: Any) -> Ledger:
                     ledger.trades[f"{trade_id}:{maker['order_id']}"] = VenueTrade(
                         maker["order_id"], parse_micros(maker["price"]),
                         parse_micros(maker["matched_amount"]))
+        for row in emulator.activity:  # the wallet's merges: $1 a complete set
+            sets = parse_micros(str(row["size"]))
+            ledger.payouts += notional(ONE_DOLLAR, sets)
+            ledger.merged[row["conditionId"]] += sets
         for order_id, taker in taker_fills.items():  # charged once per order, on its match
             model = emulator.fees[emulator.orders[order_id].market]
             ledger.order_fees[order_id] = model.fee(taker)

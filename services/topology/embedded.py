@@ -77,6 +77,7 @@ class EmulatedVenues:
         venues = {venue: plugin(venue).emulator() for venue in universe.venues}
         for venue, listed in universe.listed.items():
             venues[venue].open_registration = open_registration
+            venues[venue].auto_merge = config.market.auto_merge
             for entry in listed:
                 venues[venue].list_market(entry.market, entry.fees)
         market = SyntheticMarket(config.market.seed, config.market.step_ms, universe.pairs,
@@ -219,8 +220,9 @@ class EmbeddedMesh:
         await self.settle()
         self.portfolio = await Portfolio.open(self.config.tenant.id, self.saga, self.orderbook,
                                               self.gateways, self.universe)
-        self.lifecycle = Lifecycle(self.plane.tenant, self.gateways, LocalStub(self.risk),  # type: ignore[arg-type]
-                                   self.saga, self.portfolio, self.universe)
+        self.lifecycle = await Lifecycle.open(
+            self.plane.tenant, self.gateways, LocalStub(self.risk),  # type: ignore[arg-type]
+            self.saga, self.portfolio, self.universe)
 
     async def approve_pair(self, pair: PairConfig) -> None:
         """Trade a pair listed while running (the living synthetic market's successors)
@@ -260,8 +262,10 @@ class EmbeddedMesh:
         await self.read_settlements()
 
     async def read_settlements(self) -> None:
-        """Book what the venues settled since the last read (the summary counts it)."""
+        """Book what the venues merged and settled since the last read (the summary counts
+        it)."""
         if self.lifecycle is not None:
+            await self.lifecycle.poll_merges()
             for venue, market_id in await self.lifecycle.poll():
                 self.orderbook.retire_market(self.universe.market(venue, market_id).key)
             await self.settle()
@@ -322,7 +326,9 @@ class EmbeddedMesh:
         stats = self.saga.stats()
         positions: dict[str, dict[str, str]] = {}
         settled = self.portfolio.settled if self.portfolio is not None else {}
-        for (venue, market_id, outcome), qty in sorted(self.saga.positions.items()):
+        merged = self.portfolio.merged if self.portfolio is not None else {}
+        for (venue, market_id, outcome), bought in sorted(self.saga.positions.items()):
+            qty = bought - merged.get((venue, market_id), 0)
             if qty and (venue, market_id) not in settled:
                 positions.setdefault(venue, {})[f"{market_id}:{outcome.name}"] = str(
                     to_decimal(qty))

@@ -7,6 +7,12 @@ and the capital comes back through the venue's balance, which risk already reads
 whose two markets settled on different terms (one venue resolved, the other settled at a
 fair price or 50-50) is a hedge that did not hold: reported with what each hedged unit
 paid instead of $1, never netted away.
+
+Merges are read the same way: complete YES+NO sets the wallet merged back to collateral
+(Polymarket's CTF `mergePositions`, by whoever sent it) are realized at $1 a set, and risk
+drops both sides' contracts. Merges from before the engine started are already in the
+venue positions risk was seeded from, so `open` only counts them (`Portfolio.merged`);
+each later one is booked to risk once, by its transaction.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from arbiter.core.instruments import Venue
+from arbiter.core.instruments import Outcome, Venue
 from arbiter.core.units import ONE_DOLLAR, to_decimal
 from arbiter.gateways.base import VenueGateway
 from arbiter.platform.ports import RiskPort
@@ -34,10 +40,45 @@ class Lifecycle:
     portfolio: Portfolio
     universe: TradingUniverse  # the pairs checked: every one traded, listed later too
     disagreements: list[dict[str, Any]] = field(default_factory=list)
+    merges: set[str] = field(default_factory=set)  # venue transactions counted
+
+    @classmethod
+    async def open(cls, tenant: common_pb2.TenantContext, gateways: Mapping[Venue, VenueGateway],
+                   risk: RiskPort, saga: SagaService, portfolio: Portfolio,
+                   universe: TradingUniverse) -> Lifecycle:
+        """Count the merges made before now (the venue's positions, which risk was seeded
+        from, already leave them out)."""
+        lifecycle = cls(tenant, gateways, risk, saga, portfolio, universe)
+        for venue, gateway in sorted(gateways.items()):
+            for tx, (market_id, sets) in sorted((await gateway.merges()).items()):
+                lifecycle.merges.add(tx)
+                lifecycle._count_merge(venue, market_id, sets)
+        return lifecycle
 
     @property
     def settled(self) -> dict[tuple[Venue, str], int]:
         return self.portfolio.settled
+
+    async def poll_merges(self) -> list[tuple[Venue, str, int]]:
+        """Read every venue's merges; book the new ones. Returns (venue, market, sets)."""
+        booked = []
+        for venue, gateway in sorted(self.gateways.items()):
+            for tx, (market_id, sets) in sorted((await gateway.merges()).items()):
+                if tx in self.merges:
+                    continue
+                self.merges.add(tx)
+                for outcome in Outcome:
+                    await self.risk.RecordFill(risk_pb2.FillRecord(
+                        tenant=self.tenant, venue=venue, market_id=market_id,
+                        outcome=common_pb2.Outcome.ValueType(outcome), qty_micros=-sets,
+                        price_micros=ONE_DOLLAR // 2, trade_id=f"merge:{tx}:{outcome.name}"))
+                self._count_merge(venue, market_id, sets)
+                booked.append((venue, market_id, sets))
+        return booked
+
+    def _count_merge(self, venue: Venue, market_id: str, sets: int) -> None:
+        key = (venue, market_id)
+        self.portfolio.merged[key] = self.portfolio.merged.get(key, 0) + sets
 
     async def poll(self) -> list[tuple[Venue, str]]:
         """Read every venue's settlements; book the new ones. Returns what was booked."""
@@ -83,4 +124,5 @@ class Lifecycle:
 
     def summary(self) -> dict[str, Any]:
         return {"markets_settled": sorted(f"{v}:{m}" for v, m in self.settled),
-                "settlement_disagreements": self.disagreements}
+                "settlement_disagreements": self.disagreements,
+                "complete_sets_merged": str(to_decimal(sum(self.portfolio.merged.values())))}

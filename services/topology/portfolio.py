@@ -67,6 +67,7 @@ class Portfolio:
     opening_cash: dict[Venue, int]
     opening_positions: dict[Venue, dict[tuple[str, Outcome], int]]
     settled: dict[tuple[Venue, str], int] = field(default_factory=dict)  # YES payouts
+    merged: dict[tuple[Venue, str], int] = field(default_factory=dict)  # complete sets
 
     @classmethod
     async def open(cls, tenant: str, saga: SagaService, orderbook: OrderBookService,
@@ -83,7 +84,8 @@ class Portfolio:
 
     def markets_pnl(self, sagas: Iterable[Saga] | None = None) -> list[MarketPnl]:
         return portfolio_pnl(holdings(self.saga.sagas.values() if sagas is None else sagas),
-                             quotes(self.orderbook, self.universe.markets()), self.netting, self.settled)
+                             quotes(self.orderbook, self.universe.markets()), self.netting,
+                             self.settled, self.merged)
 
     def summary(self) -> dict[str, Any]:
         """Realized, unrealized, fees and mark value: in total, per venue and per pair. The

@@ -125,3 +125,22 @@ def test_at_settlement_everything_is_realized_and_equals_the_venues_cash(
     [pnl] = portfolio_pnl(holdings_of("v", fills), {}, frozenset({"v"}) if netting
                           else frozenset(), {("v", "M"): payout})
     assert (pnl.realized, pnl.unrealized, pnl.mark_value, pnl.open) == (cash, 0, 0, {})
+
+
+@given(fills, quotes, st.integers(0, 600).map(lambda n: n * QTY_SCALE // 100))
+def test_merged_sets_realize_their_dollar_as_the_wallet_books_the_merge(
+        fills: list[tuple[Outcome, int, int, int]], quote: Quote, merge: int) -> None:
+    """A wallet that does not net merges up to `merge` complete sets back to $1 each (what
+    it can: its complete sets): the engine told of the merge realizes it, and realized +
+    unrealized is still the wallet's cash change plus its marked tokens."""
+    tokens = {o: sum(q for f, _, q, _ in fills if f is o) for o in Outcome}
+    merged = min(merge, *tokens.values())
+    cash = -sum(notional(p, q) + fee for _, p, q, fee in fills) + merged * ONE_DOLLAR // QTY_SCALE
+    left = {o: q - merged for o, q in tokens.items()}
+    sets = min(left.values())
+    marked = sets * ONE_DOLLAR // QTY_SCALE + sum((q - sets) * quote.mark(o) // QTY_SCALE
+                                                  for o, q in left.items())
+    [pnl] = portfolio_pnl(holdings_of("polymarket", fills), {("polymarket", "M"): quote},
+                          frozenset(), merged={("polymarket", "M"): merged})
+    assert pnl.netted == merged and pnl.open == {o: q for o, q in left.items() if q}
+    assert pnl.realized + pnl.unrealized == cash + marked and pnl.mark_value == marked

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from arbiter.core.units import CENT, ONE_DOLLAR
+from arbiter.core.units import CENT, ONE_DOLLAR, to_decimal
 from arbiter.platform.config import load_config
 from arbiter.topology.embedded import EmbeddedMesh
 
@@ -95,3 +95,40 @@ async def test_a_second_read_of_the_same_settlements_books_nothing() -> None:
     assert await mesh.lifecycle.poll() == []
     assert (mesh.lifecycle.settled, mesh.risk.state.ledger.held_cost) == (settled, held_cost)
     await mesh.stop()
+
+
+async def test_merged_sets_come_back_as_cash_and_the_engine_books_them_once() -> None:
+    """With the paper wallet merging complete sets (an unwind buys the other side on leg
+    1's own market), the engine reads the merges from the Data API's activity feed: the
+    sets it holds shrink to what the venue says, risk's positions and held cost with them,
+    PnL still reconciles, and a restarted engine counts the old merges without booking
+    them to a risk seeded from the venue again."""
+    mesh = await _mesh(**{"market.auto_merge": True, "market.lifetime_steps": 0})
+    for _ in range(300):
+        await mesh.step()
+    await mesh.stop_trading("test")
+    assert mesh.portfolio is not None
+    summary, report = mesh.summary(), await mesh.portfolio.reconcile()
+    venue_held = await mesh.venue_positions()
+    ledger = mesh.risk.state.ledger
+    risk_held = {f"{m}:{o.name}": str(to_decimal(q)) for (v, m, o), q in ledger.positions().items()
+                 if v == "polymarket" and q}
+    merged = dict(mesh.portfolio.merged)
+    venues = mesh.venues
+    await mesh.stop()
+
+    assert Decimal(summary["complete_sets_merged"]) > 0
+    assert summary["open_positions"]["polymarket"] == venue_held["polymarket"] == risk_held
+    for venue, numbers in report.items():
+        assert Decimal(numbers["difference_usd"]) == 0, (venue, numbers)
+
+    again = await EmbeddedMesh.build(mesh.config, venues=venues, journal=mesh.saga.journal)
+    await again.start()
+    assert again.portfolio is not None and again.portfolio.merged == merged
+    assert (await again.venue_positions())["polymarket"] == venue_held["polymarket"]
+    assert again.summary()["open_positions"]["polymarket"] == venue_held["polymarket"]
+    await again.read_settlements()  # the same merges again: nothing new to book
+    assert {f"{m}:{o.name}": str(to_decimal(q))
+            for (v, m, o), q in again.risk.state.ledger.positions().items()
+            if v == "polymarket" and q} == risk_held
+    await again.stop()

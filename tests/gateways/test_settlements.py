@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from arbiter.venues.kalshi.schemas import Settlement
-from arbiter.venues.polymarket.schemas import MarketRecord
+from arbiter.venues.polymarket.schemas import MarketRecord, MergeRow
 
 KALSHI_ROW = {  # a settlement row with every field the SDK's model carries
     "ticker": "KXFEDCUTDEC", "event_ticker": "KXFEDCUTDEC", "market_result": "no",
@@ -79,3 +79,25 @@ def test_a_polymarket_market_that_does_not_list_our_token_is_refused() -> None:
 def test_a_malformed_polymarket_market_is_refused(reply: bytes) -> None:
     with pytest.raises(ValidationError):
         MarketRecord.model_validate_json(reply)
+
+
+MERGE_ROW = {  # a MERGE row of the Data API's GET /activity, with the fields it lists
+    "proxyWallet": "0x56687bf447db6ffa42ffe2204a05edaa20f55839", "timestamp": 1764806400,
+    "conditionId": "0x" + "ab" * 32, "type": "MERGE", "size": 12.5, "usdcSize": 12.5,
+    "transactionHash": "0x" + "cd" * 32, "price": 0, "asset": "", "side": "",
+    "outcomeIndex": 999, "title": "Fed cut in December?", "slug": "fed-cut-dec",
+}
+
+
+def test_a_merge_row_reads_its_market_sets_and_transaction() -> None:
+    row = MergeRow.model_validate(MERGE_ROW)
+    assert (row.conditionId, row.size, row.transactionHash) == (
+        "0x" + "ab" * 32, 12_500_000, "0x" + "cd" * 32)
+
+
+@pytest.mark.parametrize("change", [
+    {"type": "TRADE"}, {"size": "12.5x"}, {"size": 0}, {"size": True},
+    {"transactionHash": "0x12"}, {"conditionId": "fed"}])
+def test_a_merge_row_outside_its_model_is_refused(change: dict) -> None:
+    with pytest.raises(ValidationError):
+        MergeRow.model_validate({**MERGE_ROW, **change})

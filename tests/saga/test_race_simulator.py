@@ -126,3 +126,18 @@ async def test_the_checks_catch_a_settlement_booked_at_the_wrong_payout(
     monkeypatch.setattr(Lifecycle, "_book", inverted)
     report = await RaceSimulator(5, STEPS).run()
     assert any("the venue paid" in v for v in report.violations), report.violations
+
+
+async def test_the_checks_catch_an_engine_that_ignores_the_wallets_merges(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The paper wallet merges complete sets back to collateral; an engine that never reads
+    the merges holds sets the venue no longer has, and the checks see it."""
+
+    async def ignore(self: Lifecycle) -> list:
+        return []
+
+    monkeypatch.setattr(Lifecycle, "poll_merges", ignore)
+    monkeypatch.setattr(Lifecycle, "_count_merge", lambda *_: None)
+    caught = [v for seed in (9, 10, 29) for v in (await RaceSimulator(seed, STEPS).run()).violations]
+    assert any(v.startswith("before resolution:") and "!= venue" in v for v in caught), caught

@@ -170,6 +170,7 @@ class PolymarketEmulator(EmulatedVenue):
         # paper: the wallet redeems each market as it resolves (what a redeeming relayer
         # does); Arbiter itself sends no CTF transaction yet
         self.auto_redeem = True
+        self.activity: list[dict[str, object]] = []  # the Data API's activity rows, oldest first
         self._custom_features: set[int] = set()  # ids of sessions that asked for them
         self.api_keys: dict[str, tuple[ApiCreds, str]] = {}  # api key -> (creds, signer address)
         self.exchange_version = int(EXCHANGE_DOMAIN_VERSION)
@@ -280,6 +281,36 @@ class PolymarketEmulator(EmulatedVenue):
         if self.auto_redeem:
             self.redeem(market_id)
 
+    async def publish(self) -> None:
+        if self.auto_merge:
+            for market_id in sorted(self.token_ids):
+                if market_id not in self.resolved:
+                    self.merge(market_id)
+        await super().publish()
+
+    def merge(self, market_id: str, qty: int | None = None) -> int:
+        """The wallet merges complete sets back to collateral (on chain, the CTF contract's
+        `mergePositions`; no CLOB endpoint): `qty` (default: every complete set) of YES and
+        of NO burn and $1 a set is credited, recorded as a MERGE row of the Data API's
+        activity feed. Returns the sets merged."""
+        yes, no = self.token_ids[market_id]
+        positions = self.account.positions
+        sets = min(positions.get(yes, 0), positions.get(no, 0))
+        qty = sets if qty is None else min(qty, sets)
+        if qty <= 0:
+            return 0
+        positions[yes] -= qty
+        positions[no] -= qty
+        credited = notional(ONE_DOLLAR, qty)
+        self.account.cash += credited
+        tx = hashlib.sha256(f"merge:{market_id}:{len(self.activity)}".encode()).hexdigest()
+        self.activity.append({
+            "proxyWallet": "", "timestamp": self.now_ms // 1000, "conditionId": market_id,
+            "type": "MERGE", "size": float(Decimal(qty) / QTY_SCALE),
+            "usdcSize": float(Decimal(credited) / QTY_SCALE), "transactionHash": f"0x{tx}",
+            "price": 0, "asset": "", "side": "", "outcomeIndex": 999})
+        return qty
+
     def redeem(self, market_id: str) -> int:
         """The wallet redeems a resolved market's tokens for collateral (on chain, the CTF
         contract's `redeemPositions`; no CLOB endpoint): every token held pays its payout.
@@ -384,6 +415,8 @@ class PolymarketEmulator(EmulatedVenue):
     def _public(self, path: str, query: dict[str, str]) -> HttpResponse:
         if path == DATA_API_PREFIX + "/positions":  # the Data API host, served on our port
             return self._positions(query)
+        if path == DATA_API_PREFIX + "/activity":
+            return self._activity(query)
         if path == "/time":
             return HttpResponse(200, str(self.now_ms // 1000).encode())
         if path == "/version":
@@ -975,6 +1008,28 @@ class PolymarketEmulator(EmulatedVenue):
         return HttpResponse.json(200, {"balance": str(max(0, balance)),
                                        "allowance": str(UNLIMITED_ALLOWANCE)})
 
+    def _activity(self, query: dict[str, str]) -> HttpResponse:
+        """The Data API's GET /activity: the wallet's on-chain actions, newest first, with
+        the `type` (comma-separated), `market` (condition ids), `limit` (default 100, at most
+        500) and `offset` filters; only merges are recorded here (trades are on the CLOB)."""
+        if not re.fullmatch(r"0x[0-9a-fA-F]{40}", query.get("user", "")):
+            return HttpResponse.json(400, {"error": "user must be a 0x address"})
+        types = set(filter(None, query.get("type", "").split(",")))
+        if types - ACTIVITY_TYPES:
+            unknown = sorted(types - ACTIVITY_TYPES)
+            return HttpResponse.json(400, {"error": f"unknown activity type {unknown}"})
+        try:
+            limit, offset = int(query.get("limit", "100")), int(query.get("offset", "0"))
+        except ValueError as exc:
+            return HttpResponse.json(400, {"error": str(exc)})
+        if not 0 <= limit <= 500 or not 0 <= offset <= 10_000:
+            return HttpResponse.json(400, {"error": "limit or offset out of range"})
+        markets = set(filter(None, query.get("market", "").split(",")))
+        rows = [{**row, "proxyWallet": query["user"]} for row in reversed(self.activity)
+                if (not types or row["type"] in types)
+                and (not markets or row["conditionId"] in markets)]
+        return HttpResponse.json(200, rows[offset:offset + limit])
+
     def _positions(self, query: dict[str, str]) -> HttpResponse:
         """The Data API's GET /positions: the account's token balances (one account here)
         as its rows, with its filters and paging — `sizeThreshold` (default 1 share),
@@ -1003,6 +1058,9 @@ class PolymarketEmulator(EmulatedVenue):
                          "outcome": "Yes" if ref.outcome is Outcome.YES else "No",
                          "outcomeIndex": 0 if ref.outcome is Outcome.YES else 1})
         return HttpResponse.json(200, rows[offset:offset + limit])
+
+
+ACTIVITY_TYPES = frozenset({"TRADE", "SPLIT", "MERGE", "REDEEM", "REWARD", "CONVERSION"})
 
 
 UNLIMITED_ALLOWANCE = 2**256 - 1  # an ERC-20 max approval

@@ -67,10 +67,12 @@ from arbiter.venues.polymarket.order_builder import (
 )
 from arbiter.venues.polymarket.ratelimit import POLYMARKET_POLICY, polymarket_endpoint_class
 from arbiter.venues.polymarket.schemas import (
+    ACTIVITY_PAGE,
     POSITIONS_MAX_OFFSET,
     POSITIONS_PAGE,
     BalanceAllowance,
     MarketRecord,
+    MergeRow,
     OrderReply,
     PositionRow,
     PostStatus,
@@ -665,6 +667,32 @@ class PolymarketGateway(VenueGateway):
             if payout is not None:
                 settled[market.market_id] = payout
         return dict(settled)
+
+    async def merges(self) -> dict[str, tuple[str, int]]:
+        """Every merge of complete sets in our markets the wallet made (by anyone: this
+        engine sends no CTF call), from the Data API's activity feed: by transaction, the
+        market and the sets merged. The feed pages newest first; all of it is read."""
+        query = {"user": self.credentials.holder, "type": "MERGE",
+                 "limit": str(ACTIVITY_PAGE), "market": ",".join(sorted(self.markets))}
+        merged: dict[str, tuple[str, int]] = {}
+        for offset in range(0, POSITIONS_MAX_OFFSET + 1, ACTIVITY_PAGE):
+            status, raw = await self.transport.request(
+                "GET", DATA_API_PREFIX + "/activity", query={**query, "offset": str(offset)})
+            try:
+                if status != 200:
+                    raise ValueError(f"HTTP {status}")
+                rows = orjson.loads(raw)
+                if not isinstance(rows, list):
+                    raise ValueError(f"expected a JSON array, was {type(rows).__name__}")
+                page = [MergeRow.model_validate(row) for row in rows]
+            except (orjson.JSONDecodeError, ValueError) as exc:  # ValidationError included
+                raise self.bad_reply("activity", raw, exc) from None
+            merged.update((row.transactionHash, (row.conditionId, row.size)) for row in page
+                          if row.conditionId in self.markets)
+            if len(page) < ACTIVITY_PAGE:
+                return merged
+        raise VenueMessageError(f"activity: more than {POSITIONS_MAX_OFFSET + ACTIVITY_PAGE} "
+                                "merges, past what the Data API pages to")
 
     async def balance(self) -> VenueBalance:
         """GET /balance-allowance for the collateral: the funder's (or signer's) pUSD and

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
@@ -63,6 +63,21 @@ class PositionRow(BaseModel):
 
     asset: str = Field(pattern=r"^[0-9]{1,78}$")
     size: Annotated[int, BeforeValidator(_number_micros)]
+
+
+class MergeRow(BaseModel):
+    """One MERGE row of the Data API's GET /activity: complete sets of one market the wallet
+    merged back to collateral, `size` a JSON number of sets, keyed by its transaction."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    type: Literal["MERGE"]
+    conditionId: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+    size: Annotated[int, BeforeValidator(_number_micros)] = Field(gt=0)
+    transactionHash: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+
+
+ACTIVITY_PAGE = 500  # the Data API's largest `limit` on /activity too
 
 
 def _base_units(value: object) -> int:
