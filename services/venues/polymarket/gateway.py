@@ -206,6 +206,7 @@ class PolymarketGateway(VenueGateway):
         self.heartbeat_failures = 0
         self._by_token = {m.yes_token: m for m in markets}
         self._resolved: dict[str, int] = {}  # condition id -> YES payout, once resolved
+        self._merges: dict[str, tuple[str, int]] = {}  # merge tx -> (condition id, sets)
         self._twins = {m.no_token for m in markets}  # the NO side repeats each YES change
         # each market's current grid, and every grid it has had (see `_limit_price`)
         self._ticks = {m.market_id: _TICKS_BY_MICROS[m.tick_micros] for m in markets}
@@ -671,10 +672,11 @@ class PolymarketGateway(VenueGateway):
     async def merges(self) -> dict[str, tuple[str, int]]:
         """Every merge of complete sets in our markets the wallet made (by anyone: this
         engine sends no CTF call), from the Data API's activity feed: by transaction, the
-        market and the sets merged. The feed pages newest first; all of it is read."""
+        market and the sets merged. The feed pages newest first, so a read stops at the
+        first page that reaches a merge already seen (a merge is final, like a settlement)."""
         query = {"user": self.credentials.holder, "type": "MERGE",
                  "limit": str(ACTIVITY_PAGE), "market": ",".join(sorted(self.markets))}
-        merged: dict[str, tuple[str, int]] = {}
+        merged = self._merges
         for offset in range(0, POSITIONS_MAX_OFFSET + 1, ACTIVITY_PAGE):
             status, raw = await self.transport.request(
                 "GET", DATA_API_PREFIX + "/activity", query={**query, "offset": str(offset)})
@@ -687,10 +689,11 @@ class PolymarketGateway(VenueGateway):
                 page = [MergeRow.model_validate(row) for row in rows]
             except (orjson.JSONDecodeError, ValueError) as exc:  # ValidationError included
                 raise self.bad_reply("activity", raw, exc) from None
+            known = any(row.transactionHash in merged for row in page)
             merged.update((row.transactionHash, (row.conditionId, row.size)) for row in page
                           if row.conditionId in self.markets)
-            if len(page) < ACTIVITY_PAGE:
-                return merged
+            if known or len(page) < ACTIVITY_PAGE:
+                return dict(merged)
         raise VenueMessageError(f"activity: more than {POSITIONS_MAX_OFFSET + ACTIVITY_PAGE} "
                                 "merges, past what the Data API pages to")
 
