@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import math
+import os
 import signal
 from pathlib import Path
 from typing import Annotated, Any
@@ -304,11 +306,61 @@ def _stop_signal() -> asyncio.Event:
     return stop
 
 
+config_app = typer.Typer(help="Check a configuration, or show the effective one.",
+                         no_args_is_help=True)
+
+
+@config_app.command("validate")
+def config_validate(config: ConfigOption = None) -> None:
+    """Load and validate the configuration (the file, then ARBITER__ variables) as every
+    command would; exit 2 with every bad key named, 0 when it loads."""
+    loaded = _load(config, {})
+    where = config or os.environ.get("ARBITER_CONFIG") or "defaults"
+    typer.echo(f"ok: {where} (tenant {loaded.tenant.id}, {len(loaded.market.pairs)} pairs, "
+               f"venues {loaded.venues.mode})")
+
+
+@config_app.command("show")
+def config_show(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Every effective setting, secrets masked, with where it came from: default, file or
+    environment."""
+    from arbiter.platform.config import explain_config
+
+    try:
+        values = explain_config(config)
+    except ConfigError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    for value in values:
+        if as_json:
+            typer.echo(json.dumps({"key": value.key, "value": value.value,
+                                   "source": value.source}))
+        else:
+            typer.echo(f"{value.key} = {json.dumps(value.value)}  ({value.source})")
+
+
+def _version(show: bool) -> None:
+    if show:
+        typer.echo(f"arbiter {importlib.metadata.version('arbiter')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        ] = False) -> None:
+    """Arbiter: cross-venue prediction-market arbitrage."""
+
+
 def _mount_subcommands() -> None:
     from arbiter.vault.cli import app as vault_app
     from arbiter.venues.plugin import plugins
 
     app.add_typer(vault_app, name="vault", help="Tenant credentials: put, rotate, status.")
+    app.add_typer(config_app, name="config")
     venue_app = typer.Typer(help="Venue wire-protocol tools: sign orders and requests offline.")
     for venue in plugins():
         tools = venue.cli()

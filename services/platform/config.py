@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -842,6 +843,46 @@ def load_config(
     environ = os.environ if environ is None else environ
     path = path or environ.get("ARBITER_CONFIG") or None
     return _validated(_read(path) if path else {}, environ, overrides)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigValue:
+    """One effective setting, as `arbiter config show` prints it: its dotted key, its value
+    (secrets masked, as pydantic dumps a `SecretStr`) and the layer that set it."""
+
+    key: str
+    value: Any
+    source: str  # "default", "file", "environment" or "command line"
+
+
+def explain_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None,
+                   overrides: Mapping[str, Any] | None = None) -> list[ConfigValue]:
+    """Every effective setting with where it came from: `load_config`'s layers, each leaf
+    credited to the last layer that named it (a list, such as `market.pairs`, is one leaf).
+    Raises `ConfigError` as `load_config` does."""
+    environ = os.environ if environ is None else environ
+    path = path or environ.get("ARBITER_CONFIG") or None
+    document = _read(path) if path else {}
+    config = _validated(document, environ, overrides)
+    layers = (("file", document), ("environment", _environment(environ)),
+              ("command line", _nested(overrides or {})))
+    sources: dict[str, str] = {}
+    for name, layer in layers:
+        sources.update((key, name) for key in _leaves(layer))
+    return [ConfigValue(key, value, sources.get(key, "default"))
+            for key, value in sorted(_leaves(config.model_dump(mode="json")).items())]
+
+
+def _leaves(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted keys; anything else (lists too) is a leaf."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(_leaves(value, f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat
 
 
 def config_from_text(text: str, environ: Mapping[str, str], where: str = "config") -> ArbiterConfig:
