@@ -27,6 +27,11 @@ app = typer.Typer(help="Tenant venue credentials: put, rotate, status.", no_args
 
 
 def _service(ctx: typer.Context) -> VaultService:
+    """The vault, opened on first use: `--help` of any command opens nothing and needs no
+    store, master secret or transit settings."""
+    if "service" not in ctx.obj:
+        ctx.obj["service"] = service = ctx.obj.pop("open")()
+        ctx.call_on_close(service.close)
     return ctx.obj["service"]
 
 
@@ -55,21 +60,25 @@ def main(
         help="local or transit (VAULT_ADDR, VAULT_TOKEN).")] = "local",
     actor: Annotated[str, typer.Option(help="Who to record in the audit log.")] = "",
 ) -> None:
-    """Open the vault once for the chosen command."""
-    if backend not in ("local", "transit"):
-        raise _fail(f"--backend must be 'local' or 'transit', was {backend!r}")
-    if (store is None) == (not store_dsn):
-        raise _fail("give exactly one of --store (SQLite file) and --store-dsn (PostgreSQL)")
-    if store_dsn:
-        _refuse_password_argument(ctx, store_dsn)
-    try:
-        transit = TransitSettings.from_env(os.environ) if backend == "transit" else None
-        service = build_vault_service(store, master_secret, cast(BackendKind, backend),
-                                      keyring_path=keyring, transit=transit, store_dsn=store_dsn)
-    except (VaultError, StoreError, ValueError) as exc:
-        raise _fail(str(exc)) from None
-    ctx.obj = {"service": service, "actor": actor or f"cli:{getpass.getuser()}"}
-    ctx.call_on_close(service.close)
+    """Say how to open the vault; the chosen command opens it (`_service`)."""
+
+    def open_vault() -> VaultService:
+        if backend not in ("local", "transit"):
+            raise _fail(f"--backend must be 'local' or 'transit', was {backend!r}")
+        if (store is None) == (not store_dsn):
+            raise _fail("give exactly one of --store (SQLite file) and --store-dsn "
+                        "(PostgreSQL)")
+        if store_dsn:
+            _refuse_password_argument(ctx, store_dsn)
+        try:
+            transit = TransitSettings.from_env(os.environ) if backend == "transit" else None
+            return build_vault_service(store, master_secret, cast(BackendKind, backend),
+                                       keyring_path=keyring, transit=transit,
+                                       store_dsn=store_dsn)
+        except (VaultError, StoreError, ValueError) as exc:
+            raise _fail(str(exc)) from None
+
+    ctx.obj = {"open": open_vault, "actor": actor or f"cli:{getpass.getuser()}"}
 
 
 def _refuse_password_argument(ctx: typer.Context, dsn: str) -> None:

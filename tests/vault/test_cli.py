@@ -130,3 +130,19 @@ def test_store_options_are_checked_before_anything_opens(
     result = CliRunner().invoke(app, [*args, "--master-secret", str(master_secret), "status"])
     assert result.exit_code == 1 and message in result.stderr, result.output
     assert "hunter2" not in result.output
+
+
+def test_help_needs_no_store_and_creates_nothing(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--help` of every command opens no vault; the command itself still refuses to run
+    without a store."""
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    clean = {name: "" for name in ("ARBITER_VAULT_STORE", "ARBITER_VAULT_STORE_DSN",
+                                   "ARBITER_VAULT_MASTER_SECRET", "ARBITER_VAULT_KEYRING")}
+    for command in ("put", "rotate", "status"):
+        shown = runner.invoke(app, [command, "--help"], env=clean)
+        assert shown.exit_code == 0 and "Usage" in shown.output, shown.output
+    refused = runner.invoke(app, ["status"], env=clean)
+    assert refused.exit_code == 1 and "give exactly one of --store" in refused.output
+    assert list(tmp_path.iterdir()) == []
