@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from arbiter.core.fees import FeeModel
 from arbiter.core.instruments import Market, Outcome
@@ -84,6 +85,8 @@ from arbiter.venues.polymarket.signing import (
     Order,
     order_digest,
 )
+
+R = TypeVar("R", bound=BaseModel)  # one Data API row model
 
 log = logging.getLogger(__name__)
 
@@ -674,28 +677,39 @@ class PolymarketGateway(VenueGateway):
         engine sends no CTF call), from the Data API's activity feed: by transaction, the
         market and the sets merged. The feed pages newest first, so a read stops at the
         first page that reaches a merge already seen (a merge is final, like a settlement)."""
-        query = {"user": self.credentials.holder, "type": "MERGE",
-                 "limit": str(ACTIVITY_PAGE), "market": ",".join(sorted(self.markets))}
+        query = {"type": "MERGE", "market": ",".join(sorted(self.markets))}
         merged = self._merges
-        for offset in range(0, POSITIONS_MAX_OFFSET + 1, ACTIVITY_PAGE):
+        async for page in self._data_api_pages("/activity", query, MergeRow, ACTIVITY_PAGE):
+            known = any(row.transactionHash in merged for row in page)
+            merged.update((row.transactionHash, (row.conditionId, row.size)) for row in page
+                          if row.conditionId in self.markets)
+            if known:
+                break
+        return dict(merged)
+
+    async def _data_api_pages(self, path: str, query: dict[str, str], model: type[R],
+                              size: int) -> AsyncIterator[list[R]]:
+        """The Data API host's pages of our rows at `path` (the CLOB host does not publish
+        them), each read whole as `model` or refused naming the reply, until a short page;
+        past the deepest `offset` it takes, a `VenueMessageError`."""
+        query = {**query, "user": self.credentials.holder, "limit": str(size)}
+        for offset in range(0, POSITIONS_MAX_OFFSET + 1, size):
             status, raw = await self.transport.request(
-                "GET", DATA_API_PREFIX + "/activity", query={**query, "offset": str(offset)})
+                "GET", DATA_API_PREFIX + path, query={**query, "offset": str(offset)})
             try:
                 if status != 200:
                     raise ValueError(f"HTTP {status}")
                 rows = orjson.loads(raw)
                 if not isinstance(rows, list):
                     raise ValueError(f"expected a JSON array, was {type(rows).__name__}")
-                page = [MergeRow.model_validate(row) for row in rows]
+                page = [model.model_validate(row) for row in rows]
             except (orjson.JSONDecodeError, ValueError) as exc:  # ValidationError included
-                raise self.bad_reply("activity", raw, exc) from None
-            known = any(row.transactionHash in merged for row in page)
-            merged.update((row.transactionHash, (row.conditionId, row.size)) for row in page
-                          if row.conditionId in self.markets)
-            if known or len(page) < ACTIVITY_PAGE:
-                return dict(merged)
-        raise VenueMessageError(f"activity: more than {POSITIONS_MAX_OFFSET + ACTIVITY_PAGE} "
-                                "merges, past what the Data API pages to")
+                raise self.bad_reply(path.strip("/"), raw, exc) from None
+            yield page
+            if len(page) < size:
+                return
+        raise VenueMessageError(f"{path.strip('/')}: more than {POSITIONS_MAX_OFFSET + size} "
+                                "rows, past what the Data API pages to")
 
     async def balance(self) -> VenueBalance:
         """GET /balance-allowance for the collateral: the funder's (or signer's) pUSD and
@@ -713,35 +727,21 @@ class PolymarketGateway(VenueGateway):
         return VenueBalance(reply.balance, reply.allowance)
 
     async def _positions(self) -> dict[tuple[str, Outcome], int]:
-        """Token balances in our markets, from the Data API host (the CLOB host does not
-        publish them): every page, and no size threshold (the default hides holdings under
-        one share, which reconciliation must see)."""
+        """Token balances in our markets, from the Data API: every page, and no size
+        threshold (the default hides holdings under one share, which reconciliation must
+        see)."""
         outcomes = {token: (m.market_id, outcome) for m in self.markets.values()
                     for outcome, token in ((Outcome.YES, m.yes_token), (Outcome.NO, m.no_token))}
-        query = {"user": self.credentials.holder, "sizeThreshold": "0",
-                 "limit": str(POSITIONS_PAGE),
+        query = {"sizeThreshold": "0",
                  "market": ",".join(sorted(self.markets))}  # our market ids are condition ids
         held: dict[tuple[str, Outcome], int] = {}
-        for offset in range(0, POSITIONS_MAX_OFFSET + 1, POSITIONS_PAGE):
-            status, raw = await self.transport.request(
-                "GET", DATA_API_PREFIX + "/positions", query={**query, "offset": str(offset)})
-            try:
-                if status != 200:
-                    raise ValueError(f"HTTP {status}")
-                rows = orjson.loads(raw)
-                if not isinstance(rows, list):
-                    raise ValueError(f"expected a JSON array, was {type(rows).__name__}")
-                page = [PositionRow.model_validate(row) for row in rows]
-            except (orjson.JSONDecodeError, ValueError) as exc:  # ValidationError included
-                raise self.bad_reply("positions", raw, exc) from None
+        async for page in self._data_api_pages("/positions", query, PositionRow,
+                                               POSITIONS_PAGE):
             for row in page:
                 key = outcomes.get(row.asset)
                 if key is not None:
                     held[key] = held.get(key, 0) + row.size
-            if len(page) < POSITIONS_PAGE:
-                return held
-        raise VenueMessageError(f"positions: more than {POSITIONS_MAX_OFFSET + POSITIONS_PAGE} "
-                                "rows, past what the Data API pages to")
+        return held
 
     async def _open_orders(self, market_id: str | None = None) -> list[tuple[str, str]]:
         query = {} if market_id is None else {"market": market_id}
