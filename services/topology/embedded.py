@@ -52,6 +52,9 @@ from arbiter.topology.universe import TradingUniverse
 from arbiter.v1 import risk_pb2
 from arbiter.venues.plugin import VaultAccess, plugin
 
+STOP_LOOKUP_S = 1.0
+"""At the stop, how long a saga's open order may wait for its outcome before it is looked up."""
+
 SETTLEMENT_POLL_MS = 1_000
 """How often the venues' settlements are read (each read is one REST call per venue, one
 per market on Polymarket)."""
@@ -295,10 +298,18 @@ class EmbeddedMesh:
                 await link.flush()
 
     async def wait_for_sagas(self, timeout: float = 10.0) -> None:
-        """Let in-flight sagas finish (the Kafka bus has no drain)."""
+        """Let in-flight sagas finish (the Kafka bus has no drain). No market step comes
+        any more, so nothing else looks up an order whose outcome is late (on a lock-step
+        clock none would even be overdue): every `STOP_LOOKUP_S` of waiting, each order
+        still open is looked up at the venue, never re-sent."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        lookup = loop.time() + STOP_LOOKUP_S
         while self.saga.in_flight and loop.time() < deadline:
+            if loop.time() >= lookup:
+                await self.saga.reconcile_stale(0)
+                await self.settle()
+                lookup = loop.time() + STOP_LOOKUP_S
             await asyncio.sleep(0.05)
 
     # -- reporting -------------------------------------------------------------------
