@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ from arbiter.topology.portfolio import Portfolio
 from arbiter.topology.universe import TradingUniverse
 from arbiter.v1 import risk_pb2
 from arbiter.venues.plugin import VaultAccess, plugin
+
+log = logging.getLogger(__name__)
 
 STOP_LOOKUP_S = 1.0
 """At the stop, how long a saga's open order may wait for its outcome before it is looked up."""
@@ -307,7 +310,11 @@ class EmbeddedMesh:
         lookup = loop.time() + STOP_LOOKUP_S
         while self.saga.in_flight and loop.time() < deadline:
             if loop.time() >= lookup:
-                await self.saga.reconcile_stale(0)
+                try:
+                    await self.saga.reconcile_stale(0)
+                except Exception as exc:  # noqa: BLE001 - a venue that is down: next second
+                    log.warning("stop: an open order could not be looked up (%s); "
+                                "retrying", exc)
                 await self.settle()
                 lookup = loop.time() + STOP_LOOKUP_S
             await asyncio.sleep(0.05)
