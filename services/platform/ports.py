@@ -48,6 +48,16 @@ class RiskPort(Protocol):
         self, request: risk_pb2.BalanceReport, /
     ) -> Awaitable[risk_pb2.FundsState]: ...
 
+    def PausePair(
+        self, request: risk_pb2.PairPauseRequest, /
+    ) -> Awaitable[risk_pb2.PairPauses]: ...
+
+    def Snapshot(
+        self, request: risk_pb2.RiskSnapshotRequest, /
+    ) -> Awaitable[risk_pb2.RiskSnapshot]: ...
+
+    def Audit(self, request: risk_pb2.AuditQuery, /) -> Awaitable[risk_pb2.AuditTrail]: ...
+
 
 class OrderEntryPort(Protocol):
     """What the saga and control services ask of one venue's gateway."""

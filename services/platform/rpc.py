@@ -13,13 +13,19 @@ both in process, `TracingClientInterceptor` / `TracingServerInterceptor` over gR
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn, Protocol
 
 import grpc
 
 from arbiter.platform.telemetry import tracing
 from arbiter.platform.tenancy import TenantClientInterceptor, TenantServerInterceptor
 from arbiter.v1 import common_pb2
+
+
+class Context(Protocol):
+    """What a servicer uses of a gRPC context (`grpc.aio`'s, or the in-process one)."""
+
+    async def abort(self, code: grpc.StatusCode, details: str) -> NoReturn: ...
 
 
 class LocalRpcError(grpc.RpcError):
@@ -127,13 +133,15 @@ async def start_server(
     port: int,
     register: list[Callable[[grpc.aio.Server], None]],
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    host: str = "0.0.0.0",
 ) -> tuple[grpc.aio.Server, int]:
-    """Start a grpc.aio server with the given servicers; returns it and the bound port."""
+    """Start a grpc.aio server with the given servicers on `host`; returns it and the bound
+    port."""
     # every call must carry a tenant in its metadata; `interceptors` add e.g. JWT checks
     server = grpc.aio.server(
         interceptors=[TracingServerInterceptor(), TenantServerInterceptor(), *interceptors])
     for add in register:
         add(server)
-    bound = server.add_insecure_port(f"0.0.0.0:{port}")
+    bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
     return server, bound

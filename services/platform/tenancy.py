@@ -107,6 +107,10 @@ class Tier:
     name: str
     caps: TenantLimits
 
+    def caps_by_name(self) -> dict[str, str]:
+        """What this tier allows, by the name of the limit it caps (as operators set it)."""
+        return {field.name: str(getattr(self.caps, field.name)) for field in fields(TenantLimits)}
+
     def check(self, tenant_id: str, wanted: TenantLimits) -> None:
         """Raise `TierLimitExceeded` for the first limit in `wanted` above this tier's cap."""
         for field in fields(TenantLimits):
@@ -196,24 +200,34 @@ class TenantClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
 Check = Callable[[Any, grpc.aio.ServicerContext], Awaitable[contextlib.AbstractContextManager[Any]]]
 
 
-def guard_unary(handler: grpc.RpcMethodHandler, check: Check) -> grpc.RpcMethodHandler:
-    """Wrap a unary handler so `check` runs first and the call runs inside what it returns.
+def guard(handler: grpc.RpcMethodHandler, check: Check) -> grpc.RpcMethodHandler:
+    """Wrap a unary or server-streaming handler so `check` runs first and the call runs (a
+    stream: is iterated) inside what it returns.
 
-    `check` aborts the call (context.abort) to refuse it. Arbiter's services are all unary;
-    a streaming method reaching a guard is a wiring error, refused rather than let through."""
-    inner = handler.unary_unary
-    if inner is None:
-        raise TypeError("tenant and auth guards support unary-unary methods only")
+    `check` aborts the call (context.abort) to refuse it. Client-streaming methods have no
+    single request to check: a guard is not built for them (a wiring error)."""
+    if handler.unary_unary is not None:
+        unary = handler.unary_unary
 
-    async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        with await check(request, context):
-            return await inner(request, context)  # type: ignore[arg-type]  # aio handler
+        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            with await check(request, context):
+                return await unary(request, context)  # type: ignore[arg-type]  # aio handler
 
-    return grpc.unary_unary_rpc_method_handler(
-        guarded,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
+        return grpc.unary_unary_rpc_method_handler(
+            guarded, request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
+    if handler.unary_stream is not None:
+        stream = handler.unary_stream
+
+        async def guarded_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            with await check(request, context):
+                async for reply in stream(request, context):  # type: ignore[attr-defined]
+                    yield reply
+
+        return grpc.unary_stream_rpc_method_handler(
+            guarded_stream, request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
+    raise TypeError("tenant and auth guards support unary and server-streaming methods only")
 
 
 def invocation_metadata(details: grpc.HandlerCallDetails) -> dict[str, str]:
@@ -252,7 +266,7 @@ class TenantServerInterceptor(grpc.aio.ServerInterceptor):
                     f"tenant {caller.tenant_id!r}")
             return tenant_scope(caller)
 
-        return guard_unary(handler, check)
+        return guard(handler, check)
 
 
 def request_tenant(request: Message) -> str:

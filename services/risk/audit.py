@@ -21,6 +21,8 @@ class AuditAction(enum.StrEnum):
     LIMITS_UPDATED = "limits_updated"
     READINESS = "readiness"
     POSITIONS_SEEDED = "positions_seeded"  # restart: venue positions replaced the log's
+    PAIR_PAUSED = "pair_paused"  # an operator refused new sagas on one pair
+    PAIR_RESUMED = "pair_resumed"
 
 
 @dataclass(frozen=True, slots=True)

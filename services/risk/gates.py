@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from arbiter.core.instruments import Outcome
 from arbiter.core.units import to_decimal
@@ -34,6 +34,7 @@ __all__ = ["Decision", "Gate", "LegIntent", "NewSaga", "RiskView", "SagaLegs", "
 class Gate(enum.StrEnum):
     DUPLICATE = "duplicate"
     HARD_STOP = "hard_stop"
+    PAIR_PAUSED = "pair_paused"
     NOT_READY = "not_ready"
     MAX_POSITION_MARKET = "max_position_market"
     MAX_POSITION_TOTAL = "max_position_total"
@@ -76,6 +77,7 @@ class RiskView:
     readiness: Readiness
     budget: TokenBucket
     funds: Funds
+    paused_pairs: Mapping[str, str] = field(default_factory=dict)  # pair id -> why paused
 
     def funds_view(self, limits: RiskLimits, venue: str) -> FundsView | None:
         """The venue's capital; None before its balance was first read."""
@@ -174,6 +176,8 @@ def check_new(limits: RiskLimits, view: RiskView, request: NewSaga, now: int) ->
         return _reject(Gate.DUPLICATE, f"saga {saga_id} is already approved")
     if view.latch.latched:
         return _reject(Gate.HARD_STOP, f"HardStop latched: {view.latch.reason}")
+    if (why := view.paused_pairs.get(request.pair_id)) is not None:
+        return _reject(Gate.PAIR_PAUSED, f"pair {request.pair_id} is paused: {why}")
     if not view.readiness.ready:
         return _reject(Gate.NOT_READY, f"not synced: {', '.join(view.readiness.missing())}")
     lot = max(request.lot, 1)

@@ -103,6 +103,10 @@ class Ledger:
     def positions(self) -> dict[Key, int]:
         return {k: v for k, v in self._held.items() if v}
 
+    def costs(self) -> dict[Key, int]:
+        """What each held position cost, fees included."""
+        return {k: self._cost.get(k, 0) for k, v in self._held.items() if v}
+
     # -- writes ----------------------------------------------------------------------
     def reserve(self, saga_id: str, pair_id: str, legs: tuple[LegIntent, ...], qty: int) -> None:
         reservation = _Reservation(pair_id, {}, {}, {})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import time
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import grpc
@@ -20,26 +20,21 @@ from arbiter.core.units import ONE_DOLLAR, money_from_decimal, qty_from_decimal,
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
 from arbiter.platform.config import ConfigError, RiskConfig
-from arbiter.platform.rpc import require_tenant
+from arbiter.platform.rpc import Context, require_tenant
 from arbiter.platform.telemetry import metrics
-from arbiter.platform.tenancy import tenant_scoped
+from arbiter.platform.tenancy import TenantLimits, Tier, TierLimitExceeded, tenant_scoped
+from arbiter.risk.audit import AuditRecord
 from arbiter.risk.funds import FundsView
 from arbiter.risk.gates import LIMIT_GATES, LegIntent, SagaLegs
 from arbiter.risk.latch import LatchView
 from arbiter.risk.limits import RiskLimits
 from arbiter.risk.readiness import Aspect
 from arbiter.risk.state import RiskState
-from arbiter.v1 import execution_pb2, opportunity_pb2, risk_pb2, risk_pb2_grpc
+from arbiter.v1 import common_pb2, execution_pb2, opportunity_pb2, risk_pb2, risk_pb2_grpc
 
 _MAX_PRICE = 1_000_000
 _OUTCOMES = frozenset(int(o) for o in Outcome)  # what a wire enum may be, as plain ints
 _ASPECTS = frozenset(int(a) for a in Aspect)
-
-
-class Context(Protocol):
-    """What the servicer uses of a gRPC context (`grpc.aio` or the in-process one)."""
-
-    async def abort(self, code: grpc.StatusCode, details: str) -> None: ...
 
 
 def limits_from_config(config: RiskConfig) -> RiskLimits:
@@ -66,15 +61,29 @@ def limits_from_config(config: RiskConfig) -> RiskLimits:
 
 
 def update_limits(state: RiskState, config: RiskConfig, changes: Mapping[str, str],
-                  actor: str, reason: str = "") -> RiskConfig:
-    """Apply limit changes validated like the config file (`ConfigError` on bad input,
-    nothing applied); returns the limits now in force, in the operator's units."""
+                  actor: str, reason: str = "", tier: Tier | None = None) -> RiskConfig:
+    """Apply limit changes validated like the config file and, given the tenant's `tier`,
+    within its caps (`ConfigError` on bad input, nothing applied); returns the limits now in
+    force, in the operator's units."""
     new = config.updated(changes)
+    if tier is not None:
+        within_tier(tier, new)
     old_values, new_values = config.model_dump(), new.model_dump()
     diff = tuple((name, str(old_values[name]), str(new_values[name]))
                  for name in new_values if old_values[name] != new_values[name])
     state.update_limits(limits_from_config(new), diff, actor, reason)
     return new
+
+
+def within_tier(tier: Tier, limits: RiskConfig) -> None:
+    """`ConfigError` naming the first limit above what `tier` allows."""
+    try:
+        tier.check("", TenantLimits(pairs=0, orders_per_second=limits.orders_per_second,
+                                    max_exposure_usd=limits.max_exposure_usd,
+                                    max_open_sagas=limits.max_open_sagas))
+    except TierLimitExceeded as exc:
+        raise ConfigError(f"{exc.limit}={exc.value} exceeds the {tier.name!r} tier's cap of "
+                          f"{exc.cap}") from None
 
 
 def _actor(actor: str, context: Any) -> str:
@@ -117,12 +126,41 @@ def _view(view: LatchView) -> risk_pb2.HardStopState:
                                   paused=view.paused)
 
 
+def snapshot(state: RiskState) -> risk_pb2.RiskSnapshot:
+    reply = risk_pb2.RiskSnapshot(
+        hard_stop=_view(state.hard_stop()), held_cost_micros=state.ledger.held_cost,
+        at_risk_micros=state.ledger.at_risk, open_sagas=state.ledger.open_sagas,
+        paused_pairs=state.paused_pairs)
+    missing = state.readiness.missing()
+    for venue in sorted(state.venues):
+        prefix = f"{venue}:"
+        reply.venues.append(risk_pb2.VenueRisk(
+            venue=venue, missing=[m.removeprefix(prefix) for m in missing
+                                  if m.startswith(prefix)],
+            funds_known=state.funds.known(venue), funds=_funds(state.funds_view(venue))))
+    costs = state.ledger.costs()
+    for (venue, market_id, outcome), qty in sorted(state.ledger.positions().items()):
+        reply.positions.append(risk_pb2.HeldPosition(
+            venue=venue, market_id=market_id, outcome=common_pb2.Outcome.ValueType(outcome),
+            qty_micros=qty,
+            cost_micros=costs.get((venue, market_id, outcome), 0)))
+    return reply
+
+
+def _entry(seq: int, record: AuditRecord) -> risk_pb2.AuditEntry:
+    return risk_pb2.AuditEntry(
+        seq=seq, at_micros=record.at_micros, actor=record.actor, action=str(record.action),
+        detail=record.detail, changes=[risk_pb2.LimitChange(field=f, before=b, after=a)
+                                       for f, b, a in record.changes])
+
+
 class RiskServicer(risk_pb2_grpc.RiskServicer):
     def __init__(self, state: RiskState, config: RiskConfig, tenant_id: str,
-                 bus: Bus | None = None) -> None:
+                 bus: Bus | None = None, tier: Tier | None = None) -> None:
         self.state = state
         self.config = config  # the limits in force, as the operator set them
         self.tenant_id = tenant_id
+        self.tier = tier  # given: runtime limit changes stay within its caps
         self.checks = 0
         self.rejections: dict[str, int] = {}
         self.limited_by = ""
@@ -242,7 +280,7 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 "at most one of reset, pause and resume")
         if request.reset:
-            return _view(self.state.reset(_actor(request.actor, context)))
+            return _view(self.state.reset(_actor(request.actor, context), request.reason))
         if request.resume:
             return _view(self.state.resume(_actor(request.actor, context)))
         if request.pause:
@@ -306,11 +344,38 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
         if request.set:
             try:
                 self.config = update_limits(self.state, self.config, dict(request.set),
-                                            _actor(request.actor, context), request.reason)
+                                            _actor(request.actor, context), request.reason,
+                                            self.tier)
             except ConfigError as exc:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         return risk_pb2.RiskLimitsState(
             limits={k: str(v) for k, v in self.config.model_dump().items()})
+
+    async def PausePair(self, request: risk_pb2.PairPauseRequest,
+                        context: Context) -> risk_pb2.PairPauses:
+        """Refuse, or again allow, new sagas on one pair (audited)."""
+        await require_tenant(request.tenant, self.tenant_id, context)
+        if not request.pair_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "pair_id is empty")
+        paused = self.state.pause_pair(request.pair_id, request.paused, request.reason,
+                                       _actor(request.actor, context))
+        return risk_pb2.PairPauses(paused=paused)
+
+    async def Snapshot(self, request: risk_pb2.RiskSnapshotRequest,
+                       context: Context) -> risk_pb2.RiskSnapshot:
+        """The latch, readiness and funds per venue, and what is held (for operators)."""
+        await require_tenant(request.tenant, self.tenant_id, context)
+        return snapshot(self.state)
+
+    async def Audit(self, request: risk_pb2.AuditQuery, context: Context) -> risk_pb2.AuditTrail:
+        """The audit records after `after_seq`, oldest first."""
+        await require_tenant(request.tenant, self.tenant_id, context)
+        records = self.state.audit.records
+        start = min(request.after_seq, len(records))
+        end = len(records) if not request.limit else min(len(records), start + request.limit)
+        return risk_pb2.AuditTrail(
+            entries=[_entry(seq, records[seq - 1]) for seq in range(start + 1, end + 1)],
+            last_seq=len(records))
 
     async def on_report(self, envelope: Envelope[execution_pb2.ExecutionReport]) -> None:
         report = envelope.value

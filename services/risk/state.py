@@ -48,10 +48,12 @@ class RiskState:
         self.latch = HardStopLatch()
         self.monitors = Monitors()
         self._closed: set[str] = set()
+        self.paused_pairs: dict[str, str] = {}  # pair id -> why (operator pauses)
         self._day_ends = 0  # when the current trading day ends; 0 = not yet known
         self._budget = TokenBucket(self.limits.orders_per_second, self.limits.order_burst,
                                    clock.now_micros())
-        self._view = RiskView(self.ledger, self.latch, self.readiness, self._budget, self.funds)
+        self._view = RiskView(self.ledger, self.latch, self.readiness, self._budget, self.funds,
+                              self.paused_pairs)
 
     # -- the gate chain ----------------------------------------------------------------
     def check(self, saga_id: str, pair_id: str, legs: tuple[LegIntent, ...],
@@ -158,7 +160,7 @@ class RiskState:
                                           f"{detail} (still latched by: {left})"))
             return self.latch.view()
 
-    def reset(self, actor: str) -> LatchView:
+    def reset(self, actor: str, reason: str = "") -> LatchView:
         """Explicit operator reset: clears the latch and the streaks. Money limits still
         exceeded trip it again at once (raise the limit first to trade on)."""
         with self._lock:
@@ -166,6 +168,8 @@ class RiskState:
             cleared = self.latch.clear()
             self.monitors.acknowledge()
             detail = ("; ".join(str(t) for t in cleared) if cleared else "was not latched")
+            if reason:
+                detail = f"{detail} (why: {reason})"
             self.audit.append(AuditRecord(now, actor, AuditAction.RESET, detail))
             self._evaluate(now)
             return self.latch.view()
@@ -174,6 +178,21 @@ class RiskState:
         with self._lock:
             self._observe()
             return self.latch.view()
+
+    def pause_pair(self, pair_id: str, paused: bool, reason: str, actor: str) -> dict[str, str]:
+        """Refuse (or again allow) new sagas on one pair; the rest trade on. Audited when it
+        changes anything; returns every paused pair and why."""
+        with self._lock:
+            now = self._observe()
+            if paused and pair_id not in self.paused_pairs:
+                self.paused_pairs[pair_id] = reason or "paused by operator"
+                self.audit.append(AuditRecord(now, actor, AuditAction.PAIR_PAUSED,
+                                              f"{pair_id}: {self.paused_pairs[pair_id]}"))
+            elif not paused and pair_id in self.paused_pairs:
+                why = self.paused_pairs.pop(pair_id)
+                self.audit.append(AuditRecord(now, actor, AuditAction.PAIR_RESUMED,
+                                              f"{pair_id} (was paused: {why})"))
+            return dict(self.paused_pairs)
 
     def mark_ready(self, venue: Venue, aspect: Aspect, actor: str, ready: bool = True) -> list[str]:
         """Set one readiness aspect; returns what is still missing."""
