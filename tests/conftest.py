@@ -54,3 +54,12 @@ def tansu_bootstrap() -> Iterator[str]:
         yield broker.bootstrap
     finally:
         asyncio.run(broker.stop())
+
+
+@pytest.fixture(autouse=True)
+def _control_endpoint_file(tmp_path_factory: pytest.TempPathFactory,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's embedded runs announce their control API in a file of their own, never in
+    the user's runtime folder (a run the developer has open keeps its file)."""
+    monkeypatch.setenv("ARBITER_CONTROL_FILE",
+                       str(tmp_path_factory.mktemp("control") / "control.json"))

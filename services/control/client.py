@@ -11,19 +11,23 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from arbiter.platform.rpc import insecure_channel
+from arbiter.platform.tenancy import METADATA_TENANT, METADATA_TIER
 from arbiter.v1 import common_pb2, control_pb2, control_pb2_grpc, risk_pb2
 
 ENV_ADDRESS = "ARBITER_CONTROL_ADDR"
 ENV_TOKEN = "ARBITER_CONTROL_TOKEN"
 ENV_ENDPOINT_FILE = "ARBITER_CONTROL_FILE"
 CALL_TIMEOUT_S = 10.0
+R = TypeVar("R")
 
 
 class EndpointError(Exception):
@@ -36,6 +40,7 @@ class Endpoint:
     address: str  # host:port
     token: str
     tenant_id: str
+    tier: str = "paper"  # sent as call metadata; the server checks the tenant, not this
 
 
 def endpoint_file(tenant_id: str, environ: Mapping[str, str] = os.environ) -> Path:
@@ -55,7 +60,7 @@ def write_endpoint(path: Path, endpoint: Endpoint) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         json.dump({"address": endpoint.address, "token": endpoint.token,
-                   "tenant": endpoint.tenant_id}, handle)
+                   "tenant": endpoint.tenant_id, "tier": endpoint.tier}, handle)
     os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT
 
 
@@ -73,23 +78,25 @@ def read_endpoint(path: Path) -> Endpoint:
                             "it holds a token: chmod 600 it")
     try:
         data = json.loads(text)
-        return Endpoint(str(data["address"]), str(data["token"]), str(data["tenant"]))
+        return Endpoint(str(data["address"]), str(data["token"]), str(data["tenant"]),
+                        str(data.get("tier") or "paper"))
     except (ValueError, KeyError, TypeError) as exc:
         raise EndpointError(f"{path} is not an endpoint file ({exc})") from None
 
 
 def resolve_endpoint(address: str | None, token: str | None, tenant_id: str,
-                     environ: Mapping[str, str] = os.environ) -> Endpoint:
+                     tier: str = "paper", environ: Mapping[str, str] = os.environ) -> Endpoint:
     """Flags, then environment, then the running engine's endpoint file."""
     address = address or environ.get(ENV_ADDRESS) or None
     token = token or environ.get(ENV_TOKEN) or None
     if address and token:
-        return Endpoint(address, token, tenant_id)
+        return Endpoint(address, token, tenant_id, tier)
     announced = read_endpoint(endpoint_file(tenant_id, environ))
     if announced.tenant_id != tenant_id:
         raise EndpointError(f"the endpoint file is for tenant {announced.tenant_id!r}, "
                             f"not {tenant_id!r}")
-    return Endpoint(address or announced.address, token or announced.token, tenant_id)
+    return Endpoint(address or announced.address, token or announced.token, tenant_id,
+                    announced.tier)
 
 
 class ControlClient:
@@ -98,7 +105,7 @@ class ControlClient:
 
     def __init__(self, endpoint: Endpoint, timeout_s: float = CALL_TIMEOUT_S) -> None:
         self.endpoint = endpoint
-        self.tenant = common_pb2.TenantContext(tenant_id=endpoint.tenant_id)
+        self.tenant = common_pb2.TenantContext(tenant_id=endpoint.tenant_id, tier=endpoint.tier)
         self._channel = insecure_channel(endpoint.address, self.tenant)
         self._stub = control_pb2_grpc.ControlStub(self._channel)
         self._metadata = (("authorization", f"Bearer {endpoint.token}"),)
@@ -107,14 +114,14 @@ class ControlClient:
     async def close(self) -> None:
         await self._channel.close()
 
-    async def __aenter__(self) -> ControlClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *_: object) -> None:
         await self.close()
 
-    def _call(self, method, request):  # type: ignore[no-untyped-def]
-        return method(request, metadata=self._metadata, timeout=self._timeout)
+    async def _call(self, method: Callable[..., Awaitable[R]], request: Message) -> R:
+        return await method(request, metadata=self._metadata, timeout=self._timeout)
 
     async def status(self) -> control_pb2.StatusReply:
         return await self._call(self._stub.Status, control_pb2.StatusRequest(tenant=self.tenant))
@@ -160,8 +167,11 @@ class ControlClient:
 
     async def events(self) -> AsyncIterator[control_pb2.ControlEvent]:
         """Saga changes, alerts and audit records from now on, until the server ends."""
+        # the tenant interceptor stamps unary calls only: a stream carries it by hand
+        metadata = (*self._metadata, (METADATA_TENANT, self.tenant.tenant_id),
+                    (METADATA_TIER, self.tenant.tier))
         call = self._stub.Events(control_pb2.EventsRequest(tenant=self.tenant),
-                                 metadata=self._metadata)
+                                 metadata=metadata)
         try:
             async for event in call:
                 yield event

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from arbiter.platform.tenancy import (
     METADATA_TENANT,
     InvalidTenant,
-    guard_unary,
+    guard,
     invocation_metadata,
     request_tenant,
     validate_tenant_id,
@@ -52,9 +52,19 @@ class Role(enum.IntEnum):
 # so a new RPC stays closed until someone decides who may call it.
 CONTROL_METHOD_ROLES: Mapping[str, Role] = {
     "/arbiter.v1.Control/Status": Role.VIEWER,
+    "/arbiter.v1.Control/Positions": Role.VIEWER,
+    "/arbiter.v1.Control/Sagas": Role.VIEWER,
+    "/arbiter.v1.Control/Saga": Role.VIEWER,
+    "/arbiter.v1.Control/Audit": Role.VIEWER,
+    "/arbiter.v1.Control/Events": Role.VIEWER,
     "/arbiter.v1.Control/SetPaused": Role.TRADER,
+    "/arbiter.v1.Control/CancelAll": Role.TRADER,
+    # Reading limits is open to viewers; changing them is checked in the servicer (admin).
+    "/arbiter.v1.Control/Limits": Role.VIEWER,
     "/arbiter.v1.Control/KillSwitch": Role.ADMIN,
+    "/arbiter.v1.Control/ResetHardStop": Role.ADMIN,
 }
+LIMIT_CHANGE_ROLE = Role.ADMIN
 
 
 class AuthConfigError(ValueError):
@@ -234,4 +244,4 @@ class JwtServerInterceptor(grpc.aio.ServerInterceptor):
                     f"{principal.role.name.lower()}")
             return _principal_scope(principal)
 
-        return guard_unary(handler, check)
+        return guard(handler, check)

@@ -540,6 +540,24 @@ class StoreConfig(_Section):
         return self
 
 
+class ControlConfig(_Section):
+    """The control API of the embedded topology (`arbiter run`; a cluster's control service
+    serves on `grpc.port`). It listens on loopback and announces itself, with a token of the
+    local operator, in an endpoint file only its owner can read, which `arbiter ctl` finds."""
+
+    serve: bool = Field(True, description="Serve the control API during `arbiter run`.")
+    host: str = Field("127.0.0.1", description="Interface to listen on (loopback: only "
+                      "this machine's users may try a token).")
+    port: Int = Field(0, ge=0, le=65535, description="Port (0: any free port, announced in "
+                      "the endpoint file).")
+    endpoint_file: str = Field("", description="Where to announce the address and token "
+                               "(empty: $ARBITER_CONTROL_FILE, else "
+                               "$XDG_RUNTIME_DIR/arbiter/control-<tenant>.json, else "
+                               "~/.arbiter/control-<tenant>.json).")
+    token_ttl_seconds: Int = Field(7 * 24 * 3600, ge=60, le=366 * 24 * 3600,
+                                   description="Lifetime of the local operator's token.")
+
+
 class AuthConfig(_Section):
     """How the control API verifies callers' JWTs (HS256 secret and/or RS256 public key)."""
 
@@ -674,6 +692,7 @@ class ArbiterConfig(BaseSettings):
     vault: VaultConfig = Field(default_factory=VaultConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    control: ControlConfig = Field(default_factory=ControlConfig)
 
     @classmethod
     def settings_customise_sources(

@@ -29,6 +29,7 @@ from arbiter.platform.bus import Bus
 from arbiter.platform.clock import Clock
 from arbiter.platform.config import ArbiterConfig, SagaConfig
 from arbiter.platform.ports import OrderEntryPort, RiskPort
+from arbiter.platform.tenancy import tier_named
 from arbiter.platform.transport import VenueTransport
 from arbiter.risk.service import RiskServicer, limits_from_config
 from arbiter.risk.state import RiskState
@@ -79,7 +80,8 @@ def build_detector(plane: Plane) -> DetectorService:
 def build_risk(plane: Plane) -> RiskServicer:
     config = plane.config.risk
     state = RiskState(limits_from_config(config), plane.clock, plane.universe.venues)
-    return RiskServicer(state, config, plane.config.tenant.id, plane.bus)
+    return RiskServicer(state, config, plane.config.tenant.id, plane.bus,
+                        tier_named(plane.config.tenant.tier))
 
 
 def build_saga(plane: Plane, risk: RiskPort, gateways: Mapping[Venue, OrderEntryPort],
@@ -100,7 +102,10 @@ def saga_policy(config: SagaConfig) -> Policy:
 
 def build_control(plane: Plane, risk: RiskPort,
                   gateways: Mapping[Venue, OrderEntryPort]) -> ControlServicer:
-    return ControlServicer(plane.bus, plane.tenant, risk, gateways)
+    venues = plane.config.venues
+    mode = "live" if not venues.paper else "paper"
+    return ControlServicer(plane.bus, plane.tenant, risk, gateways,
+                           f"{mode}, dry run" if venues.dry_run else mode)
 
 
 async def build_vault(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> VaultService:

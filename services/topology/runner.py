@@ -16,12 +16,14 @@ from typing import Any, Protocol, TypeVar
 
 import aiohttp
 
+from arbiter.control.local import serve_local_control
 from arbiter.core.instruments import Venue
 from arbiter.core.units import money_from_decimal
 from arbiter.gateways.onboarding import OnboardingError
+from arbiter.platform.auth import AuthConfigError
 from arbiter.platform.bus import Bus, BusUnavailable
 from arbiter.platform.clock import SystemClock
-from arbiter.platform.config import ArbiterConfig
+from arbiter.platform.config import ArbiterConfig, ConfigError
 from arbiter.platform.rpc import LocalStub
 from arbiter.platform.telemetry.serve import serve_telemetry
 from arbiter.platform.transport import RequestTimeout, VenueTransport
@@ -184,6 +186,16 @@ async def _start(
         raise StartupError(str(exc)) from None
     except (aiohttp.ClientError, OSError, RequestTimeout, OnboardingError) as exc:
         raise StartupError(f"cannot reach a venue: {type(exc).__name__}: {exc}") from None
+    if config.control.serve:
+        try:
+            endpoint, path = await serve_local_control(mesh.control, config.control,
+                                                       config.auth, stack)
+        except (AuthConfigError, ConfigError) as exc:
+            raise StartupError(f"control API: {exc}") from None
+        except RuntimeError as exc:  # grpc: the port could not be bound
+            raise StartupError(f"control API on {config.control.host}:{config.control.port}: "
+                               f"{exc}") from None
+        announce(f"control API on {endpoint.address} for `arbiter ctl` (token in {path})")
     return mesh
 
 
