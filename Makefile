@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: run test lint protos bench clean
+.PHONY: run test lint docs protos bench clean
 
 $(STAMP): pyproject.toml setup.py tools/gen_protos.py
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,13 @@ lint: protos
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
+# The documentation site (mkdocs.yml, docs/): strict, so a broken link or a page missing from
+# the nav fails the build. The site goes to site/ (git-ignored).
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
 bench: protos
 	$(BIN)/python tools/bench_hotpath.py
 
 clean:
-	rm -rf $(VENV) services/v1 build .pytest_cache .hypothesis
+	rm -rf $(VENV) services/v1 build site .pytest_cache .hypothesis
