@@ -40,7 +40,7 @@ lint: protos
 # The documentation site (mkdocs.yml, docs/): strict, so a broken link or a page missing from
 # the nav fails the build. The site goes to site/ (git-ignored).
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: protos
 	$(BIN)/python tools/bench_hotpath.py
