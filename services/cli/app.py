@@ -369,6 +369,8 @@ def _mount_subcommands() -> None:
         if tools is not None:
             venue_app.add_typer(tools, name=venue.slug, help=tools.info.help)
     app.add_typer(venue_app, name="venue", help="Sign venue orders/requests for debugging.")
+    from arbiter.bot.cli import app as bot_app  # the Telegram operator bot
+    app.add_typer(bot_app, name="bot")
 
 
 _mount_subcommands()
