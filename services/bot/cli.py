@@ -33,7 +33,7 @@ def bot(
     """Answer the allow-listed chats' commands and push the tenants' alerts to them, until
     SIGINT/SIGTERM."""
     from arbiter.bot.config import BotConfigError, load_bot_config
-    from arbiter.platform.telemetry.logging import configure_logging, register_secret
+    from arbiter.platform.telemetry.logging import configure_logging, register_secret, scrub
 
     try:
         settings = load_bot_config(config)
@@ -52,7 +52,13 @@ def bot(
     for tenant in settings.tenants.values():
         for chat in tenant.chats.values():
             register_secret(chat.token.get_secret_value())
-    asyncio.run(_serve(settings, run_bot))
+    from telegram.error import TelegramError
+
+    try:
+        asyncio.run(_serve(settings, run_bot))
+    except TelegramError as exc:  # e.g. the token refused by getMe, the API unreachable
+        # PTB's InvalidToken quotes the token: scrub it like every log line
+        raise _error(f"Telegram Bot API at {settings.api_base_url}: {scrub(str(exc))}") from None
 
 
 async def _serve(settings: BotConfig,

@@ -502,5 +502,8 @@ async def pump_alerts(tenant_id: str, client: ControlApi, chats: Iterable[int], 
         except grpc.RpcError as exc:
             log.warning("tenant %s: the control event stream failed (%s); reconnecting in "
                         "%.1f s", tenant_id, _rpc_error(exc), delay)
+        except Exception:  # a bug must not end the alerts for good: log it and go on
+            log.exception("tenant %s: the alert pump failed; reconnecting in %.1f s",
+                          tenant_id, delay)
         await asyncio.sleep(delay)
         delay = min(delay * 2, settings.reconnect_max_s)

@@ -58,3 +58,21 @@ async def test_arbiter_bot_refuses_a_bad_config(tmp_path: Path) -> None:
     _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 2
     assert stderr.decode().startswith("error: ")
+
+
+async def test_arbiter_bot_with_a_refused_token_says_so(tmp_path: Path) -> None:
+    async with FakeTelegram() as telegram:
+        config = tmp_path / "bot.yaml"
+        config.write_text(yaml.safe_dump({
+            "token": "42:not-the-token", "api_base_url": telegram.base_url,
+            "tenants": {"acme": {"control_address": "127.0.0.1:1",
+                                 "chats": {ADMIN: {"role": "admin", "token": "tok-admin"}}}},
+        }))
+        config.chmod(0o600)
+        process = await asyncio.create_subprocess_exec(
+            *ARBITER, "bot", "--config", str(config), stderr=asyncio.subprocess.PIPE)
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    lines = stderr.decode().splitlines()
+    assert process.returncode == 2, stderr.decode()
+    assert lines[-1].startswith(f"error: Telegram Bot API at {telegram.base_url}: ")
+    assert "not-the-token" not in stderr.decode()
