@@ -60,6 +60,8 @@ async def running(**overrides: Any) -> AsyncIterator[Harness]:
                 yield Harness(telegram, control, server, bot)
             finally:
                 await bot.stop()
+            # python-telegram-bot called nothing the fake does not implement, start to stop
+            assert telegram.unknown_methods == []
     finally:
         await server.stop()
 
