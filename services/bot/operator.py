@@ -479,16 +479,20 @@ Push = Callable[[int, str], Awaitable[None]]
 
 
 async def pump_alerts(tenant_id: str, client: ControlApi, chats: Iterable[int], push: Push,
-                      settings: AlertsConfig) -> None:
+                      settings: AlertsConfig,
+                      on_event: Callable[[control_pb2.ControlEvent], None] | None = None,
+                      ) -> None:
     """Push every alert of the tenant's event stream to each of `chats`, for ever:
     reconnecting with a doubling delay (reset by each event) when the stream ends or fails.
-    A chat that cannot be reached is logged and skipped."""
+    A chat that cannot be reached is logged and skipped. `on_event` sees every event."""
     targets = tuple(chats)
     delay = settings.reconnect_min_s
     while True:
         try:
             async for event in client.events():
                 delay = settings.reconnect_min_s
+                if on_event is not None:
+                    on_event(event)
                 if event.WhichOneof("kind") != "alert":
                     continue
                 text = format_alert(tenant_id, event.alert)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
+from functools import partial
 
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
@@ -59,6 +61,9 @@ class TelegramBot:
             filters.UpdateType.MESSAGE & filters.COMMAND, self._on_command))
         self.application.add_handler(CallbackQueryHandler(self._on_callback))
         self.application.add_error_handler(self._on_error)
+        # control events each tenant's stream delivered (saga changes, audit, alerts): a
+        # stream that stays at 0 while the engine trades is not connected
+        self.events_received: Counter[str] = Counter()
         self._pumps: list[asyncio.Task[None]] = []
         self._pump_clients: list[ControlApi] = []
 
@@ -79,7 +84,8 @@ class TelegramBot:
                                             tenant.events_token.get_secret_value(), tenant_id))
             self._pump_clients.append(client)
             self._pumps.append(asyncio.create_task(
-                pump_alerts(tenant_id, client, tenant.chats, self._push, self.config.alerts),
+                pump_alerts(tenant_id, client, tenant.chats, self._push, self.config.alerts,
+                            partial(self._count, tenant_id)),
                 name=f"bot-alerts-{tenant_id}"))
         log.info("telegram bot @%s polling for %d tenant(s)", app.bot.username,
                  len(self.config.tenants))
@@ -101,6 +107,9 @@ class TelegramBot:
             await app.stop()
         await app.shutdown()
         await self.operator.close()
+
+    def _count(self, tenant_id: str, _: object) -> None:
+        self.events_received[tenant_id] += 1
 
     async def _push(self, chat_id: int, text: str) -> None:
         await self.application.bot.send_message(chat_id, text)

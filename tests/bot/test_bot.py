@@ -201,6 +201,7 @@ async def test_alerts_go_to_every_allowed_chat(harness: Harness) -> None:
                              "acme:op-2 held: leg 2 rejected")
         assert low.text.startswith("⚠️ acme: low_balance (warning) venue kalshi")
     assert harness.telegram.sent_to(STRANGER) == []
+    assert harness.bot.events_received["acme"] == 2
 
 
 async def test_alert_stream_reconnects_after_a_control_restart(harness: Harness) -> None:
