@@ -357,12 +357,14 @@ def _options(version: Annotated[bool, typer.Option(
 
 def _mount_subcommands() -> None:
     from arbiter.cli.ctl import app as ctl_app
+    from arbiter.cli.pki import app as pki_app
     from arbiter.vault.cli import app as vault_app
     from arbiter.venues.plugin import plugins
 
     app.add_typer(vault_app, name="vault", help="Tenant credentials: put, rotate, status.")
     app.add_typer(config_app, name="config")
     app.add_typer(ctl_app, name="ctl")
+    app.add_typer(pki_app, name="pki")
     venue_app = typer.Typer(help="Venue wire-protocol tools: sign orders and requests offline.")
     for venue in plugins():
         tools = venue.cli()

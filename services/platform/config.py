@@ -492,6 +492,8 @@ class SagaConfig(_Section):
 class GrpcConfig(_Section):
     """Where this process serves gRPC and where its peers are."""
 
+    host: str = Field("0.0.0.0", description="Interface this process serves gRPC on (a "
+                      "pod: its IP, or 0.0.0.0; behind a sidecar: 127.0.0.1).")
     port: Int = Field(50051, ge=0, le=65535, description="Port this process serves gRPC on "
                       "(0: any free port).")
     risk_addr: Address = Field("127.0.0.1:50051", description="The risk service, HOST:PORT.")
@@ -538,6 +540,32 @@ class StoreConfig(_Section):
             raise ValueError(f"store.pool_min={self.pool_min} exceeds store.pool_max="
                              f"{self.pool_max}")
         return self
+
+
+class TlsConfig(_Section):
+    """Mutual TLS between the services of the distributed topology: each process serves and
+    calls with its own certificate (CN = the service, O = the tenant), signed by the
+    plane's CA; servers refuse callers the method does not allow (`platform.peers`). All
+    three paths or none; none serves and calls in plaintext, unauthenticated."""
+
+    ca_path: str = Field("", description="PEM of the CA that signs the plane's service "
+                         "certificates.")
+    cert_path: str = Field("", description="PEM of this process's certificate.")
+    key_path: str = Field("", description="PEM of this process's private key.")
+
+    @model_validator(mode="after")
+    def _all_or_none(self) -> TlsConfig:
+        given = [bool(self.ca_path), bool(self.cert_path), bool(self.key_path)]
+        if any(given) and not all(given):
+            missing = [name for name, ok in zip(("ca_path", "cert_path", "key_path"), given,
+                                                strict=True) if not ok]
+            raise ValueError(f"tls needs ca_path, cert_path and key_path together; missing: "
+                             f"{', '.join(missing)}")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.cert_path)
 
 
 class ControlConfig(_Section):
@@ -693,6 +721,7 @@ class ArbiterConfig(BaseSettings):
     store: StoreConfig = Field(default_factory=StoreConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     control: ControlConfig = Field(default_factory=ControlConfig)
+    tls: TlsConfig = Field(default_factory=TlsConfig)
 
     @classmethod
     def settings_customise_sources(

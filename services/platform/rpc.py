@@ -116,6 +116,16 @@ def insecure_channel(
         address, interceptors=[TracingClientInterceptor(), TenantClientInterceptor(tenant)])
 
 
+def secure_channel(
+    address: str, credentials: grpc.ChannelCredentials,
+    tenant: common_pb2.TenantContext | None = None,
+) -> grpc.aio.Channel:
+    """`insecure_channel` over TLS, presenting this process's certificate."""
+    return grpc.aio.secure_channel(
+        address, credentials,
+        interceptors=[TracingClientInterceptor(), TenantClientInterceptor(tenant)])
+
+
 async def require_tenant(
     tenant: common_pb2.TenantContext, expected: str, context: Any
 ) -> None:
@@ -134,14 +144,17 @@ async def start_server(
     register: list[Callable[[grpc.aio.Server], None]],
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     host: str = "0.0.0.0",
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.aio.Server, int]:
-    """Start a grpc.aio server with the given servicers on `host`; returns it and the bound
-    port."""
+    """Start a grpc.aio server with the given servicers on `host` (over TLS with
+    `credentials`); returns it and the bound port."""
     # every call must carry a tenant in its metadata; `interceptors` add e.g. JWT checks
     server = grpc.aio.server(
         interceptors=[TracingServerInterceptor(), TenantServerInterceptor(), *interceptors])
     for add in register:
         add(server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    bound = (server.add_secure_port(address, credentials) if credentials is not None
+             else server.add_insecure_port(address))
     await server.start()
     return server, bound

@@ -20,6 +20,7 @@ from arbiter.core.units import ONE_DOLLAR, money_from_decimal, qty_from_decimal,
 from arbiter.platform import topics
 from arbiter.platform.bus import Bus, Envelope
 from arbiter.platform.config import ConfigError, RiskConfig
+from arbiter.platform.peers import current_peer
 from arbiter.platform.rpc import Context, require_tenant
 from arbiter.platform.telemetry import metrics
 from arbiter.platform.tenancy import TenantLimits, Tier, TierLimitExceeded, tenant_scoped
@@ -279,6 +280,12 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
         if sum((request.reset, request.pause, request.resume)) > 1:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 "at most one of reset, pause and resume")
+        caller = current_peer()
+        if (request.reset or request.pause or request.resume) and caller is not None \
+                and caller.service != "control":
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                f"only control may pause, resume or reset the HardStop; "
+                                f"{caller.service} may only latch it")
         if request.reset:
             return _view(self.state.reset(_actor(request.actor, context), request.reason))
         if request.resume:

@@ -25,6 +25,7 @@ from arbiter.platform.bus import Bus, KafkaBus
 from arbiter.platform.clock import SystemClock
 from arbiter.platform.config import ArbiterConfig, ConfigError, gateway_service, services
 from arbiter.platform.health import HealthServer
+from arbiter.platform.peers import PeerAuthError, PeerAuthInterceptor, TlsMaterial
 from arbiter.platform.ports import OrderEntryPort, RiskPort
 from arbiter.platform.rpc import start_server
 from arbiter.platform.store import LedgerProjector, Store, migrate
@@ -71,19 +72,46 @@ async def _run_bus(bus: Bus, stack: contextlib.AsyncExitStack) -> None:
     stack.push_async_callback(bus.stop)
 
 
+def _tls(config: ArbiterConfig) -> TlsMaterial | None:
+    """This process's certificate, key and the plane's CA (`tls.*`); None: plaintext."""
+    tls = config.tls
+    if not tls.enabled:
+        return None
+    try:
+        return TlsMaterial.load(tls.ca_path, tls.cert_path, tls.key_path)
+    except PeerAuthError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 async def _serve_grpc(config: ArbiterConfig, stack: contextlib.AsyncExitStack,
                       *register: Callable[[grpc.aio.Server], None],
-                      interceptors: tuple[grpc.aio.ServerInterceptor, ...] = ()) -> None:
-    server, port = await start_server(config.grpc.port, list(register), interceptors)
+                      interceptors: tuple[grpc.aio.ServerInterceptor, ...] = (),
+                      operators: bool = False) -> None:
+    """Serve on `grpc.host:port`. Over mutual TLS (`tls.*`) every caller shows a service
+    certificate that the method allows (`operators`: the control API, whose callers are
+    people with JWTs, needs none)."""
+    tls = _tls(config)
+    credentials = None
+    if tls is not None:
+        credentials = tls.server_credentials(require_client_cert=not operators)
+        interceptors = (PeerAuthInterceptor(), *interceptors)
+    else:
+        log.warning("tls.* is not configured: gRPC is plaintext and any caller on the "
+                    "network may call every method")
+    server, port = await start_server(config.grpc.port, list(register), interceptors,
+                                      host=config.grpc.host, credentials=credentials)
     stack.push_async_callback(server.stop, 5)
-    log.info("gRPC listening on port %d", port)
+    log.info("gRPC listening on %s:%d%s", config.grpc.host, port,
+             " (mutual TLS)" if tls is not None else "")
 
 
 async def _channel(
     address: str, plane: Plane, stack: contextlib.AsyncExitStack
 ) -> grpc.aio.Channel:
     # every call carries this plane's tenant and the trace context in its metadata
-    channel = rpc.insecure_channel(address, plane.tenant)
+    tls = _tls(plane.config)
+    channel = (rpc.secure_channel(address, tls.channel_credentials(), plane.tenant)
+               if tls is not None else rpc.insecure_channel(address, plane.tenant))
     stack.push_async_callback(channel.close)
     return channel
 
@@ -179,7 +207,8 @@ async def build_control(config: ArbiterConfig, stack: contextlib.AsyncExitStack)
                                       await _gateways(plane, stack))
     await _serve_grpc(config, stack,
                       lambda s: control_pb2_grpc.add_ControlServicer_to_server(servicer, s),
-                      interceptors=(JwtServerInterceptor(_token_verifier(config)),))
+                      interceptors=(JwtServerInterceptor(_token_verifier(config)),),
+                      operators=True)
     await _run_bus(plane.bus, stack)
 
 
@@ -253,11 +282,24 @@ def builder(name: str) -> Builder:
     raise ConfigError(f"unknown service {name!r}; allowed: {', '.join(services())}")
 
 
+def _check_identity(name: str, config: ArbiterConfig) -> None:
+    """A process serves with its own certificate only: a saga pod holding control's, or
+    another tenant's, is a provisioning mistake that must not start."""
+    tls = _tls(config)
+    if tls is None:
+        return
+    peer = tls.identity()
+    if (peer.service, peer.tenant_id) != (name, config.tenant.id):
+        raise ConfigError(f"tls.cert_path is the certificate of {peer}, not of "
+                          f"{name}@{config.tenant.id}")
+
+
 async def serve_service(
     name: str, config: ArbiterConfig, stop_signal: Callable[[], asyncio.Event]
 ) -> None:
     """Build `name`, mark it ready, and run until the stop signal."""
     build = builder(name)
+    _check_identity(name, config)
     configure_logging(logging.INFO)
     setup_tracing(name)
     stop = stop_signal()

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from arbiter.platform.peers import current_peer
 from arbiter.v1 import signing_pb2, signing_pb2_grpc
 from arbiter.vault.errors import (
     BackendUnavailable,
@@ -91,8 +92,11 @@ async def _call_vault(
     """Run `call(actor, tenant, credential, *args)` off the event loop; vault errors become
     status codes, and a missing or foreign credential one answer that names neither owner."""
     tenant_id, credential_id = request.tenant.tenant_id, request.credential_id
-    # in process (rpc.LocalStub) there is no peer address to audit
-    actor = f"grpc:{context.peer()}" if hasattr(context, "peer") else "local"
+    # in process (rpc.LocalStub) there is no peer address to audit; over mutual TLS the
+    # audit names the calling service and tenant its certificate proves
+    caller = current_peer()
+    actor = ("local" if not hasattr(context, "peer")
+             else f"grpc:{caller} ({context.peer()})" if caller else f"grpc:{context.peer()}")
     try:
         return await asyncio.to_thread(call, actor, tenant_id, credential_id, *args)
     except VaultError as exc:

@@ -1,6 +1,7 @@
 """The distributed topology for real: a tansu broker, `arbiter emulator`, and one
-`arbiter serve SERVICE` process per service, talking Kafka and gRPC. Sagas must complete,
-as in `arbiter run --bus kafka`, and every pod's health endpoint must answer.
+`arbiter serve SERVICE` process per service, talking Kafka and gRPC over mutual TLS with
+the certificates `arbiter pki init` made (each process its own). Sagas must complete, as in
+`arbiter run --bus kafka`, and every pod's health endpoint must answer.
 
 The gateways run live (`venues.mode: live`): the tenant's keys are put into the vault with
 `arbiter vault put` as an operator would, and only the vault process ever opens them; every
@@ -14,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import aiohttp
+import grpc
 import orjson
 import pytest
 import yaml
@@ -21,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from arbiter.platform.auth import Role, mint_token
-from arbiter.platform.rpc import insecure_channel
+from arbiter.platform.rpc import secure_channel
 from arbiter.v1 import common_pb2, control_pb2, control_pb2_grpc
 from arbiter.vault import build_vault_service
 from arbiter.venues.kalshi.onboarding import public_pem
@@ -74,10 +76,19 @@ async def test_services_as_processes_complete_sagas(
                             base_env, tmp_path / "emulator.log"))
     await eventually(lambda: listening(pm_port, ks_port), 30, "the emulators")
     await _onboard_live_keys(tmp_path, ks_port, base_env)
+    pki = tmp_path / "pki"
+    made = await asyncio.to_thread(
+        subprocess.run, [*ARBITER, "pki", "init", str(pki), "--tenant", "acme"],
+        capture_output=True, env=base_env, check=True)
+    certificates = {c["service"]: c for c in orjson.loads(made.stdout)["certificates"]}
     for name in SERVICES:
         grpc_port, health_port = ports[name]
         env = {**base_env, "ARBITER__GRPC__PORT": str(grpc_port),
-               "ARBITER__HEALTH__PORT": str(health_port), "ARBITER__HEALTH__HOST": "127.0.0.1"}
+               "ARBITER__GRPC__HOST": "127.0.0.1",
+               "ARBITER__HEALTH__PORT": str(health_port), "ARBITER__HEALTH__HOST": "127.0.0.1",
+               "ARBITER__TLS__CA_PATH": str(pki / "ca.pem"),
+               "ARBITER__TLS__CERT_PATH": certificates[name]["cert_path"],
+               "ARBITER__TLS__KEY_PATH": certificates[name]["key_path"]}
         if name.startswith("gateway"):
             await eventually(lambda: listening(ports["vault"][0]), 30, "the vault")
         processes.append(spawn(["serve", name], env, tmp_path / f"{name}.log"))
@@ -94,7 +105,9 @@ async def test_services_as_processes_complete_sagas(
     try:
         await eventually(all_ready, 90, "every service's /readyz")
         tenant = common_pb2.TenantContext(tenant_id="acme", tier="standard")
-        channel = insecure_channel(f"127.0.0.1:{ports['control'][0]}", tenant)
+        # an operator: the plane's CA to trust the server, a JWT, and no client certificate
+        server_only = grpc.ssl_channel_credentials((pki / "ca.pem").read_bytes())
+        channel = secure_channel(f"127.0.0.1:{ports['control'][0]}", server_only, tenant)
         control = control_pb2_grpc.ControlStub(channel)
         token = mint_token(SECRET, subject="ops@acme", tenant="acme", role=Role.VIEWER)
         auth = [("authorization", f"Bearer {token}")]
@@ -122,10 +135,12 @@ async def test_services_as_processes_complete_sagas(
     assert not status.hard_stop
     assert all(process.poll() is None for process in processes), "a service process died"
     vault = build_vault_service(tmp_path / "vault.db", tmp_path / "master.key")
-    signed = {(e.credential_id, e.action) for e in vault.vault.audit("acme", 10_000)
+    signed = {(e.credential_id, e.action, e.actor.split(" ")[0])
+              for e in vault.vault.audit("acme", 10_000)
               if e.actor.startswith("grpc:") and e.outcome == "ok"}
     vault.close()
-    assert {("polymarket", "sign:eip712"), ("production-kalshi", "sign:rsa-pss")} <= signed
+    assert {("polymarket", "sign:eip712", "grpc:gateway-polymarket@acme"),
+            ("production-kalshi", "sign:rsa-pss", "grpc:gateway-kalshi@acme")} <= signed
 
 
 async def _onboard_live_keys(tmp_path: Path, kalshi_port: int, env: dict[str, str]) -> None:
