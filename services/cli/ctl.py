@@ -415,12 +415,15 @@ def hardstop_reset(
     ctx: typer.Context,
     reason: Annotated[str, typer.Option(help="Why it is safe to trade again (required, "
                                              "audited).")],
+    ack: Annotated[list[str] | None, typer.Option(
+        "--ack", help="A safety trip you checked and clear: failed_unwind or reconciliation "
+                      "(required when latched; repeatable).")] = None,
     yes: YesOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Clear every trip of the HardStop latch (admin; audited with your reason)."""
     _confirm(yes, f"Reset the HardStop of tenant {ctx.obj.tenant!r} and let it trade again?")
-    _after(_run(ctx, lambda c: c.reset_hard_stop(reason)), as_json)
+    _after(_run(ctx, lambda c: c.reset_hard_stop(reason, ack or ())), as_json)
 
 
 @app.command("cancel-all")

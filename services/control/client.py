@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self, TypeVar
@@ -148,9 +148,10 @@ class ControlClient:
         return await self._call(self._stub.KillSwitch,
                                 control_pb2.KillSwitchRequest(tenant=self.tenant, reason=reason))
 
-    async def reset_hard_stop(self, reason: str) -> control_pb2.StatusReply:
-        return await self._call(self._stub.ResetHardStop,
-                                control_pb2.ResetRequest(tenant=self.tenant, reason=reason))
+    async def reset_hard_stop(self, reason: str,
+                              acknowledge: Sequence[str] = ()) -> control_pb2.StatusReply:
+        return await self._call(self._stub.ResetHardStop, control_pb2.ResetRequest(
+            tenant=self.tenant, reason=reason, acknowledge=list(acknowledge)))
 
     async def cancel_all(self, venue: str = "") -> control_pb2.CancelAllReply:
         return await self._call(self._stub.CancelAll,

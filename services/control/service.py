@@ -300,13 +300,15 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
 
     async def ResetHardStop(self, request: control_pb2.ResetRequest,
                             context: Context) -> control_pb2.StatusReply:
-        """Clear every trip of the latch: a human decision, so it must say why."""
+        """Clear every trip of the latch: a human decision, so it must say why, and name each
+        failed unwind or reconciliation it clears (risk refuses it otherwise)."""
         await require_tenant(request.tenant, self.tenant.tenant_id, context)
         if not request.reason.strip():
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 "a HardStop reset needs a reason (it goes to the audit trail)")
         await self._ask(context, self.risk.HardStop(risk_pb2.HardStopRequest(
-            tenant=self.tenant, reset=True, actor=_actor(), reason=request.reason.strip())))
+            tenant=self.tenant, reset=True, actor=_actor(), reason=request.reason.strip(),
+            acknowledged=request.acknowledge)))
         return await self._status(context)
 
     async def CancelAll(self, request: control_pb2.CancelAllVenueRequest,

@@ -1,7 +1,8 @@
 """The HardStop latch: once tripped, new risk stops until an operator resets it.
 
 The first trip's reason is the latch's reason for its whole life; later trips are kept
-(one per trigger kind) so the operator sees everything that fired. Two exceptions to "only
+(one per trigger kind) so the operator sees everything that fired. A failed unwind or a failed reconciliation
+must be acknowledged by name by the reset that clears it. Two exceptions to "only
 an operator resets it": a latch tripped by nothing but the daily loss limit clears by itself
 when the next trading day starts, and a pause (`Trigger.PAUSE`) is lifted by a resume, which
 takes away the pause and nothing else: a kill switch or a monitor's trip outlives it.
@@ -22,6 +23,12 @@ class Trigger(enum.StrEnum):
     REJECTIONS = "rejections"
     SLIPPAGE = "slippage"
     DAILY_LOSS = "daily_loss"
+    RECONCILIATION = "reconciliation"  # the venues could not be reconciled with the log
+
+
+SAFETY_TRIGGERS = frozenset({Trigger.FAILED_UNWIND, Trigger.RECONCILIATION})
+"""Trips that mean the books may be wrong or exposure is open: a reset must name each one
+it clears (`HardStopLatch.unacknowledged`), so none is waved through with the others."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,11 @@ class HardStopLatch:
     def due(self, now_micros: int) -> bool:
         clears_at = self.clears_at
         return bool(clears_at) and now_micros >= clears_at
+
+    def unacknowledged(self, acknowledged: frozenset[str]) -> tuple[str, ...]:
+        """The safety trips latched that `acknowledged` does not name, by trigger."""
+        return tuple(sorted({str(t.trigger) for t in self.trips
+                             if t.trigger in SAFETY_TRIGGERS} - acknowledged))
 
     def clear(self) -> tuple[Trip, ...]:
         cleared, self.trips = tuple(self.trips), []

@@ -30,7 +30,7 @@ from arbiter.risk.gates import LIMIT_GATES, LegIntent, SagaLegs
 from arbiter.risk.latch import LatchView
 from arbiter.risk.limits import RiskLimits
 from arbiter.risk.readiness import Aspect
-from arbiter.risk.state import RiskState
+from arbiter.risk.state import RiskState, UnacknowledgedTrips
 from arbiter.v1 import common_pb2, execution_pb2, opportunity_pb2, risk_pb2, risk_pb2_grpc
 
 _MAX_PRICE = 1_000_000
@@ -287,7 +287,11 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
                                 f"only control may pause, resume or reset the HardStop; "
                                 f"{caller.service} may only latch it")
         if request.reset:
-            return _view(self.state.reset(_actor(request.actor, context), request.reason))
+            try:
+                return _view(self.state.reset(_actor(request.actor, context), request.reason,
+                                              request.acknowledged))
+            except UnacknowledgedTrips as exc:
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         if request.resume:
             return _view(self.state.resume(_actor(request.actor, context)))
         if request.pause:
@@ -295,7 +299,8 @@ class RiskServicer(risk_pb2_grpc.RiskServicer):
                                           _actor(request.actor, context)))
         if request.reason:
             return _view(self.state.latch_operator(request.reason,
-                                                   _actor(request.actor, context)))
+                                                   _actor(request.actor, context),
+                                                   request.unreconciled))
         return _view(self.state.hard_stop())
 
     async def MarkReady(self, request: risk_pb2.ReadinessRequest, context: Context) -> risk_pb2.ReadinessState:

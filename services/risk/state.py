@@ -9,7 +9,7 @@ latch, reset, auto-clear, readiness and limit change goes to the audit log.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from arbiter.core.clock import Clock
 from arbiter.core.instruments import Outcome, Venue
@@ -32,6 +32,16 @@ from arbiter.risk.limits import RiskLimits
 from arbiter.risk.monitors import Monitors, usd
 from arbiter.risk.readiness import Aspect, Readiness
 from arbiter.risk.tradingday import next_day_start, trading_day
+
+
+class UnacknowledgedTrips(Exception):
+    """A reset that does not name every safety trip latched (failed unwind, reconciliation)."""
+
+    def __init__(self, triggers: tuple[str, ...]) -> None:
+        super().__init__(f"the HardStop holds {', '.join(triggers)}: the reset must "
+                         f"acknowledge {'it' if len(triggers) == 1 else 'them'} by name "
+                         "after checking the positions at the venues")
+        self.triggers = triggers
 
 
 class RiskState:
@@ -135,10 +145,12 @@ class RiskState:
             self._evaluate(now)
 
     # -- operator and reconciliation -------------------------------------------------------
-    def latch_operator(self, reason: str, actor: str) -> LatchView:
+    def latch_operator(self, reason: str, actor: str, unreconciled: bool = False) -> LatchView:
+        """Latch with an operator's (or, `unreconciled`, a failed reconciliation's) reason."""
         with self._lock:
             now = self._observe()
-            self._trip(Trip(Trigger.OPERATOR, reason), actor, now)
+            trigger = Trigger.RECONCILIATION if unreconciled else Trigger.OPERATOR
+            self._trip(Trip(trigger, reason), actor, now)
             return self.latch.view()
 
     def pause(self, reason: str, actor: str) -> LatchView:
@@ -160,14 +172,22 @@ class RiskState:
                                           f"{detail} (still latched by: {left})"))
             return self.latch.view()
 
-    def reset(self, actor: str, reason: str = "") -> LatchView:
+    def reset(self, actor: str, reason: str = "",
+              acknowledged: Collection[str] = ()) -> LatchView:
         """Explicit operator reset: clears the latch and the streaks. Money limits still
-        exceeded trip it again at once (raise the limit first to trade on)."""
+        exceeded trip it again at once (raise the limit first to trade on). A failed unwind
+        or reconciliation among the trips must be in `acknowledged`, else
+        `UnacknowledgedTrips` and nothing changes."""
         with self._lock:
             now = self._observe()
+            missing = self.latch.unacknowledged(frozenset(acknowledged))
+            if missing:
+                raise UnacknowledgedTrips(missing)
             cleared = self.latch.clear()
             self.monitors.acknowledge()
             detail = ("; ".join(str(t) for t in cleared) if cleared else "was not latched")
+            if acknowledged:
+                detail = f"{detail} (acknowledged: {', '.join(sorted(acknowledged))})"
             if reason:
                 detail = f"{detail} (why: {reason})"
             self.audit.append(AuditRecord(now, actor, AuditAction.RESET, detail))

@@ -211,7 +211,7 @@ class SagaService:
             reason = f"restart reconciliation failed: {type(exc).__name__}: {exc}"
             log.error("%s; latching HardStop", reason)
             await self.risk.HardStop(risk_pb2.HardStopRequest(
-                tenant=self.tenant, reason=reason, actor="saga-recovery"))
+                tenant=self.tenant, reason=reason, actor="saga-recovery", unreconciled=True))
         return len(unfinished)
 
     async def _resume(self, saga: Saga) -> None:

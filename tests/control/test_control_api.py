@@ -142,6 +142,17 @@ async def test_pause_kill_and_reset_are_enforced_and_audited_with_who_and_why(
     assert "quotes checked with the desk" in reset.detail and "runaway quotes" in reset.detail
 
 
+async def test_a_failed_unwind_is_reset_only_by_name(engine: Engine) -> None:
+    engine.mesh.risk.state.close_saga("lost-leg", -5_000_000, held=True)  # an unwind failed
+    async with engine.client(Role.ADMIN, "ada") as admin:
+        error = await refused(admin.reset_hard_stop("looks fine"))
+        assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
+        assert "failed_unwind" in (error.details() or "")
+        assert (await admin.status()).hard_stop
+        cleared = await admin.reset_hard_stop("leg hedged by hand", ["failed_unwind"])
+    assert not cleared.hard_stop
+
+
 async def test_the_kill_switch_cancels_what_rests(engine: Engine) -> None:
     venue = "kalshi"
     market = engine.mesh.universe.markets(venue)[0]

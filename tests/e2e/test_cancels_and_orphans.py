@@ -97,6 +97,7 @@ async def test_a_restart_that_cannot_reconcile_latches_hard_stop_instead_of_trad
     await restarted.stop()
     latch = restarted.risk.state.hard_stop()
     assert latch.latched and "restart reconciliation failed" in latch.reason
+    assert latch.triggers[0].startswith("reconciliation: ")  # a reset must acknowledge it
     assert restarted.saga.stats().started == 0
 
 

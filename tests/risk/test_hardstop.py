@@ -12,6 +12,7 @@ from arbiter.risk.audit import AuditAction
 from arbiter.risk.gates import Gate
 from arbiter.risk.latch import Trigger
 from arbiter.risk.monitors import HOUR_MICROS
+from arbiter.risk.state import UnacknowledgedTrips
 
 from .helpers import T0, C, config_of, legs, retune, state
 
@@ -52,6 +53,29 @@ def test_a_held_saga_is_a_failed_unwind_and_close_counts_once() -> None:
     assert not risk.hard_stop().latched
     risk.close_saga("b", 0, held=True)
     assert risk.hard_stop().triggers[0].startswith("failed_unwind: 2 saga(s) ended held")
+
+
+def test_a_reset_names_each_safety_trip_it_clears() -> None:
+    """A failed unwind (exposure is open) or a failed reconciliation (the books may be
+    wrong) is not waved through with the other trips: the reset names it, or nothing
+    changes."""
+    risk = state(max_failed_unwinds=1)
+    risk.latch_operator("kill switch: desk", "ops")
+    risk.close_saga("a", 0, held=True)
+    risk.latch_operator("restart reconciliation failed: venue down", "saga", unreconciled=True)
+    before = (risk.hard_stop(), len(risk.audit.records))
+    with pytest.raises(UnacknowledgedTrips, match="holds failed_unwind, reconciliation"):
+        risk.reset("ada", "looks fine")
+    with pytest.raises(UnacknowledgedTrips, match="holds reconciliation: the reset must "
+                                                  "acknowledge it"):
+        risk.reset("ada", "looks fine", ["failed_unwind"])
+    assert (risk.hard_stop(), len(risk.audit.records)) == before  # nothing changed
+    assert not risk.reset("ada", "positions checked", ["failed_unwind", "reconciliation"]).latched
+    record = risk.audit.records[-1]
+    assert record.action == AuditAction.RESET and record.actor == "ada"
+    assert "acknowledged: failed_unwind, reconciliation" in record.detail
+    risk.latch_operator("kill switch: again", "ops")
+    assert not risk.reset("ada").latched  # an operator's own latch needs no acknowledgement
 
 
 def test_rejections_per_hour_slide_and_count_each_order_once() -> None:
