@@ -39,20 +39,11 @@ def test_every_panel_query_names_exported_metrics(path) -> None:
         assert named <= exported, f"{where}: not exported: {sorted(named - exported)}"
 
 
-@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
-def test_dashboards_pin_their_datasources(path) -> None:
-    dashboard = load_dashboard(path)
-    for panel in dashboard["panels"]:
-        assert panel["datasource"]["uid"] in ("arbiter-prometheus", "arbiter-tempo"), panel["title"]
-        for target in panel["targets"]:
-            assert target["datasource"] == panel["datasource"]
-
-
 def test_a_slow_saga_links_to_its_trace() -> None:
     latency = load_dashboard(next(p for p in DASHBOARDS if p.stem == "latency"))
-    tempo = [p for p in latency["panels"] if p["datasource"]["uid"] == "arbiter-tempo"]
+    tempo = [p for p in latency["panels"] if p["datasource"]["type"] == "tempo"]
     assert tempo and tempo[0]["fieldConfig"]["defaults"]["links"][0]["internal"][
-        "datasourceUid"] == "arbiter-tempo"
+        "datasourceUid"] == "${tempo}"
     exemplars = [t for p in latency["panels"] for t in p["targets"] if t.get("exemplar")]
     assert any("arbiter_saga_duration_seconds_bucket" in t["expr"] for t in exemplars)
 
