@@ -39,7 +39,10 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DECIMAL_PATTERN = r"^[+-]?[0-9]+(\.[0-9]+)?$"
 
 _KEPT = ("type", "description", "enum", "pattern", "format", "minimum", "maximum",
-         "minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
+         "minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties",
+         # Kubernetes' own extensions, set by a model's json_schema_extra (spec.extraEnv):
+         # CEL rules and list semantics the API server enforces.
+         "x-kubernetes-validations", "x-kubernetes-list-type", "x-kubernetes-list-map-keys")
 
 
 def _bounds(node: Mapping[str, Any], out: dict[str, Any]) -> None:
@@ -95,6 +98,10 @@ class _Structural:
         return out
 
     def _union(self, node: Mapping[str, Any], branches: list[Mapping[str, Any]]) -> dict[str, Any]:
+        present = [b for b in branches if b.get("type") != "null"]
+        if len(present) == 1 < len(branches):  # `X | None = None`: optional, so simply X
+            rest = {k: v for k, v in node.items() if k not in ("anyOf", "oneOf", "default")}
+            return self.convert({**present[0], **rest})
         kinds = {b.get("type") for b in branches}
         if kinds == {"number", "string"}:  # a Decimal: a number or a decimal string
             number = next(b for b in branches if b.get("type") == "number")
