@@ -14,6 +14,7 @@ import kopf
 import yaml
 
 from arbiter.operator.platform import LATENCY_CRITICAL, Platform, Sizing
+from arbiter.operator.spec import EnvVar
 
 Manifest = dict[str, Any]
 
@@ -25,6 +26,9 @@ MANAGED_BY = "arbiter-operator"
 TENANT_LABEL = "arbiter.dev/tenant"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 CONFIG_HASH_ANNOTATION = "arbiter.dev/config-sha256"
+# What an annotation-based Prometheus scrapes by: `arbiter serve` serves /metrics on HTTP_PORT.
+SCRAPE_ANNOTATIONS = {"prometheus.io/scrape": "true", "prometheus.io/port": str(HTTP_PORT),
+                      "prometheus.io/path": "/metrics"}
 # Every kind the operator creates; also what it lists to prune and watches for drift.
 CHILD_KINDS: dict[str, tuple[str, str]] = {  # kind -> (apiVersion, plural)
     "ServiceAccount": ("v1", "serviceaccounts"),
@@ -93,8 +97,20 @@ def _config_yaml(tenant: str, spec: Mapping[str, Any]) -> str:
     return yaml.safe_dump(config, sort_keys=True)
 
 
-def _env(tenant: str, spec: Mapping[str, Any], platform: Platform) -> list[Manifest]:
-    """The platform's shared settings and where this tenant's own services are."""
+def _resource_attributes(tenant: str, namespace: str | None, deployment: str,
+                         platform: Platform) -> str:
+    """OTEL_RESOURCE_ATTRIBUTES: where the span comes from. The service name is not here:
+    tracing.setup_tracing names the service itself (the `arbiter serve` name)."""
+    attributes = {"arbiter.tenant": tenant, "k8s.deployment.name": deployment,
+                  **({"k8s.namespace.name": namespace} if namespace else {}),
+                  **platform.telemetry.resource_attributes}
+    return ",".join(f"{k}={v}" for k, v in sorted(attributes.items()))
+
+
+def _env(tenant: str, namespace: str | None, service: str, spec: Mapping[str, Any],
+         platform: Platform) -> list[Manifest]:
+    """The platform's shared settings, where this tenant's own services are, where spans go,
+    then the Tenant's own extraEnv (validated: it names none of the operator's variables)."""
     values = {
         **platform.env,
         "ARBITER_CONFIG": f"{CONFIG_DIR}/config.yaml",
@@ -103,10 +119,18 @@ def _env(tenant: str, spec: Mapping[str, Any], platform: Platform) -> list[Manif
     for venue in venues_traded(spec):
         values[f"ARBITER__GRPC__GATEWAY_ADDRS__{venue.upper()}"] = (
             f"{tenant}-gateway-{venue}:{GRPC_PORT}")
+    if platform.telemetry.otlp_endpoint:
+        # Read by services/platform/telemetry/tracing.py (export on) and the OTLP exporter.
+        values["OTEL_EXPORTER_OTLP_ENDPOINT"] = platform.telemetry.otlp_endpoint
+        values["OTEL_RESOURCE_ATTRIBUTES"] = _resource_attributes(
+            tenant, namespace, f"{tenant}-{service}", platform)
     env: list[Manifest] = [{"name": k, "value": v} for k, v in sorted(values.items())]
     if platform.store_secret:
         ref = {"name": platform.store_secret["name"], "key": platform.store_secret["key"]}
         env.append({"name": "ARBITER__STORE__DSN", "valueFrom": {"secretKeyRef": ref}})
+    # Every name above is reserved (spec.is_reserved_env; tests/k8s/test_children.py checks),
+    # so a validated extraEnv cannot shadow one of them.
+    env += [EnvVar.model_validate(_plain(e)).manifest() for e in spec.get("extraEnv") or ()]
     return env
 
 
@@ -149,6 +173,7 @@ def _placement(tenant: str, component: str, platform: Platform) -> Manifest:
 
 def _deployment(
     tenant: str,
+    namespace: str | None,
     component: str,
     service: str,
     spec: Mapping[str, Any],
@@ -168,7 +193,7 @@ def _deployment(
             {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
             {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
         ],
-        "env": _env(tenant, spec, platform),
+        "env": _env(tenant, namespace, service, spec, platform),
         "resources": _resources(sizing, pinned),
         "livenessProbe": {
             "httpGet": {"path": "/healthz", "port": "http"},
@@ -218,7 +243,10 @@ def _deployment(
         "template": {
             "metadata": {
                 "labels": _labels(tenant, service),
-                "annotations": {CONFIG_HASH_ANNOTATION: config_sha},
+                "annotations": {
+                    CONFIG_HASH_ANNOTATION: config_sha,
+                    **(SCRAPE_ANNOTATIONS if platform.telemetry.scrape_annotations else {}),
+                },
             },
             "spec": pod_spec,
         },
@@ -248,6 +276,7 @@ def _pdb(tenant: str, service: str) -> Manifest:
 def build_children(tenant: Mapping[str, Any], platform: Platform) -> list[Manifest]:
     """All child manifests of a validated Tenant, owned by it (deletion cascades)."""
     name: str = tenant["metadata"]["name"]
+    namespace: str | None = tenant["metadata"].get("namespace")
     spec: Mapping[str, Any] = tenant["spec"]
     config = _config_yaml(name, spec)
     config_sha = hashlib.sha256(config.encode()).hexdigest()
@@ -260,7 +289,8 @@ def build_children(tenant: Mapping[str, Any], platform: Platform) -> list[Manife
     components = [("saga", "saga"), ("risk", "risk")]
     components += [("gateway", f"gateway-{venue}") for venue in venues_traded(spec)]
     for component, service in components:
-        deployment = _deployment(name, component, service, spec, platform, config_sha)
+        deployment = _deployment(name, namespace, component, service, spec, platform,
+                                 config_sha)
         children += [deployment, _service(name, service)]
         if deployment["spec"]["replicas"] > 1:
             children.append(_pdb(name, service))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,15 @@ class Tier:
 
 
 @dataclass(frozen=True)
+class Telemetry:
+    """How tenants' pods are observed: the same as the release's shared services."""
+
+    scrape_annotations: bool = False  # prometheus.io/scrape|port|path on every pod
+    otlp_endpoint: str = ""  # OTLP/gRPC endpoint for spans; empty: no export
+    resource_attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Platform:
     """Everything outside the Tenant that its children depend on."""
 
@@ -58,6 +67,7 @@ class Platform:
     node_label: tuple[str, str]  # latency-critical node label key and value
     tolerations: tuple[Mapping[str, Any], ...]
     tiers: Mapping[str, Tier]
+    telemetry: Telemetry = Telemetry()
 
 
 def _require(data: Mapping[str, Any], key: str, where: str) -> Any:
@@ -100,6 +110,9 @@ def parse_platform(data: Mapping[str, Any]) -> Platform:
             },
         )
     latency = _require(data, "latencyCritical", "platform")
+    telemetry = data.get("telemetry") or {}  # absent from a chart older than the operator
+    if not isinstance(telemetry, Mapping):
+        raise PlatformError("platform.telemetry must be a mapping")
     return Platform(
         image=str(_require(data, "image", "platform")),
         image_pull_policy=str(data.get("imagePullPolicy", "IfNotPresent")),
@@ -111,6 +124,12 @@ def parse_platform(data: Mapping[str, Any]) -> Platform:
         ),
         tolerations=tuple(latency.get("tolerations") or ()),
         tiers=tiers,
+        telemetry=Telemetry(
+            scrape_annotations=bool(telemetry.get("scrapeAnnotations", False)),
+            otlp_endpoint=str(telemetry.get("otlpEndpoint") or ""),
+            resource_attributes={str(k): str(v) for k, v in
+                                 (telemetry.get("resourceAttributes") or {}).items()},
+        ),
     )
 
 

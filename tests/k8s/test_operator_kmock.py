@@ -17,6 +17,7 @@ from typing import Any
 
 import kmock
 import kopf
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -255,3 +256,27 @@ async def test_tenants_coexist_and_deleting_one_keeps_the_other(cluster: Cluster
     assert {n for n in cluster.names("apps/v1/deployments") if n.startswith("beta-")} == {
         "beta-saga", "beta-risk", "beta-gateway-kalshi", "beta-gateway-polymarket"
     }
+
+
+async def test_extra_env_is_rolled_out_and_a_reserved_name_is_refused(cluster: Cluster) -> None:
+    spec = copy.deepcopy(EXAMPLE["spec"])
+    spec["extraEnv"] = [{"name": "OTEL_TRACES_SAMPLER", "value": "always_off"},
+                        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "t", "key": "k"}}}]
+    await cluster.create_tenant("acme", spec)
+    await eventually(lambda: cluster.condition("acme", "Ready").get("status") == "True")
+    for name in cluster.names("apps/v1/deployments"):
+        live = cluster.live("apps/v1/deployments", name)
+        pod = live["spec"]["template"]
+        assert pod["spec"]["containers"][0]["env"][-2:] == spec["extraEnv"], name
+        assert pod["metadata"]["annotations"]["prometheus.io/scrape"] == "true", name
+        # What the operator stored is what the API server's schema accepts.
+        body = {k: v for k, v in live.items() if k in ("apiVersion", "kind", "spec")}
+        kubernetes_validate.validate({**body, "metadata": {"name": name}}, "1.30", strict=True)
+
+    # Overriding what the operator sets is refused, naming the key; what runs stays.
+    await cluster.update_spec("acme", {"extraEnv": [{"name": "ARBITER__BUS__KIND", "value": "memory"}]})
+    degraded = await eventually(lambda: cluster.condition("acme", "Degraded").get("reason")
+                                == "InvalidSpec" and cluster.condition("acme", "Degraded"))
+    assert "spec.extraEnv[0].name: ARBITER__BUS__KIND is set by the operator" in degraded["message"]
+    saga = cluster.live("apps/v1/deployments", "acme-saga")
+    assert saga["spec"]["template"]["spec"]["containers"][0]["env"][-2:] == spec["extraEnv"]

@@ -26,9 +26,7 @@ def _references(node: Any, where: str = "") -> Iterator[tuple[str, Any]]:
     if isinstance(node, dict):
         for key, value in node.items():
             path = f"{where}.{key}"
-            if key == "datasource" and isinstance(value, (dict, str)):
-                yield path, value
-            elif key == "datasourceUid":
+            if (key == "datasource" and isinstance(value, (dict, str))) or key == "datasourceUid":
                 yield path, value
             else:
                 yield from _references(value, path)

@@ -60,15 +60,18 @@ def test_alert_rules_name_exported_metrics_and_cover_every_required_alert() -> N
     manifests = render_chart(_observability())
     [rule] = [m for m in manifests if m["kind"] == "PrometheusRule"]
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus"
-    alerts = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
-    assert set(alerts) == {"ArbiterTickToTradeSlow", "ArbiterHardStopLatched",
-                           "ArbiterUnhedgedExposureHeld", "ArbiterVenueDown",
-                           "ArbiterBooksStale", "ArbiterBookDiverges", "ArbiterConsumerLag",
-                           "ArbiterFundsLow"}
+    rules = [(r["alert"], r["expr"]) for g in rule["spec"]["groups"] for r in g["rules"]]
+    assert {name for name, _ in rules} == {
+        "ArbiterTickToTradeSlow", "ArbiterHardStopLatched", "ArbiterUnhedgedExposureHeld",
+        "ArbiterVenueDown", "ArbiterBooksStale", "ArbiterBookDiverges", "ArbiterConsumerLag",
+        "ArbiterFundsLow", "ArbiterTargetDown", "ArbiterTargetMissing"}
     exported = exported_names()
-    for name, expr in alerts.items():
-        assert names_in(expr) and names_in(expr) <= exported, (name, expr)
-    assert "> 0.05" in alerts["ArbiterTickToTradeSlow"]
+    for name, expr in rules:
+        if name.startswith("ArbiterTarget"):  # Prometheus' own scrape health, not ours
+            assert "up{" in expr and not names_in(expr), (name, expr)
+        else:
+            assert names_in(expr) and names_in(expr) <= exported, (name, expr)
+    assert "> 0.05" in dict(rules)["ArbiterTickToTradeSlow"]
 
 
 def test_dashboards_become_labelled_configmaps_and_datasources_are_pinned() -> None:

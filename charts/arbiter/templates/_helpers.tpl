@@ -94,4 +94,68 @@ latencyCritical:
     {{- toYaml .Values.latencyCritical.tolerations | nindent 4 }}
 tiers:
   {{- toYaml .Values.operator.tiers | nindent 2 }}
+{{- /* Telemetry of tenants' pods: the same scrape annotations and OTLP endpoint as the
+       shared services' (services/operator/children.py). */}}
+telemetry:
+  scrapeAnnotations: {{ .Values.observability.scrape.annotations }}
+  otlpEndpoint: {{ include "arbiter.otelEndpoint" . | quote }}
+  resourceAttributes:
+    {{- toYaml (.Values.observability.otel.resourceAttributes | default dict) | nindent 4 }}
+{{- end -}}
+
+{{/* "true" when the PodMonitors are rendered: observability.podMonitor.enabled, or when that is
+null, observability.alerts.enabled (the alerts need scraped targets with the PodMonitors' jobs). */}}
+{{- define "arbiter.podMonitorEnabled" -}}
+{{- $pm := .Values.observability.podMonitor -}}
+{{- if kindIs "invalid" $pm.enabled -}}
+{{- if .Values.observability.alerts.enabled }}true{{ end -}}
+{{- else if $pm.enabled }}true{{ end -}}
+{{- end -}}
+
+{{/* The OTLP/gRPC endpoint pods export spans to: the configured one, else the bundled
+collector's, else empty (no export). */}}
+{{- define "arbiter.otelEndpoint" -}}
+{{- $otel := .Values.observability.otel -}}
+{{- if $otel.endpoint -}}
+{{- $otel.endpoint -}}
+{{- else if $otel.collector.enabled -}}
+{{- printf "http://%s-otel-collector.%s.svc:4317" (include "arbiter.fullname" .) .Release.Namespace -}}
+{{- end -}}
+{{- end -}}
+
+{{/* OTEL_RESOURCE_ATTRIBUTES of one workload; ctx: dict root, namespace, deployment, extra
+(a map of more attributes). The user's observability.otel.resourceAttributes come last. */}}
+{{- define "arbiter.otelResourceAttributes" -}}
+{{- $attrs := dict "k8s.namespace.name" .namespace "k8s.deployment.name" .deployment -}}
+{{- $attrs = merge (deepCopy (.root.Values.observability.otel.resourceAttributes | default dict)) (.extra | default dict) $attrs -}}
+{{- $pairs := list -}}
+{{- range $k := keys $attrs | sortAlpha -}}
+{{- $pairs = append $pairs (printf "%s=%s" $k (index $attrs $k)) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}
+
+{{/* The pod annotations annotation-based Prometheus scrapes by (observability.scrape). */}}
+{{- define "arbiter.scrapeAnnotations" -}}
+prometheus.io/scrape: "true"
+prometheus.io/port: "8080"
+prometheus.io/path: /metrics
+{{- end -}}
+
+{{/* Env names Arbiter's own templates (and the operator) set; extraEnv may not override them. */}}
+{{- define "arbiter.reservedEnv" -}}
+{{- if or (hasPrefix "ARBITER_" .) (hasPrefix "OTEL_EXPORTER_OTLP_" .) (eq . "OTEL_RESOURCE_ATTRIBUTES") }}true{{ end -}}
+{{- end -}}
+
+{{/* The shared services that run and serve /metrics (enabled, replicas > 0), sorted: the
+PodMonitor selects them and the target alerts expect each. A YAML list. */}}
+{{- define "arbiter.scrapedServices" -}}
+{{- $names := list -}}
+{{- range $name, $entry := .Values.services -}}
+{{- $cfg := mergeOverwrite (deepCopy $.Values.defaults) $entry -}}
+{{- if and $cfg.enabled (gt (int $cfg.replicas) 0) -}}
+{{- $names = append $names $name -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (sortAlpha $names) -}}
 {{- end -}}

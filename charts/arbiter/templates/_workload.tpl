@@ -78,6 +78,10 @@ spec:
       annotations:
         # Roll pods when their mounted config changes.
         arbiter.dev/config-sha256: {{ .configSha }}
+        {{- if and (not .cfg.kopf) $root.Values.observability.scrape.annotations }}
+        {{- /* `arbiter serve` serves /metrics on its health port; kopf (the operator) does not. */}}
+        {{- include "arbiter.scrapeAnnotations" . | nindent 8 }}
+        {{- end }}
     spec:
       serviceAccountName: {{ .cfg.serviceAccountName | default $full }}
       enableServiceLinks: false
@@ -149,9 +153,27 @@ spec:
                   {{- include "arbiter.storeSecret" $root | nindent 18 }}
             {{- end }}
             {{- end }}
+            {{- with include "arbiter.otelEndpoint" $root }}
+            {{- if not $.cfg.kopf }}
+            {{- /* Read by services/platform/telemetry/tracing.py (export on) and the OTLP exporter. */}}
+            - name: OTEL_EXPORTER_OTLP_ENDPOINT
+              value: {{ . | quote }}
+            - name: OTEL_RESOURCE_ATTRIBUTES
+              value: {{ include "arbiter.otelResourceAttributes" (dict "root" $root "namespace" $root.Release.Namespace "deployment" (printf "%s-%s" $full $.name)) | quote }}
+            {{- end }}
+            {{- end }}
             {{- range $key, $value := .cfg.env }}
             - name: {{ $key }}
               value: {{ tpl (toString $value) $root | quote }}
+            {{- end }}
+            {{- range .cfg.extraEnv }}
+            {{- if include "arbiter.reservedEnv" .name }}
+            {{- fail (printf "services.%s.extraEnv: %s is set by the chart (ARBITER_*, OTEL_EXPORTER_OTLP_*, OTEL_RESOURCE_ATTRIBUTES); use services.%s.env for ARBITER__SECTION__KEY overrides" $.name .name $.name) }}
+            {{- end }}
+            {{- if hasKey ($.cfg.env | default dict) .name }}
+            {{- fail (printf "services.%s.extraEnv: %s is also in services.%s.env" $.name .name $.name) }}
+            {{- end }}
+            - {{- toYaml . | nindent 14 }}
             {{- end }}
           resources:
             {{- include "arbiter.resources" . | nindent 12 }}
