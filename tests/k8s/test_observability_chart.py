@@ -2,8 +2,9 @@
 scrapes (PodMonitors, annotations), the target and absent-metric alerts, the OpenTelemetry
 endpoint and collector, and extra environment for the chart's pods.
 
-The PodMonitor and PrometheusRule are checked against prometheus-operator's own CRD schemas
-(tests/k8s/schemas, from prometheus-operator v0.93.0), the rest with kubernetes-validate; the
+The PodMonitor and PrometheusRule are checked against the models generated from
+prometheus-operator's CRDs (cloudcoil-models-prometheus-operator), the rest with
+kubernetes-validate; the
 rendered environment is handed to the code that reads it (tracing.setup_tracing, the OTLP
 exporter), and every alert expression is parsed with promql-parser (the Prometheus grammar).
 """
@@ -13,15 +14,14 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import helm_python as helm
-import jsonschema
 import kubernetes_validate
 import promql_parser
 import pytest
 import yaml
+from cloudcoil.models.prometheus_operator import v1 as monitoring
 
 from arbiter.operator.children import build_children
 from arbiter.operator.platform import parse_platform
@@ -31,7 +31,6 @@ from .conftest import CHART, NAMESPACE, Manifest, find, platform_yaml, render
 from .invariants import pod_violations
 
 K8S_VERSION = "1.30"
-SCHEMAS = Path(__file__).parent / "schemas"
 EXAMPLE = yaml.safe_load((CHART.parents[1] / "services" / "operator" / "examples"
                           / "tenant.yaml").read_text())
 SHARED = {"gateway-polymarket", "gateway-kalshi", "orderbook", "detector", "vault", "control"}
@@ -39,35 +38,19 @@ ALERTS_ON = {"observability": {"alerts": {"enabled": True}}}
 
 
 # -- helpers ---------------------------------------------------------------------------
-def _strict(schema: Any) -> Any:
-    """A CRD's openAPIV3Schema as the API server applies it with strict field validation."""
-    if isinstance(schema, dict):
-        out = {key: _strict(value) for key, value in schema.items()}
-        if (schema.get("type") == "object" and "properties" in schema
-                and not schema.get("x-kubernetes-preserve-unknown-fields")):
-            out["additionalProperties"] = False
-        if schema.get("x-kubernetes-int-or-string"):
-            out["type"] = ["integer", "string"]
-            out.pop("anyOf", None)
-        return out
-    if isinstance(schema, list):
-        return [_strict(item) for item in schema]
-    return schema
-
-
-def _crd_validator(kind: str) -> jsonschema.Draft4Validator:
-    crd = yaml.safe_load((SCHEMAS / f"monitoring.coreos.com_{kind.lower()}s.yaml").read_text())
-    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
-    return jsonschema.Draft4Validator(_strict(version["schema"]["openAPIV3Schema"]))
-
-
-MONITORING = {kind: _crd_validator(kind) for kind in ("PodMonitor", "PrometheusRule")}
+MONITORING = {"PodMonitor": monitoring.PodMonitor, "PrometheusRule": monitoring.PrometheusRule}
 
 
 def validate(manifest: Manifest) -> None:
-    """Against prometheus-operator's CRD for its kinds, Kubernetes' own schema for the rest."""
+    """prometheus-operator's kinds against the models generated from its CRDs (cloudcoil):
+    parsed, then dumped back, the manifest must come out unchanged, so a misspelt or unknown
+    field fails as the API server's strict validation would; the rest with
+    kubernetes-validate."""
     if manifest["apiVersion"].startswith("monitoring.coreos.com/"):
-        MONITORING[manifest["kind"]].validate(manifest)
+        model = MONITORING[manifest["kind"]].model_validate(manifest)
+        assert model.model_dump(mode="json", by_alias=True, exclude_unset=True) == manifest, (
+            f"{manifest['kind']} {manifest['metadata']['name']} has fields prometheus-operator "
+            "does not define")
     else:
         kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
 
