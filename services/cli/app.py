@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from arbiter.platform.config import ArbiterConfig, ConfigError, load_config, services
+from arbiter.platform.telemetry.logging import LogFormat, LogLevel, set_log_options
 
 app = typer.Typer(help="Arbiter: cross-venue prediction-market arbitrage.", no_args_is_help=True)
 
@@ -349,10 +350,22 @@ def _version(show: bool) -> None:
 
 
 @app.callback()
-def _options(version: Annotated[bool, typer.Option(
+def _options(
+    version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit.")
-        ] = False) -> None:
+    ] = False,
+    log_level: Annotated[LogLevel | None, typer.Option(
+        envvar="ARBITER_LOG_LEVEL", case_sensitive=False, show_default=False,
+        help="Least severe log record written; default: warning for `run` (its live view "
+             "owns the terminal), info for `serve`.")] = None,
+    log_format: Annotated[LogFormat | None, typer.Option(
+        envvar="ARBITER_LOG_FORMAT", case_sensitive=False, show_default=False,
+        help="json: one JSON object per line; console: human-readable, coloured on a "
+             "terminal. Default: json for `serve` (what a pod ships), and for `run` console "
+             "when stderr is a terminal, else json. Secrets are redacted in both.")] = None,
+) -> None:
     """Arbiter: cross-venue prediction-market arbitrage."""
+    set_log_options(log_level, log_format)
 
 
 def _mount_subcommands() -> None:

@@ -300,7 +300,9 @@ async def serve_service(
     """Build `name`, mark it ready, and run until the stop signal."""
     build = builder(name)
     _check_identity(name, config)
-    configure_logging(logging.INFO)
+    # A pod logs JSON at info unless the operator chose otherwise (`arbiter --log-level
+    # --log-format`, ARBITER_LOG_*), even when run with a terminal (`docker run -t`).
+    configure_logging(default_level=logging.INFO, default_format="json")
     setup_tracing(name)
     stop = stop_signal()
     health = HealthServer(config.health.host, config.health.port, name)

@@ -1,10 +1,15 @@
-"""Structured JSON logs (structlog) that carry tenant, saga and trace ids and never a secret.
+"""Structured logs (structlog) that carry tenant, saga and trace ids and never a secret.
 
 `configure_logging` routes both structlog loggers and the standard `logging` calls every
 service already makes through one processor chain, ending in one JSON object per line:
 
     {"event": "...", "level": "error", "logger": "arbiter.saga.service",
      "timestamp": "...", "tenant_id": "t1", "saga_id": "t1:op-7", "trace_id": "...", ...}
+
+or, in the `console` format, one human-readable line (structlog's ConsoleRenderer, coloured
+only on a terminal). The level and format an operator chose (`arbiter --log-level/--log-format`,
+ARBITER_LOG_LEVEL/ARBITER_LOG_FORMAT) are recorded once with `set_log_options` and win over
+the defaults each entry point passes, so no flag has to be threaded through the services.
 
 Ids come from context, not from call sites: bind them around a unit of work with
 `structlog.contextvars.bound_contextvars(tenant_id=..., saga_id=...)`; the trace and span
@@ -24,9 +29,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import IO, Any
 
 import structlog
@@ -93,9 +101,75 @@ def add_trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMa
     return event
 
 
-def configure_logging(level: int | str = logging.INFO, stream: IO[str] | None = None) -> None:
-    """Every log record of the process (structlog or stdlib) becomes one redacted JSON line
-    on `stream` (stderr by default). Replaces handlers installed before."""
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    CONSOLE = "console"
+
+
+@dataclass(frozen=True, slots=True)
+class LogOptions:
+    """What the operator chose; None: the entry point's default."""
+
+    level: LogLevel | None = None
+    format: LogFormat | None = None
+
+
+_options = LogOptions()
+
+
+def set_log_options(level: str | None = None, fmt: str | None = None) -> None:
+    """Record the operator's choice for every later `configure_logging` of the process; a
+    value that is not a `LogLevel`/`LogFormat` raises ValueError."""
+    global _options
+    _options = LogOptions(LogLevel(level.lower()) if level else None,
+                          LogFormat(fmt.lower()) if fmt else None)
+
+
+def log_options() -> LogOptions:
+    return _options
+
+
+def _is_terminal(stream: IO[str]) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
+
+
+def configure_logging(
+    level: int | str | None = None, stream: IO[str] | None = None,
+    fmt: str | None = None, *, default_level: int | str = logging.INFO,
+    default_format: str = "auto",
+) -> None:
+    """Every log record of the process (structlog or stdlib) becomes one redacted line on
+    `stream` (stderr by default): a JSON object, or a console line. Replaces handlers
+    installed before.
+
+    `level`/`fmt` given here win; then the operator's `set_log_options`; then
+    `default_level`/`default_format`. `auto` is `console` when the stream is a terminal and
+    `json` otherwise (a pod, a pipe, a file)."""
+    out = stream or sys.stderr
+    chosen_level = level if level is not None else _options.level or default_level
+    if isinstance(chosen_level, str):
+        chosen_level = chosen_level.upper()
+    chosen_format = str(fmt or _options.format or default_format).lower()
+    if chosen_format == "auto":
+        chosen_format = "console" if _is_terminal(out) else "json"
+    LogFormat(chosen_format)  # refuses a typo
+    renderer: structlog.typing.Processor
+    if chosen_format == LogFormat.CONSOLE:
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=_is_terminal(out) and "NO_COLOR" not in os.environ)
+    else:
+        renderer = structlog.processors.JSONRenderer(default=str)
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -109,16 +183,16 @@ def configure_logging(level: int | str = logging.INFO, stream: IO[str] | None = 
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             redact,
-            structlog.processors.JSONRenderer(default=str),
+            renderer,
         ],
     )
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in root.handlers[:]:
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level)
+    root.setLevel(chosen_level)
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

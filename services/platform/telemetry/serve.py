@@ -1,6 +1,6 @@
 """Telemetry for `arbiter run`: the embedded topology is scraped like a cluster service.
 
-`serve_telemetry` is what the runner enters around a run: JSON logs, tracing when
+`serve_telemetry` is what the runner enters around a run: logs, tracing when
 configured, and `/metrics` (+ `/healthz`, `/readyz`) on the given port — the same endpoint
 every `arbiter serve` pod has, so the same dashboards and alerts work on a laptop.
 """
@@ -19,13 +19,17 @@ from arbiter.platform.telemetry.tracing import setup_tracing, shutdown_tracing
 @contextlib.asynccontextmanager
 async def serve_telemetry(
     service: str, metrics_port: int | None, host: str = "127.0.0.1",
-    log_level: int | str = logging.WARNING,
+    log_level: int | str | None = None,
 ) -> AsyncIterator[HealthServer | None]:
     """Logs and tracing for the block; metrics on `metrics_port` (0: any free port, None:
     not served), on loopback unless `host` says otherwise: a laptop run should not expose
     its metrics to the network. Yields the server (its `.port` is the bound one) once it
-    is ready."""
-    configure_logging(log_level)
+    is ready.
+
+    Logs are at `log_level`, else the operator's `--log-level`, else warning (the live view
+    owns the terminal); their format is the operator's `--log-format`, else console on a
+    terminal and JSON otherwise."""
+    configure_logging(log_level, default_level=logging.WARNING)
     setup_tracing(service)
     server = None
     try:
