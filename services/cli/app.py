@@ -9,18 +9,44 @@ import math
 import os
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from arbiter.platform.config import ArbiterConfig, ConfigError, load_config, services
+from arbiter.platform.cli_tools import choices
+from arbiter.platform.config import (
+    ArbiterConfig,
+    BusKind,
+    ConfigError,
+    MarketClock,
+    SagaExecution,
+    load_config,
+    services,
+)
 from arbiter.platform.telemetry.logging import LogFormat, LogLevel, set_log_options
+from arbiter.platform.venues import VENUES
 
 app = typer.Typer(help="Arbiter: cross-venue prediction-market arbitrage.", no_args_is_help=True)
 
+if TYPE_CHECKING:
+    ServiceName = VenueName = str
+else:
+    ServiceName = choices("ServiceName", services())
+    VenueName = choices("VenueName", VENUES.slugs())
+
 ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="YAML config file (or ARBITER_CONFIG).")
+    Path | None, typer.Option("--config", "-c", help="YAML config file; default: ARBITER_CONFIG, else "
+                                        "the built-in defaults (ARBITER__ variables apply "
+                                        "on top of either).")
 ]
+
+
+def _from_config(key: str) -> str:
+    """Help for an option whose default is a config key's value."""
+    section, field = key.split(".")
+    model = ArbiterConfig.model_fields[section].annotation
+    default = model.model_fields[field].default  # type: ignore[union-attr]
+    return f"Default: {key} from the config ({default})."
 
 
 def _load(config: Path | None, overrides: dict[str, Any]) -> ArbiterConfig:
@@ -91,23 +117,27 @@ def run(
         callback=_duration)] = None,
     steps: Annotated[int | None, typer.Option(
         help="Market steps to run (one per market.step_ms); on the memory bus a seed gives "
-             "the same numbers.", min=1, max=MAX_STEPS)] = None,
-    summary_json: Annotated[Path | None, typer.Option(help="Write the run summary here.")] = None,
-    execution: Annotated[str | None, typer.Option(
-        help="sequential (default: leg 2 after leg 1 filled) or parallel (both legs at once; "
-             "saga.execution).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Synthetic market seed.")] = None,
+             "the same numbers. Default: no step limit (see --duration).", min=1,
+        max=MAX_STEPS)] = None,
+    summary_json: Annotated[Path | None, typer.Option(
+        help="Write the run summary here; default: print it on stdout.")] = None,
+    execution: Annotated[SagaExecution | None, typer.Option(
+        help="sequential: leg 2 after leg 1 filled; parallel: both legs at once. " +
+             _from_config("saga.execution"))] = None,
+    seed: Annotated[int | None, typer.Option(
+        help="Synthetic market seed. " + _from_config("market.seed"))] = None,
     headless: Annotated[bool, typer.Option(help="No live view.")] = False,
-    bus: Annotated[str | None, typer.Option(help="memory (default) or kafka.")] = None,
-    clock: Annotated[str | None, typer.Option(
-        help="lockstep (default: each market step fully processed, deterministic) or free "
-             "(the market steps on the wall clock while the engine runs; market.clock).")
+    bus: Annotated[BusKind | None, typer.Option(
+        help=_from_config("bus.kind"))] = None,
+    clock: Annotated[MarketClock | None, typer.Option(
+        help="lockstep: each market step fully processed, deterministic; free: the market "
+             "steps on the wall clock while the engine runs. " + _from_config("market.clock"))
     ] = None,
     kafka_bootstrap: Annotated[
         str | None, typer.Option(help="HOST:PORT of a Kafka broker; default: start tansu.")
     ] = None,
     metrics_port: Annotated[
-        int | None, typer.Option(help="Serve /metrics and health here (0: any free port).",
+        int | None, typer.Option(help="Serve /metrics and health here (0: any free port); default: not served.",
                                  min=0, max=65535)
     ] = None,
     metrics_host: Annotated[
@@ -158,21 +188,17 @@ def run(
 
 @app.command()
 def serve(
-    service: Annotated[str, typer.Argument(
+    service: Annotated[ServiceName, typer.Argument(
         help="gateway-<venue> for each registered venue, orderbook, detector, risk, saga, "
-             "vault or control.")],
+             "vault or control.", show_default=False)],
     config: ConfigOption = None,
 ) -> None:
     """Run one service as its own process (what each Kubernetes pod runs)."""
     from arbiter.topology.distributed import serve_service
 
-    if service not in services():
-        typer.secho(f"error: unknown service {service!r}; allowed: {', '.join(services())}",
-                    fg="red", err=True)
-        raise typer.Exit(2)
     cfg = _load(config, {})
     try:
-        asyncio.run(serve_service(service, cfg, _stop_signal))
+        asyncio.run(serve_service(str(service), cfg, _stop_signal))
     except ConfigError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
@@ -233,7 +259,8 @@ def emulator(
     register_key: Annotated[list[str] | None, typer.Option(
         help="VENUE:KEY_ID=PUBLIC_PEM_FILE, repeatable: an API key the venue knows, as a live "
              "key created in its UI (kalshi).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Synthetic market seed.")] = None,
+    seed: Annotated[int | None, typer.Option(
+        help="Synthetic market seed. " + _from_config("market.seed"))] = None,
     config: ConfigOption = None,
 ) -> None:
     """Run every venue the configured pairs trade as emulators in their own process (they
@@ -252,7 +279,8 @@ def emulator(
 @app.command("check-connectivity")
 def check_connectivity(
     venue: Annotated[
-        str | None, typer.Option(help="One registered venue; default: every venue traded.")
+        VenueName | None, typer.Option(help="One registered venue; default: every venue "
+                                            "traded.")
     ] = None,
     min_balance: Annotated[
         str, typer.Option("--min-balance", help="Least spendable balance per venue, dollars.")
@@ -283,7 +311,7 @@ def check_connectivity(
         raise typer.Exit(2) from None
     cfg = _load(config, {})
     try:
-        results = asyncio.run(check_configured(cfg, [venue] if venue else None,
+        results = asyncio.run(check_configured(cfg, [str(venue)] if venue else None,
                                                min_balance_micros=min_micros))
     except UnknownVenue as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)

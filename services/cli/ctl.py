@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import grpc
 import typer
@@ -36,7 +36,8 @@ from arbiter.control.client import (
 from arbiter.control.service import state_name
 from arbiter.core.instruments import Outcome
 from arbiter.core.units import to_decimal
-from arbiter.v1 import control_pb2, risk_pb2
+from arbiter.platform.cli_tools import choices
+from arbiter.v1 import control_pb2, risk_pb2, saga_pb2
 
 app = typer.Typer(help="Operate a running engine: status, positions, sagas, pause, kill, "
                   "HardStop reset, cancels, limits, audit.", no_args_is_help=True)
@@ -44,10 +45,17 @@ hardstop_app = typer.Typer(help="The risk HardStop latch.", no_args_is_help=True
 app.add_typer(hardstop_app, name="hardstop")
 
 T = TypeVar("T")
+if TYPE_CHECKING:
+    SagaStateName = str
+else:  # every saga state the protocol defines, as `sagas --state` takes it
+    SagaStateName = choices("SagaStateName", (
+        state_name(v).lower() for v in saga_pb2.SagaState.values()
+        if v != saga_pb2.SAGA_STATE_UNSPECIFIED))
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 WatchOption = Annotated[float | None, typer.Option(
-    help="Redraw every this many seconds until Ctrl-C.", min=0.2, max=3600)]
+    help="Redraw every this many seconds until Ctrl-C; default: print once.", min=0.2,
+    max=3600)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,8 +233,9 @@ def positions(
 @app.command()
 def sagas(
     ctx: typer.Context,
-    state: Annotated[str, typer.Option(help="Only sagas in this state (e.g. held, completed).")
-                     ] = "",
+    state: Annotated[SagaStateName | None, typer.Option(
+        help="Only sagas in this state; default: every state.", case_sensitive=False)
+    ] = None,
     pair: Annotated[str, typer.Option(help="Only this pair.")] = "",
     limit: Annotated[int, typer.Option(help="The newest this many.", min=1, max=10_000)] = 20,
     as_json: JsonOption = False,
@@ -234,7 +243,7 @@ def sagas(
 ) -> None:
     """Recent sagas, newest last."""
     def fetch() -> control_pb2.SagasReply:
-        return _run(ctx, lambda c: c.sagas(state, pair, limit))
+        return _run(ctx, lambda c: c.sagas(str(state or ""), pair, limit))
 
     def render() -> Table:
         reply = fetch()

@@ -132,6 +132,10 @@ micro-units, so the micro-unit conversion can never fail later on the trading pa
 Address = Annotated[str, AfterValidator(_host_port)]
 """A gRPC peer, HOST:PORT."""
 TierName = Literal["paper", "standard", "pro"]
+# Named so the command line offers exactly these values (`arbiter run --bus/--clock/--execution`).
+BusKind = Literal["memory", "kafka"]
+MarketClock = Literal["lockstep", "free"]
+SagaExecution = Literal["sequential", "parallel"]
 
 
 class _Section(BaseModel):
@@ -141,7 +145,7 @@ class _Section(BaseModel):
 class BusConfig(_Section):
     """The message bus: in-process for the embedded topology, Kafka (or tansu) otherwise."""
 
-    kind: Literal["memory", "kafka"] = Field("memory", description="memory: in-process; "
+    kind: BusKind = Field("memory", description="memory: in-process; "
                                              "kafka: a Kafka-compatible broker.")
     kafka_bootstrap: Annotated[str, AfterValidator(_host_ports)] = Field(
         "", description="HOST:PORT[,HOST:PORT...] of the brokers; empty with `arbiter run "
@@ -268,7 +272,7 @@ class MarketConfig(_Section):
     seed: Int = Field(7, ge=0, le=2**63 - 1, description="Seed of the synthetic market "
                       "(and of the emulated venues' latency jitter).")
     step_ms: Int = Field(50, ge=1, le=60_000, description="Synthetic market step, ms.")
-    clock: Literal["lockstep", "free"] = Field("lockstep", description="Embedded topology: "
+    clock: MarketClock = Field("lockstep", description="Embedded topology: "
                                                "lockstep processes each market step fully "
                                                "before the next on simulated time "
                                                "(deterministic); free steps the market on the "
@@ -451,7 +455,7 @@ def _default_ladder() -> list[HedgeStepConfig]:
 class SagaConfig(_Section):
     """The two-leg execution orchestrator."""
 
-    execution: Literal["sequential", "parallel"] = Field(
+    execution: SagaExecution = Field(
         "sequential", description="sequential: leg 2 is sent once leg 1 has filled, sized to "
         "its fills; parallel: both legs at once at the approved size, the same hedge ladder "
         "for whichever side fell short (see docs/saga.md).")

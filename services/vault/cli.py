@@ -12,7 +12,7 @@ import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated
 
 import psycopg
 import typer
@@ -44,7 +44,8 @@ def _fail(message: str) -> typer.Exit:
 def main(
     ctx: typer.Context,
     store: Annotated[Path | None, typer.Option(envvar="ARBITER_VAULT_STORE",
-                                               help="SQLite credential store file.")] = None,
+                                               help="SQLite credential store file (or --store-dsn: one of the "
+                                                    "two is needed).")] = None,
     store_dsn: Annotated[str, typer.Option(
         envvar="ARBITER_VAULT_STORE_DSN", show_default=False,
         help="PostgreSQL credential store, as role arbiter_vault (instead of --store); "
@@ -55,16 +56,17 @@ def main(
     keyring: Annotated[Path | None, typer.Option(
         envvar="ARBITER_VAULT_KEYRING",
         help="Keyring state file [<master-secret>.keyring.json].")] = None,
-    backend: Annotated[str, typer.Option(
+    backend: Annotated[BackendKind, typer.Option(
         envvar="ARBITER_VAULT_BACKEND",
-        help="local or transit (VAULT_ADDR, VAULT_TOKEN).")] = "local",
-    actor: Annotated[str, typer.Option(help="Who to record in the audit log.")] = "",
+        help="local: a keyring under the master secret; transit: HashiCorp Vault transit "
+             "(VAULT_ADDR, VAULT_TOKEN).")] = "local",
+    actor: Annotated[str, typer.Option(
+        help="Who to record in the audit log; default: cli:<your user name>.",
+        show_default=False)] = "",
 ) -> None:
     """Say how to open the vault; the chosen command opens it (`_service`)."""
 
     def open_vault() -> VaultService:
-        if backend not in ("local", "transit"):
-            raise _fail(f"--backend must be 'local' or 'transit', was {backend!r}")
         if (store is None) == (not store_dsn):
             raise _fail("give exactly one of --store (SQLite file) and --store-dsn "
                         "(PostgreSQL)")
@@ -72,7 +74,7 @@ def main(
             _refuse_password_argument(ctx, store_dsn)
         try:
             transit = TransitSettings.from_env(os.environ) if backend == "transit" else None
-            return build_vault_service(store, master_secret, cast(BackendKind, backend),
+            return build_vault_service(store, master_secret, backend,
                                        keyring_path=keyring, transit=transit,
                                        store_dsn=store_dsn)
         except (VaultError, StoreError, ValueError) as exc:

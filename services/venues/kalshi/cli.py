@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 import orjson
 import typer
@@ -24,7 +24,8 @@ def _now_ms() -> int:
 def kalshi_sign_request(
     key_file: KeyFile,
     key_id: Annotated[str, typer.Option(help="API key id (KALSHI-ACCESS-KEY).")],
-    method: Annotated[str, typer.Option()],
+    method: Annotated[Literal["GET", "POST", "PUT", "DELETE"], typer.Option(
+        case_sensitive=False, help="HTTP method of the request.")],
     path: Annotated[str, typer.Option(help="Full path, e.g. /trade-api/v2/portfolio/balance.")],
     timestamp_ms: Annotated[int | None, typer.Option(help="Default: now.")] = None,
 ) -> None:

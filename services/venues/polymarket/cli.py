@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from arbiter.core.units import parse_micros
-from arbiter.platform.cli_tools import KeyFile, fail
+from arbiter.platform.cli_tools import KeyFile, choices, fail
 from arbiter.venues.polymarket.amounts import (
+    TICK_SIZES,
     AmountError,
     Side,
     limit_order_amounts,
@@ -34,6 +35,11 @@ from arbiter.venues.polymarket.signing import (
     SignatureType,
 )
 
+if TYPE_CHECKING:
+    TickSizeLabel = str
+else:
+    TickSizeLabel = choices("TickSizeLabel", TICK_SIZES)
+
 app = typer.Typer(help="Polymarket CLOB V2: sign orders offline.")
 MARKET_ORDER_TYPES = (OrderType.FOK, OrderType.FAK)
 
@@ -46,16 +52,19 @@ def _now_ms() -> int:
 def polymarket_sign_order(
     key_file: KeyFile,
     token_id: Annotated[str, typer.Option(help="Outcome token id (decimal).")],
-    side: Annotated[str, typer.Option(help="BUY or SELL.")],
+    side: Annotated[Literal["BUY", "SELL"], typer.Option(case_sensitive=False)],
     price: Annotated[str, typer.Option(help="Limit price in dollars, e.g. 0.53.")],
     size: Annotated[
         str, typer.Option(help="Shares; for FOK/FAK BUY the dollars to spend, as the SDK does.")
     ],
-    tick_size_label: Annotated[str, typer.Option("--tick-size")] = "0.01",
+    tick_size_label: Annotated[TickSizeLabel, typer.Option(
+        "--tick-size", help="The market's tick size (GET /tick-size).")] = "0.01",
     neg_risk: Annotated[bool, typer.Option("--neg-risk")] = False,
     salt: Annotated[int | None, typer.Option(help="Default: random 53-bit.")] = None,
     timestamp_ms: Annotated[int | None, typer.Option(help="Default: now.")] = None,
-    signature_type: Annotated[int, typer.Option(help="0 EOA, 1 proxy, 2 Safe, 3 EIP-1271.")] = 0,
+    signature_type: Annotated[int, typer.Option(
+        help="0 EOA, 1 proxy, 2 Safe, 3 EIP-1271.", min=min(SignatureType),
+        max=max(SignatureType))] = 0,
     funder: Annotated[str | None, typer.Option(help="Proxy/Safe/wallet address.")] = None,
     chain_id: Annotated[int, typer.Option()] = POLYGON_CHAIN_ID,
     api_key: Annotated[str, typer.Option(help="L2 API key, sent as owner.")] = "",
@@ -66,9 +75,7 @@ def polymarket_sign_order(
     """Print the compact POST /order body, byte for byte as it would be sent and HMAC-signed."""
     try:
         signer = LocalSigner.from_key_file(key_file)
-        tick = tick_size(tick_size_label)
-        if side.upper() not in Side.__members__:
-            raise ValueError(f"side {side!r} must be BUY or SELL")
+        tick = tick_size(str(tick_size_label))
         side_enum = Side[side.upper()]
         amounts_of = (
             market_order_amounts if order_type in MARKET_ORDER_TYPES else limit_order_amounts
