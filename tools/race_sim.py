@@ -3,8 +3,10 @@
     .venv/bin/python tools/race_sim.py --seeds 2000          # seeds 0..1999, one worker per CPU
     .venv/bin/python tools/race_sim.py --seed 1234 --verbose # replay one seed exactly
 
-Prints one JSON line of totals; every failing seed is printed with its violations and the
-command that replays it. Exits 1 if any invariant failed.
+Prints one JSON line of totals on stdout; every failing seed is printed with its violations
+and the command that replays it. Exits 1 if any invariant failed. A progress bar (seeds done,
+seeds/s, ETA) goes to stderr when it is a terminal, or always with --progress (plain lines
+off a terminal); --no-progress turns it off.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import json
 import sys
 
+from arbiter.platform.cli_tools import progress_bar
 from arbiter.simulation.sweep import sweep
 
 
@@ -26,9 +29,12 @@ def main() -> None:
     parser.add_argument("--execution", choices=("sequential", "parallel"), default="sequential",
                         help="saga.execution of the engine under test")
     parser.add_argument("--verbose", action="store_true", help="print every seed's report")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress on stderr (default: when stderr is a terminal)")
     args = parser.parse_args()
     seeds = [args.seed] if args.seed is not None else list(range(args.first, args.first + args.seeds))
-    result = sweep(seeds, args.steps, args.workers, args.execution)
+    with progress_bar(len(seeds), "seeds", args.progress) as advance:
+        result = sweep(seeds, args.steps, args.workers, args.execution, progress=advance)
     if args.verbose:
         for report in result.reports:
             print(json.dumps(report.__dict__), file=sys.stderr)

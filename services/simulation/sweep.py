@@ -4,18 +4,22 @@ Seeds are independent and each is deterministic, so a sweep splits them across p
 and merges the reports back in seed order: the result is the same whatever the number of
 workers. Workers are spawned, not forked, because the parent (a test session) may hold gRPC
 and event-loop threads that a fork would copy mid-flight.
+
+Seeds go to the workers in small chunks, taken from a queue as each worker frees up: the load
+stays balanced, and the parent learns of every finished chunk (`progress`) as it happens.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import multiprocessing
 import os
 import time
 from collections import Counter
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from arbiter.simulation.harness import RaceSimulator, RunReport
@@ -46,27 +50,52 @@ class SweepResult:
         return states
 
 
+CHUNKS_PER_WORKER = 8  # enough for a smooth progress bar and balance, few enough to be cheap
+MAX_CHUNK = 25
+
+
+def chunks(seeds: Sequence[int], workers: int) -> list[list[int]]:
+    """Consecutive runs of seeds, about `CHUNKS_PER_WORKER` per worker."""
+    size = max(1, min(MAX_CHUNK, math.ceil(len(seeds) / (workers * CHUNKS_PER_WORKER))))
+    return [list(seeds[i:i + size]) for i in range(0, len(seeds), size)]
+
+
 def sweep(seeds: Sequence[int], steps: int, workers: int = 0,
-          execution: str = "sequential") -> SweepResult:
+          execution: str = "sequential",
+          progress: Callable[[int], None] | None = None) -> SweepResult:
     """Run every seed for `steps` steps with `saga.execution`; `workers` 0 means one per
-    CPU."""
+    CPU. `progress(n)` is called in this process each time `n` more seeds are done; it sees
+    nothing of the results, which are the same with or without it."""
     workers = max(1, min(workers or os.cpu_count() or 1, len(seeds)))
     start = time.perf_counter()
     if workers == 1:
-        reports = _run_chunk(list(seeds), steps, execution)
+        reports = _run_chunk(list(seeds), steps, execution, progress)
     else:
-        chunks = [list(seeds[i::workers]) for i in range(workers)]
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            done = pool.map(_run_chunk, chunks, [steps] * workers, [execution] * workers)
-            reports = sorted((r for chunk in done for r in chunk), key=lambda r: r.seed)
+            pending = [pool.submit(_run_chunk, chunk, steps, execution)
+                       for chunk in chunks(seeds, workers)]
+            reports = []
+            for future in as_completed(pending):
+                done = future.result()
+                reports.extend(done)
+                if progress is not None:
+                    progress(len(done))
+        reports.sort(key=lambda r: r.seed)
     return SweepResult(reports, time.perf_counter() - start)
 
 
-def _run_chunk(seeds: list[int], steps: int, execution: str) -> list[RunReport]:
+def _run_chunk(seeds: list[int], steps: int, execution: str,
+               progress: Callable[[int], None] | None = None) -> list[RunReport]:
     logging.disable(logging.CRITICAL)  # held sagas alert by design under injected faults
-    return asyncio.run(_run_seeds(seeds, steps, execution))
+    return asyncio.run(_run_seeds(seeds, steps, execution, progress))
 
 
-async def _run_seeds(seeds: list[int], steps: int, execution: str) -> list[RunReport]:
-    return [await RaceSimulator(seed, steps, execution=execution).run() for seed in seeds]
+async def _run_seeds(seeds: list[int], steps: int, execution: str,
+                     progress: Callable[[int], None] | None) -> list[RunReport]:
+    reports = []
+    for seed in seeds:
+        reports.append(await RaceSimulator(seed, steps, execution=execution).run())
+        if progress is not None:
+            progress(1)
+    return reports
