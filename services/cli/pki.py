@@ -10,13 +10,19 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from arbiter.platform.cli_tools import choices
 from arbiter.platform.config import services
 from arbiter.platform.peers import CERT_DAYS, Issued, issue_ca, issue_service_cert
 from arbiter.platform.tenancy import InvalidTenant, validate_tenant_id
+
+if TYPE_CHECKING:
+    ServiceName = str
+else:
+    ServiceName = choices("ServiceName", services())
 
 app = typer.Typer(help="Service certificates for mutual TLS between services.",
                   no_args_is_help=True)
@@ -75,20 +81,17 @@ def init(
 @app.command()
 def issue(
     folder: Annotated[Path, typer.Argument(help="The folder `init` wrote.")],
-    service: Annotated[str, typer.Option(help="The service the certificate names.")],
+    service: Annotated[ServiceName, typer.Option(help="The service the certificate names.")],
     tenant: Annotated[str, typer.Option(help="The tenant it works for.", callback=_tenant)],
     host: HostsOption = None,
     days: DaysOption = CERT_DAYS,
 ) -> None:
     """One more certificate from the folder's CA (replaces the service's old one)."""
-    if service not in services():
-        raise typer.BadParameter(f"unknown service {service!r}; allowed: "
-                                 f"{', '.join(services())}", param_hint="--service")
     try:
         ca = Issued((folder / "ca.pem").read_bytes(), (folder / "ca-key.pem").read_bytes())
     except OSError as exc:
         typer.secho(f"error: {folder}: no CA ({exc.strerror}); run `arbiter pki init`",
                     fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
-    typer.echo(json.dumps(_issue(folder, ca, service, tenant,
+    typer.echo(json.dumps(_issue(folder, ca, str(service), tenant,
                                  host or ["127.0.0.1", "localhost"], days), indent=2))

@@ -38,6 +38,7 @@ def _choices(path: list[str], name: str) -> list[str]:
     (["run"], "clock", ["lockstep", "free"]),
     (["run"], "execution", ["sequential", "parallel"]),
     (["serve"], "service", list(services())),
+    (["pki", "issue"], "service", list(services())),
     (["check-connectivity"], "venue", list(VENUES.slugs())),
     (["vault"], "backend", ["local", "transit"]),
     (["ctl", "sagas"], "state", [n.removeprefix("SAGA_STATE_").lower()

@@ -19,6 +19,9 @@ NO_TABLE = {
     "vault rotate": "one line naming the versions",
     "venue kalshi sign-request": "prints JSON",
     "venue polymarket sign-order": "prints the JSON body",
+    "pki init": "prints JSON",
+    "pki issue": "prints JSON",
+    "bot": "a long-running bot: logs only",
 }
 
 
