@@ -184,6 +184,11 @@ def run(
         summary_json.write_text(text + "\n")
     if headless or summary_json is None:
         typer.echo(text)
+    faults = summary.get("bus_faults", {})
+    if faults.get("outages") or faults.get("data_losses") or faults.get("down_at_stop"):
+        typer.secho(f"error: the Kafka broker failed during the run ({faults}); the summary "
+                    "may miss what it lost", fg=typer.colors.RED, err=True)
+        raise typer.Exit(3)
 
 
 @app.command()

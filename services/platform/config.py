@@ -158,6 +158,11 @@ class BusConfig(_Section):
     session_timeout_ms: Int = Field(10_000, ge=1000, le=300_000, description="Consumer group "
                                     "session timeout, ms (tansu joins in about half of it).")
     partitions: Int = Field(4, ge=1, le=64, description="Partitions per topic created.")
+    max_outage_s: Int = Field(10, ge=1, le=3600, description="A broker out of reach this "
+                              "long latches the HardStop (no new risk) and alerts.")
+    request_timeout_ms: Int = Field(10_000, ge=1000, le=120_000, description="Deadline of a "
+                                    "produce request: an unacked send fails after it and "
+                                    "its input is redelivered.")
 
 
 class TenantConfig(_Section):

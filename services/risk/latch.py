@@ -24,6 +24,7 @@ class Trigger(enum.StrEnum):
     SLIPPAGE = "slippage"
     DAILY_LOSS = "daily_loss"
     RECONCILIATION = "reconciliation"  # the venues could not be reconciled with the log
+    BROKER = "broker"  # the message broker was out of reach longer than bus.max_outage_s
 
 
 SAFETY_TRIGGERS = frozenset({Trigger.FAILED_UNWIND, Trigger.RECONCILIATION})

@@ -147,9 +147,14 @@ class RiskState:
     # -- operator and reconciliation -------------------------------------------------------
     def latch_operator(self, reason: str, actor: str, unreconciled: bool = False) -> LatchView:
         """Latch with an operator's (or, `unreconciled`, a failed reconciliation's) reason."""
+        return self.latch_fault(Trigger.RECONCILIATION if unreconciled else Trigger.OPERATOR,
+                                reason, actor)
+
+    def latch_fault(self, trigger: Trigger, reason: str, actor: str) -> LatchView:
+        """Latch for something outside the trading figures: an operator, a failed
+        reconciliation, the message broker."""
         with self._lock:
             now = self._observe()
-            trigger = Trigger.RECONCILIATION if unreconciled else Trigger.OPERATOR
             self._trip(Trip(trigger, reason), actor, now)
             return self.latch.view()
 

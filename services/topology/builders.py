@@ -25,12 +25,13 @@ from arbiter.gateways.dry_run import DryRunTransport
 from arbiter.gateways.risk_link import RiskLink
 from arbiter.gateways.service import BusSinks
 from arbiter.orderbook.service import OrderBookService
-from arbiter.platform.bus import Bus
+from arbiter.platform.bus import Bus, KafkaBus
 from arbiter.platform.clock import Clock
 from arbiter.platform.config import ArbiterConfig, SagaConfig
 from arbiter.platform.ports import OrderEntryPort, RiskPort
 from arbiter.platform.tenancy import tier_named
 from arbiter.platform.transport import VenueTransport
+from arbiter.risk.latch import Trigger
 from arbiter.risk.service import RiskServicer, limits_from_config
 from arbiter.risk.state import RiskState
 from arbiter.saga.log import SagaLog
@@ -82,6 +83,23 @@ def build_risk(plane: Plane) -> RiskServicer:
     state = RiskState(limits_from_config(config), plane.clock, plane.universe.venues)
     return RiskServicer(state, config, plane.config.tenant.id, plane.bus,
                         tier_named(plane.config.tenant.tier))
+
+
+def guard_bus(bus: Bus, risk: RiskServicer) -> None:
+    """Broker faults stop new risk: an outage longer than `bus.max_outage_s` latches the
+    HardStop (trigger broker), a broker that came back without its data latches it for a
+    reconciliation (a reset must acknowledge it: books and reports were lost in between)."""
+    if not isinstance(bus, KafkaBus):
+        return
+
+    async def outage(reason: str) -> None:
+        risk.state.latch_fault(Trigger.BROKER, reason, "bus-probe")
+
+    async def data_loss(reason: str) -> None:
+        risk.state.latch_fault(Trigger.RECONCILIATION, f"{reason}: restart the plane to "
+                               "rebuild from the venues", "bus-probe")
+
+    bus.on_outage, bus.on_data_loss = outage, data_loss
 
 
 def build_saga(plane: Plane, risk: RiskPort, gateways: Mapping[Venue, OrderEntryPort],

@@ -60,6 +60,8 @@ def _bus(config: ArbiterConfig) -> KafkaBus:
                     partitions=config.bus.partitions,
                     fetch_max_wait_ms=config.bus.fetch_max_wait_ms,
                     session_timeout_ms=config.bus.session_timeout_ms,
+                    max_outage_s=config.bus.max_outage_s,
+                    request_timeout_ms=config.bus.request_timeout_ms,
                     client_id=f"arbiter-{os.getpid()}")
 
 
@@ -142,6 +144,7 @@ async def build_detector(config: ArbiterConfig, stack: contextlib.AsyncExitStack
 async def build_risk(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -> None:
     plane = _plane(config)
     servicer = builders.build_risk(plane)
+    builders.guard_bus(plane.bus, servicer)  # the risk process latches on broker faults
     await _serve_grpc(config, stack,
                       lambda s: risk_pb2_grpc.add_RiskServicer_to_server(servicer, s))
     await _run_bus(plane.bus, stack)

@@ -21,7 +21,7 @@ from arbiter.core.instruments import Venue
 from arbiter.core.units import money_from_decimal
 from arbiter.gateways.onboarding import OnboardingError
 from arbiter.platform.auth import AuthConfigError
-from arbiter.platform.bus import Bus, BusUnavailable
+from arbiter.platform.bus import Bus, BusUnavailable, KafkaBus
 from arbiter.platform.clock import SystemClock
 from arbiter.platform.config import ArbiterConfig, ConfigError
 from arbiter.platform.rpc import LocalStub
@@ -83,7 +83,9 @@ async def open_bus(config: ArbiterConfig) -> AsyncIterator[Bus | None]:
         yield KafkaBus(bootstrap, topic_prefix=config.bus.topic_prefix,
                        partitions=config.bus.partitions,
                        fetch_max_wait_ms=config.bus.fetch_max_wait_ms,
-                       session_timeout_ms=session_timeout)
+                       session_timeout_ms=session_timeout,
+                       max_outage_s=config.bus.max_outage_s,
+                       request_timeout_ms=config.bus.request_timeout_ms)
 
 
 async def socket_links(
@@ -149,6 +151,11 @@ async def run_embedded(
         finally:
             await mesh.stop_trading("signal" if stop.is_set() else "run ended")
             summary = mesh.summary()
+            if isinstance(mesh.bus, KafkaBus):
+                health = mesh.bus.health
+                summary["bus_faults"] = {"outages": health.outages,
+                                         "data_losses": health.data_losses,
+                                         "down_at_stop": not health.up}
             summary["venue_positions"] = await mesh.venue_positions()
             if mesh.portfolio is not None:
                 summary["venue_reconciliation"] = await mesh.portfolio.reconcile()
@@ -179,6 +186,8 @@ async def _start(
             config, bus, clock=SystemClock() if bus is not None or sockets else None,
             links=links, vault=vault)
         stack.push_async_callback(mesh.stop)
+        if bus is not None:
+            builders.guard_bus(bus, mesh.risk)
         await mesh.start()  # gateways up, then the saga's recovery marks the venues synced
     except BusUnavailable as exc:
         raise StartupError(str(exc)) from None

@@ -21,7 +21,8 @@ from .conftest import (
 UNIT_SUFFIXES = ("_seconds", "_dollars", "_contracts", "_messages")
 # Gauges that are counts or 0/1 states: no unit to name.
 UNITLESS = {"arbiter_sagas_in_flight", "arbiter_sagas_held", "arbiter_books_stale",
-            "arbiter_venue_connected", "arbiter_hard_stop_latched", "arbiter_funds_low"}
+            "arbiter_venue_connected", "arbiter_hard_stop_latched", "arbiter_funds_low",
+            "arbiter_bus_connected"}
 
 
 def test_there_are_the_four_dashboards() -> None:
@@ -64,7 +65,8 @@ def test_alert_rules_name_exported_metrics_and_cover_every_required_alert() -> N
     assert {name for name, _ in rules} == {
         "ArbiterTickToTradeSlow", "ArbiterHardStopLatched", "ArbiterUnhedgedExposureHeld",
         "ArbiterVenueDown", "ArbiterBooksStale", "ArbiterBookDiverges", "ArbiterConsumerLag",
-        "ArbiterFundsLow", "ArbiterTargetDown", "ArbiterTargetMissing"}
+        "ArbiterFundsLow", "ArbiterTargetDown", "ArbiterTargetMissing", "ArbiterBrokerDown",
+        "ArbiterBrokerDataLoss"}
     exported = exported_names()
     for name, expr in rules:
         if name.startswith("ArbiterTarget"):  # Prometheus' own scrape health, not ours

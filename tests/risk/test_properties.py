@@ -6,13 +6,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arbiter.platform.clock import ManualClock
 from arbiter.risk.audit import AuditAction
 from arbiter.risk.gates import Gate, LegIntent, SagaLegs
+from arbiter.risk.latch import SAFETY_TRIGGERS
 from arbiter.risk.monitors import HOUR_MICROS
+from arbiter.risk.state import UnacknowledgedTrips
 
 from .helpers import T0, C, legs, retune, state
 
@@ -27,7 +30,7 @@ close_op = st.tuples(st.just("close"), st.integers(0, 99), st.integers(-30 * C, 
 advance_op = st.tuples(st.just("advance"), st.integers(0, 2 * HOUR_MICROS))
 reject_op = st.tuples(st.just("reject"), st.integers(0, 30))
 latch_op = st.tuples(st.just("latch"), st.sampled_from(["paused by operator", "kill switch: a"]))
-reset_op = st.tuples(st.just("reset"))
+reset_op = st.tuples(st.just("reset"), st.booleans())  # True: acknowledges the safety trips
 reduce_op = st.tuples(st.just("reduce"), st.integers(0, 2), st.integers(1, 80))
 limits_op = st.tuples(st.just("limits"), st.sampled_from([
     {"max_open_sagas": "1"}, {"max_open_sagas": "3"}, {"max_position_per_market": "20"},
@@ -99,7 +102,13 @@ def test_no_sequence_breaks_a_limit_or_the_latch(sequence: list[tuple]) -> None:
         elif kind == "latch":
             risk.latch_operator(op[1], "prop")
         elif kind == "reset":
-            risk.reset("prop")
+            safety = {t.split(":")[0] for t in before.triggers} & set(SAFETY_TRIGGERS)
+            if op[1] or not safety:
+                risk.reset("prop", acknowledged=sorted(SAFETY_TRIGGERS) if op[1] else ())
+            else:  # a failed unwind is never waved through: refused, nothing changes
+                with pytest.raises(UnacknowledgedTrips):
+                    risk.reset("prop")
+                assert risk.hard_stop() == before and len(risk.audit.records) == audited
         elif kind == "reduce" and open_sagas:
             saga = sorted(open_sagas)[op[1] % len(open_sagas)]
             (yes, no), left = open_sagas[saga]

