@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import structlog
 from hypothesis import settings
 
 from arbiter.platform.bus import TansuBroker
@@ -63,3 +65,17 @@ def _control_endpoint_file(tmp_path_factory: pytest.TempPathFactory,
     the user's runtime folder (a run the developer has open keeps its file)."""
     monkeypatch.setenv("ARBITER_CONTROL_FILE",
                        str(tmp_path_factory.mktemp("control") / "control.json"))
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Leave the root logger's handlers and level, and structlog, as the test found them."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    structlog.reset_defaults()

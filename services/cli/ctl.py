@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -141,44 +141,41 @@ def status_view(reply: control_pb2.StatusReply) -> Group:
     money = Text(f"realized {usd(reply.realized_pnl_micros)} · held cost "
                  f"{usd(reply.held_cost_micros)} · at risk {usd(reply.at_risk_micros)} · "
                  f"open sagas {reply.open_sagas}")
-    venues = Table(title="venues")
-    for column in ("venue", "connected", "not synced", "spendable", "reserved", "free", "low"):
-        venues.add_column(column)
-    for v in reply.venues:
-        funds = v.funds
-        known = v.funds_known
-        venues.add_row(v.venue, "yes" if v.connected else Text("NO", style="red"),
-                       ", ".join(v.missing) or "-",
-                       usd(funds.spendable_micros) if known else "unread",
-                       usd(funds.reserved_micros) if known else "-",
-                       usd(funds.free_micros) if known else "-",
-                       Text("LOW", style="red") if funds.low else "no")
-    states = Table(title="sagas by state")
-    states.add_column("state")
-    states.add_column("count", justify="right")
-    for name, count in sorted(reply.sagas_by_state.items()):
-        states.add_row(name, str(count))
+    venues = table("venues", ("venue", "connected", "not synced", "spendable", "reserved", "free",
+                               "low"),
+                   ((v.venue, "yes" if v.connected else Text("NO", style="red"),
+                     ", ".join(v.missing) or "-",
+                     usd(v.funds.spendable_micros) if v.funds_known else "unread",
+                     usd(v.funds.reserved_micros) if v.funds_known else "-",
+                     usd(v.funds.free_micros) if v.funds_known else "-",
+                     Text("LOW", style="red") if v.funds.low else "no") for v in reply.venues))
+    states = table("sagas by state", ("state", "count"),
+                   ((name, str(count)) for name, count in sorted(reply.sagas_by_state.items())))
     parts: list[Any] = [head, money, venues, states]
     if reply.paused_pairs:
-        paused = Table(title="paused pairs")
-        paused.add_column("pair")
-        paused.add_column("why")
-        for pair, why in sorted(reply.paused_pairs.items()):
-            paused.add_row(pair, why)
-        parts.append(paused)
+        parts.append(table("paused pairs", ("pair", "why"), sorted(reply.paused_pairs.items())))
     return Group(*parts)
 
 
+def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    """A rich table of `rows` under `columns` (every command's table is one of these)."""
+    built = Table(title=title)
+    for column in columns:
+        built.add_column(column)
+    for row in rows:
+        built.add_row(*row)
+    return built
+
+
+STATE_STYLES = {"HELD": "bold red", "COMPLETED": "green", "COMPENSATED": "yellow"}
+
+
 def sagas_table(sagas: list[control_pb2.SagaSummary], title: str) -> Table:
-    table = Table(title=title)
-    for column in ("saga", "pair", "state", "leg 1", "leg 2", "pnl", "at", "detail"):
-        table.add_column(column)
-    for s in sagas:
-        style = {"HELD": "bold red", "COMPLETED": "green", "COMPENSATED": "yellow"}.get(s.state)
-        table.add_row(s.saga_id, s.pair_id, Text(s.state, style=style or ""),
-                      contracts(s.leg1_filled_micros), contracts(s.leg2_filled_micros),
-                      usd(s.realized_pnl_micros), when(s.ts_micros), s.detail[:60])
-    return table
+    return table(title, ("saga", "pair", "state", "leg 1", "leg 2", "pnl", "at", "detail"),
+                 ((s.saga_id, s.pair_id, Text(s.state, style=STATE_STYLES.get(s.state, "")),
+                   contracts(s.leg1_filled_micros), contracts(s.leg2_filled_micros),
+                   usd(s.realized_pnl_micros), when(s.ts_micros), s.detail[:60])
+                  for s in sagas))
 
 
 def _print(renderable: Any) -> None:
@@ -221,13 +218,10 @@ def positions(
     if as_json:
         _json(reply)
         return
-    table = Table(title=f"positions · held cost {usd(reply.held_cost_micros)}")
-    for column in ("venue", "market", "outcome", "contracts", "cost"):
-        table.add_column(column)
-    for p in reply.positions:
-        table.add_row(p.venue, p.market_id, Outcome(p.outcome).name, contracts(p.qty_micros),
-                      usd(p.cost_micros))
-    _print(table)
+    _print(table(f"positions · held cost {usd(reply.held_cost_micros)}",
+                 ("venue", "market", "outcome", "contracts", "cost"),
+                 ((p.venue, p.market_id, Outcome(p.outcome).name, contracts(p.qty_micros),
+                   usd(p.cost_micros)) for p in reply.positions)))
 
 
 @app.command()
@@ -273,14 +267,10 @@ def saga(ctx: typer.Context, saga_id: Annotated[str, typer.Argument(help="The sa
                     f"{opp.no_leg.venue}:{opp.no_leg.market_id} @ "
                     f"{to_decimal(opp.no_leg.limit_price_micros)} · "
                     f"{contracts(opp.yes_leg.qty_micros)} contracts"))
-    table = Table(title="events")
-    for column in ("v", "at", "state", "leg 1", "leg 2", "detail"):
-        table.add_column(column)
-    for e in detail.events:
-        table.add_row(str(e.version), when(e.ts_micros),
-                      state_name(e.state),
-                      contracts(e.leg1_filled_micros), contracts(e.leg2_filled_micros), e.detail)
-    _print(table)
+    _print(table("events", ("v", "at", "state", "leg 1", "leg 2", "detail"),
+                 ((str(e.version), when(e.ts_micros), state_name(e.state),
+                   contracts(e.leg1_filled_micros), contracts(e.leg2_filled_micros), e.detail)
+                  for e in detail.events)))
 
 
 @app.command()
@@ -301,13 +291,10 @@ def audit(
     if as_json:
         _json(trail)
         return
-    table = Table(title=f"audit · {trail.last_seq} records")
-    for column in ("#", "at", "actor", "action", "detail"):
-        table.add_column(column)
-    for e in trail.entries:
-        detail = e.detail + "".join(f"; {c.field}: {c.before} -> {c.after}" for c in e.changes)
-        table.add_row(str(e.seq), when(e.at_micros), e.actor, e.action, detail)
-    _print(table)
+    _print(table(f"audit · {trail.last_seq} records", ("#", "at", "actor", "action", "detail"),
+                 ((str(e.seq), when(e.at_micros), e.actor, e.action,
+                   e.detail + "".join(f"; {c.field}: {c.before} -> {c.after}"
+                                      for c in e.changes)) for e in trail.entries)))
 
 
 @app.command()
@@ -360,12 +347,9 @@ def limits(
     if as_json:
         _json(reply)
         return
-    table = Table(title=f"risk limits · tier {reply.tier}")
-    for column in ("limit", "value", "tier cap"):
-        table.add_column(column)
-    for name, value in sorted(reply.limits.items()):
-        table.add_row(name, value, reply.tier_caps.get(name, ""))
-    _print(table)
+    _print(table(f"risk limits · tier {reply.tier}", ("limit", "value", "tier cap"),
+                 ((name, value, reply.tier_caps.get(name, ""))
+                  for name, value in sorted(reply.limits.items()))))
 
 
 # -- actions ---------------------------------------------------------------------------------

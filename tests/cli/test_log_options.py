@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from typer.testing import CliRunner
 
 from arbiter.cli.app import app
@@ -23,17 +22,9 @@ SECRET = "0x" + "ab" * 32  # an EVM private key's shape
 
 
 @pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
+def _restore_logging(restore_logging: None) -> Iterator[None]:
     yield
     set_log_options()
-    for handler in root.handlers[:]:
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
-    structlog.reset_defaults()
 
 
 def _run(tmp_path: Path, args: list[str], env: dict[str, str] | None = None) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +10,6 @@ from typing import Any
 
 import helm_python as helm
 import pytest
-import structlog
 import yaml
 from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
@@ -68,16 +66,8 @@ def render_chart(values: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def telemetry_reset() -> Iterator[None]:
+def telemetry_reset(restore_logging: None) -> Iterator[None]:
     """Leave logging and tracing as the test found them."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
     yield
     tracing.shutdown_tracing()
-    for handler in root.handlers[:]:
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
-    structlog.reset_defaults()
 
