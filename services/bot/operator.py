@@ -13,7 +13,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -47,7 +47,8 @@ class ControlApi(Protocol):
 
     async def kill(self, reason: str) -> control_pb2.StatusReply: ...
 
-    async def reset_hard_stop(self, reason: str) -> control_pb2.StatusReply: ...
+    async def reset_hard_stop(self, reason: str,
+                              acknowledge: Sequence[str] = ()) -> control_pb2.StatusReply: ...
 
     def events(self) -> AsyncIterator[control_pb2.ControlEvent]: ...
 
@@ -77,7 +78,8 @@ COMMANDS: dict[str, CommandSpec] = {
     "resume": CommandSpec(Role.TRADER, "/resume [pair]", "allow new sagas (of one pair) again"),
     "kill": CommandSpec(Role.ADMIN, "/kill <reason>", "kill switch: latch the HardStop and "
                         "cancel resting orders", confirm=True),
-    "reset": CommandSpec(Role.ADMIN, "/reset <reason>", "reset the HardStop latch",
+    "reset": CommandSpec(Role.ADMIN, "/reset [ack=failed_unwind,reconciliation] <reason>",
+                         "reset the HardStop latch, naming each safety trip it clears",
                          confirm=True),
     "help": CommandSpec(Role.VIEWER, "/help", "the commands this chat may use"),
 }
@@ -465,11 +467,22 @@ class Operator:
                     lines.append("The latch holds; send /kill again to sweep again.")
                 return "\n".join(lines)
             case "reset":
-                status = await self.client(chat_id).reset_hard_stop(
-                    f"{command.args} ({reason})")
+                why, acknowledged = split_acknowledged(command.args)
+                status = await self.client(chat_id).reset_hard_stop(f"{why} ({reason})",
+                                                                    acknowledged)
                 return ("HardStop reset.\n\n" if not status.hard_stop else
                         "HardStop still latched.\n\n") + format_status(status)
         raise AssertionError(command.name)
+
+
+def split_acknowledged(args: str) -> tuple[str, list[str]]:
+    """`ack=failed_unwind,reconciliation all checked` -> ("all checked", [the trips]): a
+    failed unwind or reconciliation is reset only when named (risk refuses otherwise)."""
+    words = args.split()
+    acknowledged: list[str] = []
+    while words and words[0].startswith("ack="):
+        acknowledged += [trip for trip in words.pop(0).removeprefix("ack=").split(",") if trip]
+    return " ".join(words), acknowledged
 
 
 # -- alerts ---------------------------------------------------------------------------------

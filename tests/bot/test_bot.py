@@ -151,7 +151,8 @@ async def test_kill_confirmed_latches_and_the_alert_reaches_every_chat(
 
 async def test_reset_with_confirmation(harness: Harness) -> None:
     harness.control.hard_stop_reason = "manual"
-    assert (await harness.ask(ADMIN, "/reset")).startswith("Usage: /reset <reason>")
+    assert (await harness.ask(ADMIN, "/reset")).startswith(
+        "Usage: /reset [ack=failed_unwind,reconciliation] <reason>")
     await harness.ask(ADMIN, "/reset all clear")
     confirmation = harness.telegram.sent_to(ADMIN)[-1]
     await harness.telegram.press(ADMIN, confirmation, confirmation.buttons[0][1])

@@ -89,3 +89,22 @@ async def test_status_kill_confirm_and_the_alert_on_the_real_engine(engine: Engi
     latched = [e for e in trail.entries if e.action == "latched"]
     assert latched and latched[-1].actor.startswith("telegram:alice")  # the token's subject
     assert "end-to-end drill" in latched[-1].detail
+
+
+async def test_a_failed_unwind_is_reset_from_the_chat_only_by_name(engine: Engine) -> None:
+    telegram = engine.telegram
+    engine.mesh.risk.state.close_saga("lost-leg", -5_000_000, held=True)  # an unwind failed
+
+    async def confirmed(text: str) -> str:
+        before = len(telegram.sent_to(ADMIN))
+        await telegram.command(ADMIN, text)
+        confirmation = await telegram.wait_for_message(ADMIN, before, timeout=10)
+        await telegram.press(ADMIN, confirmation, confirmation.buttons[0][1])
+        return (await telegram.wait_for_edit(ADMIN, confirmation.message_id, timeout=10)).text
+
+    refused = await confirmed("/reset looks fine")
+    assert "FAILED_PRECONDITION" in refused and "failed_unwind" in refused, refused
+    assert engine.mesh.risk.state.hard_stop().latched
+    cleared = await confirmed("/reset ack=failed_unwind leg hedged by hand")
+    assert cleared.startswith("HardStop reset."), cleared
+    assert not engine.mesh.risk.state.hard_stop().latched

@@ -79,3 +79,12 @@ def test_config_refuses_a_readable_file_and_a_chat_in_two_tenants(tmp_path: Path
     path.chmod(0o600)
     with pytest.raises(BotConfigError, match="chat 1 is listed for tenants"):
         load_bot_config(path, environ={})
+
+
+def test_reset_names_the_trips_it_acknowledges() -> None:
+    from arbiter.bot.operator import split_acknowledged
+    assert split_acknowledged("ack=failed_unwind,reconciliation all checked") == (
+        "all checked", ["failed_unwind", "reconciliation"])
+    assert split_acknowledged("ack=failed_unwind ack=reconciliation x") == (
+        "x", ["failed_unwind", "reconciliation"])
+    assert split_acknowledged("all clear, ack=later") == ("all clear, ack=later", [])
