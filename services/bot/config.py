@@ -53,6 +53,8 @@ class ChatConfig(_Model):
 
 class TenantBotConfig(_Model):
     control_address: str = Field(min_length=1, description="host:port of the control API")
+    control_ca_path: str = Field("", description="PEM of the plane's CA when the control "
+                                 "service serves TLS (`tls.*`); empty: plaintext")
     chats: dict[int, ChatConfig] = Field(min_length=1)
 
     @property

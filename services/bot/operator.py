@@ -335,9 +335,10 @@ class Operator:
             if known is None:
                 raise KeyError(chat_id)
             tenant_id, chat = known
-            address = self.config.tenants[tenant_id].control_address
+            plane = self.config.tenants[tenant_id]
             self._clients[chat_id] = self._connect(
-                Endpoint(address, chat.token.get_secret_value(), tenant_id))
+                Endpoint(plane.control_address, chat.token.get_secret_value(), tenant_id,
+                         ca_path=plane.control_ca_path))
         return self._clients[chat_id]
 
     async def close(self) -> None:

@@ -81,7 +81,8 @@ class TelegramBot:
                                         allowed_updates=ALLOWED_UPDATES)
         for tenant_id, tenant in self.config.tenants.items():
             client = self._connect(Endpoint(tenant.control_address,
-                                            tenant.events_token.get_secret_value(), tenant_id))
+                                            tenant.events_token.get_secret_value(), tenant_id,
+                                            ca_path=tenant.control_ca_path))
             self._pump_clients.append(client)
             self._pumps.append(asyncio.create_task(
                 pump_alerts(tenant_id, client, tenant.chats, self._push, self.config.alerts,

@@ -63,6 +63,7 @@ class Target:
     address: str | None
     token: str | None
     tenant: str
+    ca: str | None
 
 
 @app.callback()
@@ -74,8 +75,11 @@ def _connect(
     token: Annotated[str | None, typer.Option(
         help="JWT to call with (or ARBITER_CONTROL_TOKEN).", show_default=False)] = None,
     tenant: Annotated[str, typer.Option(help="Tenant id.")] = "default",
+    ca: Annotated[str | None, typer.Option(
+        help="PEM of the plane's CA, for a control service on TLS (or ARBITER_CONTROL_CA); "
+             "default: plaintext.")] = None,
 ) -> None:
-    ctx.obj = Target(address, token, tenant)
+    ctx.obj = Target(address, token, tenant, ca)
 
 
 def _run(ctx: typer.Context, call: Callable[[ControlClient], Awaitable[T]]) -> T:
@@ -84,7 +88,8 @@ def _run(ctx: typer.Context, call: Callable[[ControlClient], Awaitable[T]]) -> T
     target: Target = ctx.obj
 
     async def go() -> T:
-        endpoint = resolve_endpoint(target.address, target.token, target.tenant)
+        endpoint = resolve_endpoint(target.address, target.token, target.tenant,
+                                    ca_path=target.ca)
         async with ControlClient(endpoint) as client:
             return await call(client)
 

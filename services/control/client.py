@@ -1,7 +1,8 @@
 """A client of the control API for operator tools (`arbiter ctl`, the Telegram bot).
 
 It sends the caller's JWT on every call and finds the API the way an operator would expect:
-an explicit address and token first, then `ARBITER_CONTROL_ADDR` / `ARBITER_CONTROL_TOKEN`,
+an explicit address and token first, then `ARBITER_CONTROL_ADDR` / `ARBITER_CONTROL_TOKEN`
+(and, for a control service on TLS, the plane's CA: `ARBITER_CONTROL_CA`),
 then the endpoint file a running `arbiter run` writes for its tenant (loopback address and
 a token of the local operator, mode 0600).
 """
@@ -19,13 +20,14 @@ from typing import Self, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from arbiter.platform.rpc import insecure_channel
+from arbiter.platform.rpc import insecure_channel, secure_channel
 from arbiter.platform.tenancy import METADATA_TENANT, METADATA_TIER
 from arbiter.v1 import common_pb2, control_pb2, control_pb2_grpc, risk_pb2
 
 ENV_ADDRESS = "ARBITER_CONTROL_ADDR"
 ENV_TOKEN = "ARBITER_CONTROL_TOKEN"
 ENV_ENDPOINT_FILE = "ARBITER_CONTROL_FILE"
+ENV_CA = "ARBITER_CONTROL_CA"
 CALL_TIMEOUT_S = 10.0
 R = TypeVar("R")
 
@@ -41,6 +43,7 @@ class Endpoint:
     token: str
     tenant_id: str
     tier: str = "paper"  # sent as call metadata; the server checks the tenant, not this
+    ca_path: str = ""  # the plane's CA (a control service on TLS, `tls.*`); "": plaintext
 
 
 def endpoint_file(tenant_id: str, environ: Mapping[str, str] = os.environ) -> Path:
@@ -85,18 +88,28 @@ def read_endpoint(path: Path) -> Endpoint:
 
 
 def resolve_endpoint(address: str | None, token: str | None, tenant_id: str,
-                     tier: str = "paper", environ: Mapping[str, str] = os.environ) -> Endpoint:
+                     tier: str = "paper", environ: Mapping[str, str] = os.environ,
+                     ca_path: str | None = None) -> Endpoint:
     """Flags, then environment, then the running engine's endpoint file."""
     address = address or environ.get(ENV_ADDRESS) or None
     token = token or environ.get(ENV_TOKEN) or None
+    ca_path = ca_path or environ.get(ENV_CA) or ""
     if address and token:
-        return Endpoint(address, token, tenant_id, tier)
+        return Endpoint(address, token, tenant_id, tier, ca_path)
     announced = read_endpoint(endpoint_file(tenant_id, environ))
     if announced.tenant_id != tenant_id:
         raise EndpointError(f"the endpoint file is for tenant {announced.tenant_id!r}, "
                             f"not {tenant_id!r}")
     return Endpoint(address or announced.address, token or announced.token, tenant_id,
-                    announced.tier)
+                    announced.tier, ca_path)
+
+
+def _trusting(ca_path: str) -> grpc.ChannelCredentials:
+    """TLS that trusts the plane's CA; no client certificate (the JWT says who calls)."""
+    try:
+        return grpc.ssl_channel_credentials(Path(ca_path).read_bytes())
+    except OSError as exc:
+        raise EndpointError(f"control CA {ca_path!r}: {exc.strerror}") from None
 
 
 class ControlClient:
@@ -106,7 +119,9 @@ class ControlClient:
     def __init__(self, endpoint: Endpoint, timeout_s: float = CALL_TIMEOUT_S) -> None:
         self.endpoint = endpoint
         self.tenant = common_pb2.TenantContext(tenant_id=endpoint.tenant_id, tier=endpoint.tier)
-        self._channel = insecure_channel(endpoint.address, self.tenant)
+        self._channel = (secure_channel(endpoint.address, _trusting(endpoint.ca_path),
+                                        self.tenant)
+                         if endpoint.ca_path else insecure_channel(endpoint.address, self.tenant))
         self._stub = control_pb2_grpc.ControlStub(self._channel)
         self._metadata = (("authorization", f"Bearer {endpoint.token}"),)
         self._timeout = timeout_s

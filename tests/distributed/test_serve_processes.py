@@ -15,16 +15,17 @@ import subprocess
 from pathlib import Path
 
 import aiohttp
-import grpc
 import orjson
 import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from typer.testing import CliRunner
 
+from arbiter.cli.app import app
+from arbiter.control.client import ControlClient, Endpoint
 from arbiter.platform.auth import Role, mint_token
-from arbiter.platform.rpc import secure_channel
-from arbiter.v1 import common_pb2, control_pb2, control_pb2_grpc
+from arbiter.v1 import control_pb2
 from arbiter.vault import build_vault_service
 from arbiter.venues.kalshi.onboarding import public_pem
 
@@ -104,21 +105,23 @@ async def test_services_as_processes_complete_sagas(
 
     try:
         await eventually(all_ready, 90, "every service's /readyz")
-        tenant = common_pb2.TenantContext(tenant_id="acme", tier="standard")
-        # an operator: the plane's CA to trust the server, a JWT, and no client certificate
-        server_only = grpc.ssl_channel_credentials((pki / "ca.pem").read_bytes())
-        channel = secure_channel(f"127.0.0.1:{ports['control'][0]}", server_only, tenant)
-        control = control_pb2_grpc.ControlStub(channel)
+        # an operator as `arbiter ctl --ca` is: the plane's CA to trust the server, a JWT,
+        # and no client certificate
         token = mint_token(SECRET, subject="ops@acme", tenant="acme", role=Role.VIEWER)
-        auth = [("authorization", f"Bearer {token}")]
+        control = ControlClient(Endpoint(f"127.0.0.1:{ports['control'][0]}", token, "acme",
+                                         "standard", str(pki / "ca.pem")))
 
         async def completed() -> control_pb2.StatusReply | None:
-            status = await control.Status(control_pb2.StatusRequest(tenant=tenant),
-                                          metadata=auth)
+            status = await control.status()
             return status if status.sagas_by_state.get("COMPLETED", 0) >= 2 else None
 
         status = await eventually(completed, 90, "completed sagas reported by control")
-        await channel.close()
+        shown = await asyncio.to_thread(CliRunner().invoke, app, [
+            "ctl", "--address", f"127.0.0.1:{ports['control'][0]}", "--token", token,
+            "--tenant", "acme", "--ca", str(pki / "ca.pem"), "status", "--json"])
+        assert shown.exit_code == 0, shown.output
+        assert orjson.loads(shown.output)["tenant_id"] == "acme"
+        await control.close()
     except AssertionError:
         async with aiohttp.ClientSession() as http:
             for name in SERVICES:
