@@ -41,7 +41,8 @@ def free_port() -> int:
      "'postgres' is a superuser and has BYPASSRLS.*connect the vault as arbiter_vault"),
     ("arbiter_owner", UnsafeRole, "'arbiter_owner' owns the row-level-secured tables"),
     ("arbiter_app", StoreError, ("role 'arbiter_app' lacks the vault's privileges on "
-                                 "credentials_meta, credential_ciphertext; connect the vault "
+                                 "credentials_meta, credential_ciphertext, audit; connect the "
+                                 "vault "
                                  "as arbiter_vault")),
 ])
 def test_open_refuses_a_role_that_bypasses_rls_or_is_not_the_vaults(
