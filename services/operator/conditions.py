@@ -26,6 +26,7 @@ PAUSED = "Paused"
 INVALID_SPEC = "InvalidSpec"
 INVALID_CONFIG = "InvalidConfig"  # the spec is well-formed, but a pod would refuse its config
 APPLY_FAILED = "ApplyFailed"
+PROGRESSING = "Progressing"  # applied, but its pods are not all available yet: not degraded
 
 
 def conditions(
@@ -39,7 +40,7 @@ def conditions(
         ("Ready", outcome.ready, outcome.reason, outcome.message),
         (
             "Degraded",
-            not outcome.ready,
+            not outcome.ready and outcome.reason != PROGRESSING,
             outcome.reason,
             outcome.message if not outcome.ready else "",
         ),

@@ -31,18 +31,20 @@ from arbiter.operator.conditions import (
     INVALID_CONFIG,
     INVALID_SPEC,
     PAUSED,
+    PROGRESSING,
     Outcome,
     conditions,
 )
 from arbiter.operator.crd import GROUP, PLURAL, VERSION
 from arbiter.operator.kube import KubeClient, KubeError, resource_path
 from arbiter.operator.platform import PlatformError, load_platform
-from arbiter.operator.reconcile import apply, converge, delete_all
+from arbiter.operator.reconcile import apply, converge, delete_all, unavailable
 from arbiter.operator.validation import pod_configs, validate_tenant
 from arbiter.platform.config import ConfigError
 
 TENANTS = (GROUP, VERSION, PLURAL)
 RETRY_DELAY = 10  # seconds between retries of a failed apply
+AVAILABILITY_DELAY = 5  # seconds between looks at deployments that are not available yet
 
 
 @kopf.on.startup()
@@ -130,20 +132,25 @@ async def reconcile(
         raise kopf.TemporaryError(f"applying children failed: {exc}", delay=RETRY_DELAY) from exc
     logger.info(f"Children converged: {counts}")
     paused = bool(spec.get("paused"))
+    extra = {"children": len(desired), "topicPrefix": topic_prefix(name),
+             "vaultRole": vault_role(name)}
+    try:
+        pending = await unavailable(memo.kube, namespace, name)
+    except KubeError as exc:
+        raise kopf.TemporaryError(f"reading the deployments failed: {exc}",
+                                  delay=RETRY_DELAY) from exc
+    if pending:
+        # Applied is not running: Ready waits for the pods (image pulls, scheduling, probes).
+        message = f"waiting for {len(pending)} deployments to be available: {', '.join(pending)}"
+        _report(patch, status, meta, Outcome(False, PROGRESSING, message), **extra)
+        raise kopf.TemporaryError(message, delay=AVAILABILITY_DELAY)
     outcome = Outcome(
         True,
         PAUSED if paused else CONVERGED,
-        f"{len(desired)} children converged" + (", execution plane scaled to 0" if paused else ""),
+        f"{len(desired)} children converged and available"
+        + (", execution plane scaled to 0" if paused else ""),
     )
-    _report(
-        patch,
-        status,
-        meta,
-        outcome,
-        children=len(desired),
-        topicPrefix=topic_prefix(name),
-        vaultRole=vault_role(name),
-    )
+    _report(patch, status, meta, outcome, **extra)
 
 
 @kopf.on.delete(*TENANTS)

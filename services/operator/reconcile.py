@@ -84,3 +84,20 @@ async def delete_all(client: KubeClient, namespace: str, tenant: str) -> int:
     for live in children:
         await client.delete(manifest_path(live))
     return len(children)
+
+
+async def unavailable(client: KubeClient, namespace: str, tenant: str) -> list[str]:
+    """The tenant's Deployments that do not yet run what their spec asks, as
+    "name (available/wanted)": none pending means the execution plane is up."""
+    pending: list[str] = []
+    api_version, plural = CHILD_KINDS["Deployment"]
+    for item in await client.list(resource_path(api_version, plural, namespace), _owned(tenant)):
+        wanted = int(item.get("spec", {}).get("replicas", 1))
+        status = item.get("status") or {}
+        available = int(status.get("availableReplicas") or 0)
+        generation = item.get("metadata", {}).get("generation")
+        observed = status.get("observedGeneration")
+        current = generation is None or (observed is not None and observed >= generation)
+        if available < wanted or not current:
+            pending.append(f"{item['metadata']['name']} ({available}/{wanted})")
+    return sorted(pending)

@@ -47,10 +47,27 @@ EXAMPLE = yaml.safe_load((CHART.parents[1] / "services" / "operator" / "examples
 
 
 class Cluster:
-    """Test-side view of the mock API: the objects as the operator left them."""
+    """Test-side view of the mock API: the objects as the operator left them.
+
+    kmock runs no controllers, so `run_deployments` plays the Deployment controller: while
+    `pods_start` is set, every Deployment's status reports its replicas available (a cluster
+    whose pods never start: clear it)."""
 
     def __init__(self, server: kmock.KubernetesEmulator) -> None:
         self.server = server
+        self.pods_start = True
+
+    async def run_deployments(self) -> None:
+        while True:
+            if self.pods_start:
+                for name, deployment in self._existing("apps/v1/deployments").items():
+                    wanted = int(deployment.get("spec", {}).get("replicas", 1))
+                    if (deployment.get("status") or {}).get("availableReplicas") != wanted:
+                        await self.request(
+                            "PATCH", f"/apis/apps/v1/namespaces/{NS}/deployments/{name}",
+                            {"status": {"replicas": wanted, "availableReplicas": wanted}},
+                            patch=True)
+            await asyncio.sleep(0.05)
 
     def _existing(self, resource: str) -> dict[str, Any]:
         wanted = kmock.resource(resource)
@@ -130,15 +147,22 @@ async def cluster(
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
     monkeypatch.setenv(PLATFORM_ENV, str(tmp_path / "platform.yaml"))
 
+    # a tenant whose pods are starting is looked at again soon, not in seconds
+    monkeypatch.setattr(arbiter.operator.handlers, "AVAILABILITY_DELAY", 0.2)
     stop = asyncio.Event()
     ready = asyncio.Event()
     task = asyncio.create_task(
         kopf.operator(clusterwide=True, standalone=True, stop_flag=stop, ready_flag=ready)
     )
     await asyncio.wait_for(ready.wait(), timeout=10)
+    cluster = Cluster(kmock)
+    controller = asyncio.create_task(cluster.run_deployments())
     try:
-        yield Cluster(kmock)
+        yield cluster
     finally:
+        controller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await controller
         stop.set()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, timeout=10)
@@ -146,8 +170,15 @@ async def cluster(
 
 async def test_tenant_lifecycle_create_update_drift_delete(cluster: Cluster) -> None:
     deployments = "apps/v1/deployments"
-    # 1st stage: creation builds the whole execution plane and reports Ready.
+    # 1st stage: creation builds the whole execution plane; it is not Ready (nor Degraded)
+    # while its pods are pending, and Ready once every Deployment is available.
+    cluster.pods_start = False
     await cluster.create_tenant("acme", copy.deepcopy(EXAMPLE["spec"]))
+    pending = await eventually(lambda: cluster.condition("acme", "Ready").get("reason")
+                               == "Progressing" and cluster.condition("acme", "Ready"))
+    assert pending["status"] == "False" and "acme-saga (0/1)" in pending["message"]
+    assert cluster.condition("acme", "Degraded")["status"] == "False"
+    cluster.pods_start = True
     await eventually(lambda: cluster.condition("acme", "Ready").get("status") == "True")
     assert cluster.names(deployments) == {
         "acme-saga", "acme-risk", "acme-gateway-kalshi", "acme-gateway-polymarket"
