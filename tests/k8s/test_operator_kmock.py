@@ -21,7 +21,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-import arbiter.operator.handlers  # noqa: F401  (registers the handlers with kopf)
+import arbiter.operator.handlers  # registers the handlers with kopf; its delays are tuned
 from arbiter.operator.platform import PLATFORM_ENV
 
 from .conftest import CHART, platform_yaml, render_ci
