@@ -171,6 +171,49 @@ def _placement(tenant: str, component: str, platform: Platform) -> Manifest:
     }
 
 
+def _overlay(base: Mapping[str, Any], over: Mapping[str, Any]) -> Manifest:
+    """`over` deep-merged onto `base`: where both have a key, `over`'s value wins."""
+    merged = _plain(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _overlay(merged[key], value)
+        else:
+            merged[key] = _plain(value)
+    return merged
+
+
+def _pod_settings(tenant: str, service: str, platform: Platform, pinned: bool) -> Manifest:
+    """The platform's placement and pull settings (the chart's global values) with the pin of
+    a latency-critical pod, which wins over a user affinity of the same kind: the same rules
+    as the chart's arbiter.podPlacement."""
+    pods = platform.pods
+    placement = _placement(tenant, service, platform) if pinned else {}
+    settings: Manifest = {}
+    if pods.image_pull_secrets:
+        settings["imagePullSecrets"] = [_plain(s) for s in pods.image_pull_secrets]
+    if pods.priority_class_name:
+        settings["priorityClassName"] = pods.priority_class_name
+    if pods.node_selector:
+        settings["nodeSelector"] = dict(pods.node_selector)
+    affinity = _overlay(pods.affinity, placement.get("affinity", {}))
+    if affinity:
+        settings["affinity"] = affinity
+    tolerations = placement.get("tolerations", []) + [_plain(t) for t in pods.tolerations]
+    if tolerations:
+        settings["tolerations"] = tolerations
+    if pods.topology_spread_constraints:
+        own = {"labelSelector": {"matchLabels": _selector(tenant, service)}}
+        settings["topologySpreadConstraints"] = [
+            {**own, **_plain(c)} for c in pods.topology_spread_constraints]
+    return settings
+
+
+def _annotations(platform: Platform) -> dict[str, str]:
+    """The platform's extra pod annotations, minus the ones the operator sets itself."""
+    return {k: v for k, v in sorted(platform.pods.annotations.items())
+            if not k.startswith(("arbiter.dev/", "prometheus.io/"))}
+
+
 def _deployment(
     tenant: str,
     namespace: str | None,
@@ -232,8 +275,7 @@ def _deployment(
             {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
         ],
     }
-    if pinned:
-        pod_spec.update(_placement(tenant, service, platform))
+    pod_spec.update(_pod_settings(tenant, service, platform, pinned))
     deployment = _meta("Deployment", name, _labels(tenant, service))
     deployment["spec"] = {
         "replicas": 0 if spec.get("paused") else sizing.replicas,
@@ -246,6 +288,7 @@ def _deployment(
                 "annotations": {
                     CONFIG_HASH_ANNOTATION: config_sha,
                     **(SCRAPE_ANNOTATIONS if platform.telemetry.scrape_annotations else {}),
+                    **_annotations(platform),
                 },
             },
             "spec": pod_spec,

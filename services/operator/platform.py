@@ -57,6 +57,19 @@ class Telemetry:
 
 
 @dataclass(frozen=True)
+class PodSettings:
+    """Placement and pull settings of every tenant pod: the chart's global values."""
+
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    affinity: Mapping[str, Any] = field(default_factory=dict)
+    tolerations: tuple[Mapping[str, Any], ...] = ()
+    priority_class_name: str = ""
+    topology_spread_constraints: tuple[Mapping[str, Any], ...] = ()
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    image_pull_secrets: tuple[Mapping[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Platform:
     """Everything outside the Tenant that its children depend on."""
 
@@ -68,6 +81,7 @@ class Platform:
     tolerations: tuple[Mapping[str, Any], ...]
     tiers: Mapping[str, Tier]
     telemetry: Telemetry = Telemetry()
+    pods: PodSettings = PodSettings()
 
 
 def _require(data: Mapping[str, Any], key: str, where: str) -> Any:
@@ -88,6 +102,34 @@ def _sizing(data: Mapping[str, Any], where: str, pinned: bool) -> Sizing:
             f"(Guaranteed QoS, static CPU manager), got {sizing.cpu!r}"
         )
     return sizing
+
+
+def _mapping(data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+    value = data.get(key) or {}
+    if not isinstance(value, Mapping):
+        raise PlatformError(f"{where}.{key} must be a mapping")
+    return value
+
+
+def _list(data: Mapping[str, Any], key: str, where: str) -> tuple[Mapping[str, Any], ...]:
+    value = data.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+        raise PlatformError(f"{where}.{key} must be a list of mappings")
+    return tuple(value)
+
+
+def _pods(data: Mapping[str, Any]) -> PodSettings:
+    raw = _mapping(data, "pods", "platform")  # absent from a chart older than the operator
+    where = "platform.pods"
+    return PodSettings(
+        node_selector={str(k): str(v) for k, v in _mapping(raw, "nodeSelector", where).items()},
+        affinity=dict(_mapping(raw, "affinity", where)),
+        tolerations=_list(raw, "tolerations", where),
+        priority_class_name=str(raw.get("priorityClassName") or ""),
+        topology_spread_constraints=_list(raw, "topologySpreadConstraints", where),
+        annotations={str(k): str(v) for k, v in _mapping(raw, "podAnnotations", where).items()},
+        image_pull_secrets=_list(raw, "imagePullSecrets", where),
+    )
 
 
 def parse_platform(data: Mapping[str, Any]) -> Platform:
@@ -130,6 +172,7 @@ def parse_platform(data: Mapping[str, Any]) -> Platform:
             resource_attributes={str(k): str(v) for k, v in
                                  (telemetry.get("resourceAttributes") or {}).items()},
         ),
+        pods=_pods(data),
     )
 
 

@@ -94,6 +94,11 @@ latencyCritical:
     {{- toYaml .Values.latencyCritical.tolerations | nindent 4 }}
 tiers:
   {{- toYaml .Values.operator.tiers | nindent 2 }}
+{{- /* Placement and pull settings of every tenant pod: the chart's global ones. */}}
+pods:
+  {{- range $key := list "nodeSelector" "affinity" "tolerations" "priorityClassName" "topologySpreadConstraints" "podAnnotations" "imagePullSecrets" }}
+  {{ $key }}: {{ index $.Values $key | toJson }}
+  {{- end }}
 {{- /* Telemetry of tenants' pods: the same scrape annotations and OTLP endpoint as the
        shared services' (services/operator/children.py). */}}
 telemetry:

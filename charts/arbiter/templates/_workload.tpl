@@ -26,32 +26,96 @@ limits:
 {{- end -}}
 {{- end -}}
 
-{{- define "arbiter.scheduling" -}}
+{{/* What the chart itself asks of a pod's placement: the latency-critical node pin, and
+spreading replicas across nodes. ctx: dict root, name, cfg. */}}
+{{- define "arbiter.generatedAffinity" -}}
 {{- $sel := include "arbiter.selectorLabels" . | fromYaml -}}
-{{- if or .cfg.latencyCritical (gt (int .cfg.replicas) 1) }}
-affinity:
-  {{- if .cfg.latencyCritical }}
-  nodeAffinity:
-    requiredDuringSchedulingIgnoredDuringExecution:
-      nodeSelectorTerms:
-        - matchExpressions:
-            - key: {{ .root.Values.latencyCritical.nodeLabel.key }}
-              operator: In
-              values: [{{ .root.Values.latencyCritical.nodeLabel.value | quote }}]
-  {{- end }}
-  # Preferred, not required: a small cluster with one pinned node still schedules.
-  podAntiAffinity:
-    preferredDuringSchedulingIgnoredDuringExecution:
-      - weight: 100
-        podAffinityTerm:
-          topologyKey: kubernetes.io/hostname
-          labelSelector:
-            matchLabels:
-              {{- toYaml $sel | nindent 14 }}
-{{- end }}
 {{- if .cfg.latencyCritical }}
+nodeAffinity:
+  requiredDuringSchedulingIgnoredDuringExecution:
+    nodeSelectorTerms:
+      - matchExpressions:
+          - key: {{ .root.Values.latencyCritical.nodeLabel.key }}
+            operator: In
+            values: [{{ .root.Values.latencyCritical.nodeLabel.value | quote }}]
+{{- end }}
+{{- if or .cfg.latencyCritical (gt (int (.cfg.replicas | default 1)) 1) }}
+# Preferred, not required: a small cluster with one pinned node still schedules.
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- toYaml $sel | nindent 12 }}
+{{- end }}
+{{- end -}}
+
+{{/* One pod-placement setting: the service entry's own when it has the key (even empty),
+else the global value. ctx: dict root, cfg, key. */}}
+{{- define "arbiter.podSetting" -}}
+{{- $cfg := .cfg | default dict -}}
+{{- $value := ternary (index $cfg .key) (index .root.Values .key) (hasKey $cfg .key) -}}
+{{- toYaml (dict "v" $value) -}}
+{{- end -}}
+
+{{/*
+Pod-spec placement and pull settings of every chart-rendered pod: nodeSelector, affinity,
+tolerations, priorityClassName, topologySpreadConstraints and imagePullSecrets from values
+(global, overridden per `services:` entry), combined with what the chart needs itself. The
+chart's latency-critical pin wins over a user affinity of the same kind; a spread constraint
+without a labelSelector selects the pod's own replicas. ctx: dict root, name, cfg.
+*/}}
+{{- define "arbiter.podPlacement" -}}
+{{- $get := dict -}}
+{{- range $key := list "nodeSelector" "affinity" "tolerations" "priorityClassName" "topologySpreadConstraints" "imagePullSecrets" -}}
+{{- $_ := set $get $key (index (include "arbiter.podSetting" (dict "root" $.root "cfg" $.cfg "key" $key) | fromYaml) "v") -}}
+{{- end -}}
+{{- $sel := include "arbiter.selectorLabels" . | fromYaml -}}
+{{- $affinity := merge (include "arbiter.generatedAffinity" . | fromYaml | default dict) (deepCopy ($get.affinity | default dict)) -}}
+{{- $tolerations := list -}}
+{{- if .cfg.latencyCritical -}}
+{{- $tolerations = concat $tolerations .root.Values.latencyCritical.tolerations -}}
+{{- end -}}
+{{- $tolerations = concat $tolerations ($get.tolerations | default list) -}}
+{{- $spread := list -}}
+{{- range $c := $get.topologySpreadConstraints | default list -}}
+{{- $spread = append $spread (merge (deepCopy $c) (dict "labelSelector" (dict "matchLabels" $sel))) -}}
+{{- end -}}
+{{- with $get.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $get.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with $get.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $tolerations }}
 tolerations:
-  {{- toYaml .root.Values.latencyCritical.tolerations | nindent 2 }}
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $spread }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* podAnnotations (global, overridden per `services:` entry), minus the annotations the
+chart sets itself (arbiter.dev/*, prometheus.io/*). ctx: dict root, cfg. */}}
+{{- define "arbiter.podAnnotations" -}}
+{{- $annotations := index (include "arbiter.podSetting" (dict "root" .root "cfg" .cfg "key" "podAnnotations") | fromYaml) "v" | default dict -}}
+{{- range $k := keys $annotations | sortAlpha }}
+{{- if not (or (hasPrefix "arbiter.dev/" $k) (hasPrefix "prometheus.io/" $k)) }}
+{{ $k }}: {{ index $annotations $k | toString | quote }}
+{{- end }}
 {{- end }}
 {{- end -}}
 
@@ -82,13 +146,12 @@ spec:
         {{- /* `arbiter serve` serves /metrics on its health port; kopf (the operator) does not. */}}
         {{- include "arbiter.scrapeAnnotations" . | nindent 8 }}
         {{- end }}
+        {{- with include "arbiter.podAnnotations" . | trim }}
+        {{- . | nindent 8 }}
+        {{- end }}
     spec:
       serviceAccountName: {{ .cfg.serviceAccountName | default $full }}
       enableServiceLinks: false
-      {{- with $root.Values.imagePullSecrets }}
-      imagePullSecrets:
-        {{- toYaml . | nindent 8 }}
-      {{- end }}
       securityContext:
         runAsNonRoot: true
         runAsUser: 10001
@@ -96,7 +159,7 @@ spec:
         fsGroup: 10001
         seccompProfile:
           type: RuntimeDefault
-      {{- with include "arbiter.scheduling" . | trim }}
+      {{- with include "arbiter.podPlacement" . | trim }}
       {{- . | nindent 6 }}
       {{- end }}
       containers:
