@@ -25,6 +25,8 @@ CONFIG_DIR = "/etc/arbiter"
 MANAGED_BY = "arbiter-operator"
 TENANT_LABEL = "arbiter.dev/tenant"
 COMPONENT_LABEL = "app.kubernetes.io/component"
+# On every order-entry gateway pod: what NetworkPolicies select them by (the chart's too).
+ROLE_LABEL = "arbiter.dev/role"
 CONFIG_HASH_ANNOTATION = "arbiter.dev/config-sha256"
 # What an annotation-based Prometheus scrapes by: `arbiter serve` serves /metrics on HTTP_PORT.
 SCRAPE_ANNOTATIONS = {"prometheus.io/scrape": "true", "prometheus.io/port": str(HTTP_PORT),
@@ -36,6 +38,7 @@ CHILD_KINDS: dict[str, tuple[str, str]] = {  # kind -> (apiVersion, plural)
     "Service": ("v1", "services"),
     "Deployment": ("apps/v1", "deployments"),
     "PodDisruptionBudget": ("policy/v1", "poddisruptionbudgets"),
+    "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies"),
 }
 
 
@@ -284,7 +287,8 @@ def _deployment(
         "strategy": {"type": "Recreate"} if component == "saga" else {"type": "RollingUpdate"},
         "template": {
             "metadata": {
-                "labels": _labels(tenant, service),
+                "labels": {**_labels(tenant, service),
+                           **({ROLE_LABEL: "gateway"} if component == "gateway" else {})},
                 "annotations": {
                     CONFIG_HASH_ANNOTATION: config_sha,
                     **(SCRAPE_ANNOTATIONS if platform.telemetry.scrape_annotations else {}),
@@ -316,6 +320,51 @@ def _pdb(tenant: str, service: str) -> Manifest:
     return manifest
 
 
+def _tcp(port: int) -> list[Manifest]:
+    return [{"port": port, "protocol": "TCP"}]
+
+
+def _network_policies(tenant: str, components: list[tuple[str, str]],
+                      platform: Platform) -> list[Manifest]:
+    """Default deny for the tenant's pods, then one policy per pod with its flows: metrics
+    from Prometheus; risk's gRPC from saga, gateways and the shared control; gateways' gRPC from
+    saga and control; out to DNS, Kafka, PostgreSQL, the OTLP endpoint, and saga -> risk and
+    gateways, gateways -> risk, the shared vault service and the venues. The rules towards the
+    release come ready-made from the chart (platform.yaml), so both sides agree."""
+    np = platform.network_policy
+    if not np.enabled:
+        return []
+    deny = _meta("NetworkPolicy", f"{tenant}-default-deny", _labels(tenant))
+    deny["spec"] = {"podSelector": {"matchLabels": {TENANT_LABEL: tenant}},
+                    "policyTypes": ["Ingress", "Egress"]}
+    saga = {"podSelector": {"matchLabels": _selector(tenant, "saga")}}
+    risk = {"podSelector": {"matchLabels": _selector(tenant, "risk")}}
+    gateways = {"podSelector": {"matchLabels": {TENANT_LABEL: tenant, ROLE_LABEL: "gateway"}}}
+    control = [_plain(p) for p in np.ingress.get("control", ())]
+    prometheus = [_plain(p) for p in np.ingress.get("prometheus", ())]
+    common = [_plain(np.egress[flow]) for flow in ("dns", "kafka", "postgresql", "otlp")
+              if flow in np.egress]
+    policies = [deny]
+    for component, service in components:
+        # An empty `from` would admit everyone: a caller that is not configured gets no rule.
+        ingress = [{"from": prometheus, "ports": _tcp(HTTP_PORT)}] if prometheus else []
+        egress = list(common)
+        if component == "risk":
+            ingress.append({"from": [saga, gateways, *control], "ports": _tcp(GRPC_PORT)})
+        elif component == "gateway":
+            ingress.append({"from": [saga, *control], "ports": _tcp(GRPC_PORT)})
+            egress.append({"to": [risk], "ports": _tcp(GRPC_PORT)})
+            egress += [_plain(np.egress[f]) for f in ("signer", "venues") if f in np.egress]
+        elif component == "saga":
+            egress.append({"to": [risk, gateways], "ports": _tcp(GRPC_PORT)})
+        policy = _meta("NetworkPolicy", f"{tenant}-{service}", _labels(tenant, service))
+        policy["spec"] = {"podSelector": {"matchLabels": _selector(tenant, service)},
+                          "policyTypes": ["Ingress", "Egress"], "egress": egress,
+                          **({"ingress": ingress} if ingress else {})}
+        policies.append(policy)
+    return policies
+
+
 def build_children(tenant: Mapping[str, Any], platform: Platform) -> list[Manifest]:
     """All child manifests of a validated Tenant, owned by it (deletion cascades)."""
     name: str = tenant["metadata"]["name"]
@@ -337,6 +386,7 @@ def build_children(tenant: Mapping[str, Any], platform: Platform) -> list[Manife
         children += [deployment, _service(name, service)]
         if deployment["spec"]["replicas"] > 1:
             children.append(_pdb(name, service))
+    children += _network_policies(name, components, platform)
 
     kopf.adopt(children, owner=dict(tenant))
     return children

@@ -70,6 +70,18 @@ class PodSettings:
 
 
 @dataclass(frozen=True)
+class NetworkPolicySettings:
+    """What tenants' NetworkPolicies are built from: the chart's rules as seen from a tenant's
+    namespace (templates/_helpers.tpl, arbiter.np.platform). `egress`: ready-made egress rules
+    by flow (dns, kafka, postgresql, venues, and when there are such: otlp, signer); `ingress`:
+    peer lists by who calls in (prometheus, and with a shared control service: control)."""
+
+    enabled: bool = False
+    egress: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    ingress: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Platform:
     """Everything outside the Tenant that its children depend on."""
 
@@ -82,6 +94,7 @@ class Platform:
     tiers: Mapping[str, Tier]
     telemetry: Telemetry = Telemetry()
     pods: PodSettings = PodSettings()
+    network_policy: NetworkPolicySettings = NetworkPolicySettings()
 
 
 def _require(data: Mapping[str, Any], key: str, where: str) -> Any:
@@ -132,6 +145,28 @@ def _pods(data: Mapping[str, Any]) -> PodSettings:
     )
 
 
+_REQUIRED_EGRESS = ("dns", "kafka", "postgresql", "venues")
+
+
+def _network_policy(data: Mapping[str, Any]) -> NetworkPolicySettings:
+    raw = _mapping(data, "networkPolicy", "platform")  # absent from an older chart: none
+    where = "platform.networkPolicy"
+    if not raw.get("enabled"):
+        return NetworkPolicySettings()
+    egress = _mapping(raw, "egress", where)
+    for flow in _REQUIRED_EGRESS:
+        _require(egress, flow, f"{where}.egress")
+    for flow, rule in egress.items():
+        if not isinstance(rule, Mapping) or "ports" not in rule:
+            raise PlatformError(f"{where}.egress.{flow} must be a rule with ports")
+    ingress = _mapping(raw, "ingress", where)
+    return NetworkPolicySettings(
+        enabled=True,
+        egress={str(k): dict(v) for k, v in egress.items()},
+        ingress={str(k): _list(ingress, k, f"{where}.ingress") for k in ingress},
+    )
+
+
 def parse_platform(data: Mapping[str, Any]) -> Platform:
     """Build a Platform from the rendered `platform.yaml` mapping."""
     tiers: dict[str, Tier] = {}
@@ -173,6 +208,7 @@ def parse_platform(data: Mapping[str, Any]) -> Platform:
                                  (telemetry.get("resourceAttributes") or {}).items()},
         ),
         pods=_pods(data),
+        network_policy=_network_policy(data),
     )
 
 

@@ -39,6 +39,9 @@ def test_standard_tenant_builds_its_execution_plane(platform: Platform) -> None:
         ("Deployment", "acme-risk"), ("Service", "acme-risk"),
         ("Deployment", "acme-gateway-kalshi"), ("Service", "acme-gateway-kalshi"),
         ("Deployment", "acme-gateway-polymarket"), ("Service", "acme-gateway-polymarket"),
+        ("NetworkPolicy", "acme-default-deny"), ("NetworkPolicy", "acme-saga"),
+        ("NetworkPolicy", "acme-risk"), ("NetworkPolicy", "acme-gateway-kalshi"),
+        ("NetworkPolicy", "acme-gateway-polymarket"),
     ]
     for child in children:
         kubernetes_validate.validate(child, "1.30", strict=True)

@@ -306,7 +306,8 @@ def test_the_collector_is_hardened_schema_valid_and_the_default_endpoint() -> No
                                        "otlp/tempo": {"endpoint": "tempo:4317"}},
         "extraConfig": {"processors": {"batch": {"timeout": "2s"}}}}}}})
     objects = [m for m in manifests if m["metadata"]["name"] == "arbiter-otel-collector"]
-    assert sorted(m["kind"] for m in objects) == ["ConfigMap", "Deployment", "Service"]
+    assert sorted(m["kind"] for m in objects) == ["ConfigMap", "Deployment", "NetworkPolicy",
+                                                  "Service"]
     for manifest in objects:
         validate(manifest)
     deployment = find(manifests, "Deployment", "arbiter-otel-collector")

@@ -35,6 +35,7 @@ RESOURCES = {
     "v1/services": ("Service", []),
     "apps/v1/deployments": ("Deployment", []),
     "policy/v1/poddisruptionbudgets": ("PodDisruptionBudget", []),
+    "networking.k8s.io/v1/networkpolicies": ("NetworkPolicy", []),
     "v1/events": ("Event", []),
 }
 # Cluster-scoped resources kopf's backbone waits for before it starts watching anything.

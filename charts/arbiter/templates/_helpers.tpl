@@ -101,6 +101,9 @@ pods:
   {{- end }}
 {{- /* Telemetry of tenants' pods: the same scrape annotations and OTLP endpoint as the
        shared services' (services/operator/children.py). */}}
+{{- /* Rules tenants' NetworkPolicies are built from (templates/networkpolicy.yaml). */}}
+networkPolicy:
+  {{- include "arbiter.np.platform" . | nindent 2 }}
 telemetry:
   scrapeAnnotations: {{ .Values.observability.scrape.annotations }}
   otlpEndpoint: {{ include "arbiter.otelEndpoint" . | quote }}
@@ -163,4 +166,130 @@ PodMonitor selects them and the target alerts expect each. A YAML list. */}}
 {{- end -}}
 {{- end -}}
 {{- toYaml (sortAlpha $names) -}}
+{{- end -}}
+
+{{/* ---- NetworkPolicy building blocks (templates/networkpolicy.yaml, and the tenants' rules
+in platform.yaml that the operator builds tenants' policies from). ---- */}}
+
+{{/* The enabled shared services (`arbiter serve` pods), a YAML list. */}}
+{{- define "arbiter.np.serveNames" -}}
+{{- $names := list -}}
+{{- range $name, $entry := .Values.services -}}
+{{- if (mergeOverwrite (deepCopy $.Values.defaults) $entry).enabled -}}
+{{- $names = append $names $name -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (sortAlpha $names) -}}
+{{- end -}}
+
+{{/* Peers matching the tenants' pods the operator builds (all of them, or those with the
+labels given), in the namespaces it watches; a YAML list, empty without the operator.
+ctx: dict root, labels (optional). */}}
+{{- define "arbiter.np.tenantPeers" -}}
+{{- $root := .root -}}
+{{- if $root.Values.operator.enabled -}}
+{{- $labels := dict "app.kubernetes.io/managed-by" "arbiter-operator" -}}
+{{- $labels = merge $labels (.labels | default dict) -}}
+{{- $ns := dict -}}
+{{- if eq $root.Values.operator.watch "release-namespace" -}}
+{{- $ns = dict "matchLabels" (dict "kubernetes.io/metadata.name" $root.Release.Namespace) -}}
+{{- end -}}
+{{- toYaml (list (dict "namespaceSelector" $ns "podSelector" (dict "matchLabels" $labels "matchExpressions" (list (dict "key" "arbiter.dev/tenant" "operator" "Exists")))))  -}}
+{{- else -}}
+[]
+{{- end -}}
+{{- end -}}
+
+{{/* One rule: {to|from: peers (omitted when empty: any address), ports: TCP ports}.
+ctx: dict key ("to" or "from"), peers, ports (list of numbers). */}}
+{{- define "arbiter.np.rule" -}}
+{{- $ports := list -}}
+{{- range .ports }}{{ $ports = append $ports (dict "port" (int .) "protocol" "TCP") }}{{ end -}}
+{{- $rule := dict "ports" $ports -}}
+{{- with .peers }}{{ $_ := set $rule $.key . }}{{ end -}}
+{{- toYaml $rule -}}
+{{- end -}}
+
+{{/* A peer in the release's namespace, seen from the release (podSelector only) or from a
+tenant's namespace (namespaced). ctx: dict root, labels, namespaced. */}}
+{{- define "arbiter.np.releasePeer" -}}
+{{- $peer := dict "podSelector" (dict "matchLabels" (merge (deepCopy .labels) (dict "app.kubernetes.io/name" "arbiter" "app.kubernetes.io/instance" .root.Release.Name))) -}}
+{{- if .namespaced -}}
+{{- $_ := set $peer "namespaceSelector" (dict "matchLabels" (dict "kubernetes.io/metadata.name" .root.Release.Namespace)) -}}
+{{- end -}}
+{{- toYaml $peer -}}
+{{- end -}}
+
+{{/* Egress to a dependency (kafka, postgresql, vault: Vault/OpenBao's HTTP API): the bundled
+server's pod and port, else networkPolicy.<dep>.to/ports. ctx: dict root, dep, namespaced. */}}
+{{- define "arbiter.np.depEgress" -}}
+{{- $values := index .root.Values .dep -}}
+{{- if $values.enabled -}}
+{{- $peer := include "arbiter.np.releasePeer" (dict "root" .root "labels" (dict "app.kubernetes.io/component" (printf "bundled-%s" .dep)) "namespaced" .namespaced) | fromYaml -}}
+{{- include "arbiter.np.rule" (dict "key" "to" "peers" (list $peer) "ports" (list $values.bundled.port)) -}}
+{{- else -}}
+{{- $ext := index .root.Values.networkPolicy .dep -}}
+{{- include "arbiter.np.rule" (dict "key" "to" "peers" $ext.to "ports" $ext.ports) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Egress to the OTLP endpoint, empty when no endpoint: the bundled collector's pod, else
+networkPolicy.otlp.to on networkPolicy.otlp.ports. ctx: dict root, namespaced. */}}
+{{- define "arbiter.np.otlpEgress" -}}
+{{- $otel := .root.Values.observability.otel -}}
+{{- if $otel.endpoint -}}
+{{- include "arbiter.np.rule" (dict "key" "to" "peers" .root.Values.networkPolicy.otlp.to "ports" .root.Values.networkPolicy.otlp.ports) -}}
+{{- else if $otel.collector.enabled -}}
+{{- $peer := include "arbiter.np.releasePeer" (dict "root" .root "labels" (dict "app.kubernetes.io/component" "otel-collector") "namespaced" .namespaced) | fromYaml -}}
+{{- include "arbiter.np.rule" (dict "key" "to" "peers" (list $peer) "ports" (list 4317)) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "arbiter.np.dnsEgress" -}}
+{{- $dns := .Values.networkPolicy.dns -}}
+{{- $rule := dict "ports" (list (dict "port" 53 "protocol" "UDP") (dict "port" 53 "protocol" "TCP")) -}}
+{{- with $dns.to }}{{ $_ := set $rule "to" . }}{{ end -}}
+{{- toYaml $rule -}}
+{{- end -}}
+
+{{- define "arbiter.np.venuesEgress" -}}
+{{- include "arbiter.np.rule" (dict "key" "to" "peers" .Values.networkPolicy.venues.to "ports" .Values.networkPolicy.venues.ports) -}}
+{{- end -}}
+
+{{/* What the operator builds tenants' NetworkPolicies from (services/operator/platform.py):
+ready-made egress rules and ingress peers, as seen from a tenant's namespace. */}}
+{{- define "arbiter.np.platform" -}}
+{{- $np := .Values.networkPolicy -}}
+enabled: {{ $np.enabled }}
+{{- if $np.enabled }}
+egress:
+  dns:
+    {{- include "arbiter.np.dnsEgress" . | nindent 4 }}
+  kafka:
+    {{- include "arbiter.np.depEgress" (dict "root" . "dep" "kafka" "namespaced" true) | nindent 4 }}
+  postgresql:
+    {{- include "arbiter.np.depEgress" (dict "root" . "dep" "postgresql" "namespaced" true) | nindent 4 }}
+  venues:
+    {{- include "arbiter.np.venuesEgress" . | nindent 4 }}
+  {{- with include "arbiter.np.otlpEgress" (dict "root" . "namespaced" true) }}
+  otlp:
+    {{- . | nindent 4 }}
+  {{- end }}
+  {{- $vault := (mergeOverwrite (deepCopy .Values.defaults) (.Values.services.vault | default dict)).enabled }}
+  {{- if and $vault (hasKey .Values.services "vault") }}
+  signer:
+    to:
+      - {{- include "arbiter.np.releasePeer" (dict "root" . "labels" (dict "app.kubernetes.io/component" "vault") "namespaced" true) | nindent 8 }}
+    ports:
+      - {port: 50051, protocol: TCP}
+  {{- end }}
+ingress:
+  prometheus:
+    {{- toYaml $np.prometheus.from | nindent 4 }}
+  {{- $control := (mergeOverwrite (deepCopy .Values.defaults) (.Values.services.control | default dict)).enabled }}
+  {{- if and $control (hasKey .Values.services "control") }}
+  control:
+    - {{- include "arbiter.np.releasePeer" (dict "root" . "labels" (dict "app.kubernetes.io/component" "control") "namespaced" true) | nindent 6 }}
+  {{- end }}
+{{- end }}
 {{- end -}}

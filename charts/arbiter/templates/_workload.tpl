@@ -139,6 +139,10 @@ spec:
     metadata:
       labels:
         {{- include "arbiter.labels" . | nindent 8 }}
+        {{- if hasPrefix "gateway-" .name }}
+        {{- /* What NetworkPolicies select the order-entry gateways by (venue traffic). */}}
+        arbiter.dev/role: gateway
+        {{- end }}
       annotations:
         # Roll pods when their mounted config changes.
         arbiter.dev/config-sha256: {{ .configSha }}
