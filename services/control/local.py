@@ -63,5 +63,5 @@ async def serve_local_control(servicer: ControlServicer, control: ControlConfig,
 def _remove(path: Path, endpoint: Endpoint) -> None:
     """Remove the endpoint file unless another run has announced itself there since."""
     with contextlib.suppress(OSError, ValueError):
-        if path.read_text().find(endpoint.token) >= 0:
+        if endpoint.token in path.read_text():
             path.unlink()

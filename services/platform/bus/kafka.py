@@ -88,8 +88,10 @@ class RateLimitedLog(logging.Filter):
         futures aiokafka drops when a broker is gone; everything else passes."""
         if record.name.startswith("aiokafka"):
             return True
-        return record.name == "asyncio" and "aiokafka.errors" in str(record.exc_info or "") \
-            or "NodeNotReadyError" in str(record.msg) or "KafkaConnectionError" in str(record.msg)
+        text = f"{record.msg} {record.exc_info or ''}"
+        return record.name == "asyncio" and any(
+            mark in text for mark in ("aiokafka.errors", "NodeNotReadyError",
+                                      "KafkaConnectionError"))
 
 
 _AIOKAFKA_FILTER = RateLimitedLog()
