@@ -130,10 +130,13 @@ async def build_vault(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -
     """The Signer service on PostgreSQL (`vault.store_dsn`, the vault role; with
     `store.migrate_dsn` pending migrations run first) or else the SQLite `vault.store_path`;
     closed with `stack`. `arbiter serve vault` serves it over gRPC, `arbiter run --live`
-    calls it in process. Imported here: the store and key-backend drivers load only when a
-    vault is built."""
+    calls it in process. It signs for `config`'s tenant only, within the scope its
+    configuration gives (`signing_scope`). Imported here: the store and key-backend drivers
+    load only when a vault is built."""
     from arbiter.platform.store import migrate
+    from arbiter.topology.signing_scope import tenant_signing_policy
     from arbiter.vault.bootstrap import build_vault_service
+    from arbiter.vault.policy import policies_of
     from arbiter.vault.transit import TransitSettings
 
     vault = config.vault
@@ -146,7 +149,8 @@ async def build_vault(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -
     # Opening waits for the database and the key backend: off the event loop.
     service = await asyncio.to_thread(
         build_vault_service, vault.store_path, vault.master_secret_path or None,
-        vault.backend, transit=transit, store_dsn=store_dsn)
+        vault.backend, transit=transit, store_dsn=store_dsn,
+        policies=policies_of(tenant_signing_policy(config)))
     stack.callback(service.close)
     return service
 

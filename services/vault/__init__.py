@@ -6,8 +6,16 @@ See docs/vault.md. `build_vault_service` is the entry point for `arbiter serve v
 
 from arbiter.vault.bootstrap import VaultService, build_vault_service
 from arbiter.vault.credentials import CredentialKind, CredentialKindSpec, credential_kinds
+from arbiter.vault.policy import (
+    SigningPolicy,
+    SigningRefused,
+    TenantPolicies,
+    TenantPolicy,
+    VenueScope,
+    policies_of,
+)
 from arbiter.vault.rotation import Rotation, RotationReport
-from arbiter.vault.signer import Eip712Digest, HmacMessage, RsaPssMessage, Signature, Signer
+from arbiter.vault.signer import Signature, Signer
 from arbiter.vault.transit import TransitSettings
 from arbiter.vault.vault import CredentialVault
 
@@ -15,15 +23,18 @@ __all__ = [
     "CredentialKind",
     "CredentialKindSpec",
     "CredentialVault",
-    "Eip712Digest",
-    "HmacMessage",
     "Rotation",
     "RotationReport",
-    "RsaPssMessage",
     "Signature",
     "Signer",
+    "SigningPolicy",
+    "SigningRefused",
+    "TenantPolicies",
+    "TenantPolicy",
     "TransitSettings",
     "VaultService",
+    "VenueScope",
     "build_vault_service",
     "credential_kinds",
+    "policies_of",
 ]

@@ -15,6 +15,7 @@ from arbiter.v1 import signing_pb2_grpc
 from arbiter.vault.grpc_service import SignerService
 from arbiter.vault.keybackend import KeyBackend
 from arbiter.vault.local_keyring import LocalKeyring
+from arbiter.vault.policy import NO_POLICIES, TenantPolicies
 from arbiter.vault.postgres_repository import PostgresCredentialRepository
 from arbiter.vault.repository import CredentialRepository
 from arbiter.vault.rotation import Rotation
@@ -81,9 +82,11 @@ def build_vault_service(
     keyring_path: str | Path | None = None,
     transit: TransitSettings | None = None,
     store_dsn: str = "",
+    policies: TenantPolicies = NO_POLICIES,
 ) -> VaultService:
     """Open the key backend and the credential store (see `open_repository`) and wire the
-    service."""
+    service; `policies` gives each tenant's signing scope (without one, a tenant's
+    credentials can be stored and described but sign nothing)."""
     key_backend = open_backend(backend, master_secret_path, keyring_path, transit)
     vault = CredentialVault(key_backend, open_repository(store_path, store_dsn))
-    return VaultService(vault, Signer(vault))
+    return VaultService(vault, Signer(vault, policies))

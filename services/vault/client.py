@@ -1,12 +1,15 @@
-"""Gateway-side signers that keep venue keys in the vault: each signature is one gRPC call.
+"""Gateway-side access to keys that stay in the vault: each signature is one gRPC call.
 
-The classes match, by shape only, what the gateways sign with (an EIP-712 signer with
-`address` and `sign_digest`, a request signer with `sign`), so a gateway swaps its
-in-process key for the vault without importing this module's types. They work over a
-`grpc.aio` `SignerStub` and over `arbiter.platform.rpc.LocalStub` alike. Each factory asks the
-vault once for a credential's public side (address, key id) and checks it is of the kind the
-venue asked for (kinds are declared by the venue plugins), so a misconfigured credential id
-fails at gateway start, not at the first order.
+A `VaultCredential` is one tenant's credential as the vault describes it (its kind, public
+side, key version) and asks the vault to sign a *payload*: an order, an auth message, a
+request line (`SignRequest.payload`), never bytes; the vault checks it with the credential
+kind's signing policy. `VaultRequestSigner` signs venue requests (Kalshi and any venue whose
+requests are signed as timestamp + method + path, and the body too). Venue packages wrap a
+`VaultCredential` in the signer their gateway uses (Polymarket's order signer, say). They work
+over a `grpc.aio` `SignerStub` and over `arbiter.platform.rpc.LocalStub` alike. Each factory
+asks the vault once for a credential's public side and checks it is of the kind the venue asked
+for (kinds are declared by the venue plugins), so a misconfigured credential id fails at
+gateway start, not at the first order.
 
 Polymarket's L2 HMAC is computed in the gateway: the venue's user WebSocket demands the L2
 secret in clear anyway, and that secret, derived at start with a vault-signed L1 request,
@@ -18,12 +21,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import grpc
+from google.protobuf.message import Message
 
 from arbiter.platform.tenancy import METADATA_TENANT, METADATA_TIER
 from arbiter.v1 import common_pb2, signing_pb2
 from arbiter.vault.credentials import CredentialKind, credential_kind
-
-EIP712_SIGNATURE_LENGTH = 65
 
 
 class SignerStubLike(Protocol):
@@ -49,117 +51,60 @@ class VaultCredentialError(RuntimeError):
         self.code = code
 
 
-class _VaultCredential:
-    """One credential in the vault, addressed as one tenant; the calls and their errors."""
+class VaultCredential:
+    """One credential in the vault, addressed as one tenant: its public side and `sign`."""
 
     def __init__(self, stub: SignerStubLike, tenant: common_pb2.TenantContext,
-                 credential_id: str, key_version: int) -> None:
+                 credential_id: str, public_info: dict[str, str],
+                 key_version: int = 0) -> None:
         self._stub = stub
         self._tenant = tenant
         self.credential_id = credential_id
+        self.public_info = public_info
         self.key_version = key_version  # as of the last call; rotation moves it forward
 
-    async def _sign(self, action: str, **payload: bytes) -> bytes:
-        request = signing_pb2.SignRequest(tenant=self._tenant, credential_id=self.credential_id,
-                                          **payload)
+    async def sign(self, **payload: Message) -> bytes:
+        """The vault's signature over one payload (`polymarket_order=...`, ...); a refusal
+        is a `VaultCredentialError` naming the failed check."""
+        (field, message), = payload.items()
+        request = signing_pb2.SignRequest(tenant=self._tenant, credential_id=self.credential_id)
+        getattr(request, field).CopyFrom(message)
         response = await _call(self._stub.Sign, request, self._tenant, self.credential_id,
-                               action)
+                               f"sign:{field}")
         self.key_version = response.key_version
         return bytes(response.signature)
 
-    def _error(self, action: str, reason: str) -> VaultCredentialError:
+    def error(self, action: str, reason: str) -> VaultCredentialError:
         return VaultCredentialError(self._tenant.tenant_id, self.credential_id, action, reason)
 
 
-class VaultDigestSigner(_VaultCredential):
-    """Polymarket EIP-712 (orders, ClobAuth) with a `polymarket-eoa` key in the vault."""
+class VaultRequestSigner:
+    """Venue request auth with a vault key: the vault checks the request line (method, path,
+    timestamp) against the venue's policy and signs what the venue signs."""
 
-    def __init__(self, stub: SignerStubLike, tenant: common_pb2.TenantContext,
-                 credential_id: str, address: str, key_version: int = 0) -> None:
-        super().__init__(stub, tenant, credential_id, key_version)
-        self._address = address
+    def __init__(self, credential: VaultCredential) -> None:
+        self.credential = credential
 
     @property
-    def address(self) -> str:
-        """Checksummed address of the vault-held key."""
-        return self._address
+    def public_info(self) -> dict[str, str]:
+        return self.credential.public_info
 
-    async def sign_digest(self, digest: bytes) -> bytes:
-        """65-byte r||s||v (v = 27/28) over a 32-byte EIP-712 digest."""
-        if len(digest) != 32:
-            raise self._error("sign:eip712", f"digest must be 32 bytes, was {len(digest)} bytes")
-        signature = await self._sign("sign:eip712", eip712_digest=digest)
-        if len(signature) != EIP712_SIGNATURE_LENGTH:
-            raise self._error("sign:eip712", f"vault answered {len(signature)} signature bytes, "
-                                             f"expected {EIP712_SIGNATURE_LENGTH}")
-        return signature
+    async def sign_request(self, timestamp_ms: int, method: str, path: str,
+                           body: bytes = b"") -> bytes:
+        """Raw signature bytes over the venue's pre-sign text of this request."""
+        return await self.credential.sign(venue_request=signing_pb2.VenueRequest(
+            timestamp_ms=timestamp_ms, method=method, path=path, body=body))
 
 
-_MESSAGE_FIELDS = {"sign:rsa-pss": "rsa_pss_message", "sign:hmac": "hmac_message"}
-"""The `SignRequest` payload field of each action that signs request pre-sign bytes."""
-
-
-class VaultMessageSigner(_VaultCredential):
-    """Request auth over pre-sign bytes (`action`: sign:hmac or sign:rsa-pss) with a vault
-    key; `public_info` is what the vault told about it (its key id, say)."""
-
-    def __init__(self, stub: SignerStubLike, tenant: common_pb2.TenantContext,
-                 credential_id: str, action: str, public_info: dict[str, str],
-                 key_version: int = 0) -> None:
-        if action not in _MESSAGE_FIELDS:
-            raise ValueError(f"{action!r} does not sign messages; one of {sorted(_MESSAGE_FIELDS)}")
-        super().__init__(stub, tenant, credential_id, key_version)
-        self.action = action
-        self.public_info = public_info
-
-    async def sign(self, message: bytes) -> bytes:
-        return await self._sign(self.action, **{_MESSAGE_FIELDS[self.action]: message})
-
-
-class VaultRequestSigner(_VaultCredential):
-    """RSA-PSS request auth (SHA-256) with a `kalshi-rsa`-shaped key in the vault."""
-
-    def __init__(self, stub: SignerStubLike, tenant: common_pb2.TenantContext,
-                 credential_id: str, key_id: str, public_key_pem: str,
-                 key_version: int = 0) -> None:
-        super().__init__(stub, tenant, credential_id, key_version)
-        self.key_id = key_id  # the KALSHI-ACCESS-KEY header
-        self.public_key_pem = public_key_pem
-
-    async def sign(self, message: bytes) -> bytes:
-        """Raw RSA-PSS signature over the Kalshi pre-sign bytes (timestamp + METHOD + path)."""
-        return await self._sign("sign:rsa-pss", rsa_pss_message=message)
-
-
-async def vault_digest_signer(
+async def vault_credential(
     stub: SignerStubLike, tenant: common_pb2.TenantContext, credential_id: str, *,
     kind: CredentialKind,
-) -> VaultDigestSigner:
-    """An EIP-712 digest signer over a vault key of `kind` (whose public side has an
-    `address`); one `GetCredentialInfo` call. `VaultCredentialError` names the credential if
-    the vault does not let this tenant use it, or if it is another kind of key."""
+) -> VaultCredential:
+    """A vault credential of `kind`, after one `GetCredentialInfo` call; its `public_info`
+    holds the kind's public fields. `VaultCredentialError` names the credential if the vault
+    does not let this tenant use it, or if it is another kind of key."""
     version, info = await _info(stub, tenant, credential_id, kind)
-    return VaultDigestSigner(stub, tenant, credential_id, info["address"], version)
-
-
-async def vault_request_signer(
-    stub: SignerStubLike, tenant: common_pb2.TenantContext, credential_id: str, *,
-    kind: CredentialKind,
-) -> VaultRequestSigner:
-    """An RSA-PSS request signer over a vault key of `kind` (see `vault_digest_signer`)."""
-    version, info = await _info(stub, tenant, credential_id, kind)
-    return VaultRequestSigner(stub, tenant, credential_id, info["key_id"],
-                              info["public_key_pem"], version)
-
-
-async def vault_message_signer(
-    stub: SignerStubLike, tenant: common_pb2.TenantContext, credential_id: str,
-    kind: CredentialKind, action: str = "sign:hmac",
-) -> VaultMessageSigner:
-    """A signer of request pre-sign bytes over a vault key of `kind` (see
-    `vault_digest_signer`); its `public_info` holds the kind's public fields."""
-    version, info = await _info(stub, tenant, credential_id, kind)
-    return VaultMessageSigner(stub, tenant, credential_id, action, info, version)
+    return VaultCredential(stub, tenant, credential_id, info, version)
 
 
 async def _info(stub: SignerStubLike, tenant: common_pb2.TenantContext, credential_id: str,

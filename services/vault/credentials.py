@@ -2,7 +2,7 @@
 
 The vault names no venue: each venue plugin declares its kinds (`VenuePlugin.credential_kinds`,
 a `CredentialKindSpec` each: the kind's name, how its onboarding input is checked and
-normalised, its public side, and which signing actions it performs), and the vault and
+normalised, its public side, and the signing policy of each payload it signs), and the vault and
 `arbiter vault put --kind` find them in the venue registry. Material is normalised before it
 is sealed (a Polymarket key becomes its 32 raw bytes, a Kalshi key PKCS#8 DER), so signing
 never re-parses user input. Every check happens before anything is stored: bad input
@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 
 from arbiter.platform.venues import VENUES
 from arbiter.vault.errors import InvalidCredential, MalformedPem, PassphraseError
+from arbiter.vault.policy import SigningPolicy
 
 CredentialKind = str
 """A credential kind's name (`polymarket-eoa`, `kalshi-rsa`, ...), as stored with it."""
@@ -37,21 +38,20 @@ Parse = Callable[[bytes, str | None, bytes | None], ParsedCredential]
 `VaultError` naming what is wrong."""
 PublicInfo = Callable[[bytearray, str], dict[str, str]]
 """(opened material, public id) -> what a gateway may know (never a secret)."""
-SignWith = Callable[[bytearray, bytes], bytes]
-"""(opened material, the payload checked by the vault's signer) -> signature bytes."""
 
 
 @dataclass(frozen=True)
 class CredentialKindSpec:
-    """One kind of credential a venue needs: `signs` maps each signing action the vault
-    performs with it (`sign:eip712`, `sign:rsa-pss`, `sign:hmac`) to how."""
+    """One kind of credential a venue needs: `signs` maps each `SignRequest` payload it
+    signs (`polymarket_order`, `venue_request`, ...) to the policy that checks and signs it;
+    a kind that signs nothing is only stored."""
 
     name: CredentialKind
     parse: Parse
     public_info: PublicInfo
     public_fields: tuple[str, ...]
     """The keys `public_info` always answers (a gateway's signer checks them at start)."""
-    signs: Mapping[str, SignWith]
+    signs: Mapping[str, SigningPolicy]
 
 
 class UnknownCredentialKind(InvalidCredential):

@@ -1,8 +1,10 @@
 """gRPC edge of the vault: `arbiter.v1.Signer` over the domain `Signer`.
 
-Thin by design: check the tenant context, translate the payload, run the (CPU-bound,
-blocking) signing in a worker thread so the event loop keeps serving, and map domain errors to
-status codes. A credential that is unknown and one owned by another tenant get the same
+Thin by design: check the tenant context, hand the payload (whichever `SignRequest.payload`
+field is set) to the domain `Signer`, which checks it with the credential kind's policy, run
+the (CPU-bound, blocking) signing in a worker thread so the event loop keeps serving, and map
+domain errors to status codes: a malformed payload is INVALID_ARGUMENT, one the policy refuses
+PERMISSION_DENIED, each naming the failed check. A credential that is unknown and one owned by another tenant get the same
 PERMISSION_DENIED answer, so a tenant cannot probe another tenant's credential ids.
 `GetCredentialInfo` goes through the same checks and audit and answers public material only.
 """
@@ -23,7 +25,8 @@ from arbiter.vault.errors import (
     StoreUnavailable,
     VaultError,
 )
-from arbiter.vault.signer import Eip712Digest, HmacMessage, RsaPssMessage, Signer, SignPayload
+from arbiter.vault.policy import MalformedPayload, PolicyViolation
+from arbiter.vault.signer import Signer
 from arbiter.vault.vault import CredentialVault
 
 T = TypeVar("T")
@@ -31,21 +34,17 @@ T = TypeVar("T")
 _STATUS: tuple[tuple[type[VaultError], grpc.StatusCode], ...] = (
     (InvalidIdentifier, grpc.StatusCode.INVALID_ARGUMENT),
     (PayloadMismatch, grpc.StatusCode.INVALID_ARGUMENT),
+    (MalformedPayload, grpc.StatusCode.INVALID_ARGUMENT),
+    (PolicyViolation, grpc.StatusCode.PERMISSION_DENIED),
     (CredentialNotFound, grpc.StatusCode.PERMISSION_DENIED),
     (BackendUnavailable, grpc.StatusCode.UNAVAILABLE),
     (StoreUnavailable, grpc.StatusCode.UNAVAILABLE),
 )
 
 
-def _payload(request: signing_pb2.SignRequest) -> SignPayload | None:
-    which = request.WhichOneof("payload")
-    if which == "eip712_digest":
-        return Eip712Digest(request.eip712_digest)
-    if which == "rsa_pss_message":
-        return RsaPssMessage(request.rsa_pss_message)
-    if which == "hmac_message":
-        return HmacMessage(request.hmac_message)
-    return None
+PAYLOADS = tuple(field.name for field in
+                 signing_pb2.SignRequest.DESCRIPTOR.oneofs_by_name["payload"].fields)
+"""What a `SignRequest` may ask to sign; a credential kind's policies say which it signs."""
 
 
 class SignerService(signing_pb2_grpc.SignerServicer):
@@ -59,14 +58,16 @@ class SignerService(signing_pb2_grpc.SignerServicer):
         self, request: signing_pb2.SignRequest, context: grpc.aio.ServicerContext
     ) -> signing_pb2.SignResponse:
         await _require_tenant(request, "SignRequest", context)
-        payload = _payload(request)
-        if payload is None:
+        which = request.WhichOneof("payload")
+        if which is None:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                "payload is required: eip712_digest, rsa_pss_message or hmac_message",
+                f"payload is required: one of {', '.join(PAYLOADS)} (raw digests and message "
+                "bytes are never signed)",
             )
-        assert payload is not None
-        signature = await _call_vault(request, context, self._signer.sign, payload)
+        assert which is not None
+        signature = await _call_vault(request, context, self._signer.sign, which,
+                                      getattr(request, which))
         return signing_pb2.SignResponse(signature=signature.signature,
                                         key_version=signature.key_version)
 

@@ -1,10 +1,11 @@
-"""Signing on behalf of gateways: the key is opened only inside this process, only for one call.
+"""Signing on behalf of gateways: meaning in, a signature out, the key opened only for the call.
 
-A payload names its signing action; the credential's kind (declared by its venue plugin, see
-`arbiter.vault.credentials`) says whether it performs that action and how:
-- `sign:eip712` (Eip712Digest): a 32-byte digest, checked here, e.g. Polymarket orders.
-- `sign:rsa-pss` (RsaPssMessage): request pre-sign bytes, e.g. Kalshi request auth.
-- `sign:hmac` (HmacMessage): request pre-sign bytes, e.g. Polymarket L2 or NonceX auth.
+A request names what it wants signed (a `SignRequest` payload: an order, an auth message, a
+request line), never bytes. The credential's kind, declared by its venue plugin, holds a
+`SigningPolicy` per payload it signs; the policy checks the payload against the credential and
+the tenant's signing scope (see `arbiter.vault.policy`) and computes the bytes to sign itself.
+Only an approved payload opens the key. Every signature and every refusal is audited with the
+caller and what the payload meant.
 
 About wiping: the vault decrypts into a `bytearray` and zeroes it when the call ends, which
 shortens how long the key sits in memory we control. CPython limits what that buys:
@@ -14,29 +15,23 @@ key on free), the allocator may leave old copies in freed pages, and nothing sto
 a core dump. Real protection is process isolation: keys never leave the vault process.
 """
 
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from google.protobuf.message import Message
+
 from arbiter.vault.credentials import credential_kind
-from arbiter.vault.errors import PayloadMismatch
+from arbiter.vault.errors import PayloadMismatch, VaultError
+from arbiter.vault.ids import validate_credential_id, validate_tenant_id
+from arbiter.vault.policy import (
+    CredentialPublic,
+    PolicyViolation,
+    SigningPolicy,
+    SigningRefused,
+    TenantPolicies,
+)
 from arbiter.vault.vault import CredentialVault
-
-
-@dataclass(frozen=True)
-class Eip712Digest:
-    digest: bytes
-
-
-@dataclass(frozen=True)
-class RsaPssMessage:
-    message: bytes
-
-
-@dataclass(frozen=True)
-class HmacMessage:
-    message: bytes
-
-
-SignPayload = Eip712Digest | RsaPssMessage | HmacMessage
 
 
 @dataclass(frozen=True)
@@ -45,29 +40,64 @@ class Signature:
     key_version: int
 
 
-def _action(payload: SignPayload) -> tuple[str, bytes]:
-    """The signing action a payload asks for, and the bytes to sign."""
-    if isinstance(payload, Eip712Digest):
-        if len(payload.digest) != 32:
-            raise PayloadMismatch(
-                f"eip712_digest must be 32 bytes, was {len(payload.digest)} bytes"
-            )
-        return "sign:eip712", payload.digest
-    if isinstance(payload, RsaPssMessage):
-        return "sign:rsa-pss", payload.message
-    return "sign:hmac", payload.message
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def audit_action(payload: str, meaning: Mapping[str, str]) -> str:
+    """`sign:<payload> key=value ...`: the audit's action names what was (to be) signed."""
+    return " ".join([f"sign:{payload}", *(f"{k}={v}" for k, v in meaning.items())])
+
+
+def _outcome(exc: VaultError) -> str:
+    return f"refused:{exc.check}" if isinstance(exc, SigningRefused) else \
+        f"error:{type(exc).__name__}"
 
 
 class Signer:
-    """Sign payloads with tenant credentials held by a `CredentialVault`."""
+    """Sign checked payloads with tenant credentials held by a `CredentialVault`; `policies`
+    gives each tenant's signing scope, `now_ms` the clock timestamps are judged by."""
 
-    def __init__(self, vault: CredentialVault) -> None:
+    def __init__(self, vault: CredentialVault, policies: TenantPolicies,
+                 now_ms: Callable[[], int] = wall_ms) -> None:
         self._vault = vault
+        self._policies = policies
+        self._now_ms = now_ms
 
-    def sign(self, actor: str, tenant_id: str, credential_id: str,
-             payload: SignPayload) -> Signature:
-        action, message = _action(payload)
+    def sign(self, actor: str, tenant_id: str, credential_id: str, payload_name: str,
+             payload: Message) -> Signature:
+        """Sign `payload` (the `SignRequest` oneof field `payload_name`) if its policy
+        approves; `SigningRefused` names the failed check, and nothing is opened."""
+        tenant_id = validate_tenant_id(tenant_id)
+        credential_id = validate_credential_id(credential_id)
+        action = audit_action(payload_name, {})
+        try:
+            meta = self._vault.metadata(tenant_id, credential_id)
+            policy = self._policy(meta.kind, credential_id, payload_name)
+            action = audit_action(payload_name, policy.describe(payload))
+            scope = self._policies(tenant_id)
+            if scope is None:
+                raise PolicyViolation("tenant-policy", "this vault holds no signing policy for "
+                                      f"tenant {tenant_id!r}")
+            approved = policy.check(payload, CredentialPublic(
+                tenant_id, credential_id, meta.kind, meta.public_id), scope, self._now_ms())
+        except VaultError as exc:
+            self._vault.audit_event(actor, action, tenant_id, credential_id, _outcome(exc))
+            raise
+        action = audit_action(payload_name, approved.meaning)
         with self._vault.unsealed(actor, action, tenant_id, credential_id,
-                                  signing=True) as (meta, key):
-            return Signature(credential_kind(meta.kind).signs[action](key, message),
-                             meta.key_version)
+                                  meta.kind) as (opened, key):
+            if opened.public_id != meta.public_id:  # replaced between the check and now
+                raise PayloadMismatch(f"credential {credential_id!r} changed while signing; "
+                                      "ask again")
+            return Signature(policy.sign(key, approved.message), opened.key_version)
+
+    @staticmethod
+    def _policy(kind: str, credential_id: str, payload_name: str) -> SigningPolicy:
+        signs = credential_kind(kind).signs
+        policy = signs.get(payload_name)
+        if policy is None:
+            raise PayloadMismatch(
+                f"credential {credential_id!r} is a {kind} key, which signs "
+                f"{', '.join(sorted(signs)) or 'nothing'}, not {payload_name}")
+        return policy

@@ -9,12 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from arbiter.vault.credentials import (
-    CredentialKind,
-    credential_kind,
-    parse_credential,
-    public_info,
-)
+from arbiter.vault.credentials import CredentialKind, parse_credential, public_info
 from arbiter.vault.envelope import Binding, open_sealed, parse, seal, wipe
 from arbiter.vault.errors import (
     CredentialNotFound,
@@ -108,13 +103,19 @@ class CredentialVault:
             return CredentialInfo(meta.credential_id, meta.kind, meta.key_version,
                                   public_info(meta.kind, material, meta.public_id))
 
+    def metadata(self, tenant_id: str, credential_id: str) -> CredentialMetadata:
+        """A credential's stored metadata (kind, public id), read without opening it;
+        `CredentialNotFound` for another tenant's id too. Not audited: the caller audits
+        what it does with it."""
+        return self._get(validate_tenant_id(tenant_id),
+                         validate_credential_id(credential_id)).metadata
+
     @contextmanager
     def unsealed(self, actor: str, action: str, tenant_id: str, credential_id: str,
-                 kind: CredentialKind | None = None, *, signing: bool = False,
+                 kind: CredentialKind | None = None,
                  ) -> Iterator[tuple[CredentialMetadata, bytearray]]:
         """Yield a credential's plaintext material for the duration of the block, then wipe it.
-        With `kind`, a credential of another kind is refused before it is opened; with
-        `signing`, one whose kind does not perform `action`.
+        With `kind`, a credential of another kind is refused before it is opened.
 
         A rotation may re-seal the row between our read and our unwrap, then retire the old
         key; one re-read of a changed row covers that race without any lock on the hot path.
@@ -128,9 +129,6 @@ class CredentialVault:
             if kind is not None and stored_kind != kind:
                 raise PayloadMismatch(f"credential {credential_id!r} is a {stored_kind} key; "
                                       f"{action} needs a {kind} key")
-            if signing and action not in credential_kind(stored_kind).signs:
-                raise PayloadMismatch(f"credential {credential_id!r} is a {stored_kind} key; "
-                                      f"{action} needs a key of a kind that performs it")
             try:
                 material = open_sealed(self.backend, binding, stored.ciphertext)
             except (RetiredKeyVersion, UnknownKeyVersion):

@@ -28,6 +28,8 @@ from arbiter.vault.sqlite_repository import SqliteCredentialRepository
 from arbiter.vault.transit import TransitKeyBackend, TransitSettings
 from arbiter.vault.vault import CredentialVault
 
+from .payloads import scope
+
 # Public Hardhat account #0, the key of the Polymarket SDK test vectors (protocol-facts A3)
 HARDHAT_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 HARDHAT_ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
@@ -146,9 +148,14 @@ def vault(backend: KeyBackend, repository: CredentialRepository) -> CredentialVa
     return CredentialVault(backend, repository)
 
 
+NOW_MS = 1_765_000_000_000
+"""The vault's clock in the domain-level tests: fixed, so a vector's timestamp can be now."""
+
+
 @pytest.fixture
 def signer(vault: CredentialVault) -> Signer:
-    return Signer(vault)
+    """Every tenant gets the test scope (`payloads.scope`); the clock stands at NOW_MS."""
+    return Signer(vault, scope, now_ms=lambda: NOW_MS)
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,6 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from eth_account import Account
-from eth_account.messages import _hash_eip191_message, encode_typed_data
 
 from arbiter.platform import rpc
 from arbiter.platform.rpc import LocalStub, start_server
@@ -26,16 +24,21 @@ from arbiter.v1 import common_pb2, signing_pb2, signing_pb2_grpc
 from arbiter.vault import VaultService, build_vault_service
 from arbiter.vault.client import (
     SignerStubLike,
+    VaultCredential,
     VaultCredentialError,
-    VaultDigestSigner,
     VaultRequestSigner,
-    vault_digest_signer,
-    vault_request_signer,
+    vault_credential,
 )
 from arbiter.venues.kalshi.credentials import KALSHI_PSS, KALSHI_RSA
-from arbiter.venues.polymarket.credentials import POLYMARKET_API, POLYMARKET_EOA
+from arbiter.venues.polymarket.credentials import (
+    POLYMARKET_API,
+    POLYMARKET_EOA,
+    VaultEoaSigner,
+)
+from arbiter.venues.polymarket.signing import LocalSigner, recover_order_signer, sign_order
 
 from .conftest import API_SECRET, HARDHAT_ADDRESS, HARDHAT_KEY, api_creds_json
+from .payloads import DOMAIN, now_ms, order, scope
 
 ACME = common_pb2.TenantContext(tenant_id="acme", tier="pro")
 RIVAL = common_pb2.TenantContext(tenant_id="rival", tier="paper")
@@ -44,7 +47,7 @@ IDS = {"polymarket_key": "poly", "kalshi_key": "kalshi"}
 
 @dataclass(frozen=True)
 class VaultSigners:
-    polymarket_key: VaultDigestSigner | None = None
+    polymarket_key: VaultEoaSigner | None = None
     kalshi_key: VaultRequestSigner | None = None
 
 
@@ -53,15 +56,15 @@ async def vault_signers(stub: SignerStubLike, tenant: common_pb2.TenantContext, 
                         kalshi_key: str | None = None) -> VaultSigners:
     """What the two venues' live credentials ask the vault for, one signer each."""
     return VaultSigners(
-        None if polymarket_key is None else await vault_digest_signer(
-            stub, tenant, polymarket_key, kind=POLYMARKET_EOA),
-        None if kalshi_key is None else await vault_request_signer(
-            stub, tenant, kalshi_key, kind=KALSHI_RSA))
+        None if polymarket_key is None else VaultEoaSigner(await vault_credential(
+            stub, tenant, polymarket_key, kind=POLYMARKET_EOA)),
+        None if kalshi_key is None else VaultRequestSigner(await vault_credential(
+            stub, tenant, kalshi_key, kind=KALSHI_RSA)))
 
 
 @pytest.fixture
 def service(master_secret: Path, rsa_pem: bytes) -> AsyncIterator[VaultService]:
-    built = build_vault_service(":memory:", master_secret, "local")
+    built = build_vault_service(":memory:", master_secret, "local", policies=scope)
     built.vault.put("ops", "acme", "poly", POLYMARKET_EOA, HARDHAT_KEY.encode())
     built.vault.put("ops", "acme", "poly-api", POLYMARKET_API, api_creds_json())
     built.vault.put("ops", "acme", "kalshi", KALSHI_RSA, rsa_pem, "kid-1")
@@ -89,40 +92,31 @@ async def acme(stub: signing_pb2_grpc.SignerStub) -> VaultSigners:
     return await vault_signers(stub, ACME, **IDS)
 
 
-async def test_eip712_signature_recovers_to_the_vault_key_address(acme: VaultSigners) -> None:
-    # Prepare: a Polymarket order's typed data, hashed the way the exchange contract does
+async def test_an_order_signed_through_the_vault_recovers_to_its_maker(
+    acme: VaultSigners
+) -> None:
     signer = acme.polymarket_key
     assert signer is not None and signer.address == HARDHAT_ADDRESS
-    typed = encode_typed_data(full_message={
-        "types": {
-            "EIP712Domain": [{"name": "name", "type": "string"},
-                             {"name": "version", "type": "string"},
-                             {"name": "chainId", "type": "uint256"}],
-            "Order": [{"name": "salt", "type": "uint256"}, {"name": "maker", "type": "address"},
-                      {"name": "makerAmount", "type": "uint256"}],
-        },
-        "primaryType": "Order",
-        "domain": {"name": "Polymarket CTF Exchange", "version": "1", "chainId": 137},
-        "message": {"salt": 42, "maker": HARDHAT_ADDRESS, "makerAmount": 5_000_000},
-    })
-    # Act
-    signature = await signer.sign_digest(_hash_eip191_message(typed))
-    # Assert
-    assert len(signature) == 65 and signature[64] in (27, 28)
-    assert Account.recover_message(typed, signature=signature) == HARDHAT_ADDRESS
-    assert signer.key_version == 1
+    signed = order(now_ms())
+
+    wire = await sign_order(signed, DOMAIN, signer)
+
+    assert recover_order_signer(signed, wire, DOMAIN) == HARDHAT_ADDRESS
+    assert wire == await sign_order(signed, DOMAIN, LocalSigner(HARDHAT_KEY))
+    assert signer.credential.key_version == 1
 
 
 async def test_rsa_pss_signature_verifies_with_the_public_key_the_vault_hands_out(
     acme: VaultSigners, rsa_key: rsa.RSAPrivateKey
 ) -> None:
     signer = acme.kalshi_key
-    assert signer is not None and signer.key_id == "kid-1"
-    public = serialization.load_pem_public_key(signer.public_key_pem.encode())
+    assert signer is not None and signer.public_info["key_id"] == "kid-1"
+    public = serialization.load_pem_public_key(signer.public_info["public_key_pem"].encode())
     assert public.public_numbers() == rsa_key.public_key().public_numbers()  # type: ignore[union-attr]
-    message = b"1703123456789GET/trade-api/v2/portfolio/balance"
+    at = now_ms()
+    message = f"{at}GET/trade-api/v2/portfolio/balance".encode()
 
-    signature = await signer.sign(message)
+    signature = await signer.sign_request(at, "GET", "/trade-api/v2/portfolio/balance")
 
     public.verify(signature, message, KALSHI_PSS, hashes.SHA256())  # type: ignore[union-attr]
     with pytest.raises(InvalidSignature):
@@ -139,9 +133,9 @@ async def test_another_tenant_cannot_use_acme_credentials(
         "vault credential 'poly' of tenant 'rival': info failed (PERMISSION_DENIED): "
         "tenant 'rival' may not use credential 'poly'")
     # Knowing the address does not help: signing is refused the same way
-    forged = VaultDigestSigner(stub, RIVAL, "poly", HARDHAT_ADDRESS)
+    forged = VaultEoaSigner(VaultCredential(stub, RIVAL, "poly", {"address": HARDHAT_ADDRESS}))
     with pytest.raises(VaultCredentialError, match="'poly'.*PERMISSION_DENIED"):
-        await forged.sign_digest(b"\x01" * 32)
+        await forged.sign_order(order(now_ms()), DOMAIN)
 
 
 async def test_a_plane_cannot_claim_another_tenant_over_its_own_channel(port: int) -> None:
@@ -158,7 +152,7 @@ async def test_the_same_channel_shape_works_for_its_own_tenant(port: int) -> Non
     async with rpc.insecure_channel(f"127.0.0.1:{port}", ACME) as channel:
         signers = await vault_signers(signing_pb2_grpc.SignerStub(channel), ACME, **IDS)
         assert signers.kalshi_key is not None
-        assert await signers.kalshi_key.sign(b"m")
+        assert await signers.kalshi_key.sign_request(now_ms(), "GET", "/trade-api/v2/markets")
 
 
 @pytest.mark.parametrize(
@@ -185,12 +179,10 @@ async def test_wrong_or_unknown_credentials_fail_at_start_naming_the_credential(
 async def test_a_signer_built_for_one_kind_cannot_sign_with_another(
     stub: signing_pb2_grpc.SignerStub,
 ) -> None:
-    wrong = VaultDigestSigner(stub, ACME, "poly-api", "0x0")
+    wrong = VaultEoaSigner(VaultCredential(stub, ACME, "poly-api", {"address": HARDHAT_ADDRESS}))
     with pytest.raises(VaultCredentialError,
-                       match="INVALID_ARGUMENT.*polymarket-api key; sign:eip712 needs"):
-        await wrong.sign_digest(b"\x01" * 32)
-    with pytest.raises(VaultCredentialError, match="digest must be 32 bytes, was 31 bytes"):
-        await wrong.sign_digest(b"\x01" * 31)
+                       match="INVALID_ARGUMENT.*polymarket-api key, which signs nothing"):
+        await wrong.sign_order(order(now_ms()), DOMAIN)
 
 
 async def test_credential_info_carries_no_secret_material(
@@ -225,9 +217,9 @@ async def test_works_in_process_over_a_local_stub(service: VaultService) -> None
     stub = LocalStub(service.servicer)
     signers = await vault_signers(stub, ACME, **IDS)  # type: ignore[arg-type]
     assert signers.polymarket_key is not None
-    digest = b"\x07" * 32
-    signature = await signers.polymarket_key.sign_digest(digest)
-    assert Account._recover_hash(digest, signature=signature) == HARDHAT_ADDRESS
+    signed = order(now_ms())
+    wire = await sign_order(signed, DOMAIN, signers.polymarket_key)
+    assert recover_order_signer(signed, wire, DOMAIN) == HARDHAT_ADDRESS
     with pytest.raises(VaultCredentialError, match="'poly'.*PERMISSION_DENIED"):
         await vault_signers(stub, RIVAL, polymarket_key="poly")  # type: ignore[arg-type]
 
@@ -236,8 +228,8 @@ async def test_signers_keep_working_across_a_key_rotation(
     acme: VaultSigners, service: VaultService
 ) -> None:
     assert acme.polymarket_key is not None
-    digest = b"\x09" * 32
-    before = await acme.polymarket_key.sign_digest(digest)  # RFC 6979: deterministic
+    signed = order(now_ms())
+    before = await acme.polymarket_key.sign_order(signed, DOMAIN)  # RFC 6979: deterministic
     await service.rotation("ops").run()
-    after = await acme.polymarket_key.sign_digest(digest)
-    assert before == after and acme.polymarket_key.key_version == 2
+    after = await acme.polymarket_key.sign_order(signed, DOMAIN)
+    assert before == after and acme.polymarket_key.credential.key_version == 2

@@ -5,13 +5,19 @@ import pytest
 from arbiter.vault.errors import RotationIncomplete, UnknownKeyVersion
 from arbiter.vault.keybackend import VersionState
 from arbiter.vault.rotation import Rotation
-from arbiter.vault.signer import Eip712Digest, Signer
+from arbiter.vault.signer import Signature, Signer
 from arbiter.vault.vault import CredentialVault
 from arbiter.venues.polymarket.credentials import POLYMARKET_EOA
 
-from .conftest import HARDHAT_KEY
+from .conftest import HARDHAT_KEY, NOW_MS
+from .payloads import order, order_request, payload
 
 EOA = POLYMARKET_EOA
+
+
+def sign(signer: Signer, tenant: str, credential: str) -> Signature:
+    return signer.sign("gw", tenant, credential, *payload(
+        order_request(tenant, credential, order(NOW_MS))))
 
 
 @pytest.fixture
@@ -34,10 +40,10 @@ async def test_explicit_steps_move_every_credential_and_destroy_the_old_key(
     assert await rotation.reseal() == 0, "nothing moves before activation"
 
     rotation.activate(new)
-    assert signer.sign("gw", "acme", "poly-0", Eip712Digest(b"\x01" * 32)).key_version == 1
+    assert sign(signer, "acme", "poly-0").key_version == 1
     assert await rotation.reseal() == 10
     assert filled.status().credentials_by_version == {2: 10}
-    assert signer.sign("gw", "acme", "poly-0", Eip712Digest(b"\x01" * 32)).key_version == 2
+    assert sign(signer, "acme", "poly-0").key_version == 2
 
     rotation.retire()
     assert rotation.remove_retired() == (1,)
@@ -45,7 +51,7 @@ async def test_explicit_steps_move_every_credential_and_destroy_the_old_key(
     # An old backup restored into the store can no longer be opened by anyone
     filled._repo.put(before.metadata, before.ciphertext)
     with pytest.raises(UnknownKeyVersion, match="key version 1 does not exist"):
-        signer.sign("gw", "acme", "poly-0", Eip712Digest(b"\x01" * 32))
+        sign(signer, "acme", "poly-0")
     actions = [e.action for e in filled.audit("*")]
     assert actions == ["rotate:remove", "rotate:retire", "rotate:activate", "rotate:add-version"]
 
@@ -71,7 +77,7 @@ async def test_interrupted_rotation_resumes_without_adding_a_version(
     report = await Rotation(filled, "ops", batch_size=4).run()
     assert (report.to_version, report.resealed, report.removed_versions) == (2, 6, (1,))
     assert filled.backend.status().versions == (2,)
-    assert signer.sign("gw", "zeta", "poly-4", Eip712Digest(b"\x02" * 32)).key_version == 2
+    assert sign(signer, "zeta", "poly-4").key_version == 2
 
 
 async def test_pending_version_is_finished_by_run(filled: CredentialVault) -> None:

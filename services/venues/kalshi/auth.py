@@ -3,7 +3,9 @@
 The path is the full URL path including ``/trade-api/v2`` and excluding the query string; the
 body is never signed. RSA keys sign with PSS (SHA-256, MGF1-SHA-256, 32-byte salt); Ed25519
 keys (accepted since SDK 3.x) sign the same text. Signatures are standard base64. Signing goes
-through :class:`RequestSigner` so the private key can live in the vault.
+through :class:`RequestSigner`, which is handed the request line rather than the text, so the
+private key can live in the vault and the vault can check what it signs
+(``arbiter.venues.kalshi.vault_policy``).
 """
 
 from __future__ import annotations
@@ -32,11 +34,12 @@ class KalshiAuthError(ValueError):
 
 
 class RequestSigner(Protocol):
-    """Signs the Kalshi pre-sign bytes with a key held somewhere (in production the vault,
-    over gRPC: :class:`arbiter.vault.client.VaultRequestSigner`)."""
+    """Signs Kalshi requests with a key held somewhere (in production the vault, over gRPC:
+    :class:`arbiter.vault.client.VaultRequestSigner`)."""
 
-    async def sign(self, message: bytes) -> bytes:
-        """Raw signature bytes (RSA-PSS or Ed25519) over ``message``."""
+    async def sign_request(self, timestamp_ms: int, method: str, path: str) -> bytes:
+        """Raw signature bytes (RSA-PSS or Ed25519) over :func:`signing_string` of the
+        request; ``path`` is the signed path (:func:`signing_path`)."""
         ...
 
 
@@ -61,7 +64,8 @@ class PrivateKeySigner:
     def from_key_file(cls, path: Path) -> PrivateKeySigner:
         return cls.from_pem(path.read_bytes())
 
-    async def sign(self, message: bytes) -> bytes:
+    async def sign_request(self, timestamp_ms: int, method: str, path: str) -> bytes:
+        message = signing_string(timestamp_ms, method, path).encode()
         if isinstance(self._key, rsa.RSAPrivateKey):
             return self._key.sign(message, _pss(), hashes.SHA256())
         return self._key.sign(message)
@@ -87,8 +91,8 @@ async def auth_headers(
     key_id: str, signer: RequestSigner, timestamp_ms: int, method: str, path_or_url: str
 ) -> dict[str, str]:
     """The three KALSHI-ACCESS-* headers for one request."""
-    message = signing_string(timestamp_ms, method, path_or_url).encode()
-    signature = await signer.sign(message)
+    signature = await signer.sign_request(timestamp_ms, method.upper(),
+                                          signing_path(path_or_url))
     return {
         KALSHI_ACCESS_KEY: key_id,
         KALSHI_ACCESS_SIGNATURE: base64.b64encode(signature).decode(),

@@ -3,7 +3,8 @@
 Paper: one throwaway RSA key per process, registered with the emulator (`POST /api_keys`,
 open registration); the emulator derives the key id from the public key, so registering it
 again returns the same id. Live: the key stays in the vault service, which signs each
-request; the gateway holds only its id and a signer that asks the vault.
+request line it is sent after checking it (`vault_policy`); the gateway holds only the key's
+id and a signer that asks the vault.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from arbiter.gateways.onboarding import OnboardingError
-from arbiter.vault.client import vault_request_signer
+from arbiter.vault.client import VaultRequestSigner, vault_credential
 from arbiter.vault.credentials import CredentialKindSpec, ParsedCredential, load_pem
 from arbiter.vault.errors import InvalidCredential, InvalidKeyLength, WrongKeyType
+from arbiter.vault.policy import SigningPolicy
 from arbiter.venues.kalshi.auth import PrivateKeySigner, RequestSigner
 from arbiter.venues.kalshi.config import KalshiSettings
 from arbiter.venues.kalshi.onboarding import register_kalshi_key
+from arbiter.venues.kalshi.vault_policy import check_request, describe_request
 from arbiter.venues.plugin import CredentialContext
 
 
@@ -47,9 +50,10 @@ async def kalshi_credentials(context: CredentialContext[KalshiSettings]) -> Kals
         return KalshiCredentials(key_id, PrivateKeySigner(key))
     if context.vault is None:
         raise ValueError("live Kalshi credentials need the vault service")
-    signer = await vault_request_signer(context.vault.stub, context.vault.tenant,
-                                        context.settings.vault_credential, kind=KALSHI_RSA)
-    return KalshiCredentials(signer.key_id, signer)
+    signer = VaultRequestSigner(await vault_credential(
+        context.vault.stub, context.vault.tenant, context.settings.vault_credential,
+        kind=KALSHI_RSA))
+    return KalshiCredentials(signer.public_info["key_id"], signer)
 
 
 # -- the credential kind the vault keeps for Kalshi -----------------------------------------
@@ -90,12 +94,14 @@ def _public_info(material: bytearray, public_id: str) -> dict[str, str]:
 
 
 def _sign_rsa_pss(material: bytearray, message: bytes) -> bytes:
-    """Raw RSA-PSS (SHA-256, MGF1-SHA-256, salt 32) over timestamp + METHOD + path."""
+    """Raw RSA-PSS (SHA-256, MGF1-SHA-256, salt 32) over the text `check_request` approved:
+    timestamp + METHOD + path."""
     return _private_key(material).sign(message, KALSHI_PSS, hashes.SHA256())
 
 
 CREDENTIAL_KINDS = (
     CredentialKindSpec(KALSHI_RSA, _parse_kalshi, _public_info, ("key_id", "public_key_pem"),
-                       {"sign:rsa-pss": _sign_rsa_pss}),
+                       {"venue_request": SigningPolicy(check_request, describe_request,
+                                                       _sign_rsa_pss)}),
 )
 """The RSA key that signs Kalshi requests."""

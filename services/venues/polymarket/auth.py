@@ -1,9 +1,9 @@
 """Polymarket CLOB request authentication: L1 (EIP-712 ClobAuth) and L2 (HMAC-SHA256) headers.
 
 L1 proves control of the EOA and is only used to create or derive API keys; L2 signs every
-trading request with the API secret. Neither changed in CLOB V2. The L1 digest is signed
-through the same :class:`~arbiter.venues.polymarket.signing.Signer` protocol as orders, so
-the vault can hold the key.
+trading request with the API secret. Neither changed in CLOB V2. The L1 message is signed
+by a :class:`ClobAuthSigner` (the order signer is one), which is handed the message's fields,
+not its digest, so the vault can hold the key and check what it signs.
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import Protocol
 
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
-
-from arbiter.venues.polymarket.signing import Signer
 
 CLOB_AUTH_DOMAIN_NAME = "ClobAuthDomain"
 CLOB_AUTH_DOMAIN_VERSION = "1"
@@ -32,6 +31,15 @@ POLY_TIMESTAMP = "POLY_TIMESTAMP"
 POLY_NONCE = "POLY_NONCE"
 POLY_API_KEY = "POLY_API_KEY"
 POLY_PASSPHRASE = "POLY_PASSPHRASE"
+
+
+class ClobAuthSigner(Protocol):
+    """A key that signs ClobAuth for its own address (see ``signing.Signer``)."""
+
+    @property
+    def address(self) -> str: ...
+
+    async def sign_clob_auth(self, timestamp_s: int, nonce: int, chain_id: int) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -79,11 +87,10 @@ def clob_auth_digest(address: str, timestamp_s: int, nonce: int, chain_id: int) 
 
 
 async def l1_headers(
-    signer: Signer, chain_id: int, timestamp_s: int, nonce: int = 0
+    signer: ClobAuthSigner, chain_id: int, timestamp_s: int, nonce: int = 0
 ) -> dict[str, str]:
     """Headers for the L1 key endpoints; each ``nonce`` derives a different API key."""
-    digest = clob_auth_digest(signer.address, timestamp_s, nonce, chain_id)
-    signature = await signer.sign_digest(digest)
+    signature = await signer.sign_clob_auth(timestamp_s, nonce, chain_id)
     return {
         POLY_ADDRESS: signer.address,
         POLY_SIGNATURE: "0x" + signature.hex(),

@@ -2,32 +2,49 @@
 
 Paper: the well-known public test key (Hardhat account #0 — never fund it) derives its L2
 API credentials from the venue like any wallet. Live: the EOA key stays in the vault
-service, which signs each digest; the L2 credentials are derived with a vault-signed L1
-request, and the L2 secret (which the user WebSocket demands in clear, and which cannot sign
-orders) lives only in the gateway's memory.
+service, which is sent each order's (and the L1 auth message's) fields, checks them
+(`vault_policy`) and signs; the L2 credentials are derived with a vault-signed L1 request,
+and the L2 secret (which the user WebSocket demands in clear, and which cannot sign orders)
+lives only in the gateway's memory. The vault stores L2 credentials (`polymarket-api`) but
+signs nothing with them.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from eth_account import Account
 
-from arbiter.vault.client import vault_digest_signer
+from arbiter.v1 import signing_pb2
+from arbiter.vault.client import VaultCredential, vault_credential
 from arbiter.vault.credentials import CredentialKindSpec, ParsedCredential, load_pem
 from arbiter.vault.errors import InvalidCredential, InvalidKeyLength, PassphraseError, WrongKeyType
+from arbiter.vault.policy import SigningPolicy
 from arbiter.venues.plugin import CredentialContext
 from arbiter.venues.polymarket.auth import ApiCreds
 from arbiter.venues.polymarket.config import PolymarketSettings
 from arbiter.venues.polymarket.onboarding import derive_polymarket_creds
 from arbiter.venues.polymarket.order_builder import order_parties
-from arbiter.venues.polymarket.signing import POLYGON_CHAIN_ID, LocalSigner, SignatureType, Signer
+from arbiter.venues.polymarket.signing import (
+    ECDSA_SIGNATURE_LENGTH,
+    POLYGON_CHAIN_ID,
+    ExchangeDomain,
+    LocalSigner,
+    Order,
+    SignatureType,
+    Signer,
+)
+from arbiter.venues.polymarket.vault_policy import (
+    check_clob_auth,
+    check_order,
+    describe_clob_auth,
+    describe_order,
+    encode_order,
+)
 
 PAPER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 """Hardhat account #0: public, for paper trading against the emulators only."""
@@ -54,6 +71,35 @@ class PolymarketCredentials:
         return self.funder or self.signer.address
 
 
+class VaultEoaSigner:
+    """The order and ClobAuth signer over a `polymarket-eoa` key in the vault: it sends the
+    fields, the vault checks them and computes the digest."""
+
+    def __init__(self, credential: VaultCredential) -> None:
+        self.credential = credential
+
+    @property
+    def address(self) -> str:
+        """Checksummed address of the vault-held key."""
+        return self.credential.public_info["address"]
+
+    async def sign_order(self, order: Order, domain: ExchangeDomain,
+                         expiration_s: int = 0) -> bytes:
+        return self._checked(await self.credential.sign(
+            polymarket_order=encode_order(order, domain, expiration_s)))
+
+    async def sign_clob_auth(self, timestamp_s: int, nonce: int, chain_id: int) -> bytes:
+        return self._checked(await self.credential.sign(
+            polymarket_clob_auth=signing_pb2.PolymarketClobAuth(
+                address=self.address, timestamp_s=timestamp_s, nonce=nonce, chain_id=chain_id)))
+
+    def _checked(self, signature: bytes) -> bytes:
+        if len(signature) != ECDSA_SIGNATURE_LENGTH:
+            raise self.credential.error("sign", f"vault answered {len(signature)} signature "
+                                        f"bytes, expected {ECDSA_SIGNATURE_LENGTH}")
+        return signature
+
+
 def signature_type(settings: PolymarketSettings) -> SignatureType:
     return SignatureType[settings.signature_type.upper().replace("-", "_")]
 
@@ -69,8 +115,8 @@ async def polymarket_credentials(
     else:
         if context.vault is None:
             raise ValueError("live Polymarket credentials need the vault service")
-        signer = await vault_digest_signer(context.vault.stub, context.vault.tenant,
-                                           settings.credential, kind=POLYMARKET_EOA)
+        signer = VaultEoaSigner(await vault_credential(
+            context.vault.stub, context.vault.tenant, settings.credential, kind=POLYMARKET_EOA))
     api = await derive_polymarket_creds(context.transport, signer)
     return PolymarketCredentials(signer, api, signature_type=signature_type(settings),
                                  funder=settings.funder or None)
@@ -144,25 +190,26 @@ def _parse_api_creds(raw: bytes, key_id: str | None,
 
 
 def _sign_eip712(material: bytearray, digest: bytes) -> bytes:
-    """65 bytes r||s||v (v = 27/28) over a 32-byte EIP-712 digest."""
+    """65 bytes r||s||v (v = 27/28) over the digest a policy computed from checked fields."""
     return bytes(Account.unsafe_sign_hash(digest, bytes(material)).signature)
 
 
-def _sign_hmac(material: bytearray, message: bytes) -> bytes:
-    """L2 request auth: HMAC-SHA256 keyed by urlsafe_b64decode(secret), as the
-    POLY_SIGNATURE value (URL-safe base64 with padding, ASCII bytes)."""
-    secret = base64.urlsafe_b64decode(json.loads(material)["secret"])
-    return base64.urlsafe_b64encode(hmac.new(secret, message, hashlib.sha256).digest())
-
+EOA_POLICIES = {
+    "polymarket_order": SigningPolicy(check_order, describe_order, _sign_eip712),
+    "polymarket_clob_auth": SigningPolicy(check_clob_auth, describe_clob_auth, _sign_eip712),
+}
+"""What a `polymarket-eoa` key signs, by `SignRequest` payload (see `vault_policy`)."""
 
 CREDENTIAL_KINDS = (
     CredentialKindSpec(POLYMARKET_EOA, _parse_eoa,
                        lambda material, public_id: {"address": public_id},
-                       ("address",), {"sign:eip712": _sign_eip712}),
+                       ("address",), EOA_POLICIES),
     # The passphrase is sent in clear on every L2 request, so it is public; the secret is not.
+    # Stored only: the gateway computes L2 HMACs itself (module docstring), so the vault
+    # signs nothing with these.
     CredentialKindSpec(POLYMARKET_API, _parse_api_creds,
                        lambda material, public_id: {
                            "api_key": public_id, "passphrase": json.loads(material)["passphrase"]},
-                       ("api_key", "passphrase"), {"sign:hmac": _sign_hmac}),
+                       ("api_key", "passphrase"), {}),
 )
 """The order-signing EOA key and the L2 API credentials."""

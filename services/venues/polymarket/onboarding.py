@@ -9,12 +9,13 @@ import orjson
 
 from arbiter.gateways.onboarding import OnboardingError
 from arbiter.platform.transport import VenueTransport
-from arbiter.venues.polymarket.auth import ApiCreds, l1_headers
-from arbiter.venues.polymarket.signing import POLYGON_CHAIN_ID, Signer
+from arbiter.venues.polymarket.auth import ApiCreds, ClobAuthSigner, l1_headers
+from arbiter.venues.polymarket.signing import POLYGON_CHAIN_ID
 
 
 async def derive_polymarket_creds(
-    transport: VenueTransport, signer: Signer, nonce: int = 0, chain_id: int = POLYGON_CHAIN_ID
+    transport: VenueTransport, signer: ClobAuthSigner, nonce: int = 0,
+    chain_id: int = POLYGON_CHAIN_ID,
 ) -> ApiCreds:
     """GET /auth/derive-api-key: the same credentials every time for (wallet, nonce)."""
     headers = await l1_headers(signer, chain_id, int(time.time()), nonce=nonce)

@@ -112,7 +112,8 @@ async def sign(
     order: Order, domain: ExchangeDomain, signer: Signer, expiration_s: int = 0
 ) -> SignedOrder:
     """Sign ``order``; ``expiration_s`` is carried along because V2 does not sign it."""
-    return SignedOrder(order, await sign_order(order, domain, signer), expiration_s)
+    return SignedOrder(order, await sign_order(order, domain, signer, expiration_s),
+                       expiration_s)
 
 
 def _order_json(signed: SignedOrder) -> dict[str, Any]:

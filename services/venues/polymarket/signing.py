@@ -1,7 +1,9 @@
 """EIP-712 hashing and signing of Polymarket CLOB V2 orders (exchange domain version "2").
 
-Hashing is separate from key possession: :func:`signing_digest` yields the 32 bytes a
-:class:`Signer` must sign (in production the vault service signs it over gRPC),
+Hashing is separate from key possession: :func:`signing_digest` yields the 32 bytes the key
+signs for an order. A :class:`Signer` is asked to sign the *order*, never a digest: in
+production it hands the order's fields to the vault service, which checks them and computes
+this same digest itself (``arbiter.venues.polymarket.vault_policy``).
 :func:`encode_signature` turns the 65-byte ECDSA signature into the wire signature, and
 :func:`recover_order_signer` lets the emulator check a signature the way the exchange does.
 
@@ -24,6 +26,7 @@ from eth_keys import keys
 from eth_utils import keccak, to_checksum_address
 
 from arbiter.venues.polymarket.amounts import Side
+from arbiter.venues.polymarket.auth import clob_auth_digest
 
 EXCHANGE_DOMAIN_NAME = "Polymarket CTF Exchange"
 EXCHANGE_DOMAIN_VERSION = "2"
@@ -219,18 +222,25 @@ def encode_signature(order: Order, domain: ExchangeDomain, ecdsa_signature: byte
 
 
 class Signer(Protocol):
-    """Holds a secp256k1 key somewhere and signs 32-byte digests with it.
+    """Holds a secp256k1 key somewhere and signs orders and L1 auth messages with it.
 
     Async because in production the key lives in the vault process and each signature is
-    a gRPC call (:class:`arbiter.vault.client.VaultDigestSigner`)."""
+    a gRPC call carrying the order's fields
+    (:class:`arbiter.venues.polymarket.credentials.VaultEoaSigner`)."""
 
     @property
     def address(self) -> str:
         """Checksummed address of the key."""
         ...
 
-    async def sign_digest(self, digest: bytes) -> bytes:
-        """65-byte ``r || s || v`` signature (v = 27/28) over a raw 32-byte digest."""
+    async def sign_order(self, order: Order, domain: ExchangeDomain,
+                         expiration_s: int = 0) -> bytes:
+        """65-byte ``r || s || v`` (v = 27/28) over :func:`signing_digest`; ``expiration_s``
+        (unsigned by V2, sent beside the order) lets the key holder judge it too."""
+        ...
+
+    async def sign_clob_auth(self, timestamp_s: int, nonce: int, chain_id: int) -> bytes:
+        """65-byte ``r || s || v`` over the ClobAuth digest of this key's address."""
         ...
 
 
@@ -249,15 +259,21 @@ class LocalSigner:
     def address(self) -> str:
         return self._account.address
 
-    async def sign_digest(self, digest: bytes) -> bytes:
-        if len(digest) != 32:
-            raise SignatureError(f"digest must be 32 bytes, got {len(digest)}")
+    def _sign(self, digest: bytes) -> bytes:
         return bytes(self._account.unsafe_sign_hash(digest).signature)
 
+    async def sign_order(self, order: Order, domain: ExchangeDomain,
+                         expiration_s: int = 0) -> bytes:
+        return self._sign(signing_digest(order, domain))
 
-async def sign_order(order: Order, domain: ExchangeDomain, signer: Signer) -> str:
+    async def sign_clob_auth(self, timestamp_s: int, nonce: int, chain_id: int) -> bytes:
+        return self._sign(clob_auth_digest(self.address, timestamp_s, nonce, chain_id))
+
+
+async def sign_order(order: Order, domain: ExchangeDomain, signer: Signer,
+                     expiration_s: int = 0) -> str:
     """Sign ``order`` for ``domain`` and return the wire signature."""
-    ecdsa = await signer.sign_digest(signing_digest(order, domain))
+    ecdsa = await signer.sign_order(order, domain, expiration_s)
     return encode_signature(order, domain, ecdsa)
 
 
