@@ -8,6 +8,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
+from arbiter.v1 import signing_pb2
 from arbiter.venues.polymarket.signing import (
     CTF_EXCHANGE_V2,
     DOMAIN_TYPEHASH,
@@ -24,6 +25,7 @@ from arbiter.venues.polymarket.signing import (
     sign_order,
     signing_digest,
 )
+from arbiter.venues.polymarket.vault_policy import decode_order, encode_order
 
 from .conftest import A10_ADDRESS, A10_ORDER_HASH, A10_SIGNATURE, HARDHAT_KEY_0
 
@@ -171,18 +173,27 @@ def test_poly_1271_envelope(a10_order: Order) -> None:
 
 
 def test_signer_is_separable_from_the_key(a10_order: Order) -> None:
-    """A remote signer only ever sees the digest; the result equals local signing."""
+    """A remote signer is handed the order, never a digest: the vault's wire form carries
+    every signed field, the digest computed from it on the far side is the exchange's, and
+    the result equals local signing."""
     seen: list[bytes] = []
 
     class VaultStub:
         address = A10_ADDRESS
 
-        async def sign_digest(self, digest: bytes) -> bytes:
-            seen.append(digest)
+        async def sign_order(self, order: Order, domain: ExchangeDomain,
+                             expiration_s: int = 0) -> bytes:
+            wire = encode_order(order, domain, expiration_s).SerializeToString()
+            seen.append(wire)
+            far_side = decode_order(signing_pb2.PolymarketOrder.FromString(wire))
+            digest = signing_digest(*far_side)
             return bytes(Account.from_key("0x" + "11" * 32).unsafe_sign_hash(digest).signature)
 
+        async def sign_clob_auth(self, timestamp_s: int, nonce: int, chain_id: int) -> bytes:
+            raise AssertionError("an order is no ClobAuth")
+
     assert asyncio.run(sign_order(a10_order, POLYGON, VaultStub())) == A10_SIGNATURE
-    assert seen == [order_digest(a10_order, POLYGON)]
+    assert decode_order(signing_pb2.PolymarketOrder.FromString(seen[0])) == (a10_order, POLYGON)
     with pytest.raises(SignatureError, match="65 bytes"):
         encode_signature(a10_order, POLYGON, b"\x00" * 64)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from vault.payloads import HARDHAT_ADDRESS, now_ms, order, order_request, scope
 
 from arbiter.gateways.service import OrderEntryServicer
 from arbiter.platform.clock import SystemClock
@@ -41,8 +42,10 @@ from arbiter.vault import build_vault_service
 from arbiter.venues.polymarket.credentials import POLYMARKET_EOA
 
 HARDHAT_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+RIVAL_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"  # Hardhat #1
+RIVAL_ADDRESS = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 ACME = common_pb2.TenantContext(tenant_id="acme", tier="standard")
-DIGEST = bytes(range(32))
+RIVAL = common_pb2.TenantContext(tenant_id="rival", tier="standard")
 HOST = "127.0.0.1"
 
 
@@ -67,10 +70,11 @@ async def served(ca: Issued, register, name: str) -> AsyncIterator[int]:  # type
 
 
 @contextlib.asynccontextmanager
-async def channel_as(ca: Issued, port: int, service: str,
-                     tenant: str = "acme") -> AsyncIterator[grpc.aio.Channel]:
+async def channel_as(ca: Issued, port: int, service: str, tenant: str = "acme",
+                     claims: common_pb2.TenantContext = ACME) -> AsyncIterator[grpc.aio.Channel]:
+    """A channel with `service@tenant`'s certificate, stamping the tenant it `claims`."""
     me = identity(ca, service, tenant)
-    async with secure_channel(f"{HOST}:{port}", me.channel_credentials(), ACME) as channel:
+    async with secure_channel(f"{HOST}:{port}", me.channel_credentials(), claims) as channel:
         yield channel
 
 
@@ -85,14 +89,17 @@ def vault(tmp_path: Path) -> Iterator[object]:
     secret = tmp_path / "master.key"
     secret.write_bytes(os.urandom(32))
     secret.chmod(0o600)
-    built = build_vault_service(":memory:", secret, "local")
+    built = build_vault_service(":memory:", secret, "local", policies=scope)
     built.vault.put("ops", "acme", "poly", POLYMARKET_EOA, HARDHAT_KEY.encode())
+    built.vault.put("ops", "rival", "rival-poly", POLYMARKET_EOA, RIVAL_KEY.encode())
     yield built
     built.close()
 
 
-def sign_request() -> signing_pb2.SignRequest:
-    return signing_pb2.SignRequest(tenant=ACME, credential_id="poly", eip712_digest=DIGEST)
+def sign_request(tenant_id: str = "acme", credential_id: str = "poly",
+                 maker: str = HARDHAT_ADDRESS) -> signing_pb2.SignRequest:
+    signed = order(now_ms(), maker=maker, signer=maker)
+    return order_request(tenant_id, credential_id, signed)
 
 
 async def test_only_the_tenants_own_gateways_get_its_signatures(ca: Issued, vault) -> None:  # type: ignore[no-untyped-def]
@@ -123,6 +130,40 @@ async def test_only_the_tenants_own_gateways_get_its_signatures(ca: Issued, vaul
     audit = vault.vault.audit("acme", 100)
     signers = [e.actor for e in audit if e.action.startswith("sign") and e.outcome == "ok"]
     assert signers and all(a.startswith("grpc:gateway-polymarket@acme") for a in signers)
+
+
+async def test_a_tenants_gateway_cannot_sign_with_another_tenants_credential(
+    ca: Issued, vault  # type: ignore[no-untyped-def]
+) -> None:
+    """Tenant A's gateway, with its own valid certificate, asks for tenant B's credential:
+    by B's id under A's context, by claiming B's context, and B asks for A's."""
+    async with served(ca, vault.add_to_server, "vault") as port:
+        async with channel_as(ca, port, "gateway-polymarket") as channel:
+            stub = signing_pb2_grpc.SignerStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as by_id:
+                await stub.Sign(sign_request("acme", "rival-poly", RIVAL_ADDRESS))
+            with pytest.raises(grpc.aio.AioRpcError) as by_claim:
+                await stub.Sign(sign_request("rival", "rival-poly", RIVAL_ADDRESS))
+        async with channel_as(ca, port, "gateway-polymarket", "rival", RIVAL) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as reverse:
+                await signing_pb2_grpc.SignerStub(channel).Sign(sign_request("rival", "poly"))
+            own = await signing_pb2_grpc.SignerStub(channel).Sign(
+                sign_request("rival", "rival-poly", RIVAL_ADDRESS))
+    assert by_id.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert by_id.value.details() == "tenant 'acme' may not use credential 'rival-poly'"
+    assert by_claim.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert reverse.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert len(own.signature) == 65  # the rival's own key still signs its own orders
+    rival = [e for e in vault.vault.audit("rival", 100) if e.action.startswith("sign")]
+    assert [(e.credential_id, e.outcome) for e in rival] == [  # newest first
+        ("rival-poly", "ok"), ("poly", "error:CredentialNotFound")]
+    assert all(e.actor.startswith("grpc:gateway-polymarket@rival") for e in rival)
+    refused = [e for e in vault.vault.audit("acme", 100) if e.action.startswith("sign")]
+    assert [(e.credential_id, e.outcome) for e in refused] == [
+        ("rival-poly", "error:CredentialNotFound")]
+    assert refused[0].actor.startswith("grpc:gateway-polymarket@acme")
+    # no credential, no venue to read the payload by: the audit names what was asked for
+    assert refused[0].action == "sign:polymarket_order"
 
 
 async def test_only_the_tenants_saga_places_its_orders(ca: Issued) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 from arbiter.emulators.link import InProcessLink
 from arbiter.platform.rpc import LocalStub
 from arbiter.v1 import common_pb2
-from arbiter.vault import build_vault_service
+from arbiter.vault import TenantPolicy, build_vault_service, policies_of
 from arbiter.vault.cli import app
 from arbiter.vault.client import VaultCredentialError
 from arbiter.venues.plugin import CredentialContext, VaultAccess
@@ -58,7 +59,8 @@ def test_vault_put_takes_the_kind_the_test_venue_declares(tmp_path: Path,
 async def test_live_credentials_sign_through_the_vault_and_the_venue_verifies(
     master_secret: Path,
 ) -> None:
-    service = build_vault_service(":memory:", master_secret, "local")
+    service = build_vault_service(":memory:", master_secret, "local",
+                                  policies=policies_of(TenantPolicy("acme", 1, 1)))
     try:
         service.vault.put("ops", "acme", "noncex", KIND, base64.b64encode(SECRET), "nx-7")
         service.vault.put("ops", "acme", "poly", POLYMARKET_EOA, HARDHAT_KEY.encode())
@@ -68,10 +70,15 @@ async def test_live_credentials_sign_through_the_vault_and_the_venue_verifies(
         vault = VaultAccess(LocalStub(service.servicer), ACME)  # type: ignore[arg-type]
         creds = await noncex_credentials(CredentialContext("live", link, NoncexSettings(), vault))
         assert creds.key_id == "nx-7"
-        path = f"{API}/nonce"
+        path, now = f"{API}/nonce", time.time_ns() // 1_000_000
         status, _ = await link.request("GET", path,
-                                       headers=await auth_headers(creds, 1, "GET", path))
+                                       headers=await auth_headers(creds, now, "GET", path))
         assert status == 200
+        # the venue's own policy, registered with its kind: its API only, timestamped now
+        with pytest.raises(VaultCredentialError, match="refused by check 'path'"):
+            await auth_headers(creds, now, "POST", "/v2/withdraw")
+        with pytest.raises(VaultCredentialError, match="refused by check 'timestamp'"):
+            await auth_headers(creds, 1, "GET", path)
         with pytest.raises(VaultCredentialError, match="it is a polymarket-eoa credential, "
                                                        "this signer needs a noncex-hmac"):
             await noncex_credentials(CredentialContext(
