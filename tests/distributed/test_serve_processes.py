@@ -138,12 +138,12 @@ async def test_services_as_processes_complete_sagas(
     assert not status.hard_stop
     assert all(process.poll() is None for process in processes), "a service process died"
     vault = build_vault_service(tmp_path / "vault.db", tmp_path / "master.key")
-    signed = {(e.credential_id, e.action, e.actor.split(" ")[0])
+    signed = {(e.credential_id, e.action.split(" ")[0], e.actor.split(" ")[0])
               for e in vault.vault.audit("acme", 10_000)
               if e.actor.startswith("grpc:") and e.outcome == "ok"}
     vault.close()
-    assert {("polymarket", "sign:eip712", "grpc:gateway-polymarket@acme"),
-            ("production-kalshi", "sign:rsa-pss", "grpc:gateway-kalshi@acme")} <= signed
+    assert {("polymarket", "sign:polymarket_order", "grpc:gateway-polymarket@acme"),
+            ("production-kalshi", "sign:venue_request", "grpc:gateway-kalshi@acme")} <= signed
 
 
 async def _onboard_live_keys(tmp_path: Path, kalshi_port: int, env: dict[str, str]) -> None:

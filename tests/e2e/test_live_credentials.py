@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -31,10 +32,11 @@ from arbiter.topology.connectivity import check_configured
 from arbiter.topology.distributed import socket_gateway
 from arbiter.topology.embedded import EmulatedVenues
 from arbiter.v1 import common_pb2, execution_pb2
-from arbiter.vault import build_vault_service
-from arbiter.vault.client import VaultCredentialError, VaultDigestSigner, VaultRequestSigner
+from arbiter.topology.signing_scope import tenant_signing_policy
+from arbiter.vault import build_vault_service, policies_of
+from arbiter.vault.client import VaultCredentialError, VaultRequestSigner
 from arbiter.venues.kalshi.credentials import KALSHI_RSA
-from arbiter.venues.polymarket.credentials import POLYMARKET_EOA
+from arbiter.venues.polymarket.credentials import POLYMARKET_EOA, VaultEoaSigner
 
 LIVE_EOA = "0x" + "5a" * 32
 KALSHI_KEY_ID = "kid-live"
@@ -51,7 +53,9 @@ async def _venues_and_vault(tmp_path: Path) -> AsyncIterator[tuple[dict, Emulate
     secret = tmp_path / "master.key"
     secret.write_bytes(os.urandom(32))
     secret.chmod(0o600)
-    vault = build_vault_service(":memory:", secret, "local")
+    # the vault signs within tenant acme's scope, from its configuration (the default pairs)
+    acme = tenant_signing_policy(load_config(environ={}, overrides={"tenant.id": "acme"}))
+    vault = build_vault_service(":memory:", secret, "local", policies=policies_of(acme))
     vault.vault.put("ops", "acme", "polymarket", POLYMARKET_EOA, LIVE_EOA.encode())
     vault.vault.put("ops", "acme", "production-kalshi", KALSHI_RSA, pem,
                     KALSHI_KEY_ID)
@@ -93,7 +97,7 @@ def _buy_best_ask(gateway, venues: EmulatedVenues) -> execution_pb2.OrderRequest
         client_order_id=f"live-{gateway.venue}", venue=gateway.venue,
         market_id=market.market_id, outcome=int(Outcome.YES), limit_price_micros=price,
         qty_micros=1_000_000, tif=execution_pb2.TIME_IN_FORCE_IOC, saga_id="live",
-        created_micros=1_700_000_000_000_000)
+        created_micros=time.time_ns() // 1000)
 
 
 @pytest.mark.parametrize("venue", ["polymarket", "kalshi"])
@@ -118,7 +122,7 @@ async def test_an_order_signed_through_the_vault_is_accepted(venue: Venue, tmp_p
         assert any(r.kind == execution_pb2.REPORT_KIND_FILL for r in reports), reports
         if venue == "polymarket":
             signer = gateway.credentials.signer  # type: ignore[attr-defined]
-            assert isinstance(signer, VaultDigestSigner)
+            assert isinstance(signer, VaultEoaSigner)
             assert signer.address == Account.from_key(LIVE_EOA).address
             assert venues["polymarket"].account.positions  # filled for the vault's address
         else:

@@ -30,7 +30,7 @@ from distributed.conftest import (
 )
 
 from arbiter.emulators.server import serve_emulators, step_until
-from arbiter.platform.config import ArbiterConfig, load_config
+from arbiter.platform.config import DEFAULT_PAIRS, ArbiterConfig, load_config
 from arbiter.risk.audit import AuditAction
 from arbiter.topology.embedded import EmbeddedMesh, EmulatedVenues
 from arbiter.topology.runner import RunLimits, StartupError, run_embedded
@@ -214,10 +214,17 @@ async def test_arbiter_run_live_arms_trades_and_stops_cleanly_on_sigterm(
                 process.terminate()
                 process.wait(timeout=30)
     vault = build_vault_service(tmp_path / "vault.db", tmp_path / "master.key")
-    signed = {(e.credential_id, e.action) for e in vault.vault.audit("acme", 10_000)
-              if e.outcome == "ok"}
+    events = vault.vault.audit("acme", 10_000)
     vault.close()
-    assert {("polymarket", "sign:eip712"), ("production-kalshi", "sign:rsa-pss")} <= signed
+    signed = {(e.credential_id, e.action.split()[0]) for e in events if e.outcome == "ok"}
+    assert {("polymarket", "sign:polymarket_clob_auth"), ("polymarket", "sign:polymarket_order"),
+            ("production-kalshi", "sign:venue_request")} <= signed
+    # each order signature is audited with what it meant, for a token of acme's pairs
+    tokens = {pair["a"][side] for pair in DEFAULT_PAIRS for side in ("yes_token", "no_token")}
+    orders = [e.action for e in events if e.action.startswith("sign:polymarket_order")]
+    assert orders and all(" side=BUY " in a and a.split(" token=")[1].split()[0] in tokens
+                          for a in orders)
+    assert not [e for e in events if e.outcome.startswith("refused")]
 
 
 async def test_a_live_run_refuses_to_start_naming_each_venue_that_fails_its_checks(
