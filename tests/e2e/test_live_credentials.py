@@ -31,8 +31,8 @@ from arbiter.topology.builders import Plane
 from arbiter.topology.connectivity import check_configured
 from arbiter.topology.distributed import socket_gateway
 from arbiter.topology.embedded import EmulatedVenues
-from arbiter.v1 import common_pb2, execution_pb2
 from arbiter.topology.signing_scope import tenant_signing_policy
+from arbiter.v1 import common_pb2, execution_pb2
 from arbiter.vault import build_vault_service, policies_of
 from arbiter.vault.client import VaultCredentialError, VaultRequestSigner
 from arbiter.venues.kalshi.credentials import KALSHI_RSA
