@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from eth_utils import is_hex_address, to_checksum_address
+from eth_utils import is_hex_address
 
 from arbiter.v1 import signing_pb2
 from arbiter.vault.policy import (
@@ -59,9 +59,11 @@ MAX_EXPIRATION_S = 90 * 24 * 3600
 
 
 def _address(value: str, field: str) -> str:
+    """`value` if it is a 20-byte hex address (compared case-insensitively; hashing takes
+    the bytes, so the checksum's case is not needed and costs a keccak each)."""
     if not is_hex_address(value):
         raise MalformedPayload(field, f"{field} {value!r} is not a 20-byte hex address")
-    return to_checksum_address(value)
+    return value
 
 
 def _bytes32(value: bytes, field: str) -> bytes:
