@@ -633,6 +633,10 @@ class VaultConfig(_Section):
     role: str = Field("", description="transit backend: the Kubernetes-auth role.")
     transit_key: str = Field("arbiter-credentials", description="transit backend: the key.")
     transit_mount: str = Field("transit", description="transit backend: the mount.")
+    tenant_configs: list[str] = Field(default_factory=list, description="Config files of the "
+                                      "further tenants this vault signs for, one per tenant "
+                                      "(its pairs and risk limits bound what it may have "
+                                      "signed); the configured tenant always is one.")
 
 
 def _venue_sections_schema(schema: dict[str, Any]) -> None:

@@ -130,19 +130,19 @@ async def build_vault(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -
     """The Signer service on PostgreSQL (`vault.store_dsn`, the vault role; with
     `store.migrate_dsn` pending migrations run first) or else the SQLite `vault.store_path`;
     closed with `stack`. `arbiter serve vault` serves it over gRPC, `arbiter run --live`
-    calls it in process. It signs for `config`'s tenant only, within the scope its
-    configuration gives (`signing_scope`). Imported here: the store and key-backend drivers
-    load only when a vault is built."""
+    calls it in process. It signs for `config`'s tenant and those of `vault.tenant_configs`,
+    each within the scope its configuration gives (`signing_scope`). Imported here: the store
+    and key-backend drivers load only when a vault is built."""
     from arbiter.platform.store import migrate
-    from arbiter.topology.signing_scope import tenant_signing_policy
+    from arbiter.topology.signing_scope import vault_signing_policies
     from arbiter.vault.bootstrap import build_vault_service
-    from arbiter.vault.policy import policies_of
     from arbiter.vault.transit import TransitSettings
 
     vault = config.vault
     transit = TransitSettings.from_env(
         os.environ, url=vault.addr, role=vault.role, key_name=vault.transit_key,
         mount_point=vault.transit_mount) if vault.backend == "transit" else None
+    policies = vault_signing_policies(config)  # a bad tenant file stops the start, first
     store_dsn = vault.store_dsn.get_secret_value()
     if store_dsn and (owner_dsn := config.store.migrate_dsn.get_secret_value()):
         await migrate(owner_dsn)
@@ -150,7 +150,7 @@ async def build_vault(config: ArbiterConfig, stack: contextlib.AsyncExitStack) -
     service = await asyncio.to_thread(
         build_vault_service, vault.store_path, vault.master_secret_path or None,
         vault.backend, transit=transit, store_dsn=store_dsn,
-        policies=policies_of(tenant_signing_policy(config)))
+        policies=policies)
     stack.callback(service.close)
     return service
 

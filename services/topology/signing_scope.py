@@ -1,4 +1,4 @@
-"""What the vault may sign for a tenant, read from the tenant's configuration.
+"""What the vault may sign for each tenant, read from the tenants' configurations.
 
 The vault checks every order against the tenant's own scope (`arbiter.vault.policy`); this is
 where the composition root derives it: the instruments of the tenant's approved pairs (each
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections import defaultdict
 
 from arbiter.core.units import money_from_decimal, qty_from_decimal
-from arbiter.platform.config import ArbiterConfig
-from arbiter.vault.policy import TenantPolicy, VenueScope
+from arbiter.platform.config import ArbiterConfig, ConfigError, load_config
+from arbiter.vault.policy import TenantPolicies, TenantPolicy, VenueScope, policies_of
 from arbiter.venues.plugin import plugin
 
 
@@ -30,3 +30,17 @@ def tenant_signing_policy(config: ArbiterConfig) -> TenantPolicy:
         max_order_qty_micros=qty_from_decimal(config.risk.max_position_per_market),
         venues={venue: VenueScope(frozenset(ids - {""}), config.venues.settings(venue))
                 for venue, ids in instruments.items()})
+
+
+def vault_signing_policies(config: ArbiterConfig) -> TenantPolicies:
+    """The scopes a vault built from `config` signs within: its own tenant's and those of
+    the tenants whose config files `vault.tenant_configs` lists (read as written, without
+    this process's environment). A tenant twice is a `ConfigError`."""
+    policies = [tenant_signing_policy(config)]
+    for path in config.vault.tenant_configs:
+        policy = tenant_signing_policy(load_config(path, environ={}))
+        if any(p.tenant_id == policy.tenant_id for p in policies):
+            raise ConfigError(f"vault.tenant_configs: {path} is tenant "
+                              f"{policy.tenant_id!r}, whose scope the vault already has")
+        policies.append(policy)
+    return policies_of(*policies)
