@@ -4,8 +4,9 @@ Thin by design: check the tenant context, hand the payload (whichever `SignReque
 field is set) to the domain `Signer`, which checks it with the credential kind's policy, run
 the (CPU-bound, blocking) signing in a worker thread so the event loop keeps serving, and map
 domain errors to status codes: a malformed payload is INVALID_ARGUMENT, one the policy refuses
-PERMISSION_DENIED, each naming the failed check. A credential that is unknown and one owned by another tenant get the same
-PERMISSION_DENIED answer, so a tenant cannot probe another tenant's credential ids.
+PERMISSION_DENIED, each naming the failed check. A credential that is unknown and one owned by
+another tenant get the same PERMISSION_DENIED answer, so a tenant cannot probe another
+tenant's credential ids.
 `GetCredentialInfo` goes through the same checks and audit and answers public material only.
 """
 
