@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -13,13 +13,12 @@ from arbiter.topology.embedded import EmbeddedMesh
 
 pytestmark = pytest.mark.postgres
 
-
-def _tenant() -> str:
-    return f"t-{uuid.uuid4().hex[:8]}"
+NewTenant = Callable[[], Awaitable[str]]  # the `new_tenant` fixture
 
 
-async def test_entries_replay_in_order_and_only_for_their_tenant(store: Store) -> None:
-    alice, bob = _tenant(), _tenant()
+
+async def test_entries_replay_in_order_and_only_for_their_tenant(store: Store, new_tenant: NewTenant) -> None:
+    alice, bob = await new_tenant(), await new_tenant()
     log_a, log_b = PostgresSagaLog(store, alice), PostgresSagaLog(store, bob)
     entries = [LogEntry("s1", "created", {"pair_id": "p", "opportunity": "00"}),
                LogEntry("s1", "approved", {"qty": 5}),
@@ -34,8 +33,8 @@ async def test_entries_replay_in_order_and_only_for_their_tenant(store: Store) -
     assert [e async for e in log_b.replay()] == []
 
 
-async def test_a_restarted_saga_service_rebuilds_every_saga_from_postgres(store: Store) -> None:
-    tenant = _tenant()
+async def test_a_restarted_saga_service_rebuilds_every_saga_from_postgres(store: Store, new_tenant: NewTenant) -> None:
+    tenant = await new_tenant()
     config = load_config(environ={}, overrides={"tenant.id": tenant})
     first = await EmbeddedMesh.build(config, journal=PostgresSagaLog(store, tenant))
     await first.start()
