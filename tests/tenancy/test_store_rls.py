@@ -381,6 +381,15 @@ async def test_store_refuses_roles_that_bypass_rls(postgres: Postgres) -> None:
         await Store.open(postgres.dsn("postgres"), ["tenant-a"])
     with pytest.raises(UnsafeRole, match="'arbiter_owner' owns the row-level-secured tables"):
         await Store.open(postgres.dsn("arbiter_owner"), ["tenant-a"])
+    admin = postgres.dsn("postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:  # a grant made by hand, by mistake
+        conn.execute('GRANT arbiter_owner TO "arbiter_t_tenant-b" WITH INHERIT FALSE, SET TRUE')
+    try:
+        with pytest.raises(UnsafeRole, match="'arbiter_t_tenant-b' owns the row-level-secured"):
+            await Store.open(postgres.tenant_dsn("tenant-b"), ["tenant-b"])
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute('REVOKE arbiter_owner FROM "arbiter_t_tenant-b"')
 
 
 async def test_tenant_session_validates_the_id(store: Store) -> None:

@@ -24,10 +24,11 @@ from arbiter.platform.store.provision import tenant_role
 from arbiter.platform.store.repository import TenantRepository
 from arbiter.platform.tenancy import validate_tenant_id
 
+# MEMBER, not USAGE: a NOINHERIT role that may SET ROLE to the owner is as good as the owner.
 ROLE_CHECK = """
 SELECT r.rolname, r.rolsuper, r.rolbypassrls,
        (SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
-         WHERE c.relrowsecurity AND pg_has_role(current_user, c.relowner, 'USAGE')) AS owns
+         WHERE c.relrowsecurity AND pg_has_role(current_user, c.relowner, 'MEMBER')) AS owns
   FROM pg_roles r WHERE r.rolname = current_user
 """
 TENANT_CHECK = "SELECT current_tenant()"
@@ -35,8 +36,9 @@ TENANT_CHECK = "SELECT current_tenant()"
 
 def refuse_unsafe_role(row: tuple[Any, ...] | None, connect_as: str) -> None:
     """Raise `UnsafeRole` if the role a `ROLE_CHECK` row describes is a superuser, has
-    BYPASSRLS or owns a row-secured table: the three ways RLS would silently stop applying.
-    `connect_as` completes the hint, e.g. "the services as arbiter_app"."""
+    BYPASSRLS or owns (or may SET ROLE to the owner of) a row-secured table: the three ways
+    RLS would silently stop applying.
+    `connect_as` completes the hint, e.g. "the vault as arbiter_vault"."""
     if row is None:
         raise StoreError("the connected database role is not in pg_roles")
     name, superuser, bypass, owns = row

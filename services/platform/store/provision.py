@@ -71,22 +71,22 @@ async def add_tenant(admin_conninfo: str, tenant_id: str, password: str) -> str:
     async with await psycopg.AsyncConnection.connect(admin_conninfo, autocommit=True) as conn, \
             conn.transaction():
         cursor = await conn.execute(
-            "SELECT r.rolname IS NOT NULL, m.tenant_id, m.role_name"
-            "  FROM (SELECT %s::name AS role, %s::text AS tenant) AS want"
-            "  LEFT JOIN pg_roles r ON r.rolname = want.role"
-            "  LEFT JOIN tenant_roles m ON m.role_name = want.role OR m.tenant_id = want.tenant",
+            "SELECT role_name, tenant_id FROM tenant_roles WHERE role_name = %s OR tenant_id = %s",
             (role, tenant_id))
-        for exists, mapped_tenant, mapped_role in await cursor.fetchall():
-            if (mapped_tenant, mapped_role) not in ((None, None), (tenant_id, role)):
+        mappings = await cursor.fetchall()
+        for mapped_role, mapped_tenant in mappings:
+            if (mapped_role, mapped_tenant) != (role, tenant_id):
                 raise StoreError(
                     f"cannot map tenant {tenant_id!r} to role {role!r}: role {mapped_role!r} "
                     f"is mapped to tenant {mapped_tenant!r}; remove that tenant first")
-            if exists and mapped_role is None:
-                raise StoreError(
-                    f"role {role!r} exists but is no tenant's; drop it or rename it before "
-                    f"adding tenant {tenant_id!r} (its grants are unknown)")
-            if not exists:
-                await conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        mapped = bool(mappings)
+        exists = await (await conn.execute(
+            "SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))).fetchone() is not None
+        if exists and not mapped:
+            raise StoreError(f"role {role!r} exists but is no tenant's; drop it or rename it "
+                             f"before adding tenant {tenant_id!r} (its grants are unknown)")
+        if not exists:
+            await conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
         await conn.execute(sql.SQL(
             "ALTER ROLE {} LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"
             " NOREPLICATION").format(sql.Identifier(role)))
