@@ -534,10 +534,15 @@ class HealthConfig(_Section):
 
 
 class StoreConfig(_Section):
-    """PostgreSQL for the distributed topology: `dsn` connects as the application role (row-
-    level security applies), `migrate_dsn` as the owner that runs migrations at start."""
+    """PostgreSQL for the distributed topology: `dsn` logs in as the tenant's own role, which
+    the database maps to the tenant (row-level security applies; `python -m
+    arbiter.platform.store tenant add`), `migrate_dsn` as the owner that runs migrations at
+    start. `{tenant}` and `{role}` in `dsn` are replaced by the tenant id and its role's name,
+    so one template (with a libpq `passfile`) serves several tenants."""
 
-    dsn: SecretStr = Field(SecretStr(""), description="Application-role DSN; empty: SQLite.")
+    dsn: SecretStr = Field(SecretStr(""), description="The tenant role's DSN (or a template "
+                           "with {tenant}/{role}); the store refuses one whose role maps to "
+                           "another tenant. Empty: SQLite.")
     migrate_dsn: SecretStr = Field(SecretStr(""), description="Owner-role DSN for migrations.")
     pool_min: Int = Field(1, ge=0, le=64, description="Connections kept open.")
     pool_max: Int = Field(8, ge=1, le=256, description="Connections at most; at least "
@@ -620,7 +625,7 @@ class VaultConfig(_Section):
 
     `store_dsn` is PostgreSQL as the `arbiter_vault` role (the distributed topology: every
     replica shares it, row-level security per tenant); empty keeps the SQLite file
-    `store_path`. It is not `store.dsn`: the app role may not read sealed credentials."""
+    `store_path`. It is not `store.dsn`: tenant roles may not read sealed credentials."""
 
     backend: Literal["local", "transit"] = Field("local", description="local: a keyring "
                                                  "file; transit: HashiCorp Vault Transit.")

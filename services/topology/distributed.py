@@ -174,8 +174,8 @@ async def _saga_log(
     config: ArbiterConfig, stack: contextlib.AsyncExitStack
 ) -> tuple[SagaLog, Store | None]:
     """PostgreSQL (row-level security per tenant) when `store.dsn` is set, else SQLite, and
-    the PostgreSQL store if any. With `store.migrate_dsn` (the owner role) pending migrations
-    run first."""
+    the PostgreSQL store if any, verified at start to log in as this tenant's role. With
+    `store.migrate_dsn` (the owner role) pending migrations run first."""
     dsn = config.store.dsn.get_secret_value()
     if not dsn:
         journal = SqliteSagaLog(config.saga.log_path, config.tenant.id)
@@ -183,7 +183,8 @@ async def _saga_log(
         return journal, None
     if owner_dsn := config.store.migrate_dsn.get_secret_value():
         await migrate(owner_dsn)
-    store = await Store.open(dsn, config.store.pool_min, config.store.pool_max)
+    store = await Store.open(dsn, [config.tenant.id], config.store.pool_min,
+                             config.store.pool_max)
     stack.push_async_callback(store.close)
     return PostgresSagaLog(store, config.tenant.id), store
 

@@ -3,9 +3,10 @@
 It connects as `arbiter_vault`, the only role granted the ciphertext table, and never as a
 role that could bypass row-level security. Each call is one transaction of one of two kinds:
 
-- a tenant session (`arbiter.tenant_id` set, as in `Store.tenant_session`) for everything
-  about one tenant: put, get, the compare-and-swap of one re-sealed row, that tenant's audit.
-  A query that forgot its tenant filter would still see that tenant's rows only;
+- a tenant session (`arbiter.tenant_id` set: tenant planes cannot choose theirs, the database
+  binds them to their login role, but the shared vault may) for everything about one tenant:
+  put, get, the compare-and-swap of one re-sealed row, that tenant's audit. A query that
+  forgot its tenant filter would still see that tenant's rows only;
 - an all-tenants session (`arbiter.all_tenants = 'on'`) for what rotation and status must see
   across tenants. The policies honour it for this role only, for reading and for appending
   platform-wide audit events (tenant `*`, stored as NULL); every write to a credential row
@@ -27,12 +28,16 @@ from psycopg_pool import ConnectionPool
 
 from arbiter.platform.store import StoreError
 from arbiter.platform.store.init import describe
-from arbiter.platform.store.pool import ROLE_CHECK, SET_TENANT, refuse_unsafe_role
+from arbiter.platform.store.pool import ROLE_CHECK, refuse_unsafe_role
 from arbiter.vault.errors import StoreUnavailable
 from arbiter.vault.ids import validate_tenant_id
 from arbiter.vault.repository import AuditEvent, CredentialMetadata, StoredCredential
 from arbiter.vault.vault import ANY
 
+# Transaction-local (the `true`): a pooled connection never carries a scope into the next
+# borrower. The database honours arbiter.tenant_id for the vault role only (migration 0006):
+# the vault is shared by every tenant, so the setting scopes its queries, it is no boundary.
+SET_TENANT = "SELECT set_config('arbiter.tenant_id', %s, true)"
 SET_ALL_TENANTS = "SELECT set_config('arbiter.all_tenants', 'on', true)"
 
 _META_COLUMNS = (

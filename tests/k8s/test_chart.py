@@ -102,7 +102,7 @@ def test_defaults_install_the_shared_plane_operator_and_bundled_dependencies() -
     detector = find(manifests, "Deployment", "arbiter-detector")["spec"]["template"]["spec"]
     env = {e["name"]: e for e in detector["containers"][0]["env"]}
     assert env["ARBITER__BUS__KAFKA_BOOTSTRAP"]["value"] == "arbiter-bundled-kafka.trading.svc:9092"
-    assert env["ARBITER__STORE__DSN"]["valueFrom"]["secretKeyRef"]["name"] == "arbiter-postgresql-app"
+    assert "ARBITER__STORE__DSN" not in env  # only tenants' pods hold a store role
     assert detector["containers"][0]["args"] == ["serve", "detector"]
     assert find(manifests, "ClusterRole", "arbiter-operator")
 
@@ -114,8 +114,7 @@ def test_external_dependencies_replace_the_bundled_ones() -> None:
     env = {e["name"]: e for e in pod["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["ARBITER__BUS__KAFKA_BOOTSTRAP"]["value"] == "kafka-0.kafka.svc:9092,kafka-1.kafka.svc:9092"
     assert env["ARBITER__VAULT__ADDR"]["value"] == "https://vault.vault.svc:8200"
-    assert env["ARBITER__STORE__DSN"]["valueFrom"]["secretKeyRef"] == {
-        "name": "arbiter-postgres-dsn", "key": "dsn"}
+    assert "ARBITER__STORE__DSN" not in env
     assert pod["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example.com/arbiter:0.1.0"
 
 
@@ -182,7 +181,8 @@ def test_bad_values_fail_with_a_schema_error_naming_the_key(values: dict[str, An
         ({"services": {"detector": {"resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}}},
          "services.detector.resources.requests.cpu must be a whole number"),
         ({"kafka": {"enabled": False}}, "kafka.external.bootstrap is required"),
-        ({"postgresql": {"enabled": False}}, "postgresql.external.dsnSecret.name is required"),
+        ({"postgresql": {"enabled": False, "external": {"vaultDsnSecret": {"name": "v"}}}},
+         "postgresql.external.tenantDsnSecret.name is required"),
         ({"vault": {"enabled": False}}, "vault.external.addr is required"),
     ],
     ids=["fractional-cpu-on-pinned", "kafka-off-no-bootstrap", "pg-off-no-secret", "vault-off-no-addr"],
@@ -197,7 +197,8 @@ def test_inconsistent_values_fail_rendering_with_a_clear_message(
 @pytest.mark.parametrize(("values", "token"), [({}, True), (
     {"vault": {"enabled": False, "external": {"addr": "https://vault.example:8200"}},
      "postgresql": {"enabled": False, "external": {
-         "dsnSecret": {"name": "app-dsn"}, "vaultDsnSecret": {"name": "vault-dsn"}}}}, False)],
+         "tenantDsnSecret": {"name": "dsn-{tenant}"}, "vaultDsnSecret": {"name": "vault-dsn"}}}},
+    False)],
     ids=["bundled-vault", "external-vault"])
 def test_the_vault_service_wraps_keys_with_transit(values: dict[str, Any], token: bool) -> None:
     """Bundled (development) Vault: its generated root token; a real Vault: Kubernetes auth

@@ -1,10 +1,12 @@
-"""The chart's PostgreSQL roles: services hold only the app role's DSN, the vault service only
-the vault role's; an init Job (a Helm hook) provisions roles.sql with passwords from Secrets and
-migrates as the owner."""
+"""The chart's PostgreSQL roles: a tenant's pods hold only its own login role's DSN, the vault
+service only the vault role's, the other shared services none; an init Job (a Helm hook)
+provisions roles.sql with passwords from Secrets, migrates as the owner and adds the listed
+tenants' roles."""
 
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import helm_python as helm
@@ -14,14 +16,16 @@ from psycopg.conninfo import conninfo_to_dict
 
 from arbiter.operator.platform import parse_platform
 from arbiter.platform.config import load_config
-from arbiter.platform.store import init
+from arbiter.platform.store import init, tenant_role
 
 from .conftest import CHART, Manifest, find, platform_yaml, render, render_ci
 from .invariants import pod_violations
 
 DEFAULT = CHART / "ci" / "default-values.yaml"
 EXTERNAL = CHART / "ci" / "external-deps-values.yaml"
-APP_SECRET = {"name": "arbiter-postgresql-app", "key": "dsn"}
+TENANT_SECRET = {"name": "arbiter-postgresql-tenant-{tenant}", "key": "dsn"}  # per tenant
+LONG_ID = "a-tenant-id-long-enough-that-its-role-name-needs-a-digest"
+TENANTS = {"postgresql": {"enabled": True, "tenants": ["acme", LONG_ID]}}
 VAULT_SECRET = {"name": "arbiter-postgresql-vault", "key": "dsn"}
 
 
@@ -45,20 +49,29 @@ def job_env(manifests: list[Manifest]) -> dict[str, Any]:
 
 
 def test_bundled_roles_get_their_own_secrets_and_dsns() -> None:
-    manifests = render_ci(DEFAULT)
+    manifests = render(TENANTS)
     owner = secret_data(manifests, "arbiter-postgresql-owner")
-    app = secret_data(manifests, "arbiter-postgresql-app")
     vault = secret_data(manifests, "arbiter-postgresql-vault")
+    acme = secret_data(manifests, "arbiter-postgresql-tenant-acme")
+    long = secret_data(manifests, f"arbiter-postgresql-tenant-{LONG_ID}")
     admin = secret_data(manifests, "arbiter-bundled-postgresql")
-    for data, user in ((owner, "arbiter_owner"), (app, "arbiter_app"), (vault, "arbiter_vault")):
+    # The chart names a tenant's role as the store does, digest included
+    for data, user in ((owner, "arbiter_owner"), (vault, "arbiter_vault"),
+                       (acme, "arbiter_t_acme"), (long, tenant_role(LONG_ID))):
         dsn = conninfo_to_dict(data["dsn"])
         assert data["username"] == dsn["user"] == user
         assert dsn["password"] == data["password"] and len(data["password"]) == 32
         assert (dsn["host"], dsn["port"], dsn["dbname"]) == (
             "arbiter-bundled-postgresql.trading.svc", "5432", "arbiter")
+    assert len(tenant_role(LONG_ID)) == 63
     assert conninfo_to_dict(admin["admin-dsn"])["user"] == "arbiter"  # the server's superuser
     assert "dsn" not in admin  # nothing a service could mistake for its own DSN
-    assert len({owner["password"], app["password"], vault["password"], admin["password"]}) == 4
+    assert len({owner["password"], vault["password"], acme["password"], long["password"],
+                admin["password"]}) == 5
+    # arbiter_app is a group no one logs in as: no Secret for it
+    assert not [m for m in manifests if m["metadata"]["name"] == "arbiter-postgresql-app"]
+    assert find(manifests, "Secret", "arbiter-postgresql-tenant-acme")["metadata"]["labels"][
+        "arbiter.dev/tenant"] == "acme"
 
 
 def postgres_refs(manifests: list[Manifest], workload: str) -> list[tuple[str, str, str]]:
@@ -66,8 +79,9 @@ def postgres_refs(manifests: list[Manifest], workload: str) -> list[tuple[str, s
     return [ref for ref in secret_refs(pod) if "postgres" in ref[1]]
 
 
-def test_services_and_the_operator_get_only_the_app_role_and_the_vault_only_its_own() -> None:
-    manifests = render_ci(DEFAULT)
+def test_only_the_vault_holds_a_store_role_and_tenants_get_their_own_through_the_operator(
+) -> None:
+    manifests = render(TENANTS)
     for workload in (m for m in manifests if m["kind"] in ("Deployment", "StatefulSet")):
         name = workload["metadata"]["name"]
         pod = workload["spec"]["template"]["spec"]
@@ -75,17 +89,28 @@ def test_services_and_the_operator_get_only_the_app_role_and_the_vault_only_its_
             if name == "arbiter-bundled-postgresql":
                 assert (env, secret, key) == (
                     "POSTGRES_PASSWORD", "arbiter-bundled-postgresql", "password")
-            elif env == "ARBITER__STORE__DSN":
-                assert {"name": secret, "key": key} == APP_SECRET, name
-                assert name != "arbiter-vault"  # it needs no tenant plane's role
             elif env == "ARBITER__VAULT__STORE_DSN":
                 assert (name, {"name": secret, "key": key}) == ("arbiter-vault", VAULT_SECRET)
             else:
                 assert "postgresql" not in secret, (name, env, secret)
+                assert env != "ARBITER__STORE__DSN", name
     assert postgres_refs(manifests, "arbiter-vault") == [
         ("ARBITER__VAULT__STORE_DSN", "arbiter-postgresql-vault", "dsn")]
-    # tenants' saga and risk pods, built by the operator, get the app role's Secret
-    assert parse_platform(yaml.safe_load(platform_yaml(manifests))).store_secret == APP_SECRET
+    # Tenants' saga pods, built by the operator: the Secret of their own tenant's role
+    store_secret = parse_platform(yaml.safe_load(platform_yaml(manifests))).store_secret
+    assert store_secret == TENANT_SECRET
+    acme = secret_data(manifests, store_secret["name"].replace("{tenant}", "acme"))
+    assert conninfo_to_dict(acme[store_secret["key"]])["user"] == tenant_role("acme")
+
+
+def test_external_postgres_names_each_tenants_dsn_secret() -> None:
+    platform = yaml.safe_load(platform_yaml(render_ci(EXTERNAL)))
+    assert parse_platform(platform).store_secret == {"name": "arbiter-store-{tenant}",
+                                                     "key": "dsn"}
+    values = yaml.safe_load(EXTERNAL.read_text())
+    values["postgresql"]["external"]["tenantDsnSecret"]["name"] = "arbiter-store"  # no {tenant}
+    with pytest.raises(helm.HelmValuesError, match="tenantDsnSecret/name"):
+        render(values)
 
 
 def test_the_vault_env_is_what_its_config_reads() -> None:
@@ -121,7 +146,6 @@ def test_init_job_runs_after_install_and_upgrade_with_owner_admin_and_passwords(
         init.ENV_OWNER_DSN: {"name": "arbiter-postgresql-owner", "key": "dsn"},
         init.ENV_ADMIN_DSN: {"name": "arbiter-bundled-postgresql", "key": "admin-dsn"},
         init.ENV_OWNER_PASSWORD: {"name": "arbiter-postgresql-owner", "key": "password"},
-        init.ENV_APP_PASSWORD: {"name": "arbiter-postgresql-app", "key": "password"},
         init.ENV_VAULT_PASSWORD: {"name": "arbiter-postgresql-vault", "key": "password"},
     }
     assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
@@ -129,13 +153,31 @@ def test_init_job_runs_after_install_and_upgrade_with_owner_admin_and_passwords(
     assert [p for p in pod_violations(pod) if "Probe" not in p] == []
 
 
-def test_the_job_env_is_what_the_init_command_reads() -> None:
-    env = job_env(render_ci(DEFAULT))
+def test_the_job_env_and_tenant_files_are_what_the_init_command_reads(tmp_path: Path) -> None:
+    manifests = render(TENANTS)
+    env = job_env(manifests)
+    assert env[init.ENV_TENANT_PASSWORDS_DIR] == "/var/run/arbiter/store-tenants"
+    pod = find(manifests, "Job", "arbiter-store-init")["spec"]["template"]["spec"]
+    [mount] = [m for m in pod["containers"][0]["volumeMounts"]
+               if m["mountPath"] == env[init.ENV_TENANT_PASSWORDS_DIR]]
+    [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+    # Lay the projected Secrets out as the kubelet would, then read them as the Job does
+    for source in volume["projected"]["sources"]:
+        [item] = source["secret"]["items"]
+        data = secret_data(manifests, source["secret"]["name"])
+        (tmp_path / item["path"]).write_text(data[item["key"]])
     fake = {name: "x" for name in env}
     fake[init.ENV_WAIT_SECONDS] = env[init.ENV_WAIT_SECONDS]
+    fake[init.ENV_TENANT_PASSWORDS_DIR] = str(tmp_path)
     settings = init.InitSettings.from_env(fake)
     assert settings.admin_dsn and settings.owner_dsn and settings.wait_seconds == 300
-    assert set(settings.passwords or {}) == {"arbiter_owner", "arbiter_app", "arbiter_vault"}
+    assert set(settings.passwords or {}) == {"arbiter_owner", "arbiter_vault"}
+    assert settings.tenant_passwords == {
+        tenant: secret_data(manifests, f"arbiter-postgresql-tenant-{tenant}")["password"]
+        for tenant in ("acme", LONG_ID)}
+    # Without tenants the Job mounts nothing and adds none
+    assert init.ENV_TENANT_PASSWORDS_DIR not in job_env(render_ci(DEFAULT))
 
 
 def test_external_postgres_has_no_role_secrets_and_migrates_only_with_an_owner_dsn() -> None:
@@ -157,7 +199,7 @@ def test_external_postgres_has_no_role_secrets_and_migrates_only_with_an_owner_d
 def test_the_init_job_can_be_switched_off() -> None:
     manifests = render({"postgresql": {"enabled": True, "init": {"enabled": False}}})
     assert not [m for m in manifests if m["kind"] == "Job"]
-    assert find(manifests, "Secret", "arbiter-postgresql-app")
+    assert find(manifests, "Secret", "arbiter-postgresql-vault")
 
 
 @pytest.mark.parametrize(("values", "path"), [

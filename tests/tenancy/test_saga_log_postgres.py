@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-import uuid
+import contextlib
+from collections.abc import Awaitable, Callable
 
 import pytest
 
-from arbiter.platform.config import load_config
-from arbiter.platform.store import Store
+from arbiter.platform.config import ArbiterConfig, load_config
+from arbiter.platform.store import Store, TenantMismatch
 from arbiter.saga.log import LogEntry, PostgresSagaLog
+from arbiter.topology.distributed import _saga_log
 from arbiter.topology.embedded import EmbeddedMesh
+
+from .conftest import Postgres
 
 pytestmark = pytest.mark.postgres
 
-
-def _tenant() -> str:
-    return f"t-{uuid.uuid4().hex[:8]}"
+NewTenant = Callable[[], Awaitable[str]]  # the `new_tenant` fixture
 
 
-async def test_entries_replay_in_order_and_only_for_their_tenant(store: Store) -> None:
-    alice, bob = _tenant(), _tenant()
+
+async def test_entries_replay_in_order_and_only_for_their_tenant(store: Store, new_tenant: NewTenant) -> None:
+    alice, bob = await new_tenant(), await new_tenant()
     log_a, log_b = PostgresSagaLog(store, alice), PostgresSagaLog(store, bob)
     entries = [LogEntry("s1", "created", {"pair_id": "p", "opportunity": "00"}),
                LogEntry("s1", "approved", {"qty": 5}),
@@ -34,8 +37,8 @@ async def test_entries_replay_in_order_and_only_for_their_tenant(store: Store) -
     assert [e async for e in log_b.replay()] == []
 
 
-async def test_a_restarted_saga_service_rebuilds_every_saga_from_postgres(store: Store) -> None:
-    tenant = _tenant()
+async def test_a_restarted_saga_service_rebuilds_every_saga_from_postgres(store: Store, new_tenant: NewTenant) -> None:
+    tenant = await new_tenant()
     config = load_config(environ={}, overrides={"tenant.id": tenant})
     first = await EmbeddedMesh.build(config, journal=PostgresSagaLog(store, tenant))
     await first.start()
@@ -49,3 +52,18 @@ async def test_a_restarted_saga_service_rebuilds_every_saga_from_postgres(store:
     await again.stop()
     assert again.saga.stats() == first.saga.stats()
     assert again.saga.positions == first.saga.positions
+
+
+async def test_the_saga_process_starts_only_on_its_own_tenants_role(postgres: Postgres) -> None:
+    def config(dsn: str) -> ArbiterConfig:
+        return load_config(environ={}, overrides={"tenant.id": "tenant-a", "store.dsn": dsn})
+
+    async with contextlib.AsyncExitStack() as stack:
+        with pytest.raises(TenantMismatch, match="maps to tenant 'tenant-b'"):
+            await _saga_log(config(postgres.tenant_dsn("tenant-b")), stack)
+    async with contextlib.AsyncExitStack() as stack:
+        journal, store = await _saga_log(config(postgres.dsn("{role}")), stack)
+        assert isinstance(journal, PostgresSagaLog) and store is not None
+        async with store.tenant_session("tenant-a") as repo:
+            assert (await (await repo.conn.execute("SELECT current_user")).fetchone()) == (
+                "arbiter_t_tenant-a",)

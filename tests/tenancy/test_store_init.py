@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from arbiter.platform.store import StoreError, provision_roles
+from arbiter.platform.store import StoreError, provision_roles, remove_tenant
 from arbiter.platform.store.init import InitSettings, initialize, main, wait_for_server
 
 from .conftest import Postgres
@@ -39,15 +40,17 @@ def stored_password(postgres: Postgres, role: str) -> str:
 
 
 async def test_init_provisions_roles_with_passwords_from_secrets_then_migrates(
-    postgres: Postgres,
+    postgres: Postgres, tmp_path: Path,
 ) -> None:
-    # Prepare
+    # Prepare: a mounted Secret per tenant, as the chart's init Job gets them
+    (tmp_path / "tenant-c").write_text("tenant-Secret-4\n")
+    (tmp_path / "..data").mkdir()  # Kubernetes' own entries are skipped
     settings = InitSettings.from_env({
         "ARBITER_STORE_ADMIN_DSN": postgres.dsn("postgres"),
         "ARBITER_STORE_OWNER_DSN": postgres.dsn("arbiter_owner"),
         "ARBITER_STORE_OWNER_PASSWORD": "owner-Secret-1",
-        "ARBITER_STORE_APP_PASSWORD": "app-Secret-2",
         "ARBITER_STORE_VAULT_PASSWORD": "vault-Secret-3",
+        "ARBITER_STORE_TENANT_PASSWORDS_DIR": str(tmp_path),
         "ARBITER_STORE_WAIT_SECONDS": "10",
     })
     # Act: twice, as a retried Job or the next upgrade would
@@ -55,22 +58,47 @@ async def test_init_provisions_roles_with_passwords_from_secrets_then_migrates(
     # Assert: migrations were already applied by the session fixture; nothing is pending
     assert first == second == []
     owner = stored_password(postgres, "arbiter_owner")
-    app = stored_password(postgres, "arbiter_app")
     vault = stored_password(postgres, "arbiter_vault")
-    assert scram_matches(owner, "owner-Secret-1") and not scram_matches(owner, "app-Secret-2")
-    assert scram_matches(app, "app-Secret-2") and not scram_matches(app, "vault-Secret-3")
+    tenant = stored_password(postgres, "arbiter_t_tenant-c")
+    assert scram_matches(owner, "owner-Secret-1") and not scram_matches(owner, "vault-Secret-3")
     assert scram_matches(vault, "vault-Secret-3")
-    assert "app-Secret-2" not in app  # the server only ever saw the verifier
+    assert scram_matches(tenant, "tenant-Secret-4")
+    assert "tenant-Secret-4" not in tenant  # the server only ever saw the verifier
     with psycopg.connect(postgres.dsn("postgres")) as conn:
-        rows = conn.execute("SELECT rolname, rolsuper, rolbypassrls, rolinherit FROM pg_roles"
-                            " WHERE rolname IN ('arbiter_app', 'arbiter_vault')"
-                            " ORDER BY rolname").fetchall()
+        rows = conn.execute(
+            "SELECT rolname, rolcanlogin, rolpassword IS NULL, rolsuper, rolbypassrls,"
+            " rolinherit FROM pg_authid WHERE rolname IN ('arbiter_app', 'arbiter_vault',"
+            " 'arbiter_t_tenant-c') ORDER BY rolname").fetchall()
         members = conn.execute(
-            "SELECT r.rolname, m.rolname FROM pg_auth_members a JOIN pg_roles r ON r.oid ="
-            " a.roleid JOIN pg_roles m ON m.oid = a.member WHERE m.rolname LIKE 'arbiter%'"
-        ).fetchall()
-    assert rows == [("arbiter_app", False, False, False), ("arbiter_vault", False, False, False)]
-    assert members == []  # no arbiter role may SET ROLE to another
+            "SELECT r.rolname, m.rolname IN (SELECT role_name FROM tenant_roles),"
+            "       a.inherit_option, a.set_option FROM pg_auth_members a"
+            " JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles m ON m.oid = a.member"
+            " WHERE m.rolname LIKE 'arbiter%'").fetchall()
+        mapped = conn.execute("SELECT tenant_id FROM tenant_roles"
+                              " WHERE role_name = 'arbiter_t_tenant-c'").fetchone()
+    assert rows == [("arbiter_app", False, True, False, False, False),  # a group, no login
+                    ("arbiter_t_tenant-c", True, False, False, False, False),
+                    ("arbiter_vault", True, False, False, False, False)]
+    assert mapped == ("tenant-c",)
+    # Only tenant roles are members, of the group alone: its grants, never SET ROLE to it
+    assert set(members) == {("arbiter_app", True, True, False)}
+    assert await remove_tenant(postgres.dsn("postgres"), "tenant-c")
+
+
+def test_the_tenant_command_adds_and_removes_a_tenants_role(postgres: Postgres) -> None:
+    admin = {"ARBITER_STORE_ADMIN_DSN": postgres.dsn("postgres")}
+    assert main(["tenant", "add", "tenant-cli"], admin) == 1  # no password
+    assert main(["tenant", "add", "../x"], {**admin, "ARBITER_STORE_TENANT_PASSWORD": "p"}) == 1
+    assert main(["tenant", "add", "tenant-cli"], {**admin, "ARBITER_STORE_TENANT_PASSWORD": "p"}
+                ) == 0
+    with psycopg.connect(postgres.tenant_dsn("tenant-cli")) as conn:
+        assert conn.execute("SELECT current_tenant()").fetchone() == ("tenant-cli",)
+    assert main(["tenant", "remove", "tenant-cli"], admin) == 0
+    assert main(["tenant", "remove", "tenant-cli"], {}) == 1  # no admin DSN
+    assert main(["tenant", "rename", "tenant-cli"], admin) == 2
+    with psycopg.connect(postgres.dsn("postgres")) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'arbiter_t_tenant-cli'"
+                            ).fetchone() == (0,)
 
 
 @pytest.mark.parametrize(
@@ -78,9 +106,10 @@ async def test_init_provisions_roles_with_passwords_from_secrets_then_migrates(
     [
         ({}, "store init needs ARBITER_STORE_OWNER_DSN$"),
         ({"ARBITER_STORE_OWNER_DSN": "x", "ARBITER_STORE_ADMIN_DSN": "y",
-          "ARBITER_STORE_APP_PASSWORD": "p"},
-         ("needs ARBITER_STORE_OWNER_PASSWORD, ARBITER_STORE_VAULT_PASSWORD "
-          "\\(with ARBITER_STORE_ADMIN_DSN set\\)")),
+          "ARBITER_STORE_VAULT_PASSWORD": "p"},
+         "needs ARBITER_STORE_OWNER_PASSWORD \\(with ARBITER_STORE_ADMIN_DSN set\\)"),
+        ({"ARBITER_STORE_OWNER_DSN": "x", "ARBITER_STORE_TENANT_PASSWORDS_DIR": "/tmp"},
+         "ARBITER_STORE_TENANT_PASSWORDS_DIR needs ARBITER_STORE_ADMIN_DSN"),
         ({"ARBITER_STORE_OWNER_DSN": "x", "ARBITER_STORE_WAIT_SECONDS": "soon"},
          "ARBITER_STORE_WAIT_SECONDS must be a number of seconds, was 'soon'"),
     ],

@@ -1,4 +1,7 @@
-"""Row-level security on a real PostgreSQL: tenant A can never read or change B's rows."""
+"""Row-level security on a real PostgreSQL: tenant A can never read or change B's rows.
+
+Each tenant logs in as its own role, which the database maps to the tenant; whatever a session
+sets or names, hand-written SQL on A's login sees and writes A's rows only."""
 
 from __future__ import annotations
 
@@ -14,9 +17,14 @@ from arbiter.platform.store import (
     MigrationError,
     OrderRow,
     Store,
+    StoreError,
+    TenantMismatch,
     UnsafeRole,
+    add_tenant,
     bundled_migrations,
     migrate,
+    remove_tenant,
+    tenant_role,
 )
 from arbiter.platform.tenancy import InvalidTenant
 
@@ -106,13 +114,17 @@ async def test_failing_migration_changes_nothing(postgres: Postgres) -> None:
 
 
 async def test_every_tenant_table_has_forced_rls(postgres: Postgres) -> None:
-    with psycopg.connect(postgres.dsn("arbiter_app")) as conn:
+    with psycopg.connect(postgres.tenant_dsn("tenant-a")) as conn:
         rows = conn.execute(
             "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,"
             "       pg_get_userbyid(c.relowner)"
             "  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid"
             " WHERE a.attname = 'tenant_id' AND c.relkind = 'r'"
-            "   AND c.relnamespace = 'public'::regnamespace ORDER BY 1").fetchall()
+            "   AND c.relnamespace = 'public'::regnamespace"
+            # The mapping of roles to tenants: granted to no one (the owner reads it)
+            "   AND c.relname <> 'tenant_roles' ORDER BY 1").fetchall()
+        assert conn.execute("SELECT relacl::text[] FROM pg_class WHERE relname = 'tenant_roles'"
+                            ).fetchone() == (["arbiter_owner=arwdDxtm/arbiter_owner"],)
         policies = conn.execute(
             "SELECT tablename, policyname, roles::text[], cmd FROM pg_policies"
             " WHERE schemaname = 'public'").fetchall()
@@ -128,21 +140,66 @@ async def test_every_tenant_table_has_forced_rls(postgres: Postgres) -> None:
     assert all(roles == ["arbiter_vault"] for _, _, roles, _ in others), others
 
 
-async def test_app_role_cannot_bypass_rls(postgres: Postgres) -> None:
-    with psycopg.connect(postgres.dsn("arbiter_app"), autocommit=True) as conn:
-        assert conn.execute("SELECT rolsuper, rolbypassrls FROM pg_roles"
-                            " WHERE rolname = current_user").fetchone() == (False, False)
+async def test_a_tenant_role_cannot_bypass_rls_or_become_another_role(
+    postgres: Postgres,
+) -> None:
+    with psycopg.connect(postgres.tenant_dsn("tenant-a"), autocommit=True) as conn:
+        assert conn.execute("SELECT rolsuper, rolbypassrls, rolinherit FROM pg_roles"
+                            " WHERE rolname = current_user").fetchone() == (False, False, False)
         for statement in ("ALTER TABLE orders DISABLE ROW LEVEL SECURITY",
                           "ALTER TABLE orders NO FORCE ROW LEVEL SECURITY",
                           "DROP POLICY tenant_isolation ON orders",
                           "SET ROLE arbiter_owner",
                           "SET ROLE postgres",
+                          "SET ROLE arbiter_app",  # the group holding its grants
+                          "SET ROLE arbiter_vault",
+                          f'SET ROLE "{tenant_role("tenant-b")}"',
+                          f'SET SESSION AUTHORIZATION "{tenant_role("tenant-b")}"',
+                          "SELECT * FROM tenant_roles",
+                          "INSERT INTO tenant_roles VALUES (current_user, 'tenant-b')",
                           "CREATE TABLE sneaky (x int)"):
             with pytest.raises(errors.InsufficientPrivilege):
                 conn.execute(statement)
         conn.execute("SET row_security = off")  # allowed, but then RLS-affected queries fail
         with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
             conn.execute("SELECT * FROM orders")
+
+
+async def test_the_group_role_cannot_log_in(postgres: Postgres) -> None:
+    with pytest.raises(psycopg.OperationalError, match='"arbiter_app" is not permitted to log in'):
+        psycopg.connect(postgres.dsn("arbiter_app"))
+
+
+async def test_tenant_a_naming_b_as_its_tenant_sees_and_writes_only_its_own_rows(
+    postgres: Postgres, two_tenants: Store,
+) -> None:
+    with psycopg.connect(postgres.tenant_dsn("tenant-a")) as conn:
+        # What the app set for itself before: the database no longer reads it for tenants
+        conn.execute("SELECT set_config('arbiter.tenant_id', 'tenant-b', false)")
+        conn.execute("SET arbiter.all_tenants = 'on'")
+        assert conn.execute("SELECT current_tenant()").fetchone() == ("tenant-a",)
+        for table in APP_TABLES:
+            rows = conn.execute(f"SELECT DISTINCT tenant_id FROM {table}").fetchall()
+            assert rows == [("tenant-a",)], table
+        assert conn.execute("SELECT payload FROM saga_events").fetchall() == [(b"\x01",)]
+        conn.commit()
+        for statement in (
+            ("INSERT INTO orders (tenant_id, client_order_id, saga_id, venue, market_id,"
+             " outcome, status) VALUES ('tenant-b', 'planted', 's', 'polymarket', 'm', 1, 'x')"),
+            ("INSERT INTO saga_events (tenant_id, saga_id, version, state, payload)"
+             " VALUES ('tenant-b', 'forged', 1, 'CREATED', '\\x00')"),
+            ("INSERT INTO fills (tenant_id, venue, trade_id, client_order_id, price_micros,"
+             " qty_micros, fee_micros) VALUES ('tenant-b', 'polymarket', 'f', 'o', 1, 1, 0)"),
+            ("INSERT INTO audit (tenant_id, actor, action, subject, outcome)"
+             " VALUES ('tenant-b', 'a', 'forged', 's', 'ok')"),
+            "UPDATE sagas SET tenant_id = 'tenant-b'",
+        ):
+            with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
+                conn.execute(statement)
+            conn.rollback()
+    async with two_tenants.tenant_session("tenant-b") as repo:
+        for table in APP_TABLES:
+            assert await count(repo.conn, table) == 1, table
 
 
 async def test_tenant_a_cannot_see_or_touch_tenant_b(two_tenants: Store) -> None:
@@ -194,26 +251,145 @@ async def test_tenant_a_cannot_see_or_touch_tenant_b(two_tenants: Store) -> None
         assert b_order is not None and b_order.status == "submitted"
 
 
-async def test_no_tenant_set_sees_and_writes_nothing(postgres: Postgres, two_tenants: Store) -> None:
-    async with await psycopg.AsyncConnection.connect(postgres.dsn("arbiter_app"),
-                                                     autocommit=True) as conn:
-        for table in APP_TABLES:
-            assert await count(conn, table) == 0, table
-        with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
-            await conn.execute("INSERT INTO audit (tenant_id, actor, action, subject, outcome)"
-                               " VALUES ('tenant-a', 'x', 'y', 'z', 'ok')")
-        # A tenant set for one transaction is gone after it (pooled connections stay clean).
-        async with conn.transaction():
-            await conn.execute("SELECT set_config('arbiter.tenant_id', 'tenant-a', true)")
-            assert await count(conn, "orders") == 1
-        assert await count(conn, "orders") == 0
+async def test_a_login_role_without_a_mapping_sees_and_writes_nothing(
+    postgres: Postgres, two_tenants: Store,
+) -> None:
+    with psycopg.connect(postgres.dsn("postgres"), autocommit=True) as admin:
+        # A login someone made by hand, with the group's grants but no tenant_roles row
+        admin.execute("DROP ROLE IF EXISTS arbiter_unmapped")
+        admin.execute("CREATE ROLE arbiter_unmapped LOGIN NOINHERIT")
+        admin.execute("GRANT arbiter_app TO arbiter_unmapped WITH INHERIT TRUE, SET FALSE")
+    try:
+        with psycopg.connect(postgres.dsn("arbiter_unmapped")) as conn:
+            conn.execute("SELECT set_config('arbiter.tenant_id', 'tenant-a', false)")
+            assert conn.execute("SELECT current_tenant()").fetchone() == (None,)
+            for table in APP_TABLES:
+                assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+            with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
+                conn.execute("INSERT INTO audit (tenant_id, actor, action, subject, outcome)"
+                             " VALUES ('tenant-a', 'x', 'y', 'z', 'ok')")
+        with pytest.raises(TenantMismatch, match="'arbiter_unmapped', which the database maps "
+                                                 "to no tenant; connect as arbiter_t_tenant-a"):
+            await Store.open(postgres.dsn("arbiter_unmapped"), ["tenant-a"])
+    finally:
+        with psycopg.connect(postgres.dsn("postgres"), autocommit=True) as admin:
+            admin.execute("DROP ROLE arbiter_unmapped")
+
+
+async def test_the_store_refuses_a_dsn_whose_role_is_another_tenants(postgres: Postgres) -> None:
+    with pytest.raises(TenantMismatch, match="for tenant 'tenant-a' logs in as "
+                                             "'arbiter_t_tenant-b', which the database maps to "
+                                             "tenant 'tenant-b'"):
+        await Store.open(postgres.tenant_dsn("tenant-b"), ["tenant-a"])
+    one_role = Store(postgres.tenant_dsn("tenant-a"))  # no template: tenant-a's sessions only
+    try:
+        async with one_role.tenant_session("tenant-a") as repo:
+            assert await count(repo.conn, "orders", "tenant_id <> 'tenant-a'") == 0
+        with pytest.raises(TenantMismatch, match="for tenant 'tenant-b'"):
+            async with one_role.tenant_session("tenant-b"):
+                pass
+    finally:
+        await one_role.close()
+
+
+async def test_removing_a_tenant_drops_its_role_and_mapping(
+    postgres: Postgres, store: Store,
+) -> None:
+    admin, tenant_id = postgres.dsn("postgres"), "tenant-gone"
+    role = await add_tenant(admin, tenant_id, "first")
+    assert await add_tenant(admin, tenant_id, "second") == role  # a re-run refreshes it
+    async with store.tenant_session(tenant_id) as repo:
+        await repo.upsert_order(order("kept"))
+    with psycopg.connect(postgres.tenant_dsn(tenant_id)) as lingering:
+        assert await remove_tenant(admin, tenant_id) is True
+        with pytest.raises(psycopg.OperationalError):  # its open session was ended
+            lingering.execute("SELECT 1")
+    assert await remove_tenant(admin, tenant_id) is False
+    with psycopg.connect(admin) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s",
+                            (role,)).fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM tenant_roles WHERE tenant_id = %s",
+                            (tenant_id,)).fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM orders WHERE tenant_id = %s",
+                            (tenant_id,)).fetchone() == (1,)  # rows stay, visible to no one
+    fresh = Store(postgres.dsn("{role}"))
+    try:
+        with pytest.raises(StoreError, match=f'role "{role}" does not exist'):
+            async with fresh.tenant_session(tenant_id):
+                pass
+    finally:
+        await fresh.close()
+
+
+async def test_adding_a_tenant_adopts_no_other_role_and_no_other_mapping(
+    postgres: Postgres,
+) -> None:
+    admin = postgres.dsn("postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute('CREATE ROLE "arbiter_t_squatter" LOGIN')  # made by hand, grants unknown
+        conn.execute("INSERT INTO tenant_roles VALUES ('someone_else', 'tenant-x')")
+    try:
+        with pytest.raises(StoreError, match="'arbiter_t_squatter' exists but is no tenant's"):
+            await add_tenant(admin, "squatter", "pw")
+        with pytest.raises(StoreError, match="role 'someone_else' is mapped to tenant 'tenant-x'"):
+            await add_tenant(admin, "tenant-x", "pw")
+        with psycopg.connect(admin) as conn:
+            assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname ="
+                                " 'arbiter_t_tenant-x'").fetchone() == (0,)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute('DROP ROLE "arbiter_t_squatter"')
+            conn.execute("DELETE FROM tenant_roles WHERE tenant_id = 'tenant-x'")
+
+
+async def test_no_sequence_is_readable_by_a_tenant_role(
+    postgres: Postgres, two_tenants: Store,
+) -> None:
+    with psycopg.connect(postgres.tenant_dsn("tenant-a")) as conn:
+        # Numbered across tenants, a readable counter would count the others' rows
+        privileges = conn.execute(
+            "SELECT c.relname, has_sequence_privilege(c.oid, 'SELECT'),"
+            "       has_sequence_privilege(c.oid, 'USAGE'), has_sequence_privilege(c.oid, 'UPDATE')"
+            "  FROM pg_class c WHERE c.relkind = 'S'"
+            "   AND c.relnamespace = 'public'::regnamespace").fetchall()
+        assert privileges == [("audit_id_seq", False, False, False)]  # a new one must be listed
+        generated = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = 'public' AND (is_identity = 'YES'"
+            "      OR column_default LIKE 'nextval%%')").fetchall()
+        assert generated == [("audit", "id")]
+        conn.commit()
+        for statement in ("SELECT last_value FROM audit_id_seq",
+                          "SELECT currval('audit_id_seq')",
+                          "SELECT nextval('audit_id_seq')",
+                          "SELECT id FROM audit",
+                          ("INSERT INTO audit (actor, action, subject, outcome)"
+                          " VALUES ('a', 'b', 'c', 'd') RETURNING id")):
+            with pytest.raises(errors.InsufficientPrivilege, match="permission denied"):
+                conn.execute(statement)
+            conn.rollback()
+        # These two answer NULL rather than refuse; the owner sees the counter
+        assert conn.execute("SELECT last_value FROM pg_sequences").fetchall() == [(None,)]
+        assert conn.execute("SELECT pg_sequence_last_value('audit_id_seq')").fetchone() == (None,)
+    with psycopg.connect(postgres.dsn("arbiter_owner")) as conn:
+        last = conn.execute("SELECT pg_sequence_last_value('audit_id_seq')").fetchone()
+        assert last is not None and last[0] is not None
 
 
 async def test_store_refuses_roles_that_bypass_rls(postgres: Postgres) -> None:
     with pytest.raises(UnsafeRole, match="'postgres' is a superuser and has BYPASSRLS"):
-        await Store.open(postgres.dsn("postgres"))
+        await Store.open(postgres.dsn("postgres"), ["tenant-a"])
     with pytest.raises(UnsafeRole, match="'arbiter_owner' owns the row-level-secured tables"):
-        await Store.open(postgres.dsn("arbiter_owner"))
+        await Store.open(postgres.dsn("arbiter_owner"), ["tenant-a"])
+    admin = postgres.dsn("postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:  # a grant made by hand, by mistake
+        conn.execute('GRANT arbiter_owner TO "arbiter_t_tenant-b" WITH INHERIT FALSE, SET TRUE')
+    try:
+        with pytest.raises(UnsafeRole, match="'arbiter_t_tenant-b' owns the row-level-secured"):
+            await Store.open(postgres.tenant_dsn("tenant-b"), ["tenant-b"])
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute('REVOKE arbiter_owner FROM "arbiter_t_tenant-b"')
 
 
 async def test_tenant_session_validates_the_id(store: Store) -> None:
@@ -256,19 +432,23 @@ async def test_order_upsert_keeps_the_venue_id(two_tenants: Store) -> None:
 
 
 async def test_money_columns_are_integers(postgres: Postgres) -> None:
-    with psycopg.connect(postgres.dsn("arbiter_app")) as conn:
+    with psycopg.connect(postgres.tenant_dsn("tenant-a")) as conn:
         types = conn.execute(
             "SELECT DISTINCT data_type FROM information_schema.columns"
             " WHERE table_schema = 'public' AND column_name LIKE '%micros'").fetchall()
     assert types == [("bigint",)]
 
 
-async def test_pooled_connection_forgets_the_tenant(postgres: Postgres, two_tenants: Store) -> None:
-    single = await Store.open(postgres.dsn("arbiter_app"), min_size=1, max_size=1)
+async def test_a_pooled_connection_stays_its_tenants_whatever_it_set(
+    postgres: Postgres, two_tenants: Store,
+) -> None:
+    single = await Store.open(postgres.dsn("{role}"), ["tenant-a"], min_size=1, max_size=1)
     try:
         async with single.tenant_session("tenant-a") as repo:
+            # Session-wide, so it outlives the transaction on the pooled connection
+            await repo.conn.execute("SELECT set_config('arbiter.tenant_id', 'tenant-b', false)")
+        async with single.tenant_session("tenant-a") as repo:  # the same, only connection
             assert await count(repo.conn, "orders") == 1
-        async with single._pool.connection() as conn:  # the same, only connection
-            assert await count(conn, "orders") == 0
+            assert await count(repo.conn, "orders", "tenant_id = 'tenant-b'") == 0
     finally:
         await single.close()

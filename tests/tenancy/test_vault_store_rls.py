@@ -1,8 +1,9 @@
 """Row-level security on the vault's credential tables, probed with hand-written SQL.
 
 The vault role sees one tenant per tenant session and every tenant only in its all-tenants
-scope, which reads but never changes a credential; the app role (tenant planes) cannot read
-any ciphertext at all, whatever it sets.
+scope, which reads but never changes a credential; a tenant's own role cannot read
+any ciphertext at all, whatever it sets. The vault alone still chooses its tenant with
+arbiter.tenant_id: it is shared by every tenant and reads them all in its all-tenants scope.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
+from arbiter.platform.store import tenant_role
 from arbiter.vault.postgres_repository import PostgresCredentialRepository
 from arbiter.vault.repository import AuditEvent, CredentialMetadata
 from arbiter.vault.vault import ANY
@@ -123,14 +125,15 @@ def test_the_vaults_all_tenants_scope_reads_everything_and_changes_no_credential
     assert len(sealed.audit(ANY)) == 2
 
 
-def test_the_app_role_cannot_read_any_ciphertext(
+def test_a_tenant_role_cannot_read_any_ciphertext(
     postgres: Postgres, sealed: PostgresCredentialRepository,
 ) -> None:
+    tenant_a = tenant_role("tenant-a")
     for scope in ({"tenant_id": "tenant-a"}, {"all_tenants": "on"}, {}):
-        with connect(postgres, "arbiter_app", **scope) as conn:
+        with connect(postgres, tenant_a, **scope) as conn:
             refused(conn, "SELECT ciphertext FROM credential_ciphertext",
                     "permission denied for table credential_ciphertext")
-    with connect(postgres, "arbiter_app", tenant_id="tenant-a") as conn:
+    with connect(postgres, tenant_a, tenant_id="tenant-b") as conn:  # it names B: no effect
         # Its own tenant's metadata and audit, read-only; never the platform's events
         assert conn.execute("SELECT tenant_id, public_id FROM credentials_meta").fetchall() == [
             ("tenant-a", "0xabc")]
@@ -138,9 +141,9 @@ def test_the_app_role_cannot_read_any_ciphertext(
         assert conn.execute("SELECT actor, action FROM audit").fetchall() == [("ops", "put")]
         # ...but not the ids, numbered across tenants: their gaps count other tenants' events
         refused(conn, "SELECT id FROM audit", "permission denied for table audit")
-    with connect(postgres, "arbiter_app", all_tenants="on") as conn:
-        # The vault's scope setting gives the app role nothing
-        assert [count(conn, t) for t in ("credentials_meta", "audit")] == [0, 0]
+    with connect(postgres, tenant_a, all_tenants="on") as conn:
+        # The vault's scope setting gives a tenant role nothing beyond its own rows
+        assert [count(conn, t) for t in ("credentials_meta", "audit")] == [1, 1]
         row = conn.execute(
             "SELECT has_table_privilege('credential_ciphertext', 'SELECT, INSERT, UPDATE,"
             " DELETE, TRUNCATE, REFERENCES, TRIGGER')").fetchone()
@@ -156,5 +159,6 @@ def test_the_vault_role_has_nothing_beyond_the_credential_tables(postgres: Postg
                           "ALTER TABLE credential_ciphertext DISABLE ROW LEVEL SECURITY",
                           "DROP POLICY vault_all_tenants ON credential_ciphertext",
                           "SET ROLE arbiter_app", "SET ROLE arbiter_owner",
+                          f'SET ROLE "{tenant_role("tenant-b")}"',
                           "TRUNCATE credential_ciphertext"):
             refused(conn, statement, "permission denied|must be owner")

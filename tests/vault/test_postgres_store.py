@@ -40,10 +40,9 @@ def free_port() -> int:
     ("postgres", UnsafeRole,
      "'postgres' is a superuser and has BYPASSRLS.*connect the vault as arbiter_vault"),
     ("arbiter_owner", UnsafeRole, "'arbiter_owner' owns the row-level-secured tables"),
-    ("arbiter_app", StoreError, ("role 'arbiter_app' lacks the vault's privileges on "
-                                 "credentials_meta, credential_ciphertext, audit; connect the "
-                                 "vault "
-                                 "as arbiter_vault")),
+    ("arbiter_t_tenant-a", StoreError, ("role 'arbiter_t_tenant-a' lacks the vault's "
+                                        "privileges on credentials_meta, credential_ciphertext,"
+                                        " audit; connect the vault as arbiter_vault")),
 ])
 def test_open_refuses_a_role_that_bypasses_rls_or_is_not_the_vaults(
     postgres: Postgres, role: str, error: type[Exception], message: str,

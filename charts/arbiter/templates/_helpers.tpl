@@ -38,16 +38,29 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- end -}}
 
 {{/*
-{name, key} of the Secret holding the app role's PostgreSQL DSN (bundled or external): the
-only database credential services get. Row-level security binds that role.
+{name, key} of the Secret holding one tenant's PostgreSQL DSN, `{tenant}` standing for the
+tenant's id (bundled or external): the only database credential a tenant's pods get, for the
+login role the database maps to that tenant. The operator fills in the tenant.
 */}}
 {{- define "arbiter.storeSecret" -}}
 {{- if .Values.postgresql.enabled -}}
-name: {{ include "arbiter.fullname" . }}-postgresql-app
+name: {{ include "arbiter.fullname" . }}-postgresql-tenant-{tenant}
 key: dsn
 {{- else -}}
-name: {{ required "postgresql.external.dsnSecret.name is required when postgresql.enabled=false" .Values.postgresql.external.dsnSecret.name }}
-key: {{ .Values.postgresql.external.dsnSecret.key }}
+name: {{ required "postgresql.external.tenantDsnSecret.name is required when postgresql.enabled=false (a Secret name with {tenant}, one per tenant's role DSN)" .Values.postgresql.external.tenantDsnSecret.name }}
+key: {{ .Values.postgresql.external.tenantDsnSecret.key }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A tenant's login role, as arbiter.platform.store.provision.tenant_role names it: arbiter_t_<id>,
+or for an id too long for 63 bytes its first 40 characters and 12 hex digits of its SHA-256.
+*/}}
+{{- define "arbiter.tenantRole" -}}
+{{- if le (len .) 53 -}}
+arbiter_t_{{ . }}
+{{- else -}}
+arbiter_t_{{ trunc 40 . }}_{{ sha256sum . | trunc 12 }}
 {{- end -}}
 {{- end -}}
 

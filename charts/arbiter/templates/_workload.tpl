@@ -196,7 +196,8 @@ spec:
             - name: ARBITER__VAULT__ROLE
               value: {{ $root.Values.vault.role | quote }}
             {{- /* The vault holds the one role that may read sealed credentials, and no other;
-                   every other service the app role only. */}}
+                   the other shared services no store credential at all (only a tenant's
+                   saga uses the store, with its own tenant's role, set by the operator). */}}
             {{- if eq .name "vault" }}
             - name: ARBITER__VAULT__BACKEND
               value: transit
@@ -213,11 +214,6 @@ spec:
               valueFrom:
                 secretKeyRef:
                   {{- include "arbiter.vaultStoreSecret" $root | nindent 18 }}
-            {{- else }}
-            - name: ARBITER__STORE__DSN
-              valueFrom:
-                secretKeyRef:
-                  {{- include "arbiter.storeSecret" $root | nindent 18 }}
             {{- end }}
             {{- end }}
             {{- with include "arbiter.otelEndpoint" $root }}

@@ -1,4 +1,5 @@
-"""`python -m arbiter.platform.store init`: see `arbiter.platform.store.init`."""
+"""`python -m arbiter.platform.store init | tenant add|remove ID`: see
+`arbiter.platform.store.init`."""
 
 import os
 import sys

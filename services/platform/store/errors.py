@@ -11,3 +11,7 @@ class MigrationError(StoreError):
 
 class UnsafeRole(StoreError):
     """The services' database role could bypass row-level security."""
+
+
+class TenantMismatch(StoreError):
+    """The database maps the store's login role to another tenant than the one asked for."""
