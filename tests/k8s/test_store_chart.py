@@ -12,7 +12,7 @@ import pytest
 import yaml
 from psycopg.conninfo import conninfo_to_dict
 
-from arbiter.operator.platform import parse_platform
+from arbiter.operator.platform import SecretKey, parse_platform
 from arbiter.platform.config import load_config
 from arbiter.platform.store import init
 
@@ -84,8 +84,12 @@ def test_services_and_the_operator_get_only_the_app_role_and_the_vault_only_its_
                 assert "postgresql" not in secret, (name, env, secret)
     assert postgres_refs(manifests, "arbiter-vault") == [
         ("ARBITER__VAULT__STORE_DSN", "arbiter-postgresql-vault", "dsn")]
-    # tenants' saga and risk pods, built by the operator, get the app role's Secret
-    assert parse_platform(yaml.safe_load(platform_yaml(manifests))).store_secret == APP_SECRET
+    # tenants' saga and risk pods, built by the operator, get a copy of the app role's Secret
+    # (or of their own, when there is one)
+    store = parse_platform(yaml.safe_load(platform_yaml(manifests))).store
+    assert store is not None and store.namespace == "trading"
+    assert store.candidates("acme") == (SecretKey("arbiter-store-tenant-acme", "dsn"),
+                                        SecretKey(APP_SECRET["name"], APP_SECRET["key"]))
 
 
 def test_the_vault_env_is_what_its_config_reads() -> None:
