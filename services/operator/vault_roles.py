@@ -18,6 +18,7 @@ import asyncio
 import base64
 import binascii
 from collections.abc import Callable
+from pathlib import Path
 
 import hvac
 import requests
@@ -33,6 +34,7 @@ UNAVAILABLE = "VaultUnavailable"
 TOKEN_MISSING = "VaultTokenMissing"
 NOT_MANAGED = "NotManaged"  # the platform gives the operator no Vault: roles come from elsewhere
 TIMEOUT = 10  # seconds per Vault call
+SERVICE_ACCOUNT_CA = Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
 
 
 class VaultRoleError(Exception):
@@ -63,15 +65,18 @@ def _client(settings: VaultSettings, token: str) -> hvac.Client:
 
 def _ensure_auth_mount(client: hvac.Client, settings: VaultSettings) -> None:
     """A fresh (development) Vault has no Kubernetes auth: enable it, pointed at the cluster's
-    API, when this token may. A production token usually may not; there the mount exists."""
+    API with the operator's own CA (the bundled Vault mounts no service account), when this
+    token may. A production token usually may not; there the mount exists already."""
     try:
         mounts = client.sys.list_auth_methods()["data"]
     except hvac_errors.Forbidden:
         return  # may not look: creating the role will say whether the mount is there
     if f"{settings.auth_mount}/" in mounts:
         return
+    ca = SERVICE_ACCOUNT_CA.read_text() if SERVICE_ACCOUNT_CA.exists() else None
     client.sys.enable_auth_method("kubernetes", path=settings.auth_mount)
-    client.auth.kubernetes.configure(settings.kubernetes_host, mount_point=settings.auth_mount)
+    client.auth.kubernetes.configure(settings.kubernetes_host, kubernetes_ca_cert=ca,
+                                     mount_point=settings.auth_mount)
 
 
 def _create(settings: VaultSettings, token: str, tenant: str, namespace: str,

@@ -13,10 +13,8 @@ import asyncio
 import base64
 import contextlib
 import copy
-import datetime
 import json
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +24,11 @@ import kopf
 import kubernetes_validate
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from hvac import exceptions as hvac_errors
-from vault.openbao import vault_api  # tests/ is on sys.path (rootdir)
 
 import arbiter.operator.handlers  # registers the handlers with kopf; its delays are tuned
 from arbiter.operator.platform import PLATFORM_ENV
 
-from .conftest import CHART, platform_yaml, render_ci
+from .conftest import CHART, platform_yaml, policy, render_ci, role
 
 NS = "desk-acme"
 RELEASE_NS = "trading"  # the chart is rendered into it (conftest.NAMESPACE)
@@ -158,59 +150,10 @@ async def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
         await asyncio.sleep(0.05)
 
 
-def dummy_ca() -> str:
-    """A self-signed CA certificate: the auth config wants one, no API server is called."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dummy-kubernetes-ca")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-@pytest.fixture(scope="session")
-def openbao() -> Iterator[dict[str, str]]:
-    with vault_api() as env:
-        yield env
-
-
-@pytest.fixture()
-def vault(openbao: dict[str, str]) -> Iterator[tuple[hvac.Client, str]]:
-    """A root client of the live OpenBao and a Kubernetes auth mount of this test's own,
-    configured with a dummy API address (creating roles does not call it)."""
-    client = hvac.Client(url=openbao["VAULT_ADDR"], token=openbao["VAULT_TOKEN"])
-    mount = f"k8s-{uuid.uuid4().hex[:8]}"
-    client.sys.enable_auth_method("kubernetes", path=mount)
-    client.auth.kubernetes.configure("https://kubernetes.invalid:6443", mount_point=mount,
-                                     kubernetes_ca_cert=dummy_ca(), disable_local_ca_jwt=True)
-    yield client, mount
-    client.sys.disable_auth_method(mount)
-
-
 @pytest.fixture()
 def vault_addr(openbao: dict[str, str]) -> str:
     """Where the platform says Vault is (a test parametrizes it to a dead address)."""
     return openbao["VAULT_ADDR"]
-
-
-def role(vault: tuple[hvac.Client, str], name: str) -> dict[str, Any] | None:
-    client, mount = vault
-    try:
-        data: dict[str, Any] = client.auth.kubernetes.read_role(name, mount_point=mount)
-        return data
-    except hvac_errors.InvalidPath:
-        return None
-
-
-def policy(vault: tuple[hvac.Client, str], name: str) -> str | None:
-    client, _ = vault
-    try:
-        return str(client.sys.read_policy(name)["data"]["rules"])
-    except hvac_errors.InvalidPath:
-        return None
 
 
 @pytest.fixture()

@@ -172,3 +172,12 @@ def test_the_init_job_can_be_switched_off() -> None:
 def test_bad_init_values_are_schema_errors(values: dict[str, Any], path: str) -> None:
     with pytest.raises(helm.HelmValuesError, match=path):
         render(values)
+
+
+def test_per_tenant_store_secrets_without_a_fallback() -> None:
+    """With per-tenant database roles a tenant without its own Secret must not get the shared
+    app role's: `fallbackToShared: false` leaves only its own to copy."""
+    manifests = render({"operator": {"store": {"tenantSecret": {
+        "name": "db-{tenant}", "key": "url", "fallbackToShared": False}}}})
+    store = parse_platform(yaml.safe_load(platform_yaml(manifests))).store
+    assert store is not None and store.candidates("acme") == (SecretKey("db-acme", "url"),)
