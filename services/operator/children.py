@@ -40,6 +40,9 @@ CHILD_KINDS: dict[str, tuple[str, str]] = {  # kind -> (apiVersion, plural)
     "PodDisruptionBudget": ("policy/v1", "poddisruptionbudgets"),
     "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies"),
 }
+# Kinds the operator writes by name only, never lists or watches: it may not list Secrets.
+NAMED_KINDS: dict[str, tuple[str, str]] = {"Secret": ("v1", "secrets")}
+STORE_SECRET_KEY = "dsn"  # the key of the tenant's store Secret its pods read
 
 
 def topic_prefix(tenant: str) -> str:
@@ -50,6 +53,16 @@ def topic_prefix(tenant: str) -> str:
 def vault_role(tenant: str) -> str:
     """HashiCorp Vault Kubernetes-auth role bound to the tenant's ServiceAccount."""
     return f"arbiter-tenant-{tenant}"
+
+
+def service_account(tenant: str) -> str:
+    """The ServiceAccount every pod of the tenant runs as (what its Vault role binds)."""
+    return f"{tenant}-execution"
+
+
+def store_secret_name(tenant: str) -> str:
+    """The Secret in the tenant's namespace its pods read the store DSN from (a copy)."""
+    return f"{tenant}-store"
 
 
 def _plain(value: Any) -> Any:
@@ -128,8 +141,8 @@ def _env(tenant: str, namespace: str | None, service: str, spec: Mapping[str, An
         values["OTEL_RESOURCE_ATTRIBUTES"] = _resource_attributes(
             tenant, namespace, f"{tenant}-{service}", platform)
     env: list[Manifest] = [{"name": k, "value": v} for k, v in sorted(values.items())]
-    if platform.store_secret:
-        ref = {"name": platform.store_secret["name"], "key": platform.store_secret["key"]}
+    if platform.store:
+        ref = {"name": store_secret_name(tenant), "key": STORE_SECRET_KEY}
         env.append({"name": "ARBITER__STORE__DSN", "valueFrom": {"secretKeyRef": ref}})
     # Every name above is reserved (spec.is_reserved_env; tests/k8s/test_children.py checks),
     # so a validated extraEnv cannot shadow one of them.
@@ -263,7 +276,7 @@ def _deployment(
         ],
     }
     pod_spec: Manifest = {
-        "serviceAccountName": f"{tenant}-execution",
+        "serviceAccountName": service_account(tenant),
         "enableServiceLinks": False,
         "securityContext": {
             "runAsNonRoot": True,
@@ -373,7 +386,7 @@ def build_children(tenant: Mapping[str, Any], platform: Platform) -> list[Manife
     config = _config_yaml(name, spec)
     config_sha = hashlib.sha256(config.encode()).hexdigest()
 
-    account = _meta("ServiceAccount", f"{name}-execution", _labels(name))
+    account = _meta("ServiceAccount", service_account(name), _labels(name))
     config_map = _meta("ConfigMap", f"{name}-config", _labels(name))
     config_map["data"] = {"config.yaml": config}
     children: list[Manifest] = [account, config_map]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import kopf
@@ -22,29 +22,37 @@ from arbiter.operator.children import (
     MANAGED_BY,
     TENANT_LABEL,
     build_children,
+    service_account,
     topic_prefix,
     vault_role,
 )
 from arbiter.operator.conditions import (
     APPLY_FAILED,
+    CONFIG_LOADS,
     CONVERGED,
+    DEPLOYMENTS,
     INVALID_CONFIG,
     INVALID_SPEC,
     PAUSED,
     PROGRESSING,
+    Check,
     Outcome,
     conditions,
+    outcome_of,
 )
 from arbiter.operator.crd import GROUP, PLURAL, VERSION
 from arbiter.operator.kube import KubeClient, KubeError, resource_path
 from arbiter.operator.platform import PlatformError, load_platform
 from arbiter.operator.reconcile import apply, converge, delete_all, unavailable
+from arbiter.operator.store_credentials import delete_store_copy, store_copy
 from arbiter.operator.validation import pod_configs, validate_tenant
+from arbiter.operator.vault_roles import VaultRoleError, delete_role, ensure_role
 from arbiter.platform.config import ConfigError
 
 TENANTS = (GROUP, VERSION, PLURAL)
 RETRY_DELAY = 10  # seconds between retries of a failed apply
 AVAILABILITY_DELAY = 5  # seconds between looks at deployments that are not available yet
+RESYNC_INTERVAL = 60  # seconds between reconciliations of a Tenant nothing happened to
 
 
 @kopf.on.startup()
@@ -82,12 +90,14 @@ def _report(
     status: Mapping[str, Any],
     meta: Mapping[str, Any],
     outcome: Outcome,
+    checks: Sequence[Check] = (),
     **extra: Any,
 ) -> None:
     """Write conditions and observedGeneration into the handler's status patch."""
     generation = meta.get("generation")
     now = datetime.datetime.now(datetime.UTC)
-    patch.status["conditions"] = conditions(outcome, generation, status.get("conditions") or [], now)
+    patch.status["conditions"] = conditions(outcome, generation, status.get("conditions") or [],
+                                            now, checks)
     if generation is not None:
         patch.status["observedGeneration"] = generation
     for key, value in extra.items():
@@ -109,7 +119,8 @@ async def reconcile(
     logger: kopf.Logger,
     **_: Any,
 ) -> None:
-    """Validate the whole Tenant, then converge its execution plane onto the spec."""
+    """Validate the whole Tenant, provision what its namespace needs, converge its execution
+    plane onto the spec, then report each prerequisite; retried until all of them hold."""
     errors = validate_tenant(name, spec)
     if errors:
         # Nothing is applied: existing children keep serving the last valid spec.
@@ -119,48 +130,65 @@ async def reconcile(
         return
     desired = build_children(body, memo.platform)
     try:
-        pod_configs(desired)
+        loaded = pod_configs(desired)
     except ConfigError as exc:
         # Rolling these out would crash-loop every pod: keep what runs, say why.
         logger.error(f"Tenant config does not load: {exc}")
-        _report(patch, status, meta, Outcome(False, INVALID_CONFIG, str(exc)))
+        check = Check(CONFIG_LOADS, False, INVALID_CONFIG, str(exc))
+        _report(patch, status, meta, Outcome(False, INVALID_CONFIG, str(exc)), [check])
         return
+    checks = [Check(CONFIG_LOADS, True, "Loaded", f"the config of {len(loaded)} containers "
+                    "loads")]
     try:
-        counts = await converge(memo.kube, namespace, name, desired)
+        store, secret = await store_copy(memo.kube, memo.platform.store, body)
+        counts = await converge(memo.kube, namespace, name, [*desired, *([secret] if secret else [])])
     except KubeError as exc:
-        _report(patch, status, meta, Outcome(False, APPLY_FAILED, str(exc)[:1024]))
+        _report(patch, status, meta, Outcome(False, APPLY_FAILED, str(exc)[:1024]), checks)
         raise kopf.TemporaryError(f"applying children failed: {exc}", delay=RETRY_DELAY) from exc
     logger.info(f"Children converged: {counts}")
-    paused = bool(spec.get("paused"))
-    extra = {"children": len(desired), "topicPrefix": topic_prefix(name),
-             "vaultRole": vault_role(name)}
+    checks += [store, await ensure_role(memo.kube, memo.platform.vault, name, namespace,
+                                        service_account(name))]
     try:
         pending = await unavailable(memo.kube, namespace, name)
     except KubeError as exc:
         raise kopf.TemporaryError(f"reading the deployments failed: {exc}",
                                   delay=RETRY_DELAY) from exc
-    if pending:
-        # Applied is not running: Ready waits for the pods (image pulls, scheduling, probes).
-        message = f"waiting for {len(pending)} deployments to be available: {', '.join(pending)}"
-        _report(patch, status, meta, Outcome(False, PROGRESSING, message), **extra)
-        raise kopf.TemporaryError(message, delay=AVAILABILITY_DELAY)
-    outcome = Outcome(
-        True,
-        PAUSED if paused else CONVERGED,
-        f"{len(desired)} children converged and available"
-        + (", execution plane scaled to 0" if paused else ""),
-    )
-    _report(patch, status, meta, outcome, **extra)
+    # Applied is not running: Ready waits for the pods (image pulls, scheduling, probes).
+    checks.append(Check(DEPLOYMENTS, False, PROGRESSING, f"waiting for {len(pending)} "
+                        f"deployments to be available: {', '.join(pending)}") if pending else
+                  Check(DEPLOYMENTS, True, "Available", "every deployment is available"))
+    paused = bool(spec.get("paused"))
+    outcome = outcome_of(checks, PAUSED if paused else CONVERGED,
+                         f"{len(desired)} children converged and available"
+                         + (", execution plane scaled to 0" if paused else ""))
+    _report(patch, status, meta, outcome, checks, children=len(desired),
+            topicPrefix=topic_prefix(name), vaultRole=vault_role(name))
+    if not outcome.ready:
+        # Pods starting are looked at again soon; a missing Secret or Vault less often.
+        only_pods = all(c.ok or c.type == DEPLOYMENTS for c in checks)
+        raise kopf.TemporaryError(outcome.message,
+                                  delay=AVAILABILITY_DELAY if only_pods else RETRY_DELAY)
+
+
+@kopf.timer(*TENANTS, interval=RESYNC_INTERVAL, initial_delay=RESYNC_INTERVAL, idle=RESYNC_INTERVAL)
+async def resync(**kwargs: Any) -> None:
+    """Reconcile again now and then: what changes outside the Tenant (a rotated store Secret,
+    a Vault that lost the role) is put back without a Tenant event."""
+    if not kwargs["meta"].get("deletionTimestamp"):
+        await reconcile(**kwargs)
 
 
 @kopf.on.delete(*TENANTS)
 async def cleanup(name: str, namespace: str, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    """Finalizer: delete the execution plane before the Tenant is let go."""
+    """Finalizer: delete the execution plane, the store copy and the Vault role before the
+    Tenant is let go (a role left behind would still admit the namespace's account)."""
     try:
         deleted = await delete_all(memo.kube, namespace, name)
-    except KubeError as exc:
+        await delete_store_copy(memo.kube, namespace, name)
+        await delete_role(memo.kube, memo.platform.vault, name)
+    except (KubeError, VaultRoleError) as exc:
         raise kopf.TemporaryError(f"deleting children failed: {exc}", delay=RETRY_DELAY) from exc
-    logger.info(f"Deleted {deleted} children")
+    logger.info(f"Deleted {deleted} children, the store Secret copy and the Vault role")
 
 
 async def restore_drift(

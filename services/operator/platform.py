@@ -82,19 +82,60 @@ class NetworkPolicySettings:
 
 
 @dataclass(frozen=True)
+class SecretKey:
+    """One key of one Secret."""
+
+    name: str
+    key: str
+
+
+TENANT_PLACEHOLDER = "{tenant}"
+
+
+@dataclass(frozen=True)
+class StoreSource:
+    """Where a tenant's store credentials are copied from: the Secret in the release's
+    namespace of that tenant's own database login role (`secret`'s name is a template with
+    `{tenant}`; docs/adr/0013-tenant-login-roles.md). No tenant falls back to another's."""
+
+    namespace: str
+    secret: SecretKey
+
+    def source(self, tenant: str) -> SecretKey:
+        return SecretKey(self.secret.name.replace(TENANT_PLACEHOLDER, tenant), self.secret.key)
+
+
+@dataclass(frozen=True)
+class VaultSettings:
+    """How the operator reaches Vault/OpenBao to manage tenants' Kubernetes-auth roles: the
+    address, a token Secret in the release's namespace, the auth mount (enabled and pointed at
+    `kubernetes_host` when missing and the token may), and the Transit mount and key-name
+    template of the paths a tenant's policy grants."""
+
+    addr: str
+    namespace: str
+    token_secret: SecretKey
+    auth_mount: str = "kubernetes"
+    kubernetes_host: str = "https://kubernetes.default.svc"
+    transit_mount: str = "transit"
+    tenant_key: str = "arbiter-tenant-{tenant}"
+
+
+@dataclass(frozen=True)
 class Platform:
     """Everything outside the Tenant that its children depend on."""
 
     image: str
     image_pull_policy: str
     env: Mapping[str, str]  # shared connection settings (Kafka, Vault, shared gRPC services)
-    store_secret: Mapping[str, str] | None  # {name, key} of the PostgreSQL DSN secret
+    store: StoreSource | None  # where tenants' PostgreSQL DSN Secret is copied from
     node_label: tuple[str, str]  # latency-critical node label key and value
     tolerations: tuple[Mapping[str, Any], ...]
     tiers: Mapping[str, Tier]
     telemetry: Telemetry = Telemetry()
     pods: PodSettings = PodSettings()
     network_policy: NetworkPolicySettings = NetworkPolicySettings()
+    vault: VaultSettings | None = None  # None: the operator manages no Vault roles
 
 
 def _require(data: Mapping[str, Any], key: str, where: str) -> Any:
@@ -143,6 +184,44 @@ def _pods(data: Mapping[str, Any]) -> PodSettings:
         annotations={str(k): str(v) for k, v in _mapping(raw, "podAnnotations", where).items()},
         image_pull_secrets=_list(raw, "imagePullSecrets", where),
     )
+
+
+def _secret_key(data: Mapping[str, Any], where: str) -> SecretKey:
+    return SecretKey(str(_require(data, "name", where)), str(_require(data, "key", where)))
+
+
+def _store(data: Mapping[str, Any]) -> StoreSource | None:
+    raw = _mapping(data, "storeSecret", "platform")
+    if not raw:
+        return None
+    where = "platform.storeSecret"
+    secret = _secret_key(raw, where)
+    if TENANT_PLACEHOLDER not in secret.name:
+        raise PlatformError(f"{where}.name must contain {TENANT_PLACEHOLDER}: each tenant "
+                            f"has its own login role's Secret, was {secret.name!r}")
+    return StoreSource(namespace=str(_require(raw, "namespace", where)), secret=secret)
+
+
+def _vault(data: Mapping[str, Any]) -> VaultSettings | None:
+    raw = _mapping(data, "vault", "platform")
+    token = _mapping(raw, "tokenSecret", "platform.vault")
+    if not token.get("name"):
+        return None  # roles are provisioned outside the operator
+    where = "platform.vault"
+    defaults = VaultSettings  # the dataclass's field defaults
+    settings = VaultSettings(
+        addr=str(_require(raw, "addr", where)),
+        namespace=str(_require(raw, "namespace", where)),
+        token_secret=_secret_key(token, f"{where}.tokenSecret"),
+        auth_mount=str(raw.get("authMount") or defaults.auth_mount).strip("/"),
+        kubernetes_host=str(raw.get("kubernetesHost") or defaults.kubernetes_host),
+        transit_mount=str(raw.get("transitMount") or defaults.transit_mount).strip("/"),
+        tenant_key=str(raw.get("tenantKey") or defaults.tenant_key),
+    )
+    if TENANT_PLACEHOLDER not in settings.tenant_key:
+        raise PlatformError(f"{where}.tenantKey must contain {TENANT_PLACEHOLDER}: one key per "
+                            "tenant")
+    return settings
 
 
 _REQUIRED_EGRESS = ("dns", "kafka", "postgresql", "venues")
@@ -194,7 +273,7 @@ def parse_platform(data: Mapping[str, Any]) -> Platform:
         image=str(_require(data, "image", "platform")),
         image_pull_policy=str(data.get("imagePullPolicy", "IfNotPresent")),
         env={str(k): str(v) for k, v in (data.get("env") or {}).items()},
-        store_secret=data.get("storeSecret") or None,
+        store=_store(data),
         node_label=(
             str(_require(latency, "nodeLabelKey", "platform.latencyCritical")),
             str(_require(latency, "nodeLabelValue", "platform.latencyCritical")),
@@ -209,6 +288,7 @@ def parse_platform(data: Mapping[str, Any]) -> Platform:
         ),
         pods=_pods(data),
         network_policy=_network_policy(data),
+        vault=_vault(data),
     )
 
 

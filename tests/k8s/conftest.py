@@ -1,14 +1,24 @@
-"""Shared fixtures: the chart rendered offline once per values file, and the platform it yields."""
+"""Shared fixtures: the chart rendered offline once per values file, the platform it yields,
+and a live OpenBao for tenants' Vault roles."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime
+import uuid
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import helm_python as helm
+import hvac
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from hvac import exceptions as hvac_errors
+from vault.openbao import vault_api  # tests/ is on sys.path (rootdir)
 
 from arbiter.operator.platform import Platform, parse_platform
 
@@ -52,3 +62,52 @@ def platform() -> Platform:
     """The platform exactly as the default chart hands it to the operator."""
     text = platform_yaml(render_ci(CHART / "ci" / "default-values.yaml"))
     return parse_platform(yaml.safe_load(text))
+
+
+def dummy_ca() -> str:
+    """A self-signed CA certificate: the auth config wants one, no API server is called."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dummy-kubernetes-ca")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@pytest.fixture(scope="session")
+def openbao() -> Iterator[dict[str, str]]:
+    with vault_api() as env:
+        yield env
+
+
+@pytest.fixture()
+def vault(openbao: dict[str, str]) -> Iterator[tuple[hvac.Client, str]]:
+    """A root client of the live OpenBao and a Kubernetes auth mount of this test's own,
+    configured with a dummy API address (creating roles does not call it)."""
+    client = hvac.Client(url=openbao["VAULT_ADDR"], token=openbao["VAULT_TOKEN"])
+    mount = f"k8s-{uuid.uuid4().hex[:8]}"
+    client.sys.enable_auth_method("kubernetes", path=mount)
+    client.auth.kubernetes.configure("https://kubernetes.invalid:6443", mount_point=mount,
+                                     kubernetes_ca_cert=dummy_ca(), disable_local_ca_jwt=True)
+    yield client, mount
+    client.sys.disable_auth_method(mount)
+
+
+def role(vault: tuple[hvac.Client, str], name: str) -> dict[str, Any] | None:
+    client, mount = vault
+    try:
+        data: dict[str, Any] = client.auth.kubernetes.read_role(name, mount_point=mount)
+        return data
+    except hvac_errors.InvalidPath:
+        return None
+
+
+def policy(vault: tuple[hvac.Client, str], name: str) -> str | None:
+    client, _ = vault
+    try:
+        return str(client.sys.read_policy(name)["data"]["rules"])
+    except hvac_errors.InvalidPath:
+        return None

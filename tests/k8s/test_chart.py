@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from arbiter.operator.crd import tenant_crd_yaml
-from arbiter.operator.platform import parse_platform
+from arbiter.operator.platform import SecretKey, parse_platform
 
 from .conftest import CHART, CI_VALUES, find, platform_yaml, render, render_ci
 from .invariants import is_guaranteed_pinned, pod_violations
@@ -143,6 +143,41 @@ def test_operator_platform_config_is_what_the_operator_can_load(values_file: Pat
     image = orderbook["spec"]["template"]["spec"]["containers"][0]["image"]
     assert platform.image == image
     assert platform.tiers["pro"].components["gateway"].replicas == 2
+
+
+@ci
+def test_the_operator_reads_and_writes_secrets_by_name_only(values_file: Path) -> None:
+    """It copies the store Secret and reads its Vault token by name: no list or watch, which
+    would hand it every Secret of every namespace it watches."""
+    manifests = render_ci(values_file)
+    roles = [m for m in manifests if m["kind"] in ("Role", "ClusterRole")
+             and m["metadata"]["name"] == "arbiter-operator"]
+    for rbac in roles:
+        verbs = [set(r["verbs"]) for r in rbac["rules"] if "secrets" in r["resources"]]
+        assert verbs == [{"get", "create", "patch", "delete"}], rbac["kind"]
+
+
+VAULT_OFF = {"vault": {"enabled": False, "external": {"addr": "https://vault.example:8200"}}}
+
+
+@pytest.mark.parametrize(("values", "addr", "token"), [
+    ({}, "http://arbiter-bundled-vault.trading.svc:8200", SecretKey("arbiter-bundled-vault",
+                                                                   "token")),
+    ({"operator": {"vault": {"manageRoles": False}}}, None, None),
+    (VAULT_OFF, None, None),
+    ({**VAULT_OFF, "operator": {"vault": {"tokenSecret": {"name": "ops-token", "key": "t"}}}},
+     "https://vault.example:8200", SecretKey("ops-token", "t")),
+], ids=["bundled", "not-managed", "external-no-token", "external-token"])
+def test_the_operator_manages_tenants_vault_roles_when_given_a_token(
+    values: dict[str, Any], addr: str | None, token: SecretKey | None
+) -> None:
+    vault = parse_platform(yaml.safe_load(platform_yaml(render(values)))).vault
+    if token is None:
+        assert vault is None
+        return
+    assert vault is not None and (vault.addr, vault.token_secret) == (addr, token)
+    assert (vault.namespace, vault.auth_mount, vault.tenant_key) == (
+        "trading", "kubernetes", "arbiter-tenant-{tenant}")
 
 
 def test_dev_sync_only_relaxes_the_read_only_root() -> None:

@@ -100,7 +100,8 @@ def test_env_wires_the_tenant_identity_and_peers(platform: Platform) -> None:
     assert env["ARBITER__GRPC__GATEWAY_ADDRS__KALSHI"] == "acme-gateway-kalshi:50051"
     assert env["ARBITER__GRPC__GATEWAY_ADDRS__POLYMARKET"] == "acme-gateway-polymarket:50051"
     assert env["ARBITER__BUS__KAFKA_BOOTSTRAP"] == platform.env["ARBITER__BUS__KAFKA_BOOTSTRAP"]
-    assert env["ARBITER__STORE__DSN"] == {"secretKeyRef": dict(platform.store_secret or {})}
+    # the operator's copy of the store Secret in the tenant's namespace (store_credentials.py)
+    assert env["ARBITER__STORE__DSN"] == {"secretKeyRef": {"name": "acme-store", "key": "dsn"}}
     config = yaml.safe_load(by_name(build_children(tenant(), platform), "ConfigMap")["acme-config"]["data"]["config.yaml"])
     assert config["tenant"] == {"id": "acme", "tier": "standard"}
     assert config["bus"] == {"topic_prefix": "tenant-acme."}

@@ -3,6 +3,7 @@ loads, carrying the values the Tenant or values file asked for; the CRD is the c
 
 from __future__ import annotations
 
+import base64
 import copy
 from decimal import Decimal
 from pathlib import Path
@@ -16,8 +17,9 @@ from arbiter.operator.children import build_children
 from arbiter.operator.crd import SPEC_SCHEMA, structural, tenant_crd_yaml
 from arbiter.operator.platform import Platform
 from arbiter.operator.spec import TenantSpec
+from arbiter.operator.store_credentials import store_secret
 from arbiter.operator.validation import pod_configs, validate_tenant
-from arbiter.platform.config import ArbiterConfig, ConfigError, Int, RiskConfig
+from arbiter.platform.config import ArbiterConfig, ConfigError, Int, RiskConfig, config_from_text
 
 from .conftest import CHART, ROOT, render, render_ci
 
@@ -72,6 +74,30 @@ def test_venue_sections_of_a_tenant_reach_its_gateways(platform: Platform) -> No
     kalshi = configs["acme-gateway-kalshi/gateway-kalshi"].venues.settings("kalshi")
     assert (kalshi.environment, kalshi.vault_credential) == (  # type: ignore[attr-defined]
         "production", "production-kalshi")
+
+
+def test_the_store_dsn_the_operator_copies_is_the_one_the_pods_load(platform: Platform) -> None:
+    """The saga and risk read ARBITER__STORE__DSN from the Secret the operator writes into the
+    tenant's namespace: resolved against that Secret, the real loader yields the source DSN."""
+    body = _tenant(EXAMPLES[[p.name for p in EXAMPLES].index("tenant.yaml")])
+    dsn = "postgresql://arbiter_tenant_acme:pw@db:5432/arbiter"
+    secret = store_secret(body, base64.b64encode(dsn.encode()).decode(), "trading/x#dsn")
+    children = build_children(body, platform)
+    config_map = next(m for m in children if m["kind"] == "ConfigMap")
+    for name in ("acme-saga", "acme-risk"):
+        deployment = next(m for m in children if m["metadata"]["name"] == name
+                          and m["kind"] == "Deployment")
+        env: dict[str, str] = {}
+        for var in deployment["spec"]["template"]["spec"]["containers"][0]["env"]:
+            ref = var.get("valueFrom", {}).get("secretKeyRef")
+            if ref:  # the pod would not start without it: optional is never set
+                assert ref["name"] == secret["metadata"]["name"] and "optional" not in ref
+                env[var["name"]] = base64.b64decode(secret["data"][ref["key"]]).decode()
+            else:
+                env[var["name"]] = var["value"]
+        config = config_from_text(config_map["data"]["config.yaml"], env)
+        assert config.store.dsn.get_secret_value() == dsn, name
+        assert secret["metadata"]["namespace"] == deployment["metadata"]["namespace"]
 
 
 @pytest.mark.parametrize("values_file", VALUES, ids=[p.name for p in VALUES])

@@ -78,8 +78,16 @@ def world(manifests: list[dict[str, Any]]) -> tuple[Cluster, list[Pod], set[str]
     return cluster, pods + OUTSIDE, values_serve
 
 
-def expected(src: Pod, dst: Pod, port: int, serve: set[str]) -> bool:
-    """The flows Arbiter needs (services/topology/distributed.py), and nothing else."""
+def operator_manages_vault_roles(manifests: list[dict[str, Any]]) -> bool:
+    """Whether the operator's platform gives it a Vault (operator.vault): it then reaches it."""
+    return any(m["kind"] == "ConfigMap" and m["metadata"]["name"] == "arbiter-operator-platform"
+               for m in manifests) and parse_platform(
+        yaml.safe_load(platform_yaml(manifests))).vault is not None
+
+
+def expected(src: Pod, dst: Pod, port: int, serve: set[str], operator_vault: bool) -> bool:
+    """The flows Arbiter needs (services/topology/distributed.py), and nothing else;
+    `operator_vault`: the operator manages tenants' Vault roles."""
     serving = src.group == "tenant" or (src.group == "release" and
                                         src.labels.get("app.kubernetes.io/component") in serve)
     if dst.role == "dns":
@@ -93,7 +101,8 @@ def expected(src: Pod, dst: Pod, port: int, serve: set[str]) -> bool:
         if dst.role == "bundled-postgresql":
             return (serving or src.role == "store-init") and port == 5432
         if dst.role == "bundled-vault":
-            return src.group == "release" and src.role == "vault" and port == 8200
+            vault_clients = ("vault", "operator") if operator_vault else ("vault",)
+            return src.group == "release" and src.role in vault_clients and port == 8200
         if dst.role == "otel-collector":
             return serving and port == 4317  # OTLP/gRPC; nothing sends OTLP/HTTP
         component = dst.labels["app.kubernetes.io/component"]
@@ -123,14 +132,16 @@ def expected(src: Pod, dst: Pod, port: int, serve: set[str]) -> bool:
 
 @pytest.mark.parametrize("values_file", CI_VALUES, ids=lambda p: p.stem)
 def test_every_needed_flow_is_allowed_and_nothing_else(values_file: Path) -> None:
-    cluster, pods, serve = world(render_ci(values_file))
+    manifests = render_ci(values_file)
+    cluster, pods, serve = world(manifests)
+    operator_vault = operator_manages_vault_roles(manifests)
     checked, wrong = 0, []
     for src in pods:
         for dst in pods:
             if src is dst or (src.group == "outside" and dst.group == "outside"):
                 continue
             for port, protocol in dst.ports:
-                want = expected(src, dst, port, serve)
+                want = expected(src, dst, port, serve, operator_vault)
                 if cluster.allowed(src, dst, port, protocol) != want:
                     wrong.append(f"{src.namespace}/{src.name} -> {dst.namespace}/{dst.name}:"
                                  f"{port}/{protocol} should be {'allowed' if want else 'denied'}")
@@ -151,16 +162,34 @@ def test_only_gateways_reach_the_venues_and_the_operator_the_api(values_file: Pa
             assert not cluster.allowed(pod, INTERNET, 80), pod.name
 
 
-def test_external_dependencies_are_reached_on_their_ports() -> None:
-    cluster, pods, serve = world(render_ci(CHART / "ci" / "external-deps-values.yaml"))
+@pytest.mark.parametrize("token_secret", ["", "vault-operator-token"])
+def test_external_dependencies_are_reached_on_their_ports(token_secret: str) -> None:
+    """An external Vault is reached by the vault service, and by the operator only when it is
+    given a token to manage tenants' roles with."""
+    values = yaml.safe_load((CHART / "ci" / "external-deps-values.yaml").read_text())
+    values.setdefault("operator", {})["vault"] = {"tokenSecret": {"name": token_secret}}
+    manifests = render(values)
+    assert operator_manages_vault_roles(manifests) == bool(token_secret)
+    cluster, pods, serve = world(manifests)
     db = Address("10.30.0.9", "the database")
+    vault_clients = ("vault", "operator") if token_secret else ("vault",)
     for pod in pods:
         serving = pod.group == "tenant" or pod.labels.get("app.kubernetes.io/component") in serve
         if pod.group == "outside":
             continue
         assert cluster.allowed(pod, db, 9092) == serving, pod.name
         assert cluster.allowed(pod, db, 5432) == serving, pod.name
-        assert cluster.allowed(pod, db, 8200) == (pod.group == "release" and pod.role == "vault")
+        assert cluster.allowed(pod, db, 8200) == (pod.group == "release"
+                                                  and pod.role in vault_clients), pod.name
+
+
+def test_an_operator_that_manages_no_vault_roles_does_not_reach_vault() -> None:
+    manifests = render({"operator": {"vault": {"manageRoles": False}}})
+    assert not operator_manages_vault_roles(manifests)
+    cluster, pods, _ = world(manifests)
+    [operator] = [p for p in pods if p.role == "operator"]
+    [vault] = [p for p in pods if p.role == "bundled-vault"]
+    assert not cluster.allowed(operator, vault, 8200)
 
 
 def test_an_external_collector_is_reached_by_the_serving_pods_only() -> None:

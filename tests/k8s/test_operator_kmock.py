@@ -1,4 +1,5 @@
-"""The real kopf operator against kmock's in-memory Kubernetes API.
+"""The real kopf operator against kmock's in-memory Kubernetes API, and a live OpenBao for
+tenants' Vault roles.
 
 kmock stores objects and streams watch events, but it is not an API server: it does not bump
 `metadata.generation` (the tests do, as the API server would on a spec change), runs no
@@ -9,12 +10,15 @@ which is what these tests observe), and enforces no CRD schema (see test_tenant_
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
+import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import hvac
 import kmock
 import kopf
 import kubernetes_validate
@@ -24,15 +28,19 @@ import yaml
 import arbiter.operator.handlers  # registers the handlers with kopf; its delays are tuned
 from arbiter.operator.platform import PLATFORM_ENV
 
-from .conftest import CHART, platform_yaml, render_ci
+from .conftest import CHART, platform_yaml, policy, render_ci, role
 
 NS = "desk-acme"
+RELEASE_NS = "trading"  # the chart is rendered into it (conftest.NAMESPACE)
+SHARED_DSN = "postgresql://arbiter_t_acme:pw@db/arbiter"
+TENANT_STORE = "arbiter-postgresql-tenant-acme"  # the chart's Secret of acme's login role
 TENANTS = "/apis/arbiter.dev/v1alpha1"
 RESOURCES = {
     "arbiter.dev/v1alpha1/tenants": ("Tenant", ["status"]),
     "v1/serviceaccounts": ("ServiceAccount", []),
     "v1/configmaps": ("ConfigMap", []),
     "v1/services": ("Service", []),
+    "v1/secrets": ("Secret", []),
     "apps/v1/deployments": ("Deployment", []),
     "policy/v1/poddisruptionbudgets": ("PodDisruptionBudget", []),
     "networking.k8s.io/v1/networkpolicies": ("NetworkPolicy", []),
@@ -70,20 +78,37 @@ class Cluster:
                             patch=True)
             await asyncio.sleep(0.05)
 
-    def _existing(self, resource: str) -> dict[str, Any]:
+    def _existing(self, resource: str, namespace: str = NS) -> dict[str, Any]:
         wanted = kmock.resource(resource)
         return {
             name: obj.raw
             for (res, ns, name), obj in list(self.server.objects.items())
-            if res == wanted and ns == NS and not obj.deleted
+            if res == wanted and ns == namespace and not obj.deleted
         }
 
-    def live(self, resource: str, name: str) -> dict[str, Any] | None:
-        raw = self._existing(resource).get(name)
+    def live(self, resource: str, name: str, namespace: str = NS) -> dict[str, Any] | None:
+        raw = self._existing(resource, namespace).get(name)
         return copy.deepcopy(dict(raw)) if raw is not None else None
 
-    def names(self, resource: str) -> set[str]:
-        return set(self._existing(resource))
+    def names(self, resource: str, namespace: str = NS) -> set[str]:
+        return set(self._existing(resource, namespace))
+
+    async def put_secret(self, name: str, data: dict[str, str], namespace: str = RELEASE_NS
+                         ) -> None:
+        """Create or replace a Secret (as `kubectl apply` would), values in plain text."""
+        encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+        path = f"/api/v1/namespaces/{namespace}/secrets"
+        if self.live("v1/secrets", name, namespace) is None:
+            body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                    "metadata": {"name": name, "namespace": namespace}, "data": encoded}
+            await self.request("POST", path, body)
+        else:
+            await self.request("PATCH", f"{path}/{name}", {"data": encoded}, patch=True)
+
+    def secret_value(self, name: str, key: str, namespace: str = NS) -> str | None:
+        secret = self.live("v1/secrets", name, namespace)
+        value = (secret or {}).get("data", {}).get(key)
+        return base64.b64decode(value).decode() if value is not None else None
 
     async def request(self, method: str, path: str, body: Any = None, patch: bool = False) -> Any:
         headers = {"Content-Type": "application/merge-patch+json"} if patch else {}
@@ -112,8 +137,10 @@ class Cluster:
         return next((c for c in conditions if c["type"] == kind), {})
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll until `check()` is truthy (state, not logs), failing with its last value."""
+async def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """Poll until `check()` is truthy (state, not logs), failing with its last value. The
+    timeout is generous: kmock keeps resourceVersion at 1, so kopf re-handles each queued
+    event of a Tenant (about a second each on a loaded machine) before it sees the next."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         result = check()
@@ -125,10 +152,18 @@ async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
 
 
 @pytest.fixture()
+def vault_addr(openbao: dict[str, str]) -> str:
+    """Where the platform says Vault is (a test parametrizes it to a dead address)."""
+    return openbao["VAULT_ADDR"]
+
+
+@pytest.fixture()
 async def cluster(
-    kmock: kmock.KubernetesEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kmock: kmock.KubernetesEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    openbao: dict[str, str], vault: tuple[hvac.Client, str], vault_addr: str,
 ) -> AsyncIterator[Cluster]:
-    """kmock with the operator's resources declared, and the operator running against it."""
+    """kmock with the operator's resources declared, the release's store Secret and Vault
+    token Secret in its namespace, and the operator running against it and OpenBao."""
     for resource, (kind, subresources) in RESOURCES.items():
         kmock.resources[resource] = kmock.ResourceInfo(
             kind=kind, namespaced=True, verbs=VERBS, subresources=subresources
@@ -144,12 +179,15 @@ async def cluster(
         "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock"}}],
     }
     (tmp_path / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
-    (tmp_path / "platform.yaml").write_text(platform_yaml(render_ci(CHART / "ci" / "default-values.yaml")))
+    platform = yaml.safe_load(platform_yaml(render_ci(CHART / "ci" / "default-values.yaml")))
+    platform["vault"].update(addr=vault_addr, authMount=vault[1])
+    (tmp_path / "platform.yaml").write_text(yaml.safe_dump(platform))
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
     monkeypatch.setenv(PLATFORM_ENV, str(tmp_path / "platform.yaml"))
 
-    # a tenant whose pods are starting is looked at again soon, not in seconds
+    # a tenant whose pods are starting (or whose Secret is missing) is looked at again soon
     monkeypatch.setattr(arbiter.operator.handlers, "AVAILABILITY_DELAY", 0.2)
+    monkeypatch.setattr(arbiter.operator.handlers, "RETRY_DELAY", 0.5)
     stop = asyncio.Event()
     ready = asyncio.Event()
     task = asyncio.create_task(
@@ -157,6 +195,8 @@ async def cluster(
     )
     await asyncio.wait_for(ready.wait(), timeout=10)
     cluster = Cluster(kmock)
+    await cluster.put_secret(TENANT_STORE, {"dsn": SHARED_DSN})
+    await cluster.put_secret("arbiter-bundled-vault", {"token": openbao["VAULT_TOKEN"]})
     controller = asyncio.create_task(cluster.run_deployments())
     try:
         yield cluster
@@ -169,16 +209,41 @@ async def cluster(
             await asyncio.wait_for(task, timeout=10)
 
 
-async def test_tenant_lifecycle_create_update_drift_delete(cluster: Cluster) -> None:
+async def test_tenant_lifecycle_create_update_drift_delete(
+    cluster: Cluster, vault: tuple[hvac.Client, str]
+) -> None:
     deployments = "apps/v1/deployments"
-    # 1st stage: creation builds the whole execution plane; it is not Ready (nor Degraded)
-    # while its pods are pending, and Ready once every Deployment is available.
+    # 1st stage: creation provisions the tenant's namespace (a copy of the store Secret, its
+    # Vault role) and builds the whole execution plane; it is not Ready (nor Degraded) while
+    # its pods are pending, the one condition that does not hold naming them, and Ready once
+    # every Deployment is available.
     cluster.pods_start = False
     await cluster.create_tenant("acme", copy.deepcopy(EXAMPLE["spec"]))
     pending = await eventually(lambda: cluster.condition("acme", "Ready").get("reason")
                                == "Progressing" and cluster.condition("acme", "Ready"))
     assert pending["status"] == "False" and "acme-saga (0/1)" in pending["message"]
+    assert pending["message"].startswith("DeploymentsAvailable: waiting for 4 deployments")
     assert cluster.condition("acme", "Degraded")["status"] == "False"
+    assert {kind: cluster.condition("acme", kind)["status"] for kind in (
+        "ConfigLoads", "StoreCredentialsReady", "VaultRoleReady", "DeploymentsAvailable")} == {
+        "ConfigLoads": "True", "StoreCredentialsReady": "True", "VaultRoleReady": "True",
+        "DeploymentsAvailable": "False"}
+    # the store Secret, copied next to the pods that read it, owned by the Tenant
+    assert cluster.secret_value("acme-store", "dsn") == SHARED_DSN
+    copied = cluster.live("v1/secrets", "acme-store")
+    assert copied["metadata"]["ownerReferences"][0]["uid"] == "uid-acme"
+    saga_env = {e["name"]: e for e in cluster.live(deployments, "acme-saga")["spec"]["template"][
+        "spec"]["containers"][0]["env"]}
+    assert saga_env["ARBITER__STORE__DSN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "acme-store", "key": "dsn"}
+    # the Vault role on OpenBao: the tenant's account in its namespace, its own policy
+    created = role(vault, "arbiter-tenant-acme")
+    assert created is not None
+    assert created["bound_service_account_names"] == ["acme-execution"]
+    assert created["bound_service_account_namespaces"] == [NS]
+    assert "arbiter-tenant-acme" in created["token_policies"]
+    assert 'path "transit/encrypt/arbiter-tenant-acme"' in (policy(vault, "arbiter-tenant-acme")
+                                                            or "")
     cluster.pods_start = True
     await eventually(lambda: cluster.condition("acme", "Ready").get("status") == "True")
     assert cluster.names(deployments) == {
@@ -197,7 +262,9 @@ async def test_tenant_lifecycle_create_update_drift_delete(cluster: Cluster) -> 
     assert saga["spec"]["replicas"] == 1
 
     # 2nd stage: a spec edit (pause, trade Polymarket only, move to pro) is rolled out and
-    # pruned: no pair has a Kalshi leg any more, so its gateway goes.
+    # pruned: no pair has a Kalshi leg any more, so its gateway goes. The store password was
+    # rotated meanwhile: the copy follows its source.
+    await cluster.put_secret(TENANT_STORE, {"dsn": SHARED_DSN + "?rotated"})
     pair = copy.deepcopy(EXAMPLE["spec"]["market"]["pairs"][0])
     pair["b"] = {**pair["a"], "condition_id": "0x" + "cd" * 32}
     await cluster.update_spec("acme", {"paused": True, "market": {"pairs": [pair]},
@@ -209,6 +276,7 @@ async def test_tenant_lifecycle_create_update_drift_delete(cluster: Cluster) -> 
     assert all(cluster.live(deployments, n)["spec"]["replicas"] == 0
                for n in cluster.names(deployments))
     assert cluster.names("policy/v1/poddisruptionbudgets") == set()  # paused: nothing to protect
+    assert cluster.secret_value("acme-store", "dsn") == SHARED_DSN + "?rotated"
 
     # 3rd stage: unpaused pro tier gets two gateway replicas and their PDB.
     await cluster.update_spec("acme", {"paused": False})
@@ -225,12 +293,17 @@ async def test_tenant_lifecycle_create_update_drift_delete(cluster: Cluster) -> 
     await cluster.request("DELETE", f"/api/v1/namespaces/{NS}/configmaps/acme-config")
     await eventually(lambda: cluster.live("v1/configmaps", "acme-config"))
 
-    # 5th stage: deletion goes through the finalizer, which removes every child.
+    # 5th stage: deletion goes through the finalizer, which removes every child, the store
+    # Secret's copy (not its source) and the Vault role and policy.
     await cluster.request("DELETE", f"{TENANTS}/namespaces/{NS}/tenants/acme")
     await eventually(lambda: cluster.live("arbiter.dev/v1alpha1/tenants", "acme") is None)
     for resource in RESOURCES:
         if resource != "v1/events":
             assert cluster.names(resource) == set(), resource
+    assert cluster.names("v1/secrets", RELEASE_NS) == {TENANT_STORE,
+                                                       "arbiter-bundled-vault"}
+    assert role(vault, "arbiter-tenant-acme") is None
+    assert policy(vault, "arbiter-tenant-acme") is None
 
 
 async def test_invalid_tenant_is_degraded_naming_the_field_and_creates_nothing(
@@ -312,3 +385,49 @@ async def test_extra_env_is_rolled_out_and_a_reserved_name_is_refused(cluster: C
     assert "spec.extraEnv[0].name: ARBITER__BUS__KIND is set by the operator" in degraded["message"]
     saga = cluster.live("apps/v1/deployments", "acme-saga")
     assert saga["spec"]["template"]["spec"]["containers"][0]["env"][-2:] == spec["extraEnv"]
+
+
+async def test_a_missing_store_secret_is_named_and_copied_once_it_exists(
+    cluster: Cluster,
+) -> None:
+    """Without the tenant's own store Secret (its database role not provisioned yet) the
+    tenant is not Ready, naming the Secret; once it exists it is copied. No tenant falls
+    back to another's credentials."""
+    await cluster.request("DELETE", f"/api/v1/namespaces/{RELEASE_NS}/secrets/{TENANT_STORE}")
+    await cluster.create_tenant("acme", copy.deepcopy(EXAMPLE["spec"]))
+    ready = await eventually(lambda: cluster.condition("acme", "StoreCredentialsReady")
+                             and cluster.condition("acme", "Ready"))
+    assert (ready["status"], ready["reason"]) == ("False", "StoreSecretMissing")
+    assert (f"StoreCredentialsReady: no store Secret to copy into Secret acme-store: "
+            f"trading/{TENANT_STORE} does not exist") in ready["message"]
+    assert cluster.condition("acme", "Degraded")["status"] == "True"
+    assert cluster.live("v1/secrets", "acme-store") is None
+    assert "acme-saga" in cluster.names("apps/v1/deployments")  # rolled out, waiting
+
+    await cluster.put_secret(TENANT_STORE, {"dsn": "postgresql://acme@db/x"})
+    await eventually(lambda: cluster.condition("acme", "Ready").get("status") == "True")
+    assert cluster.secret_value("acme-store", "dsn") == "postgresql://acme@db/x"
+    assert cluster.condition("acme", "StoreCredentialsReady")["message"].startswith(
+        f"trading/{TENANT_STORE} key 'dsn' is in Secret acme-store")
+
+
+@pytest.mark.parametrize("vault_addr", ["http://127.0.0.1:9"])  # discard: nothing listens
+async def test_an_unreachable_vault_is_reported_and_retried_not_a_crash(
+    cluster: Cluster,
+) -> None:
+    await cluster.create_tenant("acme", copy.deepcopy(EXAMPLE["spec"]))
+    vault_role = await eventually(lambda: cluster.condition("acme", "VaultRoleReady"))
+    assert (vault_role["status"], vault_role["reason"]) == ("False", "VaultUnavailable")
+    assert vault_role["message"].startswith("Vault at http://127.0.0.1:9: ConnectionError")
+    ready = cluster.condition("acme", "Ready")
+    assert ready["status"] == "False" and "VaultRoleReady: Vault at" in ready["message"]
+    # the plane is rolled out anyway, and the handler keeps retrying
+    assert "acme-saga" in cluster.names("apps/v1/deployments")
+
+    def retries() -> int:
+        annotations = cluster.live("arbiter.dev/v1alpha1/tenants", "acme")["metadata"].get(
+            "annotations", {})
+        progress = [json.loads(v) for k, v in annotations.items() if "reconcile" in k]
+        return max((p.get("retries", 0) for p in progress), default=0)
+    await eventually(lambda: retries() >= 2)
+    assert cluster.condition("acme", "VaultRoleReady")["status"] == "False"

