@@ -32,8 +32,9 @@ from .conftest import CHART, platform_yaml, policy, render_ci, role
 
 NS = "desk-acme"
 RELEASE_NS = "trading"  # the chart is rendered into it (conftest.NAMESPACE)
-SHARED_DSN = "postgresql://arbiter_t_acme:pw@db/arbiter"
-TENANT_STORE = "arbiter-postgresql-tenant-acme"  # the chart's Secret of acme's login role
+ACME_DSN = "postgresql://arbiter_t_acme:pw@db/arbiter"
+TENANT_STORE = "arbiter-postgresql-tenant-acme"
+OTHER_TENANTS = ("bad", "greedy", "alpha", "beta")  # the chart's Secret of acme's login role
 TENANTS = "/apis/arbiter.dev/v1alpha1"
 RESOURCES = {
     "arbiter.dev/v1alpha1/tenants": ("Tenant", ["status"]),
@@ -195,7 +196,10 @@ async def cluster(
     )
     await asyncio.wait_for(ready.wait(), timeout=10)
     cluster = Cluster(kmock)
-    await cluster.put_secret(TENANT_STORE, {"dsn": SHARED_DSN})
+    await cluster.put_secret(TENANT_STORE, {"dsn": ACME_DSN})
+    for other in OTHER_TENANTS:  # the other tenants the tests create, provisioned too
+        await cluster.put_secret(f"arbiter-postgresql-tenant-{other}",
+                                 {"dsn": f"postgresql://arbiter_t_{other}:pw@db/arbiter"})
     await cluster.put_secret("arbiter-bundled-vault", {"token": openbao["VAULT_TOKEN"]})
     controller = asyncio.create_task(cluster.run_deployments())
     try:
@@ -229,7 +233,7 @@ async def test_tenant_lifecycle_create_update_drift_delete(
         "ConfigLoads": "True", "StoreCredentialsReady": "True", "VaultRoleReady": "True",
         "DeploymentsAvailable": "False"}
     # the store Secret, copied next to the pods that read it, owned by the Tenant
-    assert cluster.secret_value("acme-store", "dsn") == SHARED_DSN
+    assert cluster.secret_value("acme-store", "dsn") == ACME_DSN
     copied = cluster.live("v1/secrets", "acme-store")
     assert copied["metadata"]["ownerReferences"][0]["uid"] == "uid-acme"
     saga_env = {e["name"]: e for e in cluster.live(deployments, "acme-saga")["spec"]["template"][
@@ -264,7 +268,7 @@ async def test_tenant_lifecycle_create_update_drift_delete(
     # 2nd stage: a spec edit (pause, trade Polymarket only, move to pro) is rolled out and
     # pruned: no pair has a Kalshi leg any more, so its gateway goes. The store password was
     # rotated meanwhile: the copy follows its source.
-    await cluster.put_secret(TENANT_STORE, {"dsn": SHARED_DSN + "?rotated"})
+    await cluster.put_secret(TENANT_STORE, {"dsn": ACME_DSN + "?rotated"})
     pair = copy.deepcopy(EXAMPLE["spec"]["market"]["pairs"][0])
     pair["b"] = {**pair["a"], "condition_id": "0x" + "cd" * 32}
     await cluster.update_spec("acme", {"paused": True, "market": {"pairs": [pair]},
@@ -276,7 +280,7 @@ async def test_tenant_lifecycle_create_update_drift_delete(
     assert all(cluster.live(deployments, n)["spec"]["replicas"] == 0
                for n in cluster.names(deployments))
     assert cluster.names("policy/v1/poddisruptionbudgets") == set()  # paused: nothing to protect
-    assert cluster.secret_value("acme-store", "dsn") == SHARED_DSN + "?rotated"
+    assert cluster.secret_value("acme-store", "dsn") == ACME_DSN + "?rotated"
 
     # 3rd stage: unpaused pro tier gets two gateway replicas and their PDB.
     await cluster.update_spec("acme", {"paused": False})
@@ -300,8 +304,9 @@ async def test_tenant_lifecycle_create_update_drift_delete(
     for resource in RESOURCES:
         if resource != "v1/events":
             assert cluster.names(resource) == set(), resource
-    assert cluster.names("v1/secrets", RELEASE_NS) == {TENANT_STORE,
-                                                       "arbiter-bundled-vault"}
+    assert cluster.names("v1/secrets", RELEASE_NS) == {
+        TENANT_STORE, "arbiter-bundled-vault",
+        *(f"arbiter-postgresql-tenant-{other}" for other in OTHER_TENANTS)}
     assert role(vault, "arbiter-tenant-acme") is None
     assert policy(vault, "arbiter-tenant-acme") is None
 
