@@ -21,8 +21,10 @@ Broker faults: a probe asks the broker for its metadata every `probe_interval_s`
 fails the bus is down (`arbiter_bus_connected` 0); down longer than `max_outage_s`, `on_outage` is
 called once per outage (the topology latches the HardStop). A broker that answers again
 without topics this process uses has lost its data (restarted empty): the topics are
-created again, `on_data_loss` is called (the topology latches for a reconciliation) and
-`arbiter_bus_data_loss_total` counts it. aiokafka logs every failed connection attempt,
+created again, the `on_data_loss` handlers are called (the topology latches for a
+reconciliation, gateways ask their venues for fresh books, the saga looks its open orders
+up) and `arbiter_bus_data_loss_total` counts it. Each service in the process adds its own
+handlers with `watch`. aiokafka logs every failed connection attempt,
 hundreds a second while a broker is gone: those lines are rate limited per message.
 
 Delivery: values are protobuf bytes, keys UTF-8 (the default murmur2 partitioner keeps a key
@@ -55,7 +57,7 @@ from arbiter.platform.telemetry import metrics
 log = logging.getLogger(__name__)
 
 OutageHandler = Callable[[str], Awaitable[None]]
-"""Told why the broker is out of reach (`on_outage`) or what it lost (`on_data_loss`)."""
+"""Told why the broker is out of reach (an outage) or what it lost (a data loss)."""
 
 
 class RateLimitedLog(logging.Filter):
@@ -205,12 +207,22 @@ class KafkaBus(Bus):
         self.probe_interval_s = probe_interval_s
         self.max_outage_s = max_outage_s
         self.request_timeout_ms = request_timeout_ms
-        self.on_outage = on_outage
-        self.on_data_loss = on_data_loss
+        self._on_outage: list[OutageHandler] = []
+        self._on_data_loss: list[OutageHandler] = []
+        self.watch(on_outage, on_data_loss)
         self.health = BusHealth()
         self._probe_task: asyncio.Task[None] | None = None
         self._outage_reported = False
         _limit_aiokafka_logs()
+
+    def watch(self, on_outage: OutageHandler | None = None,
+              on_data_loss: OutageHandler | None = None) -> None:
+        """Add handlers told of an outage longer than `max_outage_s` or of a data loss; each
+        is called in the order added, and one failing does not keep the next from running."""
+        if on_outage is not None:
+            self._on_outage.append(on_outage)
+        if on_data_loss is not None:
+            self._on_data_loss.append(on_data_loss)
 
     def group_id(self, group: str) -> str:
         """Consumer groups carry the tenant prefix too: two tenants' `saga` groups must not
@@ -326,7 +338,15 @@ class KafkaBus(Bus):
             headers=[(name, value.encode()) for name, value in all_headers.items()],
         )
         self._unacked.add(sent)
-        sent.add_done_callback(self._unacked.discard)
+        sent.add_done_callback(self._settled)
+
+    def _settled(self, sent: asyncio.Future[object]) -> None:
+        """A send is acked or failed; a failure is counted here, so one nobody waits for (a
+        gateway's book event) is not an unretrieved exception, and raised again to a consumer
+        waiting in `_acked` (its input is redelivered)."""
+        self._unacked.discard(sent)
+        if not sent.cancelled() and sent.exception() is not None:
+            metrics.BUS_SEND_FAILURES.inc()
 
     async def _acked(self) -> None:
         """Wait until every message published so far is acknowledged by the broker."""
@@ -393,7 +413,7 @@ class KafkaBus(Bus):
             if not self._outage_reported and self.health.outage_s(now) >= self.max_outage_s:
                 self._outage_reported = True
                 self.health.outages += 1
-                await self._tell(self.on_outage, f"Kafka broker at {self.bootstrap} "
+                await self._tell(self._on_outage, f"Kafka broker at {self.bootstrap} "
                                  f"unreachable for {self.health.outage_s(now):.0f}s "
                                  f"({self.health.reason})")
             return
@@ -410,16 +430,15 @@ class KafkaBus(Bus):
             log.error("Kafka broker at %s lost topics %s (restarted empty?): creating them "
                       "again; what they held is gone", self.bootstrap, lost)
             await self._ensure(lost)
-            await self._tell(self.on_data_loss, f"Kafka broker at {self.bootstrap} lost "
+            await self._tell(self._on_data_loss, f"Kafka broker at {self.bootstrap} lost "
                              f"topics {', '.join(lost)} (restarted without its data)")
 
-    async def _tell(self, handler: OutageHandler | None, reason: str) -> None:
-        if handler is None:
-            return
-        try:
-            await handler(reason)
-        except Exception:  # the probe must outlive a failing handler
-            log.exception("bus fault handler failed for: %s", reason)
+    async def _tell(self, handlers: list[OutageHandler], reason: str) -> None:
+        for handler in handlers:
+            try:
+                await handler(reason)
+            except Exception:  # the probe, and the next handler, must outlive a failing one
+                log.exception("bus fault handler failed for: %s", reason)
 
     async def _ensure(self, topics: Iterable[str]) -> None:
         topics = set(topics)

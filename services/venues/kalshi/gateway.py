@@ -259,6 +259,12 @@ class KalshiGateway(VenueGateway):
                                           "params": {"sids": [sid], "action": "get_snapshot",
                                                      "market_tickers": tickers}}))
 
+    async def resync_books(self) -> None:
+        """`get_snapshot` on every orderbook subscription, as after a sequence gap."""
+        for sid in sorted(s for s, channel in self._channel.items()
+                          if channel == "orderbook_delta"):
+            await self._resync(sid)
+
     async def darken(self, market_ids: Iterable[str], received: int) -> None:
         """The relative ladders are forgotten with the books: only a snapshot restarts them."""
         market_ids = list(market_ids)

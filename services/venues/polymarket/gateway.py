@@ -382,6 +382,10 @@ class PolymarketGateway(VenueGateway):
         await self._market_ws.send(orjson.dumps(
             {"assets_ids": [m.yes_token for _, m in fresh], "operation": "subscribe"}))
 
+    async def resync_books(self) -> None:
+        """Every book dark and re-subscribed: the venue answers each with a `book` event."""
+        await self._go_dark(list(self.markets.values()), wall_micros())
+
     async def books_lost(self) -> None:
         """Deltas wait for each market's `book` event, which the replayed subscribe asks for."""
         self._awaiting_book.update(self.markets)

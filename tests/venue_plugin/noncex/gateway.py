@@ -104,6 +104,12 @@ class NoncexGateway(VenueGateway):
         await self._ws.send(FILLS_SUBSCRIPTION)
         await self._ws.send(book_subscription(list(self.markets)))
 
+    async def resync_books(self) -> None:
+        """Every book dark, then subscribed again: the venue answers with `book` snapshots."""
+        await self.darken(self.markets, wall_micros())
+        assert self._ws is not None
+        await self._ws.send(book_subscription(list(self.markets)))
+
     async def resync_nonce(self) -> int:
         """Seed the allocator with the venue's next nonce for our key (start, or after an
         invalid-nonce reply)."""
