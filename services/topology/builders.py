@@ -24,7 +24,7 @@ from arbiter.detector.service import DetectorService, DetectorSettings
 from arbiter.gateways.base import VenueGateway
 from arbiter.gateways.dry_run import DryRunTransport
 from arbiter.gateways.risk_link import RiskLink
-from arbiter.gateways.service import BusSinks
+from arbiter.gateways.service import BusSinks, answer_resyncs
 from arbiter.orderbook.service import OrderBookService
 from arbiter.platform.bus import Bus, KafkaBus
 from arbiter.platform.clock import Clock
@@ -207,6 +207,7 @@ async def build_gateway(
     gateway = venue_plugin.gateway(GatewayContext(
         trading, plane.universe.listed[venue], credentials, venues.settings(venue), venues,
         plane.clock, sinks.book, sinks.report, nonces=venue_plugin.nonce_allocator()))
+    answer_resyncs(plane.bus, gateway, venue)
     stack.push_async_callback(gateway.close)
     return gateway
 
