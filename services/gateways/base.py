@@ -307,6 +307,13 @@ class VenueGateway(abc.ABC):
                 venue=self.venue, market_id=market_id, seq=self.next_seq(market_id, reset=True),
                 tick_micros=self.tick_micros(market_id)), received_micros=received), dark=True)
 
+    @abc.abstractmethod
+    async def resync_books(self, market_ids: Iterable[str] | None = None) -> None:
+        """Ask the venue for a fresh snapshot of these books (default: every one), each dark
+        until it arrives. For when what was published downstream is lost (a broker
+        restarted without its data, a consumer saw a gap) while the venue stream itself is
+        intact, so nothing reconnects by itself. Markets not traded here are ignored."""
+
     def tick_micros(self, market_id: str) -> int:
         """The market's price grid now (a venue may move it at run time)."""
         return self.markets[market_id].tick_micros

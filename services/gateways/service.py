@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 import grpc
 
 from arbiter.gateways.base import VenueGateway
 from arbiter.platform import topics
-from arbiter.platform.bus import Bus
+from arbiter.platform.bus import Bus, Envelope
 from arbiter.platform.rpc import require_tenant
 from arbiter.platform.telemetry import metrics, tracing
 from arbiter.platform.tenancy import tenant_headers
 from arbiter.v1 import common_pb2, execution_pb2, execution_pb2_grpc, market_data_pb2
+
+log = logging.getLogger(__name__)
 
 
 class BusSinks:
@@ -37,6 +41,22 @@ class BusSinks:
         tenant = common_pb2.TenantContext(tenant_id=report.tenant_id, tier=self.tier)
         await self.bus.publish(topics.EXEC_REPORTS, report.saga_id or report.client_order_id,
                                report, headers=tenant_headers(tenant))
+
+
+def answer_resyncs(bus: Bus, gateway: VenueGateway, venue_slug: str) -> None:
+    """Serve the book consumers' `BookResyncRequest`s for this venue: a fresh venue
+    snapshot of each book one of them could no longer trust."""
+
+    async def resync(envelope: Envelope[market_data_pb2.BookResyncRequest]) -> None:
+        request = envelope.value
+        if request.venue != venue_slug or request.market_id not in gateway.markets:
+            return
+        log.warning("%s %s: a consumer asks for a fresh snapshot (%s)", venue_slug,
+                    request.market_id, request.reason or "no reason given")
+        await gateway.resync_books([request.market_id])
+
+    bus.subscribe(topics.BOOK_RESYNC, f"gateway-{venue_slug}",
+                  market_data_pb2.BookResyncRequest, resync)
 
 
 class OrderEntryServicer(execution_pb2_grpc.OrderEntryServicer):

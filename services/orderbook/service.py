@@ -30,14 +30,18 @@ from arbiter.v1 import market_data_pb2
 log = logging.getLogger(__name__)
 
 DIVERGENT_TICKERS = 3
+RESYNC_EVERY_S = 5.0
+"""How often one stale book asks its gateway for a fresh snapshot, while it stays stale."""
 
 Depth = tuple[list[tuple[int, int]], list[tuple[int, int]]]
 
 
 class OrderBookService:
     def __init__(self, bus: Bus, markets: Sequence[Market], depth_levels: int = 10) -> None:
+        self.bus = bus
         self.depth_levels = depth_levels
         self.feed = BookFeed(markets)
+        self._resync_asked: dict[str, int] = {}  # key -> when its snapshot was last asked for
         self.updates = 0
         self.updated_micros = {key: wall_micros() for key in self.feed.books}  # wall time
         self._applied = metrics.hop("book_applied")  # the first hop: also its tick latency
@@ -116,14 +120,28 @@ class OrderBookService:
         if result is Applied.GAP:
             self._gap_counters[self._venue_of[key]].inc()
             log.warning("%s", self.feed.rejection)
+            await self._ask_snapshot(key)
         elif result is Applied.REJECTED:
             log.error("book %s rejected an update: %s", key, self.feed.rejection)
+            await self._ask_snapshot(key)
         elif result is Applied.REGRIDDED:
             log.warning("book %s: rebuilt on the new grid of %d", key, self.feed.books[key].tick)
         self.updates += 1
         now = wall_micros()
         self.updated_micros[key] = now
         self._applied.observe(max(0, now - event.received_micros) / 1e6)
+
+    async def _ask_snapshot(self, key: str) -> None:
+        """A stale book asks its gateway for a fresh snapshot, at most every
+        `RESYNC_EVERY_S`: the gateway may be the only one that never saw anything wrong
+        (the events in between were lost on the way, not by the venue)."""
+        now = wall_micros()
+        if now - self._resync_asked.get(key, -(1 << 62)) < RESYNC_EVERY_S * 1_000_000:
+            return
+        self._resync_asked[key] = now
+        market = self.feed.markets[key]
+        await self.bus.publish(topics.BOOK_RESYNC, key, market_data_pb2.BookResyncRequest(
+            venue=market.venue, market_id=market.market_id, reason=str(self.feed.rejection or "")))
 
     def _check_ticker(self, key: str, ticker: market_data_pb2.Ticker) -> None:
         book = self.feed.live(key)

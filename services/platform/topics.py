@@ -4,5 +4,6 @@ BOOKS = "md.books"  # BookEvent, key venue:market — gateways -> detector, orde
 OPPORTUNITIES = "opportunities"  # Opportunity, key pair id — detector -> saga
 EXEC_REPORTS = "exec.reports"  # ExecutionReport, key saga id — gateways -> saga, risk
 SAGA_EVENTS = "saga.events"  # SagaEvent, key saga id — saga -> control
+BOOK_RESYNC = "md.resync"  # BookResyncRequest, key venue:market — orderbook -> gateways
 
-ALL = (BOOKS, OPPORTUNITIES, EXEC_REPORTS, SAGA_EVENTS)
+ALL = (BOOKS, OPPORTUNITIES, EXEC_REPORTS, SAGA_EVENTS, BOOK_RESYNC)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,12 +24,13 @@ from arbiter.detector.service import DetectorService, DetectorSettings
 from arbiter.gateways.base import VenueGateway
 from arbiter.gateways.dry_run import DryRunTransport
 from arbiter.gateways.risk_link import RiskLink
-from arbiter.gateways.service import BusSinks
+from arbiter.gateways.service import BusSinks, answer_resyncs
 from arbiter.orderbook.service import OrderBookService
 from arbiter.platform.bus import Bus, KafkaBus
 from arbiter.platform.clock import Clock
 from arbiter.platform.config import ArbiterConfig, SagaConfig
 from arbiter.platform.ports import OrderEntryPort, RiskPort
+from arbiter.platform.telemetry import metrics
 from arbiter.platform.tenancy import tier_named
 from arbiter.platform.transport import VenueTransport
 from arbiter.risk.latch import Trigger
@@ -43,6 +45,8 @@ from arbiter.venues.plugin import CredentialContext, GatewayContext, VaultAccess
 
 if TYPE_CHECKING:
     from arbiter.vault.bootstrap import VaultService
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,8 @@ def build_risk(plane: Plane) -> RiskServicer:
 def guard_bus(bus: Bus, risk: RiskServicer) -> None:
     """Broker faults stop new risk: an outage longer than `bus.max_outage_s` latches the
     HardStop (trigger broker), a broker that came back without its data latches it for a
-    reconciliation (a reset must acknowledge it: books and reports were lost in between)."""
+    reconciliation (a reset must acknowledge it: books and reports were lost in between,
+    and `recover_from_data_loss` rebuilds them from the venues)."""
     if not isinstance(bus, KafkaBus):
         return
 
@@ -96,10 +101,37 @@ def guard_bus(bus: Bus, risk: RiskServicer) -> None:
         risk.state.latch_fault(Trigger.BROKER, reason, "bus-probe")
 
     async def data_loss(reason: str) -> None:
-        risk.state.latch_fault(Trigger.RECONCILIATION, f"{reason}: restart the plane to "
-                               "rebuild from the venues", "bus-probe")
+        risk.state.latch_fault(Trigger.RECONCILIATION, f"{reason}: books and sagas rebuilt "
+                               "from the venues; check positions, then acknowledge", "bus-probe")
 
-    bus.on_outage, bus.on_data_loss = outage, data_loss
+    bus.watch(on_outage=outage, on_data_loss=data_loss)
+
+
+RECOVERY_TIMEOUT_S = 30.0
+"""How long one service's rebuild after a data loss may take before it is given up (logged;
+the overdue-order lookup and the next gap retry what it did not finish)."""
+
+
+def recover_from_data_loss(bus: Bus, gateways: Sequence[VenueGateway] = (),
+                           saga: SagaService | None = None) -> None:
+    """What a broker restarted without its data lost is rebuilt from the venues, by the
+    services of this process: each gateway asks its venue for fresh books (the book events
+    in flight are gone, so the order books and the detector sit on gaps, stale), and the saga
+    looks every open order up at its venue (its reports may be gone too)."""
+    if not isinstance(bus, KafkaBus):
+        return
+
+    async def rebuild(reason: str) -> None:
+        log.warning("rebuilding from the venues after a broker data loss (%s)", reason)
+        for gateway in gateways:
+            await asyncio.wait_for(gateway.resync_books(), RECOVERY_TIMEOUT_S)
+            metrics.BUS_REBUILDS.labels(what="books").inc()
+        if saga is not None:
+            looked = await asyncio.wait_for(saga.reconcile_stale(0), RECOVERY_TIMEOUT_S)
+            metrics.BUS_REBUILDS.labels(what="orders").inc()
+            log.warning("looked %d open orders up at their venues after the data loss", looked)
+
+    bus.watch(on_data_loss=rebuild)
 
 
 def build_saga(plane: Plane, risk: RiskPort, gateways: Mapping[Venue, OrderEntryPort],
@@ -179,6 +211,7 @@ async def build_gateway(
     gateway = venue_plugin.gateway(GatewayContext(
         trading, plane.universe.listed[venue], credentials, venues.settings(venue), venues,
         plane.clock, sinks.book, sinks.report, nonces=venue_plugin.nonce_allocator()))
+    answer_resyncs(plane.bus, gateway, venue)
     stack.push_async_callback(gateway.close)
     return gateway
 

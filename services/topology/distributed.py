@@ -165,6 +165,7 @@ async def build_saga(config: ArbiterConfig, stack: contextlib.AsyncExitStack) ->
     if store is not None:  # the tenant's order ledger lives beside its saga log
         LedgerProjector(store).subscribe(plane.bus, config.tenant.id)
     await saga.recover()
+    builders.recover_from_data_loss(plane.bus, saga=saga)
     await _run_bus(plane.bus, stack)
     stack.push_async_callback(_cancel, asyncio.create_task(
         _reconcile_forever(saga, config.saga.leg_timeout_ms)))
@@ -260,6 +261,7 @@ def _gateway_builder(venue: Venue) -> Builder:
                               servicer, s))
         await _run_bus(plane.bus, stack)
         builders.link_to_risk(plane, gateway, await _risk(plane, stack), stack)
+        builders.recover_from_data_loss(plane.bus, [gateway])
         await gateway.start()
 
     return build

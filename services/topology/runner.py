@@ -188,6 +188,7 @@ async def _start(
         stack.push_async_callback(mesh.stop)
         if bus is not None:
             builders.guard_bus(bus, mesh.risk)
+            builders.recover_from_data_loss(bus, list(mesh.gateways.values()), mesh.saga)
         await mesh.start()  # gateways up, then the saga's recovery marks the venues synced
     except BusUnavailable as exc:
         raise StartupError(str(exc)) from None

@@ -1,7 +1,8 @@
-"""A real tansu broker killed and restarted empty under a running bus and a running engine:
-the outage is seen and reported (HardStop, metric, summary, exit code), its log lines do
-not flood, a broker that lost its data is caught and its topics made again, and a stop
-still ends the run within seconds."""
+"""A real tansu broker killed, paused and restarted empty under a running bus and a running
+engine: the outage is seen and reported (HardStop, metric, summary, exit code), its log
+lines do not flood, a paused broker loses nothing, a broker that lost its data is caught,
+its topics made again and the books and sagas rebuilt from the venues (positions equal the
+venues' afterwards), and a stop still ends the run within seconds."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
+import os
+import signal
 import time
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -21,7 +25,7 @@ from arbiter.platform.bus.kafka import KafkaBus
 from arbiter.platform.bus.tansu import TansuBroker
 from arbiter.platform.config import load_config
 from arbiter.topology.runner import RunLimits, run_embedded
-from arbiter.v1 import risk_pb2
+from arbiter.v1 import common_pb2, risk_pb2
 
 pytestmark = [
     pytest.mark.kafka, pytest.mark.timeout(180),
@@ -135,6 +139,130 @@ async def test_an_embedded_kafka_run_latches_on_broker_loss_and_still_stops() ->
             with contextlib.suppress(asyncio.CancelledError):
                 await run
     assert summary["bus_faults"] == {"outages": 1, "data_losses": 0, "down_at_stop": True}
+
+
+async def test_a_paused_broker_is_an_outage_that_loses_nothing() -> None:
+    broker = TansuBroker()
+    await broker.start()
+    outages: list[str] = []
+    losses: list[str] = []
+
+    async def on_outage(reason: str) -> None:
+        outages.append(reason)
+
+    async def on_loss(reason: str) -> None:
+        losses.append(reason)
+
+    bus = KafkaBus(broker.bootstrap, session_timeout_ms=2000, probe_interval_s=0.2,
+                   max_outage_s=1, stop_grace=3, on_outage=on_outage, on_data_loss=on_loss)
+    got: list[str] = []
+
+    async def handle(envelope: Any) -> None:
+        got.append(envelope.value.tenant_id)
+
+    bus.subscribe("faults.pause", "g", common_pb2.TenantContext, handle)
+    paused = False
+    try:
+        await bus.start()
+        await bus.publish("faults.pause", "k", common_pb2.TenantContext(tenant_id="before"))
+        await eventually(lambda: got, 10, "the first message")
+        assert broker.pid is not None
+        os.kill(broker.pid, signal.SIGSTOP)  # up, holding its sockets, answering nothing
+        paused = True
+        await eventually(lambda: outages, 15, "the outage report of a paused broker")
+        assert bus_connected() == 0 and "unreachable for" in outages[0]
+        # sent while the broker is frozen: the producer keeps it until the broker answers
+        await bus.publish("faults.pause", "k", common_pb2.TenantContext(tenant_id="during"))
+        os.kill(broker.pid, signal.SIGCONT)
+        paused = False
+        await eventually(lambda: bus.health.up, 20, "the bus up again after the pause")
+        await eventually(lambda: "during" in got, 30, "the message sent during the pause")
+        assert got[:1] == ["before"] and not losses  # nothing lost, nothing to rebuild
+        assert len(outages) == 1
+    finally:
+        if paused and broker.pid is not None:
+            os.kill(broker.pid, signal.SIGCONT)
+        started = time.monotonic()
+        await bus.stop()
+        assert time.monotonic() - started < 8
+        await broker.stop()
+
+
+async def test_an_embedded_run_rebuilds_from_the_venues_after_an_empty_restart() -> None:
+    broker = TansuBroker()
+    await broker.start()
+    config = load_config(environ={}, overrides={
+        "bus.kind": "kafka", "bus.kafka_bootstrap": broker.bootstrap,
+        "bus.session_timeout_ms": 2000, "bus.max_outage_s": 30})
+    stop = asyncio.Event()
+    run = asyncio.create_task(run_embedded(config, RunLimits(None, 150),
+                                           stop_signal=lambda: stop))
+    restarted: TansuBroker | None = None
+    try:
+        endpoint = await eventually(_announced, 60, "the control endpoint")
+        async with ControlClient(endpoint) as control:
+            async def trading() -> bool:
+                status = await control.status()
+                return sum(status.sagas_by_state.values()) >= 3
+
+            await eventually(trading, 60, "sagas over Kafka")
+            before = {what: REGISTRY.get_sample_value("arbiter_bus_rebuilds_total",
+                                                      {"what": what}) or 0
+                      for what in ("books", "orders")}
+            await broker.stop()
+            restarted = TansuBroker(port=broker.port)  # same address, and empty
+            await restarted.start()
+
+            async def latched() -> list[str]:
+                status = await control.status()
+                return [t for t in status.hard_stop_triggers
+                        if t.startswith("reconciliation:")]
+
+            triggers = await eventually(latched, 40, "a reconciliation latch")
+
+            def rebuilt() -> bool:
+                return all((REGISTRY.get_sample_value("arbiter_bus_rebuilds_total",
+                                                      {"what": what}) or 0) > before[what]
+                           for what in before)
+
+            await eventually(rebuilt, 30, "books and orders rebuilt from the venues")
+        assert "lost topics" in triggers[0] and "acknowledge" in triggers[0]
+
+        def books_live() -> bool:
+            stale = [REGISTRY.get_sample_value("arbiter_books_stale", {"venue": v})
+                     for v in ("polymarket", "kalshi")]
+            return stale == [0.0, 0.0]
+
+        await eventually(books_live, 30, "every book live again from a fresh venue snapshot")
+        stop.set()
+        summary = await asyncio.wait_for(run, 60)
+    finally:
+        if not run.done():
+            run.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await run
+        if restarted is not None:
+            await restarted.stop()
+    assert summary["bus_faults"]["data_losses"] == 1
+    for venue, report in summary["venue_reconciliation"].items():
+        assert Decimal(report["difference_usd"]) == 0, (venue, report)
+    assert _net(summary["open_positions"]) == _net(summary["venue_positions"])
+
+
+def _net(positions: dict[str, dict[str, str]]) -> dict[str, dict[str, Decimal]]:
+    """Positions in the venues' own terms: Kalshi nets YES against NO per market."""
+    view: dict[str, dict[str, Decimal]] = {}
+    for venue, held in positions.items():
+        if venue != "kalshi":
+            view[venue] = {k: Decimal(q) for k, q in held.items() if Decimal(q)}
+            continue
+        net: dict[str, Decimal] = {}
+        for instrument, qty in held.items():
+            ticker, side = instrument.rsplit(":", 1)
+            net[ticker] = net.get(ticker, Decimal(0)) + (Decimal(qty) if side == "YES"
+                                                         else -Decimal(qty))
+        view[venue] = {t: q for t, q in net.items() if q}
+    return view
 
 
 def _announced() -> Any:

@@ -21,8 +21,12 @@ Broker faults: a probe asks the broker for its metadata every `probe_interval_s`
 fails the bus is down (`arbiter_bus_connected` 0); down longer than `max_outage_s`, `on_outage` is
 called once per outage (the topology latches the HardStop). A broker that answers again
 without topics this process uses has lost its data (restarted empty): the topics are
-created again, `on_data_loss` is called (the topology latches for a reconciliation) and
-`arbiter_bus_data_loss_total` counts it. aiokafka logs every failed connection attempt,
+created again, the `on_data_loss` handlers are called (the topology latches for a
+reconciliation, gateways ask their venues for fresh books, the saga looks its open orders
+up) and `arbiter_bus_data_loss_total` counts it. Each service in the process adds its own
+handlers with `watch`. Topics may be recreated by another process first, so a process also
+sees the loss in its own offsets (`offsets.OffsetWatch`): a send acked below an offset acked
+before, or a fetch below the group's commit. aiokafka logs every failed connection attempt,
 hundreds a second while a broker is gone: those lines are rate limited per message.
 
 Delivery: values are protobuf bytes, keys UTF-8 (the default murmur2 partitioner keeps a key
@@ -40,22 +44,24 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.errors import IllegalStateError, KafkaError, TopicAlreadyExistsError, for_code
 from google.protobuf.message import DecodeError, Message
 
 from arbiter.platform.bus.base import Bus, BusUnavailable, Envelope, Subscription
+from arbiter.platform.bus.offsets import OffsetWatch
 from arbiter.platform.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
 OutageHandler = Callable[[str], Awaitable[None]]
-"""Told why the broker is out of reach (`on_outage`) or what it lost (`on_data_loss`)."""
+"""Told why the broker is out of reach (an outage) or what it lost (a data loss)."""
 
 
 class RateLimitedLog(logging.Filter):
@@ -183,6 +189,7 @@ class KafkaBus(Bus):
         probe_interval_s: float = 1.0,
         max_outage_s: float = 10.0,
         request_timeout_ms: int = 10_000,
+        loss_window_s: float = 30.0,
         on_outage: OutageHandler | None = None,
         on_data_loss: OutageHandler | None = None,
     ) -> None:
@@ -205,12 +212,27 @@ class KafkaBus(Bus):
         self.probe_interval_s = probe_interval_s
         self.max_outage_s = max_outage_s
         self.request_timeout_ms = request_timeout_ms
-        self.on_outage = on_outage
-        self.on_data_loss = on_data_loss
+        self.loss_window_s = loss_window_s
+        self._offsets = OffsetWatch()
+        self._loss_reported_at: float | None = None
+        self._log_epoch = 0  # moves on each data loss: older fetches are not committed
+        self._fault_tasks: set[asyncio.Task[None]] = set()
+        self._on_outage: list[OutageHandler] = []
+        self._on_data_loss: list[OutageHandler] = []
+        self.watch(on_outage, on_data_loss)
         self.health = BusHealth()
         self._probe_task: asyncio.Task[None] | None = None
         self._outage_reported = False
         _limit_aiokafka_logs()
+
+    def watch(self, on_outage: OutageHandler | None = None,
+              on_data_loss: OutageHandler | None = None) -> None:
+        """Add handlers told of an outage longer than `max_outage_s` or of a data loss; each
+        is called in the order added, and one failing does not keep the next from running."""
+        if on_outage is not None:
+            self._on_outage.append(on_outage)
+        if on_data_loss is not None:
+            self._on_data_loss.append(on_data_loss)
 
     def group_id(self, group: str) -> str:
         """Consumer groups carry the tenant prefix too: two tenants' `saga` groups must not
@@ -277,6 +299,9 @@ class KafkaBus(Bus):
             self._probe_task.cancel()
             await asyncio.gather(self._probe_task, return_exceptions=True)
             self._probe_task = None
+        for task in list(self._fault_tasks):
+            task.cancel()
+        await asyncio.gather(*self._fault_tasks, return_exceptions=True)
         tasks = [m.task for m in self._members if m.task is not None]
         for member in self._members:
             if member.task is not None and not member.busy:
@@ -326,7 +351,23 @@ class KafkaBus(Bus):
             headers=[(name, value.encode()) for name, value in all_headers.items()],
         )
         self._unacked.add(sent)
-        sent.add_done_callback(self._unacked.discard)
+        sent.add_done_callback(self._settled)
+
+    def _settled(self, sent: asyncio.Future[object]) -> None:
+        """A send is acked or failed; a failure is counted here, so one nobody waits for (a
+        gateway's book event) is not an unretrieved exception, and raised again to a consumer
+        waiting in `_acked` (its input is redelivered)."""
+        self._unacked.discard(sent)
+        if sent.cancelled():
+            return
+        if sent.exception() is not None:
+            metrics.BUS_SEND_FAILURES.inc()
+            return
+        meta = sent.result()
+        before = self._offsets.acked((meta.topic, meta.partition), meta.offset)
+        if before is not None:
+            self._data_lost(f"{meta.topic}[{meta.partition}] acked a send at offset "
+                            f"{meta.offset}, below the {before} it had acked before")
 
     async def _acked(self) -> None:
         """Wait until every message published so far is acknowledged by the broker."""
@@ -393,7 +434,7 @@ class KafkaBus(Bus):
             if not self._outage_reported and self.health.outage_s(now) >= self.max_outage_s:
                 self._outage_reported = True
                 self.health.outages += 1
-                await self._tell(self.on_outage, f"Kafka broker at {self.bootstrap} "
+                await self._tell(self._on_outage, f"Kafka broker at {self.bootstrap} "
                                  f"unreachable for {self.health.outage_s(now):.0f}s "
                                  f"({self.health.reason})")
             return
@@ -405,21 +446,81 @@ class KafkaBus(Bus):
         self._outage_reported = False
         lost = sorted(self._known_topics - set(cluster.topics()))
         if lost:
-            self.health.data_losses += 1
-            metrics.BUS_DATA_LOSS.inc()
             log.error("Kafka broker at %s lost topics %s (restarted empty?): creating them "
-                      "again; what they held is gone", self.bootstrap, lost)
+                      "again", self.bootstrap, lost)
             await self._ensure(lost)
-            await self._tell(self.on_data_loss, f"Kafka broker at {self.bootstrap} lost "
-                             f"topics {', '.join(lost)} (restarted without its data)")
+            self._data_lost(f"topics {', '.join(lost)} gone")
+            return
+        for member in self._members:
+            if await self._commit_lost(member):
+                return
 
-    async def _tell(self, handler: OutageHandler | None, reason: str) -> None:
-        if handler is None:
+    async def _commit_lost(self, member: _Member) -> bool:
+        """Whether the broker still holds this group's last commit on the partition it
+        committed furthest on (one request per group and probe; a restarted broker lost
+        every partition's): quiet partitions too, as risk's usually are."""
+        consumer = member.consumer
+        if consumer is None:
+            return False
+        committed = [(ours, tp) for tp in consumer.assignment()
+                     if (ours := self._offsets.commit_of((tp.topic, tp.partition))) is not None]
+        if not committed:
+            return False
+        ours, tp = max(committed)
+        try:
+            broker = await asyncio.wait_for(consumer.committed(tp),
+                                            max(self.probe_interval_s, 1.0) * 2)
+        except (KafkaError, TimeoutError, IllegalStateError):
+            return False  # unanswered: the metadata probe judges reachability
+        if not self._offsets.commit_lost(broker):
+            return False
+        self._data_lost(f"the commit of group {member.group} on {tp.topic}[{tp.partition}] "
+                        f"at {ours} is gone")
+        return True
+
+    def _data_lost(self, evidence: str) -> None:
+        """The broker's log restarted (`evidence` says how this process saw it): counted,
+        and the data-loss handlers told once for all the evidence one restart leaves within
+        `loss_window_s` (every partition shows it), in a task, so neither a send's callback
+        nor a consumer waits for the rebuild."""
+        now = time.monotonic()
+        self._offsets.forget()
+        self._log_epoch += 1
+        for member in self._members:  # the new log from its start, not from a stale position
+            self._spawn(self._rewind(member), "kafka-rewind")
+        if self._loss_reported_at is not None and now - self._loss_reported_at < self.loss_window_s:
+            log.info("more evidence of the same broker data loss: %s", evidence)
+            return
+        self._loss_reported_at = now
+        self.health.data_losses += 1
+        metrics.BUS_DATA_LOSS.inc()
+        reason = (f"Kafka broker at {self.bootstrap} lost topics' data: {evidence} "
+                  "(restarted without its data)")
+        log.error("%s; what it held is gone", reason)
+        self._spawn(self._tell(self._on_data_loss, reason), "kafka-data-loss")
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._fault_tasks.add(task)
+        task.add_done_callback(self._fault_tasks.discard)
+
+    async def _rewind(self, member: _Member) -> None:
+        """Read the restarted log from its start: a position (or a commit) from before the
+        loss points past what the new log holds, or into it, skipping what was sent since."""
+        consumer = member.consumer
+        if consumer is None or not consumer.assignment():
             return
         try:
-            await handler(reason)
-        except Exception:  # the probe must outlive a failing handler
-            log.exception("bus fault handler failed for: %s", reason)
+            await consumer.seek_to_beginning(*consumer.assignment())
+        except (KafkaError, IllegalStateError) as exc:
+            log.warning("group %s could not rewind after the data loss: %r", member.group, exc)
+
+    async def _tell(self, handlers: list[OutageHandler], reason: str) -> None:
+        for handler in handlers:
+            try:
+                await handler(reason)
+            except Exception:  # the probe, and the next handler, must outlive a failing one
+                log.exception("bus fault handler failed for: %s", reason)
 
     async def _ensure(self, topics: Iterable[str]) -> None:
         topics = set(topics)
@@ -454,6 +555,7 @@ class KafkaBus(Bus):
         consumer = member.consumer
         assert consumer is not None
         sub = member.subscriptions[tp.topic]
+        epoch = self._log_epoch
         next_offset = None
         for record in records:
             if tp not in consumer.assignment():
@@ -469,7 +571,10 @@ class KafkaBus(Bus):
         member.lag_gauge.set(sum(member.lag.values()))
         try:
             await self._acked()  # what the handlers published must be durable first
+            if epoch != self._log_epoch:
+                return  # fetched from the log the broker lost: its offsets mean nothing now
             await consumer.commit({tp: next_offset})
+            self._offsets.committed((tp.topic, tp.partition), next_offset)
         except KafkaError as exc:
             log.warning("commit of %s@%d for group %s failed (will be redelivered): %r",
                         tp, next_offset, member.group, exc)

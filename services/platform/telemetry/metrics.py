@@ -170,6 +170,14 @@ BUS_CONNECTED = Gauge(
 BUS_DATA_LOSS = Counter(
     "arbiter_bus_data_loss_total",
     "Times the broker came back without topics this process uses (restarted empty).")
+BUS_SEND_FAILURES = Counter(
+    "arbiter_bus_send_failures_total",
+    "Messages the broker never acknowledged: a consumer's input is redelivered, anything else "
+    "is rebuilt from the venues.")
+BUS_REBUILDS = Counter(
+    "arbiter_bus_rebuilds_total",
+    "Rebuilds from the venues after a broker data loss: books (fresh venue snapshots) and "
+    "orders (open orders looked up).", ["what"])
 
 
 def hop(name: str) -> Histogram:

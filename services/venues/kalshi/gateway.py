@@ -259,6 +259,15 @@ class KalshiGateway(VenueGateway):
                                           "params": {"sids": [sid], "action": "get_snapshot",
                                                      "market_tickers": tickers}}))
 
+    async def resync_books(self, market_ids: Iterable[str] | None = None) -> None:
+        """`get_snapshot` on the orderbook subscriptions carrying these markets, as after a
+        sequence gap (a subscription's books are re-snapshot together)."""
+        wanted = None if market_ids is None else set(market_ids)
+        for sid in sorted(s for s, channel in self._channel.items()
+                          if channel == "orderbook_delta"):
+            if wanted is None or wanted & set(self._tickers.get(sid) or self.markets):
+                await self._resync(sid)
+
     async def darken(self, market_ids: Iterable[str], received: int) -> None:
         """The relative ladders are forgotten with the books: only a snapshot restarts them."""
         market_ids = list(market_ids)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
@@ -381,6 +381,11 @@ class PolymarketGateway(VenueGateway):
         assert self._market_ws is not None
         await self._market_ws.send(orjson.dumps(
             {"assets_ids": [m.yes_token for _, m in fresh], "operation": "subscribe"}))
+
+    async def resync_books(self, market_ids: Iterable[str] | None = None) -> None:
+        """The books dark and re-subscribed: the venue answers each with a `book` event."""
+        ids = self.markets if market_ids is None else market_ids
+        await self._go_dark([self.markets[m] for m in ids if m in self.markets], wall_micros())
 
     async def books_lost(self) -> None:
         """Deltas wait for each market's `book` event, which the replayed subscribe asks for."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -103,6 +103,16 @@ class NoncexGateway(VenueGateway):
         self._ws = await self.transport.connect("ws", self._on_frame, self._ws_headers)
         await self._ws.send(FILLS_SUBSCRIPTION)
         await self._ws.send(book_subscription(list(self.markets)))
+
+    async def resync_books(self, market_ids: Iterable[str] | None = None) -> None:
+        """The books dark, then subscribed again: the venue answers with `book` snapshots."""
+        ids = [m for m in (self.markets if market_ids is None else market_ids)
+               if m in self.markets]
+        if not ids:
+            return
+        await self.darken(ids, wall_micros())
+        assert self._ws is not None
+        await self._ws.send(book_subscription(ids))
 
     async def resync_nonce(self) -> int:
         """Seed the allocator with the venue's next nonce for our key (start, or after an
