@@ -10,6 +10,8 @@ Handlers stay thin: validate (pure), build (pure), converge (I/O), then report c
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime
 import logging
 from collections.abc import Mapping
@@ -35,6 +37,7 @@ from arbiter.operator.conditions import (
     Outcome,
     conditions,
 )
+from arbiter.operator import issuer, renewal  # noqa: F401  (renewal registers its daemon)
 from arbiter.operator.crd import GROUP, PLURAL, VERSION
 from arbiter.operator.kube import KubeClient, KubeError, resource_path
 from arbiter.operator.platform import PlatformError, load_platform
@@ -61,6 +64,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     except PlatformError as exc:  # a broken release config: stop instead of retrying forever
         raise kopf.PermanentError(str(exc)) from exc
     memo.kube = KubeClient()
+    # chart-mode TLS: the release's shared services' certificates, kept current (issuer.py)
+    memo.shared_tls = asyncio.create_task(issuer.keep_shared(memo.kube, memo.platform.tls))
 
 
 @kopf.on.login()
@@ -74,6 +79,9 @@ async def login(memo: kopf.Memo, **kwargs: Any) -> kopf.ConnectionInfo | None:
 
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
+    memo.shared_tls.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await memo.shared_tls
     await memo.kube.close()
 
 
@@ -126,8 +134,11 @@ async def reconcile(
         _report(patch, status, meta, Outcome(False, INVALID_CONFIG, str(exc)))
         return
     try:
+        # Certificates first: pods that start find their Secret (the kubelet would wait).
+        issuer.annotate(desired, await issuer.ensure_tenant(memo.kube, body, desired,
+                                                            memo.platform.tls))
         counts = await converge(memo.kube, namespace, name, desired)
-    except KubeError as exc:
+    except (KubeError, issuer.IssuerError) as exc:
         _report(patch, status, meta, Outcome(False, APPLY_FAILED, str(exc)[:1024]))
         raise kopf.TemporaryError(f"applying children failed: {exc}", delay=RETRY_DELAY) from exc
     logger.info(f"Children converged: {counts}")
@@ -158,6 +169,7 @@ async def cleanup(name: str, namespace: str, memo: kopf.Memo, logger: kopf.Logge
     """Finalizer: delete the execution plane before the Tenant is let go."""
     try:
         deleted = await delete_all(memo.kube, namespace, name)
+        await issuer.delete_tenant(memo.kube, namespace, name, memo.platform.tls)
     except KubeError as exc:
         raise kopf.TemporaryError(f"deleting children failed: {exc}", delay=RETRY_DELAY) from exc
     logger.info(f"Deleted {deleted} children")

@@ -126,7 +126,7 @@ def issue_ca(name: str = "arbiter-plane-ca", days: int = CERT_DAYS) -> Issued:
 
 
 def issue_service_cert(ca: Issued, service: str, tenant_id: str, hosts: Sequence[str],
-                       days: int = CERT_DAYS) -> Issued:
+                       days: float = CERT_DAYS) -> Issued:
     """A certificate of `service` working for `tenant_id`, valid as a server for `hosts`
     (DNS names or IP addresses) and as a client anywhere in the plane."""
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)

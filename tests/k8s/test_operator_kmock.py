@@ -24,7 +24,7 @@ import yaml
 import arbiter.operator.handlers  # registers the handlers with kopf; its delays are tuned
 from arbiter.operator.platform import PLATFORM_ENV
 
-from .conftest import CHART, platform_yaml, render_ci
+from .conftest import CHART, NAMESPACE, find, platform_yaml, render_ci
 
 NS = "desk-acme"
 TENANTS = "/apis/arbiter.dev/v1alpha1"
@@ -36,6 +36,8 @@ RESOURCES = {
     "apps/v1/deployments": ("Deployment", []),
     "policy/v1/poddisruptionbudgets": ("PodDisruptionBudget", []),
     "networking.k8s.io/v1/networkpolicies": ("NetworkPolicy", []),
+    "v1/secrets": ("Secret", []),
+    "cert-manager.io/v1/certificates": ("Certificate", []),
     "v1/events": ("Event", []),
 }
 # Cluster-scoped resources kopf's backbone waits for before it starts watching anything.
@@ -125,10 +127,18 @@ async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
 
 
 @pytest.fixture()
+def chart_values() -> Path:
+    """The values file the release is rendered with (its platform.yaml and CA Secret)."""
+    return CHART / "ci" / "default-values.yaml"
+
+
+@pytest.fixture()
 async def cluster(
-    kmock: kmock.KubernetesEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kmock: kmock.KubernetesEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    chart_values: Path,
 ) -> AsyncIterator[Cluster]:
-    """kmock with the operator's resources declared, and the operator running against it."""
+    """kmock with the operator's resources declared, the release's CA Secret (tls.mode=chart)
+    in its namespace, and the operator running against it."""
     for resource, (kind, subresources) in RESOURCES.items():
         kmock.resources[resource] = kmock.ResourceInfo(
             kind=kind, namespaced=True, verbs=VERBS, subresources=subresources
@@ -144,7 +154,13 @@ async def cluster(
         "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock"}}],
     }
     (tmp_path / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
-    (tmp_path / "platform.yaml").write_text(platform_yaml(render_ci(CHART / "ci" / "default-values.yaml")))
+    release = render_ci(chart_values)
+    (tmp_path / "platform.yaml").write_text(platform_yaml(release))
+    for secret in (m for m in release if m["kind"] == "Secret"
+                   and m["metadata"]["name"] == "arbiter-tls-ca"):
+        async with kmock.request("POST", f"/api/v1/namespaces/{NAMESPACE}/secrets",
+                                 json=find(release, "Secret", secret["metadata"]["name"])):
+            pass
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
     monkeypatch.setenv(PLATFORM_ENV, str(tmp_path / "platform.yaml"))
 
