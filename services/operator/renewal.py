@@ -32,4 +32,5 @@ async def renew_certificates(body: kopf.Body, name: str, namespace: str,
                 if rolled:
                     logger.warning(f"Rolled onto renewed certificates: {', '.join(rolled)}")
             except (KubeError, issuer.IssuerError) as exc:
-                logger.error(f"Certificates not renewed: {exc}")
+                if not stopped:  # stopping: the client may be closed already
+                    logger.error(f"Certificates not renewed: {exc}")

@@ -114,8 +114,9 @@ class Cluster:
         return next((c for c in conditions if c["type"] == kind), {})
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll until `check()` is truthy (state, not logs), failing with its last value."""
+async def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """Poll until `check()` is truthy (state, not logs), failing with its last value. The
+    timeout is generous: kmock and kopf share two cores with whatever else runs."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         result = check()
