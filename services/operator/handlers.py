@@ -19,6 +19,7 @@ from typing import Any
 
 import kopf
 
+from arbiter.operator import issuer, renewal  # noqa: F401  (renewal registers its daemon)
 from arbiter.operator.children import (
     CHILD_KINDS,
     MANAGED_BY,
@@ -37,7 +38,6 @@ from arbiter.operator.conditions import (
     Outcome,
     conditions,
 )
-from arbiter.operator import issuer, renewal  # noqa: F401  (renewal registers its daemon)
 from arbiter.operator.crd import GROUP, PLURAL, VERSION
 from arbiter.operator.kube import KubeClient, KubeError, resource_path
 from arbiter.operator.platform import PlatformError, load_platform

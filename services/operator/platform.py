@@ -96,7 +96,7 @@ class Platform:
     telemetry: Telemetry = Telemetry()
     pods: PodSettings = PodSettings()
     network_policy: NetworkPolicySettings = NetworkPolicySettings()
-    tls: TlsSettings = TlsSettings()
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
 
 def _require(data: Mapping[str, Any], key: str, where: str) -> Any:

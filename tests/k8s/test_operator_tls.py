@@ -35,16 +35,12 @@ from arbiter.v1 import common_pb2, signing_pb2, signing_pb2_grpc
 from arbiter.vault import build_vault_service
 from arbiter.venues.polymarket.credentials import POLYMARKET_EOA
 
+from . import test_operator_kmock
 from .conftest import CHART, NAMESPACE, find, platform_yaml, render_ci
 from .test_observability_chart import validate
-from .test_operator_kmock import (  # noqa: F401  (the cluster fixture and its helpers)
-    EXAMPLE,
-    NS,
-    TENANTS,
-    Cluster,
-    cluster,
-    eventually,
-)
+from .test_operator_kmock import EXAMPLE, NS, TENANTS, Cluster, eventually
+
+cluster = test_operator_kmock.cluster  # the operator against kmock, with chart_values below
 
 SECRETS = "v1/secrets"
 CERTIFICATES = "cert-manager.io/v1/certificates"

@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from arbiter.operator.certificates import MOUNT_DIR, parse_tls
+from arbiter.operator.platform import PlatformError, parse_platform
 from arbiter.operator.validation import pod_configs
 from arbiter.platform.peers import Issued, issue_service_cert, peer_of_cert
 
@@ -217,3 +218,20 @@ def test_rbac_lets_the_operator_write_secrets_by_name_but_not_list_them() -> Non
     disabled = find(render(_tls("disabled")), "ClusterRole", "arbiter-operator")
     assert all("secrets" not in r["resources"] for r in disabled["rules"])
 
+
+
+@pytest.mark.parametrize(("tls", "message"), [
+    ({"mode": "chart", "duration": "720h", "renewBefore": "720h", "caSecret":
+      {"namespace": "n", "name": "ca"}}, r"renewBefore \(720h\) must be shorter"),
+    ({"mode": "chart", "duration": "90d", "renewBefore": "1h"}, "duration like 2160h"),
+    ({"mode": "chart", "duration": "2h", "renewBefore": "1h"}, "tls.caSecret is required"),
+    ({"mode": "certManager", "duration": "2h", "renewBefore": "1h", "issuerRef": {"kind": "X"}},
+     "issuerRef.name is required"),
+    ({"mode": "vault"}, "mode must be one of"),
+])
+def test_a_broken_tls_section_stops_the_operator_naming_the_key(
+    tls: dict[str, Any], message: str,
+) -> None:
+    data = yaml.safe_load(platform_yaml(render()))
+    with pytest.raises(PlatformError, match=message):
+        parse_platform({**data, "tls": tls})
