@@ -69,7 +69,7 @@ class TlsSettings:
     ca_secret: tuple[str, str] = ("", "")  # (namespace, name), chart mode
     issuer_ref: Mapping[str, str] = field(default_factory=dict)  # certManager mode
     shared_labels: Mapping[str, str] = field(default_factory=dict)
-    shared: tuple[Identity, ...] = ()  # chart mode: the release's services
+    shared: tuple[Identity, ...] = ()  # the release's services (issued in chart mode)
 
     @property
     def enabled(self) -> bool:
@@ -104,23 +104,23 @@ def parse_tls(data: Mapping[str, Any]) -> TlsSettings:
     if renew_before >= duration:
         raise TlsSettingsError(f"{where}.renewBefore ({data['renewBefore']}) must be shorter "
                                f"than {where}.duration ({data['duration']})")
+    shared = tuple(
+        Identity(service=str(s["service"]), tenant=str(s["tenant"]),
+                 namespace=str(s["namespace"]), deployment=str(s["deployment"]),
+                 secret=str(s["secretName"]), hosts=tuple(map(str, s["dnsNames"])))
+        for s in data.get("shared") or ())
     settings = TlsSettings(mode=mode, duration=duration, renew_before=renew_before,
-                           check_interval=float(data.get("checkIntervalSeconds", 3600)))
+                           check_interval=float(data.get("checkIntervalSeconds", 3600)),
+                           shared=shared)
     if mode == "certManager":
         ref = _require(data, "issuerRef", where)
         _require(ref, "name", f"{where}.issuerRef")
         return TlsSettings(**{**settings.__dict__, "issuer_ref": dict(ref)})
     ca = _require(data, "caSecret", where)
-    shared = tuple(
-        Identity(service=str(s["service"]), tenant=str(s["tenant"]),
-                 namespace=str(ca["namespace"]), deployment=str(s["deployment"]),
-                 secret=str(s["secretName"]), hosts=tuple(map(str, s["dnsNames"])))
-        for s in data.get("shared") or ())
     return TlsSettings(**{**settings.__dict__,
                           "ca_secret": (str(_require(ca, "namespace", f"{where}.caSecret")),
                                         str(_require(ca, "name", f"{where}.caSecret"))),
-                          "shared_labels": dict(data.get("sharedLabels") or {}),
-                          "shared": shared})
+                          "shared_labels": dict(data.get("sharedLabels") or {})})
 
 
 def service_hosts(name: str, namespace: str | None) -> tuple[str, ...]:

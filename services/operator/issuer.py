@@ -180,18 +180,27 @@ async def roll(kube: KubeClient, namespace: str, serials: Mapping[str, str]) -> 
 
 
 async def ensure_shared(kube: KubeClient, settings: TlsSettings) -> list[str]:
-    """chart mode: the release's shared services' certificates, current; rolls the ones
-    renewed and returns their Deployments."""
-    if settings.mode != "chart" or not settings.shared:
+    """The release's shared services' certificates current (chart mode: issued here;
+    certManager: by cert-manager) and their pods on them; returns the Deployments rolled."""
+    if not settings.enabled or not settings.shared:
         return []
-    ca = await read_ca(kube, settings)
-    serials = {i.deployment: await _issue(kube, i, ca, settings, settings.shared_labels, None)
-               for i in settings.shared}
-    return await roll(kube, settings.ca_secret[0], serials)
+    serials: dict[str, str] = {}
+    if settings.mode == "chart":
+        ca = await read_ca(kube, settings)
+        for identity in settings.shared:
+            serials[identity.deployment] = await _issue(kube, identity, ca, settings,
+                                                        settings.shared_labels, None)
+    else:
+        for identity in settings.shared:
+            held = await _held(kube, identity)
+            if held is not None:
+                serials[identity.deployment] = held
+    return await roll(kube, settings.shared[0].namespace, serials)
 
 
 async def keep_shared(kube: KubeClient, settings: TlsSettings) -> None:
-    """Run `ensure_shared` every check interval for as long as the operator runs."""
+    """Run `ensure_shared` every check interval for as long as the operator runs (its first
+    round may find the client not logged in yet: it is retried soon)."""
     while True:
         delay = settings.check_interval
         try:

@@ -61,14 +61,35 @@ def chart_values(tmp_path: Path, tls_mode: str) -> Path:
     return path
 
 
+def _object(cluster: Cluster, resource: str, name: str, namespace: str) -> Any:
+    """An object as the operator left it, in any namespace (Cluster.live: the tenants')."""
+    wanted = kmock.resource(resource)
+    return next((obj.raw for (res, ns, n), obj in list(cluster.server.objects.items())
+                 if (res, ns, n) == (wanted, namespace, name) and not obj.deleted), None)
+
+
 def _secret(cluster: Cluster, name: str, namespace: str = NS) -> dict[str, bytes] | None:
-    """A Secret's decoded data as the operator left it, in any namespace."""
-    wanted = kmock.resource(SECRETS)
-    found = next((obj.raw for (res, ns, n), obj in list(cluster.server.objects.items())
-                  if (res, ns, n) == (wanted, namespace, name) and not obj.deleted), None)
+    """A Secret's decoded data."""
+    found = _object(cluster, SECRETS, name, namespace)
     if found is None:
         return None
     return {k: base64.b64decode(v) for k, v in (found.get("data") or {}).items()}
+
+
+def _rolled_to(deployment: Any) -> str | None:
+    """The certificate serial a Deployment's pods are to hold."""
+    return ((deployment or {}).get("spec", {}).get("template", {}).get("metadata", {})
+            .get("annotations", {}).get(SERIAL_ANNOTATION))
+
+
+async def _cert_manager_writes(cluster: Cluster, namespace: str, name: str, service: str,
+                               tenant: str, hosts: tuple[str, ...]) -> str:
+    """Play cert-manager: write a leaf into the Secret `name`; returns its serial."""
+    leaf = issue_service_cert(_ca(CHART / "ci" / "default-values.yaml"), service, tenant, hosts)
+    await cluster.request("POST", f"/api/v1/namespaces/{namespace}/secrets", {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+        "data": {"tls.crt": base64.b64encode(leaf.cert_pem).decode()}})
+    return format(x509.load_pem_x509_certificate(leaf.cert_pem).serial_number, "x")
 
 
 def _ca(chart_values: Path) -> Issued:
@@ -103,8 +124,7 @@ async def test_tenant_leaves_are_signed_by_the_chart_ca_and_name_service_and_ten
         pod = cluster.live("apps/v1/deployments", deployment)["spec"]["template"]
         assert {"name": "tls", "secret": {"secretName": f"{deployment}-tls",
                                           "defaultMode": 0o440}} in pod["spec"]["volumes"]
-        assert pod["metadata"]["annotations"][SERIAL_ANNOTATION] == format(
-            cert.serial_number, "x")
+        assert _rolled_to({"spec": {"template": pod}}) == format(cert.serial_number, "x")
     # the shared services' leaves (chart mode), in the release's namespace
     for service in ("vault", "control", "gateway-kalshi", "gateway-polymarket"):
         data = await eventually(lambda s=service: _secret(cluster, f"arbiter-{s}-tls",
@@ -210,14 +230,15 @@ async def test_a_certificate_near_its_end_is_renewed_and_its_pod_rolled(
     assert renewed.not_valid_after_utc - datetime.datetime.now(datetime.UTC) > (
         datetime.timedelta(days=80))
     assert str(peer_of_cert(_secret(cluster, "acme-risk-tls")["tls.crt"])) == "risk@acme"
-    await eventually(lambda: cluster.live("apps/v1/deployments", "acme-risk")["spec"]
-                     ["template"]["metadata"]["annotations"][SERIAL_ANNOTATION]
+    await eventually(lambda: _rolled_to(cluster.live("apps/v1/deployments", "acme-risk"))
                      == format(renewed.serial_number, "x"))
     assert _cert(_secret(cluster, "acme-saga-tls")).serial_number == kept  # not due: kept
 
 
 @pytest.mark.parametrize("tls_mode", ["certManager"])
-async def test_cert_manager_mode_renders_a_certificate_per_tenant_pod(cluster: Cluster) -> None:
+async def test_cert_manager_mode_renders_a_certificate_per_tenant_pod_and_rolls_onto_renewals(
+    cluster: Cluster, chart_values: Path,
+) -> None:
     await cluster.create_tenant("acme", copy.deepcopy(EXAMPLE["spec"]))
     await eventually(lambda: cluster.condition("acme", "Ready").get("status") == "True")
     assert cluster.names(CERTIFICATES) == {f"{d}-tls" for d in ACME_PLANE}
@@ -236,15 +257,17 @@ async def test_cert_manager_mode_renders_a_certificate_per_tenant_pod(cluster: C
     assert cluster.names(SECRETS) == set()  # cert-manager writes them, not the operator
 
     # cert-manager issued one: the pod is rolled onto it
-    leaf = issue_service_cert(_ca(CHART / "ci" / "default-values.yaml"), "risk", "acme",
-                              service_hosts("acme-risk", NS))
-    await cluster.request("POST", f"/api/v1/namespaces/{NS}/secrets", {
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "acme-risk-tls"},
-        "data": {"tls.crt": base64.b64encode(leaf.cert_pem).decode()}})
-    serial = format(x509.load_pem_x509_certificate(leaf.cert_pem).serial_number, "x")
-    await eventually(lambda: cluster.live("apps/v1/deployments", "acme-risk")["spec"]
-                     ["template"]["metadata"]["annotations"].get(SERIAL_ANNOTATION) == serial,
-                     )
+    serial = await _cert_manager_writes(cluster, NS, "acme-risk-tls", "risk", "acme",
+                                        service_hosts("acme-risk", NS))
+    await eventually(lambda: _rolled_to(cluster.live("apps/v1/deployments", "acme-risk"))
+                     == serial)
+    # and a shared service's pod (the chart's Deployment) onto its
+    vault = find(render_ci(chart_values), "Deployment", "arbiter-vault")
+    await cluster.request("POST", f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments", vault)
+    shared = await _cert_manager_writes(cluster, NAMESPACE, "arbiter-vault-tls", "vault",
+                                        "default", service_hosts("arbiter-vault", NAMESPACE))
+    await eventually(lambda: _rolled_to(_object(cluster, "apps/v1/deployments",
+                                                "arbiter-vault", NAMESPACE)) == shared)
 
     await cluster.request("DELETE", f"{TENANTS}/namespaces/{NS}/tenants/acme")
     await eventually(lambda: cluster.live("arbiter.dev/v1alpha1/tenants", "acme") is None)

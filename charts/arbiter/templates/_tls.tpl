@@ -38,7 +38,7 @@ ARBITER__TLS__KEY_PATH: {{ $dir }}/tls.key
 {{- end -}}
 
 {{/* The shared services with a certificate (enabled, serving gRPC), each as {service, tenant,
-deployment, secretName, dnsNames}: a YAML list, sorted by service. */}}
+namespace, deployment, secretName, dnsNames}: a YAML list, sorted by service. */}}
 {{- define "arbiter.tls.shared" -}}
 {{- $full := include "arbiter.fullname" . -}}
 {{- $ns := .Release.Namespace -}}
@@ -48,7 +48,7 @@ deployment, secretName, dnsNames}: a YAML list, sorted by service. */}}
 {{- if and $cfg.enabled $cfg.grpc -}}
 {{- $host := printf "%s-%s" $full $name -}}
 {{- $dns := list $host (printf "%s.%s" $host $ns) (printf "%s.%s.svc" $host $ns) (printf "%s.%s.svc.cluster.local" $host $ns) -}}
-{{- $out = append $out (dict "service" $name "tenant" (include "arbiter.tls.sharedTenant" $) "deployment" $host "secretName" (printf "%s-tls" $host) "dnsNames" $dns) -}}
+{{- $out = append $out (dict "service" $name "tenant" (include "arbiter.tls.sharedTenant" $) "namespace" $ns "deployment" $host "secretName" (printf "%s-tls" $host) "dnsNames" $dns) -}}
 {{- end -}}
 {{- end -}}
 {{- toYaml $out -}}
@@ -104,11 +104,12 @@ sharedLabels:
   app.kubernetes.io/part-of: arbiter
   app.kubernetes.io/managed-by: arbiter-operator
   arbiter.dev/tls: leaf
-shared:
-  {{- include "arbiter.tls.shared" . | nindent 2 }}
 {{- else }}
 issuerRef:
   {{- include "arbiter.tls.issuerRef" . | nindent 2 }}
 {{- end }}
+{{- /* chart mode: the operator issues these; both: it rolls them onto renewed ones. */}}
+shared:
+  {{- include "arbiter.tls.shared" . | nindent 2 }}
 {{- end }}
 {{- end -}}
