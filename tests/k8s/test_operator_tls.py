@@ -261,14 +261,15 @@ async def test_cert_manager_mode_renders_a_certificate_per_tenant_pod_and_rolls_
                                         service_hosts("acme-risk", NS))
     await eventually(lambda: _rolled_to(cluster.live("apps/v1/deployments", "acme-risk"))
                      == serial)
-    # and a shared service's pod (the chart's Deployment) onto its
+
+    await cluster.request("DELETE", f"{TENANTS}/namespaces/{NS}/tenants/acme")
+    await eventually(lambda: cluster.live("arbiter.dev/v1alpha1/tenants", "acme") is None)
+    assert cluster.names(CERTIFICATES) == set() and cluster.names(SECRETS) == set()
+
+    # a shared service's pod (the chart's Deployment) is rolled onto cert-manager's leaf too
     vault = find(render_ci(chart_values), "Deployment", "arbiter-vault")
     await cluster.request("POST", f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments", vault)
     shared = await _cert_manager_writes(cluster, NAMESPACE, "arbiter-vault-tls", "vault",
                                         "default", service_hosts("arbiter-vault", NAMESPACE))
     await eventually(lambda: _rolled_to(_object(cluster, "apps/v1/deployments",
                                                 "arbiter-vault", NAMESPACE)) == shared)
-
-    await cluster.request("DELETE", f"{TENANTS}/namespaces/{NS}/tenants/acme")
-    await eventually(lambda: cluster.live("arbiter.dev/v1alpha1/tenants", "acme") is None)
-    assert cluster.names(CERTIFICATES) == set() and cluster.names(SECRETS) == set()
