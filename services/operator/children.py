@@ -13,6 +13,7 @@ from typing import Any
 import kopf
 import yaml
 
+from arbiter.operator import certificates
 from arbiter.operator.platform import LATENCY_CRITICAL, Platform, Sizing
 from arbiter.operator.spec import EnvVar
 
@@ -400,6 +401,7 @@ def build_children(tenant: Mapping[str, Any], platform: Platform) -> list[Manife
         if deployment["spec"]["replicas"] > 1:
             children.append(_pdb(name, service))
     children += _network_policies(name, components, platform)
+    certificates.mount(children, platform.tls)
 
     kopf.adopt(children, owner=dict(tenant))
     return children

@@ -10,6 +10,8 @@ Handlers stay thin: validate (pure), build (pure), converge (I/O), then report c
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime
 import logging
 from collections.abc import Mapping, Sequence
@@ -17,6 +19,7 @@ from typing import Any
 
 import kopf
 
+from arbiter.operator import issuer, renewal  # noqa: F401  (renewal registers its daemon)
 from arbiter.operator.children import (
     CHILD_KINDS,
     MANAGED_BY,
@@ -69,6 +72,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     except PlatformError as exc:  # a broken release config: stop instead of retrying forever
         raise kopf.PermanentError(str(exc)) from exc
     memo.kube = KubeClient()
+    # chart-mode TLS: the release's shared services' certificates, kept current (issuer.py)
+    memo.shared_tls = asyncio.create_task(issuer.keep_shared(memo.kube, memo.platform.tls))
 
 
 @kopf.on.login()
@@ -82,6 +87,9 @@ async def login(memo: kopf.Memo, **kwargs: Any) -> kopf.ConnectionInfo | None:
 
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
+    memo.shared_tls.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await memo.shared_tls
     await memo.kube.close()
 
 
@@ -140,9 +148,12 @@ async def reconcile(
     checks = [Check(CONFIG_LOADS, True, "Loaded", f"the config of {len(loaded)} containers "
                     "loads")]
     try:
+        # Certificates first: pods that start find their Secret (the kubelet would wait).
+        issuer.annotate(desired, await issuer.ensure_tenant(memo.kube, body, desired,
+                                                            memo.platform.tls))
         store, secret = await store_copy(memo.kube, memo.platform.store, body)
         counts = await converge(memo.kube, namespace, name, [*desired, *([secret] if secret else [])])
-    except KubeError as exc:
+    except (KubeError, issuer.IssuerError) as exc:
         _report(patch, status, meta, Outcome(False, APPLY_FAILED, str(exc)[:1024]), checks)
         raise kopf.TemporaryError(f"applying children failed: {exc}", delay=RETRY_DELAY) from exc
     logger.info(f"Children converged: {counts}")
@@ -186,6 +197,7 @@ async def cleanup(name: str, namespace: str, memo: kopf.Memo, logger: kopf.Logge
         deleted = await delete_all(memo.kube, namespace, name)
         await delete_store_copy(memo.kube, namespace, name)
         await delete_role(memo.kube, memo.platform.vault, name)
+        await issuer.delete_tenant(memo.kube, namespace, name, memo.platform.tls)
     except (KubeError, VaultRoleError) as exc:
         raise kopf.TemporaryError(f"deleting children failed: {exc}", delay=RETRY_DELAY) from exc
     logger.info(f"Deleted {deleted} children, the store Secret copy and the Vault role")

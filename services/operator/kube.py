@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import kopf
 
+from arbiter.operator.certificates import TLS_KINDS
 from arbiter.operator.children import CHILD_KINDS, NAMED_KINDS
 
 Manifest = dict[str, Any]
@@ -70,7 +71,7 @@ def resource_path(api_version: str, plural: str, namespace: str, name: str | Non
 
 def manifest_path(manifest: Mapping[str, Any], with_name: bool = True) -> str:
     """The REST path of a child manifest (its kind must be one the operator manages)."""
-    api_version, plural = {**CHILD_KINDS, **NAMED_KINDS}[manifest["kind"]]
+    api_version, plural = {**CHILD_KINDS, **NAMED_KINDS, **TLS_KINDS}[manifest["kind"]]
     meta = manifest["metadata"]
     return resource_path(api_version, plural, meta["namespace"], meta["name"] if with_name else None)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from arbiter.operator.certificates import TlsSettings, TlsSettingsError, parse_tls
 from arbiter.operator.crd import TIERS
 
 PLATFORM_ENV = "ARBITER_OPERATOR_PLATFORM"
@@ -136,6 +137,7 @@ class Platform:
     pods: PodSettings = PodSettings()
     network_policy: NetworkPolicySettings = NetworkPolicySettings()
     vault: VaultSettings | None = None  # None: the operator manages no Vault roles
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
 
 def _require(data: Mapping[str, Any], key: str, where: str) -> Any:
@@ -269,6 +271,10 @@ def parse_platform(data: Mapping[str, Any]) -> Platform:
     telemetry = data.get("telemetry") or {}  # absent from a chart older than the operator
     if not isinstance(telemetry, Mapping):
         raise PlatformError("platform.telemetry must be a mapping")
+    try:
+        tls = parse_tls(_mapping(data, "tls", "platform"))  # absent from an older chart: off
+    except TlsSettingsError as exc:
+        raise PlatformError(str(exc)) from None
     return Platform(
         image=str(_require(data, "image", "platform")),
         image_pull_policy=str(data.get("imagePullPolicy", "IfNotPresent")),
@@ -289,6 +295,7 @@ def parse_platform(data: Mapping[str, Any]) -> Platform:
         pods=_pods(data),
         network_policy=_network_policy(data),
         vault=_vault(data),
+        tls=tls,
     )
 
 

@@ -9,8 +9,9 @@ tenant T's gateways get T's signatures, only T's saga places T's orders and only
 changes limits or resets a HardStop. The control API also accepts callers without a
 certificate (operators authenticate with a JWT there; `platform.auth`).
 
-`issue_ca` and `issue_service_cert` make the certificates (the tests, `arbiter pki`, and
-whatever provisions a cluster); in-process calls in the embedded topology need none.
+`issue_ca` and `issue_service_cert` make the certificates (the tests, `arbiter pki`, and in
+a cluster the operator, `arbiter.operator.issuer`); in-process calls in the embedded topology
+need none.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def issue_ca(name: str = "arbiter-plane-ca", days: int = CERT_DAYS) -> Issued:
 
 
 def issue_service_cert(ca: Issued, service: str, tenant_id: str, hosts: Sequence[str],
-                       days: int = CERT_DAYS) -> Issued:
+                       days: float = CERT_DAYS) -> Issued:
     """A certificate of `service` working for `tenant_id`, valid as a server for `hosts`
     (DNS names or IP addresses) and as a client anywhere in the plane."""
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)

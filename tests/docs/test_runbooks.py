@@ -14,7 +14,7 @@ CHART = ROOT / "charts" / "arbiter"
 RUNBOOKS = ROOT / "docs" / "runbooks"
 BASE = "https://docs.example.test/arbiter"
 PROCEDURES = ("leg-risk-held", "hardstop-latched", "venue-down", "reconciliation-mismatch",
-              "key-rotation", "low-balance", "broker-down", "tenant-onboarding")
+              "key-rotation", "ca-rotation", "low-balance", "broker-down", "tenant-onboarding")
 
 
 def _rules(values: dict[str, Any]) -> list[dict[str, Any]]:

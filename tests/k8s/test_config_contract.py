@@ -13,6 +13,7 @@ import pytest
 import yaml
 from pydantic import Field
 
+from arbiter.operator.certificates import tenant_identities
 from arbiter.operator.children import build_children
 from arbiter.operator.crd import SPEC_SCHEMA, structural, tenant_crd_yaml
 from arbiter.operator.platform import Platform
@@ -20,6 +21,8 @@ from arbiter.operator.spec import TenantSpec
 from arbiter.operator.store_credentials import store_secret
 from arbiter.operator.validation import pod_configs, validate_tenant
 from arbiter.platform.config import ArbiterConfig, ConfigError, Int, RiskConfig, config_from_text
+from arbiter.platform.peers import Issued, issue_ca, issue_service_cert
+from arbiter.topology.distributed import _check_identity
 
 from .conftest import CHART, ROOT, render, render_ci
 
@@ -177,3 +180,63 @@ def test_a_changed_config_field_shows_up_in_the_generated_crd() -> None:
         "type": "integer", "format": "int64", "minimum": 0, "maximum": 9,
         "description": "Hedge attempts."}
     assert "max_hedges" not in SPEC_SCHEMA["properties"]["risk"]["properties"]
+
+
+def _mounted(manifests: list[dict[str, Any]], where: str, path: str) -> tuple[str, str]:
+    """(Secret, key) behind the file `path` of the container `<Deployment>/<container>`."""
+    name, container_name = where.split("/")
+    pod = next(m for m in manifests if m["kind"] == "Deployment"
+               and m["metadata"]["name"] == name)["spec"]["template"]["spec"]
+    container = next(c for c in pod["containers"] if c["name"] == container_name)
+    directory, _, key = path.rpartition("/")
+    volume = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}[directory]
+    return next(v for v in pod["volumes"] if v["name"] == volume)["secret"]["secretName"], key
+
+
+def _serves_with(config: ArbiterConfig, service: str, issued: Issued, ca: Issued,
+                 folder: Path) -> None:
+    """Start-up's identity check (`distributed._check_identity`) on the issued material,
+    put where the config's tls paths point (rebased from the mount into `folder`)."""
+    paths = {}
+    for field_name, data in (("ca_path", ca.cert_pem), ("cert_path", issued.cert_pem),
+                             ("key_path", issued.key_pem)):
+        target = folder / Path(getattr(config.tls, field_name)).name
+        target.write_bytes(data)
+        paths[field_name] = str(target)
+    _check_identity(service, config.model_copy(update={
+        "tls": config.tls.model_copy(update=paths)}))
+
+
+def test_tls_enabled_pod_configs_load_paths_into_their_certificate_and_match_its_identity(
+    platform: Platform, tmp_path: Path,
+) -> None:
+    """What the chart and the operator render with tls on: each gRPC pod's config loads with
+    tls.* pointing into the Secret of its own certificate, and the certificate the operator or
+    cert-manager puts there (the identity certificates.py derives) is the one `arbiter serve`
+    accepts at start; another pod's is refused."""
+    ca = issue_ca()
+    release = render_ci(CHART / "ci" / "default-values.yaml")
+    shared = {i.deployment: i for i in platform.tls.shared}
+    body = _tenant(EXAMPLES[[p.name for p in EXAMPLES].index("tenant.yaml")])
+    body["metadata"]["namespace"] = "desk-acme"
+    children = build_children(body, platform)
+    tenant = {i.deployment: i for i in tenant_identities(children, "acme", "desk-acme")}
+    checked = 0
+    for manifests, identities in ((release, shared), (children, tenant)):
+        for where, config in pod_configs(manifests).items():
+            deployment, service = where.split("/")
+            if deployment not in identities:
+                assert not config.tls.enabled, where  # serves no gRPC
+                continue
+            identity = identities[deployment]
+            assert [_mounted(manifests, where, getattr(config.tls, f)) for f in
+                    ("ca_path", "cert_path", "key_path")] == [
+                (identity.secret, "ca.crt"), (identity.secret, "tls.crt"),
+                (identity.secret, "tls.key")], where
+            issued = issue_service_cert(ca, identity.service, identity.tenant, identity.hosts)
+            _serves_with(config, service, issued, ca, tmp_path)
+            other = issue_service_cert(ca, identity.service, "rival", identity.hosts)
+            with pytest.raises(ConfigError, match="not of"):
+                _serves_with(config, service, other, ca, tmp_path)
+            checked += 1
+    assert checked == len(shared) + len(tenant) == 8

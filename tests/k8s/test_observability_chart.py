@@ -21,6 +21,7 @@ import kubernetes_validate
 import promql_parser
 import pytest
 import yaml
+from cloudcoil.models.cert_manager import v1 as cert_manager
 from cloudcoil.models.prometheus_operator import v1 as monitoring
 
 from arbiter.operator.children import build_children
@@ -38,18 +39,26 @@ ALERTS_ON = {"observability": {"alerts": {"enabled": True}}}
 
 
 # -- helpers ---------------------------------------------------------------------------
-MONITORING = {"PodMonitor": monitoring.PodMonitor, "PrometheusRule": monitoring.PrometheusRule}
+# Kinds of CRDs (not in kubernetes-validate's schemas) -> the models cloudcoil generates
+# from those CRDs.
+CRD_MODELS = {
+    "monitoring.coreos.com/v1": {"PodMonitor": monitoring.PodMonitor,
+                                 "PrometheusRule": monitoring.PrometheusRule},
+    "cert-manager.io/v1": {"Certificate": cert_manager.Certificate,
+                           "Issuer": cert_manager.Issuer,
+                           "ClusterIssuer": cert_manager.ClusterIssuer},
+}
 
 
 def validate(manifest: Manifest) -> None:
-    """prometheus-operator's kinds against the models generated from its CRDs (cloudcoil):
-    parsed, then dumped back, the manifest must come out unchanged, so a misspelt or unknown
-    field fails as the API server's strict validation would; the rest with
-    kubernetes-validate."""
-    if manifest["apiVersion"].startswith("monitoring.coreos.com/"):
-        model = MONITORING[manifest["kind"]].model_validate(manifest)
+    """prometheus-operator's and cert-manager's kinds against the models generated from
+    their CRDs (cloudcoil): parsed, then dumped back, the manifest must come out unchanged,
+    so a misspelt or unknown field fails as the API server's strict validation would; the
+    rest with kubernetes-validate."""
+    if manifest["apiVersion"] in CRD_MODELS:
+        model = CRD_MODELS[manifest["apiVersion"]][manifest["kind"]].model_validate(manifest)
         assert model.model_dump(mode="json", by_alias=True, exclude_unset=True) == manifest, (
-            f"{manifest['kind']} {manifest['metadata']['name']} has fields prometheus-operator "
+            f"{manifest['kind']} {manifest['metadata']['name']} has fields its CRD "
             "does not define")
     else:
         kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
@@ -164,7 +173,7 @@ def test_a_namespaced_operator_gets_a_tenants_podmonitor_on_its_namespace_only()
     manifests = render({**ALERTS_ON, "operator": {"watch": "release-namespace"}})
     tenants = _kind(manifests, "PodMonitor")["arbiter-tenants"]
     assert tenants["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
-    no_operator = render({**ALERTS_ON, "operator": {"enabled": False}})
+    no_operator = render({**ALERTS_ON, "operator": {"enabled": False}, "tls": {"mode": "disabled"}})
     assert set(_kind(no_operator, "PodMonitor")) == {"arbiter"}
     assert "tenant-" not in next(r for r in _rules(no_operator)
                                  if r["alert"] == "ArbiterTargetDown")["expr"]

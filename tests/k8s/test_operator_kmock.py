@@ -28,7 +28,7 @@ import yaml
 import arbiter.operator.handlers  # registers the handlers with kopf; its delays are tuned
 from arbiter.operator.platform import PLATFORM_ENV
 
-from .conftest import CHART, platform_yaml, policy, render_ci, role
+from .conftest import CHART, NAMESPACE, find, platform_yaml, policy, render_ci, role
 
 NS = "desk-acme"
 RELEASE_NS = "trading"  # the chart is rendered into it (conftest.NAMESPACE)
@@ -45,6 +45,8 @@ RESOURCES = {
     "apps/v1/deployments": ("Deployment", []),
     "policy/v1/poddisruptionbudgets": ("PodDisruptionBudget", []),
     "networking.k8s.io/v1/networkpolicies": ("NetworkPolicy", []),
+    "v1/secrets": ("Secret", []),
+    "cert-manager.io/v1/certificates": ("Certificate", []),
     "v1/events": ("Event", []),
 }
 # Cluster-scoped resources kopf's backbone waits for before it starts watching anything.
@@ -159,12 +161,20 @@ def vault_addr(openbao: dict[str, str]) -> str:
 
 
 @pytest.fixture()
+def chart_values() -> Path:
+    """The values file the release is rendered with (its platform.yaml and CA Secret)."""
+    return CHART / "ci" / "default-values.yaml"
+
+
+@pytest.fixture()
 async def cluster(
     kmock: kmock.KubernetesEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     openbao: dict[str, str], vault: tuple[hvac.Client, str], vault_addr: str,
+    chart_values: Path,
 ) -> AsyncIterator[Cluster]:
-    """kmock with the operator's resources declared, the release's store Secret and Vault
-    token Secret in its namespace, and the operator running against it and OpenBao."""
+    """kmock with the operator's resources declared, the release's store, Vault token and CA
+    (tls.mode=chart) Secrets in its namespace, and the operator running against it and
+    OpenBao."""
     for resource, (kind, subresources) in RESOURCES.items():
         kmock.resources[resource] = kmock.ResourceInfo(
             kind=kind, namespaced=True, verbs=VERBS, subresources=subresources
@@ -180,9 +190,15 @@ async def cluster(
         "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock"}}],
     }
     (tmp_path / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
-    platform = yaml.safe_load(platform_yaml(render_ci(CHART / "ci" / "default-values.yaml")))
+    release = render_ci(chart_values)
+    platform = yaml.safe_load(platform_yaml(release))
     platform["vault"].update(addr=vault_addr, authMount=vault[1])
     (tmp_path / "platform.yaml").write_text(yaml.safe_dump(platform))
+    for secret in (m for m in release if m["kind"] == "Secret"
+                   and m["metadata"]["name"] == "arbiter-tls-ca"):
+        async with kmock.request("POST", f"/api/v1/namespaces/{NAMESPACE}/secrets",
+                                 json=find(release, "Secret", secret["metadata"]["name"])):
+            pass
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
     monkeypatch.setenv(PLATFORM_ENV, str(tmp_path / "platform.yaml"))
 
@@ -304,7 +320,8 @@ async def test_tenant_lifecycle_create_update_drift_delete(
     for resource in RESOURCES:
         if resource != "v1/events":
             assert cluster.names(resource) == set(), resource
-    assert cluster.names("v1/secrets", RELEASE_NS) == {
+    assert {n for n in cluster.names("v1/secrets", RELEASE_NS)  # the shared plane's TLS aside
+            if not n.endswith("-tls") and n != "arbiter-tls-ca"} == {
         TENANT_STORE, "arbiter-bundled-vault",
         *(f"arbiter-postgresql-tenant-{other}" for other in OTHER_TENANTS)}
     assert role(vault, "arbiter-tenant-acme") is None

@@ -148,6 +148,9 @@ pods:
 {{- /* Rules tenants' NetworkPolicies are built from (templates/networkpolicy.yaml). */}}
 networkPolicy:
   {{- include "arbiter.np.platform" . | nindent 2 }}
+{{- /* Where tenants' and, in chart mode, the shared services' certificates come from. */}}
+tls:
+  {{- include "arbiter.tls.platform" . | nindent 2 }}
 telemetry:
   scrapeAnnotations: {{ .Values.observability.scrape.annotations }}
   otlpEndpoint: {{ include "arbiter.otelEndpoint" . | quote }}

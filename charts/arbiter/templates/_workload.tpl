@@ -122,6 +122,8 @@ chart sets itself (arbiter.dev/*, prometheus.io/*). ctx: dict root, cfg. */}}
 {{- define "arbiter.deployment" -}}
 {{- $root := .root -}}
 {{- $full := include "arbiter.fullname" $root -}}
+{{- /* A gRPC-serving `arbiter serve` pod mounts its certificate (templates/_tls.tpl). */}}
+{{- $tls := and .cfg.grpc (not .cfg.kopf) (include "arbiter.tls.enabled" $root) -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -216,6 +218,12 @@ spec:
                   {{- include "arbiter.vaultStoreSecret" $root | nindent 18 }}
             {{- end }}
             {{- end }}
+            {{- if $tls }}
+            {{- range $key, $value := include "arbiter.tls.env" $root | fromYaml }}
+            - name: {{ $key }}
+              value: {{ $value | quote }}
+            {{- end }}
+            {{- end }}
             {{- with include "arbiter.otelEndpoint" $root }}
             {{- if not $.cfg.kopf }}
             {{- /* Read by services/platform/telemetry/tracing.py (export on) and the OTLP exporter. */}}
@@ -264,10 +272,23 @@ spec:
               readOnly: true
             - name: tmp
               mountPath: /tmp
+            {{- if $tls }}
+            - name: tls
+              mountPath: {{ include "arbiter.tls.mountDir" $root }}
+              readOnly: true
+            {{- end }}
       volumes:
         - name: config
           configMap:
             name: {{ .cfg.configMapName | default (printf "%s-config" $full) }}
+        {{- if $tls }}
+        {{- /* Written by cert-manager or, in chart mode, the operator: until it exists the
+               kubelet keeps the pod in ContainerCreating and retries. */}}
+        - name: tls
+          secret:
+            secretName: {{ $full }}-{{ .name }}-tls
+            defaultMode: 0440
+        {{- end }}
         - name: tmp
           emptyDir:
             medium: Memory
