@@ -45,7 +45,6 @@ RESOURCES = {
     "apps/v1/deployments": ("Deployment", []),
     "policy/v1/poddisruptionbudgets": ("PodDisruptionBudget", []),
     "networking.k8s.io/v1/networkpolicies": ("NetworkPolicy", []),
-    "v1/secrets": ("Secret", []),
     "cert-manager.io/v1/certificates": ("Certificate", []),
     "v1/events": ("Event", []),
 }
