@@ -51,10 +51,8 @@ def bus_connected() -> float | None:
     return REGISTRY.get_sample_value("arbiter_bus_connected")
 
 
-async def test_a_dead_broker_is_reported_once_and_an_empty_restart_is_caught(
-        caplog: pytest.LogCaptureFixture) -> None:
-    broker = TansuBroker()
-    await broker.start()
+def fault_reporting_bus(broker: TansuBroker) -> tuple[KafkaBus, list[str], list[str]]:
+    """A bus with short fault timings whose outage and data-loss reports land in two lists."""
     outages: list[str] = []
     losses: list[str] = []
 
@@ -66,6 +64,14 @@ async def test_a_dead_broker_is_reported_once_and_an_empty_restart_is_caught(
 
     bus = KafkaBus(broker.bootstrap, session_timeout_ms=2000, probe_interval_s=0.2,
                    max_outage_s=1, stop_grace=3, on_outage=on_outage, on_data_loss=on_loss)
+    return bus, outages, losses
+
+
+async def test_a_dead_broker_is_reported_once_and_an_empty_restart_is_caught(
+        caplog: pytest.LogCaptureFixture) -> None:
+    broker = TansuBroker()
+    await broker.start()
+    bus, outages, losses = fault_reporting_bus(broker)
     got: list[risk_pb2.Empty] = []
 
     async def handle(envelope: Any) -> None:
@@ -144,17 +150,7 @@ async def test_an_embedded_kafka_run_latches_on_broker_loss_and_still_stops() ->
 async def test_a_paused_broker_is_an_outage_that_loses_nothing() -> None:
     broker = TansuBroker()
     await broker.start()
-    outages: list[str] = []
-    losses: list[str] = []
-
-    async def on_outage(reason: str) -> None:
-        outages.append(reason)
-
-    async def on_loss(reason: str) -> None:
-        losses.append(reason)
-
-    bus = KafkaBus(broker.bootstrap, session_timeout_ms=2000, probe_interval_s=0.2,
-                   max_outage_s=1, stop_grace=3, on_outage=on_outage, on_data_loss=on_loss)
+    bus, outages, losses = fault_reporting_bus(broker)
     got: list[str] = []
 
     async def handle(envelope: Any) -> None:
