@@ -39,7 +39,7 @@ from arbiter.platform.telemetry import tracing
 
 # -- label vocabularies ---------------------------------------------------------------
 ALLOWED_LABELS = frozenset(
-    {"hop", "venue", "service", "tenant", "gate", "state", "strategy", "group"}
+    {"hop", "venue", "service", "tenant", "gate", "state", "strategy", "group", "what"}
 )
 # Venue message received -> ... : each hop is named by the stage it ends at.
 HOPS = ("book_applied", "opportunity", "risk_decision", "order_sent", "ack", "fill")
