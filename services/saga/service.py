@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +42,9 @@ from arbiter.v1 import common_pb2, execution_pb2, opportunity_pb2, risk_pb2, sag
 
 log = logging.getLogger(__name__)
 
+FINISHED_FILLS_KEPT = 4096
+"""Fills of finished sagas kept to tell risk again after a broker data loss: more than a
+tenant fills in the minutes an outage and its detection take."""
 _DONE_KINDS = (execution_pb2.REPORT_KIND_CANCELED, execution_pb2.REPORT_KIND_REJECT)
 
 
@@ -96,6 +99,10 @@ class SagaService:
         # fills risk may not have counted yet (it also counts them off the bus): told to risk
         # before a compensation check of their saga, and all of them after a restart
         self._unreported: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+        # ... and those of the latest finished sagas, which a broker's data loss may have
+        # taken off the bus before risk read them (told again by `report_fills_again`)
+        self._finished_fills: deque[tuple[str, dict[str, Any]]] = deque(
+            maxlen=FINISHED_FILLS_KEPT)
         self._fill_seq = 0  # keeps the order fills arrived in across sagas, for risk's monitors
         self._active: set[str] = set()  # sagas not yet terminal, so periodic work stays O(active)
         self.expired = 0
@@ -285,6 +292,16 @@ class SagaService:
         for _, saga_id, fill in fills:
             await self._report_fill(saga_id, fill)
 
+    async def report_fills_again(self) -> int:
+        """Tell risk again of every fill of the open sagas and of the latest finished ones
+        (it counts each trade once): after a broker lost its data, reports risk had not
+        read yet are gone. Returns how many were told."""
+        fills = [(saga_id, fill) for saga_id, held in sorted(self._unreported.items())
+                 for _, fill in held]
+        for saga_id, fill in [*self._finished_fills, *fills]:
+            await self._report_fill(saga_id, fill)
+        return len(self._finished_fills) + len(fills)
+
     def _unreport(self, saga_id: str, fill: dict[str, Any]) -> None:
         self._fill_seq += 1
         self._unreported[saga_id].append((self._fill_seq, fill))
@@ -467,7 +484,9 @@ class SagaService:
     async def _finish(self, saga: Saga) -> None:
         self._active.discard(saga.saga_id)
         self._stamp_end(saga)
-        self._unreported.pop(saga.saga_id, None)  # risk has them off the bus by now
+        # risk has them off the bus by now, unless the broker loses them
+        self._finished_fills.extend((saga.saga_id, fill)
+                                    for _, fill in self._unreported.pop(saga.saga_id, ()))
         self._walls.pop(saga.saga_id, None)
         for coid in saga.orders:
             self._walls.pop(coid, None)

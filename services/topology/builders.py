@@ -117,7 +117,8 @@ def recover_from_data_loss(bus: Bus, gateways: Sequence[VenueGateway] = (),
     """What a broker restarted without its data lost is rebuilt from the venues, by the
     services of this process: each gateway asks its venue for fresh books (the book events
     in flight are gone, so the order books and the detector sit on gaps, stale), and the saga
-    looks every open order up at its venue (its reports may be gone too)."""
+    looks every open order up at its venue (its reports may be gone too) and tells risk the
+    fills it knows of again (risk may not have read their reports before they were lost)."""
     if not isinstance(bus, KafkaBus):
         return
 
@@ -128,8 +129,10 @@ def recover_from_data_loss(bus: Bus, gateways: Sequence[VenueGateway] = (),
             metrics.BUS_REBUILDS.labels(what="books").inc()
         if saga is not None:
             looked = await asyncio.wait_for(saga.reconcile_stale(0), RECOVERY_TIMEOUT_S)
+            told = await asyncio.wait_for(saga.report_fills_again(), RECOVERY_TIMEOUT_S)
             metrics.BUS_REBUILDS.labels(what="orders").inc()
-            log.warning("looked %d open orders up at their venues after the data loss", looked)
+            log.warning("looked %d open orders up at their venues and told risk %d known "
+                        "fills again after the data loss", looked, told)
 
     bus.watch(on_data_loss=rebuild)
 

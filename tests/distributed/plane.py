@@ -25,7 +25,7 @@ from arbiter.platform.tenancy import METADATA_TENANT, METADATA_TIER
 from arbiter.v1 import common_pb2, execution_pb2, execution_pb2_grpc
 from arbiter.venues.kalshi.onboarding import public_pem
 
-from .conftest import ARBITER, eventually, free_port, listening, spawn
+from .conftest import ARBITER, eventually, free_ports, listening, spawn
 
 SERVICES = ("vault", "risk", "gateway-polymarket", "gateway-kalshi", "orderbook", "detector",
             "saga", "control")
@@ -100,12 +100,16 @@ async def start_plane(bootstrap: str, processes: list[subprocess.Popen[bytes]], 
                       **overrides: Any) -> Plane:
     """Emulator, keys, certificates and every service process; returns once each serves
     its /readyz. `overrides` replace top-level config sections (`bus`, say)."""
-    pm_port, ks_port = free_port(), free_port()
-    ports = {name: (free_port(), free_port()) for name in SERVICES}
+    pm_port, ks_port, *service_ports = free_ports(2 + 2 * len(SERVICES))
+    ports = {name: (service_ports[2 * i], service_ports[2 * i + 1])
+             for i, name in enumerate(SERVICES)}
     config = {
         "bus": {"kind": "kafka", "kafka_bootstrap": bootstrap, "session_timeout_ms": 2000},
         "tenant": {"id": "acme", "tier": "standard"},
-        "market": {"seed": 5, "step_ms": 50},
+        # Markets that never resolve: the distributed plane books no settlements yet (only
+        # the embedded engine reads them), so a test slowed past the first resolution (30 s
+        # at the default lifetime) would see risk keep positions the venues paid out.
+        "market": {"seed": 5, "step_ms": 50, "lifetime_steps": 0},
         "venues": {"mode": "live",
                    "polymarket": {"url": f"http://127.0.0.1:{pm_port}",
                                   "ws_url": f"ws://127.0.0.1:{pm_port}"},
@@ -130,7 +134,8 @@ async def start_plane(bootstrap: str, processes: list[subprocess.Popen[bytes]], 
         config[section] = {**config.get(section, {}), **values}
     config_path = root / "arbiter.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    base_env = {**os.environ, "ARBITER_CONFIG": str(config_path)}
+    base_env = {**os.environ, "ARBITER_CONFIG": str(config_path),
+                "PYTHONUNBUFFERED": "1"}  # a failure's log tails are current
     processes.append(spawn(["emulator", "--port", f"polymarket={pm_port}", "--port",
                             f"kalshi={ks_port}", "--open-registration", "--seed", "5"],
                            base_env, root / "emulator.log"))

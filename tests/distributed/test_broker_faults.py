@@ -68,6 +68,7 @@ async def test_a_killed_then_empty_broker_is_survived_by_every_process(
                 return (await control.status()).sagas_by_state.get("COMPLETED", 0) >= 2
 
             await eventually(traded, 90, "completed sagas")
+            before = await _positions(plane)
 
             async def triggers(prefix: str) -> list[str]:
                 return [t for t in (await control.status()).hard_stop_triggers
@@ -109,7 +110,8 @@ async def test_a_killed_then_empty_broker_is_survived_by_every_process(
             ours, theirs = last[0]
             diff = {k: (ours.get(k), theirs.get(k)) for k in ours.keys() | theirs.keys()
                     if ours.get(k) != theirs.get(k)}
-            raise AssertionError(f"risk and the venues disagree on {diff}") from None
+            raise AssertionError(f"risk and the venues disagree on {diff}; before the broker "
+                                 f"was killed (risk's, the venues'): {before}") from None
         assert all(process.poll() is None for process in processes), "a process died"
     except AssertionError:
         if plane is not None:

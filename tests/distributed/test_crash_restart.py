@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import eventually, free_port, listening, spawn
+from .conftest import eventually, free_ports, listening, spawn
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -48,7 +48,7 @@ def _engine_view(summary: dict) -> dict[str, dict[str, Decimal]]:
 async def test_sigkill_mid_run_then_restart_converges_to_the_venues(
     processes: list[subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
-    pm_port, ks_port = free_port(), free_port()
+    pm_port, ks_port = free_ports(2)
     saga_db = tmp_path / "saga.db"
     config = {
         "venues": {"polymarket": {"url": f"http://127.0.0.1:{pm_port}",
