@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from distributed.conftest import (
     announced_metrics,
     eventually,
-    free_port,
+    free_ports,
     listening,
     metric_total,
     run_arbiter,
@@ -173,7 +173,7 @@ async def test_arbiter_run_live_arms_trades_and_stops_cleanly_on_sigterm(
     tmp_path: Path,
 ) -> None:
     public = _put_live_keys(tmp_path)
-    pm_port, ks_port = free_port(), free_port()
+    pm_port, ks_port = free_ports(2)
     venues = {"polymarket": {"url": f"http://127.0.0.1:{pm_port}",
                              "ws_url": f"ws://127.0.0.1:{pm_port}"},
               "kalshi": {"url": f"http://127.0.0.1:{ks_port}",
