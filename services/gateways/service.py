@@ -100,3 +100,10 @@ class OrderEntryServicer(execution_pb2_grpc.OrderEntryServicer):
     async def FetchPositions(self, request: execution_pb2.PositionsRequest, context) -> common_pb2.PositionsSnapshot:
         await require_tenant(request.tenant, self.tenant_id, context)
         return await self.gateway.positions()
+
+    async def FetchSettlements(self, request: execution_pb2.PositionsRequest, context) -> execution_pb2.SettlementsSnapshot:
+        await require_tenant(request.tenant, self.tenant_id, context)
+        settled = await self.gateway.settlements()
+        return execution_pb2.SettlementsSnapshot(venue=self.gateway.venue, settlements=[
+            execution_pb2.MarketSettlement(market_id=market_id, yes_payout_micros=payout)
+            for market_id, payout in sorted(settled.items())])

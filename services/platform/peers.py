@@ -65,6 +65,7 @@ SERVICE_CALLERS: Mapping[str, frozenset[str]] = {
         "OrderEntry/ReconcileOrder": {"saga"},
         "OrderEntry/CancelOrphans": {"saga"},
         "OrderEntry/FetchPositions": {"saga"},
+        "OrderEntry/FetchSettlements": {"saga"},
         "OrderEntry/CancelAll": {"saga", "control"},
         "Signer/Sign": {GATEWAYS},
         "Signer/GetCredentialInfo": {GATEWAYS},

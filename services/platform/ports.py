@@ -89,3 +89,7 @@ class OrderEntryPort(Protocol):
     def FetchPositions(
         self, request: execution_pb2.PositionsRequest, /
     ) -> Awaitable[common_pb2.PositionsSnapshot]: ...
+
+    def FetchSettlements(
+        self, request: execution_pb2.PositionsRequest, /
+    ) -> Awaitable[execution_pb2.SettlementsSnapshot]: ...

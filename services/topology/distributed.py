@@ -36,6 +36,7 @@ from arbiter.saga.log import PostgresSagaLog, SagaLog, SqliteSagaLog
 from arbiter.saga.service import SagaService
 from arbiter.topology import builders
 from arbiter.topology.builders import Plane
+from arbiter.topology.settlement_booking import SettlementBooker
 from arbiter.v1 import (
     control_pb2_grpc,
     execution_pb2_grpc,
@@ -160,8 +161,8 @@ async def build_saga(config: ArbiterConfig, stack: contextlib.AsyncExitStack) ->
     await asyncio.wait_for(asyncio.gather(*(c.channel_ready() for c in channels)),
                            config.saga.peers_timeout_s)
     journal, store = await _saga_log(config, stack)
-    saga = builders.build_saga(plane, await _risk(plane, stack), await _gateways(plane, stack),
-                               journal)
+    risk, gateways = await _risk(plane, stack), await _gateways(plane, stack)
+    saga = builders.build_saga(plane, risk, gateways, journal)
     if store is not None:  # the tenant's order ledger lives beside its saga log
         LedgerProjector(store).subscribe(plane.bus, config.tenant.id)
     await saga.recover()
@@ -169,6 +170,8 @@ async def build_saga(config: ArbiterConfig, stack: contextlib.AsyncExitStack) ->
     await _run_bus(plane.bus, stack)
     stack.push_async_callback(_cancel, asyncio.create_task(
         _reconcile_forever(saga, config.saga.leg_timeout_ms)))
+    booker = SettlementBooker(saga.tenant, risk, gateways)
+    stack.push_async_callback(_cancel, asyncio.create_task(booker.run()))
 
 
 async def _saga_log(

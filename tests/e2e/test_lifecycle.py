@@ -5,9 +5,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from arbiter.core.instruments import Outcome
 from arbiter.core.units import CENT, ONE_DOLLAR, to_decimal
-from arbiter.platform.config import load_config
+from arbiter.gateways.service import OrderEntryServicer
+from arbiter.platform.config import RiskConfig, load_config
+from arbiter.platform.rpc import LocalStub
+from arbiter.risk.service import RiskServicer, limits_from_config
+from arbiter.risk.state import RiskState
 from arbiter.topology.embedded import EmbeddedMesh
+from arbiter.topology.settlement_booking import SettlementBooker
 
 LIFETIME = 400  # steps: the four default pairs resolve at 100, 200, 300 and 400
 
@@ -132,3 +138,33 @@ async def test_merged_sets_come_back_as_cash_and_the_engine_books_them_once() ->
             for (v, m, o), q in again.risk.state.ledger.positions().items()
             if v == "polymarket" and q} == risk_held
     await again.stop()
+
+
+async def test_the_distributed_saga_books_the_venues_settlements_with_risk_once() -> None:
+    """The distributed saga's booker, on the real gateways (their order-entry servicers over
+    the emulated venues' settlement APIs) and a risk of its own: every market the embedded
+    engine saw settle is booked, what risk held in one is closed, and a second read books
+    nothing again."""
+    mesh = await _mesh(**{"market.lifetime_steps": LIFETIME, "market.relist": False})
+    tenant = mesh.plane.tenant
+    risk_state = RiskState(limits_from_config(RiskConfig()), mesh.plane.clock,
+                           tuple(mesh.gateways))
+    risk = RiskServicer(risk_state, RiskConfig(), tenant.tenant_id)
+    booker = SettlementBooker(tenant, LocalStub(risk), {
+        venue: LocalStub(OrderEntryServicer(gateway, tenant.tenant_id))
+        for venue, gateway in mesh.gateways.items()})
+    try:
+        assert await booker.book_new() == []  # nothing has settled yet
+        first = mesh.plane.universe.pairs[0].a
+        risk_state.record_fill("t-held", first.venue, first.market_id, Outcome.YES,
+                               7 * 1_000_000, 40 * CENT)
+        for _ in range(LIFETIME // 4 + 1):  # the first pair resolves at step 100
+            await mesh.step()
+        booked = await booker.book_new()
+        assert mesh.lifecycle is not None
+        assert {(v, m): p for v, m, p in booked} == mesh.lifecycle.settled
+        assert (first.venue, first.market_id) in booker.booked
+        assert risk_state.ledger.positions() == {}  # paid out and closed
+        assert await booker.book_new() == []
+    finally:
+        await mesh.stop()
