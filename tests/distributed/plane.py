@@ -106,9 +106,9 @@ async def start_plane(bootstrap: str, processes: list[subprocess.Popen[bytes]], 
     config = {
         "bus": {"kind": "kafka", "kafka_bootstrap": bootstrap, "session_timeout_ms": 2000},
         "tenant": {"id": "acme", "tier": "standard"},
-        # Markets that never resolve: the distributed plane books no settlements yet (only
-        # the embedded engine reads them), so a test slowed past the first resolution (30 s
-        # at the default lifetime) would see risk keep positions the venues paid out.
+        # Markets that never resolve: the saga books a settlement up to 10 s after the venue
+        # pays it out, so a test slowed past the first resolution (30 s at the default
+        # lifetime) could compare risk's positions with the venues' in between.
         "market": {"seed": 5, "step_ms": 50, "lifetime_steps": 0},
         "venues": {"mode": "live",
                    "polymarket": {"url": f"http://127.0.0.1:{pm_port}",
