@@ -148,3 +148,53 @@ def test_pair_lot_is_tradeable_on_both_venues():
     b = Market("kalshi", "b", lot_micros=200_000)
     lot = MarketPair("p", a, b).lot_micros
     assert lot % 300_000 == 0 and lot % 200_000 == 0
+
+
+# -- the wire parser against an independent reference, on any string ------------------------
+def _reference_micros(text: str) -> int | None:
+    """What `parse_micros` must give: Python's own decimal syntax, finite, within 1e±30, and
+    exact in micro-units (via `Fraction`); None where it must raise."""
+    from fractions import Fraction
+    try:
+        number = Decimal(text)
+    except ArithmeticError:
+        return None
+    if not number.is_finite() or (number and not -30 <= number.adjusted() <= 30):
+        return None
+    micros = Fraction(number) * 1_000_000
+    return int(micros) if micros.denominator == 1 else None
+
+
+def _parsed(text: str) -> int | None:
+    from arbiter.core.units import parse_micros
+    try:
+        return parse_micros(text, "price")
+    except ValueError as exc:
+        assert "price" in str(exc)  # the rejection names the field
+        return None
+
+
+PLAIN = st.builds(lambda sign, whole, places: f"{sign}{whole}{places}",
+                  st.sampled_from(["", "-"]), st.from_regex(r"[0-9]{1,33}", fullmatch=True),
+                  st.sampled_from([""]) | st.from_regex(r"\.[0-9]{0,8}", fullmatch=True))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(text=PLAIN | st.text(alphabet="0123456789.-+eE _", max_size=12)
+       | st.decimals(allow_nan=True).map(str))
+def test_the_wire_parser_accepts_and_rejects_exactly_what_the_reference_does(text: str) -> None:
+    assert _parsed(text) == _reference_micros(text)
+
+
+@pytest.mark.parametrize(("text", "micros"), [
+    ("0.53", 530_000), ("-12", -12_000_000), ("100.000001", 100_000_001), ("007.5", 7_500_000),
+    ("-0.000001", -1), ("0.5300000", 530_000), ("1e2", 100_000_000), (" 1.5", 1_500_000),
+    ("1.", 1_000_000), (".5", 500_000),  # Decimal's syntax
+])
+def test_venue_strings_and_their_odd_cousins(text: str, micros: int) -> None:
+    assert _parsed(text) == micros
+
+
+@pytest.mark.parametrize("text", ["0.0000001", "--1", "1e999999", "NaN", "", "0x10", "1" * 41])
+def test_what_no_venue_may_send_is_rejected(text: str) -> None:
+    assert _parsed(text) is None
