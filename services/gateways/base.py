@@ -53,6 +53,9 @@ ReportSink = Callable[[execution_pb2.ExecutionReport], Awaitable[None]]
 
 E = TypeVar("E", bound=Enum)
 WITHDRAWN = "withdrawn before it was sent: its outcome is being looked up instead"
+SNAPSHOT_WAIT_MICROS = 5_000_000
+"""How long a book waits for the venue's snapshot before a new request asks again: the
+venue's answer, or our publication of it (a broker just restarted), may have been lost."""
 
 
 class VenueMessageError(ValueError):
@@ -254,6 +257,7 @@ class VenueGateway(abc.ABC):
         self._dark: set[str] = set(self.markets)  # books not to trade on: no snapshot yet
         self.tracker = OrderTracker()
         self._seq: dict[str, int] = defaultdict(int)
+        self._snapshot_asked: dict[object, int] = {}  # subscription or market -> when asked
         self.rejected_messages = 0
 
     def adopt(self, market: Market) -> None:
@@ -264,6 +268,13 @@ class VenueGateway(abc.ABC):
         if market.market_id in self.markets:
             raise ValueError(f"{self.venue} market {market.market_id} is already traded")
         self.markets[market.market_id] = market
+
+    def snapshot_asked(self, key: object, now: int) -> None:
+        self._snapshot_asked[key] = now
+
+    def snapshot_overdue(self, key: object, now: int) -> bool:
+        """Whether a snapshot asked for under `key` has not come within the wait."""
+        return now - self._snapshot_asked.get(key, now) >= SNAPSHOT_WAIT_MICROS
 
     def next_seq(self, market_id: str, reset: bool = False) -> int:
         """Our own per-market sequence: snapshots restart it, deltas follow it."""

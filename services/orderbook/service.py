@@ -42,6 +42,7 @@ class OrderBookService:
         self.depth_levels = depth_levels
         self.feed = BookFeed(markets)
         self._resync_asked: dict[str, int] = {}  # key -> when its snapshot was last asked for
+        self._stale_swept = wall_micros()  # when the stale books were last asked for again
         self.updates = 0
         self.updated_micros = {key: wall_micros() for key in self.feed.books}  # wall time
         self._applied = metrics.hop("book_applied")  # the first hop: also its tick latency
@@ -102,6 +103,8 @@ class OrderBookService:
         event = envelope.value
         kind = event.WhichOneof("event")
         key = envelope.key
+        if self.feed.stale:
+            await self._sweep_stale()
         if kind == "ticker":
             self._check_ticker(key, event.ticker)
             return
@@ -120,10 +123,10 @@ class OrderBookService:
         if result is Applied.GAP:
             self._gap_counters[self._venue_of[key]].inc()
             log.warning("%s", self.feed.rejection)
-            await self._ask_snapshot(key)
+            await self._ask_snapshot(key, str(self.feed.rejection))
         elif result is Applied.REJECTED:
             log.error("book %s rejected an update: %s", key, self.feed.rejection)
-            await self._ask_snapshot(key)
+            await self._ask_snapshot(key, str(self.feed.rejection))
         elif result is Applied.REGRIDDED:
             log.warning("book %s: rebuilt on the new grid of %d", key, self.feed.books[key].tick)
         self.updates += 1
@@ -131,7 +134,18 @@ class OrderBookService:
         self.updated_micros[key] = now
         self._applied.observe(max(0, now - event.received_micros) / 1e6)
 
-    async def _ask_snapshot(self, key: str) -> None:
+    async def _sweep_stale(self) -> None:
+        """Every `RESYNC_EVERY_S`, books still stale ask for a snapshot again, though no
+        event of theirs arrives: a gateway that dropped their deltas while it waited for a
+        snapshot that was lost on the way would otherwise leave them stale for good."""
+        now = wall_micros()
+        if now - self._stale_swept < RESYNC_EVERY_S * 1_000_000:
+            return
+        self._stale_swept = now
+        for stale in sorted(self.feed.stale):
+            await self._ask_snapshot(stale, f"still stale after {RESYNC_EVERY_S:.0f}s")
+
+    async def _ask_snapshot(self, key: str, reason: str) -> None:
         """A stale book asks its gateway for a fresh snapshot, at most every
         `RESYNC_EVERY_S`: the gateway may be the only one that never saw anything wrong
         (the events in between were lost on the way, not by the venue)."""
@@ -141,7 +155,7 @@ class OrderBookService:
         self._resync_asked[key] = now
         market = self.feed.markets[key]
         await self.bus.publish(topics.BOOK_RESYNC, key, market_data_pb2.BookResyncRequest(
-            venue=market.venue, market_id=market.market_id, reason=str(self.feed.rejection or "")))
+            venue=market.venue, market_id=market.market_id, reason=reason))
 
     def _check_ticker(self, key: str, ticker: market_data_pb2.Ticker) -> None:
         book = self.feed.live(key)

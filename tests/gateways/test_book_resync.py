@@ -88,3 +88,81 @@ async def test_a_gap_downstream_heals_through_a_resync_request(venue: str) -> No
     finally:
         await bus.stop()
         await gateway.close()
+
+
+async def test_a_book_whose_snapshot_never_came_is_asked_for_again_once_overdue(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway waits for one snapshot at a time per book; if the venue's answer (or our
+    publication of it) was lost, a request after SNAPSHOT_WAIT_MICROS asks the venue again
+    instead of waiting for good."""
+    import arbiter.venues.polymarket.gateway as polymarket_gateway
+    from arbiter.gateways.base import SNAPSHOT_WAIT_MICROS
+
+    setup = await open_venue("polymarket")
+    gateway = setup.gateway
+    events: list[market_data_pb2.BookEvent] = []
+
+    async def on_book(event: market_data_pb2.BookEvent) -> None:
+        events.append(event)
+
+    gateway.on_book = on_book
+    now = 1_800_000_000_000_000
+    monkeypatch.setattr(polymarket_gateway, "wall_micros", lambda: now)
+    market_id = setup.market_id
+    gateway._awaiting_book.add(market_id)  # asked, and the answer never arrived
+    gateway.snapshot_asked(market_id, now)
+    await gateway.resync_books([market_id])
+    await setup.settle()
+    assert events == []  # still within the wait: not asked twice
+    now += SNAPSHOT_WAIT_MICROS
+    await gateway.resync_books([market_id])
+    await setup.settle()
+    snapshots = [e.snapshot for e in events if e.HasField("snapshot")]
+    assert [s.market_id for s in snapshots] == [market_id, market_id]  # dark, then fresh
+    assert snapshots[-1].bids or snapshots[-1].asks
+    assert market_id not in gateway._awaiting_book
+    await gateway.close()
+
+
+async def test_a_stale_book_with_no_events_of_its_own_asks_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A book stale and silent (its gateway drops its deltas while it waits) is asked for
+    again every RESYNC_EVERY_S, on any other book's event."""
+    import arbiter.orderbook.service as orderbook_service
+
+    setup = await open_venue("kalshi")
+    markets = list(setup.gateway.markets.values())
+    await setup.gateway.close()
+    assert len(markets) >= 2
+    now = 1_800_000_000_000_000
+    monkeypatch.setattr(orderbook_service, "wall_micros", lambda: now)
+    bus = MemoryBus()
+    books = OrderBookService(bus, markets)
+    asked: list[str] = []
+
+    async def heard(envelope: Envelope[market_data_pb2.BookResyncRequest]) -> None:
+        asked.append(envelope.value.market_id)
+
+    bus.subscribe(topics.BOOK_RESYNC, "test", market_data_pb2.BookResyncRequest, heard)
+    await bus.start()
+    try:
+        live, silent = markets[0], markets[1]
+
+        async def snapshot_of(market_id: str) -> None:
+            await books.on_book_event(Envelope(topics.BOOKS, f"kalshi:{market_id}",
+                                               market_data_pb2.BookEvent(
+                snapshot=market_data_pb2.BookSnapshot(venue="kalshi", market_id=market_id,
+                                                      seq=1))))
+
+        await snapshot_of(live.market_id)
+        await bus.drained()
+        assert asked == [] and f"kalshi:{silent.market_id}" in books.stale
+        now += int(orderbook_service.RESYNC_EVERY_S * 1_000_000)
+        await snapshot_of(live.market_id)
+        await bus.drained()
+        assert sorted(asked) == sorted(m.market_id for m in markets[1:])
+        await snapshot_of(live.market_id)  # within the next period: not asked again
+        await bus.drained()
+        assert len(asked) == len(markets) - 1
+    finally:
+        await bus.stop()

@@ -247,10 +247,13 @@ class KalshiGateway(VenueGateway):
 
     async def _resync(self, sid: int) -> None:
         """Books of an orderbook subscription cannot be trusted: publish them empty and ask
-        the venue for fresh snapshots (once, until they arrive)."""
-        if self._channel.get(sid) != "orderbook_delta" or sid in self._awaiting_snapshot:
+        the venue for fresh snapshots (once, until they arrive or the wait is overdue)."""
+        now = wall_micros()
+        if self._channel.get(sid) != "orderbook_delta" or (
+                sid in self._awaiting_snapshot and not self.snapshot_overdue(sid, now)):
             return
         self._awaiting_snapshot.add(sid)
+        self.snapshot_asked(sid, now)
         tickers = self._tickers.get(sid) or list(self.markets)
         await self.darken(tickers, wall_micros())
         assert self._ws is not None

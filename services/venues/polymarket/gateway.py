@@ -371,12 +371,17 @@ class PolymarketGateway(VenueGateway):
 
     async def _go_dark(self, markets: Sequence[Market], received: int) -> None:
         """These books cannot be trusted: publish them empty (nothing trades on them), drop
-        their deltas, and re-subscribe so the venue sends each a fresh `book` event."""
+        their deltas, and re-subscribe so the venue sends each a fresh `book` event. A book
+        already waiting is asked again only once its wait is overdue."""
+        now = wall_micros()
         fresh = sorted({m.market_id: m for m in markets
-                        if m.market_id not in self._awaiting_book}.items())
+                        if m.market_id not in self._awaiting_book
+                        or self.snapshot_overdue(m.market_id, now)}.items())
         if not fresh:
             return
         self._awaiting_book.update(market_id for market_id, _ in fresh)
+        for market_id, _ in fresh:
+            self.snapshot_asked(market_id, now)
         await self.darken([market_id for market_id, _ in fresh], received)
         assert self._market_ws is not None
         await self._market_ws.send(orjson.dumps(
