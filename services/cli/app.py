@@ -404,6 +404,7 @@ def _options(
 def _mount_subcommands() -> None:
     from arbiter.cli.ctl import app as ctl_app
     from arbiter.cli.pki import app as pki_app
+    from arbiter.cli.record import app as record_app
     from arbiter.vault.cli import app as vault_app
     from arbiter.venues.plugin import plugins
 
@@ -411,6 +412,7 @@ def _mount_subcommands() -> None:
     app.add_typer(config_app, name="config")
     app.add_typer(ctl_app, name="ctl")
     app.add_typer(pki_app, name="pki")
+    app.add_typer(record_app, name="record")
     venue_app = typer.Typer(help="Venue wire-protocol tools: sign orders and requests offline.")
     for venue in plugins():
         tools = venue.cli()

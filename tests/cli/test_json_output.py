@@ -21,6 +21,8 @@ NO_TABLE = {
     "venue polymarket sign-order": "prints the JSON body",
     "pki init": "prints JSON",
     "pki issue": "prints JSON",
+    "record import": "prints JSON",
+    "record info": "prints JSON",
     "bot": "a long-running bot: logs only",
 }
 
