@@ -142,7 +142,9 @@ class OrderBookService:
         if now - self._stale_swept < RESYNC_EVERY_S * 1_000_000:
             return
         self._stale_swept = now
-        for stale in sorted(self.feed.stale):
+        # only books that went stale and asked once: a book still waiting for its first
+        # snapshot (start-up) is its gateway's to bring, not to be asked again here
+        for stale in sorted(self.feed.stale & self._resync_asked.keys()):
             await self._ask_snapshot(stale, f"still stale after {RESYNC_EVERY_S:.0f}s")
 
     async def _ask_snapshot(self, key: str, reason: str) -> None:
