@@ -40,7 +40,7 @@ class BusSinks:
     async def report(self, report: execution_pb2.ExecutionReport) -> None:
         tenant = common_pb2.TenantContext(tenant_id=report.tenant_id, tier=self.tier)
         await self.bus.publish(topics.EXEC_REPORTS, report.saga_id or report.client_order_id,
-                               report, headers=tenant_headers(tenant))
+                               report, headers=tenant_headers(tenant), durable=True)
 
 
 def answer_resyncs(bus: Bus, gateway: VenueGateway, venue_slug: str) -> None:

@@ -153,7 +153,12 @@ class Bus(abc.ABC):
         key: str,
         message: Message,
         headers: Mapping[str, str] | None = None,
-    ) -> None: ...
+        *,
+        durable: bool = False,
+    ) -> None:
+        """Publish under `key` (one key's messages stay in order). `durable`: the message
+        has no other source to be rebuilt from (an execution report), so a bus whose sends
+        can fail sends it again until the broker takes it."""
 
 
 class Deduplicator:

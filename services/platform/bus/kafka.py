@@ -35,6 +35,17 @@ W3C `traceparent`. Each consumer handles its partitions concurrently, each parti
 order; a failing handler is retried in place up to `max_attempts`, then logged and skipped,
 and offsets are committed after each partition's batch is handled (at-least-once: a crash
 or rebalance mid-batch redelivers). Consumer lag is exported per group after each batch.
+
+Durable sends: most messages need no retry of their own (a consumer's input is redelivered
+until its sends are acked; book events are rebuilt from the venues). A message published
+with `durable=True` has no such source: a gateway's execution report is the venue's only
+word on a fill. One whose send fails is sent again, with back-off, under its original
+message id (a copy that did land is dropped by the consumers' de-duplication), and every
+durable message published while earlier ones wait queues behind them, so a saga's reports
+keep their order. Resends wait for the probe to see the broker back with every topic this
+process uses (made again first if it lost them). `arbiter_bus_resends_total` counts the retries,
+`arbiter_bus_durable_pending_messages` what waits; what still waits when the bus stops (after
+`stop_grace`) is logged as lost.
 """
 
 from __future__ import annotations
@@ -43,7 +54,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +70,9 @@ from arbiter.platform.bus.offsets import OffsetWatch
 from arbiter.platform.telemetry import metrics
 
 log = logging.getLogger(__name__)
+
+RESEND_BACKOFF_S = (0.05, 0.2, 0.5, 1.0, 2.0)
+"""Waits between a durable message's send attempts; the last repeats until it is acked."""
 
 OutageHandler = Callable[[str], Awaitable[None]]
 """Told why the broker is out of reach (an outage) or what it lost (a data loss)."""
@@ -152,6 +166,16 @@ async def ensure_topics(
             raise for_code(code)(f"cannot create topic {topic!r}: {detail[0] if detail else ''}")
 
 
+@dataclass(frozen=True, slots=True)
+class _Outgoing:
+    """A durable message as first published: resent byte for byte, same message id."""
+
+    topic: str
+    value: bytes
+    key: bytes
+    headers: list[tuple[str, bytes]]
+
+
 class _Member(ConsumerRebalanceListener):
     """One consumer-group member: its consumer and the subscription for each of its topics."""
 
@@ -208,6 +232,9 @@ class KafkaBus(Bus):
         self._members: list[_Member] = []
         self._known_topics: set[str] = set()
         self._unacked: set[asyncio.Future[object]] = set()
+        self._resends: deque[_Outgoing] = deque()
+        self._resender: asyncio.Task[None] | None = None
+        self._topics_whole = asyncio.Event()  # the probe saw every topic we use: resend
         self._stopping = False
         self.probe_interval_s = probe_interval_s
         self.max_outage_s = max_outage_s
@@ -269,6 +296,7 @@ class KafkaBus(Bus):
                     self._consume(member), name=f"kafka-consume-{member.group}"
                 )
             await self.wait_until_assigned()
+            self._topics_whole.set()
             metrics.BUS_CONNECTED.set(1)
             self._probe_task = asyncio.create_task(self._probe_forever(), name="kafka-probe")
         except KafkaError as exc:
@@ -311,6 +339,7 @@ class KafkaBus(Bus):
             for task in late:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        await self._finish_resends()
         # a broker that is gone cannot take a group leave or a flush: bounded either way
         clients = [m.consumer.stop() for m in self._members if m.consumer is not None]
         if self._producer is not None:
@@ -331,27 +360,46 @@ class KafkaBus(Bus):
         key: str,
         message: Message,
         headers: Mapping[str, str] | None = None,
+        *,
+        durable: bool = False,
     ) -> None:
         """Queue the message with the producer (acks=all) without waiting for its ack.
 
         Waiting per message would cap a service at one broker round trip per message. A
         consumer commits its offsets only after every send its handlers made is acked
-        (`_acked`), so at-least-once holds: a lost send means the input is redelivered.
+        (`_acked`), so at-least-once holds: a lost send means the input is redelivered. A
+        `durable` message is sent again until acked (see the module's docstring).
         """
         if self._producer is None:
             raise RuntimeError("KafkaBus.publish() called before start()")
         physical = self.topic(topic)
-        if physical not in self._known_topics:
-            await self._ensure([physical])
         all_headers = self.outgoing_headers(self.next_message_id(self._origin), headers)
-        sent = await self._producer.send(
-            physical,
-            message.SerializeToString(),
-            key=key.encode(),
-            headers=[(name, value.encode()) for name, value in all_headers.items()],
-        )
+        outgoing = _Outgoing(physical, message.SerializeToString(), key.encode(),
+                             [(name, value.encode()) for name, value in all_headers.items()])
+        if durable and (self._resends or not self._topics_whole.is_set()):
+            # behind the ones waiting (a saga's reports in order), or until the broker is back
+            self._resend(outgoing)
+            return
+        try:
+            sent = await self._send(outgoing)
+        except (KafkaError, OSError):
+            if not durable:
+                raise
+            metrics.BUS_SEND_FAILURES.inc()
+            self._resend(outgoing)
+            return
         self._unacked.add(sent)
         sent.add_done_callback(self._settled)
+        if durable:
+            sent.add_done_callback(lambda done: self._resend_failed(done, outgoing))
+
+    async def _send(self, outgoing: _Outgoing) -> asyncio.Future[Any]:
+        """Hand one message to the producer; the future settles with the broker's ack."""
+        assert self._producer is not None
+        if outgoing.topic not in self._known_topics:
+            await self._ensure([outgoing.topic])
+        return await self._producer.send(outgoing.topic, outgoing.value, key=outgoing.key,
+                                         headers=outgoing.headers)
 
     def _settled(self, sent: asyncio.Future[object]) -> None:
         """A send is acked or failed; a failure is counted here, so one nobody waits for (a
@@ -363,11 +411,53 @@ class KafkaBus(Bus):
         if sent.exception() is not None:
             metrics.BUS_SEND_FAILURES.inc()
             return
-        meta = sent.result()
+        self._acked_at(sent.result())
+
+    def _acked_at(self, meta: Any) -> None:
+        """Where the broker put an acked send: an offset below one acked before on the
+        same partition means the broker's log restarted."""
         before = self._offsets.acked((meta.topic, meta.partition), meta.offset)
         if before is not None:
             self._data_lost(f"{meta.topic}[{meta.partition}] acked a send at offset "
                             f"{meta.offset}, below the {before} it had acked before")
+
+    def _resend_failed(self, sent: asyncio.Future[object], outgoing: _Outgoing) -> None:
+        if not sent.cancelled() and sent.exception() is not None:
+            self._resend(outgoing)
+
+    def _resend(self, outgoing: _Outgoing) -> None:
+        """Queue a durable message to be sent again, behind those already waiting."""
+        self._resends.append(outgoing)
+        metrics.BUS_DURABLE_PENDING.set(len(self._resends))
+        if self._resender is None or self._resender.done():
+            self._resender = asyncio.get_running_loop().create_task(
+                self._resend_all(), name="kafka-resend")
+
+    async def _resend_all(self) -> None:
+        """Send the waiting durable messages one at a time, oldest first, each until the
+        broker acks it (back-off between attempts); stops when none is left."""
+        attempt = 0
+        while self._resends and self._producer is not None:
+            # Not before the probe has seen the broker back with our topics (made again if
+            # lost): a send first would make tansu create the topic itself from the
+            # producer's metadata request, racing ours, and what it took is never fetched.
+            await self._topics_whole.wait()
+            outgoing = self._resends[0]
+            metrics.BUS_RESENDS.inc()
+            try:
+                meta = await (await self._send(outgoing))
+            except (KafkaError, OSError) as exc:
+                delay = RESEND_BACKOFF_S[min(attempt, len(RESEND_BACKOFF_S) - 1)]
+                attempt += 1
+                log.warning("durable message on %s not acked (%r); sending it again in "
+                            "%.2fs (%d waiting)", outgoing.topic, exc, delay,
+                            len(self._resends))
+                await asyncio.sleep(delay)
+                continue
+            attempt = 0
+            self._resends.popleft()
+            metrics.BUS_DURABLE_PENDING.set(len(self._resends))
+            self._acked_at(meta)
 
     async def _acked(self) -> None:
         """Wait until every message published so far is acknowledged by the broker."""
@@ -392,6 +482,25 @@ class KafkaBus(Bus):
             for tp, end in ends.items():
                 total += max(0, end - (await consumer.committed(tp) or 0))
         return total
+
+    async def _finish_resends(self) -> None:
+        """Give the durable messages still waiting `stop_grace` to be acked (none while the
+        broker is known to be down); log the rest as lost."""
+        resender, self._resender = self._resender, None
+        if resender is None:
+            return
+        try:  # a broker known to be gone gets no grace: SIGTERM must end the process
+            await asyncio.wait_for(asyncio.shield(resender),
+                                   self.stop_grace if self.health.up else 0)
+        except TimeoutError:
+            resender.cancel()
+            await asyncio.gather(resender, return_exceptions=True)
+        if self._resends:
+            log.error("%d durable messages (execution reports) were never acked by the broker "
+                      "and are lost: the venues' own records must be reconciled",
+                      len(self._resends))
+            self._resends.clear()
+            metrics.BUS_DURABLE_PENDING.set(0)
 
     def _plan_members(self) -> list[_Member]:
         """One consumer per group member. A second subscription to a topic in the same
@@ -425,6 +534,7 @@ class KafkaBus(Bus):
             cluster = await asyncio.wait_for(producer.client.fetch_all_metadata(),
                                              max(self.probe_interval_s, 1.0) * 2)
         except (KafkaError, TimeoutError, OSError) as exc:
+            self._topics_whole.clear()
             if self.health.up:
                 self.health.up, self.health.down_since = False, now
                 self.health.reason = f"{type(exc).__name__}: {exc}"
@@ -449,8 +559,10 @@ class KafkaBus(Bus):
             log.error("Kafka broker at %s lost topics %s (restarted empty?): creating them "
                       "again", self.bootstrap, lost)
             await self._ensure(lost)
+            self._topics_whole.set()
             self._data_lost(f"topics {', '.join(lost)} gone")
             return
+        self._topics_whole.set()
         for member in self._members:
             if await self._commit_lost(member):
                 return

@@ -62,6 +62,8 @@ class MemoryBus(Bus):
         key: str,
         message: Message,
         headers: Mapping[str, str] | None = None,
+        *,
+        durable: bool = False,  # in process: a publish cannot fail
     ) -> None:
         physical = self.topic(topic)
         partition = partition_for(key, self.partitions)

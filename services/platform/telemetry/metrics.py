@@ -174,6 +174,13 @@ BUS_SEND_FAILURES = Counter(
     "arbiter_bus_send_failures_total",
     "Messages the broker never acknowledged: a consumer's input is redelivered, anything else "
     "is rebuilt from the venues.")
+BUS_RESENDS = Counter(
+    "arbiter_bus_resends_total",
+    "Durable messages (execution reports) sent again, one per attempt, after a failed send.")
+BUS_DURABLE_PENDING = Gauge(
+    "arbiter_bus_durable_pending_messages",
+    "Durable messages (execution reports) waiting to be sent again; nonzero while the broker "
+    "is out of reach.")
 BUS_REBUILDS = Counter(
     "arbiter_bus_rebuilds_total",
     "Rebuilds from the venues after a broker data loss: books (fresh venue snapshots) and "
